@@ -1,0 +1,1 @@
+"""The ``meterbench`` verbs, one module each (see :mod:`simulator.cli`)."""

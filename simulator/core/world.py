@@ -1,0 +1,111 @@
+"""The world: one SimPy environment, its calendar clock, seeded random streams and the trace.
+
+Every device is a SimPy process in one ``World``. Models never read the wall clock or sleep;
+they ``yield world.timeout(seconds)``. The same models run in virtual time
+(``simpy.Environment``: as fast as the CPU allows, deterministic per seed) or in real time
+(``simpy.rt.RealtimeEnvironment``, factor 1, when a serial bridge is attached). Only the
+real-time world reads the wall clock, and only to stamp trace events with ``wall``.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Generator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import simpy
+import simpy.rt
+
+from simulator.core.rng import numpy_stream, stream
+from simulator.core.trace import Trace, TraceEvent
+
+#: Default calendar origin of a scenario: world time 0 is this instant (UTC).
+EPOCH = datetime(2026, 1, 5, 0, 0, 0, tzinfo=UTC)
+
+
+class World:
+    """A discrete-event world.
+
+    Parameters
+    ----------
+    seed:
+        Root of every random stream (:meth:`rng`); same seed, same run.
+    start:
+        Calendar time (timezone-aware) of world time 0; models that need a date use
+        :meth:`clock`.
+    realtime:
+        Run in wall-clock time (``simpy.rt.RealtimeEnvironment``) with ``factor`` seconds of
+        wall time per world second; ``strict=False`` so a slow step delays rather than aborts.
+    trace:
+        Where observable events go; a fresh in-memory :class:`Trace` by default.
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        *,
+        start: datetime = EPOCH,
+        realtime: bool = False,
+        factor: float = 1.0,
+        trace: Trace | None = None,
+    ) -> None:
+        if start.tzinfo is None:
+            raise ValueError("World start must be timezone-aware (got a naive datetime)")
+        self.seed = int(seed)
+        self.start = start
+        self.realtime = realtime
+        if realtime:
+            self.env: simpy.Environment = simpy.rt.RealtimeEnvironment(factor=factor, strict=False)
+        else:
+            self.env = simpy.Environment()
+        self.trace = trace if trace is not None else Trace()
+        self._streams: dict[str, random.Random] = {}
+
+    # -- time -------------------------------------------------------------------------------
+    @property
+    def now(self) -> float:
+        """World time in seconds since the scenario start."""
+        return float(self.env.now)
+
+    def clock(self, at: float | None = None) -> datetime:
+        """Calendar time (UTC) at world time ``at`` (default: now)."""
+        return self.start + timedelta(seconds=self.now if at is None else at)
+
+    def timeout(self, delay: float, value: Any = None) -> simpy.events.Timeout:
+        """An event that fires ``delay`` seconds (>= 0) from now."""
+        return self.env.timeout(max(0.0, delay), value)
+
+    def event(self) -> simpy.events.Event:
+        return self.env.event()
+
+    def process(self, generator: Generator) -> simpy.events.Process:
+        """Start ``generator`` as a SimPy process of this world."""
+        return self.env.process(generator)
+
+    def run(self, until: float | simpy.events.Event | None = None) -> Any:
+        """Run until world time ``until`` (seconds), an event, or no events remain."""
+        return self.env.run(until=until)
+
+    # -- randomness -------------------------------------------------------------------------
+    def rng(self, name: str) -> random.Random:
+        """The named random stream (created on first use, then reused)."""
+        r = self._streams.get(name)
+        if r is None:
+            r = self._streams[name] = stream(self.seed, name)
+        return r
+
+    def np_rng(self, name: str) -> np.random.Generator:
+        """A fresh NumPy generator for ``name`` (for vectorised kernels)."""
+        return numpy_stream(self.seed, name)
+
+    # -- trace ------------------------------------------------------------------------------
+    def record(self, kind: str, source: str, **fields: Any) -> TraceEvent:
+        """Record an observable event at the current world time.
+
+        In a real-time world the event also carries ``wall`` (Unix seconds).
+        """
+        wall = time.time() if self.realtime else None
+        return self.trace.record(self.now, kind, source, wall, **fields)

@@ -1,0 +1,1 @@
+"""Reports: progress display, summary tables, JSON/CSV exports and plots."""

@@ -1,0 +1,225 @@
+"""Scenario and rig files: TOML loading, validation with file:line, and the runner registry.
+
+A scenario is a TOML file whose top-level ``kind`` names the world it builds:
+
+========  =====================================================  ===============================
+kind      what it simulates                                      runner module
+========  =====================================================  ===============================
+mbus      a wired M-Bus segment read by a gateway's master       ``simulator.mbus.runner``
+stream    wM-Bus meters, radio and a CMe3100 Stream Plugin       ``simulator.wmbus.runner``
+nbiot     a fleet of CMi6140 NB-IoT modules in one cell          ``simulator.nbiot.runner``
+========  =====================================================  ===============================
+
+Validation uses pydantic models (one per kind) and reports **every** error at once as a
+:class:`ScenarioError` whose items carry ``file:line`` and the dotted key. TOML itself does not
+keep line numbers, so :class:`KeyLocator` finds them by reading the file's table headers and
+``key =`` lines (good enough for the files people write; values inside multi-line inline
+tables fall back to the nearest enclosing key).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pydantic
+
+T = TypeVar("T", bound=pydantic.BaseModel)
+
+#: Scenario kind -> module that provides ``run(doc: ScenarioDoc, options: RunOptions) -> RunResult``.
+RUNNERS: dict[str, str] = {
+    "mbus": "simulator.mbus.runner",
+    "stream": "simulator.wmbus.runner",
+    "nbiot": "simulator.nbiot.runner",
+}
+
+#: The scenario ``meterbench run`` uses when given none (shipped inside the package).
+DEFAULT_SCENARIO = Path(__file__).parent / "data" / "scenarios" / "building.toml"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a scenario or rig file: where (file, line, dotted key) and what."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.key or '<top>'}: {self.message}"
+
+
+class ScenarioError(Exception):
+    """A scenario or rig file has one or more problems; ``issues`` lists every one of them."""
+
+    def __init__(self, issues: Sequence[Issue]) -> None:
+        self.issues = list(issues)
+        lines = "\n".join(f"  {i}" for i in self.issues)
+        super().__init__(f"{len(self.issues)} problem(s):\n{lines}")
+
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEYLINE = re.compile(r"^\s*([A-Za-z0-9_\-\"'.\s]+?)\s*=")
+
+
+def _split_key(text: str) -> list[str]:
+    parts = []
+    for piece in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', text):
+        piece = piece.strip()
+        if piece.startswith(("'", '"')):
+            piece = piece[1:-1]
+        parts.append(piece)
+    return parts
+
+
+class KeyLocator:
+    """Maps key paths (``("slaves", 2, "baud")``) to 1-based line numbers of a TOML text."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[tuple[Any, ...], int] = {}
+        counts: dict[tuple[str, ...], int] = {}
+        table: tuple[Any, ...] = ()
+        for lineno, raw in enumerate(text.splitlines(), start=1):
+            m = _HEADER.match(raw)
+            if m:
+                names = tuple(_split_key(m.group(2)))
+                if m.group(1) == "[[":
+                    idx = counts.get(names, 0)
+                    counts[names] = idx + 1
+                    table = (*names, idx)
+                    self.lines.setdefault(names, lineno)
+                else:
+                    table = self._resolve(names, counts)
+                self.lines.setdefault(table, lineno)
+                continue
+            k = _KEYLINE.match(raw)
+            if k and not raw.lstrip().startswith("#"):
+                path = table + tuple(_split_key(k.group(1)))
+                self.lines.setdefault(path, lineno)
+
+    @staticmethod
+    def _resolve(names: tuple[str, ...], counts: dict[tuple[str, ...], int]) -> tuple[Any, ...]:
+        # [slaves.faults] after [[slaves]] belongs to the latest slaves element.
+        out: list[Any] = []
+        for i, name in enumerate(names):
+            out.append(name)
+            prefix = tuple(names[: i + 1])
+            if prefix in counts and i < len(names) - 1:
+                out.append(counts[prefix] - 1)
+        return tuple(out)
+
+    def line(self, path: Sequence[Any]) -> int | None:
+        """Line of ``path`` or of its longest located prefix; ``None`` if nothing matches."""
+        path = tuple(path)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return None
+
+
+@dataclass
+class ScenarioDoc:
+    """A loaded (not yet validated) TOML document with the means to locate its keys."""
+
+    path: Path
+    data: dict[str, Any]
+    locator: KeyLocator
+
+    @property
+    def kind(self) -> str:
+        return str(self.data.get("kind", "mbus"))
+
+    def issue(self, key_path: Sequence[Any], message: str) -> Issue:
+        key = ".".join(str(p) for p in key_path)
+        return Issue(str(self.path), self.locator.line(key_path), key, message)
+
+    def validate(self, model: type[T], data: dict[str, Any] | None = None) -> T:
+        """Validate ``data`` (default: the whole document) against a pydantic ``model``.
+
+        Raises :class:`ScenarioError` listing every validation error with file:line and key.
+        """
+        try:
+            return model.model_validate(self.data if data is None else data)
+        except pydantic.ValidationError as exc:
+            raise ScenarioError([self.issue(e["loc"], _message(e)) for e in exc.errors()]) from None
+
+    def resolve_path(self, relative: str) -> Path:
+        """A path written in the file, taken relative to the file's folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else (self.path.parent / p)
+
+
+def _message(err: dict[str, Any]) -> str:
+    msg = str(err.get("msg", "invalid"))
+    if err.get("type") == "extra_forbidden":
+        return "unknown key (typo?)"
+    if "input" in err and err.get("type") not in ("missing",):
+        inp = err["input"]
+        if not isinstance(inp, dict | list):
+            msg += f" (got {inp!r})"
+    return msg
+
+
+def load_toml(path: str | Path) -> ScenarioDoc:
+    """Read a TOML file. Raises :class:`ScenarioError` with the line of a syntax error."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError([Issue(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"line (\d+)", str(exc))
+        raise ScenarioError(
+            [Issue(str(path), int(m.group(1)) if m else None, "", f"TOML syntax: {exc}")]
+        ) from None
+    return ScenarioDoc(path, data, KeyLocator(text))
+
+
+class StrictModel(pydantic.BaseModel):
+    """Base for scenario/rig models: unknown keys are errors (they are usually typos)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=False)
+
+
+@dataclass
+class RunOptions:
+    """What ``meterbench run`` passes to a runner.
+
+    ``seed``/``hours`` override the scenario's values when not ``None``; ``progress`` is called
+    with a fraction in [0, 1] and a short text; ``out_dir`` exists when the runner is called.
+    """
+
+    out_dir: Path
+    seed: int | None = None
+    hours: float | None = None
+    progress: Any = None
+    quiet: bool = False
+
+
+@dataclass
+class RunResult:
+    """What a runner returns: the summary (written to summary.json) and the rows to print."""
+
+    summary: dict[str, Any]
+    table: list[tuple[str, str]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+def runner_for(doc: ScenarioDoc):
+    """The runner module for the document's ``kind``; :class:`ScenarioError` if unknown."""
+    kind = doc.kind
+    if kind not in RUNNERS:
+        raise ScenarioError(
+            [doc.issue(("kind",), f"unknown scenario kind {kind!r}; one of {sorted(RUNNERS)}")]
+        )
+    return importlib.import_module(RUNNERS[kind])
