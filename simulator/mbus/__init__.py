@@ -1,0 +1,50 @@
+"""Wired M-Bus (EN 13757-2 link layer, EN 13757-3 application layer).
+
+The codec lives in :mod:`.errors`, :mod:`.frames`, :mod:`.address`, :mod:`.records`,
+:mod:`.vif`, :mod:`.datatypes` and :mod:`.telegram`; the bus model (slaves, master, wire)
+lives next to it. This package only re-exports the codec's most used names.
+"""
+
+from simulator.mbus.address import (
+    SecondaryAddress,
+    SecondaryMask,
+    manufacturer_code,
+    manufacturer_letters,
+)
+from simulator.mbus.errors import (
+    AddressError,
+    ApplicationError,
+    FrameError,
+    MBusError,
+    RecordError,
+)
+from simulator.mbus.frames import (
+    ControlFrame,
+    Frame,
+    LongFrame,
+    ShortFrame,
+    SingleChar,
+    describe,
+    frame_length,
+    parse_frame,
+)
+
+__all__ = [
+    "AddressError",
+    "ApplicationError",
+    "ControlFrame",
+    "Frame",
+    "FrameError",
+    "LongFrame",
+    "MBusError",
+    "RecordError",
+    "SecondaryAddress",
+    "SecondaryMask",
+    "ShortFrame",
+    "SingleChar",
+    "describe",
+    "frame_length",
+    "manufacturer_code",
+    "manufacturer_letters",
+    "parse_frame",
+]
