@@ -1,0 +1,92 @@
+"""The bridge's reader thread: bytes from the port, time-stamped, handed to the world.
+
+Reading a serial port blocks, and the SimPy loop must not block, so one thread reads and puts
+:class:`PortEvent` items into a ``queue.Queue``; the real-time driver
+(:mod:`simulator.bridge.realtime`) waits on that queue between world events and wakes the
+bridge at once. Each chunk is stamped with ``time.monotonic()`` (mapped to world time) and
+``time.time()`` (for the trace's ``wall``) as soon as ``read`` returns.
+
+When the port vanishes (USB unplug, socket dropped, pty closed by the master program) the
+reader reports ``"gone"`` once, retries :meth:`Transport.reopen` with exponential back-off
+(``backoff`` s doubling up to ``backoff_max`` s) and reports ``"back"`` when it works again.
+Nothing is raised out of the thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from simulator.bridge.transports import PortGone, Transport
+
+
+@dataclass(frozen=True)
+class PortEvent:
+    """``kind``: "rx" (``data`` arrived), "gone" (``reason``), "back" (reopened)."""
+
+    kind: Literal["rx", "gone", "back"]
+    mono: float
+    wall: float
+    data: bytes = b""
+    reason: str = ""
+
+
+class PortReader:
+    """Reads ``transport`` in a daemon thread into ``inbox`` until :meth:`stop`."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        inbox: queue.Queue,
+        *,
+        poll: float = 0.05,
+        backoff: float = 0.05,
+        backoff_max: float = 2.0,
+    ) -> None:
+        self.transport = transport
+        self.inbox = inbox
+        self.poll = poll
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self._stop = threading.Event()
+        self.connected = True
+        self._thread = threading.Thread(target=self._run, name="bridge-reader", daemon=True)
+
+    def start(self) -> PortReader:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+    def _put(self, kind: str, data: bytes = b"", reason: str = "") -> None:
+        self.inbox.put(PortEvent(kind, time.monotonic(), time.time(), data, reason))  # type: ignore[arg-type]
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.transport.read(self.poll)
+            except PortGone as exc:
+                self.connected = False
+                self._put("gone", reason=str(exc))
+                self._reconnect()
+                continue
+            if data:
+                # stamp first: the stamp is the arrival time the framer and the trace use
+                self._put("rx", data)
+
+    def _reconnect(self) -> None:
+        delay = self.backoff
+        while not self._stop.wait(delay):
+            try:
+                self.transport.reopen()
+            except PortGone:
+                delay = min(delay * 2, self.backoff_max)
+                continue
+            self.connected = True
+            self._put("back")
+            return

@@ -1,0 +1,136 @@
+"""Byte transports of the serial bridge: one interface over every way a master can be reached.
+
+A :class:`Transport` moves raw bytes between the bridge and a physical (or emulated) M-Bus
+master. Every serial-like transport goes through ``serial.serial_for_url()`` (pyserial), so a
+device path (``/dev/ttyUSB0``), ``socket://host:port``, ``rfc2217://host:port`` and
+``loop://`` all work the same way (:class:`SerialTransport`). Two transports are our own
+because pyserial cannot open them by URL: the controlling side of a pseudo-terminal pair
+(:class:`simulator.bridge.pty.PtyTransport`) and the listening side of the transparent M-Bus
+TCP service (:class:`simulator.bridge.tcp_service.TcpServerTransport`).
+
+Errors: a transport raises :class:`PortGone` when the far end vanished (USB unplug, socket
+dropped, pty closed by the master); the bridge's reader then reopens it with back-off
+(:meth:`Transport.reopen`). ``read`` returning ``b""`` only means "nothing within the
+timeout".
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Protocol
+
+import serial
+
+
+class PortGone(Exception):
+    """The transport's far end is gone (unplugged, disconnected); ``reopen()`` may bring it back."""
+
+
+class Transport(Protocol):
+    """What the bridge needs from a byte transport (all methods are thread-safe enough for one
+    reader thread plus one writer thread)."""
+
+    name: str
+
+    def read(self, timeout: float) -> bytes:
+        """Bytes available within ``timeout`` s (``b""`` if none); :class:`PortGone` if gone."""
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` now; :class:`PortGone` if the far end is gone."""
+
+    def set_baud(self, baud: int) -> None:
+        """Follow a baud switch (bit/s); a no-op where the transport has no line speed."""
+
+    def reopen(self) -> None:
+        """Try to reopen after :class:`PortGone`; raises :class:`PortGone` if still gone."""
+
+    def close(self) -> None:
+        """Release the transport for good."""
+
+
+class SerialTransport:
+    """Any pyserial URL: a device path, ``socket://``, ``rfc2217://``, ``loop://``.
+
+    The port is opened 8N1 by default: the M-Bus level converter (or the pty) carries the
+    bytes; parity is the converter's business. ``parity="E"`` opens 8E1 on a real UART.
+    A port that cannot be opened yet is not an error here: ``read`` raises :class:`PortGone`
+    and the bridge's reader retries, so a bridge started before the adapter is plugged in
+    simply waits for it.
+    """
+
+    def __init__(self, url: str, *, baud: int = 2400, parity: str = "N") -> None:
+        self.url = url
+        self.name = url
+        self.baud = baud
+        self.parity = parity
+        self._port: serial.SerialBase | None = None
+        self._lock = threading.Lock()
+        try:
+            self.reopen()
+        except PortGone:
+            pass  # the reader's back-off loop keeps trying (adapter not plugged in yet)
+
+    def _open(self) -> serial.SerialBase:
+        try:
+            return serial.serial_for_url(
+                self.url, baudrate=self.baud, parity=self.parity, timeout=0.05,
+                write_timeout=2.0,
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise PortGone(f"{self.url}: cannot open: {exc}") from None
+
+    def reopen(self) -> None:
+        with self._lock:
+            if self._port is not None:
+                try:
+                    self._port.close()
+                except Exception:  # noqa: BLE001 - a dead port may fail to close; we drop it
+                    pass
+                self._port = None
+            self._port = self._open()
+
+    def read(self, timeout: float) -> bytes:
+        port = self._port
+        if port is None:
+            raise PortGone(f"{self.url}: not open")
+        try:
+            port.timeout = timeout
+            first = port.read(1)
+            if not first:
+                return b""
+            rest = port.read(port.in_waiting) if port.in_waiting else b""
+            return first + rest
+        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+            # TypeError/AttributeError: pyserial internals after a concurrent close
+            raise PortGone(f"{self.url}: read failed: {exc}") from None
+
+    def write(self, data: bytes) -> None:
+        port = self._port
+        if port is None:
+            raise PortGone(f"{self.url}: not open")
+        try:
+            port.write(data)
+        except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+            raise PortGone(f"{self.url}: write failed: {exc}") from None
+
+    def set_baud(self, baud: int) -> None:
+        self.baud = baud
+        port = self._port
+        if port is not None:
+            try:
+                port.baudrate = baud
+            except (serial.SerialException, OSError, ValueError):
+                pass  # socket:// and loop:// accept and ignore; a dead port is found by read()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._port is not None:
+                try:
+                    self._port.close()
+                finally:
+                    self._port = None
+
+
+def open_transport(url: str, *, baud: int = 2400, parity: str = "N") -> SerialTransport:
+    """Open ``url`` through ``serial.serial_for_url`` (see :class:`SerialTransport`)."""
+    return SerialTransport(url, baud=baud, parity=parity)
