@@ -1,0 +1,168 @@
+"""Radio meters: where they are, how they transmit, and the telegrams they send.
+
+A :class:`RadioMeter` is a wM-Bus meter-to-other transmitter (SND_NR, C = 0x44) with a
+position (x, y in m, indoor/outdoor, floor), a mode (S1, T1, C1A = C1 frame format A,
+C1B = C1 frame format B), a transmit power (dBm) and a nominal interval (s) with jitter.
+
+Jitter: real meters randomise the interval so that two meters started together do not
+collide forever (RADIO-NBIOT.md §8 anchor 7: "strictly periodic meters without jitter cause
+persistent collisions"). The ista ultego III smart+ manual (p. 20, wM-Bus technical data)
+gives a mobile sending interval of "20-34 sec", i.e. 27 s +/- 26 %; stationary intervals
+(15 min) are also randomised by meters. The bench draws each interval uniformly in
+``interval_s * [1 - jitter, 1 + jitter]`` (``jitter`` a fraction, default 0.1) and the first
+transmission uniformly in ``[0, interval_s)``.
+
+Telegram contents come from a :class:`ValueProfile` (counters that grow with time, a
+temperature that varies over the day) and are encoded by the wM-Bus codec
+(:func:`simulator.wmbus.telegram.build_telegram`) with records built by the wired codec
+(:meth:`simulator.mbus.records.DataRecord.from_value`), optionally encrypted (OMS security
+mode 5 or 7 with the meter's key).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+MODES = ("S1", "T1", "C1A", "C1B")
+#: Frame format per mode: C1B sends frame format B, every other mode frame format A.
+FRAME_FORMAT = {"S1": "A", "T1": "A", "C1A": "A", "C1B": "B"}
+#: Mode name as the PHY layer knows it (``simulator.wmbus.phy.time_on_air``).
+PHY_MODE = {"S1": "S1", "T1": "T1", "C1A": "C1", "C1B": "C1"}
+SND_NR = 0x44
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    """One data record of a profile: VIF, DIF data field, start value and growth.
+
+    ``start`` and ``rate_per_h`` are in the unit of the VIF family (Wh, m3, °C ...);
+    ``daily_swing`` adds ``daily_swing * sin(2 pi t / 24 h)`` (temperatures).
+    """
+
+    vif: int
+    data_field: int
+    start: float
+    rate_per_h: float = 0.0
+    daily_swing: float = 0.0
+    integer: bool = True
+
+
+@dataclass(frozen=True)
+class ValueProfile:
+    """What a meter of one kind measures: its device type (PROTOCOL.md §4.6) and records."""
+
+    name: str
+    device_type: int
+    records: tuple[RecordSpec, ...]
+
+    def values(self, t_s: float, offset: float) -> list[tuple[RecordSpec, float]]:
+        """Record values at world time ``t_s`` (s) for a meter whose counters start at
+        ``start * (1 + offset)``."""
+        out = []
+        for spec in self.records:
+            v = spec.start * (1.0 + offset) + spec.rate_per_h * t_s / 3600.0
+            if spec.daily_swing:
+                v += spec.daily_swing * math.sin(2.0 * math.pi * t_s / 86400.0)
+            out.append((spec, float(round(v)) if spec.integer else round(v, 2)))
+        return out
+
+
+#: Built-in value profiles (device types from EN 13757-3, PROTOCOL.md §4.6).
+PROFILES: dict[str, ValueProfile] = {
+    # water: volume, VIF 0x13 = 1 l resolution (value in m3), 8-digit BCD
+    "water": ValueProfile("water", 0x07, (RecordSpec(0x13, 0x0C, 100.0, 0.02, integer=False),)),
+    # heat: energy VIF 0x06 = kWh (value in Wh), volume VIF 0x14 = 10 l, flow temp VIF 0x5B (°C)
+    "heat": ValueProfile("heat", 0x04, (
+        RecordSpec(0x06, 0x04, 12_000_000.0, 800.0),
+        RecordSpec(0x14, 0x04, 350.0, 0.01, integer=False),
+        RecordSpec(0x5B, 0x02, 60.0, 0.0, 5.0),
+    )),
+    # room sensor: external temperature VIF 0x65 (0.01 °C), 16-bit
+    "room_sensor": ValueProfile("room_sensor", 0x1B, (
+        RecordSpec(0x65, 0x02, 21.0, 0.0, 1.5, integer=False),
+    )),
+}
+
+
+@dataclass
+class RadioMeter:
+    """A wM-Bus meter transmitting SND_NR telegrams.
+
+    ``id`` is the 8-digit meter identification (BCD in the A-field), ``manufacturer`` three
+    letters, ``interval_s`` the nominal transmit interval (s), ``jitter`` the relative jitter
+    (fraction), ``tx_power_dbm`` the conducted power (dBm), ``security_mode`` 0, 5 or 7 with
+    ``key`` (16 bytes) when encrypted.
+    """
+
+    id: int
+    x: float
+    y: float
+    mode: str = "T1"
+    manufacturer: str = "ELV"
+    version: int = 1
+    profile: str = "water"
+    indoor: bool = True
+    floor: int = 0
+    tx_power_dbm: float = 10.0
+    interval_s: float = 900.0
+    jitter: float = 0.1
+    security_mode: int = 0
+    key: bytes | None = None
+    _access_no: int = field(default=0, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"meter {self.id}: unknown mode {self.mode!r}; one of {MODES}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"meter {self.id}: unknown profile {self.profile!r}")
+        if self.security_mode and (self.key is None or len(self.key) != 16):
+            raise ValueError(f"meter {self.id}: security mode {self.security_mode} needs a 16-byte key")
+
+    @property
+    def device_type(self) -> int:
+        return PROFILES[self.profile].device_type
+
+    @property
+    def frame_format(self) -> str:
+        return FRAME_FORMAT[self.mode]
+
+    def records(self, t_s: float) -> list:
+        """The data records (``DataRecord``) this meter sends at world time ``t_s`` (s)."""
+        from simulator.mbus.records import DataRecord
+
+        offset = (self.id % 997) / 997.0  # meters of one kind do not all read the same
+        return [
+            DataRecord.from_value(spec.vif, value, data_field=spec.data_field)
+            for spec, value in PROFILES[self.profile].values(t_s, offset)
+        ]
+
+    def telegram(self, t_s: float, access_no: int) -> bytes:
+        """The on-air telegram (L-field to last CRC) sent at world time ``t_s`` (s)."""
+        from simulator.wmbus.telegram import build_telegram
+
+        return build_telegram(
+            manufacturer=self.manufacturer, id=self.id, version=self.version,
+            device_type=self.device_type, records=self.records(t_s),
+            access_no=access_no & 0xFF, c=SND_NR, ci=0x7A,
+            security_mode=self.security_mode, key=self.key, fmt=self.frame_format,
+        )
+
+    def airtime_s(self) -> float:
+        """Time on air (s) of this meter's telegrams (constant: the records have fixed sizes)."""
+        return airtime_s(self.mode, self.profile, self.security_mode)
+
+
+@lru_cache(maxsize=64)
+def airtime_s(mode: str, profile: str, security_mode: int = 0) -> float:
+    """Time on air (s) of a telegram of ``profile`` in ``mode``, from the PHY model
+    (:func:`simulator.wmbus.phy.time_on_air`: chip rate, coding, preamble, sync, postamble)."""
+    from simulator.wmbus.phy import time_on_air
+
+    sample = RadioMeter(
+        id=12345678, x=0.0, y=0.0, mode=mode, profile=profile, security_mode=security_mode,
+        key=bytes(16) if security_mode else None,
+    )
+    raw = sample.telegram(0.0, 0)
+    return float(time_on_air(PHY_MODE[mode], len(raw), FRAME_FORMAT[mode]))
