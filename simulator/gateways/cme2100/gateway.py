@@ -1,0 +1,362 @@
+"""The CMe2100 LTE G2 model: encrypted SMS commands, security states, install, defaults.
+
+Behaviour from seed 000 (CMe2100 LTE G2 commissioning), made precise in
+docs/cme2100-sms-protocol.md:
+
+* **Security states.** ``"factory"``: only the factory communication key is known, and under
+  it only ``common.security.product.communication.password=<new 16 character key>`` is
+  accepted (the new key must be 16 printable ASCII characters and differ from the factory
+  key). ``"password_set"``: only commands under the password are accepted; the factory key is
+  rejected (reason ``factory_key``). Plain text, bad Base64URL, truncated frames, bad tags
+  (wrong key, tampering) and replayed counters are rejected with their reason in the trace,
+  no response and no state change.
+* **Commands** (after authentication): ``qset email <recipient>``, ``install <expected
+  number of meters> [CAD file]``, the password key above; anything else gets an ``ERROR``
+  response.
+* **Defaults after install:** every full hour all installed meters are read on the wired bus
+  at 2400 bit/s; at 00:00 each day an e-mail Push Report (see
+  :mod:`simulator.gateways.cme2100.report`) goes to the ``qset email`` recipient.
+
+The model is a SimPy process of a :class:`~simulator.core.world.World`: SMS texts arrive with
+:meth:`Cme2100.receive` (at the current world time) or :meth:`Cme2100.receive_at`; responses
+are recorded in the trace and handed to ``on_sms`` listeners. The wired bus side uses the
+``Master`` of :mod:`simulator.mbus.master` (``search_secondary``, ``read``) duck-typed, so the
+model needs no bus when only the SMS channel is exercised.
+
+Trace event kinds (source = the gateway name): ``sms`` (direction ``in``/``out``, text,
+outcome ``accepted``/``rejected``/``sent``, reason, detail, counter, key, command),
+``security_state`` (from, to), ``install`` (phase ``started``/``completed``, expected,
+found, addresses, cad_file), ``readout_cycle`` (meters, ok, failed, baud),
+``push`` (recipient, subject, meters, rows, outcome ``delivered``/``failed``/``skipped``,
+error).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Generator
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import simpy
+
+from simulator.core.world import World
+from simulator.gateways.cme2100.protocol import (
+    Direction,
+    Frame,
+    KeyFormatError,
+    ReplayGuard,
+    SmsProtocolError,
+    authenticate,
+    check_key_text,
+    encrypt,
+    open_frame,
+    parse_text,
+)
+from simulator.gateways.cme2100.report import ValueRow, build_report
+from simulator.gateways.cme2100.sender import PASSWORD_KEY
+
+FACTORY = "factory"
+PASSWORD_SET = "password_set"
+READOUT_BAUD = 2400  # bit/s, seed 000 "using a baud rate of 2400 bit/s"
+READOUT_PERIOD = 3600.0  # s, "once every hour"
+
+#: A valid e-mail address as the HTML Living Standard defines it (§4.10.5.1.5, "valid e-mail
+#: address"): the rule browsers apply to <input type=email>.
+EMAIL_RE = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+)
+_PLAIN_WORDS = ("qset", "install", "common.", "set", "get", "help", "status")
+
+
+def looks_like_plaintext(text: str) -> bool:
+    """True for an SMS that is evidently an unencrypted command (whitespace, '=', '.', a
+    command word at the start): rejected as ``plaintext`` rather than as bad Base64URL."""
+    t = text.strip().lower()
+    return any(c in t for c in " =.@") or t.startswith(_PLAIN_WORDS)
+
+
+class Cme2100:
+    """A simulated CMe2100 LTE G2 on an SMS channel and (optionally) a wired M-Bus.
+
+    Parameters: ``world``; ``factory_key`` (16 characters, as in the NFC status record);
+    ``master``: an M-Bus ``Master`` for install and readouts (None: install finds nothing);
+    ``mailer``: delivery adapter called with each Push Report ``EmailMessage`` (may raise;
+    the rows are then kept for the next report); ``name``: trace source.
+    Raises :class:`~simulator.gateways.cme2100.protocol.KeyFormatError` for a bad factory key.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        factory_key: str,
+        master: Any = None,
+        mailer: Callable[[EmailMessage], None] | None = None,
+        name: str = "cme2100",
+        mail_from: str = "cme2100@meterbench.invalid",
+    ) -> None:
+        self.world = world
+        self.factory_key = check_key_text(factory_key)
+        self.password: str | None = None
+        self.master = master
+        self.mailer = mailer
+        self.name = name
+        self.mail_from = mail_from
+        self.recipient: str | None = None
+        self.installed: list[Any] = []  # SecondaryAddress of the meters found by install
+        self.on_sms: list[Callable[[str], None]] = []
+        self.inbox: simpy.Store = simpy.Store(world.env)
+        self._guard = ReplayGuard()
+        self._response_counter: dict[str, int] = {}
+        self._installing = False
+        self._hourly_started = False
+        self._pending: list[ValueRow] = []
+        self._reports = 0
+        world.process(self._sms_loop())
+        world.process(self._daily_push_loop())
+
+    # -- public -----------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return FACTORY if self.password is None else PASSWORD_SET
+
+    @property
+    def key(self) -> str:
+        """The key commands must be encrypted with now."""
+        return self.password or self.factory_key
+
+    def receive(self, text: str) -> None:
+        """An SMS arrives now (world time)."""
+        self.inbox.put(text)
+
+    def receive_at(self, t: float, text: str) -> None:
+        """An SMS arrives at world time ``t`` (s)."""
+
+        def later() -> Generator:
+            yield self.world.timeout(t - self.world.now)
+            self.inbox.put(text)
+
+        self.world.process(later())
+
+    # -- SMS handling -----------------------------------------------------------------------
+    def _sms_loop(self) -> Generator:
+        while True:
+            text = yield self.inbox.get()
+            self._handle(text)
+
+    def _reject(self, text: str, reason: str, detail: str = "", counter: int | None = None):
+        self.world.record("sms", self.name, direction="in", text=text, outcome="rejected",
+                          reason=reason, detail=detail, counter=counter, state=self.state)
+
+    def _handle(self, text: str) -> None:
+        text = text.strip()
+        try:
+            frame = parse_text(text)
+        except SmsProtocolError as err:
+            reason = "plaintext" if text and looks_like_plaintext(text) else err.reason
+            self._reject(text, reason, err.detail)
+            return
+        key, label = self._authentic_key(frame)
+        if key is None:
+            reason = label  # bad_tag or factory_key
+            self._reject(text, reason, "", frame.counter)
+            return
+        try:
+            message = open_frame(key, frame, direction=Direction.COMMAND)
+            self._guard.accept(key, message)
+        except SmsProtocolError as err:
+            self._reject(text, err.reason, err.detail, frame.counter)
+            return
+        command = message.text.strip()
+        self.world.record("sms", self.name, direction="in", text=text, outcome="accepted",
+                          counter=frame.counter, key=label, command=_redact(command),
+                          state=self.state)
+        self._dispatch(command, key)
+
+    def _authentic_key(self, frame: Frame) -> tuple[str | None, str]:
+        """(key, label) the frame authenticates under, or (None, reason)."""
+        if frame.direction != Direction.COMMAND:
+            return None, "bad_direction"
+        if self.password is None:
+            if authenticate(self.factory_key, frame):
+                return self.factory_key, "factory"
+            return None, "bad_tag"
+        if authenticate(self.password, frame):
+            return self.password, "password"
+        if authenticate(self.factory_key, frame):
+            return None, "factory_key"
+        return None, "bad_tag"
+
+    def _respond(self, key: str, text: str) -> None:
+        counter = self._response_counter.get(key, 0) + 1
+        self._response_counter[key] = counter
+        sms = encrypt(key, text, counter=counter, direction=Direction.RESPONSE)
+        self.world.record("sms", self.name, direction="out", text=sms, outcome="sent",
+                          counter=counter, plain=_redact(text))
+        for listener in self.on_sms:
+            listener(sms)
+
+    def _dispatch(self, command: str, key: str) -> None:
+        head, sep, value = command.partition("=")
+        if sep and " " not in head.strip():
+            self._configure(head.strip(), value.strip(), key)
+            return
+        if self.state == FACTORY:
+            self._respond(key, f"ERROR factory state: set {PASSWORD_KEY}=<16 characters> first")
+            return
+        words = command.split()
+        verb = words[0].lower() if words else ""
+        if verb == "qset":
+            self._qset(words[1:], key)
+        elif verb == "install":
+            self._install_command(words[1:], key)
+        else:
+            self._respond(key, f"ERROR unknown command '{verb}'")
+
+    def _configure(self, name: str, value: str, key: str) -> None:
+        if name != PASSWORD_KEY:
+            self._respond(key, f"ERROR unknown configuration key '{name}'")
+            return
+        try:
+            check_key_text(value)
+        except KeyFormatError as exc:
+            self._respond(key, f"ERROR {PASSWORD_KEY}: {exc}")
+            return
+        if value == self.factory_key:
+            self._respond(key, "ERROR the new password must differ from the factory key")
+            return
+        before = self.state
+        self.password = value
+        self.world.record("security_state", self.name, **{"from": before, "to": self.state})
+        # Confirmed under the key the command came with: the head-end switches after this.
+        self._respond(key, "OK communication password set")
+
+    def _qset(self, args: list[str], key: str) -> None:
+        if len(args) != 2 or args[0].lower() != "email":
+            self._respond(key, "ERROR usage: qset email <recipient>")
+            return
+        if not EMAIL_RE.fullmatch(args[1]):
+            self._respond(key, f"ERROR invalid e-mail address '{args[1]}'")
+            return
+        self.recipient = args[1]
+        self._respond(key, f"OK e-mail recipient set to {args[1]}")
+
+    def _install_command(self, args: list[str], key: str) -> None:
+        if not 1 <= len(args) <= 2 or not args[0].isdigit():
+            self._respond(key, "ERROR usage: install <expected number of meters> [CAD file]")
+            return
+        if self._installing:
+            self._respond(key, "ERROR installation already in progress")
+            return
+        expected = int(args[0])
+        cad = args[1] if len(args) == 2 else None
+        self._installing = True
+        self._respond(key, f"installation started, expecting {expected} meters")
+        self.world.record("install", self.name, phase="started", expected=expected, cad_file=cad)
+        self.world.process(self._install(expected, cad))
+
+    # -- wired bus ----------------------------------------------------------------------------
+    def _install(self, expected: int, cad: str | None) -> Generator:
+        found: list[Any] = []
+        if self.master is not None:
+            bus = getattr(self.master, "bus", None)
+            if bus is not None:
+                bus.baud = READOUT_BAUD
+            found = list((yield from self.master.search_secondary()))
+        self.installed = sorted(found)
+        self._installing = False
+        self.world.record("install", self.name, phase="completed", expected=expected,
+                          found=len(found), addresses=[str(a) for a in self.installed],
+                          cad_file=cad)
+        verdict = "OK" if len(found) == expected else "MISMATCH"
+        self._respond(self.key, f"installation completed: found {len(found)} of {expected} "
+                                f"expected meters {verdict}")
+        if not self._hourly_started:
+            self._hourly_started = True
+            self.world.process(self._hourly_loop())
+
+    def _hourly_loop(self) -> Generator:
+        while True:
+            yield self.world.timeout(_seconds_to_next(self.world.clock(), READOUT_PERIOD))
+            yield from self._read_all()
+
+    def _read_all(self) -> Generator:
+        ok = failed = 0
+        for address in list(self.installed):
+            readout = yield from self.master.read(address)
+            at = self.world.clock(readout.started).isoformat()
+            if readout.ok:
+                ok += 1
+                for telegram in readout.telegrams:
+                    self._pending += [_row(at, address, "ok", r) for r in telegram.records]
+            else:
+                failed += 1
+                self._pending.append(_row(at, address, readout.error or "failed", None))
+        self.world.record("readout_cycle", self.name, meters=len(self.installed), ok=ok,
+                          failed=failed, baud=READOUT_BAUD)
+
+    # -- push report --------------------------------------------------------------------------
+    def _daily_push_loop(self) -> Generator:
+        while True:
+            yield self.world.timeout(_seconds_to_next(self.world.clock(), 86400.0))
+            self._push()
+
+    def _push(self) -> None:
+        if self.recipient is None or not self.installed:
+            self.world.record("push", self.name, outcome="skipped",
+                              error="no e-mail recipient" if self.recipient is None
+                              else "no installed meters")
+            return
+        self._reports += 1
+        rows = list(self._pending)
+        msg = build_report(gateway=self.name, sender=self.mail_from, recipient=self.recipient,
+                           at=self.world.clock(), rows=rows, meters=len(self.installed),
+                           sequence=self._reports)
+        fields = dict(recipient=self.recipient, subject=msg["Subject"],
+                      meters=len(self.installed), rows=len(rows))
+        if self.mailer is None:
+            self.world.record("push", self.name, outcome="failed", error="no mailer", **fields)
+            return
+        try:
+            self.mailer(msg)
+        except Exception as exc:  # any delivery failure: keep the rows for the next report
+            self.world.record("push", self.name, outcome="failed",
+                              error=f"{type(exc).__name__}: {exc}", **fields)
+            return
+        del self._pending[: len(rows)]
+        self.world.record("push", self.name, outcome="delivered", error="", **fields)
+
+
+def _seconds_to_next(now: datetime, period: float) -> float:
+    """Seconds from ``now`` to the next multiple of ``period`` since midnight (UTC)."""
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    into = (now - midnight).total_seconds()
+    nxt = (into // period + 1) * period
+    return (midnight + timedelta(seconds=nxt) - now).total_seconds()
+
+
+def _redact(command: str) -> str:
+    if command.startswith(PASSWORD_KEY + "="):
+        return PASSWORD_KEY + "=" + "*" * len(command.split("=", 1)[1])
+    return command
+
+
+def _row(at: str, address: Any, status: str, record: Any) -> ValueRow:
+    base = dict(timestamp=at, secondary_address=str(address),
+                id=f"{getattr(address, 'id', 0):08d}",
+                manufacturer=str(getattr(address, "manufacturer", "")),
+                medium=str(getattr(address, "medium", "")), status=status)
+    if record is None:
+        return ValueRow(**base)
+    value = record.value
+    if isinstance(value, bytes | bytearray):
+        value = value.hex()
+    elif hasattr(value, "isoformat"):
+        value = value.isoformat()
+    return ValueRow(**base, function=str(record.function), storage=str(record.storage),
+                    tariff=str(record.tariff), subunit=str(record.subunit),
+                    quantity=str(record.quantity), unit=str(record.unit),
+                    value="" if value is None else str(value))
