@@ -25,10 +25,14 @@ import contextlib
 import errno
 import os
 import select
+import termios
 import tty
 from pathlib import Path
 
 from simulator.bridge.transports import PortGone
+
+_SPEEDS = {getattr(termios, f"B{b}"): b for b in (300, 600, 1200, 2400, 4800, 9600, 19200, 38400)
+           if hasattr(termios, f"B{b}")}
 
 
 class PtyTransport:
@@ -95,7 +99,21 @@ class PtyTransport:
             raise PortGone(f"{self.path}: write failed: {exc}") from None
 
     def set_baud(self, baud: int) -> None:
-        """A pty has no line speed; the bridge's pacing carries the baud rate."""
+        """A pty does not pace bytes; the bridge's pacing carries the baud rate."""
+
+    def line_baud(self) -> int | None:
+        """The speed (bit/s) the master program set on its terminal, or ``None`` if unknown.
+
+        A pty keeps the termios settings of its terminal side, so the bridge can follow a
+        master that reopens its port at 300 or 9600 bit/s.
+        """
+        if self._closed:
+            return None
+        try:
+            speed = termios.tcgetattr(self._fd)[5]
+        except termios.error:
+            return None
+        return _SPEEDS.get(speed)
 
     def reopen(self) -> None:
         """Succeeds once a master program has the terminal open again."""

@@ -1,0 +1,266 @@
+"""Slave emulation: a physical M-Bus master reads the simulated slaves through a serial port.
+
+:class:`SerialBridge` is one more process of a real-time :class:`~simulator.core.world.World`
+(run by :class:`~simulator.bridge.realtime.RealtimeDriver`). For every request the master
+writes:
+
+1. The reader thread (:mod:`simulator.bridge.reader`) stamps the bytes; the framer
+   (:mod:`simulator.bridge.framing`) cuts them into frames by the EN 13757-2 grammar and by
+   inter-byte silence; junk is logged (trace ``bridge_junk``) and skipped.
+2. The frame goes on the simulated bus (``Bus.transmit``, source ``"bridge"``) at the master's
+   current baud rate; the slaves hear it exactly as they would hear the simulated master.
+3. ``Bus.receive`` gathers their reply (collisions combined as a wired-AND and decoded by the
+   master's UART model) while the driver lets the world run ahead of the wall clock.
+4. The reply bytes, garbled ones included, are written back one by one at their modelled
+   instants (``RxChar.t``), i.e. each reply starts inside the slave's configured delay after
+   the request's last byte (EN 13757-2: 11 bit times .. 330 bit times + 50 ms; PROTOCOL.md
+   §2.5), paced one character time (11/baud s) apart.
+
+Baud rate: the bridge follows an acknowledged baud-switch control frame (CI B8..BF answered
+with E5, PROTOCOL.md §2.6) and, on a pty, the speed the master program set on its terminal.
+``echo=True`` writes the master's own bytes back first, as some level converters do.
+
+Trace events (docs/bridge.md): ``bridge_bytes`` (every byte in/out/echo, with world and wall
+times), ``bridge_junk``, ``bridge_port`` (gone/back), ``bridge_exchange`` (request, reply,
+delay), ``bridge_baud``.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections import deque
+from collections.abc import Generator
+from typing import Any
+
+from simulator.bridge.framing import Framed, Framer, default_gap
+from simulator.bridge.pacing import PacedWriter, Written, char_times
+from simulator.bridge.reader import PortEvent, PortReader
+from simulator.bridge.realtime import RealtimeDriver
+from simulator.bridge.transports import Transport
+from simulator.core.world import World
+from simulator.mbus.bus import Bus
+from simulator.mbus.errors import MBusError
+from simulator.mbus.frames import ACK, ControlFrame, describe, parse_frame
+from simulator.mbus.wire import BAUD_BY_CI, STANDARD_BAUDS, response_window
+
+#: Extra listening time (s) after the end of the EN 13757-2 reply window before the bridge
+#: gives up on a reply; a slave configured to answer later needs ``reply_timeout``.
+REPLY_MARGIN = 0.020
+
+
+class SerialBridge:
+    """Connects ``transport`` (the physical master's side) to ``bus`` in ``driver``'s world.
+
+    ``baud``: the master's initial rate (default ``bus.baud``); ``echo``: write the master's
+    bytes back (level-converter echo); ``reply_timeout``: how long (s) to listen for a reply
+    after a request (default: end of the reply window + 20 ms); ``gap``: inter-byte silence
+    that ends a partial frame (default :func:`~simulator.bridge.framing.default_gap`);
+    ``packing``: ``"mbus"`` (frame grammar) or ``"transparent"`` (TCP service mode).
+    """
+
+    def __init__(
+        self,
+        driver: RealtimeDriver,
+        bus: Bus,
+        transport: Transport,
+        *,
+        baud: int | None = None,
+        echo: bool = False,
+        reply_timeout: float | None = None,
+        gap: float | None = None,
+        packing: str = "mbus",
+        name: str = "bridge",
+        start_reader: bool = True,
+    ) -> None:
+        self.driver = driver
+        self.world: World = driver.world
+        self.bus = bus
+        self.transport = transport
+        self.baud = baud or bus.baud
+        self.echo = echo
+        self._reply_timeout = reply_timeout
+        self._gap = gap
+        self.name = name
+        self.framer = Framer(gap or default_gap(self.baud), mode=packing)  # type: ignore[arg-type]
+        self._requests: deque[Framed] = deque()
+        self._wake: Any = None
+        self._line_baud = self._read_line_baud()
+        self.counters = {"requests": 0, "replies": 0, "junk_bytes": 0, "bytes_in": 0,
+                         "bytes_out": 0, "late_replies": 0, "port_lost": 0}
+        self.writer = PacedWriter(transport, self._written_from_thread)
+        self.reader = PortReader(transport, _Forward(self))
+        self.process = self.world.process(self._run())
+        if start_reader:
+            self.reader.start()
+
+    # -- settings ---------------------------------------------------------------------------
+    def reply_timeout(self, baud: int) -> float:
+        if self._reply_timeout is not None:
+            return self._reply_timeout
+        return response_window(baud)[1] + REPLY_MARGIN
+
+    def set_baud(self, baud: int, cause: str) -> None:
+        """Switch the master-side rate (bit/s); recorded as ``bridge_baud``."""
+        if baud == self.baud:
+            return
+        self.world.record("bridge_baud", self.name, old=self.baud, new=baud, cause=cause)
+        self.baud = baud
+        self.framer.gap = self._gap or default_gap(baud)
+        self.transport.set_baud(baud)
+
+    def _read_line_baud(self) -> int | None:
+        probe = getattr(self.transport, "line_baud", None)
+        return probe() if probe is not None else None
+
+    def _follow_line_baud(self) -> None:
+        # Edge-triggered: only a change of the terminal's speed counts, so a baud switch the
+        # master commanded without reconfiguring its port is not undone.
+        now = self._read_line_baud()
+        if now is not None and now != self._line_baud:
+            self._line_baud = now
+            if now in STANDARD_BAUDS or now in BAUD_BY_CI.values():
+                self.set_baud(now, "line speed set by the master program")
+
+    # -- events from the threads (called inside the world) ---------------------------------
+    def _on_port(self, ev: PortEvent) -> None:
+        t = self.driver.world_time(ev.mono)
+        if ev.kind == "gone":
+            self.counters["port_lost"] += 1
+            self.world.trace.record(t, "bridge_port", self.name, ev.wall, state="gone",
+                                    port=self.transport.name, reason=ev.reason)
+            return
+        if ev.kind == "back":
+            self.world.trace.record(t, "bridge_port", self.name, ev.wall, state="back",
+                                    port=self.transport.name)
+            return
+        self.counters["bytes_in"] += len(ev.data)
+        self.world.trace.record(t, "bridge_bytes", self.name, ev.wall, direction="in",
+                                hex=ev.data.hex(), n=len(ev.data),
+                                byte_t=[round(t, 6)] * len(ev.data),
+                                byte_wall=[round(ev.wall, 6)] * len(ev.data))
+        if self.echo:
+            start = max(ev.mono, time.monotonic())
+            self.writer.submit(ev.data, char_times(start, len(ev.data), self.baud), tag="echo")
+        for item in self.framer.feed(t, ev.data):
+            self._take(item)
+        self._poke()
+
+    def _written_from_thread(self, w: Written) -> None:
+        mono = w.mono[0] if w.mono else time.monotonic()
+        self.driver.post(self._on_written, mono, w)
+
+    def _on_written(self, w: Written) -> None:
+        if w.data:
+            t = self.driver.world_time(w.mono[0])
+            self.counters["bytes_out"] += len(w.data)
+            self.world.trace.record(
+                t, "bridge_bytes", self.name, w.wall[0],
+                direction="echo" if w.tag == "echo" else "out", hex=w.data.hex(),
+                n=len(w.data),
+                byte_t=[round(self.driver.world_time(m), 6) for m in w.mono],
+                byte_wall=[round(x, 6) for x in w.wall],
+                lateness_ms=round(max(m - d for m, d in zip(w.mono, w.due, strict=False))
+                                  * 1000, 3),
+            )
+        if w.error:
+            self.world.record("bridge_port", self.name, state="write_failed",
+                              port=self.transport.name, reason=w.error,
+                              unwritten=len(w.due) - len(w.data))
+
+    def _take(self, item: Framed) -> None:
+        if item.kind == "junk":
+            self.counters["junk_bytes"] += len(item.data)
+            self.world.trace.record(item.first, "bridge_junk", self.name, None,
+                                    hex=item.data.hex(), n=len(item.data), reason=item.reason)
+        else:
+            self._requests.append(item)
+
+    def _poke(self) -> None:
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    # -- the bridge process ----------------------------------------------------------------
+    def _run(self) -> Generator[Any, Any, None]:
+        while True:
+            if not self._requests:
+                self._wake = self.world.event()
+                deadline = self.framer.deadline()
+                if deadline is None:
+                    yield self._wake
+                else:
+                    yield self._wake | self.world.timeout(deadline - self.world.now + 1e-6)
+                self._wake = None
+                for item in self.framer.expire(self.world.now):
+                    self._take(item)
+                continue
+            yield from self._exchange(self._requests.popleft())
+
+    def _exchange(self, item: Framed) -> Generator[Any, Any, None]:
+        self._follow_line_baud()
+        baud = self.baud
+        data = item.data
+        self.counters["requests"] += 1
+        self.driver.hold_lookahead()
+        try:
+            yield from self.bus.transmit(data, baud=baud, source=self.name)
+            request_end = self.world.now
+            rx = yield from self.bus.receive(self.reply_timeout(baud), baud=baud,
+                                             source=self.name)
+        finally:
+            self.driver.release_lookahead()
+        fields: dict[str, Any] = {"request": data.hex(), "summary": _describe(data),
+                                  "baud": baud, "request_end": round(request_end, 6),
+                                  "reply": rx.data.hex(), "outcome": rx.outcome}
+        if rx.chars:
+            due = [self.driver.mono_time(c.t) for c in rx.chars]
+            late = due[0] < time.monotonic()
+            self.counters["replies"] += 1
+            self.counters["late_replies"] += int(late)
+            self.writer.submit(rx.data, due, tag="reply")
+            fields.update(delay=round(rx.chars[0].t - request_end, 6), late=late,
+                          senders=rx.sources)
+        self.world.trace.record(request_end, "bridge_exchange", self.name, None, **fields)
+        new = _baud_switch(data)
+        if new is not None and rx.data == bytes([ACK]):
+            # the slave acknowledged at the old rate, now both sides move (PROTOCOL.md §2.6)
+            self.set_baud(new, f"baud switch CI {data[6]:02X} acknowledged")
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Wait until every queued byte has been written (for tests and shutdown)."""
+        return self.writer.join(timeout)
+
+    def close(self) -> None:
+        """Stop the threads and close the transport (the world itself keeps its trace)."""
+        self.reader.stop()
+        self.writer.stop()
+        self.transport.close()
+
+
+class _Forward(queue.Queue):
+    """Looks like the reader's inbox; forwards each port event into the world via the driver."""
+
+    def __init__(self, bridge: SerialBridge) -> None:
+        super().__init__()
+        self._bridge = bridge
+
+    def put(self, item: PortEvent, block: bool = True, timeout: float | None = None) -> None:
+        self._bridge.driver.post(self._bridge._on_port, item.mono, item)
+
+
+def _describe(data: bytes) -> str:
+    try:
+        return describe(parse_frame(data))
+    except MBusError:
+        return "garbled"
+
+
+def _baud_switch(data: bytes) -> int | None:
+    try:
+        frame = parse_frame(data)
+    except MBusError:
+        return None
+    if isinstance(frame, ControlFrame):
+        return BAUD_BY_CI.get(frame.ci)
+    return None
