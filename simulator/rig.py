@@ -1,0 +1,159 @@
+"""Rig files: what a test bench consists of (``rigs/*.toml``), validated with file:line errors.
+
+A rig names the device under test (model, firmware and its configured M-Bus settings, seed
+002 §6.25 Table 7 with the defaults of seed 004), the transports that reach it, the timing
+budgets of the lab's hardware and the features the bench offers. The pytest plugin
+(:mod:`simulator.testing.plugin`) loads one rig per session; tests ask the rig for a feature
+(``@pytest.mark.requires_feature("unit_load_emulation")``) instead of a concrete setup, so
+one suite runs unchanged on the simulated rig and on a lab rig.
+
+``mode = "sim"``: everything is simulated; the device under test is meterbench's own M-Bus
+master model (:class:`simulator.mbus.master.Master`) in virtual time.
+``mode = "lab"``: the device under test is a physical gateway; the bench emulates the slaves
+behind the serial bridge on the transport named ``dut``.
+
+Errors: :func:`load_rig` raises :class:`~simulator.scenario.ScenarioError` listing every
+problem (unknown keys, bad values, cross-field problems) with file, line and dotted key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from simulator.scenario import Issue, ScenarioError, StrictModel, load_toml
+
+#: Features a rig may declare; a test that needs one is skipped (with the reason) elsewhere.
+KNOWN_FEATURES: dict[str, str] = {
+    "virtual_time": "the bench can run timing tests in virtual time (simulated DUT only)",
+    "collision_emulation": "the emulated slaves can answer at once and collide on the wire",
+    "baud_300": "the bench and the DUT can run 300 bit/s meters",
+    "mixed_baud": "meters at 300 and 2400 bit/s on the same segment",
+    "multi_telegram": "the DUT reads multi-telegram meters (FCB toggling, DIF 1F)",
+    "unit_load_emulation": "hardware that draws a configurable number of unit loads",
+    "late_reply_emulation": "the bench can answer after a configurable delay",
+}
+
+#: The default rig shipped in the package (used when the working directory has no rigs/).
+PACKAGED_SIM_RIG = Path(__file__).parent / "testing" / "rigs" / "sim.toml"
+
+
+class MBusSettings(StrictModel):
+    """The DUT's configured M-Bus settings (seed 002 §6.25.2 Table 7; defaults from seed 004).
+
+    Times in ms as the CMe3100 web interface shows them; :meth:`seconds` converts.
+    """
+
+    baud: Literal[300, 2400, 9600] = 2400
+    response_timeout_ms: float = Field(1000.0, gt=0, le=60_000)
+    readout_retries: int = Field(1, ge=0, le=20)
+    selection_retries: int = Field(1, ge=0, le=20)
+    init_idle_ms: float = Field(10_000.0, ge=0, le=600_000)
+    collision_idle_ms: float = Field(5_000.0, ge=0, le=600_000)
+    request_idle_ms: float = Field(2_000.0, ge=0, le=600_000)
+    multi_telegram_limit: int = Field(10, ge=1, le=1000)
+
+    def seconds(self, name: str) -> float:
+        """A ``*_ms`` setting in s (``seconds("request_idle")``)."""
+        return float(getattr(self, f"{name}_ms")) / 1000.0
+
+
+class DeviceUnderTest(StrictModel):
+    """The gateway being tested: ``model``/``firmware`` for the test record, its settings."""
+
+    model: str = "CMe3100"
+    firmware: str = "unknown"
+    serial: str = ""
+    mbus: MBusSettings = Field(default_factory=MBusSettings)
+    #: lab only: shell command that makes the gateway start the procedure named by
+    #: ``{procedure}`` (e.g. via its console); empty = ask the operator on the terminal.
+    trigger: str = ""
+    #: lab only: the procedure is over after this much bus silence (s).
+    quiet_s: float = Field(15.0, gt=0)
+
+
+class TransportSpec(StrictModel):
+    """How the bench reaches a physical master: a pyserial URL or a fresh pty."""
+
+    name: str
+    url: str | None = None
+    pty: bool = False
+    pty_link: str | None = None
+    tcp: str | None = None  # HOST:PORT of a transparent M-Bus TCP service to offer
+    baud: Literal[300, 600, 1200, 2400, 4800, 9600] = 2400
+    parity: Literal["N", "E"] = "N"
+    echo: bool = False
+
+
+class Timing(StrictModel):
+    """Timing budgets of the lab hardware (ms), added to the limits the suite checks."""
+
+    adapter_latency_ms: float = Field(0.0, ge=0, le=1000)
+    tolerance_ms: float = Field(1.0, ge=0, le=1000)
+    #: how long (s) the bridge listens for a reply; default: the EN 13757-2 window + 20 ms
+    reply_timeout_s: float | None = Field(None, gt=0, le=60)
+
+
+class Rig(StrictModel):
+    """One bench (see module doc). ``path`` is filled in by :func:`load_rig`."""
+
+    name: str
+    description: str = ""
+    mode: Literal["sim", "lab"] = "sim"
+    seed: int = 1
+    dut: DeviceUnderTest = Field(default_factory=DeviceUnderTest)
+    transports: list[TransportSpec] = Field(default_factory=list)
+    timing: Timing = Field(default_factory=Timing)
+    features: list[str] = Field(default_factory=list)
+    path: str = ""
+
+    def has(self, feature: str) -> bool:
+        return feature in self.features
+
+    def transport(self, name: str) -> TransportSpec | None:
+        return next((t for t in self.transports if t.name == name), None)
+
+
+def _cross_check(rig: Rig) -> list[tuple[tuple, str]]:
+    """Problems no single field shows: ``[(key path, message)]``."""
+    out: list[tuple[tuple, str]] = []
+    for i, feat in enumerate(rig.features):
+        if feat not in KNOWN_FEATURES:
+            out.append((("features", i), f"unknown feature {feat!r}; known: {sorted(KNOWN_FEATURES)}"))
+    if "virtual_time" in rig.features and rig.mode != "sim":
+        out.append((("features",), "'virtual_time' needs mode = \"sim\""))
+    names = [t.name for t in rig.transports]
+    for i, t in enumerate(rig.transports):
+        if names.count(t.name) > 1 and names.index(t.name) != i:
+            out.append((("transports", i, "name"), f"duplicate transport name {t.name!r}"))
+        ways = sum(x is not None and x is not False for x in (t.url, t.pty or None, t.tcp))
+        if ways != 1:
+            out.append((("transports", i), "give exactly one of url, pty = true, tcp"))
+        if t.pty_link and not t.pty:
+            out.append((("transports", i, "pty_link"), "pty_link needs pty = true"))
+    if rig.mode == "lab" and rig.transport("dut") is None:
+        out.append((("transports",), "a lab rig needs a transport named \"dut\""))
+    return out
+
+
+def load_rig(path: str | Path) -> Rig:
+    """Load and validate a rig file; :class:`ScenarioError` lists every problem at once."""
+    doc = load_toml(path)
+    issues: list[Issue] = []
+    try:
+        rig = doc.validate(Rig)
+    except ScenarioError as exc:
+        raise ScenarioError(exc.issues) from None
+    issues.extend(doc.issue(key, msg) for key, msg in _cross_check(rig))
+    if issues:
+        raise ScenarioError(issues)
+    rig.path = str(Path(path))
+    return rig
+
+
+def default_rig_path(cwd: str | Path | None = None) -> Path:
+    """``rigs/sim.toml`` under ``cwd`` if it exists, else the copy shipped in the package."""
+    local = Path(cwd or Path.cwd()) / "rigs" / "sim.toml"
+    return local if local.is_file() else PACKAGED_SIM_RIG
