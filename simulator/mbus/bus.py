@@ -1,0 +1,375 @@
+"""The wired M-Bus segment: master port electrics, cable, attached slaves, collisions.
+
+A :class:`Bus` joins one master (whoever calls :meth:`Bus.transmit` / :meth:`Bus.receive`: the
+simulated :class:`~simulator.mbus.master.Master`, or the serial bridge on behalf of a physical
+master) with the attached slaves. Everything happens in world time:
+
+* :meth:`Bus.transmit` occupies the wire ``n * 11 / baud`` s and, at the end of the frame,
+  hands the bytes to every slave that listens at that baud and is powered (its space-state
+  voltage is at least 12 V). A slave that answers returns a reply and a delay; the bus places
+  the reply on the line at ``end of request + delay`` (cable bit errors applied if the segment
+  runs above its maximum baud rate).
+* :meth:`Bus.receive` waits up to ``timeout`` s for a first start bit, gathers every reply
+  that overlaps (or follows within ``idle_chars`` character times), combines them as a
+  wired-AND and decodes the line with the master's UART (:func:`~simulator.mbus.wire.uart_decode`).
+* Unit loads over the master's limit trip its short-circuit protection: while
+  :attr:`Bus.overloaded`, every request fails (trace ``bus_overload``, frame outcome
+  ``"overload"``) until slaves are detached.
+
+Trace (docs/mbus.md): ``frame`` events at the frame's first start bit with ``direction``
+(``"m2s"``/``"s2m"``), ``hex``, ``summary`` (``frames.describe`` or ``"garbled"``),
+``outcome`` (``ok|timeout|collision|checksum|garbled|overload|ignored``), ``baud``, ``end``;
+s2m events add ``senders`` (the slaves that drove the line: ground truth), ``uart_errors``,
+``bit_errors`` and ``delay`` (s from the end of the request to the first start bit).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from simulator.core.world import World
+from simulator.mbus.electrical import (
+    MIN_SPACE_VOLTAGE,
+    Cable,
+    MasterPort,
+    max_baud,
+    unit_load_current_ma,
+    voltages_at,
+)
+from simulator.mbus.errors import MBusError
+from simulator.mbus.frames import describe, parse_frame
+from simulator.mbus.wire import (
+    CHAR_BITS,
+    RxChar,
+    Transmission,
+    char_time,
+    frame_time,
+    peak_space_current,
+    response_window,
+    uart_decode,
+)
+
+if TYPE_CHECKING:
+    from simulator.mbus.slave import Slave
+
+
+@dataclass
+class Reply:
+    """What a slave puts on the line in answer to a frame: bytes, delay (s) after the end of
+    the request, and the baud rate (bit/s) it sends at."""
+
+    data: bytes
+    delay: float
+    baud: int
+
+
+class Listener(Protocol):  # what the bus needs from an attached device
+    name: str
+    unit_loads: int
+    baud: int
+    distance_m: float | None
+    space_current_ma: float
+
+    def hear(self, data: bytes, baud: int) -> Reply | None: ...
+
+
+@dataclass
+class Reception:
+    """What the master's UART got during one :meth:`Bus.receive`.
+
+    ``chars``: the characters with their times and UART errors; ``senders``: how many slaves
+    drove the line (ground truth; > 1 is a collision); ``sources``: their names;
+    ``collision_detected``: the master's current-threshold detector fired (only when the
+    port has ``collision_detector`` on); ``start``/``end``: world s of the first start bit
+    and the end of the last character (``end`` is the give-up time for an empty reception);
+    ``overload``: the port was tripped.
+    """
+
+    chars: list[RxChar] = field(default_factory=list)
+    senders: int = 0
+    sources: list[str] = field(default_factory=list)
+    collision_detected: bool = False
+    start: float = 0.0
+    end: float = 0.0
+    baud: int = 2400
+    overload: bool = False
+    outcome: str = "timeout"
+
+    @property
+    def data(self) -> bytes:
+        return bytes(c.value for c in self.chars)
+
+    @property
+    def clean(self) -> bool:
+        """No parity or framing error in any character (and no collision flagged)."""
+        return not self.collision_detected and all(c.ok for c in self.chars)
+
+    @property
+    def collision(self) -> bool:
+        """More than one slave drove the line (ground truth, whatever the UART saw)."""
+        return self.senders > 1
+
+    @property
+    def empty(self) -> bool:
+        return not self.chars
+
+
+class Bus:
+    """One wired M-Bus segment in a :class:`~simulator.core.world.World`.
+
+    ``baud`` is the master's current rate (bit/s); ``master`` the port electrics (default: a
+    CMe3100 integrated master, 32 UL, 28 V); ``cable`` the trunk (default 100 m JYStY).
+    """
+
+    def __init__(self, world: World, *, baud: int = 2400, master: MasterPort | None = None,
+                 cable: Cable | None = None, name: str = "bus") -> None:
+        self.world = world
+        self.baud = baud
+        self.port = master if master is not None else MasterPort()
+        self.cable = cable if cable is not None else Cable()
+        self.name = name
+        self.slaves: list[Slave] = []
+        self._pending: list[Transmission] = []
+        self._voltages: dict[int, float] = {}
+        self._last_m2s_end = float("-inf")
+        self._biterr_rng = world.rng(f"{name}/bit_errors")
+        self.counters = {"requests": 0, "replies": 0, "collisions": 0, "timeouts": 0,
+                         "bus_seconds": 0.0}
+
+    # -- topology and electrics ------------------------------------------------------------
+    def attach(self, slave: Slave) -> None:
+        """Connect ``slave`` to the segment (it starts listening at its current baud)."""
+        self.slaves.append(slave)
+        self._recompute()
+
+    def detach(self, slave: Slave) -> None:
+        """Disconnect ``slave``; replies it has already started stay on the line."""
+        self.slaves.remove(slave)
+        self._recompute()
+
+    @property
+    def unit_loads(self) -> int:
+        return sum(s.unit_loads for s in self.slaves)
+
+    @property
+    def overloaded(self) -> bool:
+        """Unit loads over the master's limit: its protection trips and every request fails."""
+        return self.unit_loads > self.port.max_unit_loads
+
+    def _distance(self, slave: Slave) -> float:
+        d = getattr(slave, "distance_m", None)
+        return self.cable.length_m if d is None else float(d)
+
+    def _recompute(self) -> None:
+        loads = [(self._distance(s), unit_load_current_ma(s.unit_loads)) for s in self.slaves]
+        volts = voltages_at(self.port.space_voltage, self.cable, loads)
+        self._voltages = {id(s): v for s, v in zip(self.slaves, volts, strict=True)}
+
+    def space_voltage_at(self, slave: Slave) -> float:
+        """Bus voltage (V) at ``slave`` while the master sends a space (the worst case)."""
+        return self._voltages[id(slave)]
+
+    def mark_voltage_at(self, slave: Slave) -> float:
+        """Bus voltage (V) at ``slave`` in the mark (idle) state."""
+        return self._voltages[id(slave)] + self.port.space_drop
+
+    def powered(self, slave: Slave) -> bool:
+        """The slave sees at least 12 V in the space state (PROTOCOL.md §1 [S7])."""
+        return self._voltages.get(id(slave), 0.0) >= MIN_SPACE_VOLTAGE
+
+    @property
+    def max_baud(self) -> int | None:
+        """Highest baud rate the segment carries (installation table), None if outside it."""
+        dist = max((self._distance(s) for s in self.slaves), default=0.0)
+        return max_baud(max(self.cable.length_m, dist), dist, len(self.slaves))
+
+    def overspeed(self, baud: int) -> bool:
+        mb = self.max_baud
+        return mb is None or baud > mb
+
+    # -- master -> slaves ------------------------------------------------------------------
+    def transmit(self, data: bytes, *, baud: int | None = None,
+                 source: str = "master") -> Generator[Any, Any, None]:
+        """Send ``data`` from the master (SimPy generator: ``yield from bus.transmit(b)``).
+
+        Occupies the wire ``len(data) * 11 / baud`` s, records a ``frame`` event (direction
+        ``m2s``) at its first start bit and delivers the bytes, at the end of the frame, to
+        every powered slave listening at ``baud``. Any bytes are allowed: slaves ignore frames
+        they cannot parse. While the bus is overloaded nothing is delivered.
+        """
+        baud = baud or self.baud
+        data = bytes(data)
+        duration = frame_time(len(data), baud)
+        start = self.world.now
+        self.counters["requests"] += 1
+        self.counters["bus_seconds"] += duration
+        if self.overloaded:
+            self._record_overload(source)
+            self.world.record("frame", source, direction="m2s", hex=data.hex(),
+                              summary=_summary(data), outcome="overload", baud=baud,
+                              end=round(start + duration, 9))
+            yield self.world.timeout(duration)
+            self._last_m2s_end = self.world.now
+            return
+        summary, outcome = _summary(data), _m2s_outcome(data)
+        self.world.record("frame", source, direction="m2s", hex=data.hex(), summary=summary,
+                          outcome=outcome, baud=baud, end=round(start + duration, 9))
+        yield self.world.timeout(duration)
+        self._last_m2s_end = end = self.world.now
+        for slave in list(self.slaves):
+            if slave.baud != baud or not self.powered(slave):
+                continue
+            reply = slave.hear(data, baud)
+            if reply is not None and reply.data:
+                self._put_reply(slave, reply, end)
+
+    def _record_overload(self, source: str) -> None:
+        self.world.record("bus_overload", source, unit_loads=self.unit_loads,
+                          limit=self.port.max_unit_loads,
+                          current_ma=round(unit_load_current_ma(self.unit_loads), 3),
+                          limit_ma=round(self.port.max_current_ma, 3))
+
+    def _put_reply(self, slave: Slave, reply: Reply, request_end: float) -> None:
+        flips: frozenset[tuple[int, int]] = frozenset()
+        if self.overspeed(reply.baud):
+            flips = self._draw_bit_errors(len(reply.data))
+        self._pending.append(Transmission(request_end + reply.delay, reply.data, reply.baud,
+                                          slave.name, flips, slave.space_current_ma))
+
+    def _draw_bit_errors(self, nbytes: int) -> frozenset[tuple[int, int]]:
+        ber = self.cable.overspeed_ber
+        if ber <= 0:
+            return frozenset()
+        rng = self._biterr_rng
+        return frozenset((ci, bi) for ci in range(nbytes) for bi in range(CHAR_BITS)
+                         if rng.random() < ber)
+
+    # -- slaves -> master ------------------------------------------------------------------
+    def receive(self, timeout: float, *, baud: int | None = None, idle_chars: float = 2.0,
+                source: str = "master", record_timeout: bool = True
+                ) -> Generator[Any, Any, Reception]:
+        """Listen for a reply (SimPy generator returning a :class:`Reception`).
+
+        Waits up to ``timeout`` s for a first start bit, then collects characters until the
+        line has been idle ``idle_chars`` character times; overlapping replies are combined as
+        a wired-AND and decoded by the master's UART. Records a ``frame`` event (direction
+        ``s2m``) at the first start bit, or at the give-up time with outcome ``timeout``
+        (unless ``record_timeout`` is False: a master purging the line after a reply).
+        """
+        baud = baud or self.baud
+        now = self.world.now
+        if self.overloaded:
+            yield self.world.timeout(timeout)
+            self._record_overload(source)
+            self.world.record("frame", source, direction="s2m", hex="", summary="",
+                              outcome="overload", baud=baud, end=round(self.world.now, 9),
+                              senders=[])
+            return Reception(start=self.world.now, end=self.world.now, baud=baud, overload=True,
+                             outcome="overload")
+        listen_from = max(now, self._last_m2s_end + self.port.listen_delay_bits / baud)
+        deadline = now + timeout
+        self._drop_unheard(listen_from, source)
+        gap = idle_chars * char_time(baud)
+        ordered = sorted(self._pending, key=lambda tx: (tx.start, tx.source))
+        cluster: list[Transmission] = []
+        cluster_end = float("-inf")
+        if ordered and ordered[0].start < deadline:
+            for tx in ordered:
+                if cluster and tx.start > cluster_end + gap:
+                    break
+                cluster.append(tx)
+                cluster_end = max(cluster_end, tx.end)
+        chars = uart_decode(cluster, baud, since=listen_from) if cluster else []
+        if not chars or chars[0].t >= deadline:
+            yield self.world.timeout(max(0.0, deadline - now))
+            if not record_timeout:
+                return Reception(start=self.world.now, end=self.world.now, baud=baud)
+            self.counters["timeouts"] += 1
+            self.world.record("frame", source, direction="s2m", hex="", summary="",
+                              outcome="timeout", baud=baud, end=round(self.world.now, 9),
+                              senders=[], waited=round(timeout, 9))
+            return Reception(start=self.world.now, end=self.world.now, baud=baud)
+        for tx in cluster:
+            self._pending.remove(tx)
+        rx = Reception(chars=chars, senders=len(cluster), sources=[tx.source for tx in cluster],
+                       start=chars[0].t, end=chars[-1].t + char_time(baud), baud=baud)
+        if self.port.collision_detector:
+            rx.collision_detected = peak_space_current(cluster) > self.port.collision_threshold_ma
+        rx.outcome, summary = classify(rx)
+        self.counters["replies"] += 1
+        self.counters["bus_seconds"] += rx.end - rx.start
+        if rx.outcome == "collision":
+            self.counters["collisions"] += 1
+        yield self.world.timeout(rx.start - now)
+        lo, hi = response_window(baud)
+        delay = rx.start - self._last_m2s_end
+        self.world.record(
+            "frame", source, direction="s2m", hex=rx.data.hex(), summary=summary,
+            outcome=rx.outcome, baud=baud, end=round(rx.end, 9), senders=rx.sources,
+            uart_errors=sum(not c.ok for c in chars),
+            bit_errors=sum(len(tx.flips) for tx in cluster),
+            delay=round(delay, 9), in_window=bool(lo <= delay <= hi),
+            collision_detected=rx.collision_detected,
+        )
+        yield self.world.timeout(rx.end + gap - self.world.now)
+        return rx
+
+    def _drop_unheard(self, listen_from: float, source: str) -> None:
+        """Replies that ended before anyone listened (e.g. late ones after a timeout)."""
+        for tx in [tx for tx in self._pending if tx.end <= listen_from]:
+            self._pending.remove(tx)
+            self.world.record("frame", source, direction="s2m", hex=tx.data.hex(),
+                              summary=_summary(tx.data), outcome="ignored", baud=tx.baud,
+                              start=round(tx.start, 9), end=round(tx.end, 9), senders=[tx.source])
+
+    @property
+    def last_request_end(self) -> float:
+        """World time (s) the master's last frame ended."""
+        return self._last_m2s_end
+
+    @property
+    def line_busy_until(self) -> float:
+        """End (world s) of the last reply already placed on the line, or -inf."""
+        return max((tx.end for tx in self._pending), default=float("-inf"))
+
+
+def _summary(data: bytes) -> str:
+    try:
+        return describe(parse_frame(data))
+    except MBusError:
+        return "garbled"
+
+
+def _m2s_outcome(data: bytes) -> str:
+    try:
+        parse_frame(data)
+    except MBusError as exc:
+        return "checksum" if "checksum" in str(exc).lower() else "garbled"
+    return "ok"
+
+
+def classify(rx: Reception) -> tuple[str, str]:
+    """``(outcome, summary)`` of a non-empty reception as the trace reports it.
+
+    ``collision`` when more than one slave drove the line and the result is not a clean valid
+    frame, or when the master's current detector fired; ``checksum`` / ``garbled`` for a
+    single sender's bad frame; ``ok`` otherwise (two aligned identical E5 are ``ok`` unless
+    the detector is on: that is what a UART alone sees).
+    """
+    data = rx.data
+    try:
+        summary = describe(parse_frame(data))
+        parsed = True
+        reason = ""
+    except MBusError as exc:
+        summary, parsed, reason = "garbled", False, str(exc).lower()
+    uart_ok = all(c.ok for c in rx.chars)
+    if rx.collision_detected or (rx.senders > 1 and not (parsed and uart_ok)):
+        return "collision", summary
+    if parsed and uart_ok:
+        return "ok", summary
+    if not uart_ok:
+        return "garbled", summary
+    return ("checksum" if "checksum" in reason else "garbled"), summary
