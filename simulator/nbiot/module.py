@@ -1,0 +1,428 @@
+"""The CMi6140 NB-IoT meter connectivity module as a SimPy process (seed 001 §7.3-7.4).
+
+Behaviour:
+
+* **Readout** (stored locally) on the readout-interval grid of the meter's local standard time
+  (:func:`.schedule.next_slot`); **transmission** (a set of unsent readouts sent to an LwM2M or
+  MQTT-SN server) planned on full hours of the transmit interval and sent after a random delay
+  in [T_offset, T_offset + T_delay] (seed 001 §7.3.3).
+* **Time**: the meter keeps local standard time = UTC + UTC offset + clock error; readouts are
+  stamped in meter time and the UTC offset is subtracted before transmission (§7.3.1). A time
+  synchronisation (:meth:`Cmi6140.sync_time`) reschedules and always makes an extra readout and
+  transmission (§7.3.2, the 23:58 -> 00:02 case).
+* **Retransmission** (§7.3.4): unsent readouts stay stored; each transmission drops those older
+  than the maximum age, orders the rest FIFO or LIFO and sends at most
+  ``max_uploads_per_transmission`` telegrams of ``readouts_per_telegram`` readouts (SenML CBOR;
+  JSON carries one readout per telegram). A failed telegram is retried
+  ``communication_retry_count`` times, then the transmission stops and keeps the rest.
+* **Protocols**: DTLS 1.2 PSK (full handshake first, resumption when the NAT binding expired,
+  none with a Connection ID), LwM2M Register / Update / Send over CoAP CON, or MQTT-SN
+  CONNECT / REGISTER / PUBLISH with QoS -1, 0 or 1.
+
+Trace kinds (source ``cmi6140/<id>``): ``nbiot.readout``, ``nbiot.transmission``,
+``nbiot.telegram``, ``nbiot.time_sync``; with ``detail = "datagram"`` also ``nbiot.coap_tx``,
+``nbiot.mqttsn_tx``, ``nbiot.dtls_tx``, ``nbiot.dtls_failed``, ``nbiot.rrc_connected``,
+``nbiot.ra_failed``, ``nbiot.downlink_unreachable``. The server records ``nbiot.uplink``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import simpy
+
+from simulator.core.world import World
+from simulator.nbiot import coap, dtls, mqttsn, payload, schedule
+from simulator.nbiot.config import ConfigStore, ModuleConfig
+from simulator.nbiot.energy import PowerModel
+from simulator.nbiot.network import NetworkParams, Radio, RadioFailure, Timeline
+from simulator.nbiot.server import NbiotServer
+
+_SERVER = "server"  # timeline kind of a datagram reaching the server
+
+
+@dataclass(frozen=True)
+class MeterProfile:
+    """What the heat meter behind the module measures (constant load; registers grow)."""
+
+    energy0_kwh: int = 12000
+    volume0_dl: int = 30000
+    power_w: int = 5000
+    flow_lph: int = 200
+    forward_dc: int = 700
+    return_dc: int = 450
+
+
+class Cmi6140:
+    """One module in a :class:`~simulator.core.world.World`.
+
+    ``coupling_loss_db`` sets the CE level; ``clock_error_s`` is how far the meter's clock is
+    ahead of true local time (negative: behind); ``security`` False sends plain CoAP / MQTT-SN
+    (DTLS is optional on the product). Raises :class:`~simulator.nbiot.config.ConfigError` via
+    the configuration it is given.
+    """
+
+    def __init__(self, world: World, module_id: int, server: NbiotServer, *,
+                 config: ModuleConfig | None = None, coupling_loss_db: float = 140.0,
+                 network: NetworkParams | None = None, power: PowerModel | None = None,
+                 clock_error_s: float = 0.0, pak: str | None = None, security: bool = True,
+                 detail: str = "message", meter: MeterProfile | None = None,
+                 start: bool = True) -> None:
+        self.world = world
+        self.module_id = module_id
+        self.meter_id = module_id
+        self.name = f"cmi6140/{module_id:08d}"
+        self.server = server
+        self.store = ConfigStore(config or ModuleConfig(), pak=pak)
+        self.network = network or NetworkParams()
+        self.power = power or PowerModel()
+        self.meter = meter or MeterProfile()
+        self.clock_error_s = clock_error_s
+        self.security = security
+        self.detail = detail
+        cfg = self.store.config
+        mode = cfg.power_saving_mode
+        self.radio = Radio(coupling_loss_db, self.network, world.rng(f"{self.name}/radio"),
+                           psm="psm" in mode, edrx="edrx" in mode, t3324_s=cfg.t3324_s,
+                           t3412_s=cfg.t3412_s, edrx_cycle_s=cfg.edrx_cycle_s)
+        self.link = self.radio
+        self._rng_tx = world.rng(f"{self.name}/tx_delay")
+        self._rng_coap = world.rng(f"{self.name}/coap")
+        self.unsent: list[payload.Readout] = []
+        self.produced = 0
+        self.sent = 0
+        self.expired = 0
+        self.transmissions = 0
+        self.failed_telegrams = 0
+        self._seq = 0
+        self._dtls_session = False
+        self._last_datagram = -1e18
+        self._registered = False
+        self._mqtt_connected = False
+        self._mqtt_topic = False
+        self._telegram_start = 0.0
+        self._sync = world.event()
+        self._radio_lock = simpy.Resource(world.env, capacity=1)
+        self.serial = f"CMI{module_id:010d}"
+        self.firmware = "1.2.0-sim"
+        self.cell_id = 0x1A2B
+        self.imsi = 240990000000000 + module_id
+        self.meter_comm_status = 0
+        self.last_error_flags = 0
+        if start:
+            world.process(self._readout_loop())
+            world.process(self._transmit_loop())
+
+    # -- clock --------------------------------------------------------------------------------
+    @property
+    def config(self) -> ModuleConfig:
+        return self.store.config
+
+    def local_now(self) -> datetime:
+        """The meter's local standard time now (naive)."""
+        return self.local_at(self.world.now)
+
+    def local_at(self, t: float) -> datetime:
+        utc = self.world.clock(t)
+        shift = timedelta(minutes=self.config.utc_offset_min, seconds=self.clock_error_s)
+        return (utc + shift).replace(tzinfo=None)
+
+    def world_time_of(self, local: datetime) -> float:
+        """World seconds at which the meter's clock shows ``local``."""
+        shift = timedelta(minutes=self.config.utc_offset_min, seconds=self.clock_error_s)
+        utc = (local - shift).replace(tzinfo=UTC)
+        return (utc - self.world.start).total_seconds()
+
+    def utc_now(self) -> datetime:
+        return self.world.clock()
+
+    def sync_time(self, clock_error_s: float = 0.0) -> None:
+        """Synchronise the meter clock now (OTC App, time server or network time; §7.3.2)."""
+        before = self.local_now()
+        self.clock_error_s = clock_error_s
+        self.world.record("nbiot.time_sync", self.name, before=before.isoformat(),
+                          after=self.local_now().isoformat())
+        event, self._sync = self._sync, self.world.event()
+        event.succeed()
+        self.world.process(self._sync_actions())
+
+    def adjust_time(self, seconds: int) -> None:
+        """LwM2M /33906/0/6 "Adjust time": shift the meter clock by ``seconds``."""
+        self.sync_time(self.clock_error_s + seconds)
+
+    def battery_level_pct(self) -> int:
+        self.radio.finish(self.world.now)
+        used = self.power.energy_j(self.radio.times, edrx=self.radio.edrx)
+        return max(0, round(100 - 100 * used / (self.power.battery_wh * 3600)))
+
+    # -- readouts -----------------------------------------------------------------------------
+    def _meter_registers(self, t: float) -> dict[str, int]:
+        m = self.meter
+        hours = t / 3600.0
+        return {"energy_kwh": m.energy0_kwh + int(m.power_w * hours / 1000),
+                "volume_dl": m.volume0_dl + int(m.flow_lph * hours / 100),
+                "power_w": m.power_w, "flow_lph": m.flow_lph,
+                "forward_dc": m.forward_dc, "return_dc": m.return_dc, "error_flags": 0}
+
+    def _readout(self, local: datetime, reason: str) -> payload.Readout:
+        r = payload.Readout(self.meter_id, local, seq=self._seq,
+                            **self._meter_registers(self.world.now))
+        self._seq += 1
+        self.produced += 1
+        self.unsent.append(r)
+        self.world.record("nbiot.readout", self.name, local_time=local.isoformat(),
+                          reason=reason, seq=r.seq)
+        return r
+
+    def _readout_loop(self) -> Generator:
+        slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
+        while True:
+            sync = self._sync
+            yield self.world.timeout(self.world_time_of(slot) - self.world.now) | sync
+            if sync.triggered:
+                slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
+                continue
+            self._readout(slot, "schedule")
+            slot = schedule.next_slot(slot, self.config.readout_interval_min)
+
+    def _sync_actions(self) -> Generator:
+        # Seed 001 §7.3.2: always a readout and a transmission of a new value on time sync.
+        self._readout(self.local_now().replace(microsecond=0), "time_sync")
+        yield from self._transmission("time_sync", None)
+
+    # -- transmissions ------------------------------------------------------------------------
+    def _transmit_loop(self) -> Generator:
+        planned = schedule.next_slot(self.local_now(), self.config.transmit_interval_min)
+        while True:
+            cfg = self.config
+            send_local = schedule.transmission_time(planned, cfg.transmit_offset_min,
+                                                    cfg.transmit_delay_min, self._rng_tx)
+            sync = self._sync
+            yield self.world.timeout(self.world_time_of(send_local) - self.world.now) | sync
+            if sync.triggered:
+                planned = schedule.next_slot(self.local_now(), cfg.transmit_interval_min)
+                continue
+            yield from self._transmission("schedule", planned)
+            planned = schedule.next_slot(max(planned, self.local_now()),
+                                         cfg.transmit_interval_min)
+
+    def _select(self) -> list[list[payload.Readout]]:
+        """Unsent readouts to send now, in telegrams (seed 001 §7.3.4 rules)."""
+        cfg = self.config
+        now = self.local_now()
+        max_age = timedelta(hours=cfg.upload_max_age_h)
+        keep = [r for r in self.unsent if now - r.local_time <= max_age]
+        self.expired += len(self.unsent) - len(keep)
+        self.unsent = keep
+        ordered = sorted(keep, key=lambda r: r.seq, reverse=cfg.upload_order == "lifo")
+        per = cfg.readouts_per_telegram if cfg.message_encoding == "senml_cbor" else 1
+        n = cfg.max_uploads_per_transmission * per
+        chosen = ordered[:n]
+        return [chosen[i:i + per] for i in range(0, len(chosen), per)]
+
+    def _encode(self, batch: list[payload.Readout]) -> bytes:
+        cfg = self.config
+        ext = cfg.message_format == "extended"
+        if cfg.message_encoding == "senml_cbor":
+            return payload.encode_senml_cbor(batch, utc_offset_min=cfg.utc_offset_min,
+                                             extended=ext)
+        return payload.encode_json(batch[0], utc_offset_min=cfg.utc_offset_min, extended=ext)
+
+    def _transmission(self, reason: str, planned: datetime | None) -> Generator:
+        with self._radio_lock.request() as req:
+            yield req
+            self.transmissions += 1
+            telegrams = self._select()
+            fields: dict[str, Any] = {"reason": reason, "unsent": len(self.unsent),
+                                      "telegrams": len(telegrams)}
+            if planned is not None:
+                cfg = self.config
+                fields["planned"] = planned.isoformat()
+                fields["window_s"] = round((self.local_now() - planned).total_seconds(), 6)
+                fields["window"] = [cfg.transmit_offset_min * 60,
+                                    (cfg.transmit_offset_min + cfg.transmit_delay_min) * 60]
+            self.world.record("nbiot.transmission", self.name, **fields)
+            for batch in telegrams:
+                data = self._encode(batch)
+                ok = False
+                attempts = 0
+                for _ in range(self.config.communication_retry_count + 1):
+                    attempts += 1
+                    tl = Timeline()
+                    ok, t_end = self._telegram(self.world.now, data, tl)
+                    yield from self._replay(tl, t_end)
+                    if ok:
+                        break
+                self.world.record("nbiot.telegram", self.name, ok=ok, attempts=attempts,
+                                  readouts=len(batch), bytes=len(data),
+                                  first_seq=batch[0].seq)
+                if not ok:
+                    self.failed_telegrams += 1
+                    break
+                sent = {r.seq for r in batch}
+                self.unsent = [r for r in self.unsent if r.seq not in sent]
+                self.sent += len(batch)
+            self.radio.release_if_done()
+
+    def _replay(self, tl: Timeline, t_end: float) -> Generator:
+        verbose = self.detail == "datagram"
+        for t, kind, fields in tl.sorted():
+            if kind != _SERVER and not verbose:
+                continue
+            if t > self.world.now:
+                yield self.world.timeout(t - self.world.now)
+            if kind == _SERVER:
+                self.server.receive(self.name, **fields)
+            else:
+                self.world.record(kind, self.name, **fields)
+        if t_end > self.world.now:
+            yield self.world.timeout(t_end - self.world.now)
+
+    # -- protocol timelines (pure arithmetic on the radio; replayed by _replay) ----------------
+    def _exchange(self, t: float, up: int, down: int | None, timeouts: list[float], op: str,
+                  proto: str, tl: Timeline, data: bytes | None = None) -> tuple[bool, float]:
+        """A request retransmitted on ``timeouts`` until its response arrives.
+
+        ``down`` None: no response is expected (CoAP NON, MQTT-SN QoS -1/0): one send.
+        Returns (acknowledged, time the exchange ended). RFC 7252 §4.2 / MQTT-SN §6.13.
+        """
+        sends = [t]
+        for timeout in timeouts[:-1]:
+            sends.append(sends[-1] + timeout)
+        give_up = sends[-1] + timeouts[-1]
+        done: float | None = None
+        delivered = False
+        enc = self.config.message_encoding
+        started = self._telegram_start
+        for k, s in enumerate(sends):
+            if done is not None and s >= done:
+                break
+            tl.add(s, f"nbiot.{proto}_tx", op=op, attempt=k, bytes=up)
+            try:
+                sent, arrival = self.radio.uplink(s, up, tl)
+            except RadioFailure:
+                continue
+            self._last_datagram = sent
+            if arrival is None:
+                if down is None:
+                    return True, sent
+                continue
+            tl.add(arrival, _SERVER, op=op, protocol=proto, nbytes=up, data=data,
+                   encoding=enc, started=started, duplicate=delivered)
+            delivered = True
+            if down is None:
+                return True, sent
+            back = self.radio.downlink(arrival, down, tl)
+            if back is not None and back <= give_up:
+                self._last_datagram = back
+                done = back if done is None else min(done, back)
+        if done is None:
+            return False, give_up
+        return True, done
+
+    def _coap(self, t: float, up: int, down: int, op: str, tl: Timeline,
+              data: bytes | None = None) -> tuple[bool, float]:
+        cfg = self.config
+        timing = coap.CoapTiming(cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor,
+                                 cfg.coap_max_retransmit)
+        ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
+        return self._exchange(t, up + ovh, down + ovh, timing.timeouts(self._rng_coap), op,
+                              "coap", tl, data)
+
+    def _handshake(self, t: float, kind: str, tl: Timeline) -> tuple[bool, float]:
+        timing = dtls.DtlsTiming(self.config.dtls_min_timeout_s, self.config.dtls_max_timeout_s)
+        for number, pair in enumerate(dtls.flights(kind)):
+            (_, up), *answer = pair
+            answered = False
+            for attempt, timeout in enumerate(timing.timeouts()):
+                tl.add(t, "nbiot.dtls_tx", handshake=kind, flight=2 * number + 1,
+                       attempt=attempt, bytes=up)
+                try:
+                    sent, arrival = self.radio.uplink(t, up, tl)
+                except RadioFailure:
+                    t += timeout
+                    continue
+                if arrival is not None:
+                    if not answer:
+                        t, answered = sent, True
+                        break
+                    back = self.radio.downlink(arrival, answer[0][1], tl)
+                    if back is not None and back <= t + timeout:
+                        t, answered = back, True
+                        break
+                t += timeout
+            if not answered:
+                tl.add(t, "nbiot.dtls_failed", handshake=kind, flight=2 * number + 1)
+                return False, t
+        self._last_datagram = t
+        return True, t
+
+    def _telegram(self, t: float, data: bytes, tl: Timeline) -> tuple[bool, float]:
+        """Everything needed to deliver one telegram from time ``t``: returns (ok, end)."""
+        cfg = self.config
+        self._telegram_start = t
+        new_session = False
+        if self.security:
+            stale = t - self._last_datagram > self.network.nat_timeout_s
+            if not self._dtls_session or (stale and not cfg.dtls_connection_id):
+                kind = "resume" if self._dtls_session else "full"
+                ok, t = self._handshake(t, kind, tl)
+                if not ok:
+                    self._dtls_session = False
+                    return False, t
+                self._dtls_session = True
+                new_session = True
+        if cfg.protocol == "lwm2m":
+            if not self._registered:
+                ok, t = self._coap(t, coap.register_size(), coap.created_ack_size(),
+                                   "register", tl)
+                if not ok:
+                    return False, t
+                self._registered = True
+            elif new_session:
+                # LwM2M 1.1 queue mode: a new DTLS session / address is announced by an Update.
+                ok, t = self._coap(t, coap.update_size(), coap.changed_ack_size(), "update", tl)
+                if not ok:
+                    return False, t
+            cf = 112 if cfg.message_encoding == "senml_cbor" else 50
+            return self._coap(t, coap.send_size(len(data), cf), coap.changed_ack_size(),
+                              "send", tl, data)
+        return self._mqttsn(t, data, new_session, tl)
+
+    def _mqttsn(self, t: float, data: bytes, new_session: bool,
+                tl: Timeline) -> tuple[bool, float]:
+        cfg = self.config
+        ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
+        retries = [cfg.mqttsn_t_retry_s] * (cfg.mqttsn_n_retry + 1)
+        qos = cfg.mqttsn_qos
+        if qos >= 0:
+            if new_session or not self._mqtt_connected:
+                ok, t = self._exchange(t, len(mqttsn.connect(self.name)) + ovh,
+                                       len(mqttsn.connack()) + ovh, retries, "connect",
+                                       "mqttsn", tl)
+                if not ok:
+                    return False, t
+                self._mqtt_connected = True
+            if not self._mqtt_topic:
+                ok, t = self._exchange(t, len(mqttsn.register("meters/data", 1)) + ovh,
+                                       len(mqttsn.regack(1, 1)) + ovh, retries, "register",
+                                       "mqttsn", tl)
+                if not ok:
+                    return False, t
+                self._mqtt_topic = True
+        up = mqttsn.publish_size(len(data)) + ovh
+        down = len(mqttsn.puback(1, 1)) + ovh if qos == 1 else None
+        return self._exchange(t, up, down, retries, "publish", "mqttsn", tl, data)
+
+    # -- results ------------------------------------------------------------------------------
+    def summary(self, t_end: float) -> dict[str, Any]:
+        """Counters, state times and energy up to world time ``t_end``."""
+        self.radio.finish(t_end)
+        energy = self.power.energy_j(self.radio.times, edrx=self.radio.edrx)
+        return {"module": self.name, "coupling_loss_db": self.radio.coupling_loss_db,
+                "ce_level": self.radio.ce_level, "produced": self.produced, "sent": self.sent,
+                "expired": self.expired, "unsent": len(self.unsent),
+                "failed_telegrams": self.failed_telegrams, "energy_j": energy}

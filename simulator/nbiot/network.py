@@ -1,0 +1,306 @@
+"""The NB-IoT radio link of one module: CE level, random access, RRC, uplink time, losses.
+
+One :class:`Radio` per module computes, in world time, when each datagram leaves the module and
+reaches the server (or is lost), and keeps the module's RRC / PSM state between calls. It does
+not yield to SimPy itself: the module asks "send these datagrams from time t" and replays the
+returned :class:`Timeline` (this keeps a 10,000-module fleet fast and the arithmetic testable).
+
+Model and sources (RADIO-NBIOT.md; [V] verified, [R] recalled, bench = our choice):
+
+* **CE level from coupling loss**: CE0 up to MCL 144 dB, CE1 up to 154 dB, CE2 up to 164 dB
+  (OAI ``rrc_NB.h`` target-SNR anchors, §1.2 [V]); beyond ``max_coupling_loss_db`` (164) the
+  module finds no service and random access fails.
+* **Random access** per level (LENA-NB Vodafone-derived SIB2-NB, §1.3 [V]): NPRACH period
+  0.32 / 0.64 / 2.56 s, preamble repetitions 1 / 8 / 32 at 5.6 ms each ([C] format 0), NPDCCH
+  Rmax 8 / 64 / 512 subframes (1 ms) for the RAR and Msg4, up to 10 preamble attempts; the
+  wait for the next NPRACH occasion is uniform in one period. Per-attempt failure probability
+  (collision / missed RAR) is a bench value.
+* **RRC**: set-up (Msg3 RRCConnectionRequest 11 B, Msg4 Setup) from idle, or resume; after PSM
+  the module first re-synchronises (NPSS/NSSS, MIB/SIB; per-level times are [R]/bench).
+  The connection is released after the RRC inactivity timer (20 s, u-blox note via Robinson
+  [V]) unless Release Assistance is used.
+* **Uplink / downlink time**: bits / (peak rate / repetitions) plus an NPDCCH grant; peak
+  12.5 kbit/s up, 20 kbit/s down with NPUSCH/NPDSCH repetitions 1 / 8 / 32 [R, bench]. This
+  gives about 2 kbit/s at CE1 (Robinson's central UL throughput [V]) and about 0.4 kbit/s at
+  CE2 (u-blox ECL2 bad SNR: 200 B in 5.5 s [V]; LwM2M App. M "around 300 bit/s" [V]). A
+  log-normal factor (sigma 0.25, bench) spreads each transfer.
+* **Losses**: each datagram is lost with the level's residual loss (bench 0.1 / 0.5 / 2 %)
+  plus the scenario's ``extra_loss``; 1.0 makes every datagram vanish (RFC band tests).
+* **Paging**: a downlink arriving after RRC release reaches an idle module at its next paging
+  occasion (DRX 2.56 s, or the eDRX cycle) and is lost while the module is in PSM.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.scenario import StrictModel
+
+#: eNB reference signal power per resource element: 43 dBm over 12 subcarriers (bench, for
+#: turning a coupling loss into the RSRP that LwM2M /4/0/2 reports).
+RS_POWER_DBM = 43.0 - 10 * math.log10(12)
+PREAMBLE_REP_S = 0.0056  # NPRACH format 0: 4 symbol groups x 1.4 ms (RADIO §1.3 [C])
+DRX_CYCLE_S = 2.56  # defaultPagingCycle rf256 (decoded SIB2-NB, RADIO §1.3 [V])
+
+
+class NetworkParams(StrictModel):
+    """Network parameters; every default has its source in the module docstring."""
+
+    ce_mcl_db: tuple[float, float, float] = (144.0, 154.0, 164.0)
+    max_coupling_loss_db: float = 164.0
+    nprach_period_s: tuple[float, float, float] = (0.32, 0.64, 2.56)
+    nprach_repetitions: tuple[int, int, int] = (1, 8, 32)
+    npdcch_rmax: tuple[int, int, int] = (8, 64, 512)
+    max_preamble_attempts: int = 10
+    preamble_failure_prob: float = 0.05
+    sync_after_psm_s: tuple[float, float, float] = (0.05, 0.3, 1.0)
+    data_repetitions: tuple[int, int, int] = (1, 8, 32)
+    ul_peak_bps: float = 12500.0
+    dl_peak_bps: float = 20000.0
+    residual_loss: tuple[float, float, float] = (0.001, 0.005, 0.02)
+    extra_loss: float = 0.0
+    transfer_sigma: float = 0.25
+    core_delay_s: float = 0.05
+    rrc_inactivity_s: float = 20.0
+    release_assistance: bool = False
+    nat_timeout_s: float = 60.0
+    ip_udp_overhead_b: int = 28  # IPv4 20 + UDP 8 (no header compression)
+
+
+def ce_level(coupling_loss_db: float, params: NetworkParams) -> int:
+    """0, 1, 2 for CE0/1/2 by the MCL anchors; 3 when beyond ``max_coupling_loss_db``."""
+    if coupling_loss_db > params.max_coupling_loss_db:
+        return 3
+    for level, mcl in enumerate(params.ce_mcl_db):
+        if coupling_loss_db <= mcl:
+            return level
+    return 2
+
+
+@dataclass
+class Timeline:
+    """What one call produced: ``events`` as (world time s, kind, fields), in time order."""
+
+    events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
+
+    def add(self, t: float, kind: str, **fields: Any) -> None:
+        self.events.append((t, kind, fields))
+
+    def sorted(self) -> list[tuple[float, str, dict[str, Any]]]:
+        return sorted(self.events, key=lambda e: e[0])
+
+
+@dataclass
+class StateTimes:
+    """Seconds spent per power state and procedure counts (for :mod:`.energy`)."""
+
+    tx_s: float = 0.0
+    rx_s: float = 0.0
+    connected_s: float = 0.0
+    idle_s: float = 0.0
+    psm_s: float = 0.0
+    connections: int = 0
+    tau: int = 0
+    datagrams_up: int = 0
+    datagrams_down: int = 0
+    bytes_up: int = 0
+    bytes_down: int = 0
+
+
+class RadioFailure(Exception):
+    """Random access failed (no coverage, or every preamble attempt failed)."""
+
+    def __init__(self, t: float, reason: str) -> None:
+        self.t = t
+        self.reason = reason
+        super().__init__(reason)
+
+
+class Radio:
+    """RRC / PSM state and datagram timing of one module.
+
+    ``psm`` / ``edrx`` follow the module's power saving mode; ``t3324_s`` is the active timer
+    (idle, pageable) after release; ``t3412_s`` the periodic TAU timer while in PSM.
+    """
+
+    def __init__(self, coupling_loss_db: float, params: NetworkParams, rng: random.Random, *,
+                 psm: bool = True, edrx: bool = True, t3324_s: float = 10.0,
+                 t3412_s: float = 43200.0, edrx_cycle_s: float = 81.92) -> None:
+        self.coupling_loss_db = coupling_loss_db
+        self.params = params
+        self.rng = rng
+        self.ce_level = ce_level(coupling_loss_db, params)
+        self.rsrp_dbm = RS_POWER_DBM - coupling_loss_db
+        self.psm, self.edrx = psm, edrx
+        self.t3324_s, self.t3412_s, self.edrx_cycle_s = t3324_s, t3412_s, edrx_cycle_s
+        self.times = StateTimes()
+        self.connected = False
+        self.connected_since = 0.0
+        self.last_activity = 0.0   # last datagram in or out while connected
+        self.released_at = 0.0     # when the last RRC connection ended (0: boot, idle)
+        self.busy_until = 0.0      # the radio sends one thing at a time
+        self.last_tau = 0.0
+
+    # -- state --------------------------------------------------------------------------------
+    @property
+    def level(self) -> int:
+        return min(self.ce_level, 2)
+
+    def _release_time(self) -> float:
+        hold = 0.0 if self.params.release_assistance else self.params.rrc_inactivity_s
+        return self.last_activity + hold
+
+    def _settle(self, t: float) -> None:
+        """Bring the state up to time ``t``: release the RRC connection if it timed out."""
+        if self.connected and self._release_time() <= t:
+            end = self._release_time()
+            self.times.connected_s += end - self.connected_since
+            self.connected = False
+            self.released_at = end
+
+    def in_psm(self, t: float) -> bool:
+        self._settle(t)
+        return (not self.connected and self.psm
+                and t >= self.released_at + self.t3324_s)
+
+    def _account_gap(self, until: float) -> None:
+        """Idle / PSM seconds and periodic TAUs between the last release and ``until``."""
+        gap = max(0.0, until - self.released_at)
+        idle = min(gap, self.t3324_s) if self.psm else gap
+        self.times.idle_s += idle
+        psm = gap - idle
+        self.times.psm_s += psm
+        if psm > 0:
+            # Periodic TAU on T3412 expiry while asleep (TS 24.301); counted, costed in energy.
+            n = int((until - self.last_tau) // self.t3412_s) if self.t3412_s else 0
+            if n > 0:
+                self.times.tau += n
+                self.last_tau += n * self.t3412_s
+
+    def finish(self, t_end: float) -> None:
+        """Close the books at the end of the run (for the energy model)."""
+        self._settle(t_end)
+        if self.connected:
+            self.times.connected_s += t_end - self.connected_since
+            self.connected_since = t_end
+        else:
+            self._account_gap(t_end)
+            self.released_at = t_end
+
+    # -- procedures ---------------------------------------------------------------------------
+    def _jitter(self) -> float:
+        s = self.params.transfer_sigma
+        return self.rng.lognormvariate(-s * s / 2, s) if s > 0 else 1.0
+
+    def _connect(self, t: float, tl: Timeline) -> float:
+        """Random access + RRC set-up starting at ``t``; returns when connected."""
+        p, lvl = self.params, self.level
+        woke_from_psm = self.in_psm(t)
+        self._account_gap(t)
+        self.times.connections += 1
+        start = t
+        if woke_from_psm:
+            sync = p.sync_after_psm_s[lvl]
+            self.times.rx_s += sync
+            t += sync
+        rmax_s = p.npdcch_rmax[lvl] / 1000.0
+        for _attempt in range(p.max_preamble_attempts):
+            t += self.rng.uniform(0.0, p.nprach_period_s[lvl])  # next NPRACH occasion
+            preamble = p.nprach_repetitions[lvl] * PREAMBLE_REP_S
+            self.times.tx_s += preamble
+            t += preamble
+            self.times.rx_s += rmax_s  # RAR window on NPDCCH
+            t += rmax_s
+            if self.ce_level <= 2 and self.rng.random() >= p.preamble_failure_prob:
+                break
+        else:
+            self.connected_since = start
+            self.times.connected_s += t - start
+            self.released_at = t
+            tl.add(t, "nbiot.ra_failed", ce_level=self.ce_level, attempts=p.max_preamble_attempts)
+            raise RadioFailure(t, "no coverage" if self.ce_level > 2 else "random access failed")
+        msg3 = self._ul_seconds(11)
+        msg4 = rmax_s + self._dl_seconds(20)
+        self.times.tx_s += msg3
+        self.times.rx_s += msg4
+        t += msg3 + msg4
+        self.connected = True
+        self.connected_since = start
+        self.last_activity = t
+        tl.add(t, "nbiot.rrc_connected", ce_level=self.ce_level, setup_s=round(t - start, 6),
+               from_psm=woke_from_psm)
+        return t
+
+    def _ul_seconds(self, nbytes: int) -> float:
+        p = self.params
+        rate = p.ul_peak_bps / p.data_repetitions[self.level]
+        return nbytes * 8 / rate * self._jitter()
+
+    def _dl_seconds(self, nbytes: int) -> float:
+        p = self.params
+        rate = p.dl_peak_bps / p.data_repetitions[self.level]
+        return nbytes * 8 / rate * self._jitter()
+
+    def _lost(self) -> bool:
+        p = self.params
+        loss = min(1.0, p.residual_loss[self.level] + p.extra_loss)
+        return loss >= 1.0 or self.rng.random() < loss
+
+    def uplink(self, t: float, nbytes: int, tl: Timeline) -> tuple[float, float | None]:
+        """Send ``nbytes`` (UDP payload) from time ``t``.
+
+        Returns (time the module finished sending, arrival time at the server or ``None`` if
+        lost). Raises :class:`RadioFailure` when no connection could be made.
+        """
+        t = max(t, self.busy_until)
+        self._settle(t)
+        if not self.connected:
+            t = self._connect(t, tl)
+        size = nbytes + self.params.ip_udp_overhead_b
+        grant = self.params.npdcch_rmax[self.level] / 1000.0
+        air = self._ul_seconds(size)
+        self.times.rx_s += grant
+        self.times.tx_s += air
+        self.times.datagrams_up += 1
+        self.times.bytes_up += size
+        done = t + grant + air
+        self.busy_until = done
+        self.last_activity = done
+        if self._lost():
+            return done, None
+        return done, done + self.params.core_delay_s
+
+    def downlink(self, t_server: float, nbytes: int, tl: Timeline) -> float | None:
+        """A datagram the server sends at ``t_server``; when the module has it, or ``None``."""
+        t = t_server + self.params.core_delay_s
+        self._settle(t)
+        if not self.connected:
+            if self.in_psm(t):
+                tl.add(t, "nbiot.downlink_unreachable", reason="PSM")
+                return None
+            cycle = self.edrx_cycle_s if self.edrx else DRX_CYCLE_S
+            t += self.rng.uniform(0.0, cycle)  # next paging occasion
+            try:
+                t = self._connect(t, tl)
+            except RadioFailure:
+                return None
+        t = max(t, self.busy_until)
+        size = nbytes + self.params.ip_udp_overhead_b
+        rx = self.params.npdcch_rmax[self.level] / 1000.0 + self._dl_seconds(size)
+        self.times.rx_s += rx
+        self.times.datagrams_down += 1
+        self.times.bytes_down += size
+        t += rx
+        self.busy_until = t
+        self.last_activity = t
+        if self._lost():
+            return None
+        return t
+
+    def release_if_done(self) -> None:
+        """With Release Assistance, the module releases right after its last exchange."""
+        if self.params.release_assistance and self.connected:
+            self._settle(self.last_activity)
