@@ -26,7 +26,7 @@ model needs no bus when only the SMS channel is exercised.
 Trace event kinds (source = the gateway name): ``sms`` (direction ``in``/``out``, text,
 outcome ``accepted``/``rejected``/``sent``, reason, detail, counter, key, command),
 ``security_state`` (from, to), ``install`` (phase ``started``/``completed``, expected,
-found, addresses, cad_file), ``readout_cycle`` (meters, ok, failed, baud),
+found, addresses, cad_file), ``readout_cycle`` (at its end: meters, ok, failed, baud, started),
 ``push`` (recipient, subject, meters, rows, outcome ``delivered``/``failed``/``skipped``,
 error).
 """
@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator
-from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
@@ -280,11 +279,12 @@ class Cme2100:
 
     def _hourly_loop(self) -> Generator:
         while True:
-            yield self.world.timeout(_seconds_to_next(self.world.clock(), READOUT_PERIOD))
+            yield self.world.timeout(_seconds_to_next(self.world, READOUT_PERIOD))
             yield from self._read_all()
 
     def _read_all(self) -> Generator:
         ok = failed = 0
+        started = self.world.now
         for address in list(self.installed):
             readout = yield from self.master.read(address)
             at = self.world.clock(readout.started).isoformat()
@@ -296,12 +296,12 @@ class Cme2100:
                 failed += 1
                 self._pending.append(_row(at, address, readout.error or "failed", None))
         self.world.record("readout_cycle", self.name, meters=len(self.installed), ok=ok,
-                          failed=failed, baud=READOUT_BAUD)
+                          failed=failed, baud=READOUT_BAUD, started=started)
 
     # -- push report --------------------------------------------------------------------------
     def _daily_push_loop(self) -> Generator:
         while True:
-            yield self.world.timeout(_seconds_to_next(self.world.clock(), 86400.0))
+            yield self.world.timeout(_seconds_to_next(self.world, 86400.0))
             self._push()
 
     def _push(self) -> None:
@@ -330,12 +330,15 @@ class Cme2100:
         self.world.record("push", self.name, outcome="delivered", error="", **fields)
 
 
-def _seconds_to_next(now: datetime, period: float) -> float:
-    """Seconds from ``now`` to the next multiple of ``period`` since midnight (UTC)."""
-    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    into = (now - midnight).total_seconds()
-    nxt = (into // period + 1) * period
-    return (midnight + timedelta(seconds=nxt) - now).total_seconds()
+def _seconds_to_next(world: World, period: float) -> float:
+    """Seconds from now to the next multiple of ``period`` since midnight UTC of the calendar.
+
+    Computed in world seconds (not datetime arithmetic, which rounds to microseconds).
+    """
+    start = world.start
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    t = (start - midnight).total_seconds() + world.now
+    return (t // period + 1) * period - t
 
 
 def _redact(command: str) -> str:
