@@ -1,0 +1,147 @@
+"""Cron patterns as the CMe3100 reads them (seed 002 §6.39.1, seed 003 §6.1).
+
+A pattern has five fields, ``minute hour day-of-month month day-of-week``, each ``*``, a
+number, a range ``a-b``, a step ``*/n`` or ``a-b/n``, or a comma list of those; months and
+days of week may be names (``jan``, ``mon``; day 0 and 7 are Sunday). Seed 002 adds:
+
+- ``?`` before a field picks one random value of that field once, when the pattern is read
+  (``?1-30 0 * * *``: one random minute of the first 30); the bench draws it from the
+  ``rng`` passed in (a ``world.rng`` stream), so runs stay deterministic;
+- ``|`` joins patterns: the schedule fires when any of them does.
+
+Day-of-month and day-of-week both restrict (AND), as seed 002's Table 10 says
+(``* 12 16 * mon``: "every Monday if the day is the 16th"), unlike Vixie cron's OR.
+A sixth field is accepted as the year: seed 003's CAD example writes
+``configuration.server.cron=15 0 * * * *``.
+
+This is the bench's own small parser (no dependency); errors are :class:`CronError` naming
+the field and the bad text.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+FIELDS = ("minute", "hour", "day of month", "month", "day of week", "year")
+BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7), (1970, 2199))
+MONTHS = {m: i + 1 for i, m in enumerate(
+    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+
+
+class CronError(ValueError):
+    """A cron pattern that cannot be read; says which field and what is wrong."""
+
+
+def _value(text: str, index: int, pattern: str) -> int:
+    names = MONTHS if index == 3 else DAYS if index == 4 else {}
+    low = text.lower()
+    if low in names:
+        return names[low]
+    if not text.isdigit():
+        raise CronError(f"cron {pattern!r}: {FIELDS[index]} {text!r} is not a number")
+    v = int(text)
+    lo, hi = BOUNDS[index]
+    if not lo <= v <= hi:
+        raise CronError(f"cron {pattern!r}: {FIELDS[index]} {v} is outside {lo}-{hi}")
+    return v
+
+
+def _field(text: str, index: int, pattern: str, rng: random.Random) -> frozenset[int]:
+    pick = text.startswith("?")
+    if pick:
+        text = text[1:] or "*"
+    lo, hi = BOUNDS[index]
+    values: set[int] = set()
+    for part in text.split(","):
+        if not part:
+            raise CronError(f"cron {pattern!r}: empty item in {FIELDS[index]}")
+        base, _, step_text = part.partition("/")
+        step = 1
+        if step_text:
+            if not step_text.isdigit() or int(step_text) == 0:
+                raise CronError(f"cron {pattern!r}: {FIELDS[index]} step {step_text!r} "
+                                "must be a positive number")
+            step = int(step_text)
+        if base == "*":
+            a, b = lo, hi
+        elif "-" in base:
+            a_text, _, b_text = base.partition("-")
+            a, b = _value(a_text, index, pattern), _value(b_text, index, pattern)
+            if a > b:
+                raise CronError(f"cron {pattern!r}: {FIELDS[index]} range {base} runs backwards")
+        else:
+            a = _value(base, index, pattern)
+            b = hi if step_text else a
+        values.update(range(a, b + 1, step))
+    if index == 4 and 7 in values:
+        values = (values - {7}) | {0}
+    if pick:
+        values = {rng.choice(sorted(values))}
+    return frozenset(values)
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    minute: frozenset[int]
+    hour: frozenset[int]
+    dom: frozenset[int]
+    month: frozenset[int]
+    dow: frozenset[int]
+    year: frozenset[int] | None
+
+    def day_matches(self, d: datetime) -> bool:
+        return (d.month in self.month and d.day in self.dom
+                and (d.isoweekday() % 7) in self.dow
+                and (self.year is None or d.year in self.year))
+
+    def next_after(self, t: datetime, horizon_days: int) -> datetime | None:
+        day = t.replace(hour=0, minute=0, second=0, microsecond=0)
+        for _ in range(horizon_days + 1):
+            if self.day_matches(day):
+                for h in sorted(self.hour):
+                    for m in sorted(self.minute):
+                        cand = day.replace(hour=h, minute=m)
+                        if cand > t:
+                            return cand
+            day += timedelta(days=1)
+        return None
+
+
+@dataclass(frozen=True)
+class CronSchedule:
+    """A parsed pattern (or ``|``-joined patterns); :meth:`next_after` gives the next firing."""
+
+    text: str
+    patterns: tuple[_Pattern, ...]
+
+    @classmethod
+    def parse(cls, text: str, rng: random.Random | None = None) -> CronSchedule:
+        """Parse ``text``; ``rng`` draws the ``?`` picks (default: seeded from the text)."""
+        if not isinstance(text, str) or not text.strip():
+            raise CronError("cron pattern is empty")
+        rng = rng or random.Random(text)
+        patterns = []
+        for part in text.split("|"):
+            fields = part.split()
+            if len(fields) not in (5, 6):
+                raise CronError(f"cron {part.strip()!r}: {len(fields)} fields, expected 5 "
+                                "(minute hour day month weekday) or 6 (+ year)")
+            parsed = [_field(f, i, part.strip(), rng) for i, f in enumerate(fields)]
+            patterns.append(_Pattern(*parsed[:5], parsed[5] if len(parsed) == 6 else None))
+        return cls(text.strip(), tuple(patterns))
+
+    def next_after(self, t: datetime, horizon_days: int = 366 * 5) -> datetime:
+        """The first firing strictly after ``t`` (whole minutes, same tzinfo).
+
+        Raises :class:`CronError` if none falls within ``horizon_days``.
+        """
+        hits = [h for p in self.patterns if (h := p.next_after(t, horizon_days)) is not None]
+        if not hits:
+            raise CronError(f"cron {self.text!r} never fires within {horizon_days} days of {t}")
+        return min(hits)
+
+    def __str__(self) -> str:
+        return self.text
