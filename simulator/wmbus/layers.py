@@ -324,6 +324,8 @@ class TPL:
         return tpl, p
 
     def to_dict(self) -> dict:
+        if self.ci == CI_TPL_NONE:
+            return {"ci": f"{self.ci:02X}", "security_mode": 0}
         d = {
             "ci": f"{self.ci:02X}",
             "access_no": self.access_no,
