@@ -67,3 +67,24 @@ def test_send_through_a_modem_and_print_the_decrypted_response(capsys):
     assert out.out.startswith("ERROR factory state")
     assert "as 1 SMS" in out.err
     assert sim.sent[0][0] == "+46701112233"
+
+
+def test_example_lab_rig_validates_and_names_the_modem():
+    from simulator.rig import load_rig
+
+    rig = load_rig(ROOT / "rigs" / "cme2100-lab.toml")
+    assert rig.dut.model == "CMe2100" and rig.transport("modem").url
+
+
+@pytest.mark.timeout(60)
+def test_send_takes_the_modem_port_from_a_rig(tmp_path, capsys):
+    with SimulatedModem() as sim:
+        text = (ROOT / "rigs" / "cme2100-lab.toml").read_text()
+        rig = tmp_path / "rig.toml"
+        rig.write_text(text.replace('"/dev/ttyUSB2"', f'"{sim.path}"'))
+        assert main(["sms", "send", "--rig", str(rig), "--to", "+4670111", "--key",
+                     "Pa55-word_2026!x", "--counter", "7", "install 3"]) == 0
+        ((number, sent),) = sim.sent
+    assert number == "+4670111"
+    assert main(["sms", "decrypt", "--command", "--key", "Pa55-word_2026!x", sent]) == 0
+    assert capsys.readouterr().out.endswith("install 3\n")

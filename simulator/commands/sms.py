@@ -3,9 +3,10 @@
 * ``meterbench sms encrypt --key KEY --counter N [--response] TEXT``: print the SMS text.
 * ``meterbench sms decrypt --key KEY [--command] SMS``: print the plaintext (counter on
   stderr); a bad text exits 2 with its reason (``bad_tag``, ``not_base64url`` at offset...).
-* ``meterbench sms send --port URL --to NUMBER --key KEY --counter N [--wait S] COMMAND``:
-  encrypt a command, send it through an AT-command GSM modem (pyserial URL) and, with
-  ``--wait``, print the decrypted responses that arrive within S seconds.
+* ``meterbench sms send (--port URL | --rig RIG) --to NUMBER --key KEY --counter N
+  [--wait S] COMMAND``: encrypt a command, send it through an AT-command GSM modem (pyserial
+  URL, or the ``url`` of the rig's transport named ``modem``) and, with ``--wait``, print the
+  decrypted responses that arrive within S seconds.
 
 The key can also come from the environment variable ``METERBENCH_SMS_KEY`` so it does not
 end up in the shell history. Counters are explicit: the tool keeps no hidden state, and the
@@ -25,6 +26,7 @@ from simulator.gateways.cme2100.protocol import (
     encrypt,
 )
 from simulator.gateways.cme2100.sms import SmsEncodingError, parts_needed
+from simulator.scenario import Issue, ScenarioError
 
 KEY_ENV = "METERBENCH_SMS_KEY"
 
@@ -52,7 +54,9 @@ def add_parser(sub) -> None:
 
     s = verbs.add_parser("send", help="encrypt a command and send it through a GSM modem")
     key_arg(s)
-    s.add_argument("--port", required=True, help="modem pyserial URL, e.g. /dev/ttyUSB2")
+    where = s.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="modem pyserial URL, e.g. /dev/ttyUSB2")
+    where.add_argument("--rig", help="rig file whose transport named 'modem' is the modem")
     s.add_argument("--baud", type=int, default=115200, help="modem port speed (bit/s)")
     s.add_argument("--to", required=True, help="the gateway's phone number, e.g. +46701234567")
     s.add_argument("--counter", type=int, required=True, help="message counter 1..4294967295")
@@ -102,8 +106,9 @@ def _send(args) -> int:
 
     try:
         key = _key(args)
+        port = args.port or _rig_modem(args.rig)
         text = encrypt(key, args.command, counter=args.counter, direction=Direction.COMMAND)
-        with GsmModem(args.port, baudrate=args.baud) as modem:
+        with GsmModem(port, baudrate=args.baud) as modem:
             refs = modem.send_sms(args.to, text)
             print(f"sent {len(text)} characters as {len(refs)} SMS (references {refs})",
                   file=sys.stderr)
@@ -118,6 +123,19 @@ def _send(args) -> int:
                         print(decrypt(key, sms.text, direction=Direction.RESPONSE).text)
                     except SmsProtocolError as exc:
                         print(f"{sms.number}: undecryptable ({exc}): {sms.text}")
-    except (KeyFormatError, ValueError, SmsEncodingError, ModemError, OSError) as exc:
+    except (KeyFormatError, ValueError, SmsEncodingError, ModemError, OSError,
+            ScenarioError) as exc:
         return _fail("send", exc)
     return 0
+
+
+def _rig_modem(path: str) -> str:
+    """The url of the rig's transport named ``modem`` (ScenarioError if it has none)."""
+    from simulator.rig import load_rig
+
+    rig = load_rig(path)
+    modem = rig.transport("modem")
+    if modem is None or not modem.url:
+        raise ScenarioError([Issue(path, None, "transports", "no transport named 'modem' "
+                                                              "with a url")])
+    return modem.url
