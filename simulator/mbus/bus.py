@@ -20,7 +20,8 @@ Trace (docs/mbus.md): ``frame`` events at the frame's first start bit with ``dir
 (``"m2s"``/``"s2m"``), ``hex``, ``summary`` (``frames.describe`` or ``"garbled"``),
 ``outcome`` (``ok|timeout|collision|checksum|garbled|overload|ignored``), ``baud``, ``end``;
 s2m events add ``senders`` (the slaves that drove the line: ground truth), ``uart_errors``,
-``bit_errors`` and ``delay`` (s from the end of the request to the first start bit).
+``bit_errors``, ``delay`` (s from the end of the request to the first sender's first start
+bit, ground truth) and ``in_window`` (that delay is inside the EN 13757-2 window).
 """
 
 from __future__ import annotations
@@ -304,7 +305,7 @@ class Bus:
             self.counters["collisions"] += 1
         yield self.world.timeout(rx.start - now)
         lo, hi = response_window(baud)
-        delay = rx.start - self._last_m2s_end
+        delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line really moved
         self.world.record(
             "frame", source, direction="s2m", hex=rx.data.hex(), summary=summary,
             outcome=rx.outcome, baud=baud, end=round(rx.end, 9), senders=rx.sources,

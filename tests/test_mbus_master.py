@@ -1,0 +1,274 @@
+"""Master procedures in virtual time: search, scan, readout, retries, FCB, idle times."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from simulator.core.world import World
+from simulator.mbus.address import SecondaryAddress
+from simulator.mbus.bus import Bus
+from simulator.mbus.electrical import MasterPort
+from simulator.mbus.faults import Fault
+from simulator.mbus.master import Master, MasterSettings
+from simulator.mbus.profiles import heat_records, water_records
+from simulator.mbus.slave import Slave
+
+
+def run(world, gen):
+    box = {}
+
+    def proc():
+        box["v"] = yield from gen
+    world.process(proc())
+    world.run()
+    return box["v"]
+
+
+def mk(world, ident, manufacturer="ELV", version=1, medium=7, primary=0, **kw):
+    kw.setdefault("records", water_records(random.Random(ident)))
+    return Slave(world, SecondaryAddress(ident, manufacturer, version, medium), primary=primary,
+                 **kw)
+
+
+def m2s(world):
+    return world.trace.select("frame", direction="m2s")
+
+
+def test_secondary_search_finds_all_30_including_near_twins():
+    w = World(seed=11)
+    bus = Bus(w, master=MasterPort(max_unit_loads=32))
+    rng = random.Random(4)
+    ids = rng.sample(range(10_000_000, 99_999_999), 26)
+    slaves = [mk(w, i, medium=rng.choice([4, 7, 2, 3])) for i in ids]
+    slaves.append(mk(w, 55_512_340))  # these two differ only in the last ID digit
+    slaves.append(mk(w, 55_512_341))
+    # these two differ only in a hex nibble of the version (0A vs 0B): libmbus cannot split them
+    slaves.append(mk(w, 66_600_001, version=0x0A))
+    slaves.append(mk(w, 66_600_001, version=0x0B))
+    for s in slaves:
+        bus.attach(s)
+    assert len(bus.slaves) == 30
+    m = Master(bus)
+    found = run(w, m.search_secondary())
+    assert sorted(found) == sorted(s.address for s in slaves)
+    assert len(found) == 30
+    # the search really met collisions and descended
+    assert w.trace.select("search", result="collision")
+    assert bus.counters["collisions"] > 0
+    done = w.trace.select("search", result="done")[0]
+    assert len(done["found"]) == 30
+
+
+def test_libmbus_style_search_misses_the_hex_nibble_twins():
+    w = World(seed=11)
+    bus = Bus(w)
+    twins = [mk(w, 66_600_001, version=0x0A), mk(w, 66_600_001, version=0x0B)]
+    others = [mk(w, 12_000_000), mk(w, 12_000_009)]
+    for s in twins + others:
+        bus.attach(s)
+    found = run(w, Master(bus, MasterSettings(hex_search=False)).search_secondary())
+    assert sorted(found) == sorted(s.address for s in others)
+    w2 = World(seed=11)
+    bus2 = Bus(w2)
+    for s in [mk(w2, 66_600_001, version=0x0A), mk(w2, 66_600_001, version=0x0B)]:
+        bus2.attach(s)
+    assert len(run(w2, Master(bus2).search_secondary())) == 2
+
+
+def test_search_of_a_single_meter_and_an_empty_bus():
+    w = World(seed=1)
+    bus = Bus(w)
+    bus.attach(mk(w, 12345678))
+    assert run(w, Master(bus).search_secondary()) == [SecondaryAddress(12345678, "ELV", 1, 7)]
+    w = World(seed=1)
+    assert run(w, Master(Bus(w)).search_secondary()) == []
+
+
+def test_search_with_aligned_e5_still_resolves_by_the_rsp_ud_check():
+    # Same reply delay: the two E5 are bit-aligned and decode clean; the master's REQ_UD2
+    # confirmation then collides (different RSP_UD contents) and the descent continues.
+    from simulator.mbus.slave import ResponseDelay
+    fixed = ResponseDelay(0.01, 0.01, unit="s")
+    w = World(seed=1)
+    bus = Bus(w)
+    for i in (11111111, 11111112):
+        bus.attach(mk(w, i, delay=fixed))
+    found = run(w, Master(bus).search_secondary())
+    assert len(found) == 2
+    first = w.trace.select("frame", direction="s2m")[0]
+    assert first["hex"] == "e5" and first["outcome"] == "ok" and len(first["senders"]) == 2
+
+
+def test_primary_scan():
+    w = World(seed=2)
+    bus = Bus(w)
+    for p in (1, 5, 250):
+        bus.attach(mk(w, 20000000 + p, primary=p))
+    m = Master(bus)
+    assert run(w, m.scan_primary(range(0, 251))) == [1, 5, 250]
+    assert w.trace.select("scan")[0]["found"] == [1, 5, 250]
+
+
+def test_multi_telegram_readout_toggles_fcb():
+    w = World(seed=3)
+    bus = Bus(w)
+    bus.attach(mk(w, 30000001, medium=4, primary=3,
+                  records=heat_records(random.Random(1), telegrams=3)))
+    m = Master(bus, MasterSettings(multi_telegram=True))
+    r = run(w, m.read(3))
+    assert r.ok and len(r.telegrams) == 3 and r.attempts == 3
+    assert [t.more_follow for t in r.telegrams] == [True, True, False]
+    reqs = [e["summary"] for e in m2s(w) if e["summary"].startswith("REQ_UD2")]
+    assert reqs == ["REQ_UD2 a=3 FCB=1", "REQ_UD2 a=3 FCB=0", "REQ_UD2 a=3 FCB=1"]
+    acc = [t.header.access_no for t in r.telegrams]
+    assert acc[1] == (acc[0] + 1) % 256 and acc[2] == (acc[1] + 1) % 256
+    ev = w.trace.select("readout")[0]
+    assert ev["telegrams"] == 3 and ev["ok"] and ev["records"] == len(r.records)
+
+
+def test_multi_telegram_off_and_limit():
+    w = World(seed=3)
+    bus = Bus(w)
+    bus.attach(mk(w, 30000001, medium=4, primary=3,
+                  records=heat_records(random.Random(1), telegrams=3)))
+    r = run(w, Master(bus).read(3))  # vendor default: multi-telegram off
+    assert r.ok and len(r.telegrams) == 1 and r.more_pending
+    r = run(w, Master(bus, MasterSettings(multi_telegram=True, max_telegrams=2)).read(3))
+    assert r.ok and len(r.telegrams) == 2 and r.more_pending
+
+
+def test_lost_reply_is_retried_with_the_same_fcb_and_the_slave_repeats():
+    w = World(seed=8)
+    bus = Bus(w)
+    s = mk(w, 30000001, medium=4, primary=3, records=heat_records(random.Random(1), telegrams=3),
+           faults=[Fault("silent", probability=0.4, commands=("REQ_UD2",))])
+    bus.attach(s)
+    m = Master(bus, MasterSettings(multi_telegram=True, readout_retries=5))
+    r = run(w, m.read(3))
+    assert r.ok and len(r.telegrams) == 3
+    assert r.attempts > 3  # some replies were lost and retried
+    reqs = [e for e in m2s(w) if e["summary"].startswith("REQ_UD2")]
+    replies = w.trace.select("frame", direction="s2m")
+    # every retry after a timeout carries the FCB of the request it repeats
+    fcbs = [e["summary"][-1] for e in reqs]
+    toggles = sum(a != b for a, b in zip(fcbs, fcbs[1:], strict=False))
+    assert toggles == 2
+    assert len([e for e in replies if e["outcome"] == "timeout"]) == r.attempts - 3
+
+
+def test_repeat_after_a_corrupted_reply_is_byte_identical():
+    w = World(seed=8)
+    bus = Bus(w)
+    s = mk(w, 30000001, primary=3, faults=[Fault("garbled", probability=0.5)])
+    bus.attach(s)
+    m = Master(bus, MasterSettings(readout_retries=6, send_nke=False))
+    r = run(w, m.read(3))
+    assert r.ok and r.attempts >= 2
+    oks = [e for e in w.trace.select("frame", direction="s2m") if e["outcome"] == "ok"]
+    bad = [e for e in w.trace.select("frame", direction="s2m") if e["outcome"] != "ok"]
+    assert bad, "seed 8 should garble at least one reply"
+    assert len(oks) == 1
+    # the good reply has the access number of the first (garbled) one: it is the same telegram
+    assert r.telegrams[0].header.access_no == (s.access_no) and s.answered == r.attempts
+
+
+@pytest.mark.parametrize("retries", [0, 1, 3])
+def test_silent_meter_gets_exactly_readout_retries_plus_one_attempts(retries):
+    w = World(seed=1)
+    bus = Bus(w)
+    bus.attach(mk(w, 40000001, primary=4, faults=[Fault("silent")]))
+    m = Master(bus, MasterSettings(readout_retries=retries))
+    r = run(w, m.read(4))
+    assert not r.ok and r.error == "no reply" and r.attempts == retries + 1
+    reqs = [e for e in m2s(w) if e["summary"].startswith("REQ_UD2 a=4")]
+    assert len(reqs) == retries + 1
+    assert w.trace.select("readout")[0]["attempts"] == retries + 1
+
+
+def test_request_idle_init_idle_and_response_timeout_on_the_trace():
+    w = World(seed=1)
+    bus = Bus(w)
+    bus.attach(mk(w, 40000001, primary=4))
+    bus.attach(mk(w, 40000002, primary=5))
+    st = MasterSettings(response_timeout=0.8, request_idle=1.5, init_idle=7.0)
+    m = Master(bus, st)
+
+    def proc():
+        yield from m.read(4)      # SND_NKE, init idle, REQ_UD2
+        yield from m.read(9)      # nobody: SND_NKE timeout, init idle, REQ_UD2 x2 timeouts
+    w.process(proc())
+    w.run()
+    frames = w.trace.select("frame")
+    # init idle: from the end of each SND_NKE to the next request
+    for i, f in enumerate(frames):
+        if f["direction"] == "m2s" and f["summary"].startswith("SND_NKE"):
+            nxt = next(g for g in frames[i + 1:] if g["direction"] == "m2s")
+            assert nxt.t - f["end"] == pytest.approx(7.0)
+    # request idle: from the end of a reply (or of a timeout) to the next request
+    gaps = []
+    for i, f in enumerate(frames[:-1]):
+        if f["direction"] == "s2m" and not frames[i - 1]["summary"].startswith("SND_NKE"):
+            nxt = frames[i + 1]
+            gaps.append(nxt.t - f["end"])
+    assert gaps and all(g == pytest.approx(1.5) for g in gaps)
+    # response timeout: the give-up event is 0.8 s after the request ended
+    for i, f in enumerate(frames):
+        if f["direction"] == "s2m" and f["outcome"] == "timeout":
+            assert f.t - frames[i - 1]["end"] == pytest.approx(0.8)
+
+
+def test_collision_idle_after_a_detected_collision():
+    w = World(seed=1)
+    bus = Bus(w)
+    bus.attach(mk(w, 40000001, primary=4))
+    bus.attach(mk(w, 40000002, primary=4))  # duplicate primary address: they collide
+    st = MasterSettings(collision_idle=4.0, request_idle=1.0, send_nke=False, readout_retries=1)
+    r = run(w, Master(bus, st).read(4))
+    assert not r.ok and r.error == "collision" and r.attempts == 2
+    frames = w.trace.select("frame")
+    assert [f["outcome"] for f in frames] == ["ok", "collision", "ok", "collision"]
+    assert frames[2].t - frames[1]["end"] == pytest.approx(4.0)
+
+
+def test_readout_by_secondary_address_selects_then_reads_253():
+    w = World(seed=1)
+    bus = Bus(w)
+    a = mk(w, 12345678)
+    bus.attach(a)
+    bus.attach(mk(w, 12345679))
+    r = run(w, Master(bus).read(a.address))
+    assert r.ok and r.telegrams[0].header.address == a.address
+    summaries = [e["summary"] for e in m2s(w)]
+    assert summaries[0].startswith("SND_UD a=253 CI=52 select 12345678")
+    assert summaries[1] == "REQ_UD2 a=253 FCB=1"
+
+
+def test_selection_retries_on_a_missing_meter():
+    w = World(seed=1)
+    bus = Bus(w)
+    r = run(w, Master(bus, MasterSettings(selection_retries=2)).read(
+        SecondaryAddress(11111111, "ELV", 1, 7)))
+    assert not r.ok and r.error == "selection failed" and r.attempts == 0
+    assert len(m2s(w)) == 3
+
+
+def test_set_primary_address_through_the_master():
+    w = World(seed=1)
+    bus = Bus(w)
+    s = mk(w, 12345678, primary=0)
+    bus.attach(s)
+    m = Master(bus)
+    assert run(w, m.set_primary(0, 17))
+    assert s.primary == 17
+    assert run(w, m.read(17)).ok
+
+
+def test_multi_telegram_defaults_mapping():
+    d = MasterSettings.multi_telegram_defaults()
+    assert (d.response_timeout, d.readout_retries, d.selection_retries, d.init_idle,
+            d.collision_idle, d.request_idle) == (1.5, 3, 2, 10.0, 3.5, 1.0)
+    base = MasterSettings()
+    assert (base.response_timeout, base.readout_retries, base.selection_retries, base.init_idle,
+            base.collision_idle, base.request_idle) == (1.0, 1, 1, 10.0, 5.0, 2.0)
