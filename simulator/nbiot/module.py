@@ -104,6 +104,7 @@ class Cmi6140:
         self._mqtt_connected = False
         self._mqtt_topic = False
         self._telegram_start = 0.0
+        self.tx_window_s: list[float] = []  # send time minus planned time, per transmission
         self._sync = world.event()
         self._radio_lock = simpy.Resource(world.env, capacity=1)
         self.serial = f"CMI{module_id:010d}"
@@ -242,6 +243,7 @@ class Cmi6140:
                 cfg = self.config
                 fields["planned"] = planned.isoformat()
                 fields["window_s"] = round((self.local_now() - planned).total_seconds(), 6)
+                self.tx_window_s.append(fields["window_s"])
                 fields["window"] = [cfg.transmit_offset_min * 60,
                                     (cfg.transmit_offset_min + cfg.transmit_delay_min) * 60]
             self.world.record("nbiot.transmission", self.name, **fields)

@@ -1,0 +1,82 @@
+"""The ``kind = "nbiot"`` scenario file: a fleet of CMi6140 modules in one cell.
+
+Example (fixtures/scenarios/nbiot-fleet.toml)::
+
+    kind = "nbiot"
+    seed = 42
+    hours = 24
+    [fleet]
+    modules = 2000
+    coupling_loss = { distribution = "normal", mean_db = 145, sigma_db = 8 }
+    [module]            # any ModuleConfig field (simulator.nbiot.config), validated with ranges
+    transmit_interval_min = 1440
+    [network]           # any NetworkParams field (simulator.nbiot.network)
+    [power]             # any PowerModel field (simulator.nbiot.energy)
+    [output]
+    trace = "message"   # "datagram", "message" or "off"
+
+Every error in the file is reported at once with file:line (:meth:`ScenarioDoc.validate`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pydantic
+
+from simulator.nbiot.config import ModuleConfig
+from simulator.nbiot.energy import PowerModel
+from simulator.nbiot.network import NetworkParams
+from simulator.scenario import StrictModel
+
+
+class CouplingLoss(StrictModel):
+    """Distribution of the coupling loss (dB) between each module and the cell."""
+
+    distribution: Literal["normal", "uniform", "fixed"] = "normal"
+    mean_db: float = 145.0
+    sigma_db: float = pydantic.Field(8.0, ge=0)
+    low_db: float = 120.0
+    high_db: float = 170.0
+    value_db: float = 144.0
+
+    @pydantic.model_validator(mode="after")
+    def _ordered(self) -> CouplingLoss:
+        if self.low_db > self.high_db:
+            raise ValueError(f"low_db {self.low_db} is above high_db {self.high_db}")
+        return self
+
+
+class Fleet(StrictModel):
+    modules: int = pydantic.Field(100, ge=1, le=200_000)
+    first_id: int = pydantic.Field(10_000_000, ge=0, le=99_999_999)
+    coupling_loss: CouplingLoss = CouplingLoss()
+    security: bool = True
+
+
+class TimeSync(StrictModel):
+    """A clock synchronisation of some modules at ``at_h`` hours (seed 001 §7.3.2)."""
+
+    at_h: float = pydantic.Field(ge=0)
+    modules: Literal["all"] | list[int] = "all"
+    clock_error_s: float = 0.0
+
+
+class Output(StrictModel):
+    trace: Literal["datagram", "message", "off"] = "message"
+    plots: bool = True
+
+
+class NbiotScenario(StrictModel):
+    kind: Literal["nbiot"] = "nbiot"
+    name: str = "nbiot"
+    description: str = ""
+    seed: int = 0
+    hours: float = pydantic.Field(24.0, gt=0, le=24 * 366)
+    initial_clock_error_s: float = 0.0
+    fleet: Fleet = Fleet()
+    module: ModuleConfig = ModuleConfig()
+    network: NetworkParams = NetworkParams()
+    power: PowerModel = PowerModel()
+    time_sync: list[TimeSync] = []
+    output: Output = Output()
