@@ -95,3 +95,11 @@ def test_deliver_pdu_decodes_with_python_gsmmodem():
 def test_bad_pdus_raise_pdu_error(bad):
     with pytest.raises(pdu.PduError):
         pdu.decode_pdu(bad)
+
+
+def test_documented_multi_part_capacities():
+    assert p.max_plaintext_for(2 * sms.PART_SEPTETS) == 215
+    assert p.max_plaintext_for(3 * sms.PART_SEPTETS) == 330
+    two = p.encrypt(KEY, "y" * 215, counter=1, direction=p.Direction.COMMAND)
+    three = p.encrypt(KEY, "y" * 216, counter=1, direction=p.Direction.COMMAND)
+    assert (sms.parts_needed(two), sms.parts_needed(three)) == (2, 3)
