@@ -60,6 +60,18 @@ class MBusSettings(StrictModel):
         return float(getattr(self, f"{name}_ms")) / 1000.0
 
 
+class SimBehaviour(StrictModel):
+    """Sim rigs only: how the simulated master really behaves where it differs from its
+    configured settings (a non-conforming firmware), to show that the suite catches it."""
+
+    response_timeout_ms: float | None = Field(None, gt=0)
+    readout_retries: int | None = Field(None, ge=0)
+    selection_retries: int | None = Field(None, ge=0)
+    init_idle_ms: float | None = Field(None, ge=0)
+    collision_idle_ms: float | None = Field(None, ge=0)
+    request_idle_ms: float | None = Field(None, ge=0)
+
+
 class DeviceUnderTest(StrictModel):
     """The gateway being tested: ``model``/``firmware`` for the test record, its settings."""
 
@@ -67,6 +79,7 @@ class DeviceUnderTest(StrictModel):
     firmware: str = "unknown"
     serial: str = ""
     mbus: MBusSettings = Field(default_factory=MBusSettings)
+    sim: SimBehaviour = Field(default_factory=SimBehaviour)
     #: lab only: shell command that makes the gateway start the procedure named by
     #: ``{procedure}`` (e.g. via its console); empty = ask the operator on the terminal.
     trigger: str = ""
@@ -133,6 +146,8 @@ def _cross_check(rig: Rig) -> list[tuple[tuple, str]]:
             out.append((("transports", i), "give exactly one of url, pty = true, tcp"))
         if t.pty_link and not t.pty:
             out.append((("transports", i, "pty_link"), "pty_link needs pty = true"))
+    if rig.mode == "lab" and rig.dut.sim.model_dump(exclude_none=True):
+        out.append((("dut", "sim"), "[dut.sim] only applies to mode = \"sim\""))
     if rig.mode == "lab" and rig.transport("dut") is None:
         out.append((("transports",), "a lab rig needs a transport named \"dut\""))
     return out

@@ -1,0 +1,1 @@
+"""Test support: the meterbench pytest plugin, the bench, trace observations, the suites."""

@@ -1,0 +1,248 @@
+"""The bench a conformance test talks to: simulated meters, a device under test, one trace.
+
+A test describes the meters it needs (:class:`MeterSpec`), asks the bench for a fresh setup
+(:meth:`Bench.setup`) and tells the device under test what to do (``run.dut.read(...)``);
+then it asserts on ``run.trace``. Which device that is depends on the rig
+(:mod:`simulator.rig`):
+
+* ``mode = "sim"`` (:class:`SimDut`): meterbench's model of a gateway's M-Bus master
+  (:class:`simulator.mbus.master.Master`) configured from ``[dut.mbus]``, run in virtual
+  time; procedures return their results (found addresses, the :class:`Readout`).
+* ``mode = "lab"`` (:class:`LabDut`): a physical gateway reaches the simulated meters through
+  the serial bridge in a real-time world; a procedure is started by the rig's ``trigger``
+  command (or by the operator) and is over after ``quiet_s`` of bus silence; it returns
+  ``None`` because the bench can only observe the wire. **Not yet exercised against a real
+  gateway** (see docs/rigs.md).
+
+Because the trace has the same ``frame`` events in both cases (the bus records them, whoever
+drives it), a test that asserts on the trace serves both rigs.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulator.core.trace import Trace
+from simulator.core.world import World
+from simulator.mbus.address import SecondaryAddress, manufacturer_code
+from simulator.mbus.bus import Bus
+from simulator.mbus.faults import Fault
+from simulator.mbus.master import Master, MasterSettings, Readout
+from simulator.mbus.profiles import TEMPLATES
+from simulator.mbus.slave import ResponseDelay, Slave
+from simulator.rig import Rig
+
+
+@dataclass(frozen=True)
+class MeterSpec:
+    """A simulated meter for a test: secondary address parts, primary address, baud rate
+    (bit/s), number of telegrams (multi-telegram when > 1), reply delay and faults.
+
+    ``medium``: a key of :data:`simulator.mbus.profiles.TEMPLATES` (``heat``, ``water``...).
+    """
+
+    id: int
+    manufacturer: str = "ELV"
+    version: int = 1
+    medium: str = "heat"
+    primary: int = 0
+    baud: int = 2400
+    telegrams: int = 1
+    delay: ResponseDelay | None = None
+    faults: tuple[Fault, ...] = ()
+
+    @property
+    def address(self) -> SecondaryAddress:
+        manufacturer_code(self.manufacturer)  # AddressError early for a bad code
+        return SecondaryAddress(self.id, self.manufacturer, self.version,
+                                TEMPLATES[self.medium].medium)
+
+    def build(self, world: World) -> Slave:
+        template = TEMPLATES[self.medium]
+        rng = world.rng(f"bench/meter/{self.id}/records")
+        return Slave(world, self.address, primary=self.primary, bauds=(300, 2400, 9600),
+                     baud=self.baud, records=template.build(rng, self.telegrams),
+                     telegrams=self.telegrams, delay=self.delay, faults=self.faults)
+
+
+def master_settings(rig: Rig, *, multi_telegram: bool = True,
+                    behaviour: bool = False) -> MasterSettings:
+    """The DUT's configured settings as the master model's :class:`MasterSettings` (s).
+
+    ``behaviour=True``: with the rig's ``[dut.sim]`` deviations applied (what the simulated
+    master actually does; the suite's limits always come from ``[dut.mbus]``).
+    """
+    m = rig.dut.mbus
+    if behaviour:
+        m = m.model_copy(update=rig.dut.sim.model_dump(exclude_none=True))
+    return MasterSettings(
+        response_timeout=m.seconds("response_timeout"), readout_retries=m.readout_retries,
+        selection_retries=m.selection_retries, init_idle=m.seconds("init_idle"),
+        collision_idle=m.seconds("collision_idle"), request_idle=m.seconds("request_idle"),
+        multi_telegram=multi_telegram, max_telegrams=m.multi_telegram_limit,
+    )
+
+
+@dataclass
+class BenchRun:
+    """One test's setup: its world, bus, slaves (by meter id), device under test and trace."""
+
+    world: World
+    bus: Bus
+    slaves: dict[int, Slave]
+    dut: SimDut | LabDut
+    meters: list[MeterSpec] = field(default_factory=list)
+
+    @property
+    def trace(self) -> Trace:
+        return self.world.trace
+
+    def close(self) -> None:
+        close = getattr(self.dut, "close", None)
+        if close is not None:
+            close()
+
+
+class SimDut:
+    """The simulated gateway master; each procedure runs the world until it is done."""
+
+    def __init__(self, world: World, bus: Bus, settings: MasterSettings) -> None:
+        self.world = world
+        self.bus = bus
+        self.settings = settings
+        self.master = Master(bus, settings, name="master")
+
+    def _run(self, gen) -> Any:
+        proc = self.world.process(gen)
+        self.world.run(until=proc)
+        return proc.value
+
+    def scan_primary(self, addresses: Iterable[int] = range(0, 251)) -> list[int]:
+        return self._run(self.master.scan_primary(addresses))
+
+    def search_secondary(self, mask: str = "FFFFFFFFFFFFFFFF") -> list[SecondaryAddress]:
+        return self._run(self.master.search_secondary(mask))
+
+    def read(self, target: int | SecondaryAddress, *, baud: int | None = None) -> Readout:
+        """Read one meter; ``baud`` is the per-meter rate (seed 002 §6.25.4) if not the bus's."""
+        previous = self.bus.baud
+        if baud is not None:
+            self.bus.baud = baud
+        try:
+            return self._run(self.master.read(target))
+        finally:
+            self.bus.baud = previous
+
+    def idle(self, seconds: float) -> None:
+        """Let ``seconds`` of world time pass (nothing on the bus)."""
+        self.world.run(until=self.world.now + seconds)
+
+
+class LabDut:
+    """A physical gateway behind the serial bridge (see module doc).
+
+    ``trigger``: shell command template with ``{procedure}``, ``{target}`` and ``{baud}``; empty =
+    prompt the operator on stderr. ``quiet_s``: bus silence that ends a procedure.
+    """
+
+    def __init__(self, rig: Rig, world: World, bus: Bus) -> None:
+        from simulator.bridge.bridge import SerialBridge
+        from simulator.bridge.realtime import RealtimeDriver
+        from simulator.bridge.serve import open_rig_transport
+
+        self.rig = rig
+        self.world = world
+        self.bus = bus
+        spec = rig.transport("dut")
+        assert spec is not None  # load_rig guarantees it for lab rigs
+        self.driver = RealtimeDriver(world)
+        self.transport = open_rig_transport(spec)
+        self.bridge = SerialBridge(self.driver, bus, self.transport, baud=spec.baud,
+                                   echo=spec.echo, reply_timeout=rig.timing.reply_timeout_s)
+        self._thread = threading.Thread(target=self.driver.run, name="bench-world", daemon=True)
+        self._thread.start()
+
+    def _procedure(self, name: str, target: str = "", baud: int | None = None) -> None:
+        cmd = self.rig.dut.trigger
+        before = self.bridge.counters["requests"]
+        if cmd:
+            subprocess.run(shlex.split(cmd.format(procedure=name, target=target,
+                                                  baud=baud or "")), check=True, timeout=60)
+        else:
+            print(f"[meterbench] make the gateway run: {name} {target}", file=sys.stderr)
+        quiet = self.rig.dut.quiet_s
+        last_count, last_change = before, time.monotonic()
+        while True:
+            time.sleep(0.2)
+            count = self.bridge.counters["requests"]
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+            elif count > before and time.monotonic() - last_change >= quiet:
+                return
+
+    def scan_primary(self, addresses: Iterable[int] = range(0, 251)) -> None:
+        self._procedure("scan_primary")
+
+    def search_secondary(self, mask: str = "FFFFFFFFFFFFFFFF") -> None:
+        self._procedure("search_secondary", mask)
+
+    def read(self, target: int | SecondaryAddress, *, baud: int | None = None) -> None:
+        self._procedure("read", str(target), baud)
+
+    def idle(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+    def close(self) -> None:
+        self.driver.stop_event.set()
+        self._thread.join(timeout=5)
+        self.bridge.close()
+
+
+class Bench:
+    """The session's bench for ``rig``; :meth:`setup` builds a fresh run per test."""
+
+    def __init__(self, rig: Rig) -> None:
+        self.rig = rig
+        self.current: BenchRun | None = None
+        self._runs = 0
+
+    @property
+    def settings(self) -> MasterSettings:
+        return master_settings(self.rig)
+
+    def setup(self, meters: Sequence[MeterSpec], *, baud: int | None = None,
+              settings: Callable[[MasterSettings], MasterSettings] | None = None) -> BenchRun:
+        """A fresh world and bus with ``meters`` attached and the device under test on it.
+
+        ``baud``: the bus (master) rate, default the DUT's configured baud; ``settings``: a
+        function adjusting the sim DUT's settings (ignored in a lab: the gateway has its own).
+        """
+        self.teardown()
+        self._runs += 1
+        lab = self.rig.mode == "lab"
+        world = World(self.rig.seed + self._runs - 1, realtime=lab)
+        bus = Bus(world, baud=baud or self.rig.dut.mbus.baud)
+        slaves = {}
+        for spec in meters:
+            slave = spec.build(world)
+            bus.attach(slave)
+            slaves[spec.id] = slave
+        if lab:
+            dut: SimDut | LabDut = LabDut(self.rig, world, bus)
+        else:
+            s = master_settings(self.rig, behaviour=True)
+            dut = SimDut(world, bus, settings(s) if settings else s)
+        self.current = BenchRun(world, bus, slaves, dut, list(meters))
+        return self.current
+
+    def teardown(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None

@@ -1,0 +1,73 @@
+"""A self-contained HTML report of a suite run, written from the plugin's JSON test record.
+
+No pytest-html: the JSON record (:class:`simulator.testing.plugin.TestRecord`) already holds
+the rig, the device under test, the git commit, every test's outcome and its measurements
+with limits; this module renders them as one static page (inline CSS, no scripts).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em;
+text-align:left;vertical-align:top}th{background:#f4f4f4}.passed{color:#176e2c}
+.failed,.error{color:#b00020;font-weight:bold}.skipped{color:#8a6d00}
+pre{white-space:pre-wrap;max-width:60em;font-size:12px;margin:0}
+"""
+
+
+def _lim(x: Any) -> str:
+    return "" if x is None else f"{x:.6g}"
+
+
+def render(record: dict[str, Any]) -> str:
+    """The HTML text of a report for a JSON test record (a dict as written by the plugin)."""
+    rig = record.get("rig", {})
+    dev = record.get("device", {})
+    tests = record.get("tests", [])
+    counts: dict[str, int] = {}
+    for t in tests:
+        counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
+    started = record.get("started")
+    when = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds") if started else "?"
+    head = [
+        ("rig", f"{rig.get('name', '?')} ({rig.get('mode', '?')}) - {rig.get('path', '')}"),
+        ("features", ", ".join(rig.get("features", []))),
+        ("device", f"{dev.get('model', '?')} firmware {dev.get('firmware', '?')}"),
+        ("M-Bus settings", ", ".join(f"{k}={v}" for k, v in sorted(dev.get("mbus", {}).items()))),
+        ("git commit", record.get("git_commit") or "unknown"),
+        ("started (UTC)", when),
+        ("result", ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))),
+    ]
+    out = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
+           "<title>meterbench suite report</title>", f"<style>{_CSS}</style></head><body>",
+           "<h1>meterbench suite report</h1><table>"]
+    out += [f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in head]
+    out.append("</table><h2>Tests</h2><table><tr><th>test</th><th>outcome</th>"
+               "<th>time (s)</th><th>measurements (value, unit, limits)</th></tr>")
+    for t in tests:
+        ms = "".join(
+            f"<div class='{'passed' if m['passed'] else 'failed'}'>{escape(m['name'])}: "
+            f"{m['value']:.6g} {escape(m['unit'])} [{_lim(m['low'])} .. {_lim(m['high'])}]</div>"
+            for m in t.get("measurements", []))
+        msg = t.get("message")
+        detail = f"<pre>{escape(msg[-1500:])}</pre>" if msg and t["outcome"] != "passed" else ""
+        name = t["nodeid"].split("::")[-1]
+        out.append(f"<tr><td>{escape(name)}{detail}</td><td class='{t['outcome']}'>"
+                   f"{t['outcome']}</td><td>{t.get('duration_s', 0):.3f}</td><td>{ms}</td></tr>")
+    out.append("</table></body></html>\n")
+    return "\n".join(out)
+
+
+def write_report(record_path: str | Path, html_path: str | Path) -> Path:
+    """Read the JSON record at ``record_path`` and write the HTML report; return its path."""
+    record = json.loads(Path(record_path).read_text(encoding="utf-8"))
+    html_path = Path(html_path)
+    html_path.write_text(render(record), encoding="utf-8")
+    return html_path

@@ -1,0 +1,1 @@
+"""Conformance suites shipped with meterbench (run with ``meterbench suite --rig RIG``)."""
