@@ -9,6 +9,7 @@ characters) and ``args.keys`` (a CMe3100 key file, seed 002 §6.15).
 Frame format A or B, with or without block CRCs, is detected. Exit status: 0 all telegrams
 decoded, 1 at least one failed (each failure is reported with its line and offset, the others
 are still decoded), 2 bad usage (no input, bad key, bad key file: every bad line listed).
+``--json`` prints one JSON object per telegram and line, like the wired ``decode``.
 """
 
 from __future__ import annotations
@@ -137,41 +138,52 @@ def describe(t: WMBusTelegram) -> str:
     return "\n".join(lines)
 
 
+def _error_json(where: str, exc: Exception) -> dict:
+    err: dict = {"type": type(exc).__name__, "message": str(exc)}
+    if isinstance(exc, WMBusError):
+        err.update(offset=exc.offset, reason=exc.reason)
+    return {"source": where, "error": err}
+
+
 def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
-    """Run the decode; returns the exit status (0 ok, 1 a telegram failed, 2 usage)."""
+    """Run the decode; returns the exit status (0 ok, 1 a telegram failed, 2 usage).
+
+    Text output: one block per telegram. ``--json``: one JSON object per telegram and line
+    (:func:`~simulator.wmbus.telegram.telegram_json` plus ``"source"``), errors as
+    ``{"source": ..., "error": {"type", "message", "offset", "reason"}}``, as the wired
+    ``decode`` does.
+    """
     out = out or sys.stdout
     err = err or sys.stderr
+    as_json = bool(getattr(args, "json", False))
     try:
         keys = _keys(args)
         items = _inputs(args)
-    except KeyFileError as exc:
-        print(f"error: {exc}", file=err)
-        return 2
-    except UsageError as exc:
+    except (KeyFileError, UsageError) as exc:
         print(f"error: {exc}", file=err)
         return 2
     status = 0
-    results: list[dict] = []
     for where, raw in items:
         if isinstance(raw, UsageError):
             print(f"error: {raw}", file=err)
-            results.append({"source": where, "error": str(raw)})
+            if as_json:
+                print(json.dumps(_error_json(where, raw), ensure_ascii=False), file=out)
             status = 1
             continue
         try:
             t = parse_telegram(raw, keys=keys)
         except WMBusError as exc:
             print(f"error: {where}: {type(exc).__name__}: {exc}", file=err)
-            results.append({"source": where, "error": f"{type(exc).__name__}: {exc}"})
+            if as_json:
+                print(json.dumps(_error_json(where, exc), ensure_ascii=False), file=out)
             status = 1
             continue
-        if getattr(args, "json", False):
-            results.append(telegram_json(t))
+        if as_json:
+            doc = telegram_json(t)
+            doc["source"] = where
+            print(json.dumps(doc, ensure_ascii=False), file=out)
         else:
             if len(items) > 1:
                 print(f"# {where}", file=out)
             print(describe(t), file=out)
-    if getattr(args, "json", False):
-        doc = results[0] if len(items) == 1 and status == 0 else results
-        print(json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False), file=out)
     return status
