@@ -19,8 +19,21 @@ VECTORS = json.loads((ROOT / "fixtures" / "cme2100" / "vectors.json").read_text(
 @pytest.mark.parametrize("v", VECTORS[:5], ids=lambda v: v["name"])
 def test_encrypt_and_decrypt_reproduce_the_vectors(v, capsys):
     direction = ["--response"] if v["direction"] == 1 else []
-    assert main(["sms", "encrypt", "--key", v["key"], "--counter", str(v["counter"]),
-                 *direction, v["plaintext"]]) == 0
+    assert (
+        main(
+            [
+                "sms",
+                "encrypt",
+                "--key",
+                v["key"],
+                "--counter",
+                str(v["counter"]),
+                *direction,
+                v["plaintext"],
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr()
     assert out.out.strip() == v["sms"]
     assert f"{len(v['sms'])} characters, 1 SMS" in out.err
@@ -60,8 +73,23 @@ def test_send_through_a_modem_and_print_the_decrypted_response(capsys):
     sim.on_sent = network
     gateway.on_sms.append(lambda text: sim.deliver("+46701112233", text))
     with sim:
-        rc = main(["sms", "send", "--port", sim.path, "--to", "+46701112233", "--key", factory,
-                   "--counter", "1", "--wait", "5", "qset email a@example.com"])
+        rc = main(
+            [
+                "sms",
+                "send",
+                "--port",
+                sim.path,
+                "--to",
+                "+46701112233",
+                "--key",
+                factory,
+                "--counter",
+                "1",
+                "--wait",
+                "5",
+                "qset email a@example.com",
+            ]
+        )
     assert rc == 0
     out = capsys.readouterr()
     assert out.out.startswith("ERROR factory state")
@@ -82,8 +110,24 @@ def test_send_takes_the_modem_port_from_a_rig(tmp_path, capsys):
         text = (ROOT / "rigs" / "cme2100-lab.toml").read_text()
         rig = tmp_path / "rig.toml"
         rig.write_text(text.replace('"/dev/ttyUSB2"', f'"{sim.path}"'))
-        assert main(["sms", "send", "--rig", str(rig), "--to", "+4670111", "--key",
-                     "Pa55-word_2026!x", "--counter", "7", "install 3"]) == 0
+        assert (
+            main(
+                [
+                    "sms",
+                    "send",
+                    "--rig",
+                    str(rig),
+                    "--to",
+                    "+4670111",
+                    "--key",
+                    "Pa55-word_2026!x",
+                    "--counter",
+                    "7",
+                    "install 3",
+                ]
+            )
+            == 0
+        )
         ((number, sent),) = sim.sent
     assert number == "+4670111"
     assert main(["sms", "decrypt", "--command", "--key", "Pa55-word_2026!x", sent]) == 0

@@ -35,7 +35,8 @@ class Bench:
 
     def set_password(self) -> None:
         assert self.command(self.sender.password_command(PASSWORD)) == [
-            "OK communication password set"]
+            "OK communication password set"
+        ]
         self.sender.switch_key(PASSWORD)
 
     def last_sms(self):
@@ -55,7 +56,9 @@ def test_factory_state_to_password_set(bench):
     assert bench.gw.state == PASSWORD_SET
     (change,) = bench.world.trace.select("security_state")
     assert (change["from"], change["to"]) == (FACTORY, PASSWORD_SET)
-    assert bench.command("qset email ops@example.com") == ["OK e-mail recipient set to ops@example.com"]
+    assert bench.command("qset email ops@example.com") == [
+        "OK e-mail recipient set to ops@example.com"
+    ]
     assert bench.gw.recipient == "ops@example.com"
     # the password never appears in the trace
     assert PASSWORD not in "".join(e.to_json() for e in bench.world.trace)
@@ -63,8 +66,12 @@ def test_factory_state_to_password_set(bench):
 
 @pytest.mark.parametrize(
     ("new", "error"),
-    [("short", "exactly 16 characters"), ("x" * 17, "exactly 16 characters"),
-     ("with space 12345", "not printable"), (FACTORY_KEY, "differ from the factory key")],
+    [
+        ("short", "exactly 16 characters"),
+        ("x" * 17, "exactly 16 characters"),
+        ("with space 12345", "not printable"),
+        (FACTORY_KEY, "differ from the factory key"),
+    ],
 )
 def test_bad_new_passwords_are_refused_and_state_stays(bench, new, error):
     (reply,) = bench.command(bench.sender.password_command(new))
@@ -79,7 +86,10 @@ def rejected(bench: Bench, text: str, reason: str) -> None:
     ev = bench.last_sms()
     assert (ev["outcome"], ev["reason"]) == ("rejected", reason)
     assert (bench.gw.state, bench.gw.recipient, bench.gw._guard._last) == (
-        state, recipient, guard_last)
+        state,
+        recipient,
+        guard_last,
+    )
 
 
 def test_every_rejection_has_its_reason_and_changes_nothing(bench):
@@ -93,13 +103,15 @@ def test_every_rejection_has_its_reason_and_changes_nothing(bench):
     rejected(bench, good[:16], "truncated")
     rejected(bench, wrong.encrypt_command("qset email evil@example.com"), "bad_tag")
     rejected(bench, factory.encrypt_command("qset email evil@example.com"), "factory_key")
-    rejected(bench, factory.encrypt_command(factory.password_command("Another_pw_2026!")),
-             "factory_key")
+    rejected(
+        bench, factory.encrypt_command(factory.password_command("Another_pw_2026!")), "factory_key"
+    )
     tampered = bytearray(p.b64url_decode(good))
     tampered[8] ^= 0x01
     rejected(bench, p.b64url_encode(bytes(tampered)), "bad_tag")
-    response_like = p.encrypt(PASSWORD, "qset email evil@example.com", counter=50,
-                              direction=p.Direction.RESPONSE)
+    response_like = p.encrypt(
+        PASSWORD, "qset email evil@example.com", counter=50, direction=p.Direction.RESPONSE
+    )
     rejected(bench, response_like, "bad_direction")
     # the genuine one still works after all that, then its replay is refused
     assert bench.send_text(good) == ["OK e-mail recipient set to a@example.com"]
@@ -134,8 +146,10 @@ def test_bad_commands_get_a_clear_error_response(bench, command, reply):
 def test_install_without_a_bus_reports_zero_found(bench):
     bench.set_password()
     replies = bench.command("install 2 site.cad")
-    assert replies == ["installation started, expecting 2 meters",
-                       "installation completed: found 0 of 2 expected meters MISMATCH"]
+    assert replies == [
+        "installation started, expecting 2 meters",
+        "installation completed: found 0 of 2 expected meters MISMATCH",
+    ]
     done = bench.world.trace.select("install", phase="completed")[0]
     assert (done["expected"], done["found"], done["cad_file"]) == (2, 0, "site.cad")
 
@@ -153,10 +167,13 @@ def test_responses_are_encrypted_and_counted(bench):
 def test_password_can_be_changed_again_under_the_password(bench):
     bench.set_password()
     assert bench.command(bench.sender.password_command("Second_pw_2026!!")) == [
-        "OK communication password set"]
+        "OK communication password set"
+    ]
     bench.sender.switch_key("Second_pw_2026!!")
     assert bench.command("qset email c@example.com") == ["OK e-mail recipient set to c@example.com"]
-    rejected(bench, CommandSender(PASSWORD, next_counter=99).encrypt_command("install 1"), "bad_tag")
+    rejected(
+        bench, CommandSender(PASSWORD, next_counter=99).encrypt_command("install 1"), "bad_tag"
+    )
 
 
 def test_same_seed_same_trace():

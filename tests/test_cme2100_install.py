@@ -44,7 +44,8 @@ class Phone:
         self.sender = CommandSender(FACTORY_KEY)
         self.replies: list[tuple[float, str]] = []
         gateway.on_sms.append(
-            lambda t: self.replies.append((world.now, self.sender.decrypt_response(t))))
+            lambda t: self.replies.append((world.now, self.sender.decrypt_response(t)))
+        )
 
     def send(self, command: str) -> None:
         self.gateway.receive(self.sender.encrypt_command(command))
@@ -64,8 +65,10 @@ def test_install_finds_the_meters_and_reports_found_vs_expected():
     phone.commission("ops@example.com", 4)
     world.run(world.now + HOUR - 60)
     texts = [t for _, t in phone.replies]
-    assert texts[-2:] == ["installation started, expecting 4 meters",
-                          "installation completed: found 3 of 4 expected meters MISMATCH"]
+    assert texts[-2:] == [
+        "installation started, expecting 4 meters",
+        "installation completed: found 3 of 4 expected meters MISMATCH",
+    ]
     done = world.trace.select("install", phase="completed")[0]
     expected = sorted(str(SecondaryAddress(i, m, 1, TEMPLATES[k].medium)) for i, m, k in METERS)
     assert sorted(done["addresses"]) == expected
@@ -100,8 +103,11 @@ def test_hourly_readout_at_2400_and_daily_push_reaches_smtp_with_every_meter():
     # 23 hourly readouts (01:00..23:00) before the 00:00 report, each with records
     stamps = {r["timestamp"] for r in rows if r["id"] == "12345678"}
     assert len(stamps) == 23
-    energy = [float(r["value"]) for r in rows if r["id"] == "12345678"
-              and r["quantity"] == "energy" and r["storage"] == "0"]
+    energy = [
+        float(r["value"])
+        for r in rows
+        if r["id"] == "12345678" and r["quantity"] == "energy" and r["storage"] == "0"
+    ]
     assert len(energy) == 23 and energy == sorted(energy)
 
 

@@ -48,8 +48,10 @@ def test_receive_single_and_concatenated_then_storage_is_empty(sim, driver):
     sim.deliver(GATEWAY_NUMBER, "short one")
     sim.deliver(GATEWAY_NUMBER, "L" * 320)
     got = driver.wait_for_sms(2, timeout=5)
-    assert [(m.number, m.text) for m in got] == [(GATEWAY_NUMBER, "short one"),
-                                                (GATEWAY_NUMBER, "L" * 320)]
+    assert [(m.number, m.text) for m in got] == [
+        (GATEWAY_NUMBER, "short one"),
+        (GATEWAY_NUMBER, "L" * 320),
+    ]
     assert driver.command("AT+CMGL=4") == []
 
 

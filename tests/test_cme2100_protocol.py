@@ -52,10 +52,15 @@ def independent_encrypt(key: str, plaintext: bytes, counter: int, direction: int
 
 
 def test_independent_hkdf_matches_rfc5869_case_1():
-    okm = hkdf_sha256(bytes.fromhex("0b" * 22), bytes.fromhex("000102030405060708090a0b0c"),
-                      bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"), 42)
-    assert okm.hex() == ("3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
-                         "34007208d5b887185865")
+    okm = hkdf_sha256(
+        bytes.fromhex("0b" * 22),
+        bytes.fromhex("000102030405060708090a0b0c"),
+        bytes.fromhex("f0f1f2f3f4f5f6f7f8f9"),
+        42,
+    )
+    assert okm.hex() == (
+        "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b887185865"
+    )
 
 
 def test_at_least_five_vectors_cover_both_directions():
@@ -75,16 +80,24 @@ def test_spec_vector(v):
     header = p.header_bytes(direction, v["counter"])
     aes_key, mac_key = p.derive_message_keys(v["key"].encode(), header)
     assert (header.hex(), aes_key.hex(), mac_key.hex()) == (
-        v["header_hex"], v["aes_key_hex"], v["mac_key_hex"])
-    assert p.encrypt(v["key"], v["plaintext"], counter=v["counter"], direction=direction) == v["sms"]
+        v["header_hex"],
+        v["aes_key_hex"],
+        v["mac_key_hex"],
+    )
+    assert (
+        p.encrypt(v["key"], v["plaintext"], counter=v["counter"], direction=direction) == v["sms"]
+    )
     msg = p.decrypt(v["key"], v["sms"], direction=direction)
     assert (msg.text, msg.counter) == (v["plaintext"], v["counter"])
     assert len(v["sms"]) == v["sms_chars"] == p.text_length(len(pt))
 
 
 @settings(max_examples=60, deadline=None)
-@given(plaintext=st.text(max_size=300), counter=st.integers(1, p.COUNTER_MAX),
-       direction=st.sampled_from(list(p.Direction)))
+@given(
+    plaintext=st.text(max_size=300),
+    counter=st.integers(1, p.COUNTER_MAX),
+    direction=st.sampled_from(list(p.Direction)),
+)
 def test_round_trip_and_agreement_with_independent_code(plaintext, counter, direction):
     text = p.encrypt(KEY, plaintext, counter=counter, direction=direction)
     assert text == independent_encrypt(KEY, plaintext.encode(), counter, int(direction))
@@ -117,8 +130,13 @@ NON_CANONICAL = GOOD[:-1] + ALPHABET[ALPHABET.index(GOOD[-1]) ^ 1]
         (GOOD[:16], "truncated", 12),
         (NON_CANONICAL, "non_canonical", len(GOOD) - 1),
         ("A" * 21, "non_canonical", 20),
-        (base64.urlsafe_b64encode(b"\x02" + base64.urlsafe_b64decode(GOOD + "=")[1:])
-         .decode().rstrip("="), "bad_version", 0),
+        (
+            base64.urlsafe_b64encode(b"\x02" + base64.urlsafe_b64decode(GOOD + "=")[1:])
+            .decode()
+            .rstrip("="),
+            "bad_version",
+            0,
+        ),
         (p.b64url_encode(bytes([1, 0, 0, 0, 0, 0]) + bytes(8)), "bad_counter", 2),
     ],
 )
@@ -141,13 +159,22 @@ def test_replay_guard_rejects_old_counters_and_allows_gaps():
     m5 = p.decrypt(KEY, GOOD, direction=p.Direction.COMMAND)
     guard.accept(KEY, m5)
     for counter in (5, 4, 1):
-        old = p.decrypt(KEY, p.encrypt(KEY, "x", counter=counter, direction=p.Direction.COMMAND),
-                        direction=p.Direction.COMMAND)
+        old = p.decrypt(
+            KEY,
+            p.encrypt(KEY, "x", counter=counter, direction=p.Direction.COMMAND),
+            direction=p.Direction.COMMAND,
+        )
         with pytest.raises(p.SmsProtocolError) as e:
             guard.accept(KEY, old)
         assert e.value.reason == "replay"
-    guard.accept(KEY, p.decrypt(KEY, p.encrypt(KEY, "x", counter=9, direction=p.Direction.COMMAND),
-                                direction=p.Direction.COMMAND))
+    guard.accept(
+        KEY,
+        p.decrypt(
+            KEY,
+            p.encrypt(KEY, "x", counter=9, direction=p.Direction.COMMAND),
+            direction=p.Direction.COMMAND,
+        ),
+    )
     assert guard.last(KEY, p.Direction.COMMAND) == 9
     assert guard.last(OTHER, p.Direction.COMMAND) == 0  # per key
 
@@ -163,14 +190,13 @@ def test_flipping_any_bit_of_a_valid_sms_gets_it_rejected(data):
     assert e.value.reason in {"bad_version", "bad_direction", "bad_counter", "bad_tag"}
 
 
-
 @settings(max_examples=150, deadline=None)
 @given(data=st.data())
 def test_substituting_any_character_gets_it_rejected(data):
     i = data.draw(st.integers(0, len(GOOD) - 1))
     ch = data.draw(st.sampled_from(ALPHABET + " =+/.é").filter(lambda c: c != GOOD[i]))
     with pytest.raises(p.SmsProtocolError):
-        p.decrypt(KEY, GOOD[:i] + ch + GOOD[i + 1:], direction=p.Direction.COMMAND)
+        p.decrypt(KEY, GOOD[:i] + ch + GOOD[i + 1 :], direction=p.Direction.COMMAND)
 
 
 @pytest.mark.parametrize("key", ["short", "x" * 17, "with space 12345", "ümlaut_key_12345", ""])

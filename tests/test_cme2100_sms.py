@@ -32,8 +32,9 @@ def test_largest_command_in_one_sms_is_106_bytes():
     assert p.max_plaintext_for(sms.PART_SEPTETS) == 100
 
 
-@pytest.mark.parametrize(("chars", "parts"), [(1, 1), (160, 1), (161, 2), (306, 2), (307, 3),
-                                               (153 * 255, 255)])
+@pytest.mark.parametrize(
+    ("chars", "parts"), [(1, 1), (160, 1), (161, 2), (306, 2), (307, 3), (153 * 255, 255)]
+)
 def test_parts_needed(chars, parts):
     assert sms.parts_needed("A" * chars) == parts
 
@@ -61,8 +62,7 @@ def test_our_table_has_the_ts_23_038_section_sign():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.text(alphabet=COMPARABLE, max_size=500),
-       st.integers(0, 255))
+@given(st.text(alphabet=COMPARABLE, max_size=500), st.integers(0, 255))
 def test_submit_pdus_agree_with_python_gsmmodem(text, ref):
     ours = pdu.encode_submit("+46701234567", text, reference=ref)
     theirs = gsm.encodeSmsSubmitPdu("+46701234567", text, reference=ref, requestStatusReport=False)

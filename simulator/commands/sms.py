@@ -36,8 +36,9 @@ def add_parser(sub) -> None:
     verbs = p.add_subparsers(dest="sms_verb", metavar="ACTION")
 
     def key_arg(q) -> None:
-        q.add_argument("--key", default=None,
-                       help=f"16-character communication key (default: ${KEY_ENV})")
+        q.add_argument(
+            "--key", default=None, help=f"16-character communication key (default: ${KEY_ENV})"
+        )
 
     e = verbs.add_parser("encrypt", help="encrypt a command (or, with --response, a response)")
     key_arg(e)
@@ -46,7 +47,9 @@ def add_parser(sub) -> None:
     e.add_argument("text", help="the plaintext")
     e.set_defaults(func=_encrypt)
 
-    d = verbs.add_parser("decrypt", help="decrypt a gateway response (or, with --command, a command)")
+    d = verbs.add_parser(
+        "decrypt", help="decrypt a gateway response (or, with --command, a command)"
+    )
     key_arg(d)
     d.add_argument("--command", action="store_true", help="direction: head-end -> gateway")
     d.add_argument("sms", help="the SMS text (Base64URL)")
@@ -60,8 +63,12 @@ def add_parser(sub) -> None:
     s.add_argument("--baud", type=int, default=115200, help="modem port speed (bit/s)")
     s.add_argument("--to", required=True, help="the gateway's phone number, e.g. +46701234567")
     s.add_argument("--counter", type=int, required=True, help="message counter 1..4294967295")
-    s.add_argument("--wait", type=float, default=0.0,
-                   help="seconds to wait for responses and print them decrypted")
+    s.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="seconds to wait for responses and print them decrypted",
+    )
     s.add_argument("command", help="the plaintext command, e.g. 'install 12'")
     s.set_defaults(func=_send)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
@@ -110,8 +117,10 @@ def _send(args) -> int:
         text = encrypt(key, args.command, counter=args.counter, direction=Direction.COMMAND)
         with GsmModem(port, baudrate=args.baud) as modem:
             refs = modem.send_sms(args.to, text)
-            print(f"sent {len(text)} characters as {len(refs)} SMS (references {refs})",
-                  file=sys.stderr)
+            print(
+                f"sent {len(text)} characters as {len(refs)} SMS (references {refs})",
+                file=sys.stderr,
+            )
             if args.wait > 0:
                 try:
                     replies = modem.wait_for_sms(1, timeout=args.wait)
@@ -123,8 +132,14 @@ def _send(args) -> int:
                         print(decrypt(key, sms.text, direction=Direction.RESPONSE).text)
                     except SmsProtocolError as exc:
                         print(f"{sms.number}: undecryptable ({exc}): {sms.text}")
-    except (KeyFormatError, ValueError, SmsEncodingError, ModemError, OSError,
-            ScenarioError) as exc:
+    except (
+        KeyFormatError,
+        ValueError,
+        SmsEncodingError,
+        ModemError,
+        OSError,
+        ScenarioError,
+    ) as exc:
         return _fail("send", exc)
     return 0
 
@@ -136,6 +151,7 @@ def _rig_modem(path: str) -> str:
     rig = load_rig(path)
     modem = rig.transport("modem")
     if modem is None or not modem.url:
-        raise ScenarioError([Issue(path, None, "transports", "no transport named 'modem' "
-                                                              "with a url")])
+        raise ScenarioError(
+            [Issue(path, None, "transports", "no transport named 'modem' with a url")]
+        )
     return modem.url

@@ -147,8 +147,17 @@ class Cme2100:
             self._handle(text)
 
     def _reject(self, text: str, reason: str, detail: str = "", counter: int | None = None):
-        self.world.record("sms", self.name, direction="in", text=text, outcome="rejected",
-                          reason=reason, detail=detail, counter=counter, state=self.state)
+        self.world.record(
+            "sms",
+            self.name,
+            direction="in",
+            text=text,
+            outcome="rejected",
+            reason=reason,
+            detail=detail,
+            counter=counter,
+            state=self.state,
+        )
 
     def _handle(self, text: str) -> None:
         text = text.strip()
@@ -170,9 +179,17 @@ class Cme2100:
             self._reject(text, err.reason, err.detail, frame.counter)
             return
         command = message.text.strip()
-        self.world.record("sms", self.name, direction="in", text=text, outcome="accepted",
-                          counter=frame.counter, key=label, command=_redact(command),
-                          state=self.state)
+        self.world.record(
+            "sms",
+            self.name,
+            direction="in",
+            text=text,
+            outcome="accepted",
+            counter=frame.counter,
+            key=label,
+            command=_redact(command),
+            state=self.state,
+        )
         self._dispatch(command, key)
 
     def _authentic_key(self, frame: Frame) -> tuple[str | None, str]:
@@ -193,8 +210,15 @@ class Cme2100:
         counter = self._response_counter.get(key, 0) + 1
         self._response_counter[key] = counter
         sms = encrypt(key, text, counter=counter, direction=Direction.RESPONSE)
-        self.world.record("sms", self.name, direction="out", text=sms, outcome="sent",
-                          counter=counter, plain=_redact(text))
+        self.world.record(
+            "sms",
+            self.name,
+            direction="out",
+            text=sms,
+            outcome="sent",
+            counter=counter,
+            plain=_redact(text),
+        )
         for listener in self.on_sms:
             listener(sms)
 
@@ -267,12 +291,20 @@ class Cme2100:
             found = list((yield from self.master.search_secondary()))
         self.installed = sorted(found)
         self._installing = False
-        self.world.record("install", self.name, phase="completed", expected=expected,
-                          found=len(found), addresses=[str(a) for a in self.installed],
-                          cad_file=cad)
+        self.world.record(
+            "install",
+            self.name,
+            phase="completed",
+            expected=expected,
+            found=len(found),
+            addresses=[str(a) for a in self.installed],
+            cad_file=cad,
+        )
         verdict = "OK" if len(found) == expected else "MISMATCH"
-        self._respond(self.key, f"installation completed: found {len(found)} of {expected} "
-                                f"expected meters {verdict}")
+        self._respond(
+            self.key,
+            f"installation completed: found {len(found)} of {expected} expected meters {verdict}",
+        )
         if not self._hourly_started:
             self._hourly_started = True
             self.world.process(self._hourly_loop())
@@ -295,8 +327,15 @@ class Cme2100:
             else:
                 failed += 1
                 self._pending.append(_row(at, address, readout.error or "failed", None))
-        self.world.record("readout_cycle", self.name, meters=len(self.installed), ok=ok,
-                          failed=failed, baud=READOUT_BAUD, started=started)
+        self.world.record(
+            "readout_cycle",
+            self.name,
+            meters=len(self.installed),
+            ok=ok,
+            failed=failed,
+            baud=READOUT_BAUD,
+            started=started,
+        )
 
     # -- push report --------------------------------------------------------------------------
     def _daily_push_loop(self) -> Generator:
@@ -306,25 +345,39 @@ class Cme2100:
 
     def _push(self) -> None:
         if self.recipient is None or not self.installed:
-            self.world.record("push", self.name, outcome="skipped",
-                              error="no e-mail recipient" if self.recipient is None
-                              else "no installed meters")
+            self.world.record(
+                "push",
+                self.name,
+                outcome="skipped",
+                error="no e-mail recipient" if self.recipient is None else "no installed meters",
+            )
             return
         self._reports += 1
         rows = list(self._pending)
-        msg = build_report(gateway=self.name, sender=self.mail_from, recipient=self.recipient,
-                           at=self.world.clock(), rows=rows, meters=len(self.installed),
-                           sequence=self._reports)
-        fields = dict(recipient=self.recipient, subject=msg["Subject"],
-                      meters=len(self.installed), rows=len(rows))
+        msg = build_report(
+            gateway=self.name,
+            sender=self.mail_from,
+            recipient=self.recipient,
+            at=self.world.clock(),
+            rows=rows,
+            meters=len(self.installed),
+            sequence=self._reports,
+        )
+        fields = dict(
+            recipient=self.recipient,
+            subject=msg["Subject"],
+            meters=len(self.installed),
+            rows=len(rows),
+        )
         if self.mailer is None:
             self.world.record("push", self.name, outcome="failed", error="no mailer", **fields)
             return
         try:
             self.mailer(msg)
         except Exception as exc:  # any delivery failure: keep the rows for the next report
-            self.world.record("push", self.name, outcome="failed",
-                              error=f"{type(exc).__name__}: {exc}", **fields)
+            self.world.record(
+                "push", self.name, outcome="failed", error=f"{type(exc).__name__}: {exc}", **fields
+            )
             return
         del self._pending[: len(rows)]
         self.world.record("push", self.name, outcome="delivered", error="", **fields)
@@ -348,10 +401,14 @@ def _redact(command: str) -> str:
 
 
 def _row(at: str, address: Any, status: str, record: Any) -> ValueRow:
-    base = dict(timestamp=at, secondary_address=str(address),
-                id=f"{getattr(address, 'id', 0):08d}",
-                manufacturer=str(getattr(address, "manufacturer", "")),
-                medium=str(getattr(address, "medium", "")), status=status)
+    base = dict(
+        timestamp=at,
+        secondary_address=str(address),
+        id=f"{getattr(address, 'id', 0):08d}",
+        manufacturer=str(getattr(address, "manufacturer", "")),
+        medium=str(getattr(address, "medium", "")),
+        status=status,
+    )
     if record is None:
         return ValueRow(**base)
     value = record.value
@@ -359,7 +416,13 @@ def _row(at: str, address: Any, status: str, record: Any) -> ValueRow:
         value = value.hex()
     elif hasattr(value, "isoformat"):
         value = value.isoformat()
-    return ValueRow(**base, function=str(record.function), storage=str(record.storage),
-                    tariff=str(record.tariff), subunit=str(record.subunit),
-                    quantity=str(record.quantity), unit=str(record.unit),
-                    value="" if value is None else str(value))
+    return ValueRow(
+        **base,
+        function=str(record.function),
+        storage=str(record.storage),
+        tariff=str(record.tariff),
+        subunit=str(record.subunit),
+        quantity=str(record.quantity),
+        unit=str(record.unit),
+        value="" if value is None else str(value),
+    )

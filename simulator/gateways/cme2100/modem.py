@@ -61,8 +61,9 @@ class GsmModem:
     Raises ``serial.SerialException`` if the port cannot be opened.
     """
 
-    def __init__(self, url: str, *, baudrate: int = 115200, timeout: float = 10.0,
-                 mode: str = "pdu") -> None:
+    def __init__(
+        self, url: str, *, baudrate: int = 115200, timeout: float = 10.0, mode: str = "pdu"
+    ) -> None:
         if mode not in ("pdu", "text"):
             raise ValueError(f"mode must be 'pdu' or 'text', got {mode!r}")
         self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=0.05)

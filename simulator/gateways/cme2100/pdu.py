@@ -125,9 +125,7 @@ def tpdu_length(pdu_hex: str) -> int:
 
 
 # -- SMS-DELIVER ----------------------------------------------------------------------------
-def encode_deliver(
-    number: str, text: str, *, timestamp: datetime, reference: int = 0
-) -> list[str]:
+def encode_deliver(number: str, text: str, *, timestamp: datetime, reference: int = 0) -> list[str]:
     """SMS-DELIVER PDUs (hex, empty SMSC field) as a network hands ``text`` from ``number``.
 
     Used by the simulated modem; ``timestamp`` is the service-centre time stamp (aware).

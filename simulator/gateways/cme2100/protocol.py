@@ -112,7 +112,9 @@ def key_material(key: str | bytes) -> bytes:
 def check_key_text(text: str) -> str:
     """Return ``text`` if it is a valid 16-character key, else raise :class:`KeyFormatError`."""
     if len(text) != KEY_CHARS:
-        raise KeyFormatError(f"a communication key has exactly {KEY_CHARS} characters, got {len(text)}")
+        raise KeyFormatError(
+            f"a communication key has exactly {KEY_CHARS} characters, got {len(text)}"
+        )
     for i, ch in enumerate(text):
         if not 0x21 <= ord(ch) <= 0x7E:
             raise KeyFormatError(f"character {i} ({ch!r}) is not printable ASCII 0x21-0x7E")
@@ -172,8 +174,9 @@ def b64url_decode(text: str) -> bytes:
     except (binascii.Error, ValueError) as exc:  # pragma: no cover - alphabet checked above
         raise SmsProtocolError("not_base64url", str(exc)) from None
     if b64url_encode(data) != text:
-        raise SmsProtocolError("non_canonical", "unused bits of the last character are not 0",
-                               len(text) - 1)
+        raise SmsProtocolError(
+            "non_canonical", "unused bits of the last character are not 0", len(text) - 1
+        )
     return data
 
 
@@ -224,9 +227,7 @@ class Message:
         return self.plaintext.decode("utf-8")
 
 
-def encrypt(
-    key: str | bytes, plaintext: str | bytes, *, counter: int, direction: Direction
-) -> str:
+def encrypt(key: str | bytes, plaintext: str | bytes, *, counter: int, direction: Direction) -> str:
     """Encrypt one message into its SMS text (Base64URL, no padding).
 
     ``key``: the 16-character communication key; ``plaintext``: text (UTF-8 encoded) or

@@ -72,8 +72,14 @@ def csv_text(rows: list[ValueRow]) -> str:
 
 
 def build_report(
-    *, gateway: str, sender: str, recipient: str, at: datetime, rows: list[ValueRow],
-    meters: int, sequence: int,
+    *,
+    gateway: str,
+    sender: str,
+    recipient: str,
+    at: datetime,
+    rows: list[ValueRow],
+    meters: int,
+    sequence: int,
 ) -> EmailMessage:
     """The Push Report e-mail for ``rows``, dated ``at`` (world time, aware)."""
     msg = EmailMessage()
@@ -89,7 +95,9 @@ def build_report(
         f"{meters} installed meters, {len(rows)} rows.\n"
     )
     msg.add_attachment(
-        csv_text(rows).encode("utf-8"), maintype="text", subtype="csv",
+        csv_text(rows).encode("utf-8"),
+        maintype="text",
+        subtype="csv",
         filename=f"pushreport_{gateway}_{day}.csv",
     )
     return msg

@@ -54,8 +54,12 @@ class SimulatedModem:
     time stamp of delivered messages (default: a fixed 2026-01-05T00:00Z, so runs repeat).
     """
 
-    def __init__(self, *, on_sent: Callable[[str, str], None] | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        on_sent: Callable[[str, str], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._fd, self._slave_fd = os.openpty()
         tty.setraw(self._fd)
         tty.setraw(self._slave_fd)  # keep it open: no hang-up while the driver reopens
@@ -101,8 +105,9 @@ class SimulatedModem:
         with self._lock:
             self._deliver_ref = (self._deliver_ref + 1) % 256
             indices = []
-            for pdu in encode_deliver(number, text, timestamp=self.clock(),
-                                      reference=self._deliver_ref):
+            for pdu in encode_deliver(
+                number, text, timestamp=self.clock(), reference=self._deliver_ref
+            ):
                 index = self._free_index()
                 self._store[index] = ("0", pdu)
                 self._texts[index] = (number, decode_pdu(pdu).text)

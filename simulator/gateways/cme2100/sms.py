@@ -16,8 +16,18 @@ BASIC = (
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 #: Extension table: character -> code after the 0x1B escape.
-EXTENSION = {"\f": 0x0A, "^": 0x14, "{": 0x28, "}": 0x29, "\\": 0x2F, "[": 0x3C, "~": 0x3D,
-             "]": 0x3E, "|": 0x40, "€": 0x65}
+EXTENSION = {
+    "\f": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
 ESCAPE = 0x1B
 _BASIC_CODE = {ch: i for i, ch in enumerate(BASIC) if i != ESCAPE}
 _EXT_CHAR = {code: ch for ch, code in EXTENSION.items()}
@@ -116,4 +126,3 @@ def split_text(text: str) -> list[str]:
 def parts_needed(text: str) -> int:
     """Number of SMS a text takes (1 up to 160 septets, else ceil(septets / 153))."""
     return len(split_septets(to_septets(text)))
-
