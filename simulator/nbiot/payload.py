@@ -141,8 +141,12 @@ def _unix(dt: datetime) -> int:
 
 def encode_senml_cbor(readouts: list[Readout], *, utc_offset_min: int = 0,
                       extended: bool = False, encoder: int = ENCODER_MBUS_V0,
-                      info_bits: int = 32) -> bytes:
-    """A SenML CBOR pack of one or more readouts of one meter (seed 001 §7.4.2.3)."""
+                      info_bits: int = 32, later_fields: tuple[str, ...] | None = None) -> bytes:
+    """A SenML CBOR pack of one or more readouts of one meter (seed 001 §7.4.2.3).
+
+    ``later_fields`` limits the records after the first to those registers (the manual's
+    example sends only the energy in them). Raises :class:`PayloadError`.
+    """
     if not readouts:
         raise PayloadError("a SenML pack needs at least one readout")
     first = readouts[0]
@@ -157,7 +161,8 @@ def encode_senml_cbor(readouts: list[Readout], *, utc_offset_min: int = 0,
             raise PayloadError(f"readouts of meters {first.meter_id} and {r.meter_id} "
                                "cannot share one pack (one base name)")
         pack.append({T: _unix(r.utc_time(utc_offset_min)) - base,
-                     VD: encode_mbus_records(r, extended=extended, info_bits=info_bits)})
+                     VD: encode_mbus_records(r, extended=extended, info_bits=info_bits,
+                                             fields=later_fields)})
     return cbor2.dumps(pack)
 
 
