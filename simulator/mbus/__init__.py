@@ -28,12 +28,24 @@ from simulator.mbus.frames import (
     frame_length,
     parse_frame,
 )
+from simulator.mbus.records import DataRecord, decode_records, encode_records
+from simulator.mbus.telegram import (
+    MEDIUM_NAMES,
+    Header,
+    Telegram,
+    decode_telegram,
+    encode_telegram,
+    telegram_json,
+)
 
 __all__ = [
+    "MEDIUM_NAMES",
     "AddressError",
     "ApplicationError",
     "ControlFrame",
+    "DataRecord",
     "Frame",
+    "Header",
     "FrameError",
     "LongFrame",
     "MBusError",
@@ -42,9 +54,15 @@ __all__ = [
     "SecondaryMask",
     "ShortFrame",
     "SingleChar",
+    "Telegram",
+    "decode_records",
+    "decode_telegram",
     "describe",
+    "encode_records",
+    "encode_telegram",
     "frame_length",
     "manufacturer_code",
     "manufacturer_letters",
     "parse_frame",
+    "telegram_json",
 ]

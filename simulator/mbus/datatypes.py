@@ -173,53 +173,53 @@ def encode_lvar_bytes(value: bytes) -> bytes:
 
 
 # --- date/time types G (CP16), F (CP32), I (CP48) ------------------------------------------
-# Year: 7 bits split over two bytes; like libmbus we read it as 2000 + y (types F/G/I), and
-# type F's hundred-year bits (byte 1, bits 5-6) add centuries beyond that: 2000..2127 (G, I),
-# 2000..2427 (F). A cleared field (day/month 0) or the IV bit gives no value.
+# Year: a 7-bit year-in-century y split over two bytes. Type F also has two hundred-year bits
+# hy (byte 1, bits 5-6): year = 1900 + 100*hy + y (EN 13757-3:2013, Kamstrup sets hy=1 for
+# 2011). Many meters leave hy = 0, and types G and I have no hy bits, so, like libmbus and
+# wmbusmeters, y < 81 with hy = 0 means 20yy. Codable: 1981..2080 (G, I), 1981..2299 (F).
+# A cleared field (day or month 0), an impossible date or the IV bit gives no value.
 
 
-def _year_bits(year: int, lo_byte: int, hi_byte: int) -> tuple[int, int]:
-    return lo_byte | ((year & 0x07) << 5), hi_byte | ((year & 0x78) << 1)
+def _year_bits(y: int, lo_byte: int, hi_byte: int) -> tuple[int, int]:
+    return lo_byte | ((y & 0x07) << 5), hi_byte | ((y & 0x78) << 1)
 
 
-def _year_of(lo_byte: int, hi_byte: int) -> int:
-    return ((lo_byte & 0xE0) >> 5) | ((hi_byte & 0xF0) >> 1)
+def _year_of(lo_byte: int, hi_byte: int, hundred: int = 0) -> int:
+    y = ((lo_byte & 0xE0) >> 5) | ((hi_byte & 0xF0) >> 1)
+    year = 1900 + 100 * hundred + y
+    return year + 100 if hundred == 0 and y < 81 else year
 
 
 def decode_date_g(raw: bytes) -> date | None:
     """Type G: day (b0 bits 0-4), month (b1 bits 0-3), year bits in b0 5-7 / b1 4-7."""
     day, month = raw[0] & 0x1F, raw[1] & 0x0F
     try:
-        return date(2000 + _year_of(raw[0], raw[1]), month, day)
+        return date(_year_of(raw[0], raw[1]), month, day)
     except ValueError:
         return None
 
 
 def encode_date_g(value: date) -> bytes:
-    y = _check_year(value.year, 2127)
+    y = _check_year(value.year, 2080) % 100
     b0, b1 = _year_bits(y, value.day, value.month)
     return bytes([b0, b1])
 
 
 def decode_datetime_f(raw: bytes) -> datetime | None:
-    """Type F: minute, hour (+ hundred-year, summer time), day/year, month/year; IV = b0 bit 7."""
+    """Type F: minute (IV = b0 bit 7), hour (+ hundred-year b1 bits 5-6, summer time b1 bit 7),
+    day/year, month/year."""
     if raw[0] & 0x80:
         return None
     minute, hour = raw[0] & 0x3F, raw[1] & 0x1F
-    hundred = (raw[1] >> 5) & 0x03
     day, month = raw[2] & 0x1F, raw[3] & 0x0F
-    year = 2000 + 100 * hundred + _year_of(raw[2], raw[3])
     try:
-        return datetime(year, month, day, hour, minute)
+        return datetime(_year_of(raw[2], raw[3], (raw[1] >> 5) & 0x03), month, day, hour, minute)
     except ValueError:
         return None
 
 
 def encode_datetime_f(value: datetime) -> bytes:
-    y = _check_year(value.year, 2427)
-    hundred, y = divmod(y, 100)
-    if hundred > 3:
-        raise RecordError(f"year {value.year} out of type F range")
+    hundred, y = divmod(_check_year(value.year, 2299) - 1900, 100)
     b2, b3 = _year_bits(y, value.day, value.month)
     return bytes([value.minute, value.hour | (hundred << 5), b2, b3])
 
@@ -231,21 +231,21 @@ def decode_datetime_i(raw: bytes) -> datetime | None:
     second, minute, hour = raw[0] & 0x3F, raw[1] & 0x3F, raw[2] & 0x1F
     day, month = raw[3] & 0x1F, raw[4] & 0x0F
     try:
-        return datetime(2000 + _year_of(raw[3], raw[4]), month, day, hour, minute, second)
+        return datetime(_year_of(raw[3], raw[4]), month, day, hour, minute, second)
     except ValueError:
         return None
 
 
 def encode_datetime_i(value: datetime) -> bytes:
-    y = _check_year(value.year, 2127)
+    y = _check_year(value.year, 2080) % 100
     b3, b4 = _year_bits(y, value.day, value.month)
     return bytes([value.second, value.minute, value.hour, b3, b4, 0])
 
 
 def _check_year(year: int, last: int) -> int:
-    if not 2000 <= year <= last:
-        raise RecordError(f"year {year} outside the codable range 2000..{last}")
-    return year - 2000
+    if not 1981 <= year <= last:
+        raise RecordError(f"year {year} outside the codable range 1981..{last}")
+    return year
 
 
 def is_number(value: object) -> bool:

@@ -204,8 +204,11 @@ def _fixed_records(fx: FixedData) -> list[DataRecord]:
     from simulator.mbus.datatypes import decode_bcd
 
     recs = []
+    first = _FIXED_UNITS.get(fx.raw[6] & 0x3F, ("reserved", "", 0))
     for i, (type_byte, raw) in enumerate(((fx.raw[6], fx.raw[8:12]), (fx.raw[7], fx.raw[12:16]))):
-        quantity, unit, exp = _FIXED_UNITS.get(type_byte & 0x3F, ("reserved", "", 0))
+        historic = i == 1 and type_byte & 0x3F == 0x3E  # "same unit as counter 1, but historic"
+        quantity, unit, exp = first if historic else _FIXED_UNITS.get(type_byte & 0x3F,
+                                                                      ("reserved", "", 0))
         value: int | float | None
         invalid = None
         if fx.bcd:
@@ -219,7 +222,7 @@ def _fixed_records(fx: FixedData) -> list[DataRecord]:
             value = value * 10**exp if exp >= 0 else value / 10**-exp
         recs.append(DataRecord(
             dif=0x0C if fx.bcd else 0x04, dife=(), vif=type_byte, vife=(), data=raw,
-            function="instantaneous", storage=1 if fx.raw[5] & 0x40 else 0, tariff=0,
+            function="instantaneous", storage=1 if historic or fx.raw[5] & 0x40 else 0, tariff=0,
             subunit=0, quantity=f"counter_{i + 1}_{quantity}", unit=unit, value=value,
             invalid=invalid,
         ))
