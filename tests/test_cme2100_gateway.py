@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.core.world import World
 from simulator.gateways.cme2100 import protocol as p
@@ -11,6 +13,7 @@ from simulator.gateways.cme2100.sender import CommandSender
 
 FACTORY_KEY = "Fk7#qZ2m!Lw9Rt4x"
 PASSWORD = "Pa55-word_2026!x"
+B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 class Bench:
@@ -185,3 +188,25 @@ def test_same_seed_same_trace():
         return "\n".join(e.to_json() for e in b.world.trace)
 
     assert run() == run()
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_gateway_rejects_any_bit_flip_or_character_substitution(data):
+    b = Bench()
+    b.set_password()
+    good = b.sender.encrypt_command("qset email evil@example.com")
+    if data.draw(st.booleans()):
+        raw = bytearray(p.b64url_decode(good))
+        bit = data.draw(st.integers(0, len(raw) * 8 - 1))
+        raw[bit // 8] ^= 1 << (bit % 8)
+        bad = p.b64url_encode(bytes(raw))
+    else:
+        i = data.draw(st.integers(0, len(good) - 1))
+        ch = data.draw(st.sampled_from(B64URL + " =.").filter(lambda c: c != good[i]))
+        bad = good[:i] + ch + good[i + 1 :]
+    assert b.send_text(bad) == []
+    assert b.last_sms()["outcome"] == "rejected"
+    assert b.gw.recipient is None
+    # the untouched message is still fresh: nothing was consumed by the forgery
+    assert b.send_text(good) == ["OK e-mail recipient set to evil@example.com"]
