@@ -40,6 +40,9 @@ from simulator.wmbus.frame import (
     on_air_length,
     strip_crcs,
 )
+from simulator.wmbus.keys import KeyStore
+from simulator.wmbus.phy import time_on_air
+from simulator.wmbus.telegram import WMBusTelegram, build_telegram, parse_telegram, telegram_json
 
 __all__ = [
     "ACC_DMD",
@@ -50,17 +53,23 @@ __all__ = [
     "CRCError",
     "FrameError",
     "KeyFileError",
+    "KeyStore",
     "LayerError",
     "LinkHeader",
     "MissingKeyError",
     "RecordsError",
     "SecurityError",
     "WMBusError",
+    "WMBusTelegram",
     "WrongKeyError",
     "add_crcs",
+    "build_telegram",
     "crc16_en13757",
     "decode_frame",
     "encode_frame",
     "on_air_length",
+    "parse_telegram",
     "strip_crcs",
+    "telegram_json",
+    "time_on_air",
 ]
