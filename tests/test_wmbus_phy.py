@@ -117,3 +117,10 @@ def test_time_on_air_bad_arguments(args) -> None:
         time_on_air(*args)
     with pytest.raises(FrameError):
         time_on_air(*args)
+
+
+def test_radio_anchor_7_t1_frame_time() -> None:
+    # RADIO-NBIOT.md §8 anchor 7: a 50-byte T1 frame takes about 6.48 ms (3-of-6 at 100 kchip/s
+    # plus preamble and sync, no postamble counted there).
+    assert time_on_air("T1", 50, "A", postamble_chips=0) == pytest.approx(6.48e-3)
+    assert time_on_air("T1", 50, "A") == pytest.approx(6.50e-3)  # with the 2-chip postamble

@@ -91,3 +91,18 @@ def test_mode7_mac_is_checked_before_decrypting() -> None:
     raw[-1] ^= 0x01
     with pytest.raises(WrongKeyError, match="MAC"):
         parse_telegram(bytes([len(raw)]) + bytes(raw), keys=bytes.fromhex(vec["key"]), crc=False)
+
+
+def test_key_file_row_for_the_meter_behind_a_radio_adapter() -> None:
+    # The OMS radio-adapter example: link layer = adapter RAD 11223344, long header = meter
+    # ELS 12345678. A key-file row naming the meter (not the adapter) must be found.
+    from simulator.wmbus.keys import KeyStore
+
+    vec = next(v for v in VECTORS if v["name"] == "oms_radio_adapter_mode7")
+    store = KeyStore.parse(
+        "Address,Key,Manufacturer,DeviceType,Version\n"
+        f"12345678,{vec['key']},ELS,3,-1\n"
+        f"-1,{'EE' * 16},RAD,-1,-1\n"
+    )
+    t = parse_telegram(bytes.fromhex(vec["hex"]), keys=store)
+    assert t.decrypted and t.records[0].value == pytest.approx(28504.27)
