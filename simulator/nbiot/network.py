@@ -150,8 +150,9 @@ class Radio:
         return min(self.ce_level, 2)
 
     def _release_time(self) -> float:
-        hold = 0.0 if self.params.release_assistance else self.params.rrc_inactivity_s
-        return self.last_activity + hold
+        # With Release Assistance the module releases itself at the end of its exchange
+        # (release_if_done); while responses are still due the connection is held as usual.
+        return self.last_activity + self.params.rrc_inactivity_s
 
     def _settle(self, t: float) -> None:
         """Bring the state up to time ``t``: release the RRC connection if it timed out."""
@@ -301,9 +302,16 @@ class Radio:
         return t
 
     def release_if_done(self) -> None:
-        """With Release Assistance, the module releases right after its last exchange."""
+        """With Release Assistance (RAI), release right after the last exchange.
+
+        LwM2M App. M / 3GPP RAI: the module tells the network no more data is expected, so it
+        does not sit out the RRC inactivity timer (u-blox: 93 % less energy, RADIO §2.1).
+        """
         if self.params.release_assistance and self.connected:
-            self._settle(self.last_activity)
+            end = max(self.last_activity, self.busy_until)
+            self.times.connected_s += end - self.connected_since
+            self.connected = False
+            self.released_at = end
 
 
 def exception_report_latency(params: NetworkParams, coupling_loss_db: float,
