@@ -99,7 +99,7 @@ class Readout:
     if ok); ``attempts``: REQ_UD2 requests sent; ``started``/``finished``: world s.
     """
 
-    target: int | SecondaryAddress
+    target: int | SecondaryAddress | SecondaryMask
     ok: bool
     telegrams: list[Telegram] = field(default_factory=list)
     error: str | None = None
@@ -220,19 +220,20 @@ class Master:
         return rx is None or (rx.clean and rx.data == b"\xe5")
 
     # -- readout --------------------------------------------------------------------------------
-    def read(self, target: int | SecondaryAddress, *,
+    def read(self, target: int | SecondaryAddress | SecondaryMask, *,
              settings: MasterSettings | None = None) -> Gen:
         """Read one meter (generator -> :class:`Readout`).
 
         Primary ``target``: SND_NKE (if ``send_nke``), init idle, then REQ_UD2 to it.
-        Secondary ``target``: select it (CI 52, selection retries), then REQ_UD2 to 253.
+        Secondary ``target`` (an address, or a mask such as ``<ID>FFFFFFFF`` from a meter
+        list): select it (CI 52, selection retries), then REQ_UD2 to 253.
         Each telegram gets ``readout_retries + 1`` REQ_UD2 attempts with the same FCB; after a
         good telegram ending in DIF 1F the FCB toggles for the next one, up to the limit.
         """
         s = settings or self.settings
         started = self.world.now
         out = Readout(target, ok=False, started=started)
-        if isinstance(target, SecondaryAddress):
+        if isinstance(target, SecondaryAddress | SecondaryMask):
             sel = yield from self.select(target, settings=s)
             if sel != "single":
                 out.error = "selection failed" if sel == "none" else "selection collision"
@@ -359,8 +360,11 @@ class Master:
         return sel
 
 
-def _target_str(target: int | SecondaryAddress) -> str:
-    return str(target) if isinstance(target, SecondaryAddress) else f"p{int(target)}"
+def _target_str(target: int | SecondaryAddress | SecondaryMask) -> str:
+    """``p<n>`` for a primary address, the 16-hex form for a secondary address or mask."""
+    if isinstance(target, SecondaryAddress | SecondaryMask):
+        return str(target)
+    return f"p{int(target)}"
 
 
 __all__ = ["AUTO_TELEGRAM_CAP", "Master", "MasterSettings", "Readout"]
