@@ -89,7 +89,9 @@ class SerialBridge:
         self.counters = {"requests": 0, "replies": 0, "junk_bytes": 0, "bytes_in": 0,
                          "bytes_out": 0, "late_replies": 0, "port_lost": 0}
         self.writer = PacedWriter(transport, self._written_from_thread)
-        self.reader = PortReader(transport, _Forward(self))
+        backoff_max = getattr(transport, "reconnect_backoff_max", 2.0)
+        self.reader = PortReader(transport, _Forward(self), backoff=min(0.05, backoff_max),
+                                 backoff_max=backoff_max)
         self.process = self.world.process(self._run())
         if start_reader:
             self.reader.start()
@@ -201,6 +203,9 @@ class SerialBridge:
         baud = self.baud
         data = item.data
         self.counters["requests"] += 1
+        # > 0 when the bus was still busy (e.g. closing the previous reception after its
+        # idle time) as the request arrived: the model sees the request that much later
+        queued = self.world.now - item.last
         self.driver.hold_lookahead()
         try:
             yield from self.bus.transmit(data, baud=baud, source=self.name)
@@ -211,7 +216,8 @@ class SerialBridge:
             self.driver.release_lookahead()
         fields: dict[str, Any] = {"request": data.hex(), "summary": _describe(data),
                                   "baud": baud, "request_end": round(request_end, 6),
-                                  "reply": rx.data.hex(), "outcome": rx.outcome}
+                                  "reply": rx.data.hex(), "outcome": rx.outcome,
+                                  "queued_ms": round(max(0.0, queued) * 1000, 3)}
         if rx.chars:
             due = [self.driver.mono_time(c.t) for c in rx.chars]
             late = due[0] < time.monotonic()

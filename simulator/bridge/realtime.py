@@ -53,6 +53,8 @@ class RealtimeDriver:
         self._lookahead = 0
         self.stop_event = threading.Event()
         self.max_lead = 0.0  # largest world-ahead-of-wall lead seen (s), for docs/bench
+        # handler items already turned into SimPy events but not yet fired
+        self._scheduled: dict[int, tuple[Callable[[Any], None], Any]] = {}
 
     # -- clock mapping -----------------------------------------------------------------------
     def world_time(self, mono: float) -> float:
@@ -86,7 +88,14 @@ class RealtimeDriver:
     def _schedule(self, handler: Callable[[Any], None], mono: float, item: Any) -> None:
         delay = max(0.0, self.world_time(mono) - self.env.now)
         ev = self.env.timeout(delay)
-        ev.callbacks.append(lambda _e: handler(item))
+        key = id(ev)
+        self._scheduled[key] = (handler, item)
+
+        def fire(_e: Any) -> None:
+            if self._scheduled.pop(key, None) is not None:
+                handler(item)
+
+        ev.callbacks.append(fire)
 
     def _drain(self) -> None:
         while True:
@@ -95,6 +104,23 @@ class RealtimeDriver:
             except queue.Empty:
                 return
             self._schedule(handler, mono, item)
+
+    def drain_into_world(self) -> int:
+        """After :meth:`run` returned: hand every item still in the inbox to its handler now,
+        so nothing a thread reported (bytes written, a port lost) is missing from the trace.
+        Returns how many items were handled."""
+        n = 0
+        for key in list(self._scheduled):
+            handler, item = self._scheduled.pop(key)
+            handler(item)
+            n += 1
+        while True:
+            try:
+                handler, _mono, item = self.inbox.get_nowait()
+            except queue.Empty:
+                return n
+            handler(item)
+            n += 1
 
     def run(self, until: float | None = None) -> None:
         """Run until world time ``until`` (s), :attr:`stop_event`, or forever.

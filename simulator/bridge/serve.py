@@ -1,0 +1,130 @@
+"""Putting a scenario's simulated bus on real ports: the service behind ``meterbench serve``.
+
+:func:`realtime_segment` builds the scenario's bus and slaves (``kind = "mbus"``, the same
+builder ``meterbench run`` uses: :func:`simulator.mbus.runner.build_slaves`) in a real-time
+world without the simulated master: the master is whoever connects. :class:`BridgeService`
+attaches one :class:`~simulator.bridge.bridge.SerialBridge` per transport (a pty, a pyserial
+URL, the transparent TCP service) and runs the world with the
+:class:`~simulator.bridge.realtime.RealtimeDriver` in a thread (``start``) or in the caller's
+thread (``run``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from simulator.bridge.bridge import SerialBridge
+from simulator.bridge.pty import PtyTransport
+from simulator.bridge.realtime import RealtimeDriver
+from simulator.bridge.tcp_service import TcpServerTransport
+from simulator.bridge.transports import SerialTransport, Transport
+from simulator.core.trace import Trace
+from simulator.core.world import World
+from simulator.mbus.bus import Bus
+from simulator.mbus.electrical import Cable, MasterPort
+from simulator.mbus.scenario_model import MbusScenario, validate
+from simulator.mbus.slave import Slave
+from simulator.rig import TransportSpec
+from simulator.scenario import ScenarioError, load_toml
+
+
+def open_rig_transport(spec: TransportSpec) -> Transport:
+    """The transport a rig's ``[[transports]]`` entry describes (pty, URL or TCP service)."""
+    if spec.pty:
+        return PtyTransport(link=spec.pty_link)
+    if spec.tcp:
+        host, port = parse_host_port(spec.tcp)
+        return TcpServerTransport(host, port)
+    assert spec.url is not None
+    return SerialTransport(spec.url, baud=spec.baud, parity=spec.parity)
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` -> (host, port); ``ValueError`` naming the text if malformed."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host or "127.0.0.1", int(port)
+
+
+@dataclass
+class Segment:
+    """A scenario's bus in a real-time world (no simulated master)."""
+
+    world: World
+    bus: Bus
+    slaves: list[Slave]
+    scenario: MbusScenario
+
+
+def realtime_segment(path: str | Path, *, seed: int | None = None,
+                     trace: Trace | None = None) -> Segment:
+    """Build the bus and slaves of the mbus scenario at ``path`` in a real-time world.
+
+    Raises :class:`~simulator.scenario.ScenarioError` (every problem, with file:line) for a
+    bad file or a scenario of another kind.
+    """
+    from simulator.mbus.runner import build_slaves
+
+    doc = load_toml(path)
+    if doc.kind != "mbus":
+        raise ScenarioError([doc.issue(("kind",), f"serve needs kind = \"mbus\", got {doc.kind!r}")])
+    sc = validate(doc)
+    world = World(sc.seed if seed is None else seed, start=sc.start, realtime=True, trace=trace)
+    port = MasterPort(max_unit_loads=sc.bus.master.max_unit_loads,
+                      mark_voltage=sc.bus.master.mark_voltage,
+                      collision_detector=sc.bus.master.collision_detector,
+                      collision_threshold_ma=sc.bus.master.collision_threshold_ma)
+    c = sc.bus.cable
+    bus = Bus(world, baud=sc.bus.baud, master=port,
+              cable=Cable(length_m=c.length_m, ohm_per_m=c.ohm_per_m, nf_per_m=c.nf_per_m,
+                          overspeed_ber=c.overspeed_ber))
+    slaves = [s for g in sc.slaves for s in build_slaves(world, g, doc)]
+    for s in slaves:
+        bus.attach(s)
+    return Segment(world, bus, slaves, sc)
+
+
+@dataclass
+class BridgeService:
+    """A real-time world with one bridge per transport (see module doc)."""
+
+    world: World
+    bus: Bus
+    driver: RealtimeDriver = field(init=False)
+    bridges: list[SerialBridge] = field(default_factory=list)
+    _thread: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        self.driver = RealtimeDriver(self.world)
+
+    def attach(self, transport: Transport, **options) -> SerialBridge:
+        """Serve the bus on ``transport``; ``options`` go to :class:`SerialBridge`."""
+        name = options.pop("name", "bridge" if not self.bridges else f"bridge{len(self.bridges)}")
+        bridge = SerialBridge(self.driver, self.bus, transport, name=name, **options)
+        self.bridges.append(bridge)
+        return bridge
+
+    def start(self) -> BridgeService:
+        """Run the world in a background thread (tests, the bench)."""
+        self._thread = threading.Thread(target=self.driver.run, name="bridge-world", daemon=True)
+        self._thread.start()
+        return self
+
+    def run(self, until: float | None = None) -> None:
+        """Run the world in this thread until world time ``until`` or :meth:`stop`."""
+        self.driver.run(until)
+
+    def stop(self) -> None:
+        """Stop the world, flush what is queued for writing, close every transport."""
+        for b in self.bridges:
+            b.flush(2.0)
+        self.driver.stop_event.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        for b in self.bridges:
+            b.close()
+        # events posted by the threads after the loop ended still belong in the trace
+        self.driver.drain_into_world()
