@@ -134,6 +134,8 @@ class Bus:
         self.slaves: list[Slave] = []
         self._pending: list[Transmission] = []
         self._voltages: dict[int, float] = {}
+        self._powered: set[int] = set()
+        self._max_baud: int | None = max_baud(self.cable.length_m, 0.0, 0)
         self._last_m2s_end = float("-inf")
         self._biterr_rng = world.rng(f"{name}/bit_errors")
         self.counters = {"requests": 0, "replies": 0, "collisions": 0, "timeouts": 0,
@@ -167,6 +169,9 @@ class Bus:
         loads = [(self._distance(s), unit_load_current_ma(s.unit_loads)) for s in self.slaves]
         volts = voltages_at(self.port.space_voltage, self.cable, loads)
         self._voltages = {id(s): v for s, v in zip(self.slaves, volts, strict=True)}
+        self._powered = {k for k, v in self._voltages.items() if v >= MIN_SPACE_VOLTAGE}
+        dist = max((d for d, _ in loads), default=0.0)
+        self._max_baud = max_baud(max(self.cable.length_m, dist), dist, len(self.slaves))
 
     def space_voltage_at(self, slave: Slave) -> float:
         """Bus voltage (V) at ``slave`` while the master sends a space (the worst case)."""
@@ -178,13 +183,12 @@ class Bus:
 
     def powered(self, slave: Slave) -> bool:
         """The slave sees at least 12 V in the space state (PROTOCOL.md §1 [S7])."""
-        return self._voltages.get(id(slave), 0.0) >= MIN_SPACE_VOLTAGE
+        return id(slave) in self._powered
 
     @property
     def max_baud(self) -> int | None:
         """Highest baud rate the segment carries (installation table), None if outside it."""
-        dist = max((self._distance(s) for s in self.slaves), default=0.0)
-        return max_baud(max(self.cable.length_m, dist), dist, len(self.slaves))
+        return self._max_baud
 
     def overspeed(self, baud: int) -> bool:
         mb = self.max_baud
@@ -219,8 +223,9 @@ class Bus:
                           outcome=outcome, baud=baud, end=round(start + duration, 9))
         yield self.world.timeout(duration)
         self._last_m2s_end = end = self.world.now
+        powered = self._powered
         for slave in list(self.slaves):
-            if slave.baud != baud or not self.powered(slave):
+            if slave.baud != baud or id(slave) not in powered:
                 continue
             reply = slave.hear(data, baud)
             if reply is not None and reply.data:

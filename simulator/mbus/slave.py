@@ -38,6 +38,7 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from simulator.core.world import World
@@ -95,6 +96,17 @@ class ResponseDelay:
         lo, hi = response_window(baud)
         f = self.low + (self.high - self.low) * u
         return lo + (hi - lo) * f
+
+
+@lru_cache(maxsize=256)
+def _parse(data: bytes):
+    # Every slave on the bus parses the same request: parse it once (frames are immutable).
+    return parse_frame(data)
+
+
+@lru_cache(maxsize=256)
+def _mask(raw: bytes) -> SecondaryMask:
+    return SecondaryMask(raw)
 
 
 def read_hex_file(path: str | Path) -> bytes:
@@ -179,6 +191,7 @@ class Slave:
         self.status = status
         self.name = name or f"slave/{address.id:08d}"
         self.selected = False
+        self._address_bytes = address.to_bytes()
         self._rng_delay = world.rng(f"{self.name}/delay")
         self._rng_faults = world.rng(f"{self.name}/faults")
         self._rng_values = world.rng(f"{self.name}/values")
@@ -220,20 +233,19 @@ class Slave:
     def hear(self, data: bytes, baud: int) -> Reply | None:
         """React to a frame heard on the bus at ``baud``; return the reply or ``None``."""
         try:
-            frame = parse_frame(data)
+            frame = _parse(bytes(data))
         except MBusError:
             return None  # bad checksum, truncated, garbage: silence (PROTOCOL.md §2.5)
         if not isinstance(frame, ShortFrame | ControlFrame | LongFrame) or not frame.calling:
             return None
         a = frame.a
+        if a != ADDR_NETWORK and a != self.primary and a < ADDR_BROADCAST_REPLY:
+            return None  # another slave's address: the common case on a big bus, decided first
         fn = frame.function
         ci = getattr(frame, "ci", None)
         if fn == SND_UD and a == ADDR_NETWORK and ci in (CI_SELECT, CI_DESELECT):
             return self._selection(frame, baud)
-        if a == ADDR_NETWORK:
-            if not self.selected:
-                return None
-        elif a not in (self.primary, ADDR_BROADCAST, ADDR_BROADCAST_REPLY):
+        if a == ADDR_NETWORK and not self.selected:
             return None
         answer = a != ADDR_BROADCAST
         if fn == SND_NKE:
@@ -266,11 +278,11 @@ class Slave:
             return None
         data = frame.data
         try:
-            mask = SecondaryMask(bytes(data))
+            mask = _mask(bytes(data))
         except MBusError:
             self.selected = False
             return None
-        if mask.matches(self.address):
+        if mask.matches_bytes(self._address_bytes):
             self.selected = True
             self._reset_link()
             return self._reply(E5, baud, "SND_UD")
