@@ -89,8 +89,8 @@ def test_bad_meter_list_reports_all_rows_with_line_and_column():
 
 def test_small_scenario_outputs(tmp_path):
     summary, out = run(SCEN / "mbus-small.toml", tmp_path)
-    assert summary["meters_found"] == 5 and summary["seed"] == 7
-    assert summary["readouts_ok"] + summary["readouts_failed"] == 5 * 2  # rounds at 1 h, 2 h
+    assert summary["meters_found"] == 6 and summary["seed"] == 7
+    assert summary["readouts_ok"] + summary["readouts_failed"] == 6 * 2  # rounds at 1 h, 2 h
     assert summary["sim_seconds"] == 3 * 3600
     assert summary["collisions"] > 0  # the search met collisions
     trace = [json.loads(x) for x in (out / "trace.jsonl").read_text().splitlines()]
@@ -108,6 +108,9 @@ def test_small_scenario_outputs(tmp_path):
               if r["quantity"] == "energy" and r["storage"] == "0"
               and r["address"].startswith("55512340")]
     assert len(energy) == 2 and energy[1] > energy[0]  # the counter grew in an hour
+    # the golden Kamstrup telegram is replayed with its records unchanged
+    kam = [r for r in rows if r["address"] == "068558172D2C0804"]
+    assert kam and len(kam) == 2 * 27
 
 
 def test_same_scenario_and_seed_give_a_byte_identical_trace(tmp_path):

@@ -24,7 +24,7 @@ def test_run_small_scenario_writes_trace_readouts_and_summary(tmp_path, capsys):
     for key in ("meters_found", "readouts_ok", "readouts_failed", "collisions", "sim_seconds",
                 "seed", "wall_seconds"):
         assert key in summary, key
-    assert summary["meters_found"] == 5 and summary["seed"] == 7
+    assert summary["meters_found"] == 6 and summary["seed"] == 7
     lines = (out / "trace.jsonl").read_text().splitlines()
     assert lines and all(json.loads(line)["kind"] for line in lines)
     rows = list(csv.DictReader((out / "readouts.csv").open()))
