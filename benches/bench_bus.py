@@ -27,14 +27,22 @@ METERS = 250
 
 def build(seed: int = 1) -> tuple[World, Bus, Master, list[Slave]]:
     world = World(seed)
-    bus = Bus(world, baud=2400, master=MasterPort(max_unit_loads=256, mark_voltage=42.0),
-              cable=Cable(length_m=100))
+    bus = Bus(
+        world,
+        baud=2400,
+        master=MasterPort(max_unit_loads=256, mark_voltage=42.0),
+        cable=Cable(length_m=100),
+    )
     media = ["heat", "water", "electricity", "gas"]
     slaves = []
     for i in range(METERS):
         tpl = TEMPLATES[media[i % 4]]
-        s = Slave(world, SecondaryAddress(10_000_000 + i, "ELV", 1, tpl.medium), primary=i + 1,
-                  records=tpl.build(random.Random(i), 1))
+        s = Slave(
+            world,
+            SecondaryAddress(10_000_000 + i, "ELV", 1, tpl.medium),
+            primary=i + 1,
+            records=tpl.build(random.Random(i), 1),
+        )
         bus.attach(s)
         slaves.append(s)
     assert not bus.overloaded and all(bus.powered(s) for s in slaves)
@@ -48,6 +56,7 @@ def read_all(world: World, master: Master, targets) -> list:
     def proc():
         for t in targets:
             out.append((yield from master.read(t)))
+
     world.process(proc())
     world.run()
     return out
@@ -91,6 +100,7 @@ def test_secondary_search_250_meters(benchmark):
 
         def proc():
             box["found"] = yield from master.search_secondary()
+
         world.process(proc())
         world.run()
         return world, box["found"]

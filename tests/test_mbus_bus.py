@@ -28,8 +28,12 @@ from simulator.mbus.wire import frame_time, response_window
 
 def slave(world, n, primary=None, **kw):
     kw.setdefault("records", heat_records(random.Random(n)))
-    return Slave(world, SecondaryAddress(10000000 + n, "ELV", 1, 4),
-                 primary=n if primary is None else primary, **kw)
+    return Slave(
+        world,
+        SecondaryAddress(10000000 + n, "ELV", 1, 4),
+        primary=n if primary is None else primary,
+        **kw,
+    )
 
 
 def exchange(world, bus, frame: bytes, timeout=1.0, idle=0.0):
@@ -39,6 +43,7 @@ def exchange(world, bus, frame: bytes, timeout=1.0, idle=0.0):
         yield world.timeout(idle)
         yield from bus.transmit(frame)
         box["rx"] = yield from bus.receive(timeout)
+
     world.process(proc())
     world.run()
     return box["rx"]
@@ -49,6 +54,7 @@ def run(world, gen):
 
     def proc():
         box["v"] = yield from gen
+
     world.process(proc())
     world.run()
     return box["v"]
@@ -187,14 +193,20 @@ def test_max_baud_follows_the_installation_table():
     assert max_baud(10000, 10000, 1) == 300
     assert len(INSTALLATION_TABLE) == 7
     # 1000 m of JYStY: RC = 82.9 Ohm x 180 nF = 14.9 us, far below a 9600 bit/s bit (104 us)
-    assert rc_time_constant(Cable(length_m=1000)) == pytest.approx(82.857e-6 * 180e-9 * 1e6, rel=1e-3)
+    assert rc_time_constant(Cable(length_m=1000)) == pytest.approx(
+        82.857e-6 * 180e-9 * 1e6, rel=1e-3
+    )
 
 
 def test_bus_above_max_baud_corrupts_replies():
     w = World(seed=3)
     # 3000 m trunk, 1 slave: fits "large developments" (2400) but not 9600.
-    bus = Bus(w, baud=9600, master=MasterPort(mark_voltage=42),
-              cable=Cable(length_m=3000, overspeed_ber=0.02))
+    bus = Bus(
+        w,
+        baud=9600,
+        master=MasterPort(mark_voltage=42),
+        cable=Cable(length_m=3000, overspeed_ber=0.02),
+    )
     s = slave(w, 1, baud=9600)
     bus.attach(s)
     assert bus.max_baud == 2400 and bus.overspeed(9600) and not bus.overspeed(2400)

@@ -21,6 +21,7 @@ def run(world, gen):
 
     def proc():
         box["v"] = yield from gen
+
     world.process(proc())
     world.run()
     return box["v"]
@@ -28,8 +29,9 @@ def run(world, gen):
 
 def mk(world, ident, manufacturer="ELV", version=1, medium=7, primary=0, **kw):
     kw.setdefault("records", water_records(random.Random(ident)))
-    return Slave(world, SecondaryAddress(ident, manufacturer, version, medium), primary=primary,
-                 **kw)
+    return Slave(
+        world, SecondaryAddress(ident, manufacturer, version, medium), primary=primary, **kw
+    )
 
 
 def m2s(world):
@@ -90,6 +92,7 @@ def test_search_with_aligned_e5_still_resolves_by_the_rsp_ud_check():
     # Same reply delay: the two E5 are bit-aligned and decode clean; the master's REQ_UD2
     # confirmation then collides (different RSP_UD contents) and the descent continues.
     from simulator.mbus.slave import ResponseDelay
+
     fixed = ResponseDelay(0.01, 0.01, unit="s")
     w = World(seed=1)
     bus = Bus(w)
@@ -114,8 +117,9 @@ def test_primary_scan():
 def test_multi_telegram_readout_toggles_fcb():
     w = World(seed=3)
     bus = Bus(w)
-    bus.attach(mk(w, 30000001, medium=4, primary=3,
-                  records=heat_records(random.Random(1), telegrams=3)))
+    bus.attach(
+        mk(w, 30000001, medium=4, primary=3, records=heat_records(random.Random(1), telegrams=3))
+    )
     m = Master(bus, MasterSettings(multi_telegram=True))
     r = run(w, m.read(3))
     assert r.ok and len(r.telegrams) == 3 and r.attempts == 3
@@ -131,8 +135,9 @@ def test_multi_telegram_readout_toggles_fcb():
 def test_multi_telegram_off_and_limit():
     w = World(seed=3)
     bus = Bus(w)
-    bus.attach(mk(w, 30000001, medium=4, primary=3,
-                  records=heat_records(random.Random(1), telegrams=3)))
+    bus.attach(
+        mk(w, 30000001, medium=4, primary=3, records=heat_records(random.Random(1), telegrams=3))
+    )
     r = run(w, Master(bus).read(3))  # vendor default: multi-telegram off
     assert r.ok and len(r.telegrams) == 1 and r.more_pending
     r = run(w, Master(bus, MasterSettings(multi_telegram=True, max_telegrams=2)).read(3))
@@ -142,8 +147,14 @@ def test_multi_telegram_off_and_limit():
 def test_lost_reply_is_retried_with_the_same_fcb_and_the_slave_repeats():
     w = World(seed=8)
     bus = Bus(w)
-    s = mk(w, 30000001, medium=4, primary=3, records=heat_records(random.Random(1), telegrams=3),
-           faults=[Fault("silent", probability=0.4, commands=("REQ_UD2",))])
+    s = mk(
+        w,
+        30000001,
+        medium=4,
+        primary=3,
+        records=heat_records(random.Random(1), telegrams=3),
+        faults=[Fault("silent", probability=0.4, commands=("REQ_UD2",))],
+    )
     bus.attach(s)
     m = Master(bus, MasterSettings(multi_telegram=True, readout_retries=5))
     r = run(w, m.read(3))
@@ -196,15 +207,16 @@ def test_request_idle_init_idle_and_response_timeout_on_the_trace():
     m = Master(bus, st)
 
     def proc():
-        yield from m.read(4)      # SND_NKE, init idle, REQ_UD2
-        yield from m.read(9)      # nobody: SND_NKE timeout, init idle, REQ_UD2 x2 timeouts
+        yield from m.read(4)  # SND_NKE, init idle, REQ_UD2
+        yield from m.read(9)  # nobody: SND_NKE timeout, init idle, REQ_UD2 x2 timeouts
+
     w.process(proc())
     w.run()
     frames = w.trace.select("frame")
     # init idle: from the end of each SND_NKE to the next request
     for i, f in enumerate(frames):
         if f["direction"] == "m2s" and f["summary"].startswith("SND_NKE"):
-            nxt = next(g for g in frames[i + 1:] if g["direction"] == "m2s")
+            nxt = next(g for g in frames[i + 1 :] if g["direction"] == "m2s")
             assert nxt.t - f["end"] == pytest.approx(7.0)
     # request idle: from the end of a reply (or of a timeout) to the next request
     gaps = []
@@ -248,8 +260,12 @@ def test_readout_by_secondary_address_selects_then_reads_253():
 def test_selection_retries_on_a_missing_meter():
     w = World(seed=1)
     bus = Bus(w)
-    r = run(w, Master(bus, MasterSettings(selection_retries=2)).read(
-        SecondaryAddress(11111111, "ELV", 1, 7)))
+    r = run(
+        w,
+        Master(bus, MasterSettings(selection_retries=2)).read(
+            SecondaryAddress(11111111, "ELV", 1, 7)
+        ),
+    )
     assert not r.ok and r.error == "selection failed" and r.attempts == 0
     assert len(m2s(w)) == 3
 
@@ -267,8 +283,20 @@ def test_set_primary_address_through_the_master():
 
 def test_multi_telegram_defaults_mapping():
     d = MasterSettings.multi_telegram_defaults()
-    assert (d.response_timeout, d.readout_retries, d.selection_retries, d.init_idle,
-            d.collision_idle, d.request_idle) == (1.5, 3, 2, 10.0, 3.5, 1.0)
+    assert (
+        d.response_timeout,
+        d.readout_retries,
+        d.selection_retries,
+        d.init_idle,
+        d.collision_idle,
+        d.request_idle,
+    ) == (1.5, 3, 2, 10.0, 3.5, 1.0)
     base = MasterSettings()
-    assert (base.response_timeout, base.readout_retries, base.selection_retries, base.init_idle,
-            base.collision_idle, base.request_idle) == (1.0, 1, 1, 10.0, 5.0, 2.0)
+    assert (
+        base.response_timeout,
+        base.readout_retries,
+        base.selection_retries,
+        base.init_idle,
+        base.collision_idle,
+        base.request_idle,
+    ) == (1.0, 1, 1, 10.0, 5.0, 2.0)

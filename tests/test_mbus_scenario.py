@@ -32,9 +32,15 @@ def test_bad_scenario_reports_every_problem_with_file_line_and_key():
     issues = exc.value.issues
     by_key = {i.key: i for i in issues}
     expected = {
-        "hours": 4, "bus.baud": 7, "bus.master.settings.readout_retries": 10,
-        "bus.master.settings.request_idel_ms": 11, "readout.install": 14,
-        "slaves.0.template": 17, "slaves.1.primary": 24, "slaves.1.baud": 25, "slaves.2": 28,
+        "hours": 4,
+        "bus.baud": 7,
+        "bus.master.settings.readout_retries": 10,
+        "bus.master.settings.request_idel_ms": 11,
+        "readout.install": 14,
+        "slaves.0.template": 17,
+        "slaves.1.primary": 24,
+        "slaves.1.baud": 25,
+        "slaves.2": 28,
         "slaves.2.telegram": 30,
     }
     for key, line in expected.items():
@@ -47,8 +53,12 @@ def test_bad_scenario_reports_every_problem_with_file_line_and_key():
 
 
 def test_valid_fixtures_and_default_scenario_validate():
-    for path in [DEFAULT_SCENARIO, SCEN / "mbus-small.toml", SCEN / "mbus-meterlist.toml",
-                 SCEN / "mbus-overload.toml"]:
+    for path in [
+        DEFAULT_SCENARIO,
+        SCEN / "mbus-small.toml",
+        SCEN / "mbus-meterlist.toml",
+        SCEN / "mbus-overload.toml",
+    ]:
         sc = validate(load_toml(path))
         assert sc.kind == "mbus"
     building = validate(load_toml(DEFAULT_SCENARIO))
@@ -57,8 +67,14 @@ def test_valid_fixtures_and_default_scenario_validate():
     assert any(g.bauds == [300] for g in building.slaves)
     assert any(g.faults for g in building.slaves)
     s = building.bus.master.settings
-    assert (s.response_timeout_ms, s.readout_retries, s.selection_retries, s.init_idle_ms,
-            s.collision_idle_ms, s.request_idle_ms) == (1000, 1, 1, 10000, 5000, 2000)
+    assert (
+        s.response_timeout_ms,
+        s.readout_retries,
+        s.selection_retries,
+        s.init_idle_ms,
+        s.collision_idle_ms,
+        s.request_idle_ms,
+    ) == (1000, 1, 1, 10000, 5000, 2000)
 
 
 def test_meter_list_reads_the_manual_example_form():
@@ -71,18 +87,19 @@ def test_meter_list_reads_the_manual_example_form():
     assert entries[3].baud == 300
     assert entries[4].mode == "esecondary"
     again = parse_meter_list(format_meter_list(entries))
-    assert [(e.position, e.secondary, e.baud, e.mode, e.primary) for e in again] == \
-        [(e.position, e.secondary, e.baud, e.mode, e.primary) for e in entries]
+    assert [(e.position, e.secondary, e.baud, e.mode, e.primary) for e in again] == [
+        (e.position, e.secondary, e.baud, e.mode, e.primary) for e in entries
+    ]
 
 
 def test_bad_meter_list_reports_all_rows_with_line_and_column():
     with pytest.raises(ScenarioError) as exc:
         read_meter_list(LISTS / "bad.csv")
     where = {(i.line, i.key) for i in exc.value.issues}
-    assert (2, "SecondaryAddress") in where      # 7 digits
-    assert (3, "BaudRate") in where              # 4800
-    assert (3, "PrimaryAddress") in where        # primary mode without an address
-    assert (4, "AddressingMode") in where        # "wireless"
+    assert (2, "SecondaryAddress") in where  # 7 digits
+    assert (3, "BaudRate") in where  # 4800
+    assert (3, "PrimaryAddress") in where  # primary mode without an address
+    assert (4, "AddressingMode") in where  # "wireless"
     with pytest.raises(ScenarioError, match="missing column"):
         parse_meter_list("Position,Baud\nx,2400\n")
 
@@ -95,8 +112,9 @@ def test_small_scenario_outputs(tmp_path):
     assert summary["collisions"] > 0  # the search met collisions
     trace = [json.loads(x) for x in (out / "trace.jsonl").read_text().splitlines()]
     frames = [e for e in trace if e["kind"] == "frame"]
-    assert frames and all({"t", "direction", "hex", "summary", "outcome", "baud"} <= set(e)
-                          for e in frames)
+    assert frames and all(
+        {"t", "direction", "hex", "summary", "outcome", "baud"} <= set(e) for e in frames
+    )
     # the 300 bit/s meter was found by the second search and is read at 300 bit/s
     assert any(e["baud"] == 300 and e["summary"].startswith("RSP_UD") for e in frames)
     # the multi-telegram heat meters: FCB toggles within one readout
@@ -104,9 +122,11 @@ def test_small_scenario_outputs(tmp_path):
     with (out / "readouts.csv").open() as fh:
         rows = list(csv.DictReader(fh))
     assert rows and {"time", "meter", "quantity", "unit", "value"} <= set(rows[0])
-    energy = [float(r["value"]) for r in rows
-              if r["quantity"] == "energy" and r["storage"] == "0"
-              and r["address"].startswith("55512340")]
+    energy = [
+        float(r["value"])
+        for r in rows
+        if r["quantity"] == "energy" and r["storage"] == "0" and r["address"].startswith("55512340")
+    ]
     assert len(energy) == 2 and energy[1] > energy[0]  # the counter grew in an hour
     # the golden Kamstrup telegram is replayed with its records unchanged
     kam = [r for r in rows if r["address"] == "068558172D2C0804"]
@@ -118,8 +138,9 @@ def test_same_scenario_and_seed_give_a_byte_identical_trace(tmp_path):
     run(DEFAULT_SCENARIO, tmp_path / "b", hours=3)
     a = (tmp_path / "a" / "trace.jsonl").read_bytes()
     assert a and a == (tmp_path / "b" / "trace.jsonl").read_bytes()
-    assert (tmp_path / "a" / "readouts.csv").read_bytes() == \
-        (tmp_path / "b" / "readouts.csv").read_bytes()
+    assert (tmp_path / "a" / "readouts.csv").read_bytes() == (
+        tmp_path / "b" / "readouts.csv"
+    ).read_bytes()
     run(DEFAULT_SCENARIO, tmp_path / "c", hours=3, seed=2)
     assert (tmp_path / "c" / "trace.jsonl").read_bytes() != a
 
@@ -149,9 +170,11 @@ def test_overload_scenario_fails_every_request_with_bus_overload(tmp_path):
 
 def test_golden_telegram_slave_from_a_scenario(tmp_path):
     (tmp_path / "g.hex").write_text(
-        "68 15 15 68 08 01 72 78 56 34 12 96 15 01 04 00 00 00 00 04 06 39 30 00 00 B2 16\n")
+        "68 15 15 68 08 01 72 78 56 34 12 96 15 01 04 00 00 00 00 04 06 39 30 00 00 B2 16\n"
+    )
     (tmp_path / "s.toml").write_text(
-        'kind = "mbus"\nhours = 1.5\n[[slaves]]\ntelegram = "g.hex"\nprimary = 1\n')
+        'kind = "mbus"\nhours = 1.5\n[[slaves]]\ntelegram = "g.hex"\nprimary = 1\n'
+    )
     summary, out = run(tmp_path / "s.toml", tmp_path / "out")
     assert summary["meters_found"] == 1 and summary["readouts_ok"] == 1
     rows = list(csv.DictReader((out / "readouts.csv").open()))
@@ -161,7 +184,8 @@ def test_golden_telegram_slave_from_a_scenario(tmp_path):
 
 def test_hours_override_and_progress(tmp_path):
     seen = []
-    summary, _ = run(SCEN / "mbus-small.toml", tmp_path, hours=1.5,
-                     progress=lambda f, t="": seen.append(f))
+    summary, _ = run(
+        SCEN / "mbus-small.toml", tmp_path, hours=1.5, progress=lambda f, t="": seen.append(f)
+    )
     assert summary["sim_seconds"] == 5400 and summary["rounds"] == 1
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)

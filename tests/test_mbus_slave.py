@@ -87,8 +87,17 @@ def select_frame(mask: str, ci: int = 0x52) -> bytes:
     return LongFrame(0x53, 253, ci, SecondaryMask.parse(mask).to_bytes()).to_bytes()
 
 
-@pytest.mark.parametrize("mask", ["1234567896150104", "FFFFFFFFFFFFFFFF", "12345FFF96150104",
-                                  "12345678FFFFFFFF", "1234567896150FFF", "FFFFFFFF9F1F0104"])
+@pytest.mark.parametrize(
+    "mask",
+    [
+        "1234567896150104",
+        "FFFFFFFFFFFFFFFF",
+        "12345FFF96150104",
+        "12345678FFFFFFFF",
+        "1234567896150FFF",
+        "FFFFFFFF9F1F0104",
+    ],
+)
 def test_selection_with_wildcards_answers_e5_then_253_is_served(mask):
     s = make()
     assert s.hear(short(0x7B, 253), 2400) is None  # not selected yet
@@ -145,6 +154,7 @@ def run_master(world, gen):
 
     def proc():
         box["v"] = yield from gen
+
     world.process(proc())
     world.run()
     return box["v"]
@@ -268,8 +278,10 @@ def test_fixed_delay_in_seconds():
 def test_golden_telegram_replay_patches_address_and_access_number(tmp_path):
     golden = bytes.fromhex("68151568080172785634129615010400000000040639300000B216")
     path = tmp_path / "g.hex"
-    path.write_text("# PROTOCOL.md §6 worked example\n68 15 15 68 08 01 72 78 56 34 12\n"
-                    "96 15 01 04 00 00 00 00 04 06 39 30 00 00 B2 16\n")
+    path.write_text(
+        "# PROTOCOL.md §6 worked example\n68 15 15 68 08 01 72 78 56 34 12\n"
+        "96 15 01 04 00 00 00 00 04 06 39 30 00 00 B2 16\n"
+    )
     assert read_hex_file(path) == golden
     w = World(seed=1)
     s = Slave(w, ADDR, primary=1, golden=[golden])

@@ -29,8 +29,9 @@ def test_character_and_frame_times_8e1():
     assert frame_time(27, 300) == pytest.approx(0.990)
 
 
-@pytest.mark.parametrize(("baud", "lo_ms", "hi_ms"),
-                         [(300, 36.7, 1150.0), (2400, 4.58, 187.5), (9600, 1.15, 84.4)])
+@pytest.mark.parametrize(
+    ("baud", "lo_ms", "hi_ms"), [(300, 36.7, 1150.0), (2400, 4.58, 187.5), (9600, 1.15, 84.4)]
+)
 def test_response_window_matches_protocol_sheet(baud, lo_ms, hi_ms):
     lo, hi = response_window(baud)
     assert lo * 1000 == pytest.approx(lo_ms, abs=0.04)
@@ -45,8 +46,11 @@ def test_char_bits_start_lsb_first_even_parity_stop():
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.binary(min_size=1, max_size=40), st.sampled_from([300, 2400, 9600]),
-       st.floats(min_value=0, max_value=5))
+@given(
+    st.binary(min_size=1, max_size=40),
+    st.sampled_from([300, 2400, 9600]),
+    st.floats(min_value=0, max_value=5),
+)
 def test_single_sender_decodes_to_its_bytes_via_bit_sampling(data, baud, start):
     tx = Transmission(start, data, baud)
     # Force the bit-sampling path (a second, silent sender never drives the line).

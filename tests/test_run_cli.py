@@ -21,8 +21,15 @@ def test_run_small_scenario_writes_trace_readouts_and_summary(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "meters found" in printed and "readouts ok / failed" in printed
     summary = json.loads((out / "summary.json").read_text())
-    for key in ("meters_found", "readouts_ok", "readouts_failed", "collisions", "sim_seconds",
-                "seed", "wall_seconds"):
+    for key in (
+        "meters_found",
+        "readouts_ok",
+        "readouts_failed",
+        "collisions",
+        "sim_seconds",
+        "seed",
+        "wall_seconds",
+    ):
         assert key in summary, key
     assert summary["meters_found"] == 6 and summary["seed"] == 7
     lines = (out / "trace.jsonl").read_text().splitlines()
@@ -49,7 +56,12 @@ def test_default_scenario_from_any_directory(tmp_path):
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
         [sys.executable, "-m", "simulator.cli", "run", "--hours", "2", "--quiet"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     out = tmp_path / "meterbench-results" / "building"
     summary = json.loads((out / "summary.json").read_text())

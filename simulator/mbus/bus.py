@@ -124,8 +124,15 @@ class Bus:
     CMe3100 integrated master, 32 UL, 28 V); ``cable`` the trunk (default 100 m JYStY).
     """
 
-    def __init__(self, world: World, *, baud: int = 2400, master: MasterPort | None = None,
-                 cable: Cable | None = None, name: str = "bus") -> None:
+    def __init__(
+        self,
+        world: World,
+        *,
+        baud: int = 2400,
+        master: MasterPort | None = None,
+        cable: Cable | None = None,
+        name: str = "bus",
+    ) -> None:
         self.world = world
         self.baud = baud
         self.port = master if master is not None else MasterPort()
@@ -138,8 +145,13 @@ class Bus:
         self._max_baud: int | None = max_baud(self.cable.length_m, 0.0, 0)
         self._last_m2s_end = float("-inf")
         self._biterr_rng = world.rng(f"{name}/bit_errors")
-        self.counters = {"requests": 0, "replies": 0, "collisions": 0, "timeouts": 0,
-                         "bus_seconds": 0.0}
+        self.counters = {
+            "requests": 0,
+            "replies": 0,
+            "collisions": 0,
+            "timeouts": 0,
+            "bus_seconds": 0.0,
+        }
 
     # -- topology and electrics ------------------------------------------------------------
     def attach(self, slave: Slave) -> None:
@@ -195,8 +207,9 @@ class Bus:
         return mb is None or baud > mb
 
     # -- master -> slaves ------------------------------------------------------------------
-    def transmit(self, data: bytes, *, baud: int | None = None,
-                 source: str = "master") -> Generator[Any, Any, None]:
+    def transmit(
+        self, data: bytes, *, baud: int | None = None, source: str = "master"
+    ) -> Generator[Any, Any, None]:
         """Send ``data`` from the master (SimPy generator: ``yield from bus.transmit(b)``).
 
         Occupies the wire ``len(data) * 11 / baud`` s, records a ``frame`` event (direction
@@ -212,15 +225,30 @@ class Bus:
         self.counters["bus_seconds"] += duration
         if self.overloaded:
             self._record_overload(source)
-            self.world.record("frame", source, direction="m2s", hex=data.hex(),
-                              summary=_summary(data), outcome="overload", baud=baud,
-                              end=round(start + duration, 9))
+            self.world.record(
+                "frame",
+                source,
+                direction="m2s",
+                hex=data.hex(),
+                summary=_summary(data),
+                outcome="overload",
+                baud=baud,
+                end=round(start + duration, 9),
+            )
             yield self.world.timeout(duration)
             self._last_m2s_end = self.world.now
             return
         summary, outcome = _summary(data), _m2s_outcome(data)
-        self.world.record("frame", source, direction="m2s", hex=data.hex(), summary=summary,
-                          outcome=outcome, baud=baud, end=round(start + duration, 9))
+        self.world.record(
+            "frame",
+            source,
+            direction="m2s",
+            hex=data.hex(),
+            summary=summary,
+            outcome=outcome,
+            baud=baud,
+            end=round(start + duration, 9),
+        )
         yield self.world.timeout(duration)
         self._last_m2s_end = end = self.world.now
         powered = self._powered
@@ -232,30 +260,49 @@ class Bus:
                 self._put_reply(slave, reply, end)
 
     def _record_overload(self, source: str) -> None:
-        self.world.record("bus_overload", source, unit_loads=self.unit_loads,
-                          limit=self.port.max_unit_loads,
-                          current_ma=round(unit_load_current_ma(self.unit_loads), 3),
-                          limit_ma=round(self.port.max_current_ma, 3))
+        self.world.record(
+            "bus_overload",
+            source,
+            unit_loads=self.unit_loads,
+            limit=self.port.max_unit_loads,
+            current_ma=round(unit_load_current_ma(self.unit_loads), 3),
+            limit_ma=round(self.port.max_current_ma, 3),
+        )
 
     def _put_reply(self, slave: Slave, reply: Reply, request_end: float) -> None:
         flips: frozenset[tuple[int, int]] = frozenset()
         if self.overspeed(reply.baud):
             flips = self._draw_bit_errors(len(reply.data))
-        self._pending.append(Transmission(request_end + reply.delay, reply.data, reply.baud,
-                                          slave.name, flips, slave.space_current_ma))
+        self._pending.append(
+            Transmission(
+                request_end + reply.delay,
+                reply.data,
+                reply.baud,
+                slave.name,
+                flips,
+                slave.space_current_ma,
+            )
+        )
 
     def _draw_bit_errors(self, nbytes: int) -> frozenset[tuple[int, int]]:
         ber = self.cable.overspeed_ber
         if ber <= 0:
             return frozenset()
         rng = self._biterr_rng
-        return frozenset((ci, bi) for ci in range(nbytes) for bi in range(CHAR_BITS)
-                         if rng.random() < ber)
+        return frozenset(
+            (ci, bi) for ci in range(nbytes) for bi in range(CHAR_BITS) if rng.random() < ber
+        )
 
     # -- slaves -> master ------------------------------------------------------------------
-    def receive(self, timeout: float, *, baud: int | None = None, idle_chars: float = 2.0,
-                source: str = "master", record_timeout: bool = True
-                ) -> Generator[Any, Any, Reception]:
+    def receive(
+        self,
+        timeout: float,
+        *,
+        baud: int | None = None,
+        idle_chars: float = 2.0,
+        source: str = "master",
+        record_timeout: bool = True,
+    ) -> Generator[Any, Any, Reception]:
         """Listen for a reply (SimPy generator returning a :class:`Reception`).
 
         Waits up to ``timeout`` s for a first start bit, then collects characters until the
@@ -269,11 +316,24 @@ class Bus:
         if self.overloaded:
             yield self.world.timeout(timeout)
             self._record_overload(source)
-            self.world.record("frame", source, direction="s2m", hex="", summary="",
-                              outcome="overload", baud=baud, end=round(self.world.now, 9),
-                              senders=[])
-            return Reception(start=self.world.now, end=self.world.now, baud=baud, overload=True,
-                             outcome="overload")
+            self.world.record(
+                "frame",
+                source,
+                direction="s2m",
+                hex="",
+                summary="",
+                outcome="overload",
+                baud=baud,
+                end=round(self.world.now, 9),
+                senders=[],
+            )
+            return Reception(
+                start=self.world.now,
+                end=self.world.now,
+                baud=baud,
+                overload=True,
+                outcome="overload",
+            )
         listen_from = max(now, self._last_m2s_end + self.port.listen_delay_bits / baud)
         deadline = now + timeout
         self._drop_unheard(listen_from, source)
@@ -293,14 +353,29 @@ class Bus:
             if not record_timeout:
                 return Reception(start=self.world.now, end=self.world.now, baud=baud)
             self.counters["timeouts"] += 1
-            self.world.record("frame", source, direction="s2m", hex="", summary="",
-                              outcome="timeout", baud=baud, end=round(self.world.now, 9),
-                              senders=[], waited=round(timeout, 9))
+            self.world.record(
+                "frame",
+                source,
+                direction="s2m",
+                hex="",
+                summary="",
+                outcome="timeout",
+                baud=baud,
+                end=round(self.world.now, 9),
+                senders=[],
+                waited=round(timeout, 9),
+            )
             return Reception(start=self.world.now, end=self.world.now, baud=baud)
         for tx in cluster:
             self._pending.remove(tx)
-        rx = Reception(chars=chars, senders=len(cluster), sources=[tx.source for tx in cluster],
-                       start=chars[0].t, end=chars[-1].t + char_time(baud), baud=baud)
+        rx = Reception(
+            chars=chars,
+            senders=len(cluster),
+            sources=[tx.source for tx in cluster],
+            start=chars[0].t,
+            end=chars[-1].t + char_time(baud),
+            baud=baud,
+        )
         if self.port.collision_detector:
             rx.collision_detected = peak_space_current(cluster) > self.port.collision_threshold_ma
         rx.outcome, summary = classify(rx)
@@ -312,11 +387,19 @@ class Bus:
         lo, hi = response_window(baud)
         delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line really moved
         self.world.record(
-            "frame", source, direction="s2m", hex=rx.data.hex(), summary=summary,
-            outcome=rx.outcome, baud=baud, end=round(rx.end, 9), senders=rx.sources,
+            "frame",
+            source,
+            direction="s2m",
+            hex=rx.data.hex(),
+            summary=summary,
+            outcome=rx.outcome,
+            baud=baud,
+            end=round(rx.end, 9),
+            senders=rx.sources,
             uart_errors=sum(not c.ok for c in chars),
             bit_errors=sum(len(tx.flips) for tx in cluster),
-            delay=round(delay, 9), in_window=bool(lo <= delay <= hi),
+            delay=round(delay, 9),
+            in_window=bool(lo <= delay <= hi),
             collision_detected=rx.collision_detected,
         )
         yield self.world.timeout(rx.end + gap - self.world.now)
@@ -326,9 +409,18 @@ class Bus:
         """Replies that ended before anyone listened (e.g. late ones after a timeout)."""
         for tx in [tx for tx in self._pending if tx.end <= listen_from]:
             self._pending.remove(tx)
-            self.world.record("frame", source, direction="s2m", hex=tx.data.hex(),
-                              summary=_summary(tx.data), outcome="ignored", baud=tx.baud,
-                              start=round(tx.start, 9), end=round(tx.end, 9), senders=[tx.source])
+            self.world.record(
+                "frame",
+                source,
+                direction="s2m",
+                hex=tx.data.hex(),
+                summary=_summary(tx.data),
+                outcome="ignored",
+                baud=tx.baud,
+                start=round(tx.start, 9),
+                end=round(tx.end, 9),
+                senders=[tx.source],
+            )
 
     @property
     def last_request_end(self) -> float:

@@ -118,9 +118,13 @@ def max_baud(total_cable_m: float, max_distance_m: float, slaves: int) -> int | 
     ``None`` when the segment fits no row (outside EN 13757-2 appendix E): every baud rate
     then gets bit errors. Source: PROTOCOL.md §1 installation table [S8].
     """
-    fitting = [r.baud for r in INSTALLATION_TABLE
-               if total_cable_m <= r.total_cable_m and max_distance_m <= r.max_distance_m
-               and slaves <= r.max_slaves]
+    fitting = [
+        r.baud
+        for r in INSTALLATION_TABLE
+        if total_cable_m <= r.total_cable_m
+        and max_distance_m <= r.max_distance_m
+        and slaves <= r.max_slaves
+    ]
     return max(fitting) if fitting else None
 
 

@@ -67,8 +67,9 @@ class FaultResult:
     detail: str
 
 
-def apply_fault(fault: Fault, data: bytes, delay: float, baud: int,
-                rng: random.Random) -> FaultResult:
+def apply_fault(
+    fault: Fault, data: bytes, delay: float, baud: int, rng: random.Random
+) -> FaultResult:
     """Apply ``fault`` to a reply of ``data`` sent ``delay`` s after the request at ``baud``."""
     lo, hi = response_window(baud)
     if fault.kind == "silent":

@@ -80,8 +80,16 @@ class MasterSettings:
     @classmethod
     def multi_telegram_defaults(cls) -> MasterSettings:
         """The manual's advanced multi-telegram defaults: 1500 ms, 3, 2, 10000, 3500, 1000 ms."""
-        return cls(response_timeout=1.5, readout_retries=3, selection_retries=2, init_idle=10.0,
-                   collision_idle=3.5, request_idle=1.0, multi_telegram=True, max_telegrams=0)
+        return cls(
+            response_timeout=1.5,
+            readout_retries=3,
+            selection_retries=2,
+            init_idle=10.0,
+            collision_idle=3.5,
+            request_idle=1.0,
+            multi_telegram=True,
+            max_telegrams=0,
+        )
 
     @property
     def telegram_limit(self) -> int:
@@ -116,8 +124,9 @@ class Readout:
 class Master:
     """A gateway's M-Bus master on ``bus`` with ``settings`` (CMe3100 defaults)."""
 
-    def __init__(self, bus: Bus, settings: MasterSettings | None = None, *,
-                 name: str = "master") -> None:
+    def __init__(
+        self, bus: Bus, settings: MasterSettings | None = None, *, name: str = "master"
+    ) -> None:
         self.bus = bus
         self.world = bus.world
         self.settings = settings or MasterSettings()
@@ -130,8 +139,14 @@ class Master:
         if self._next_free > now:
             yield self.world.timeout(self._next_free - now)
 
-    def request(self, frame: bytes, *, reply: bool = True, settings: MasterSettings | None = None,
-                init: bool = False) -> Gen:
+    def request(
+        self,
+        frame: bytes,
+        *,
+        reply: bool = True,
+        settings: MasterSettings | None = None,
+        init: bool = False,
+    ) -> Gen:
         """Send ``frame`` after the idle time and (if ``reply``) receive the answer.
 
         Returns the :class:`Reception` (``None`` when ``reply`` is False). Sets when the next
@@ -165,8 +180,9 @@ class Master:
         wait = until - self.world.now
         if wait <= 0 and self.bus.line_busy_until <= self.world.now:
             return False
-        rx = yield from self.bus.receive(max(wait, 0.0) + 2 * char_time(baud), source=self.name,
-                                         record_timeout=False)
+        rx = yield from self.bus.receive(
+            max(wait, 0.0) + 2 * char_time(baud), source=self.name, record_timeout=False
+        )
         if not rx.empty:
             self._next_free = max(self._next_free, rx.end + self.settings.collision_idle)
         return not rx.empty
@@ -175,16 +191,18 @@ class Master:
     def snd_nke(self, address: int, settings: MasterSettings | None = None) -> Gen:
         """SND_NKE to ``address`` (broadcast 255: no reply awaited); True if a clean E5 came."""
         frame = ShortFrame(SND_NKE, address).to_bytes()
-        rx = yield from self.request(frame, reply=address != ADDR_BROADCAST, settings=settings,
-                                     init=True)
+        rx = yield from self.request(
+            frame, reply=address != ADDR_BROADCAST, settings=settings, init=True
+        )
         return rx is not None and rx.clean and rx.data == b"\xe5"
 
     def initialise(self) -> Gen:
         """SND_NKE to 255 (every slave resets its FCB state; nobody answers), then init idle."""
         yield from self.snd_nke(ADDR_BROADCAST)
 
-    def select(self, mask: SecondaryAddress | SecondaryMask | str,
-               settings: MasterSettings | None = None) -> Gen:
+    def select(
+        self, mask: SecondaryAddress | SecondaryMask | str, settings: MasterSettings | None = None
+    ) -> Gen:
         """Select by secondary address/mask (SND_UD CI 52 to 253), with selection retries.
 
         Returns ``"single"`` (one clean E5), ``"collision"`` (garbled reply or detected
@@ -220,8 +238,12 @@ class Master:
         return rx is None or (rx.clean and rx.data == b"\xe5")
 
     # -- readout --------------------------------------------------------------------------------
-    def read(self, target: int | SecondaryAddress | SecondaryMask, *,
-             settings: MasterSettings | None = None) -> Gen:
+    def read(
+        self,
+        target: int | SecondaryAddress | SecondaryMask,
+        *,
+        settings: MasterSettings | None = None,
+    ) -> Gen:
         """Read one meter (generator -> :class:`Readout`).
 
         Primary ``target``: SND_NKE (if ``send_nke``), init idle, then REQ_UD2 to it.
@@ -286,9 +308,16 @@ class Master:
     def _finish(self, out: Readout) -> Readout:
         out.finished = self.world.now
         self.world.record(
-            "readout", self.name, target=_target_str(out.target), ok=out.ok,
-            attempts=out.attempts, telegrams=len(out.telegrams), records=len(out.records),
-            error=out.error, started=round(out.started, 9), more_pending=out.more_pending,
+            "readout",
+            self.name,
+            target=_target_str(out.target),
+            ok=out.ok,
+            attempts=out.attempts,
+            telegrams=len(out.telegrams),
+            records=len(out.records),
+            error=out.error,
+            started=round(out.started, 9),
+            more_pending=out.more_pending,
         )
         return out
 
@@ -320,12 +349,18 @@ class Master:
         found: dict[str, SecondaryAddress] = {}
         mask = SecondaryMask.parse(mask)
         yield from self._descend(str(mask), 0, found, probe_first=True)
-        self.world.record("search", self.name, result="done", mask=str(mask),
-                          found=[str(a) for a in found.values()])
+        self.world.record(
+            "search",
+            self.name,
+            result="done",
+            mask=str(mask),
+            found=[str(a) for a in found.values()],
+        )
         return list(found.values())
 
-    def _descend(self, mask: str, pos: int, found: dict[str, SecondaryAddress], *,
-                 probe_first: bool = False) -> Gen:
+    def _descend(
+        self, mask: str, pos: int, found: dict[str, SecondaryAddress], *, probe_first: bool = False
+    ) -> Gen:
         if probe_first:
             result = yield from self._probe(mask, found)
             if result != "collision":
@@ -337,7 +372,7 @@ class Master:
             return
         values = "0123456789" if pos < 8 or not self.settings.hex_search else "0123456789ABCDE"
         for v in values:
-            probe = mask[:pos] + v + mask[pos + 1:]
+            probe = mask[:pos] + v + mask[pos + 1 :]
             result = yield from self._probe(probe, found)
             if result == "collision":
                 yield from self._descend(probe, pos + 1, found)
@@ -353,8 +388,7 @@ class Master:
             else:
                 addr = telegram.header.address
                 found.setdefault(str(addr), addr)
-                self.world.record("search", self.name, result="found", mask=mask,
-                                  address=str(addr))
+                self.world.record("search", self.name, result="found", mask=mask, address=str(addr))
                 return "single"
         self.world.record("search", self.name, result=sel, mask=mask)
         return sel

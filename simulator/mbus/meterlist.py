@@ -28,8 +28,14 @@ from simulator.mbus.address import SecondaryAddress, SecondaryMask
 from simulator.mbus.errors import AddressError
 from simulator.scenario import Issue, ScenarioError
 
-COLUMNS = ("Position", "SecondaryAddress", "BaudRate", "AddressingMode", "PrimaryAddress",
-           "EnhancedAddress")
+COLUMNS = (
+    "Position",
+    "SecondaryAddress",
+    "BaudRate",
+    "AddressingMode",
+    "PrimaryAddress",
+    "EnhancedAddress",
+)
 MODES = ("primary", "secondary", "esecondary")
 BAUDS = (300, 2400, 9600)
 
@@ -94,8 +100,14 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
         secondary = cell("SecondaryAddress").upper()
         mode = cell("AddressingMode").lower()
         if mode not in MODES:
-            issues.append(Issue(source, line, "AddressingMode",
-                                f"must be one of primary/secondary/esecondary, got {mode!r}"))
+            issues.append(
+                Issue(
+                    source,
+                    line,
+                    "AddressingMode",
+                    f"must be one of primary/secondary/esecondary, got {mode!r}",
+                )
+            )
         if mode != "primary" or secondary:
             if len(secondary) == 8 and secondary.isdigit():
                 pass
@@ -105,28 +117,39 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
                 except AddressError as exc:
                     issues.append(Issue(source, line, "SecondaryAddress", str(exc)))
             else:
-                issues.append(Issue(source, line, "SecondaryAddress",
-                                    f"expected an 8-digit ID or 16 hex characters, got "
-                                    f"{secondary!r}"))
+                issues.append(
+                    Issue(
+                        source,
+                        line,
+                        "SecondaryAddress",
+                        f"expected an 8-digit ID or 16 hex characters, got {secondary!r}",
+                    )
+                )
         baud_text = cell("BaudRate")
         baud = int(baud_text) if baud_text.isdigit() else -1
         if baud not in BAUDS:
-            issues.append(Issue(source, line, "BaudRate",
-                                f"must be 300 or 2400 (or 9600), got {baud_text!r}"))
+            issues.append(
+                Issue(source, line, "BaudRate", f"must be 300 or 2400 (or 9600), got {baud_text!r}")
+            )
         prim_text = cell("PrimaryAddress")
         primary: int | None = None
         if prim_text:
             if prim_text.isdigit() and int(prim_text) <= 250:
                 primary = int(prim_text)
             else:
-                issues.append(Issue(source, line, "PrimaryAddress",
-                                    f"must be 0..250, got {prim_text!r}"))
+                issues.append(
+                    Issue(source, line, "PrimaryAddress", f"must be 0..250, got {prim_text!r}")
+                )
         elif mode == "primary":
-            issues.append(Issue(source, line, "PrimaryAddress",
-                                "required with AddressingMode primary"))
+            issues.append(
+                Issue(source, line, "PrimaryAddress", "required with AddressingMode primary")
+            )
         if len(issues) == bad:
-            entries.append(MeterListEntry(position, secondary, baud, mode, primary,
-                                          cell("EnhancedAddress") or None, line))
+            entries.append(
+                MeterListEntry(
+                    position, secondary, baud, mode, primary, cell("EnhancedAddress") or None, line
+                )
+            )
     if issues:
         raise ScenarioError(issues)
     return entries
@@ -148,6 +171,14 @@ def format_meter_list(entries: list[MeterListEntry]) -> str:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(COLUMNS)
     for e in entries:
-        w.writerow([e.position, e.secondary, e.baud, e.mode.capitalize(),
-                    "" if e.primary is None else e.primary, e.enhanced or ""])
+        w.writerow(
+            [
+                e.position,
+                e.secondary,
+                e.baud,
+                e.mode.capitalize(),
+                "" if e.primary is None else e.primary,
+                e.enhanced or "",
+            ]
+        )
     return out.getvalue()

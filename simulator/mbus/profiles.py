@@ -46,12 +46,16 @@ class Counter:
     rate_per_h: float
     swing: float = 0.6
 
-    def at(self, t: float, clock: datetime | None = None, rng: random.Random | None = None) -> float:
+    def at(
+        self, t: float, clock: datetime | None = None, rng: random.Random | None = None
+    ) -> float:
         if t < 0:
             return max(0.0, self.start + self.rate_per_h * t / 3600.0)
         w = 2 * math.pi / DAY
         base = self.rate_per_h * t / 3600.0
-        swing = self.rate_per_h * self.swing * (DAY / 3600.0) / (2 * math.pi) * (1 - math.cos(w * t))
+        swing = (
+            self.rate_per_h * self.swing * (DAY / 3600.0) / (2 * math.pi) * (1 - math.cos(w * t))
+        )
         return self.start + base + swing
 
 
@@ -65,7 +69,9 @@ class Wave:
     phase: float = 0.0
     noise: float = 0.0
 
-    def at(self, t: float, clock: datetime | None = None, rng: random.Random | None = None) -> float:
+    def at(
+        self, t: float, clock: datetime | None = None, rng: random.Random | None = None
+    ) -> float:
         v = self.mean + self.amplitude * math.sin(2 * math.pi * t / self.period_s + self.phase)
         if self.noise and rng is not None:
             v += rng.uniform(-self.noise, self.noise)
@@ -118,10 +124,15 @@ class RecordSpec:
         return v
 
     def build(self, t: float, clock: datetime, rng: random.Random) -> DataRecord:
-        return DataRecord.from_value(self.vif, self.value(t, clock, rng),
-                                     data_field=self.data_field, vife=self.vife,
-                                     function=self.function, storage=self.storage,
-                                     tariff=self.tariff)
+        return DataRecord.from_value(
+            self.vif,
+            self.value(t, clock, rng),
+            data_field=self.data_field,
+            vife=self.vife,
+            function=self.function,
+            storage=self.storage,
+            tariff=self.tariff,
+        )
 
 
 def quantise(value: float, scale: float) -> int | float:
@@ -153,9 +164,19 @@ def _history(spec: RecordSpec, telegrams: int, per_telegram: int) -> list[Record
     storage = 1
     for tg in range(1, telegrams):
         for _ in range(per_telegram):
-            out.append(RecordSpec(spec.quantity, spec.vif, spec.data_field, spec.profile,
-                                  spec.scale, spec.vife, storage=storage, age_s=storage * MONTH,
-                                  telegram=tg))
+            out.append(
+                RecordSpec(
+                    spec.quantity,
+                    spec.vif,
+                    spec.data_field,
+                    spec.profile,
+                    spec.scale,
+                    spec.vife,
+                    storage=storage,
+                    age_s=storage * MONTH,
+                    telegram=tg,
+                )
+            )
             storage += 1
     return out
 
@@ -163,18 +184,25 @@ def _history(spec: RecordSpec, telegrams: int, per_telegram: int) -> list[Record
 def heat_records(rng: random.Random, telegrams: int = 1) -> list[RecordSpec]:
     """Heat meter: energy (kWh), volume (0.01 m3), power (W), flow (l/h), flow/return
     temperature (0.1 C), temperature difference (0.01 K), date/time, error flags."""
-    energy = RecordSpec("energy", 0x06, 0x4, Counter(rng.uniform(1e6, 5e7), rng.uniform(500, 3000)),
-                        scale=1000)
-    volume = RecordSpec("volume", 0x14, 0x4, Counter(rng.uniform(10, 500), rng.uniform(0.01, 0.08)),
-                        scale=0.01)
+    energy = RecordSpec(
+        "energy", 0x06, 0x4, Counter(rng.uniform(1e6, 5e7), rng.uniform(500, 3000)), scale=1000
+    )
+    volume = RecordSpec(
+        "volume", 0x14, 0x4, Counter(rng.uniform(10, 500), rng.uniform(0.01, 0.08)), scale=0.01
+    )
     recs = [
-        energy, volume,
+        energy,
+        volume,
         RecordSpec("power", 0x2B, 0x2, Wave(rng.uniform(800, 2500), 600, noise=50), scale=1),
-        RecordSpec("volume_flow", 0x3B, 0x2, Wave(rng.uniform(0.5, 2.5), 0.3, noise=0.05),
-                   scale=0.001),
-        RecordSpec("flow_temperature", 0x5A, 0x2, Wave(rng.uniform(60, 75), 4, noise=0.3), scale=0.1),
-        RecordSpec("return_temperature", 0x5E, 0x2, Wave(rng.uniform(35, 45), 3, noise=0.3),
-                   scale=0.1),
+        RecordSpec(
+            "volume_flow", 0x3B, 0x2, Wave(rng.uniform(0.5, 2.5), 0.3, noise=0.05), scale=0.001
+        ),
+        RecordSpec(
+            "flow_temperature", 0x5A, 0x2, Wave(rng.uniform(60, 75), 4, noise=0.3), scale=0.1
+        ),
+        RecordSpec(
+            "return_temperature", 0x5E, 0x2, Wave(rng.uniform(35, 45), 3, noise=0.3), scale=0.1
+        ),
         RecordSpec("temperature_difference", 0x61, 0x2, Wave(25, 2, noise=0.2), scale=0.01),
         RecordSpec("date_time", 0x6D, 0x4, ClockValue()),
         RecordSpec("error_flags", 0xFD, 0x1, Constant(0), vife=(0x17,)),
@@ -186,12 +214,14 @@ def heat_records(rng: random.Random, telegrams: int = 1) -> list[RecordSpec]:
 
 def water_records(rng: random.Random, telegrams: int = 1) -> list[RecordSpec]:
     """Water meter: volume (litre), flow (l/h), date/time, error flags."""
-    volume = RecordSpec("volume", 0x13, 0x4, Counter(rng.uniform(5, 900), rng.uniform(0.005, 0.03)),
-                        scale=0.001)
+    volume = RecordSpec(
+        "volume", 0x13, 0x4, Counter(rng.uniform(5, 900), rng.uniform(0.005, 0.03)), scale=0.001
+    )
     recs = [
         volume,
-        RecordSpec("volume_flow", 0x3B, 0x2, Wave(rng.uniform(0.01, 0.03), 0.008, noise=0.001),
-                   scale=0.001),
+        RecordSpec(
+            "volume_flow", 0x3B, 0x2, Wave(rng.uniform(0.01, 0.03), 0.008, noise=0.001), scale=0.001
+        ),
         RecordSpec("date_time", 0x6D, 0x4, ClockValue()),
         RecordSpec("error_flags", 0xFD, 0x1, Constant(0), vife=(0x17,)),
     ]
@@ -215,8 +245,9 @@ def electricity_records(rng: random.Random, telegrams: int = 1) -> list[RecordSp
 
 def gas_records(rng: random.Random, telegrams: int = 1) -> list[RecordSpec]:
     """Gas meter: volume (0.01 m3, 8-digit BCD), date/time."""
-    volume = RecordSpec("volume", 0x14, 0xC, Counter(rng.uniform(100, 9000), rng.uniform(0.05, 0.4)),
-                        scale=0.01)
+    volume = RecordSpec(
+        "volume", 0x14, 0xC, Counter(rng.uniform(100, 9000), rng.uniform(0.05, 0.4)), scale=0.01
+    )
     recs = [volume, RecordSpec("date_time", 0x6D, 0x4, ClockValue())]
     if telegrams > 1:
         recs += _history(volume, telegrams, 6)

@@ -40,8 +40,20 @@ from simulator.mbus.slave import ResponseDelay, Slave, read_hex_file
 from simulator.mbus.telegram import decode_telegram
 from simulator.scenario import RunOptions, RunResult, ScenarioDoc, ScenarioError
 
-CSV_COLUMNS = ("time", "t_s", "meter", "address", "telegram", "function", "storage", "tariff",
-               "subunit", "quantity", "unit", "value")
+CSV_COLUMNS = (
+    "time",
+    "t_s",
+    "meter",
+    "address",
+    "telegram",
+    "function",
+    "storage",
+    "tariff",
+    "subunit",
+    "quantity",
+    "unit",
+    "value",
+)
 
 
 @dataclass
@@ -70,44 +82,92 @@ class Segment:
 def master_settings(sc: MbusScenario) -> MasterSettings:
     s = sc.bus.master.settings
     return MasterSettings(
-        response_timeout=s.response_timeout_ms / 1000, readout_retries=s.readout_retries,
-        selection_retries=s.selection_retries, init_idle=s.init_idle_ms / 1000,
-        collision_idle=s.collision_idle_ms / 1000, request_idle=s.request_idle_ms / 1000,
-        multi_telegram=s.multi_telegram == "auto", max_telegrams=s.multi_telegram_limit,
-        send_nke=s.send_nke, hex_search=s.hex_search)
+        response_timeout=s.response_timeout_ms / 1000,
+        readout_retries=s.readout_retries,
+        selection_retries=s.selection_retries,
+        init_idle=s.init_idle_ms / 1000,
+        collision_idle=s.collision_idle_ms / 1000,
+        request_idle=s.request_idle_ms / 1000,
+        multi_telegram=s.multi_telegram == "auto",
+        max_telegrams=s.multi_telegram_limit,
+        send_nke=s.send_nke,
+        hex_search=s.hex_search,
+    )
 
 
 def build_slaves(world: World, group: SlaveGroup, doc: ScenarioDoc) -> list[Slave]:
     """The slaves of one ``[[slaves]]`` group."""
-    faults = [Fault(f.kind, f.probability, None if f.delay_ms is None else f.delay_ms / 1000,
-                    f.count, tuple(f.commands)) for f in group.faults]
+    faults = [
+        Fault(
+            f.kind,
+            f.probability,
+            None if f.delay_ms is None else f.delay_ms / 1000,
+            f.count,
+            tuple(f.commands),
+        )
+        for f in group.faults
+    ]
     if group.delay_ms is not None:
         delay = ResponseDelay(group.delay_ms[0] / 1000, group.delay_ms[1] / 1000, unit="s")
     else:
         delay = ResponseDelay(*group.delay_window)
     common: dict[str, Any] = dict(
-        bauds=tuple(group.bauds), baud=group.baud, unit_loads=group.unit_loads, delay=delay,
-        faults=faults, distance_m=group.distance_m, space_current_ma=group.space_current_ma,
-        status=group.status)
+        bauds=tuple(group.bauds),
+        baud=group.baud,
+        unit_loads=group.unit_loads,
+        delay=delay,
+        faults=faults,
+        distance_m=group.distance_m,
+        space_current_ma=group.space_current_ma,
+        status=group.status,
+    )
     if group.telegram is not None:
         files = group.telegram if isinstance(group.telegram, list) else [group.telegram]
         golden = [read_hex_file(doc.resolve_path(f)) for f in files]
         header = decode_telegram(parse_frame(golden[0])).header
         if header.address is None:
-            raise ScenarioError([doc.issue(("slaves",), f"golden telegram {files[0]} has no "
-                                           "long header (CI 72): no secondary address")])
-        return [Slave(world, header.address, primary=group.primary, golden=golden,
-                      name=_name(header.address), **common)]
+            raise ScenarioError(
+                [
+                    doc.issue(
+                        ("slaves",),
+                        f"golden telegram {files[0]} has no "
+                        "long header (CI 72): no secondary address",
+                    )
+                ]
+            )
+        return [
+            Slave(
+                world,
+                header.address,
+                primary=group.primary,
+                golden=golden,
+                name=_name(header.address),
+                **common,
+            )
+        ]
     assert group.template is not None
     tpl = TEMPLATES[group.template]
     out = []
     for ident, prim in zip(group_ids(group), group_primaries(group), strict=True):
-        addr = SecondaryAddress(ident, group.manufacturer.upper(), group.version,
-                                tpl.medium if group.medium is None else group.medium)
+        addr = SecondaryAddress(
+            ident,
+            group.manufacturer.upper(),
+            group.version,
+            tpl.medium if group.medium is None else group.medium,
+        )
         name = _name(addr)
         records = tpl.build(world.rng(f"{name}/profile"), group.telegrams)
-        out.append(Slave(world, addr, primary=prim, records=records, telegrams=group.telegrams,
-                         name=name, **common))
+        out.append(
+            Slave(
+                world,
+                addr,
+                primary=prim,
+                records=records,
+                telegrams=group.telegrams,
+                name=name,
+                **common,
+            )
+        )
     return out
 
 
@@ -120,13 +180,19 @@ def _name(addr: SecondaryAddress) -> str:
 def build(doc: ScenarioDoc, sc: MbusScenario, seed: int, trace: Trace | None = None) -> Segment:
     """Build world, bus, slaves and master for a validated scenario."""
     world = World(seed, start=sc.start, trace=trace)
-    port = MasterPort(max_unit_loads=sc.bus.master.max_unit_loads,
-                      mark_voltage=sc.bus.master.mark_voltage,
-                      collision_detector=sc.bus.master.collision_detector,
-                      collision_threshold_ma=sc.bus.master.collision_threshold_ma)
+    port = MasterPort(
+        max_unit_loads=sc.bus.master.max_unit_loads,
+        mark_voltage=sc.bus.master.mark_voltage,
+        collision_detector=sc.bus.master.collision_detector,
+        collision_threshold_ma=sc.bus.master.collision_threshold_ma,
+    )
     c = sc.bus.cable
-    cable = Cable(length_m=c.length_m, ohm_per_m=c.ohm_per_m, nf_per_m=c.nf_per_m,
-                  overspeed_ber=c.overspeed_ber)
+    cable = Cable(
+        length_m=c.length_m,
+        ohm_per_m=c.ohm_per_m,
+        nf_per_m=c.nf_per_m,
+        overspeed_ber=c.overspeed_ber,
+    )
     bus = Bus(world, baud=sc.bus.baud, master=port, cable=cable)
     slaves = [s for g in sc.slaves for s in build_slaves(world, g, doc)]
     for s in slaves:
@@ -143,8 +209,12 @@ def _install(seg: Segment, doc: ScenarioDoc) -> Any:
         assert r.meter_list is not None
         for e in read_meter_list(doc.resolve_path(r.meter_list)):
             if e.mode == "esecondary":
-                seg.world.record("install", master.name, position=e.position,
-                                 skipped="esecondary: a wireless meter, not on the wired bus")
+                seg.world.record(
+                    "install",
+                    master.name,
+                    position=e.position,
+                    skipped="esecondary: a wireless meter, not on the wired bus",
+                )
                 continue
             seg.meters.append(Meter(e.position, e.target, e.baud))
         seg.world.record("install", master.name, method="meter_list", meters=len(seg.meters))
@@ -172,8 +242,22 @@ def _rows(world: World, meter: Meter, ro: Readout) -> list[list[Any]]:
                 value = value.isoformat()
             elif isinstance(value, bytes):
                 value = value.hex()
-            rows.append([when, round(ro.finished, 6), meter.position, addr, ti, rec.function,
-                         rec.storage, rec.tariff, rec.subunit, rec.quantity, rec.unit, value])
+            rows.append(
+                [
+                    when,
+                    round(ro.finished, 6),
+                    meter.position,
+                    addr,
+                    ti,
+                    rec.function,
+                    rec.storage,
+                    rec.tariff,
+                    rec.subunit,
+                    rec.quantity,
+                    rec.unit,
+                    value,
+                ]
+            )
     return rows
 
 
@@ -189,10 +273,11 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
     out.mkdir(parents=True, exist_ok=True)
     trace_path, csv_path = out / "trace.jsonl", out / "readouts.csv"
     progress = options.progress or (lambda fraction, text="": None)
-    stats = {"rounds": 0, "readouts_ok": 0, "readouts_failed": 0, "records": 0,
-             "rounds_skipped": 0}
-    with trace_path.open("w", encoding="utf-8", newline="\n") as sink, \
-            csv_path.open("w", encoding="utf-8", newline="") as fcsv:
+    stats = {"rounds": 0, "readouts_ok": 0, "readouts_failed": 0, "records": 0, "rounds_skipped": 0}
+    with (
+        trace_path.open("w", encoding="utf-8", newline="\n") as sink,
+        csv_path.open("w", encoding="utf-8", newline="") as fcsv,
+    ):
         writer = csv.writer(fcsv, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         seg = build(doc, sc, seed, Trace(keep=False, sink=sink))
@@ -218,8 +303,11 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
                     else:
                         meter.failed += 1
                         stats["readouts_failed"] += 1
-                progress(min(world.now / end, 1.0), f"round {stats['rounds']}: "
-                         f"{stats['readouts_ok']} ok, {stats['readouts_failed']} failed")
+                progress(
+                    min(world.now / end, 1.0),
+                    f"round {stats['rounds']}: "
+                    f"{stats['readouts_ok']} ok, {stats['readouts_failed']} failed",
+                )
                 nxt = int(world.now // interval) + 1
                 stats["rounds_skipped"] += max(0, nxt - k - 1)
                 k = nxt
@@ -251,8 +339,11 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
         "trace_events": events,
     }
     table = [
-        ("slaves on the bus", f"{len(seg.slaves)} ({bus.unit_loads} UL of "
-                              f"{bus.port.max_unit_loads}{', OVERLOADED' if bus.overloaded else ''})"),
+        (
+            "slaves on the bus",
+            f"{len(seg.slaves)} ({bus.unit_loads} UL of "
+            f"{bus.port.max_unit_loads}{', OVERLOADED' if bus.overloaded else ''})",
+        ),
         ("meters found", str(len(seg.meters))),
         ("readouts ok / failed", f"{stats['readouts_ok']} / {stats['readouts_failed']}"),
         ("collisions", str(c["collisions"])),

@@ -197,26 +197,42 @@ def _cross_issues(doc: ScenarioDoc) -> list[Issue]:
             continue
         has_tpl, has_tg = g.get("template") is not None, g.get("telegram") is not None
         if has_tpl == has_tg:
-            issues.append(doc.issue(("slaves", gi), "give exactly one of 'template' or "
-                                    "'telegram' (a golden telegram file)"))
+            issues.append(
+                doc.issue(
+                    ("slaves", gi),
+                    "give exactly one of 'template' or 'telegram' (a golden telegram file)",
+                )
+            )
         if has_tg:
             files = g["telegram"] if isinstance(g["telegram"], list) else [g["telegram"]]
             for f in files:
                 if isinstance(f, str) and not doc.resolve_path(f).is_file():
-                    issues.append(doc.issue(("slaves", gi, "telegram"),
-                                            f"golden telegram file not found: {f}"))
+                    issues.append(
+                        doc.issue(
+                            ("slaves", gi, "telegram"), f"golden telegram file not found: {f}"
+                        )
+                    )
         if has_tg and (g.get("count", 1) != 1 or g.get("ids") is not None):
-            issues.append(doc.issue(("slaves", gi, "telegram"), "a golden-telegram slave is one "
-                                    "meter: its address comes from the telegram (count = 1)"))
+            issues.append(
+                doc.issue(
+                    ("slaves", gi, "telegram"),
+                    "a golden-telegram slave is one "
+                    "meter: its address comes from the telegram (count = 1)",
+                )
+            )
         if g.get("ids") is None and g.get("id") is None and not has_tg:
             issues.append(doc.issue(("slaves", gi), "needs 'id' (first ID) or 'ids'"))
         if isinstance(g.get("ids"), list) and "count" in g and len(g["ids"]) != g["count"]:
-            issues.append(doc.issue(("slaves", gi, "ids"),
-                                    f"{len(g['ids'])} ids but count = {g['count']}"))
+            issues.append(
+                doc.issue(("slaves", gi, "ids"), f"{len(g['ids'])} ids but count = {g['count']}")
+            )
         bauds, baud = g.get("bauds", [300, 2400, 9600]), g.get("baud")
         if baud is not None and isinstance(bauds, list) and baud not in bauds:
-            issues.append(doc.issue(("slaves", gi, "baud"),
-                                    f"baud {baud} is not among this slave's bauds {bauds}"))
+            issues.append(
+                doc.issue(
+                    ("slaves", gi, "baud"), f"baud {baud} is not among this slave's bauds {bauds}"
+                )
+            )
         try:
             ids = group_ids(g) if (g.get("ids") is not None or g.get("id") is not None) else []
             prims = group_primaries(g)
@@ -224,30 +240,44 @@ def _cross_issues(doc: ScenarioDoc) -> list[Issue]:
             continue
         for ident, prim in zip(ids, prims, strict=False):
             if not 0 <= ident <= 99_999_999:
-                issues.append(doc.issue(("slaves", gi, "id"),
-                                        f"ID {ident} is outside 0..99999999"))
+                issues.append(doc.issue(("slaves", gi, "id"), f"ID {ident} is outside 0..99999999"))
             if prim > 250:
-                issues.append(doc.issue(("slaves", gi, "primary"),
-                                        f"primary address {prim} is above 250"))
+                issues.append(
+                    doc.issue(("slaves", gi, "primary"), f"primary address {prim} is above 250")
+                )
             if prim:
                 if prim in seen_primary:
-                    issues.append(doc.issue(("slaves", gi, "primary"),
-                                            f"duplicate primary address {prim} (also in slaves "
-                                            f"group {seen_primary[prim]})"))
+                    issues.append(
+                        doc.issue(
+                            ("slaves", gi, "primary"),
+                            f"duplicate primary address {prim} (also in slaves "
+                            f"group {seen_primary[prim]})",
+                        )
+                    )
                 seen_primary.setdefault(prim, gi)
-            key = (ident, str(g.get("manufacturer", "ELV")).upper(), g.get("version", 1),
-                   g.get("medium"), g.get("template"))
+            key = (
+                ident,
+                str(g.get("manufacturer", "ELV")).upper(),
+                g.get("version", 1),
+                g.get("medium"),
+                g.get("template"),
+            )
             if key in seen_secondary:
-                issues.append(doc.issue(("slaves", gi, "id"),
-                                        f"duplicate secondary address {ident:08d} (also in slaves "
-                                        f"group {seen_secondary[key]})"))
+                issues.append(
+                    doc.issue(
+                        ("slaves", gi, "id"),
+                        f"duplicate secondary address {ident:08d} (also in slaves "
+                        f"group {seen_secondary[key]})",
+                    )
+                )
             seen_secondary.setdefault(key, gi)
     readout = data.get("readout") if isinstance(data.get("readout"), dict) else {}
     if readout.get("install") == "meter_list":
         ml = readout.get("meter_list")
         if not ml:
-            issues.append(doc.issue(("readout", "install"),
-                                    "install = \"meter_list\" needs readout.meter_list"))
+            issues.append(
+                doc.issue(("readout", "install"), 'install = "meter_list" needs readout.meter_list')
+            )
         elif isinstance(ml, str) and not doc.resolve_path(ml).is_file():
             issues.append(doc.issue(("readout", "meter_list"), f"meter list not found: {ml}"))
     return issues

@@ -159,13 +159,25 @@ class Slave:
         The status byte of its long header (PROTOCOL.md §4.3).
     """
 
-    def __init__(self, world: World, address: SecondaryAddress, *, primary: int = 0,
-                 bauds: Sequence[int] = (300, 2400, 9600), baud: int | None = None,
-                 unit_loads: int = 1, records: Sequence[RecordSpec] = (),
-                 golden: Sequence[bytes] = (), telegrams: int | None = None,
-                 delay: ResponseDelay | None = None, faults: Sequence[Fault] = (),
-                 distance_m: float | None = None, space_current_ma: float = 15.0,
-                 status: int = 0, name: str | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        address: SecondaryAddress,
+        *,
+        primary: int = 0,
+        bauds: Sequence[int] = (300, 2400, 9600),
+        baud: int | None = None,
+        unit_loads: int = 1,
+        records: Sequence[RecordSpec] = (),
+        golden: Sequence[bytes] = (),
+        telegrams: int | None = None,
+        delay: ResponseDelay | None = None,
+        faults: Sequence[Fault] = (),
+        distance_m: float | None = None,
+        space_current_ma: float = 15.0,
+        status: int = 0,
+        name: str | None = None,
+    ) -> None:
         if not 0 <= primary <= 250:
             raise ValueError(f"primary address must be 0..250, got {primary}")
         self.world = world
@@ -205,8 +217,10 @@ class Slave:
     # -- what it would answer -----------------------------------------------------------------
     def current_telegrams(self) -> list[Telegram]:
         """Every telegram it would send now (values at the current world time), in order."""
-        return [decode_telegram(self._build(i, self.access_no, draw=False))
-                for i in range(self.telegrams)]
+        return [
+            decode_telegram(self._build(i, self.access_no, draw=False))
+            for i in range(self.telegrams)
+        ]
 
     def _build(self, index: int, access_no: int, *, draw: bool = True) -> bytes:
         if self.golden:
@@ -215,10 +229,20 @@ class Slave:
         t = self.world.now
         clock = self.world.clock()
         recs = [r.build(t, clock, rng) for r in self.records if r.telegram == index]
-        header = Header(ci=CI_LONG_HEADER, access_no=access_no, status=self.status,
-                        signature=0, address=self.address)
-        tg = Telegram(header=header, records=recs, more_follow=index < self.telegrams - 1,
-                      c=0x08, a=self.primary)
+        header = Header(
+            ci=CI_LONG_HEADER,
+            access_no=access_no,
+            status=self.status,
+            signature=0,
+            address=self.address,
+        )
+        tg = Telegram(
+            header=header,
+            records=recs,
+            more_follow=index < self.telegrams - 1,
+            c=0x08,
+            a=self.primary,
+        )
         return encode_telegram(tg).to_bytes()
 
     def _patch_golden(self, frame: bytes, access_no: int) -> bytes:
@@ -326,8 +350,9 @@ class Slave:
             if not fault.applies(command) or not fault.fires(self._rng_faults):
                 continue
             res = apply_fault(fault, data, delay, baud, self._rng_faults)
-            self.world.record("fault", self.name, fault=fault.kind, command=command,
-                              detail=res.detail)
+            self.world.record(
+                "fault", self.name, fault=fault.kind, command=command, detail=res.detail
+            )
             if res.data is None:
                 return None
             data, delay = res.data, res.delay

@@ -29,8 +29,16 @@ CHAR_BITS = 11
 STANDARD_BAUDS = (300, 2400, 9600)
 
 #: Baud rate selected by the CI of a baud-switch control frame (CI B8..BF, PROTOCOL.md §4.1).
-BAUD_BY_CI = {0xB8: 300, 0xB9: 600, 0xBA: 1200, 0xBB: 2400, 0xBC: 4800, 0xBD: 9600,
-              0xBE: 19200, 0xBF: 38400}
+BAUD_BY_CI = {
+    0xB8: 300,
+    0xB9: 600,
+    0xBA: 1200,
+    0xBB: 2400,
+    0xBC: 4800,
+    0xBD: 9600,
+    0xBE: 19200,
+    0xBF: 38400,
+}
 
 
 def bit_time(baud: int) -> float:
@@ -161,16 +169,26 @@ def line_level(senders: Sequence[Transmission], t: float) -> int:
     return 1
 
 
-def uart_decode(senders: Sequence[Transmission], baud: int, *, since: float = float("-inf"),
-                until: float = float("inf")) -> list[RxChar]:
+def uart_decode(
+    senders: Sequence[Transmission],
+    baud: int,
+    *,
+    since: float = float("-inf"),
+    until: float = float("inf"),
+) -> list[RxChar]:
     """Characters a UART at ``baud`` reads from the wired-AND of ``senders``.
 
     Only start bits at or after ``since`` and before ``until`` are accepted. A single sender
     at the UART's baud, fully inside the listening interval and without bit errors, decodes
     to exactly its bytes (fast path); anything else goes through bit sampling.
     """
-    if (len(senders) == 1 and senders[0].baud == baud and not senders[0].flips
-            and senders[0].start >= since and senders[0].end <= until + char_time(baud)):
+    if (
+        len(senders) == 1
+        and senders[0].baud == baud
+        and not senders[0].flips
+        and senders[0].start >= since
+        and senders[0].end <= until + char_time(baud)
+    ):
         s = senders[0]
         ct = char_time(baud)
         return [RxChar(s.start + i * ct, b) for i, b in enumerate(s.data)]
