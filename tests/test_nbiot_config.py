@@ -127,3 +127,25 @@ def test_lwm2m_objects_readable_and_tied_to_the_module():
         objects.write(m, "/33907/0/0", 15)
     with pytest.raises(ConfigRangeError):
         m.store.write("readout_interval_min", 2, pak="k")
+
+
+def test_reading_the_battery_level_does_not_disturb_the_module():
+    def run(read: bool) -> tuple[str, float]:
+        w = World(4)
+        m = Cmi6140(w, 1, NbiotServer(w, detail="datagram"), coupling_loss_db=150,
+                    detail="datagram")
+        levels = []
+
+        def reader():
+            for _ in range(12):
+                yield w.timeout(1111)
+                levels.append(objects.read(m, "/3/0/9"))
+
+        if read:
+            w.process(reader())
+        w.run(5 * 3600)
+        if read:
+            assert all(0 <= x <= 100 for x in levels) and levels[0] >= levels[-1]
+        return w.trace.to_jsonl(), m.summary(w.now)["energy_j"]
+
+    assert run(True) == run(False)

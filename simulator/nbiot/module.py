@@ -27,6 +27,8 @@ Trace kinds (source ``cmi6140/<id>``): ``nbiot.readout``, ``nbiot.transmission``
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -155,8 +157,11 @@ class Cmi6140:
         self.sync_time(self.clock_error_s + seconds)
 
     def battery_level_pct(self) -> int:
-        self.radio.finish(self.world.now)
-        used = self.power.energy_j(self.radio.times, edrx=self.radio.edrx)
+        """LwM2M /3/0/9: remaining battery (%) by the power model; reading changes nothing."""
+        probe = copy.copy(self.radio)
+        probe.times = dataclasses.replace(self.radio.times)
+        probe.finish(self.world.now)
+        used = self.power.energy_j(probe.times, edrx=self.radio.edrx)
         return max(0, round(100 - 100 * used / (self.power.battery_wh * 3600)))
 
     # -- readouts -----------------------------------------------------------------------------
