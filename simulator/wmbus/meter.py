@@ -38,15 +38,16 @@ class RecordSpec:
     """One data record of a profile: VIF, DIF data field, start value and growth.
 
     ``start`` and ``rate_per_h`` are in the unit of the VIF family (Wh, m3, °C ...);
-    ``daily_swing`` adds ``daily_swing * sin(2 pi t / 24 h)`` (temperatures).
+    ``daily_swing`` adds ``daily_swing * sin(2 pi t / 24 h)`` (temperatures); values are
+    rounded to ``resolution`` (the VIF's step in that unit, e.g. 1000 Wh for VIF 0x06).
     """
 
     vif: int
     data_field: int
     start: float
+    resolution: float
     rate_per_h: float = 0.0
     daily_swing: float = 0.0
-    integer: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,30 +59,33 @@ class ValueProfile:
     records: tuple[RecordSpec, ...]
 
     def values(self, t_s: float, offset: float) -> list[tuple[RecordSpec, float]]:
-        """Record values at world time ``t_s`` (s) for a meter whose counters start at
-        ``start * (1 + offset)``."""
+        """Record values at world time ``t_s`` (s) for a meter whose counters (records with
+        a rate) start at ``start * (1 + offset)``."""
         out = []
         for spec in self.records:
-            v = spec.start * (1.0 + offset) + spec.rate_per_h * t_s / 3600.0
+            scale = 1.0 + offset if spec.rate_per_h else 1.0  # counters differ, readings not
+            v = spec.start * scale + spec.rate_per_h * t_s / 3600.0
             if spec.daily_swing:
                 v += spec.daily_swing * math.sin(2.0 * math.pi * t_s / 86400.0)
-            out.append((spec, float(round(v)) if spec.integer else round(v, 2)))
+            steps = round(v / spec.resolution)
+            value = steps * spec.resolution
+            out.append((spec, int(value) if spec.resolution >= 1 else round(value, 6)))
         return out
 
 
 #: Built-in value profiles (device types from EN 13757-3, PROTOCOL.md §4.6).
 PROFILES: dict[str, ValueProfile] = {
     # water: volume, VIF 0x13 = 1 l resolution (value in m3), 8-digit BCD
-    "water": ValueProfile("water", 0x07, (RecordSpec(0x13, 0x0C, 100.0, 0.02, integer=False),)),
+    "water": ValueProfile("water", 0x07, (RecordSpec(0x13, 0x0C, 100.0, 0.001, 0.02),)),
     # heat: energy VIF 0x06 = kWh (value in Wh), volume VIF 0x14 = 10 l, flow temp VIF 0x5B (°C)
     "heat": ValueProfile("heat", 0x04, (
-        RecordSpec(0x06, 0x04, 12_000_000.0, 800.0),
-        RecordSpec(0x14, 0x04, 350.0, 0.01, integer=False),
-        RecordSpec(0x5B, 0x02, 60.0, 0.0, 5.0),
+        RecordSpec(0x06, 0x04, 12_000_000.0, 1000.0, 800.0),
+        RecordSpec(0x14, 0x04, 350.0, 0.01, 0.01),
+        RecordSpec(0x5B, 0x02, 60.0, 1.0, 0.0, 5.0),
     )),
     # room sensor: external temperature VIF 0x65 (0.01 °C), 16-bit
     "room_sensor": ValueProfile("room_sensor", 0x1B, (
-        RecordSpec(0x65, 0x02, 21.0, 0.0, 1.5, integer=False),
+        RecordSpec(0x65, 0x02, 21.0, 0.01, 0.0, 1.5),
     )),
 }
 

@@ -217,7 +217,7 @@ def schedule(setup: RadioSetup, duration_s: float) -> Transmissions:
     t_start = np.concatenate(starts)
     meter = np.concatenate(meters).astype(np.int64)
     seq = np.concatenate(seqs).astype(np.int64)
-    order = np.lexsort((meter, t_start))
+    order = np.argsort(t_start, kind="stable")  # ties (measure zero) keep a fixed order
     t_start, meter, seq = t_start[order], meter[order], seq[order]
     return Transmissions(t_start, t_start + setup.airtime[meter], meter, seq)
 
@@ -259,7 +259,8 @@ def _overlap_max(s: np.ndarray, e: np.ndarray, p: np.ndarray) -> tuple[np.ndarra
         hit = s[j] < e[alive]
         alive, j = alive[hit], j[hit]
         overlapped[alive] = True
-        np.maximum.at(strongest, alive, p[j])
+        # indices in ``alive`` are distinct, so a plain fancy-index update is exact here
+        strongest[alive] = np.maximum(strongest[alive], p[j])
         k += 1
     # backward: earlier starts can only overlap if they began less than the longest airtime ago
     longest = float(np.max(e - s))
@@ -273,7 +274,7 @@ def _overlap_max(s: np.ndarray, e: np.ndarray, p: np.ndarray) -> tuple[np.ndarra
         alive, j = alive[near], j[near]
         hit = e[j] > s[alive]
         overlapped[alive[hit]] = True
-        np.maximum.at(strongest, alive[hit], p[j[hit]])
+        strongest[alive[hit]] = np.maximum(strongest[alive[hit]], p[j[hit]])
         k += 1
     return overlapped, strongest
 
@@ -282,11 +283,17 @@ def receive(setup: RadioSetup, tx: Transmissions) -> Receptions:
     """Apply the reception rule (:mod:`simulator.wmbus.receiver`) to every transmission at
     every receiver; vectorised per receiver and frequency."""
     out_tx, out_rx, out_p, lost_tx, lost_rx = [], [], [], [], []
+    # transmissions grouped by meter (CSR), so each receiver gathers only its audible meters'
+    by_meter = np.argsort(tx.meter, kind="stable")
+    first = np.searchsorted(tx.meter[by_meter], np.arange(len(setup.meters) + 1))
     for r, rcv in enumerate(setup.receivers):
         mean_r = setup.mean_rssi[:, r]
-        cand = np.nonzero(np.isfinite(mean_r)[tx.meter])[0]
-        if cand.size == 0:
+        audible_meters = np.nonzero(np.isfinite(mean_r))[0]
+        counts = first[audible_meters + 1] - first[audible_meters]
+        if counts.sum() == 0:
             continue
+        starts = np.repeat(first[audible_meters] - np.cumsum(counts) + counts, counts)
+        cand = np.sort(by_meter[starts + np.arange(counts.sum())])  # index order = time order
         m = tx.meter[cand]
         p = mean_r[m] + setup.fading_db(m, tx.seq[cand], np.full(cand.size, r))
         active = p >= rcv.noise_floor_dbm

@@ -64,7 +64,9 @@ class RadioWorld:
         self.trace_tx = trace_tx
         self.on_air: dict[int, list[OnAir]] = {0: [], 1: []}
         self.longest = float(np.max(setup.airtime)) if len(setup.airtime) else 0.0
-        self.received: list[tuple[int, int, int, float]] = []  # (meter, seq, receiver, rssi)
+        #: (meter, seq, receiver, rssi dBm, send time s) per reception, in order
+        self.received: list[tuple[int, int, int, float, float]] = []
+        self.sent = 0
         self.lost: list[tuple[int, int, int]] = []
         self.duty = [DutyCycleAccount(sub_band(m.mode)) for m in setup.meters]
         self._floors = np.array([r.noise_floor_dbm for r in setup.receivers])
@@ -78,6 +80,7 @@ class RadioWorld:
         for seq, t in enumerate(iter_send_times(self.setup, i, self.duration_s)):
             yield self.world.timeout(t - self.world.now)
             tel = self._start(i, seq, t, air)
+            self.sent += 1
             if self.trace_tx:
                 self.world.record("wmbus_tx", f"meter/{meter.id:08d}", seq=seq, mode=meter.mode,
                                   access_no=access_number(meter.id, seq),
@@ -123,7 +126,7 @@ class RadioWorld:
             else:
                 clear = p - strongest >= rcv.capture_db
             if clear:
-                self.received.append((tel.meter, tel.seq, r, p))
+                self.received.append((tel.meter, tel.seq, r, p, tel.t_start))
                 self.world.record("wmbus_rx", f"receiver/{rcv.id}", meter=meter_id,
                                   seq=tel.seq, rssi_dbm=round(p, 1))
                 if self.on_receive is not None:

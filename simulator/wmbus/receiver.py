@@ -14,7 +14,10 @@ by a receiver when
 The pairwise capture test is the one LoRaSim uses (Bor et al., MSWiM 2016); interferers are
 not summed. Default sensitivities are the published model values S1 -108, T1 -103, C1 -108 dBm
 (lkrzak/ijet2023, "based on STM32WLE5C datasheet", RADIO-NBIOT.md §6.3). The default capture
-threshold of 6 dB is the usual co-channel rejection of FSK receivers, a bench choice.
+threshold of 6 dB is the usual co-channel rejection of FSK receivers, a bench choice. The
+default noise floor of -115 dBm is thermal noise in about 200 kHz of receiver bandwidth
+(-174 dBm/Hz + 53 dB) plus a 6 dB noise figure; it is also where an interferer stops
+mattering to the weakest decodable telegram (-108 dBm sensitivity - 6 dB capture = -114 dBm).
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ class Receiver:
         default_factory=lambda: dict(DEFAULT_SENSITIVITY_DBM)
     )
     capture_db: float | None = 6.0
-    noise_floor_dbm: float = -120.0
+    noise_floor_dbm: float = -115.0
     height_m: float = 10.0
 
     def __post_init__(self) -> None:

@@ -1,0 +1,392 @@
+"""Runner of ``kind = "stream"`` scenarios: wM-Bus meters, radio, receivers, Stream Plugin.
+
+``meterbench run fixtures/scenarios/stream-city.toml`` builds the meters and receivers the
+file describes (:mod:`.scenario_model`), runs the radio either with the vectorised kernel
+(``engine = "kernel"``: city scale, receptions only) or the SimPy event model
+(``engine = "event"``: telegram bytes built by the codec, one CMe3100 Stream Plugin per
+receiver, pushes to a real local HTTP head-end), and writes into the results folder:
+
+- ``meters.csv``: per meter position, distance to the nearest receiver, receivers that heard
+  it, reception ratio per resolution, redundancy factor;
+- ``trace.jsonl``: the event model's full trace; the kernel writes one ``radio_receiver``
+  event per receiver (receptions, collisions) instead of one event per telegram;
+- ``redundancy.png``, ``ratio_vs_distance.png``, ``map.png`` (matplotlib, Agg backend);
+- event engine with ``push = true``: ``headend.csv`` (every report line the head-end got)
+  and ``analyzer-<receiver>.csv``.
+
+The summary gives meters heard, the redundancy histogram (receivers per push window), the
+redundancy factor of seed 003 §3.3 at each resolution, reception ratio vs distance, and
+duty-cycle violations.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from simulator.core.rng import numpy_stream
+from simulator.core.trace import Trace
+from simulator.core.world import World
+from simulator.gateways.cme3100 import redundancy as red
+from simulator.gateways.cme3100.settings import SettingsError, StreamSettings
+from simulator.scenario import RunOptions, RunResult, ScenarioDoc, ScenarioError
+from simulator.wmbus.channel import Channel
+from simulator.wmbus.meter import MODES, RadioMeter, airtime_s
+from simulator.wmbus.radio_kernel import (
+    RadioSetup,
+    access_number,
+    duty_cycle_violations,
+    run_kernel,
+)
+from simulator.wmbus.receiver import Receiver
+from simulator.wmbus.scenario_model import StreamScenario
+
+
+def _pick(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
+    names = list(weights)
+    p = np.array([weights[k] for k in names], dtype=float)
+    return np.array(names)[rng.choice(len(names), size=n, p=p / p.sum())]
+
+
+def meter_key(seed: int, meter_id: int) -> bytes:
+    """The AES-128 key of an encrypted generated meter (derived from seed and ID)."""
+    return hashlib.sha256(f"{seed}/key/{meter_id}".encode()).digest()[:16]
+
+
+def build_meters(sc: StreamScenario, seed: int) -> list[RadioMeter]:
+    """The scenario's meters, placed and typed from the ``stream/meters`` random stream."""
+    m = sc.meters
+    rng = numpy_stream(seed, "stream/meters")
+    n = m.count
+    x = rng.uniform(-m.width_m / 2, m.width_m / 2, n)
+    y = rng.uniform(-m.height_m / 2, m.height_m / 2, n)
+    indoor = rng.random(n) < m.indoor_fraction
+    basement = rng.random(n) < m.basement_fraction
+    floor = np.where(basement, -1, rng.integers(0, m.max_floor + 1, n))
+    modes = _pick(rng, m.modes, n)
+    profiles = _pick(rng, m.profiles, n)
+    mans = _pick(rng, m.manufacturers, n)
+    enc = rng.random(n) < m.encrypted_fraction
+    out = []
+    for i in range(n):
+        meter_id = 30_000_000 + i
+        out.append(RadioMeter(
+            id=meter_id, x=float(x[i]), y=float(y[i]), mode=str(modes[i]),
+            manufacturer=str(mans[i]), profile=str(profiles[i]), indoor=bool(indoor[i]),
+            floor=int(floor[i]) if indoor[i] else 0, tx_power_dbm=m.tx_power_dbm,
+            interval_s=m.interval_s, jitter=m.jitter, security_mode=5 if enc[i] else 0,
+            key=meter_key(seed, meter_id) if enc[i] else None))
+    return out
+
+
+def build_receivers(sc: StreamScenario) -> list[Receiver]:
+    r = sc.receivers
+    if r.positions is not None:
+        pos = list(r.positions)
+    else:
+        cols, rows = r.grid
+        w, h = sc.meters.width_m, sc.meters.height_m
+        pos = [(-w / 2 + (c + 0.5) * w / cols, -h / 2 + (k + 0.5) * h / rows)
+               for k in range(rows) for c in range(cols)]
+    capture = None if r.capture_db < 0 else r.capture_db
+    return [Receiver(f"rx{k:02d}", float(px), float(py), serial=62_000_000 + k,
+                     radio_mode=r.radio_mode, capture_db=capture,
+                     noise_floor_dbm=r.noise_floor_dbm)
+            for k, (px, py) in enumerate(pos)]
+
+
+def _settings(doc: ScenarioDoc, sc: StreamScenario) -> StreamSettings:
+    try:
+        return StreamSettings.from_properties(sc.plugin.properties)
+    except SettingsError as exc:
+        raise ScenarioError([doc.issue(("plugin", "properties", k), m)
+                             for k, m in exc.problems]) from None
+
+
+def _push_window_s(settings: StreamSettings, world_start) -> float:
+    first = settings.push_cron.next_after(world_start)
+    return (settings.push_cron.next_after(first) - first).total_seconds()
+
+
+def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptions):
+    from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
+    from simulator.sinks.http import HttpSink
+    from simulator.wmbus.radio_world import RadioWorld
+
+    world = World(seed, trace=Trace())
+    sink = HttpSink().start() if sc.plugin.push else None
+    try:
+        if sink is not None:
+            settings = settings.updated({"receiving.server.url": sink.url("/stream")})
+        plugins = [StreamPlugin(world, settings, identity=ProductIdentity(serial=rcv.serial))
+                   .start() for rcv in setup.receivers]
+        cache: dict[tuple[int, int], bytes] = {}
+
+        def on_receive(r: int, m: int, seq: int, t_start: float, rssi: float) -> None:
+            raw = cache.get((m, seq))
+            meter = setup.meters[m]
+            if raw is None:
+                cache.clear()  # only the telegram on the air now is needed again
+                raw = cache[(m, seq)] = meter.telegram(t_start, access_number(meter.id, seq))
+            rcv = setup.receivers[r]
+            plugins[r].receive(raw, rssi_dbm=rssi, mode=meter.mode, receiver_serial=rcv.serial,
+                               receiver=rcv.id)
+
+        model = RadioWorld(world, setup, duration, on_receive=on_receive)
+        steps = 20
+        for k in range(1, steps + 1):
+            world.run(until=duration * k / steps + (1.0 if k == steps else 0.0))
+            if options.progress:
+                options.progress(k / steps, f"event model {world.now / 3600:.1f} h")
+    finally:
+        if sink is not None:
+            sink.stop()
+    files = [world.trace.write_jsonl(out / "trace.jsonl")]
+    rec = np.array([(m, r, p, t) for m, _s, r, p, t in model.received], dtype=float)
+    rec = rec.reshape(-1, 4)
+    extra: dict = {"transmissions": model.sent, "collisions_lost": len(model.lost),
+                   "duty_cycle_warnings": len(world.trace.select("duty_cycle"))}
+    for p, rcv in zip(plugins, setup.receivers, strict=True):
+        path = out / f"analyzer-{rcv.id}.csv"
+        path.write_text(p.analyzer.to_csv())
+        files.append(path)
+    if sink is not None:
+        posts = sink.posts("/stream")
+        lines = [line.split(";") for req in posts for line in req.text.splitlines()]
+        per_push = [len(req.text.splitlines()) for req in posts]
+        dup = max((_max_repeats(req.text) for req in posts), default=0)
+        with (out / "headend.csv").open("w", newline="") as fh:
+            w = csv.writer(fh, delimiter=";")
+            w.writerow(["product serial", "device identification", "date", "count", "telegram"])
+            w.writerows(lines)
+        files.append(out / "headend.csv")
+        pushes = world.trace.select("stream_push")
+        extra["headend"] = {
+            "pushes_ok": sum(1 for e in pushes if e["ok"]),
+            "pushes_failed": sum(1 for e in pushes if not e["ok"]),
+            "report_lines": len(lines),
+            "distinct_meters": len({row[1] for row in lines}),
+            "max_lines_per_push": max(per_push, default=0),
+            "max_repeats_of_a_meter_in_one_push": dup,
+        }
+    return rec[:, 0].astype(np.int64), rec[:, 1].astype(np.int64), rec[:, 3], extra, files
+
+
+def _max_repeats(text: str) -> int:
+    ids = [line.split(";")[1] for line in text.splitlines()]
+    return max((ids.count(i) for i in set(ids)), default=0)
+
+
+def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
+    """Run a ``stream`` scenario (see the module docstring)."""
+    sc = doc.validate(StreamScenario)
+    settings = _settings(doc, sc)
+    seed = sc.seed if options.seed is None else int(options.seed)
+    hours = sc.hours if options.hours is None else float(options.hours)
+    duration = hours * 3600.0
+    out = Path(options.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    progress = options.progress or (lambda f, t="": None)
+
+    progress(0.0, "building meters")
+    meters = build_meters(sc, seed)
+    receivers = build_receivers(sc)
+    airtime = np.array([airtime_s(m.mode, m.profile, m.security_mode) for m in meters])
+    channel = Channel.preset(sc.channel.preset, sigma_db=sc.channel.sigma_db,
+                             fading_sigma_db=sc.channel.fading_sigma_db)
+    setup = RadioSetup.build(meters, receivers, channel, seed, airtime=airtime)
+    n_m, n_r = len(meters), len(receivers)
+    files: list[Path] = []
+
+    if sc.engine == "kernel":
+        progress(0.1, "radio kernel")
+        tx, rec = run_kernel(setup, duration)
+        rx_m, rx_r, rx_t = tx.meter[rec.tx], rec.receiver, tx.t_start[rec.tx]
+        duty = duty_cycle_violations(setup, tx, duration)
+        extra = {"transmissions": len(tx), "collisions_lost": len(rec.lost_tx),
+                 "duty_cycle_meter_hours_over_limit": duty["meter_hours"],
+                 "worst_duty_cycle_percent": round(100 * duty["worst"], 4)}
+        trace = Trace()
+        got = np.bincount(rec.receiver, minlength=n_r)
+        lost = np.bincount(rec.lost_receiver, minlength=n_r)
+        for k, rcv in enumerate(receivers):
+            trace.record(duration, "radio_receiver", f"receiver/{rcv.id}",
+                         receptions=int(got[k]), collisions=int(lost[k]))
+        files.append(trace.write_jsonl(out / "trace.jsonl"))
+    else:
+        rx_m, rx_r, rx_t, extra, f = _run_event(sc, setup, settings, duration, seed, out,
+                                                options)
+        files += f
+    progress(0.9, "statistics")
+
+    window = _push_window_s(settings, World(seed).clock(0))
+    summary = _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window)
+    summary.update({"scenario": sc.name, "seed": seed, "hours": hours, "engine": sc.engine,
+                    "meters": n_m, "receivers": n_r, **extra,
+                    "receptions": int(len(rx_m)), "channel": channel.model.name})
+    files.append(_meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc))
+    if sc.report.plots:
+        files += _plots(out, summary, setup, rx_m)
+    progress(1.0, "done")
+    heard = summary["meters_heard"]
+    table = [
+        ("meters / receivers", f"{n_m} / {n_r} ({sc.engine}, {channel.model.name})"),
+        ("transmissions / receptions", f"{summary['transmissions']} / {len(rx_m)}"),
+        ("collision losses", str(summary["collisions_lost"])),
+        ("meters heard", f"{heard} ({100 * heard / n_m:.1f} %)"),
+        ("receivers per push window", _hist_text(summary["receivers_per_push_window_hist"])),
+    ]
+    for res, r in summary["resolutions"].items():
+        table.append((f"reception ratio @ {res}",
+                      f"mean {r['mean_ratio']:.3f}, > {sc.report.redundancy_threshold:.0%}: "
+                      f"{r['meters_above_threshold']} meters, redundancy >= 2: "
+                      f"{r['meters_redundancy_2plus']}"))
+    table.append(("ratio vs distance", _distance_text(summary["ratio_vs_distance"])))
+    if "headend" in summary:
+        h = summary["headend"]
+        table.append(("head-end", f"{h['pushes_ok']} pushes ok, {h['pushes_failed']} failed, "
+                                  f"{h['report_lines']} lines, {h['distinct_meters']} meters"))
+    return RunResult(summary=summary, table=table, files=files)
+
+
+def _res_name(seconds: float) -> str:
+    if seconds % 86400 == 0:
+        return f"{int(seconds // 86400)} d"
+    if seconds % 3600 == 0:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 60)} min" if seconds % 60 == 0 else f"{seconds:g} s"
+
+
+def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window) -> dict:
+    n_m, n_r = len(setup.meters), len(setup.receivers)
+    heard_by = np.zeros(n_m, dtype=np.int64)
+    if len(rx_m):
+        pairs = np.unique(np.asarray(rx_m) * n_r + np.asarray(rx_r))
+        heard_by = np.bincount(pairs // n_r, minlength=n_m)
+    out: dict = {"meters_heard": int((heard_by > 0).sum()),
+                 "heard_by_receivers_hist": _hist(heard_by), "push_window_s": window}
+    if duration >= window:
+        per_w = red.receivers_per_window(rx_m, rx_t, rx_r, n_m, n_r, window, duration)
+        out["receivers_per_push_window_hist"] = _hist(per_w.ravel())
+    else:
+        out["receivers_per_push_window_hist"] = {}
+    nearest = setup.distance.min(axis=1)
+    out["resolutions"] = {}
+    ratio_for_distance = None
+    for res in sc.report.resolutions_s:
+        if res > duration:
+            continue
+        ratio = red.reception_ratio(rx_m, rx_t, n_m, res, duration)
+        factor = red.redundancy_factor(rx_m, rx_t, rx_r, n_m, n_r, res, duration,
+                                       sc.report.redundancy_threshold)
+        out["resolutions"][_res_name(res)] = {
+            "window_s": res, "mean_ratio": round(float(ratio.mean()), 4),
+            "meters_above_threshold": int((ratio > sc.report.redundancy_threshold).sum()),
+            "redundancy_factor_hist": _hist(factor),
+            "meters_redundancy_2plus": int((factor >= 2).sum()),
+        }
+        if ratio_for_distance is None:
+            ratio_for_distance = {}
+        start, mean, count = red.ratio_by_distance(nearest, ratio, sc.report.distance_bin_m)
+        ratio_for_distance[_res_name(res)] = [
+            [float(s), round(float(v), 4), int(c)] for s, v, c in zip(start, mean, count,
+                                                                      strict=True)]
+    out["ratio_vs_distance"] = ratio_for_distance or {}
+    return out
+
+
+def _hist(values: np.ndarray) -> dict[str, int]:
+    counts = np.bincount(np.asarray(values, dtype=np.int64))
+    return {str(k): int(c) for k, c in enumerate(counts) if c}
+
+
+def _hist_text(h: dict[str, int]) -> str:
+    total = sum(h.values()) or 1
+    return ", ".join(f"{k}: {100 * v / total:.0f} %" for k, v in list(h.items())[:8])
+
+
+def _distance_text(rvd: dict) -> str:
+    if not rvd:
+        return "(run shorter than every resolution)"
+    name, rows = next(iter(rvd.items()))
+    picks = rows[:: max(1, len(rows) // 5)][:6]
+    return f"@ {name}: " + ", ".join(f"{int(s)} m {v:.2f}" for s, v, _ in picks)
+
+
+def _meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc) -> Path:
+    n_m, n_r = len(setup.meters), len(setup.receivers)
+    path = out / "meters.csv"
+    cols = {}
+    for res in sc.report.resolutions_s:
+        if res <= duration:
+            cols[_res_name(res)] = red.reception_ratio(rx_m, rx_t, n_m, res, duration)
+    pairs = np.unique(np.asarray(rx_m, dtype=np.int64) * n_r + np.asarray(rx_r, dtype=np.int64))
+    heard_by = np.bincount(pairs // n_r, minlength=n_m)
+    nearest = setup.distance.min(axis=1)
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["meter_id", "mode", "x_m", "y_m", "indoor", "floor", "nearest_receiver_m",
+                    "heard_by_receivers"] + [f"ratio_{k.replace(' ', '')}" for k in cols])
+        for i, m in enumerate(setup.meters):
+            w.writerow([f"{m.id:08d}", m.mode, round(m.x, 1), round(m.y, 1), int(m.indoor),
+                        m.floor, round(float(nearest[i]), 1), int(heard_by[i])]
+                       + [round(float(c[i]), 4) for c in cols.values()])
+    return path
+
+
+def _plots(out: Path, summary: dict, setup: RadioSetup, rx_m) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    fig, ax = plt.subplots(figsize=(6, 4))
+    h = summary["receivers_per_push_window_hist"]
+    ax.bar([int(k) for k in h], list(h.values()), color="tab:blue")
+    ax.set_xlabel("receivers that heard the meter in one push window")
+    ax.set_ylabel("meter-windows")
+    ax.set_title("Redundancy (seed 003 §3.3)")
+    fig.tight_layout()
+    files.append(out / "redundancy.png")
+    fig.savefig(files[-1], dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, rows in summary["ratio_vs_distance"].items():
+        arr = np.array(rows, dtype=float).reshape(-1, 3)
+        ax.plot(arr[:, 0], arr[:, 1], marker=".", label=f"resolution {name}")
+    ax.set_xlabel("distance to nearest receiver (m)")
+    ax.set_ylabel("reception ratio")
+    ax.set_ylim(0, 1.05)
+    ax.legend()
+    ax.set_title("Reception ratio vs distance (seed 003 §3.4)")
+    fig.tight_layout()
+    files.append(out / "ratio_vs_distance.png")
+    fig.savefig(files[-1], dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 6))
+    heard = np.zeros(len(setup.meters), dtype=bool)
+    heard[np.asarray(rx_m, dtype=np.int64)] = True
+    step = max(1, len(setup.meters) // 20000)  # keep the file small for city runs
+    ax.scatter(setup.x[::step][heard[::step]], setup.y[::step][heard[::step]], s=2,
+               c="tab:green", label="heard")
+    ax.scatter(setup.x[::step][~heard[::step]], setup.y[::step][~heard[::step]], s=2,
+               c="tab:red", label="never heard")
+    ax.scatter([r.x for r in setup.receivers], [r.y for r in setup.receivers], marker="^",
+               s=60, c="black", label="receivers")
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=8)
+    ax.set_title("Meters and receivers")
+    fig.tight_layout()
+    files.append(out / "map.png")
+    fig.savefig(files[-1], dpi=100)
+    plt.close(fig)
+    return files
+
+
+__all__ = ["run", "build_meters", "build_receivers", "MODES"]

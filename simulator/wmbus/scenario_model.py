@@ -1,0 +1,167 @@
+"""The ``kind = "stream"`` scenario file: meters, channel, receivers, Stream Plugin, report.
+
+Validated with pydantic (:class:`simulator.scenario.StrictModel`: unknown keys are errors),
+every error reported at once with file:line (``doc.validate``). Example (all keys shown with
+their defaults where they have one)::
+
+    kind = "stream"
+    name = "stream-small"
+    seed = 1
+    hours = 2.0
+    engine = "event"            # "event" (SimPy, telegram bytes, plugin, HTTP) or "kernel"
+
+    [meters]
+    count = 200
+    width_m = 600.0             # meters are placed uniformly in width x height, centred on 0
+    height_m = 600.0
+    indoor_fraction = 0.8
+    max_floor = 4               # indoor floors drawn uniformly in basement..max_floor
+    basement_fraction = 0.1
+    modes = { T1 = 0.7, C1A = 0.2, C1B = 0.1 }
+    profiles = { water = 0.6, heat = 0.3, room_sensor = 0.1 }
+    manufacturers = { ELV = 0.5, KAM = 0.3, DME = 0.2 }
+    interval_s = 900.0
+    jitter = 0.1
+    tx_power_dbm = 10.0
+    encrypted_fraction = 0.0    # meters with OMS mode 5 and a per-meter key
+
+    [channel]
+    preset = "oulu"             # oulu | dortmund | lorasim (RADIO-NBIOT.md §6.1)
+    sigma_db = 7.8              # optional override of the preset's shadowing
+    fading_sigma_db = 3.0
+
+    [receivers]
+    grid = [5, 5]               # receivers on a grid over the area ...
+    # positions = [[0.0, 0.0], [250.0, 100.0]]   # ... or explicit positions (m)
+    radio_mode = "T1_C1A_C1B"
+    capture_db = 6.0            # -1 = capture off (any overlap destroys both)
+    noise_floor_dbm = -115.0
+
+    [plugin]
+    push = true                 # event engine: push to a real local HTTP head-end
+    properties = { "receiving.server.push.cron" = "*/15 * * * *" }   # seed 003 §6.1
+
+    [report]
+    resolutions_s = [900.0, 86400.0]
+    redundancy_threshold = 0.98
+    distance_bin_m = 50.0
+    plots = true
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from simulator.scenario import StrictModel
+from simulator.wmbus.channel import PRESETS
+from simulator.wmbus.meter import MODES, PROFILES
+from simulator.wmbus.receiver import RADIO_MODES
+
+
+def _weights(v: dict[str, float], allowed, what: str) -> dict[str, float]:
+    bad = [k for k in v if k not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what} {', '.join(bad)}; one of {', '.join(allowed)}")
+    if not v or any(w < 0 for w in v.values()) or sum(v.values()) <= 0:
+        raise ValueError(f"{what} weights must be >= 0 with a positive sum")
+    return v
+
+
+class MetersModel(StrictModel):
+    count: int = Field(100, ge=1, le=2_000_000)
+    width_m: float = Field(1000.0, gt=0)
+    height_m: float = Field(1000.0, gt=0)
+    indoor_fraction: float = Field(0.8, ge=0, le=1)
+    max_floor: int = Field(4, ge=0, le=100)
+    basement_fraction: float = Field(0.1, ge=0, le=1)
+    modes: dict[str, float] = Field(default_factory=lambda: {"T1": 1.0})
+    profiles: dict[str, float] = Field(default_factory=lambda: {"water": 1.0})
+    manufacturers: dict[str, float] = Field(default_factory=lambda: {"ELV": 1.0})
+    interval_s: float = Field(900.0, gt=0)
+    jitter: float = Field(0.1, ge=0, lt=1)
+    tx_power_dbm: float = Field(10.0, ge=-30, le=30)
+    encrypted_fraction: float = Field(0.0, ge=0, le=1)
+
+    @field_validator("modes")
+    @classmethod
+    def _modes(cls, v):
+        return _weights(v, MODES, "mode")
+
+    @field_validator("profiles")
+    @classmethod
+    def _profiles(cls, v):
+        return _weights(v, list(PROFILES), "profile")
+
+    @field_validator("manufacturers")
+    @classmethod
+    def _man(cls, v):
+        bad = [k for k in v if not (len(k) == 3 and k.isalpha() and k.isupper())]
+        if bad:
+            raise ValueError(f"manufacturer codes must be three capital letters: {bad}")
+        return _weights(v, list(v), "manufacturer")
+
+
+class ChannelModel(StrictModel):
+    preset: str = "oulu"
+    sigma_db: float | None = Field(None, ge=0, le=30)
+    fading_sigma_db: float = Field(3.0, ge=0, le=20)
+
+    @field_validator("preset")
+    @classmethod
+    def _preset(cls, v):
+        if v not in PRESETS:
+            raise ValueError(f"unknown preset {v!r}; one of {', '.join(PRESETS)}")
+        return v
+
+
+class ReceiversModel(StrictModel):
+    grid: tuple[int, int] | None = None
+    positions: list[tuple[float, float]] | None = None
+    radio_mode: str = "T1_C1A_C1B"
+    capture_db: float = Field(6.0, ge=-1, le=60)
+    noise_floor_dbm: float = Field(-115.0, ge=-150, le=-60)
+
+    @field_validator("radio_mode")
+    @classmethod
+    def _mode(cls, v):
+        if v not in RADIO_MODES:
+            raise ValueError(f"unknown radio.mode {v!r}; one of {', '.join(RADIO_MODES)}")
+        return v
+
+    @model_validator(mode="after")
+    def _where(self):
+        if (self.grid is None) == (self.positions is None):
+            raise ValueError("give exactly one of grid = [cols, rows] or positions = [[x, y], ...]")
+        if self.grid is not None and (self.grid[0] < 1 or self.grid[1] < 1):
+            raise ValueError("grid needs at least 1 x 1 receivers")
+        if self.positions is not None and not self.positions:
+            raise ValueError("positions is empty")
+        return self
+
+
+class PluginModel(StrictModel):
+    push: bool = False
+    properties: dict[str, str] = Field(default_factory=dict)
+
+
+class ReportModel(StrictModel):
+    resolutions_s: list[float] = Field(default_factory=lambda: [900.0, 86400.0])
+    redundancy_threshold: float = Field(0.98, ge=0, le=1)
+    distance_bin_m: float = Field(50.0, gt=0)
+    plots: bool = True
+
+
+class StreamScenario(StrictModel):
+    kind: Literal["stream"] = "stream"
+    name: str = "stream"
+    description: str = ""
+    seed: int = 1
+    hours: float = Field(24.0, gt=0, le=24 * 366)
+    engine: Literal["kernel", "event"] = "kernel"
+    meters: MetersModel = Field(default_factory=MetersModel)
+    channel: ChannelModel = Field(default_factory=ChannelModel)
+    receivers: ReceiversModel
+    plugin: PluginModel = Field(default_factory=PluginModel)
+    report: ReportModel = Field(default_factory=ReportModel)
