@@ -1,0 +1,246 @@
+"""The serial bridge against the simulated bus in real time: timing, robustness, options.
+
+A real master would be a gateway; here the test is the master, writing requests on the far
+end of a pty (or a TCP socket) and timing what comes back. Kept short: each test runs a
+real-time world for well under two seconds.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+
+from simulator.bridge.pty import PtyTransport
+from simulator.bridge.realtime import RealtimeDriver
+from simulator.bridge.serve import BridgeService
+from simulator.bridge.tcp_service import TcpServerTransport
+from simulator.core.world import World
+from simulator.mbus.bus import Bus
+from simulator.mbus.slave import ResponseDelay
+from simulator.mbus.wire import response_window
+from simulator.testing.bench import MeterSpec
+
+pytestmark = pytest.mark.timeout(60)
+
+SND_NKE_1 = bytes.fromhex("1040014116")
+REQ_UD2_1 = bytes.fromhex("105b015c16")
+# fixed reply delay of 20 ms: inside the 2400 bit/s window (4.58 .. 187.5 ms)
+FIXED_20MS = ResponseDelay(0.020, 0.020, unit="s")
+
+
+def make_service(meters, *, baud=2400, transport=None, **options):
+    world = World(7, realtime=True)
+    bus = Bus(world, baud=baud)
+    for m in meters:
+        bus.attach(m.build(world))
+    service = BridgeService(world, bus)
+    transport = transport or PtyTransport()
+    service.attach(transport, **options)
+    return service.start(), transport
+
+
+def read_exactly(port, n: int, timeout: float = 2.0) -> bytes:
+    out = b""
+    end = time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < end:
+        out += port.read(n - len(out))
+    return out
+
+
+def test_reply_starts_after_the_modelled_delay_and_is_paced():
+    service, pty = make_service([MeterSpec(11111111, primary=1, delay=FIXED_20MS)])
+    try:
+        with serial.Serial(pty.path, 2400, timeout=1.0) as port:
+            time.sleep(0.05)  # let the bridge notice the terminal is open
+            t0 = time.monotonic()
+            port.write(REQ_UD2_1)
+            first = port.read(1)
+            t1 = time.monotonic()
+            rest = port.read(1)
+            t2 = time.monotonic()
+            assert first == b"\x68" and rest
+            read_exactly(port, 200, timeout=0.8)
+    finally:
+        service.stop()
+    frame_end = t0 + 5 * 11 / 2400  # the request occupies the wire 22.9 ms
+    delay = t1 - frame_end
+    lo, _hi = response_window(2400)
+    assert delay >= lo  # never before 11 bit times
+    assert delay == pytest.approx(0.020, abs=0.015)  # the slave's configured 20 ms
+    assert t2 - t1 == pytest.approx(11 / 2400, abs=0.004)  # paced: one char time apart
+    ex = service.world.trace.select("bridge_exchange")[0]
+    assert ex["delay"] == pytest.approx(0.020, abs=1e-6)
+
+
+def test_master_unplug_and_replug_keeps_the_world_running():
+    service, pty = make_service([MeterSpec(11111111, primary=1)])
+    try:
+        port = serial.Serial(pty.path, 2400, timeout=1.0)
+        port.write(SND_NKE_1)
+        assert port.read(1) == b"\xe5"
+        port.close()  # USB unplug as the bridge sees it
+        time.sleep(0.2)
+        t_before = service.world.now
+        with serial.Serial(pty.path, 2400, timeout=1.0) as again:
+            time.sleep(0.05)
+            again.write(SND_NKE_1)
+            assert again.read(1) == b"\xe5"
+        assert service.world.now > t_before
+    finally:
+        service.stop()
+    states = [e["state"] for e in service.world.trace.select("bridge_port")]
+    assert "gone" in states and states[-1] in ("back", "gone")
+    assert states.count("back") >= 1
+    assert len(service.world.trace.select("bridge_exchange")) == 2
+
+
+def test_line_noise_is_logged_and_skipped():
+    service, pty = make_service([MeterSpec(11111111, primary=1)])
+    try:
+        with serial.Serial(pty.path, 2400, timeout=1.0) as port:
+            time.sleep(0.05)
+            port.write(b"\x00\xff\x55\xaa\x13" + SND_NKE_1)
+            assert port.read(1) == b"\xe5"
+            port.write(SND_NKE_1[:3])  # a frame cut short, then silence
+            time.sleep(0.1)
+            port.write(SND_NKE_1)
+            assert port.read(1) == b"\xe5"
+    finally:
+        service.stop()
+    junk = service.world.trace.select("bridge_junk")
+    assert [j["hex"] for j in junk] == ["00ff55aa13", "104001"]
+    assert "incomplete frame" in junk[1]["reason"]
+
+
+def test_echo_writes_the_masters_bytes_back_first():
+    service, pty = make_service([MeterSpec(11111111, primary=1)], echo=True)
+    try:
+        with serial.Serial(pty.path, 2400, timeout=1.0) as port:
+            time.sleep(0.05)
+            port.write(SND_NKE_1)
+            assert read_exactly(port, 6) == SND_NKE_1 + b"\xe5"
+    finally:
+        service.stop()
+    assert service.world.trace.select("bridge_bytes", direction="echo")[0]["hex"] == SND_NKE_1.hex()
+
+
+def test_collision_is_written_as_the_garbled_bytes_the_model_produced():
+    # two meters on one primary address: both answer, their replies collide on the wire
+    meters = [MeterSpec(11111111, primary=1, delay=ResponseDelay(0.02, 0.02, "s")),
+              MeterSpec(22222222, primary=1, delay=ResponseDelay(0.0215, 0.0215, "s"))]
+    service, pty = make_service(meters)
+    try:
+        with serial.Serial(pty.path, 2400, timeout=0.5) as port:
+            time.sleep(0.05)
+            port.write(SND_NKE_1)
+            got = port.read(16)
+    finally:
+        service.stop()
+    rx = [e for e in service.world.trace.select("frame", direction="s2m")]
+    assert rx[0]["outcome"] == "collision" and len(rx[0]["senders"]) == 2
+    assert got == bytes.fromhex(rx[0]["hex"]) and got != b"\xe5"
+
+
+def test_follows_the_line_speed_the_master_sets_300_bit_s():
+    service, pty = make_service([MeterSpec(11111111, primary=1, baud=300, medium="gas",
+                                           delay=ResponseDelay(0.05, 0.05, "s"))])
+    try:
+        with serial.Serial(pty.path, 300, timeout=2.0) as port:
+            time.sleep(0.05)
+            port.write(REQ_UD2_1)
+            first = port.read(1)
+            t1 = time.monotonic()
+            port.read(1)
+            t2 = time.monotonic()
+            assert first == b"\x68"
+            read_exactly(port, 200, timeout=0.2)
+    finally:
+        service.stop()
+    assert t2 - t1 == pytest.approx(11 / 300, abs=0.01)  # 36.7 ms per character
+    change = service.world.trace.select("bridge_baud")[0]
+    assert (change["old"], change["new"]) == (2400, 300)
+
+
+def test_acknowledged_baud_switch_moves_the_bridge():
+    service, pty = make_service([MeterSpec(11111111, primary=1)])
+    switch = bytes.fromhex("680303685301bd1116")  # SND_UD a=1 CI BD -> 9600 bit/s
+    try:
+        with serial.Serial(pty.path, 2400, timeout=1.0) as port:
+            time.sleep(0.05)
+            port.write(switch)
+            assert port.read(1) == b"\xe5"  # acknowledged at the old rate
+            port.write(SND_NKE_1)           # now at 9600 (a pty carries any rate)
+            assert port.read(1) == b"\xe5"
+    finally:
+        service.stop()
+    change = service.world.trace.select("bridge_baud")[0]
+    assert (change["old"], change["new"]) == (2400, 9600)
+    assert service.world.trace.select("bridge_exchange")[1]["baud"] == 9600
+
+
+def test_tcp_one_client_at_a_time_idle_timeout_and_reconnect():
+    tcp = TcpServerTransport("127.0.0.1", 0, idle_timeout=0.3)
+    service, _ = make_service([MeterSpec(11111111, primary=1)], transport=tcp)
+    addr = tcp.address
+    try:
+        first = socket.create_connection(addr, timeout=1.0)
+        time.sleep(0.1)
+        second = socket.create_connection(addr, timeout=1.0)
+        assert second.recv(16) == b""  # refused: closed at once
+        second.close()
+        first.sendall(SND_NKE_1)
+        assert first.recv(16) == b"\xe5"
+        time.sleep(0.6)  # silent longer than the idle timeout: disconnected
+        assert first.recv(16) == b""
+        first.close()
+        third = socket.create_connection(addr, timeout=1.0)
+        time.sleep(0.1)
+        third.sendall(SND_NKE_1)
+        assert third.recv(16) == b"\xe5"
+        third.close()
+    finally:
+        service.stop()
+    assert tcp.rejected == 1 and tcp.clients == 2
+    reasons = [e.get("reason", "") for e in service.world.trace.select("bridge_port", state="gone")]
+    assert any("idle" in r for r in reasons)
+
+
+def test_driver_maps_clocks_and_refuses_virtual_worlds():
+    with pytest.raises(ValueError, match="realtime"):
+        RealtimeDriver(World(1))
+    d = RealtimeDriver(World(1, realtime=True))
+    m = time.monotonic()
+    assert d.mono_time(d.world_time(m)) == pytest.approx(m)
+
+
+@pytest.mark.slow
+def test_serve_command_over_tcp_with_a_scenario(tmp_path):
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('kind = "mbus"\nseed = 1\n[[slaves]]\ntemplate = "water"\n'
+                        'id = 12345678\nprimary = 4\n')
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port_no = probe.getsockname()[1]
+    probe.close()
+    trace = tmp_path / "trace.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator.cli", "serve", str(scenario), "--tcp",
+         f"127.0.0.1:{port_no}", "--seconds", "3", "--trace", str(trace)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent)
+    try:
+        assert "tcp: 127.0.0.1" in proc.stdout.readline()
+        with serial.serial_for_url(f"socket://127.0.0.1:{port_no}", timeout=1.0) as port:
+            port.write(bytes.fromhex("1040044416"))
+            assert port.read(1) == b"\xe5"
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "requests=1" in out and trace.is_file()
+    assert '"kind":"bridge_exchange"' in trace.read_text()
