@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import random
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,6 @@ def _summarise(scn: NbiotScenario, hours: float, server: NbiotServer, modules: l
             "delivered_ratio": _ratio(sum(s["delivered"] for s in group),
                                       sum(s["produced"] for s in group)),
         }
-    import random
     design = exception_report_latency(scn.network, 164.0, random.Random(scn.seed), samples=400)
     summary: dict[str, Any] = {
         "kind": "nbiot", "name": scn.name, "seed": scn.seed, "hours": hours,
