@@ -189,3 +189,23 @@ def test_hours_override_and_progress(tmp_path):
     )
     assert summary["sim_seconds"] == 5400 and summary["rounds"] == 1
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
+
+
+def test_profile_overrides_set_values_and_bad_ones_are_reported(tmp_path):
+    (tmp_path / "p.toml").write_text(
+        'kind = "mbus"\nhours = 1.5\n[[slaves]]\ntemplate = "heat"\nid = 12345678\n'
+        "[slaves.profile]\nenergy = { start = 5000000, rate_per_h = 0 }\n"
+        "error_flags = { value = 4 }\n"
+    )
+    summary, out = run(tmp_path / "p.toml", tmp_path / "out")
+    rows = {r["quantity"]: r["value"] for r in csv.DictReader((out / "readouts.csv").open())}
+    assert rows["energy"] == "5000000" and rows["error_flags"] == "4"
+    (tmp_path / "bad.toml").write_text(
+        'kind = "mbus"\n[[slaves]]\ntemplate = "water"\nid = 1\n'
+        "[slaves.profile]\nenergy = { start = 5 }\nvolume = { mean = 3 }\n"
+    )
+    with pytest.raises(ScenarioError) as exc:
+        validate(load_toml(tmp_path / "bad.toml"))
+    keys = {i.key for i in exc.value.issues}
+    assert keys == {"slaves.0.profile.energy", "slaves.0.profile.volume.mean"}
+    assert all(i.line == 6 or i.line == 7 for i in exc.value.issues)

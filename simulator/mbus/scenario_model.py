@@ -30,6 +30,9 @@ Shape (every key optional unless marked; see simulator/data/scenarios/building.t
     bauds = [300, 2400, 9600], baud = 2400, unit_loads = 1, telegrams = 1,
     delay_window = [0.02, 0.25] (fraction of the EN 13757-2 window) or delay_ms = [lo, hi],
     distance_m, space_current_ma = 15.0, status = 0, name = "Flat 3"
+    profile = { energy = { start = 5e6, rate_per_h = 1500 }, error_flags = { value = 4 } }
+                                       # override profile parameters per quantity (units of
+                                       # the record's VIF family: Wh, m3, C...)
     [[slaves.faults]] kind = "silent", probability = 0.3, delay_ms, count, commands = ["REQ_UD2"]
 
 Validation (:func:`validate`) reports pydantic errors and cross-field problems (duplicate
@@ -39,6 +42,8 @@ meter list required but absent) together in one :class:`~simulator.scenario.Scen
 
 from __future__ import annotations
 
+import dataclasses
+import random
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -128,6 +133,7 @@ class SlaveGroup(StrictModel):
     space_current_ma: float = Field(15.0, gt=0)
     status: int = Field(0, ge=0, le=255)
     faults: list[FaultModel] = Field(default_factory=list)
+    profile: dict[str, dict[str, float]] = Field(default_factory=dict)
 
     @field_validator("template")
     @classmethod
@@ -226,6 +232,7 @@ def _cross_issues(doc: ScenarioDoc) -> list[Issue]:
             issues.append(
                 doc.issue(("slaves", gi, "ids"), f"{len(g['ids'])} ids but count = {g['count']}")
             )
+        issues += _profile_issues(doc, gi, g)
         bauds, baud = g.get("bauds", [300, 2400, 9600]), g.get("baud")
         if baud is not None and isinstance(bauds, list) and baud not in bauds:
             issues.append(
@@ -281,6 +288,36 @@ def _cross_issues(doc: ScenarioDoc) -> list[Issue]:
         elif isinstance(ml, str) and not doc.resolve_path(ml).is_file():
             issues.append(doc.issue(("readout", "meter_list"), f"meter list not found: {ml}"))
     return issues
+
+
+def _profile_issues(doc: ScenarioDoc, gi: int, g: dict[str, Any]) -> list[Issue]:
+    """Profile overrides must name a quantity of the template and a field of its profile."""
+    prof, tpl = g.get("profile"), g.get("template")
+    if not isinstance(prof, dict) or tpl not in TEMPLATES:
+        return []
+    specs = {r.quantity: r for r in TEMPLATES[tpl].build(random.Random(0), 1)}
+    out = []
+    for quantity, fields in prof.items():
+        if quantity not in specs:
+            out.append(
+                doc.issue(
+                    ("slaves", gi, "profile", quantity),
+                    f"template {tpl!r} has no quantity {quantity!r}; one of {sorted(specs)}",
+                )
+            )
+            continue
+        profile = specs[quantity].profile
+        allowed = {f.name for f in dataclasses.fields(profile)}
+        for key in fields if isinstance(fields, dict) else []:
+            if key not in allowed:
+                out.append(
+                    doc.issue(
+                        ("slaves", gi, "profile", quantity, key),
+                        f"{type(profile).__name__} profile has no {key!r}; one of "
+                        f"{sorted(allowed)}",
+                    )
+                )
+    return out
 
 
 def validate(doc: ScenarioDoc) -> MbusScenario:
