@@ -258,7 +258,10 @@ class Master:
         if isinstance(target, SecondaryAddress | SecondaryMask):
             sel = yield from self.select(target, settings=s)
             if sel != "single":
-                out.error = "selection failed" if sel == "none" else "selection collision"
+                if self.bus.overloaded:
+                    out.error = "bus_overload"
+                else:
+                    out.error = "selection failed" if sel == "none" else "selection collision"
                 return self._finish(out)
             address = ADDR_NETWORK
         else:
