@@ -7,6 +7,8 @@ from datetime import datetime
 
 import meterbus
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.core.world import World
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
@@ -304,3 +306,22 @@ def test_bad_hex_file_names_file_and_line(tmp_path):
 def test_water_template_fields():
     recs = water_records(random.Random(1))
     assert [r.quantity for r in recs] == ["volume", "volume_flow", "date_time", "error_flags"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=64))
+def test_junk_on_the_bus_never_breaks_a_slave(data):
+    s = make()
+    r = s.hear(data, 2400)
+    assert r is None or r.data  # silence, or a real reply to a frame that happened to be valid
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from([0x40, 0x5B, 0x7B, 0x5A, 0x7A]), st.integers(0, 255))
+def test_short_frames_to_any_address_only_answered_when_addressed(c, a):
+    s = make()
+    r = s.hear(short(c, a), 2400)
+    if a in (5, 254):
+        assert r is not None
+    else:
+        assert r is None

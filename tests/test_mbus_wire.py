@@ -109,3 +109,22 @@ def test_listening_late_loses_the_first_bits():
     tx = Transmission(0.0, b"\xe5", 2400)
     chars = uart_decode([tx], 2400, since=3 * bt)
     assert bytes(c.value for c in chars) != b"\xe5"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.binary(min_size=1, max_size=12), st.floats(min_value=0, max_value=0.05)),
+        min_size=2,
+        max_size=4,
+    )
+)
+def test_any_overlap_decodes_to_a_bounded_list_of_chars(replies):
+    txs = [Transmission(start, data, 2400, f"s{i}") for i, (data, start) in enumerate(replies)]
+    chars = uart_decode(txs, 2400)
+    # the line has at most as many falling edges as all senders together
+    assert len(chars) <= sum(len(t.edges()) for t in txs)
+    assert all(0 <= c.value <= 255 for c in chars)
+    assert [c.t for c in chars] == sorted(c.t for c in chars)
+    # every accepted character starts no earlier than the first sender
+    assert not chars or chars[0].t >= min(t.start for t in txs) - 1e-12
