@@ -132,3 +132,16 @@ def test_scheduled_sync_runs_at_the_configuration_cron_only_when_enabled():
         plugin.settings = plugin.settings.updated({"sync.enabled": "false"})
         world.run(until=2 * 86400)
         assert len(world.trace.select("cad_sync")) == 1
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_parses_or_gives_cad_error(text):
+    try:
+        parse_cad(text)
+    except CadError as exc:
+        assert exc.problems

@@ -196,3 +196,18 @@ def test_bad_frame_is_counted_and_does_not_stop_the_plugin():
     bad = world.trace.select("stream_bad_telegram")
     assert len(bad) == 2 and bad[0]["reason"]
     assert list(plugin.memory) == [60000002]
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.binary(max_size=80))
+def test_junk_never_raises_and_never_enters_memory_unless_valid(junk):
+    world = World(7)
+    plugin = StreamPlugin(world)
+    ok = plugin.receive(junk, rssi_dbm=-80)
+    assert ok is (len(plugin.memory) == 1)
+    if not ok:
+        assert len(world.trace.select("stream_bad_telegram")) == 1
