@@ -1,0 +1,113 @@
+"""Recorder (master mode) against the bridge itself: record -> fixtures -> decode == scenario.
+
+A scenario's simulated bus is served on the transparent TCP service; the recorder reads it as
+a master would read a real bus, writes fixtures and a replay scenario; the replayed slaves
+then answer exactly what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.bridge.recorder import Recorder, RecorderError, write_fixtures
+from simulator.bridge.serve import BridgeService, realtime_segment
+from simulator.bridge.tcp_service import TcpServerTransport
+from simulator.mbus.slave import read_hex_file
+from simulator.mbus.telegram import decode_telegram, telegram_json
+
+ROOT = Path(__file__).resolve().parent.parent
+TELEGRAMS = ROOT / "fixtures" / "telegrams"
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def served(tmp_path):
+    scenario = tmp_path / "bus.toml"
+    scenario.write_text(
+        'kind = "mbus"\nseed = 5\n'
+        f'[[slaves]]\ntelegram = "{TELEGRAMS / "handmade_heat_meter.hex"}"\nprimary = 2\n'
+        '[[slaves]]\ntemplate = "water"\nid = 31000001\nprimary = 5\ntelegrams = 2\n'
+    )
+    seg = realtime_segment(scenario)
+    tcp = TcpServerTransport("127.0.0.1", 0, idle_timeout=0)
+    service = BridgeService(seg.world, seg.bus)
+    service.attach(tcp)
+    service.start()
+    yield seg, tcp
+    service.stop()
+
+
+def url(tcp: TcpServerTransport) -> str:
+    return f"socket://{tcp.address[0]}:{tcp.address[1]}"
+
+
+def test_primary_scan_records_fixtures_that_replay_identically(served, tmp_path):
+    seg, tcp = served
+    rec = Recorder(url(tcp), parity="N", retries=0)  # a simulated bus loses no frames
+    try:
+        result = rec.scan_primary(range(1, 7))
+    finally:
+        rec.close()
+    assert result.problems == []
+    assert [(m.primary, m.address.id, len(m.frames)) for m in result.meters] == [
+        (2, 87654321, 1), (5, 31000001, 2)]
+    out = tmp_path / "recorded"
+    files = write_fixtures(result, out, source="test")
+    assert {p.name for p in files} >= {"87654321_XYZ.hex", "87654321_XYZ.json",
+                                       "31000001_ELV_t0.hex", "31000001_ELV_t1.hex",
+                                       "recorded.toml"}
+    # 1. the golden meter: recorded values equal the scenario's (hand-checked fixture JSON)
+    original = json.loads((TELEGRAMS / "handmade_heat_meter.json").read_text())["decode"]
+    recorded = json.loads((out / "87654321_XYZ.json").read_text())["decode"]
+    assert recorded["records"] == original["records"]
+    assert recorded["header"]["id"] == "87654321"
+    # 2. the profile meter: recorded bytes are exactly what the simulated slave sent
+    sent = [bytes.fromhex(e["hex"]) for e in seg.world.trace.select("frame", direction="s2m")]
+    assert read_hex_file(out / "31000001_ELV_t0.hex") in sent
+    assert read_hex_file(out / "31000001_ELV_t1.hex") in sent
+    assert decode_telegram(read_hex_file(out / "31000001_ELV_t0.hex")).more_follow
+    # 3. the recorded scenario replays them as simulated slaves
+    replay = realtime_segment(out / "recorded.toml")
+    by_id = {s.address.id: s for s in replay.slaves}
+    assert sorted(by_id) == [31000001, 87654321] and by_id[31000001].primary == 5
+    again = [telegram_json(t)["records"] for t in by_id[31000001].current_telegrams()]
+    assert again == [json.loads((out / f"31000001_ELV_t{i}.json").read_text())["decode"]
+                     ["records"] for i in range(2)]
+
+
+@pytest.mark.slow
+def test_secondary_search_records_every_meter(served, tmp_path):
+    seg, tcp = served
+    rec = Recorder(url(tcp), parity="N", retries=0)
+    try:
+        result = rec.search_secondary()
+    finally:
+        rec.close()
+    assert sorted(m.address.id for m in result.meters) == [31000001, 87654321]
+    assert all(m.primary is None for m in result.meters)
+    collisions = [e for e in seg.world.trace.select("frame", direction="s2m")
+                  if len(e["senders"]) > 1]
+    assert collisions  # the wildcard probe really collided on the simulated wire
+
+
+def test_unopenable_port_is_one_clear_error():
+    with pytest.raises(RecorderError, match="/dev/no-such-mbus: cannot open"):
+        Recorder("/dev/no-such-mbus")
+
+
+def test_record_command_writes_fixtures(served, tmp_path):
+    _seg, tcp = served
+    out = tmp_path / "cli"
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "record", "--port", url(tcp), "--parity", "N",
+         "--addresses", "2-2", "--retries", "0", "--out", str(out)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "876543213A630704  primary=2  telegrams=1" in proc.stdout
+    assert (out / "87654321_XYZ.hex").is_file() and (out / "recorded.toml").is_file()
