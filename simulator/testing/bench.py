@@ -178,14 +178,18 @@ class LabDut:
         else:
             print(f"[meterbench] make the gateway run: {name} {target}", file=sys.stderr)
         quiet = self.rig.dut.quiet_s
-        last_count, last_change = before, time.monotonic()
+        started = last_change = time.monotonic()
+        last_count = before
         while True:
-            time.sleep(0.2)
+            time.sleep(min(0.2, quiet / 4))
             count = self.bridge.counters["requests"]
             if count != last_count:
                 last_count, last_change = count, time.monotonic()
             elif count > before and time.monotonic() - last_change >= quiet:
                 return
+            elif count == before and time.monotonic() - started > max(60.0, 4 * quiet):
+                raise TimeoutError(f"the gateway sent no request for {name} {target} within "
+                                   f"{max(60.0, 4 * quiet):.0f} s (trigger: {cmd or 'operator'})")
 
     def scan_primary(self, addresses: Iterable[int] = range(0, 251)) -> None:
         self._procedure("scan_primary")
