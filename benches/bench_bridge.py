@@ -70,9 +70,12 @@ def test_bench_reply_start_delay_2400(benchmark):
     floor = response_window(2400)[0]
     ms = [d * 1000 for d in delays]
     info = {
-        "exchanges": len(ms), "floor_ms": round(floor * 1000, 3),
-        "min_ms": round(min(ms), 3), "p50_ms": round(_pct(ms, 50), 3),
-        "p99_ms": round(_pct(ms, 99), 3), "max_ms": round(max(ms), 3),
+        "exchanges": len(ms),
+        "floor_ms": round(floor * 1000, 3),
+        "min_ms": round(min(ms), 3),
+        "p50_ms": round(_pct(ms, 50), 3),
+        "p99_ms": round(_pct(ms, 99), 3),
+        "max_ms": round(max(ms), 3),
         "p50_over_floor_ms": round(_pct(ms, 50) - floor * 1000, 3),
         "below_floor": sum(d < floor for d in delays),
     }
@@ -109,7 +112,8 @@ def test_bench_paced_throughput_9600(benchmark):
     rate, lateness = benchmark.pedantic(paced_burst, rounds=1, iterations=1)
     nominal = 9600 / 11
     info = {
-        "bytes_per_s": round(rate, 1), "nominal_bytes_per_s": round(nominal, 1),
+        "bytes_per_s": round(rate, 1),
+        "nominal_bytes_per_s": round(nominal, 1),
         "ratio": round(rate / nominal, 4),
         "lateness_p50_ms": round(statistics.median(lateness), 3),
         "lateness_p99_ms": round(_pct(lateness, 99), 3),

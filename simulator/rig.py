@@ -134,7 +134,9 @@ def _cross_check(rig: Rig) -> list[tuple[tuple, str]]:
     out: list[tuple[tuple, str]] = []
     for i, feat in enumerate(rig.features):
         if feat not in KNOWN_FEATURES:
-            out.append((("features", i), f"unknown feature {feat!r}; known: {sorted(KNOWN_FEATURES)}"))
+            out.append(
+                (("features", i), f"unknown feature {feat!r}; known: {sorted(KNOWN_FEATURES)}")
+            )
     if "virtual_time" in rig.features and rig.mode != "sim":
         out.append((("features",), "'virtual_time' needs mode = \"sim\""))
     names = [t.name for t in rig.transports]
@@ -147,9 +149,9 @@ def _cross_check(rig: Rig) -> list[tuple[tuple, str]]:
         if t.pty_link and not t.pty:
             out.append((("transports", i, "pty_link"), "pty_link needs pty = true"))
     if rig.mode == "lab" and rig.dut.sim.model_dump(exclude_none=True):
-        out.append((("dut", "sim"), "[dut.sim] only applies to mode = \"sim\""))
+        out.append((("dut", "sim"), '[dut.sim] only applies to mode = "sim"'))
     if rig.mode == "lab" and rig.transport("dut") is None:
-        out.append((("transports",), "a lab rig needs a transport named \"dut\""))
+        out.append((("transports",), 'a lab rig needs a transport named "dut"'))
     return out
 
 

@@ -132,8 +132,10 @@ def test_echo_writes_the_masters_bytes_back_first():
 
 def test_collision_is_written_as_the_garbled_bytes_the_model_produced():
     # two meters on one primary address: both answer, their replies collide on the wire
-    meters = [MeterSpec(11111111, primary=1, delay=ResponseDelay(0.02, 0.02, "s")),
-              MeterSpec(22222222, primary=1, delay=ResponseDelay(0.0215, 0.0215, "s"))]
+    meters = [
+        MeterSpec(11111111, primary=1, delay=ResponseDelay(0.02, 0.02, "s")),
+        MeterSpec(22222222, primary=1, delay=ResponseDelay(0.0215, 0.0215, "s")),
+    ]
     service, pty = make_service(meters)
     try:
         with serial.Serial(pty.path, 2400, timeout=0.5) as port:
@@ -148,8 +150,13 @@ def test_collision_is_written_as_the_garbled_bytes_the_model_produced():
 
 
 def test_follows_the_line_speed_the_master_sets_300_bit_s():
-    service, pty = make_service([MeterSpec(11111111, primary=1, baud=300, medium="gas",
-                                           delay=ResponseDelay(0.05, 0.05, "s"))])
+    service, pty = make_service(
+        [
+            MeterSpec(
+                11111111, primary=1, baud=300, medium="gas", delay=ResponseDelay(0.05, 0.05, "s")
+            )
+        ]
+    )
     try:
         with serial.Serial(pty.path, 300, timeout=2.0) as port:
             time.sleep(0.05)
@@ -175,7 +182,7 @@ def test_acknowledged_baud_switch_moves_the_bridge():
             time.sleep(0.05)
             port.write(switch)
             assert port.read(1) == b"\xe5"  # acknowledged at the old rate
-            port.write(SND_NKE_1)           # now at 9600 (a pty carries any rate)
+            port.write(SND_NKE_1)  # now at 9600 (a pty carries any rate)
             assert port.read(1) == b"\xe5"
     finally:
         service.stop()
@@ -222,17 +229,33 @@ def test_driver_maps_clocks_and_refuses_virtual_worlds():
 @pytest.mark.slow
 def test_serve_command_over_tcp_with_a_scenario(tmp_path):
     scenario = tmp_path / "s.toml"
-    scenario.write_text('kind = "mbus"\nseed = 1\n[[slaves]]\ntemplate = "water"\n'
-                        'id = 12345678\nprimary = 4\n')
+    scenario.write_text(
+        'kind = "mbus"\nseed = 1\n[[slaves]]\ntemplate = "water"\nid = 12345678\nprimary = 4\n'
+    )
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port_no = probe.getsockname()[1]
     probe.close()
     trace = tmp_path / "trace.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "simulator.cli", "serve", str(scenario), "--tcp",
-         f"127.0.0.1:{port_no}", "--seconds", "3", "--trace", str(trace)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parent)
+        [
+            sys.executable,
+            "-m",
+            "simulator.cli",
+            "serve",
+            str(scenario),
+            "--tcp",
+            f"127.0.0.1:{port_no}",
+            "--seconds",
+            "3",
+            "--trace",
+            str(trace),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent,
+    )
     try:
         assert "tcp: 127.0.0.1" in proc.stdout.readline()
         with serial.serial_for_url(f"socket://127.0.0.1:{port_no}", timeout=1.0) as port:

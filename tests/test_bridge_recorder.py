@@ -56,12 +56,18 @@ def test_primary_scan_records_fixtures_that_replay_identically(served, tmp_path)
         rec.close()
     assert result.problems == []
     assert [(m.primary, m.address.id, len(m.frames)) for m in result.meters] == [
-        (2, 87654321, 1), (5, 31000001, 2)]
+        (2, 87654321, 1),
+        (5, 31000001, 2),
+    ]
     out = tmp_path / "recorded"
     files = write_fixtures(result, out, source="test")
-    assert {p.name for p in files} >= {"87654321_XYZ.hex", "87654321_XYZ.json",
-                                       "31000001_ELV_t0.hex", "31000001_ELV_t1.hex",
-                                       "recorded.toml"}
+    assert {p.name for p in files} >= {
+        "87654321_XYZ.hex",
+        "87654321_XYZ.json",
+        "31000001_ELV_t0.hex",
+        "31000001_ELV_t1.hex",
+        "recorded.toml",
+    }
     # 1. the golden meter: recorded values equal the scenario's (hand-checked fixture JSON)
     original = json.loads((TELEGRAMS / "handmade_heat_meter.json").read_text())["decode"]
     recorded = json.loads((out / "87654321_XYZ.json").read_text())["decode"]
@@ -77,8 +83,10 @@ def test_primary_scan_records_fixtures_that_replay_identically(served, tmp_path)
     by_id = {s.address.id: s for s in replay.slaves}
     assert sorted(by_id) == [31000001, 87654321] and by_id[31000001].primary == 5
     again = [telegram_json(t)["records"] for t in by_id[31000001].current_telegrams()]
-    assert again == [json.loads((out / f"31000001_ELV_t{i}.json").read_text())["decode"]
-                     ["records"] for i in range(2)]
+    assert again == [
+        json.loads((out / f"31000001_ELV_t{i}.json").read_text())["decode"]["records"]
+        for i in range(2)
+    ]
 
 
 @pytest.mark.slow
@@ -91,8 +99,9 @@ def test_secondary_search_records_every_meter(served, tmp_path):
         rec.close()
     assert sorted(m.address.id for m in result.meters) == [31000001, 87654321]
     assert all(m.primary is None for m in result.meters)
-    collisions = [e for e in seg.world.trace.select("frame", direction="s2m")
-                  if len(e["senders"]) > 1]
+    collisions = [
+        e for e in seg.world.trace.select("frame", direction="s2m") if len(e["senders"]) > 1
+    ]
     assert collisions  # the wildcard probe really collided on the simulated wire
 
 
@@ -105,9 +114,27 @@ def test_record_command_writes_fixtures(served, tmp_path):
     _seg, tcp = served
     out = tmp_path / "cli"
     proc = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "record", "--port", url(tcp), "--parity", "N",
-         "--addresses", "2-2", "--retries", "0", "--out", str(out)],
-        capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "simulator.cli",
+            "record",
+            "--port",
+            url(tcp),
+            "--parity",
+            "N",
+            "--addresses",
+            "2-2",
+            "--retries",
+            "0",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "876543213A630704  primary=2  telegrams=1" in proc.stdout
     assert (out / "87654321_XYZ.hex").is_file() and (out / "recorded.toml").is_file()

@@ -178,7 +178,7 @@ def test_framer_never_raises_and_loses_no_byte(noise, cuts):
     f = Framer(0.03)
     out, pos, t = [], 0, 0.0
     for n in cuts + [len(stream)]:
-        out += f.feed(t, stream[pos:pos + n])
+        out += f.feed(t, stream[pos : pos + n])
         pos += n
         t += 0.001
     assert pos >= len(stream)

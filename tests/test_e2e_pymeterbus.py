@@ -22,7 +22,7 @@ from simulator.mbus.wire import response_window
 
 ROOT = Path(__file__).resolve().parent.parent
 TELEGRAMS = ROOT / "fixtures" / "telegrams"
-HEAT = "handmade_heat_meter"      # primary 5
+HEAT = "handmade_heat_meter"  # primary 5
 KAMSTRUP = "kamstrup_multical_601"  # unconfigured (primary 0), read by secondary address
 KAMSTRUP_ADDRESS = "068558172D2C0804"
 
@@ -31,8 +31,11 @@ pytestmark = pytest.mark.timeout(60)
 
 def expected(name: str) -> list:
     doc = json.loads((TELEGRAMS / f"{name}.json").read_text())
-    return [r["value"] for r in doc["decode"]["records"]
-            if isinstance(r["value"], int | float) and not isinstance(r["value"], bool)]
+    return [
+        r["value"]
+        for r in doc["decode"]["records"]
+        if isinstance(r["value"], int | float) and not isinstance(r["value"], bool)
+    ]
 
 
 def numeric(values) -> list:
@@ -62,11 +65,11 @@ def serve(scenario: Path, transport):
 
 
 def read_primary_and_secondary(port) -> tuple[list, list]:
-    meterbus.send_ping_frame(port, 5)                       # SND_NKE a=5
+    meterbus.send_ping_frame(port, 5)  # SND_NKE a=5
     assert meterbus.recv_frame(port, 1) == b"\xe5"
-    meterbus.send_request_frame(port, 5)                    # REQ_UD2 a=5
+    meterbus.send_request_frame(port, 5)  # REQ_UD2 a=5
     heat = meterbus.load(meterbus.recv_frame(port, 1))
-    meterbus.send_select_frame(port, KAMSTRUP_ADDRESS)      # SND_UD CI 52 to 253
+    meterbus.send_select_frame(port, KAMSTRUP_ADDRESS)  # SND_UD CI 52 to 253
     assert meterbus.recv_frame(port, 1) == b"\xe5"
     meterbus.send_request_frame(port, meterbus.ADDRESS_NETWORK_LAYER)  # REQ_UD2 a=253
     kam = meterbus.load(meterbus.recv_frame(port, 1))
@@ -86,8 +89,7 @@ def check_trace(trace) -> None:
         assert ev.wall is not None and len(ev["byte_t"]) == len(ev["byte_wall"]) == ev["n"]
     assert sum(e["n"] for e in ins) == 5 + 5 + 17 + 5
     replies = trace.select("bridge_exchange")
-    assert [r["summary"].split()[0] for r in replies] == ["SND_NKE", "REQ_UD2", "SND_UD",
-                                                          "REQ_UD2"]
+    assert [r["summary"].split()[0] for r in replies] == ["SND_NKE", "REQ_UD2", "SND_UD", "REQ_UD2"]
     lo, hi = response_window(2400)
     for r in replies:
         assert lo <= r["delay"] <= hi  # the modelled delay, inside EN 13757-2's window

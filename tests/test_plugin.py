@@ -18,31 +18,47 @@ def pytest_in(tmp_path: Path, body: str, *args: str, env: dict | None = None):
     full_env = {k: v for k, v in os.environ.items() if k != "MBENCH_RIG"}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "test_x.py",
-         *args], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=full_env)
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "test_x.py", *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=full_env,
+    )
 
 
 def test_requires_feature_skips_with_reason_and_runs_when_present(tmp_path):
-    proc = pytest_in(tmp_path, """
+    proc = pytest_in(
+        tmp_path,
+        """
         import pytest
         @pytest.mark.requires_feature("unit_load_emulation")
         def test_needs_hw(): pass
         @pytest.mark.requires_feature("virtual_time")
         def test_sim_only(rig): assert rig.name == "sim"
-    """, f"--rig={SIM_RIG}")
+    """,
+        f"--rig={SIM_RIG}",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "1 passed, 1 skipped" in proc.stdout
     assert "rig 'sim' lacks feature 'unit_load_emulation'" in proc.stdout
 
 
 def test_measurements_land_in_junit_and_json_and_fail_outside_limits(tmp_path):
-    proc = pytest_in(tmp_path, """
+    proc = pytest_in(
+        tmp_path,
+        """
         def test_inside(measure):
             measure("reply delay", 0.012, "s", low=0.00458, high=0.1875)
         def test_outside(measure):
             measure("reply delay", 0.002, "s", low=0.00458)
-    """, f"--rig={SIM_RIG}", "-o", "junit_family=xunit1", "--junitxml=j.xml",
-        "--mbench-record=rec.json")
+    """,
+        f"--rig={SIM_RIG}",
+        "-o",
+        "junit_family=xunit1",
+        "--junitxml=j.xml",
+        "--mbench-record=rec.json",
+    )
     assert proc.returncode == 1
     assert "reply delay = 0.002 s outside [0.00458, +inf] s" in proc.stdout
     junit = (tmp_path / "j.xml").read_text()
@@ -51,8 +67,13 @@ def test_measurements_land_in_junit_and_json_and_fail_outside_limits(tmp_path):
     by = {t["nodeid"].split("::")[-1]: t for t in rec["tests"]}
     assert by["test_inside"]["outcome"] == "passed"
     assert by["test_inside"]["measurements"][0] == {
-        "name": "reply delay", "value": 0.012, "unit": "s", "low": 0.00458, "high": 0.1875,
-        "passed": True}
+        "name": "reply delay",
+        "value": 0.012,
+        "unit": "s",
+        "low": 0.00458,
+        "high": 0.1875,
+        "passed": True,
+    }
     assert by["test_outside"]["outcome"] == "failed"
     assert by["test_outside"]["measurements"][0]["passed"] is False
     assert rec["rig"]["name"] == "sim" and rec["device"]["firmware"] == "meterbench"
@@ -71,22 +92,28 @@ def test_plugin_is_inert_for_tests_that_do_not_use_it(tmp_path):
     # A broken rig is never read when no test asks for the bench: plain tests are unaffected.
     bad = tmp_path / "bad.toml"
     bad.write_text("this is not toml")
-    proc = pytest_in(tmp_path, "def test_plain(): assert 1 + 1 == 2\n",
-                     env={"MBENCH_RIG": str(bad)})
+    proc = pytest_in(
+        tmp_path, "def test_plain(): assert 1 + 1 == 2\n", env={"MBENCH_RIG": str(bad)}
+    )
     assert proc.returncode == 0 and "1 passed" in proc.stdout, proc.stdout + proc.stderr
 
 
 def test_default_rig_is_packaged_copy_outside_a_checkout(tmp_path):
-    proc = pytest_in(tmp_path, """
+    proc = pytest_in(
+        tmp_path,
+        """
         from simulator.rig import PACKAGED_SIM_RIG
         def test_default(rig):
             assert rig.path == str(PACKAGED_SIM_RIG)
-    """)
+    """,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_bench_fixtures_run_a_simulated_readout(tmp_path):
-    proc = pytest_in(tmp_path, """
+    proc = pytest_in(
+        tmp_path,
+        """
         from simulator.testing.bench import MeterSpec
         def test_read(bench, dut, bus_trace):
             run = bench.setup([MeterSpec(12345678, primary=4)])
@@ -95,5 +122,7 @@ def test_bench_fixtures_run_a_simulated_readout(tmp_path):
             frames = [e for e in bus_trace if e.kind == "frame"]
             assert any(e["summary"].startswith("RSP_UD a=4") for e in frames)
             assert run.trace is bench.current.trace
-    """, f"--rig={SIM_RIG}")
+    """,
+        f"--rig={SIM_RIG}",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -54,8 +54,11 @@ def test_bad_rig_lists_every_field_error_with_line(tmp_path):
     with pytest.raises(ScenarioError) as err:
         load_rig(path)
     issues = {i.key: i for i in err.value.issues}
-    assert set(issues) == {"dut.mbus.baud", "dut.mbus.readout_retries",
-                           "dut.mbus.respons_timeout_ms"}
+    assert set(issues) == {
+        "dut.mbus.baud",
+        "dut.mbus.readout_retries",
+        "dut.mbus.respons_timeout_ms",
+    }
     assert issues["dut.mbus.baud"].line == 4
     assert issues["dut.mbus.readout_retries"].line == 5
     assert "unknown key" in issues["dut.mbus.respons_timeout_ms"].message

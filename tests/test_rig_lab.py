@@ -40,7 +40,8 @@ def test_lab_rig_bench_observes_a_gateway_through_the_bridge(tmp_path):
     script.write_text(GATEWAY)
     link = tmp_path / "ttyDUT"
     rig_file = tmp_path / "lab.toml"
-    rig_file.write_text(textwrap.dedent(f"""
+    rig_file.write_text(
+        textwrap.dedent(f"""
         name = "lab-standin"
         mode = "lab"
         features = []
@@ -54,7 +55,8 @@ def test_lab_rig_bench_observes_a_gateway_through_the_bridge(tmp_path):
         name = "dut"
         pty = true
         pty_link = "{link}"
-    """))
+    """)
+    )
     rig = load_rig(rig_file)
     bench = Bench(rig)
     try:

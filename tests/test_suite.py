@@ -12,8 +12,13 @@ SIM_RIG = ROOT / "rigs" / "sim.toml"
 
 
 def run_suite(out: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "simulator.cli", "suite", "--out", str(out),
-                           *args], capture_output=True, text=True, timeout=240, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "suite", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+    )
 
 
 def outcomes(out: Path) -> dict[str, str]:
@@ -40,7 +45,9 @@ def test_suite_passes_on_the_sim_rig(tmp_path):
 
 def test_suite_catches_a_master_that_ignores_its_idle_times(tmp_path):
     rig = tmp_path / "sloppy.toml"
-    rig.write_text(SIM_RIG.read_text() + "\n[dut.sim]\nrequest_idle_ms = 500\nreadout_retries = 3\n")
+    rig.write_text(
+        SIM_RIG.read_text() + "\n[dut.sim]\nrequest_idle_ms = 500\nreadout_retries = 3\n"
+    )
     out = tmp_path / "out"
     proc = run_suite(out, "--rig", str(rig))
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -65,5 +72,6 @@ def test_missing_features_skip_with_the_reason(tmp_path):
     assert {t["nodeid"].split("::")[-1] for t in skipped} >= {
         "test_late_reply_inside_response_timeout_is_accepted",
         "test_reads_300_and_2400_bit_s_meters_on_one_bus",
-        "test_collision_idle_after_collision"}
+        "test_collision_idle_after_collision",
+    }
     assert all("lacks feature" in t["message"] for t in skipped)

@@ -86,12 +86,20 @@ class SerialBridge:
         self._requests: deque[Framed] = deque()
         self._wake: Any = None
         self._line_baud = self._read_line_baud()
-        self.counters = {"requests": 0, "replies": 0, "junk_bytes": 0, "bytes_in": 0,
-                         "bytes_out": 0, "late_replies": 0, "port_lost": 0}
+        self.counters = {
+            "requests": 0,
+            "replies": 0,
+            "junk_bytes": 0,
+            "bytes_in": 0,
+            "bytes_out": 0,
+            "late_replies": 0,
+            "port_lost": 0,
+        }
         self.writer = PacedWriter(transport, self._written_from_thread)
         backoff_max = getattr(transport, "reconnect_backoff_max", 2.0)
-        self.reader = PortReader(transport, _Forward(self), backoff=min(0.05, backoff_max),
-                                 backoff_max=backoff_max)
+        self.reader = PortReader(
+            transport, _Forward(self), backoff=min(0.05, backoff_max), backoff_max=backoff_max
+        )
         self.process = self.world.process(self._run())
         if start_reader:
             self.reader.start()
@@ -129,18 +137,33 @@ class SerialBridge:
         t = self.driver.world_time(ev.mono)
         if ev.kind == "gone":
             self.counters["port_lost"] += 1
-            self.world.trace.record(t, "bridge_port", self.name, ev.wall, state="gone",
-                                    port=self.transport.name, reason=ev.reason)
+            self.world.trace.record(
+                t,
+                "bridge_port",
+                self.name,
+                ev.wall,
+                state="gone",
+                port=self.transport.name,
+                reason=ev.reason,
+            )
             return
         if ev.kind == "back":
-            self.world.trace.record(t, "bridge_port", self.name, ev.wall, state="back",
-                                    port=self.transport.name)
+            self.world.trace.record(
+                t, "bridge_port", self.name, ev.wall, state="back", port=self.transport.name
+            )
             return
         self.counters["bytes_in"] += len(ev.data)
-        self.world.trace.record(t, "bridge_bytes", self.name, ev.wall, direction="in",
-                                hex=ev.data.hex(), n=len(ev.data),
-                                byte_t=[round(t, 6)] * len(ev.data),
-                                byte_wall=[round(ev.wall, 6)] * len(ev.data))
+        self.world.trace.record(
+            t,
+            "bridge_bytes",
+            self.name,
+            ev.wall,
+            direction="in",
+            hex=ev.data.hex(),
+            n=len(ev.data),
+            byte_t=[round(t, 6)] * len(ev.data),
+            byte_wall=[round(ev.wall, 6)] * len(ev.data),
+        )
         if self.echo:
             start = max(ev.mono, time.monotonic())
             self.writer.submit(ev.data, char_times(start, len(ev.data), self.baud), tag="echo")
@@ -157,24 +180,41 @@ class SerialBridge:
             t = self.driver.world_time(w.mono[0])
             self.counters["bytes_out"] += len(w.data)
             self.world.trace.record(
-                t, "bridge_bytes", self.name, w.wall[0],
-                direction="echo" if w.tag == "echo" else "out", hex=w.data.hex(),
+                t,
+                "bridge_bytes",
+                self.name,
+                w.wall[0],
+                direction="echo" if w.tag == "echo" else "out",
+                hex=w.data.hex(),
                 n=len(w.data),
                 byte_t=[round(self.driver.world_time(m), 6) for m in w.mono],
                 byte_wall=[round(x, 6) for x in w.wall],
-                lateness_ms=round(max(m - d for m, d in zip(w.mono, w.due, strict=False))
-                                  * 1000, 3),
+                lateness_ms=round(
+                    max(m - d for m, d in zip(w.mono, w.due, strict=False)) * 1000, 3
+                ),
             )
         if w.error:
-            self.world.record("bridge_port", self.name, state="write_failed",
-                              port=self.transport.name, reason=w.error,
-                              unwritten=len(w.due) - len(w.data))
+            self.world.record(
+                "bridge_port",
+                self.name,
+                state="write_failed",
+                port=self.transport.name,
+                reason=w.error,
+                unwritten=len(w.due) - len(w.data),
+            )
 
     def _take(self, item: Framed) -> None:
         if item.kind == "junk":
             self.counters["junk_bytes"] += len(item.data)
-            self.world.trace.record(item.first, "bridge_junk", self.name, None,
-                                    hex=item.data.hex(), n=len(item.data), reason=item.reason)
+            self.world.trace.record(
+                item.first,
+                "bridge_junk",
+                self.name,
+                None,
+                hex=item.data.hex(),
+                n=len(item.data),
+                reason=item.reason,
+            )
         else:
             self._requests.append(item)
 
@@ -210,22 +250,27 @@ class SerialBridge:
         try:
             yield from self.bus.transmit(data, baud=baud, source=self.name)
             request_end = self.world.now
-            rx = yield from self.bus.receive(self.reply_timeout(baud), baud=baud,
-                                             source=self.name)
+            rx = yield from self.bus.receive(self.reply_timeout(baud), baud=baud, source=self.name)
         finally:
             self.driver.release_lookahead()
-        fields: dict[str, Any] = {"request": data.hex(), "summary": _describe(data),
-                                  "baud": baud, "request_end": round(request_end, 6),
-                                  "reply": rx.data.hex(), "outcome": rx.outcome,
-                                  "queued_ms": round(max(0.0, queued) * 1000, 3)}
+        fields: dict[str, Any] = {
+            "request": data.hex(),
+            "summary": _describe(data),
+            "baud": baud,
+            "request_end": round(request_end, 6),
+            "reply": rx.data.hex(),
+            "outcome": rx.outcome,
+            "queued_ms": round(max(0.0, queued) * 1000, 3),
+        }
         if rx.chars:
             due = [self.driver.mono_time(c.t) for c in rx.chars]
             late = due[0] < time.monotonic()
             self.counters["replies"] += 1
             self.counters["late_replies"] += int(late)
             self.writer.submit(rx.data, due, tag="reply")
-            fields.update(delay=round(rx.chars[0].t - request_end, 6), late=late,
-                          senders=rx.sources)
+            fields.update(
+                delay=round(rx.chars[0].t - request_end, 6), late=late, senders=rx.sources
+            )
         self.world.trace.record(request_end, "bridge_exchange", self.name, None, **fields)
         new = _baud_switch(data)
         if new is not None and rx.data == bytes([ACK]):

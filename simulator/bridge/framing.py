@@ -107,7 +107,8 @@ class Framer:
         else:
             n = len(self._buf)
             self._add_junk(
-                bytes(self._buf), self._times,
+                bytes(self._buf),
+                self._times,
                 f"incomplete frame: {n} byte(s) then silence > {self.gap * 1000:.0f} ms",
             )
             out.extend(self._flush_junk())

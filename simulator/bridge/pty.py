@@ -31,8 +31,11 @@ from pathlib import Path
 
 from simulator.bridge.transports import PortGone
 
-_SPEEDS = {getattr(termios, f"B{b}"): b for b in (300, 600, 1200, 2400, 4800, 9600, 19200, 38400)
-           if hasattr(termios, f"B{b}")}
+_SPEEDS = {
+    getattr(termios, f"B{b}"): b
+    for b in (300, 600, 1200, 2400, 4800, 9600, 19200, 38400)
+    if hasattr(termios, f"B{b}")
+}
 
 
 class PtyTransport:

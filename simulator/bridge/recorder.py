@@ -83,9 +83,18 @@ class Recorder:
     :func:`reply_timeout`); ``max_telegrams``: multi-telegram limit per meter.
     """
 
-    def __init__(self, url: str, *, baud: int = 2400, parity: str = "E", echo: bool = False,
-                 retries: int = 2, timeout: float | None = None, max_telegrams: int = 16,
-                 log=None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        baud: int = 2400,
+        parity: str = "E",
+        echo: bool = False,
+        retries: int = 2,
+        timeout: float | None = None,
+        max_telegrams: int = 16,
+        log=None,
+    ) -> None:
         try:
             self.port = serial.serial_for_url(url, baudrate=baud, parity=parity, timeout=0.01)
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -219,12 +228,13 @@ class Recorder:
             rec.problems.append(f"mask {text}: collision that ID digits cannot resolve")
             return
         for digit in "0123456789":
-            probe = text[:pos] + digit + text[pos + 1:]
+            probe = text[:pos] + digit + text[pos + 1 :]
             self.log(f"probe {probe}")
             self._descend(SecondaryMask.parse(probe), probe, pos + 1, rec)
 
-    def _add(self, rec: Recording, frames: list[bytes], primary: int | None,
-             problem: str | None) -> None:
+    def _add(
+        self, rec: Recording, frames: list[bytes], primary: int | None, problem: str | None
+    ) -> None:
         if problem:
             rec.problems.append(problem)
         if not frames:
@@ -261,16 +271,19 @@ def write_fixtures(rec: Recording, out_dir: str | Path, *, source: str) -> list[
             name = base if len(m.frames) == 1 else f"{base}_t{i}"
             hex_path = out / f"{name}.hex"
             hex_path.write_text(" ".join(f"{b:02X}" for b in frame) + "\n", encoding="utf-8")
-            doc = {"source": f"{source}, {when}",
-                   "checked": "recorded from a bus; decode by meterbench",
-                   "decode": telegram_json(telegram)}
+            doc = {
+                "source": f"{source}, {when}",
+                "checked": "recorded from a bus; decode by meterbench",
+                "decode": telegram_json(telegram),
+            }
             json_path = out / f"{name}.json"
-            json_path.write_text(json.dumps(doc, indent=1, ensure_ascii=False, default=str)
-                                 + "\n", encoding="utf-8")
+            json_path.write_text(
+                json.dumps(doc, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+            )
             written += [hex_path, json_path]
             names.append(f"{name}.hex")
         files = ", ".join(f'"{n}"' for n in names)
-        group = f"[[slaves]]\nname = \"{m.address}\"\ntelegram = [{files}]\n"
+        group = f'[[slaves]]\nname = "{m.address}"\ntelegram = [{files}]\n'
         if m.primary:
             group += f"primary = {m.primary}\n"
         groups.append(group)
@@ -278,6 +291,8 @@ def write_fixtures(rec: Recording, out_dir: str | Path, *, source: str) -> list[
     scenario.write_text(
         f"# Recorded by meterbench record ({source}, {when}).\n"
         "# Replays the recorded meters as simulated slaves.\n"
-        'kind = "mbus"\nname = "recorded"\nseed = 1\n\n' + "\n".join(groups), encoding="utf-8")
+        'kind = "mbus"\nname = "recorded"\nseed = 1\n\n' + "\n".join(groups),
+        encoding="utf-8",
+    )
     written.append(scenario)
     return written

@@ -59,8 +59,9 @@ class Segment:
     scenario: MbusScenario
 
 
-def realtime_segment(path: str | Path, *, seed: int | None = None,
-                     trace: Trace | None = None) -> Segment:
+def realtime_segment(
+    path: str | Path, *, seed: int | None = None, trace: Trace | None = None
+) -> Segment:
     """Build the bus and slaves of the mbus scenario at ``path`` in a real-time world.
 
     Raises :class:`~simulator.scenario.ScenarioError` (every problem, with file:line) for a
@@ -70,17 +71,27 @@ def realtime_segment(path: str | Path, *, seed: int | None = None,
 
     doc = load_toml(path)
     if doc.kind != "mbus":
-        raise ScenarioError([doc.issue(("kind",), f"serve needs kind = \"mbus\", got {doc.kind!r}")])
+        raise ScenarioError([doc.issue(("kind",), f'serve needs kind = "mbus", got {doc.kind!r}')])
     sc = validate(doc)
     world = World(sc.seed if seed is None else seed, start=sc.start, realtime=True, trace=trace)
-    port = MasterPort(max_unit_loads=sc.bus.master.max_unit_loads,
-                      mark_voltage=sc.bus.master.mark_voltage,
-                      collision_detector=sc.bus.master.collision_detector,
-                      collision_threshold_ma=sc.bus.master.collision_threshold_ma)
+    port = MasterPort(
+        max_unit_loads=sc.bus.master.max_unit_loads,
+        mark_voltage=sc.bus.master.mark_voltage,
+        collision_detector=sc.bus.master.collision_detector,
+        collision_threshold_ma=sc.bus.master.collision_threshold_ma,
+    )
     c = sc.bus.cable
-    bus = Bus(world, baud=sc.bus.baud, master=port,
-              cable=Cable(length_m=c.length_m, ohm_per_m=c.ohm_per_m, nf_per_m=c.nf_per_m,
-                          overspeed_ber=c.overspeed_ber))
+    bus = Bus(
+        world,
+        baud=sc.bus.baud,
+        master=port,
+        cable=Cable(
+            length_m=c.length_m,
+            ohm_per_m=c.ohm_per_m,
+            nf_per_m=c.nf_per_m,
+            overspeed_ber=c.overspeed_ber,
+        ),
+    )
     slaves = [s for g in sc.slaves for s in build_slaves(world, g, doc)]
     for s in slaves:
         bus.attach(s)

@@ -44,8 +44,9 @@ class TcpServerTransport:
 
     reconnect_backoff_max = RECONNECT_BACKOFF_MAX
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 idle_timeout: float = 15.0) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int = 0, *, idle_timeout: float = 15.0
+    ) -> None:
         self._srv = socket.create_server((host, port))
         self._srv.settimeout(0.2)
         self.address: tuple[str, int] = self._srv.getsockname()[:2]
@@ -59,8 +60,7 @@ class TcpServerTransport:
         self._lock = threading.Lock()
         self._ready = threading.Event()
         self._closed = threading.Event()
-        self._accepter = threading.Thread(target=self._accept_loop, name="tcp-accept",
-                                          daemon=True)
+        self._accepter = threading.Thread(target=self._accept_loop, name="tcp-accept", daemon=True)
         self._accepter.start()
 
     # -- accepting ------------------------------------------------------------------------
@@ -106,8 +106,9 @@ class TcpServerTransport:
             raise PortGone(f"{self.name}: no client connected")
         if self.idle_timeout and time.monotonic() - self._last_rx > self.idle_timeout:
             self._drop()
-            raise PortGone(f"{self.name}: client {self._peer} idle > {self.idle_timeout:g} s, "
-                           "disconnected")
+            raise PortGone(
+                f"{self.name}: client {self._peer} idle > {self.idle_timeout:g} s, disconnected"
+            )
         try:
             ready, _, _ = select.select([client], [], [], timeout)
             if not ready:

@@ -73,7 +73,10 @@ class SerialTransport:
     def _open(self) -> serial.SerialBase:
         try:
             return serial.serial_for_url(
-                self.url, baudrate=self.baud, parity=self.parity, timeout=0.05,
+                self.url,
+                baudrate=self.baud,
+                parity=self.parity,
+                timeout=0.05,
                 write_timeout=2.0,
             )
         except (serial.SerialException, OSError, ValueError) as exc:

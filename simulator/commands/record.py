@@ -14,23 +14,40 @@ from pathlib import Path
 
 def add_parser(sub) -> None:
     p = sub.add_parser("record", help="record a real M-Bus into golden telegram fixtures")
-    p.add_argument("--port", required=True, metavar="URL",
-                   help="pyserial URL of the master level converter (/dev/ttyUSB0, socket://...)")
+    p.add_argument(
+        "--port",
+        required=True,
+        metavar="URL",
+        help="pyserial URL of the master level converter (/dev/ttyUSB0, socket://...)",
+    )
     p.add_argument("--baud", type=int, default=2400, help="bus baud rate (bit/s, default 2400)")
     how = p.add_mutually_exclusive_group()
     how.add_argument("--primary", action="store_true", help="primary scan (default)")
     how.add_argument("--secondary", action="store_true", help="secondary wildcard search")
-    p.add_argument("--addresses", default="0-250", metavar="A-B",
-                   help="primary scan range (default 0-250)")
+    p.add_argument(
+        "--addresses", default="0-250", metavar="A-B", help="primary scan range (default 0-250)"
+    )
     p.add_argument("--mask", default="FFFFFFFFFFFFFFFF", help="secondary search mask")
-    p.add_argument("--parity", choices=("E", "N"), default="E",
-                   help="UART parity of the port (E for a real converter; N for a pty/TCP)")
+    p.add_argument(
+        "--parity",
+        choices=("E", "N"),
+        default="E",
+        help="UART parity of the port (E for a real converter; N for a pty/TCP)",
+    )
     p.add_argument("--echo", action="store_true", help="the converter echoes our bytes")
     p.add_argument("--retries", type=int, default=2, help="extra attempts per request")
-    p.add_argument("--timeout", type=float, default=None,
-                   help="first-byte wait in s (default: (330+11) bit times + 150 ms)")
-    p.add_argument("--out", type=Path, default=Path("fixtures") / "telegrams" / "recorded",
-                   help="folder for the fixtures and recorded.toml")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        help="first-byte wait in s (default: (330+11) bit times + 150 ms)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("fixtures") / "telegrams" / "recorded",
+        help="folder for the fixtures and recorded.toml",
+    )
     p.set_defaults(func=main)
 
 
@@ -49,22 +66,30 @@ def main(args) -> int:
 
     try:
         addresses = _range(args.addresses)
-        rec = Recorder(args.port, baud=args.baud, parity=args.parity, echo=args.echo,
-                       retries=args.retries, timeout=args.timeout,
-                       log=lambda m: print(m, file=sys.stderr, flush=True))
+        rec = Recorder(
+            args.port,
+            baud=args.baud,
+            parity=args.parity,
+            echo=args.echo,
+            retries=args.retries,
+            timeout=args.timeout,
+            log=lambda m: print(m, file=sys.stderr, flush=True),
+        )
     except (RecorderError, ValueError) as exc:
         print(f"meterbench record: {exc}", file=sys.stderr)
         return 2
     try:
-        result = (rec.search_secondary(args.mask) if args.secondary
-                  else rec.scan_primary(addresses))
+        result = rec.search_secondary(args.mask) if args.secondary else rec.scan_primary(addresses)
     finally:
         rec.close()
-    files = write_fixtures(result, args.out, source=f"meterbench record {args.port} "
-                           f"{args.baud} bit/s")
+    files = write_fixtures(
+        result, args.out, source=f"meterbench record {args.port} {args.baud} bit/s"
+    )
     for m in result.meters:
-        print(f"{m.address}  primary={m.primary if m.primary is not None else '-'}  "
-              f"telegrams={len(m.frames)}")
+        print(
+            f"{m.address}  primary={m.primary if m.primary is not None else '-'}  "
+            f"telegrams={len(m.frames)}"
+        )
     for problem in result.problems:
         print(f"problem: {problem}", file=sys.stderr)
     print(f"recorded {len(result.meters)} meter(s); wrote {len(files)} file(s) to {args.out}")

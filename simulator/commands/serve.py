@@ -23,36 +23,77 @@ from pathlib import Path
 
 from simulator.scenario import DEFAULT_SCENARIO, ScenarioError
 
-PARITY_NOTE = ("Linux ptys reject PARENB: open the pty 8N1; masters that insist on 8E1 "
-               "(libmbus) must use --tcp.")
+PARITY_NOTE = (
+    "Linux ptys reject PARENB: open the pty 8N1; masters that insist on 8E1 "
+    "(libmbus) must use --tcp."
+)
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("serve", help="serve a scenario's simulated M-Bus on a pty, serial port "
-                       "or TCP port, in real time", description=__doc__.split("\n\n")[1],
-                       epilog=PARITY_NOTE)
-    p.add_argument("scenario", nargs="?", type=Path, default=None,
-                   help="mbus scenario TOML (default: the building scenario shipped with "
-                        "meterbench)")
+    p = sub.add_parser(
+        "serve",
+        help="serve a scenario's simulated M-Bus on a pty, serial port or TCP port, in real time",
+        description=__doc__.split("\n\n")[1],
+        epilog=PARITY_NOTE,
+    )
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="mbus scenario TOML (default: the building scenario shipped with meterbench)",
+    )
     p.add_argument("--pty", action="store_true", help="create a pseudo-terminal pair (8N1)")
     p.add_argument("--pty-link", type=Path, default=None, help="symlink to the pty's path")
-    p.add_argument("--port", action="append", default=[], metavar="URL",
-                   help="pyserial URL or device path (repeatable)")
-    p.add_argument("--tcp", action="append", default=[], metavar="HOST:PORT",
-                   help="transparent M-Bus over TCP service (repeatable)")
-    p.add_argument("--baud", type=int, default=None, help="master-side baud rate (bit/s); "
-                   "default: the scenario's bus baud")
-    p.add_argument("--echo", action="store_true",
-                   help="echo the master's bytes (like some level converters)")
-    p.add_argument("--idle-timeout", type=float, default=15.0,
-                   help="TCP: close a silent client after this many s (0 = never; default 15)")
-    p.add_argument("--packing", choices=("mbus", "transparent"), default="mbus",
-                   help="TCP: forward whole frames (mbus) or bytes after the packing interval")
-    p.add_argument("--packing-interval", type=float, default=None, metavar="MS",
-                   help="TCP transparent packing: ms of client silence before forwarding")
-    p.add_argument("--reply-timeout", type=float, default=None, metavar="S",
-                   help="how long to listen for slave replies (default: the EN 13757-2 "
-                        "window + 20 ms)")
+    p.add_argument(
+        "--port",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="pyserial URL or device path (repeatable)",
+    )
+    p.add_argument(
+        "--tcp",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="transparent M-Bus over TCP service (repeatable)",
+    )
+    p.add_argument(
+        "--baud",
+        type=int,
+        default=None,
+        help="master-side baud rate (bit/s); default: the scenario's bus baud",
+    )
+    p.add_argument(
+        "--echo", action="store_true", help="echo the master's bytes (like some level converters)"
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=15.0,
+        help="TCP: close a silent client after this many s (0 = never; default 15)",
+    )
+    p.add_argument(
+        "--packing",
+        choices=("mbus", "transparent"),
+        default="mbus",
+        help="TCP: forward whole frames (mbus) or bytes after the packing interval",
+    )
+    p.add_argument(
+        "--packing-interval",
+        type=float,
+        default=None,
+        metavar="MS",
+        help="TCP transparent packing: ms of client silence before forwarding",
+    )
+    p.add_argument(
+        "--reply-timeout",
+        type=float,
+        default=None,
+        metavar="S",
+        help="how long to listen for slave replies (default: the EN 13757-2 window + 20 ms)",
+    )
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--trace", type=Path, default=None, help="write the trace (JSON lines) here")
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
@@ -91,15 +132,19 @@ def main(args) -> int:
             tcp = TcpServerTransport(host, port, idle_timeout=args.idle_timeout)
             gap = args.packing_interval / 1000 if args.packing_interval else None
             service.attach(tcp, packing=args.packing, gap=gap, **common)
-            print(f"tcp: {tcp.address[0]}:{tcp.address[1]} (transparent M-Bus, "
-                  f"packing {args.packing})", flush=True)
+            print(
+                f"tcp: {tcp.address[0]}:{tcp.address[1]} (transparent M-Bus, "
+                f"packing {args.packing})",
+                flush=True,
+            )
     except (OSError, ValueError) as exc:
         print(f"meterbench serve: {exc}", file=sys.stderr)
         for b in service.bridges:
             b.close()
         return 2
-    print(f"serving {len(seg.slaves)} simulated slave(s) from {path.name}; Ctrl-C to stop",
-          flush=True)
+    print(
+        f"serving {len(seg.slaves)} simulated slave(s) from {path.name}; Ctrl-C to stop", flush=True
+    )
     try:
         service.run(until=args.seconds)
     except KeyboardInterrupt:
@@ -109,7 +154,6 @@ def main(args) -> int:
         if args.trace:
             seg.world.trace.write_jsonl(args.trace)
             print(f"wrote: {args.trace}")
-    counters = {k: sum(b.counters[k] for b in service.bridges)
-                for k in service.bridges[0].counters}
+    counters = {k: sum(b.counters[k] for b in service.bridges) for k in service.bridges[0].counters}
     print("bridge: " + ", ".join(f"{k}={v}" for k, v in counters.items()))
     return 0

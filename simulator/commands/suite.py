@@ -17,24 +17,49 @@ SUITES = Path(__file__).resolve().parent.parent / "testing" / "suites"
 
 def add_parser(sub) -> None:
     p = sub.add_parser("suite", help="run the M-Bus master conformance suite on a rig")
-    p.add_argument("--rig", type=Path, default=None,
-                   help="rig file (default: $MBENCH_RIG, else rigs/sim.toml, else the packaged "
-                        "simulated rig)")
-    p.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
-                   help="only tests matching this pytest -k expression")
-    p.add_argument("--out", type=Path, default=Path("meterbench-results") / "suite",
-                   help="folder for junit.xml, record.json and report.html")
+    p.add_argument(
+        "--rig",
+        type=Path,
+        default=None,
+        help="rig file (default: $MBENCH_RIG, else rigs/sim.toml, else the packaged simulated rig)",
+    )
+    p.add_argument(
+        "-k",
+        dest="keyword",
+        default=None,
+        metavar="EXPR",
+        help="only tests matching this pytest -k expression",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("meterbench-results") / "suite",
+        help="folder for junit.xml, record.json and report.html",
+    )
     p.add_argument("-x", "--exitfirst", action="store_true", help="stop at the first failure")
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     p.set_defaults(func=main)
 
 
-def pytest_args(rig: Path | None, keyword: str | None, out: Path, *, exitfirst: bool = False,
-                extra: list[str] | None = None) -> list[str]:
+def pytest_args(
+    rig: Path | None,
+    keyword: str | None,
+    out: Path,
+    *,
+    exitfirst: bool = False,
+    extra: list[str] | None = None,
+) -> list[str]:
     """The pytest command line the verb runs (also used by tests)."""
-    args = [str(SUITES / "test_mbus_master.py"), "-q", "-p", "no:cacheprovider",
-            "-o", "junit_family=xunit1",  # record_property needs xunit1 properties
-            f"--junitxml={out / 'junit.xml'}", f"--mbench-record={out / 'record.json'}"]
+    args = [
+        str(SUITES / "test_mbus_master.py"),
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "junit_family=xunit1",  # record_property needs xunit1 properties
+        f"--junitxml={out / 'junit.xml'}",
+        f"--mbench-record={out / 'record.json'}",
+    ]
     if not any(ep.name == "meterbench" for ep in entry_points(group="pytest11")):
         args[1:1] = ["-p", "simulator.testing.plugin"]  # not installed as an entry point
     if rig is not None:
@@ -53,8 +78,13 @@ def main(args) -> int:
 
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    code = int(pytest.main(pytest_args(args.rig, args.keyword, out, exitfirst=args.exitfirst,
-                                       extra=args.pytest_args)))
+    code = int(
+        pytest.main(
+            pytest_args(
+                args.rig, args.keyword, out, exitfirst=args.exitfirst, extra=args.pytest_args
+            )
+        )
+    )
     record = out / "record.json"
     if record.is_file():
         html = write_report(record, out / "report.html")

@@ -61,19 +61,29 @@ class MeterSpec:
     @property
     def address(self) -> SecondaryAddress:
         manufacturer_code(self.manufacturer)  # AddressError early for a bad code
-        return SecondaryAddress(self.id, self.manufacturer, self.version,
-                                TEMPLATES[self.medium].medium)
+        return SecondaryAddress(
+            self.id, self.manufacturer, self.version, TEMPLATES[self.medium].medium
+        )
 
     def build(self, world: World) -> Slave:
         template = TEMPLATES[self.medium]
         rng = world.rng(f"bench/meter/{self.id}/records")
-        return Slave(world, self.address, primary=self.primary, bauds=(300, 2400, 9600),
-                     baud=self.baud, records=template.build(rng, self.telegrams),
-                     telegrams=self.telegrams, delay=self.delay, faults=self.faults)
+        return Slave(
+            world,
+            self.address,
+            primary=self.primary,
+            bauds=(300, 2400, 9600),
+            baud=self.baud,
+            records=template.build(rng, self.telegrams),
+            telegrams=self.telegrams,
+            delay=self.delay,
+            faults=self.faults,
+        )
 
 
-def master_settings(rig: Rig, *, multi_telegram: bool = True,
-                    behaviour: bool = False) -> MasterSettings:
+def master_settings(
+    rig: Rig, *, multi_telegram: bool = True, behaviour: bool = False
+) -> MasterSettings:
     """The DUT's configured settings as the master model's :class:`MasterSettings` (s).
 
     ``behaviour=True``: with the rig's ``[dut.sim]`` deviations applied (what the simulated
@@ -83,10 +93,14 @@ def master_settings(rig: Rig, *, multi_telegram: bool = True,
     if behaviour:
         m = m.model_copy(update=rig.dut.sim.model_dump(exclude_none=True))
     return MasterSettings(
-        response_timeout=m.seconds("response_timeout"), readout_retries=m.readout_retries,
-        selection_retries=m.selection_retries, init_idle=m.seconds("init_idle"),
-        collision_idle=m.seconds("collision_idle"), request_idle=m.seconds("request_idle"),
-        multi_telegram=multi_telegram, max_telegrams=m.multi_telegram_limit,
+        response_timeout=m.seconds("response_timeout"),
+        readout_retries=m.readout_retries,
+        selection_retries=m.selection_retries,
+        init_idle=m.seconds("init_idle"),
+        collision_idle=m.seconds("collision_idle"),
+        request_idle=m.seconds("request_idle"),
+        multi_telegram=multi_telegram,
+        max_telegrams=m.multi_telegram_limit,
     )
 
 
@@ -164,8 +178,14 @@ class LabDut:
         assert spec is not None  # load_rig guarantees it for lab rigs
         self.driver = RealtimeDriver(world)
         self.transport = open_rig_transport(spec)
-        self.bridge = SerialBridge(self.driver, bus, self.transport, baud=spec.baud,
-                                   echo=spec.echo, reply_timeout=rig.timing.reply_timeout_s)
+        self.bridge = SerialBridge(
+            self.driver,
+            bus,
+            self.transport,
+            baud=spec.baud,
+            echo=spec.echo,
+            reply_timeout=rig.timing.reply_timeout_s,
+        )
         self._thread = threading.Thread(target=self.driver.run, name="bench-world", daemon=True)
         self._thread.start()
 
@@ -173,8 +193,11 @@ class LabDut:
         cmd = self.rig.dut.trigger
         before = self.bridge.counters["requests"]
         if cmd:
-            subprocess.run(shlex.split(cmd.format(procedure=name, target=target,
-                                                  baud=baud or "")), check=True, timeout=60)
+            subprocess.run(
+                shlex.split(cmd.format(procedure=name, target=target, baud=baud or "")),
+                check=True,
+                timeout=60,
+            )
         else:
             print(f"[meterbench] make the gateway run: {name} {target}", file=sys.stderr)
         quiet = self.rig.dut.quiet_s
@@ -188,8 +211,10 @@ class LabDut:
             elif count > before and time.monotonic() - last_change >= quiet:
                 return
             elif count == before and time.monotonic() - started > max(60.0, 4 * quiet):
-                raise TimeoutError(f"the gateway sent no request for {name} {target} within "
-                                   f"{max(60.0, 4 * quiet):.0f} s (trigger: {cmd or 'operator'})")
+                raise TimeoutError(
+                    f"the gateway sent no request for {name} {target} within "
+                    f"{max(60.0, 4 * quiet):.0f} s (trigger: {cmd or 'operator'})"
+                )
 
     def scan_primary(self, addresses: Iterable[int] = range(0, 251)) -> None:
         self._procedure("scan_primary")
@@ -221,8 +246,13 @@ class Bench:
     def settings(self) -> MasterSettings:
         return master_settings(self.rig)
 
-    def setup(self, meters: Sequence[MeterSpec], *, baud: int | None = None,
-              settings: Callable[[MasterSettings], MasterSettings] | None = None) -> BenchRun:
+    def setup(
+        self,
+        meters: Sequence[MeterSpec],
+        *,
+        baud: int | None = None,
+        settings: Callable[[MasterSettings], MasterSettings] | None = None,
+    ) -> BenchRun:
         """A fresh world and bus with ``meters`` attached and the device under test on it.
 
         ``baud``: the bus (master) rate, default the DUT's configured baud; ``settings``: a

@@ -45,22 +45,30 @@ def render(record: dict[str, Any]) -> str:
         ("started (UTC)", when),
         ("result", ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))),
     ]
-    out = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
-           "<title>meterbench suite report</title>", f"<style>{_CSS}</style></head><body>",
-           "<h1>meterbench suite report</h1><table>"]
+    out = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        "<title>meterbench suite report</title>",
+        f"<style>{_CSS}</style></head><body>",
+        "<h1>meterbench suite report</h1><table>",
+    ]
     out += [f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in head]
-    out.append("</table><h2>Tests</h2><table><tr><th>test</th><th>outcome</th>"
-               "<th>time (s)</th><th>measurements (value, unit, limits)</th></tr>")
+    out.append(
+        "</table><h2>Tests</h2><table><tr><th>test</th><th>outcome</th>"
+        "<th>time (s)</th><th>measurements (value, unit, limits)</th></tr>"
+    )
     for t in tests:
         ms = "".join(
             f"<div class='{'passed' if m['passed'] else 'failed'}'>{escape(m['name'])}: "
             f"{m['value']:.6g} {escape(m['unit'])} [{_lim(m['low'])} .. {_lim(m['high'])}]</div>"
-            for m in t.get("measurements", []))
+            for m in t.get("measurements", [])
+        )
         msg = t.get("message")
         detail = f"<pre>{escape(msg[-1500:])}</pre>" if msg and t["outcome"] != "passed" else ""
         name = t["nodeid"].split("::")[-1]
-        out.append(f"<tr><td>{escape(name)}{detail}</td><td class='{t['outcome']}'>"
-                   f"{t['outcome']}</td><td>{t.get('duration_s', 0):.3f}</td><td>{ms}</td></tr>")
+        out.append(
+            f"<tr><td>{escape(name)}{detail}</td><td class='{t['outcome']}'>"
+            f"{t['outcome']}</td><td>{t.get('duration_s', 0):.3f}</td><td>{ms}</td></tr>"
+        )
     out.append("</table></body></html>\n")
     return "\n".join(out)
 

@@ -43,8 +43,11 @@ class Exchange:
         simulator.mbus.master). Replies that are merely not one valid frame (``e5e5``) are
         not counted: Table 7 does not say whether they start the collision idle time."""
         r = self.reply
-        return bool(r is not None and self.answered
-                    and (r.get("uart_errors", 0) or r.get("collision_detected")))
+        return bool(
+            r is not None
+            and self.answered
+            and (r.get("uart_errors", 0) or r.get("collision_detected"))
+        )
 
     @property
     def end(self) -> float:

@@ -57,8 +57,9 @@ class Measurement:
     def passed(self) -> bool:
         if isinstance(self.value, float) and math.isnan(self.value):
             return False
-        return ((self.low is None or self.value >= self.low)
-                and (self.high is None or self.value <= self.high))
+        return (self.low is None or self.value >= self.low) and (
+            self.high is None or self.value <= self.high
+        )
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -68,11 +69,18 @@ class Measurement:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("meterbench", "meterbench test bench")
-    group.addoption("--rig", default=None, metavar="PATH",
-                    help="rig file (default: $MBENCH_RIG, else rigs/sim.toml, else the "
-                         "packaged simulated rig)")
-    group.addoption("--mbench-record", default=None, metavar="PATH",
-                    help="write a JSON test record (rig, device, git commit, measurements)")
+    group.addoption(
+        "--rig",
+        default=None,
+        metavar="PATH",
+        help="rig file (default: $MBENCH_RIG, else rigs/sim.toml, else the packaged simulated rig)",
+    )
+    group.addoption(
+        "--mbench-record",
+        default=None,
+        metavar="PATH",
+        help="write a JSON test record (rig, device, git commit, measurements)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -176,14 +184,22 @@ def measure(request: pytest.FixtureRequest, record_property):
     taken: list[Measurement] = []
     request.node.stash[_MEASUREMENTS] = taken
 
-    def _measure(name: str, value: float, unit: str, low: float | None = None,
-                 high: float | None = None, *, check: bool = True) -> Measurement:
+    def _measure(
+        name: str,
+        value: float,
+        unit: str,
+        low: float | None = None,
+        high: float | None = None,
+        *,
+        check: bool = True,
+    ) -> Measurement:
         m = Measurement(name, float(value), unit, low, high)
         taken.append(m)
         record_property(f"measurement:{name}", json.dumps(m.to_json(), sort_keys=True))
         if check and not m.passed:
             raise AssertionError(
-                f"{name} = {m.value:.6g} {unit} outside [{_fmt(low, '-inf')}, {_fmt(high, '+inf')}] {unit}")
+                f"{name} = {m.value:.6g} {unit} outside [{_fmt(low, '-inf')}, {_fmt(high, '+inf')}] {unit}"
+            )
         return m
 
     return _measure
@@ -209,8 +225,10 @@ class TestRecord:
         self.started = time.time()
 
     def add(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        entry = self.tests.setdefault(item.nodeid, {"nodeid": item.nodeid, "outcome": "passed",
-                                                    "duration_s": 0.0, "measurements": []})
+        entry = self.tests.setdefault(
+            item.nodeid,
+            {"nodeid": item.nodeid, "outcome": "passed", "duration_s": 0.0, "measurements": []},
+        )
         entry["duration_s"] = round(entry["duration_s"] + report.duration, 6)
         if report.failed:
             entry["outcome"] = "failed" if report.when == "call" else "error"
@@ -228,8 +246,12 @@ class TestRecord:
         try:
             rig = load_session_rig(self.config)
             rig_info.update(name=rig.name, mode=rig.mode, features=rig.features)
-            device = {"model": rig.dut.model, "firmware": rig.dut.firmware,
-                      "serial": rig.dut.serial, "mbus": rig.dut.mbus.model_dump()}
+            device = {
+                "model": rig.dut.model,
+                "firmware": rig.dut.firmware,
+                "serial": rig.dut.serial,
+                "mbus": rig.dut.mbus.model_dump(),
+            }
         except pytest.UsageError as exc:
             rig_info["error"] = str(exc)
         doc = {
@@ -247,8 +269,14 @@ class TestRecord:
 def git_commit(where: Path) -> str | None:
     """``git rev-parse HEAD`` of the checkout at ``where`` (None outside a git checkout)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True,
-                             text=True, timeout=5, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None

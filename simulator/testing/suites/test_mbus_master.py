@@ -28,10 +28,14 @@ def _limit(rig, name: str) -> float:
 
 
 def _clean_rsp_ud_from(trace, slave_name: str):
-    return [e for e in exchanges(trace)
-            if e.answered and e.reply.get("outcome") == "ok"
-            and e.reply.get("senders") == [slave_name]
-            and str(e.reply.get("summary", "")).startswith("RSP_UD")]
+    return [
+        e
+        for e in exchanges(trace)
+        if e.answered
+        and e.reply.get("outcome") == "ok"
+        and e.reply.get("senders") == [slave_name]
+        and str(e.reply.get("summary", "")).startswith("RSP_UD")
+    ]
 
 
 def _check_gaps(trace, rig, measure, rule: str, limit: float, *, needed: bool = True) -> None:
@@ -45,7 +49,7 @@ def _check_gaps(trace, rig, measure, rule: str, limit: float, *, needed: bool = 
 # -- finding slaves ---------------------------------------------------------------------------
 SEARCH_METERS = [
     MeterSpec(12345678, "ELV"),
-    MeterSpec(12345679, "ELV"),              # differs from the first in the last digit only
+    MeterSpec(12345679, "ELV"),  # differs from the first in the last digit only
     MeterSpec(12345778, "KAM", medium="water"),  # one digit away again, other manufacturer
     MeterSpec(90000001, "ELV", medium="electricity"),
 ]
@@ -56,26 +60,40 @@ def test_secondary_search_finds_every_slave(bench, rig, measure):
     run = bench.setup(SEARCH_METERS)
     found = run.dut.search_secondary()
     trace = run.trace
-    collided = [e for e in exchanges(trace) if e.reply is not None
-                and len(e.reply.get("senders", [])) > 1]
+    collided = [
+        e for e in exchanges(trace) if e.reply is not None and len(e.reply.get("senders", [])) > 1
+    ]
     assert collided, "wildcard selections never collided: the search was not exercised"
     isolated = [m for m in SEARCH_METERS if _clean_rsp_ud_from(trace, run.slaves[m.id].name)]
-    measure("slaves read alone during search", len(isolated), "",
-            low=len(SEARCH_METERS), high=len(SEARCH_METERS))
+    measure(
+        "slaves read alone during search",
+        len(isolated),
+        "",
+        low=len(SEARCH_METERS),
+        high=len(SEARCH_METERS),
+    )
     if found is not None:
         assert sorted(map(str, found)) == sorted(str(m.address) for m in SEARCH_METERS)
     _check_gaps(trace, rig, measure, "collision_idle", _limit(rig, "collision_idle"))
 
 
 def test_primary_scan_finds_every_slave(bench, measure):
-    meters = [MeterSpec(11111111, primary=1), MeterSpec(22222222, primary=7),
-              MeterSpec(33333333, primary=250, medium="water")]
+    meters = [
+        MeterSpec(11111111, primary=1),
+        MeterSpec(22222222, primary=7),
+        MeterSpec(33333333, primary=250, medium="water"),
+    ]
     run = bench.setup(meters)
     found = run.dut.scan_primary()
     answered = []
     for m in meters:
-        nke = [e for e in exchanges(run.trace) if e.summary.split()[:2] == ["SND_NKE",
-               f"a={m.primary}"] and e.answered and e.reply.get("summary") == "E5"]
+        nke = [
+            e
+            for e in exchanges(run.trace)
+            if e.summary.split()[:2] == ["SND_NKE", f"a={m.primary}"]
+            and e.answered
+            and e.reply.get("summary") == "E5"
+        ]
         if nke:
             answered.append(m.primary)
     measure("primaries acknowledged SND_NKE", len(answered), "", low=3, high=3)
@@ -90,10 +108,14 @@ def test_multi_telegram_meter_read_completely_with_fcb_toggling(bench, rig, meas
     readout = run.dut.read(5)
     reqs = [e for e in exchanges(run.trace) if e.summary.split()[:2] == ["REQ_UD2", "a=5"]]
     good = [e for e in reqs if e.answered and e.reply.get("outcome") == "ok"]
-    measure("telegrams received", len(good), "", low=3, high=min(3, rig.dut.mbus.multi_telegram_limit))
+    measure(
+        "telegrams received", len(good), "", low=3, high=min(3, rig.dut.mbus.multi_telegram_limit)
+    )
     fcbs = [int(bytes.fromhex(e.request.get("hex"))[1] & 0x20 != 0) for e in good]
     assert all(a != b for a, b in zip(fcbs, fcbs[1:], strict=False)), f"FCB did not toggle: {fcbs}"
-    assert "more follow" in good[0].reply.get("summary") and "more follow" not in good[-1].reply.get("summary")
+    assert "more follow" in good[0].reply.get("summary") and "more follow" not in good[
+        -1
+    ].reply.get("summary")
     if readout is not None:
         assert readout.ok and len(readout.telegrams) == 3
 
@@ -105,8 +127,13 @@ def test_silent_meter_retried_exactly_readout_retries_times(bench, rig, measure)
     retries = rig.dut.mbus.readout_retries
     n = len(requests_to(run.trace, "REQ_UD2", 9))
     measure("REQ_UD2 attempts to a silent meter", n, "", low=retries + 1, high=retries + 1)
-    _check_gaps(run.trace, rig, measure, "timeout+request_idle",
-                _limit(rig, "response_timeout") + _limit(rig, "request_idle"))
+    _check_gaps(
+        run.trace,
+        rig,
+        measure,
+        "timeout+request_idle",
+        _limit(rig, "response_timeout") + _limit(rig, "request_idle"),
+    )
     if readout is not None:
         assert not readout.ok and readout.attempts == retries + 1
 
@@ -137,8 +164,9 @@ def test_collision_idle_after_collision(bench, rig, measure):
 @pytest.mark.requires_feature("late_reply_emulation")
 def test_late_reply_inside_response_timeout_is_accepted(bench, rig, measure):
     timeout = _limit(rig, "response_timeout")
-    late = MeterSpec(88888881, primary=11,
-                     faults=(Fault("late", delay=0.8 * timeout, commands=("REQ_UD2",)),))
+    late = MeterSpec(
+        88888881, primary=11, faults=(Fault("late", delay=0.8 * timeout, commands=("REQ_UD2",)),)
+    )
     run = bench.setup([late])
     readout = run.dut.read(11)
     reqs = requests_to(run.trace, "REQ_UD2", 11)
@@ -153,13 +181,15 @@ def test_late_reply_inside_response_timeout_is_accepted(bench, rig, measure):
 def test_reply_beyond_response_timeout_is_given_up(bench, rig, measure):
     timeout = _limit(rig, "response_timeout")
     retries = rig.dut.mbus.readout_retries
-    late = MeterSpec(88888882, primary=12,
-                     faults=(Fault("late", delay=timeout + 0.3, commands=("REQ_UD2",)),))
+    late = MeterSpec(
+        88888882, primary=12, faults=(Fault("late", delay=timeout + 0.3, commands=("REQ_UD2",)),)
+    )
     run = bench.setup([late])
     readout = run.dut.read(12)
     n = len(requests_to(run.trace, "REQ_UD2", 12))
-    measure("REQ_UD2 attempts with a reply after the timeout", n, "",
-            low=retries + 1, high=retries + 1)
+    measure(
+        "REQ_UD2 attempts with a reply after the timeout", n, "", low=retries + 1, high=retries + 1
+    )
     if readout is not None:
         assert not readout.ok
 
