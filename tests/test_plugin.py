@@ -7,10 +7,17 @@ import os
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import entry_points
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SIM_RIG = ROOT / "rigs" / "sim.toml"
+
+
+def _plugin_args() -> list[str]:
+    # the entry point exists once the project is pip-installed; load the module otherwise
+    installed = any(ep.name == "meterbench" for ep in entry_points(group="pytest11"))
+    return [] if installed else ["-p", "simulator.testing.plugin"]
 
 
 def pytest_in(tmp_path: Path, body: str, *args: str, env: dict | None = None):
@@ -18,7 +25,18 @@ def pytest_in(tmp_path: Path, body: str, *args: str, env: dict | None = None):
     full_env = {k: v for k, v in os.environ.items() if k != "MBENCH_RIG"}
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs", "test_x.py", *args],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-rs",
+            *_plugin_args(),
+            "test_x.py",
+            *args,
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
