@@ -79,9 +79,12 @@ def test_build_from_values_per_second(benchmark):
     addr = SecondaryAddress(12345678, "ELV", 1, 4)
 
     def build() -> bytes:
-        records = [DataRecord.from_value(0x06, 12_345_000), DataRecord.from_value(0x13, 654.321),
-                   DataRecord.from_value(0x5B, 71, data_field=0x2),
-                   DataRecord.from_value(0x5F, 43, data_field=0x2)]
+        records = [
+            DataRecord.from_value(0x06, 12_345_000),
+            DataRecord.from_value(0x13, 654.321),
+            DataRecord.from_value(0x5B, 71, data_field=0x2),
+            DataRecord.from_value(0x5F, 43, data_field=0x2),
+        ]
         return encode_telegram(Telegram(Header(0x72, 1, 0, 0, addr), records, a=1)).to_bytes()
 
     assert len(benchmark(build)) > 30

@@ -40,9 +40,13 @@ def _simulate(scn: NbiotScenario, sink=None) -> dict:
     t0 = time.perf_counter()
     world.run(HOURS * 3600)
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "module_days_per_s": MODULES * HOURS / 24 / wall,
-            "readouts": sum(m.produced for m in modules), "uplinks": server.uplinks,
-            "trace_events": world.trace.count}
+    return {
+        "wall_s": wall,
+        "module_days_per_s": MODULES * HOURS / 24 / wall,
+        "readouts": sum(m.produced for m in modules),
+        "uplinks": server.uplinks,
+        "trace_events": world.trace.count,
+    }
 
 
 @pytest.mark.parametrize("trace", ["off", "message"])
@@ -56,7 +60,8 @@ def test_fleet_module_days_per_second(benchmark, tmp_path, trace):
             return _simulate(scn, fh)
 
     info = benchmark.pedantic(once, rounds=1, iterations=1)
-    benchmark.extra_info.update({k: round(v, 2) if isinstance(v, float) else v
-                                 for k, v in info.items()})
+    benchmark.extra_info.update(
+        {k: round(v, 2) if isinstance(v, float) else v for k, v in info.items()}
+    )
     assert info["readouts"] == MODULES * 24
     assert info["uplinks"] > 0.9 * MODULES

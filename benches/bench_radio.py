@@ -28,12 +28,22 @@ def city(n: int, side_m: float, seed: int = 1) -> RadioSetup:
     rng = np.random.default_rng(seed)
     xy = rng.uniform(-side_m / 2, side_m / 2, (n, 2))
     modes = rng.choice(["T1", "C1A", "C1B", "S1"], size=n, p=[0.6, 0.25, 0.1, 0.05])
-    meters = [RadioMeter(id=30_000_000 + i, x=float(xy[i, 0]), y=float(xy[i, 1]),
-                         mode=str(modes[i]), indoor=bool(i % 5), interval_s=900.0)
-              for i in range(n)]
+    meters = [
+        RadioMeter(
+            id=30_000_000 + i,
+            x=float(xy[i, 0]),
+            y=float(xy[i, 1]),
+            mode=str(modes[i]),
+            indoor=bool(i % 5),
+            interval_s=900.0,
+        )
+        for i in range(n)
+    ]
     step = side_m / 5
-    receivers = [Receiver(f"r{k}", -side_m / 2 + (k % 5 + 0.5) * step,
-                          -side_m / 2 + (k // 5 + 0.5) * step) for k in range(25)]
+    receivers = [
+        Receiver(f"r{k}", -side_m / 2 + (k % 5 + 0.5) * step, -side_m / 2 + (k // 5 + 0.5) * step)
+        for k in range(25)
+    ]
     airtime = np.where(modes == "S1", 0.030, 0.0035)  # water-profile telegram lengths
     return RadioSetup.build(meters, receivers, Channel.preset("oulu"), seed, airtime=airtime)
 
@@ -49,8 +59,12 @@ def _kernel(benchmark, n: int, side: float, rounds: int) -> None:
 
     benchmark.pedantic(go, rounds=rounds, iterations=1)
     benchmark.extra_info.update(
-        meters=n, receivers=25, telegrams=result["tx"], receptions=result["rx"],
-        telegrams_per_s=round(result["tx"] / benchmark.stats.stats.mean))
+        meters=n,
+        receivers=25,
+        telegrams=result["tx"],
+        receptions=result["rx"],
+        telegrams_per_s=round(result["tx"] / benchmark.stats.stats.mean),
+    )
 
 
 def test_kernel_10k_meters_24h(benchmark):
@@ -73,5 +87,8 @@ def test_event_model_500_meters_1h(benchmark):
         sent["n"] = model.sent
 
     benchmark.pedantic(go, rounds=2, iterations=1)
-    benchmark.extra_info.update(meters=500, telegrams=sent["n"],
-                                telegrams_per_s=round(sent["n"] / benchmark.stats.stats.mean))
+    benchmark.extra_info.update(
+        meters=500,
+        telegrams=sent["n"],
+        telegrams_per_s=round(sent["n"] / benchmark.stats.stats.mean),
+    )

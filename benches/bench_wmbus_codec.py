@@ -28,9 +28,16 @@ def test_encode_decode_round_trip(benchmark, mode: int) -> None:
     counter = iter(range(10**9))
 
     def round_trip() -> int:
-        raw = build_telegram(manufacturer="KAM", id=76348799, version=0x1B, device_type=0x16,
-                             records=RECORDS, access_no=next(counter) & 0xFF,
-                             security_mode=mode, key=KEY if mode else None)
+        raw = build_telegram(
+            manufacturer="KAM",
+            id=76348799,
+            version=0x1B,
+            device_type=0x16,
+            records=RECORDS,
+            access_no=next(counter) & 0xFF,
+            security_mode=mode,
+            key=KEY if mode else None,
+        )
         return len(parse_telegram(raw, keys=KEY, fmt="A", crc=True).records)
 
     assert benchmark(round_trip) == 3

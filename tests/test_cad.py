@@ -15,8 +15,10 @@ from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
 from simulator.sinks.http import HttpSink
 
 CAD_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "cad"
-UA = re.compile(r"^TC65i/\d{15} Profile/IMP-NG Configuration/CLDC-1\.1 Model/CMe3100 "
-                r"Hardware/\S+ Firmware/\S+ Application/\S+ Serial/\d{10}$")
+UA = re.compile(
+    r"^TC65i/\d{15} Profile/IMP-NG Configuration/CLDC-1\.1 Model/CMe3100 "
+    r"Hardware/\S+ Firmware/\S+ Application/\S+ Serial/\d{10}$"
+)
 
 
 def test_manual_example_parses():
@@ -44,8 +46,10 @@ def test_bad_file_reports_every_problem_with_its_line():
 
 
 def test_cron_combinations_keep_their_bars_and_missing_mode_is_an_error():
-    cad = parse_cad("Sync-Mode: server\n"
-                    "Sync-Config-0: receiving.server.push.cron=0 5 * * *|8 10 * * *|/a/b.cfg\n")
+    cad = parse_cad(
+        "Sync-Mode: server\n"
+        "Sync-Config-0: receiving.server.push.cron=0 5 * * *|8 10 * * *|/a/b.cfg\n"
+    )
     assert cad.configs[0].value == "0 5 * * *|8 10 * * *" and cad.configs[0].path == "/a/b.cfg"
     with pytest.raises(CadError, match="Sync-Mode is missing"):
         parse_cad("Sync-Id: x\n")
@@ -55,8 +59,9 @@ def _setup(sink: HttpSink, cad_text: str, **settings):
     sink.add_file("/cfg/stream.cad", cad_text)
     world = World(1)
     props = {"configuration.server.url": sink.url("/cfg/stream.cad"), **settings}
-    plugin = StreamPlugin(world, StreamSettings.from_properties(props),
-                          identity=ProductIdentity(serial=6000000))
+    plugin = StreamPlugin(
+        world, StreamSettings.from_properties(props), identity=ProductIdentity(serial=6000000)
+    )
     return world, plugin, AutoConfiguration(plugin)
 
 
@@ -84,8 +89,9 @@ def test_sync_applies_settings_and_notifies_900():
 def test_sync_mode_not_server_gives_920_and_changes_nothing():
     with HttpSink() as sink:
         world, plugin, auto = _setup(
-            sink, f"Sync-Mode: client\nSync-Notify-URL: {sink.url('/n')}\n"
-                  "Sync-Config-0: radio.mode=S1\n")
+            sink,
+            f"Sync-Mode: client\nSync-Notify-URL: {sink.url('/n')}\nSync-Config-0: radio.mode=S1\n",
+        )
         before = plugin.settings
         assert auto.sync().code == 920
     assert plugin.settings is before
@@ -107,15 +113,20 @@ def test_bad_file_gives_921_with_line_numbers_and_changes_nothing():
 def test_invalid_value_or_missing_file_gives_921_and_applies_nothing():
     with HttpSink() as sink:
         world, plugin, auto = _setup(
-            sink, "Sync-Mode: server\nSync-Config-0: filter.manufacturer=KAM\n"
-                  "Sync-Config-1: radio.mode=T2\n")
+            sink,
+            "Sync-Mode: server\nSync-Config-0: filter.manufacturer=KAM\n"
+            "Sync-Config-1: radio.mode=T2\n",
+        )
         before = plugin.settings
         result = auto.sync()
         assert result.code == 921 and plugin.settings is before
         assert any("line 3: radio.mode" in p for p in result.problems)
-        sink.add_file("/cfg/stream.cad", "Sync-Mode: server\n"
-                      "Sync-Config-0: filter.manufacturer=KAM\n"
-                      f"Sync-File-0-URL: {sink.url('/nope')},/x\n")
+        sink.add_file(
+            "/cfg/stream.cad",
+            "Sync-Mode: server\n"
+            "Sync-Config-0: filter.manufacturer=KAM\n"
+            f"Sync-File-0-URL: {sink.url('/nope')},/x\n",
+        )
         result = auto.sync()
         assert result.code == 921 and plugin.settings is before
         assert "HTTP 404" in result.problems[0]
@@ -123,8 +134,9 @@ def test_invalid_value_or_missing_file_gives_921_and_applies_nothing():
 
 def test_scheduled_sync_runs_at_the_configuration_cron_only_when_enabled():
     with HttpSink() as sink:
-        world, plugin, auto = _setup(sink, "Sync-Mode: server\nSync-Config-0: radio.mode=S1\n",
-                                     **{"sync.enabled": "true"})
+        world, plugin, auto = _setup(
+            sink, "Sync-Mode: server\nSync-Config-0: radio.mode=S1\n", **{"sync.enabled": "true"}
+        )
         auto.start()
         world.run(until=3600)
         assert [e.t for e in world.trace.select("cad_sync")] == [1800.0]  # 00:30 default

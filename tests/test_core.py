@@ -48,7 +48,13 @@ def test_trace_select_and_jsonl_roundtrip(tmp_path):
     assert len(t.select("frame", direction="m2s")) == 1
     path = t.write_jsonl(tmp_path / "trace.jsonl")
     rows = Trace.read_jsonl(path)
-    assert rows[1] == {"t": 0.6, "kind": "frame", "source": "slave/1", "direction": "s2m", "hex": "e5"}
+    assert rows[1] == {
+        "t": 0.6,
+        "kind": "frame",
+        "source": "slave/1",
+        "direction": "s2m",
+        "hex": "e5",
+    }
 
 
 def test_locator_finds_keys_in_tables_and_arrays_of_tables():
@@ -87,7 +93,9 @@ class _Doc(StrictModel):
 
 def test_scenario_reports_every_error_at_once_with_lines(tmp_path):
     f = tmp_path / "bad.toml"
-    f.write_text('kind = "mbus"\n[[slaves]]\nid = "x"\n[[slaves]]\nid = 2\nbaud = "fast"\nbuad = 1\n')
+    f.write_text(
+        'kind = "mbus"\n[[slaves]]\nid = "x"\n[[slaves]]\nid = 2\nbaud = "fast"\nbuad = 1\n'
+    )
     doc = load_toml(f)
     with pytest.raises(ScenarioError) as info:
         doc.validate(_Doc)

@@ -41,14 +41,23 @@ def test_json_shape(capsys):
     doc = json.loads(line)
     expected = telegram_json(decode_telegram(bytes.fromhex(WORKED.replace(" ", ""))))
     assert {k: doc[k] for k in expected} == expected
-    assert doc["frame"] == {"type": "LongFrame", "c": "08", "a": 1, "ci": "72", "function": "RSP_UD"}
+    assert doc["frame"] == {
+        "type": "LongFrame",
+        "c": "08",
+        "a": 1,
+        "ci": "72",
+        "function": "RSP_UD",
+    }
 
 
 def test_several_frames_back_to_back(capsys):
     code, out, _ = run(capsys, "E5", "10 7B 01 7C 16", WORKED)
     assert code == 0
     assert [ln.split(": ", 1)[1] for ln in out.splitlines() if ln.startswith("frame")] == [
-        "E5", "REQ_UD2 a=1 FCB=1", "RSP_UD a=1 CI=72 id=12345678 ELV 1 record"]
+        "E5",
+        "REQ_UD2 a=1 FCB=1",
+        "RSP_UD a=1 CI=72 id=12345678 ELV 1 record",
+    ]
 
 
 def test_bad_frame_reports_offset_and_continues(capsys):
@@ -79,7 +88,9 @@ def test_file_one_frame_per_line(capsys, tmp_path):
 def test_file_one_frame_over_several_lines(capsys, tmp_path):
     f = tmp_path / "frame.hex"
     words = WORKED.split()
-    f.write_text(" ".join(words[:10]) + "\n" + " ".join(words[10:20]) + "\n" + " ".join(words[20:]) + "\n")
+    f.write_text(
+        " ".join(words[:10]) + "\n" + " ".join(words[10:20]) + "\n" + " ".join(words[20:]) + "\n"
+    )
     code, out, _ = run(capsys, "--json", "--file", str(f))
     assert code == 0
     assert json.loads(out)["records"][0]["value"] == 12345000
@@ -138,8 +149,13 @@ def test_wmbus_hands_over_the_parsed_arguments(capsys, monkeypatch):
 
 
 def test_installed_entry_point_runs():
-    proc = subprocess.run([sys.executable, "-m", "simulator.cli", "decode", "--json", WORKED],
-                          capture_output=True, text=True, timeout=60, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "decode", "--json", WORKED],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["header"]["manufacturer"] == "ELV"
 

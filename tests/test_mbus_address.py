@@ -51,7 +51,8 @@ def test_worked_address_wire_and_text():
 
 
 @pytest.mark.parametrize(
-    "text", ["123456789615010", "12345678961501044", "1234A67896150104", "12345678FFFF0104", "x" * 16]
+    "text",
+    ["123456789615010", "12345678961501044", "1234A67896150104", "12345678FFFF0104", "x" * 16],
 )
 def test_parse_rejects(text):
     with pytest.raises(AddressError):
@@ -66,8 +67,9 @@ def test_from_bytes_reports_offset_of_bad_bcd():
         SecondaryAddress.from_bytes(b"\x00" * 7)
 
 
-@pytest.mark.parametrize("kw", [{"id": 100_000_000}, {"id": -1}, {"version": 256}, {"medium": -1},
-                                {"manufacturer": "E"}])
+@pytest.mark.parametrize(
+    "kw", [{"id": 100_000_000}, {"id": -1}, {"version": 256}, {"medium": -1}, {"manufacturer": "E"}]
+)
 def test_field_ranges(kw):
     args = {"id": 1, "manufacturer": "ELV", "version": 0, "medium": 0} | kw
     with pytest.raises(AddressError):
@@ -84,11 +86,15 @@ def test_mask_wildcards():
     assert m.matches(ELV)
     assert not SecondaryMask.parse("1235FFFFFFFFFFFF").matches(ELV)
     assert SecondaryMask.parse("12345678961501FF").matches(ELV)
-    assert not SecondaryMask.parse("12345678961501FF").matches(SecondaryAddress(12345678, "ELV", 2, 4))
+    assert not SecondaryMask.parse("12345678961501FF").matches(
+        SecondaryAddress(12345678, "ELV", 2, 4)
+    )
     assert SecondaryMask.of(ELV).matches(ELV) and not SecondaryMask.of(ELV).is_wildcard
     # nibble F in the medium byte matches any nibble there (documented extension)
     assert SecondaryMask.parse("123456789615010F").matches(ELV)
-    assert not SecondaryMask.parse("123456789615010F").matches(SecondaryAddress(12345678, "ELV", 1, 0x14))
+    assert not SecondaryMask.parse("123456789615010F").matches(
+        SecondaryAddress(12345678, "ELV", 1, 0x14)
+    )
 
 
 @pytest.mark.parametrize("text", ["1234AFFFFFFFFFFF", "FFFF", "G" * 16])

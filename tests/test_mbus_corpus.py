@@ -25,8 +25,12 @@ def _hex(path: Path) -> bytes:
 
 def test_goldens_present():
     # the fresh clone must carry real telegrams, not only synthetic ones
-    assert {"protocol_worked_example", "elvaco_stream_mode_example", "handmade_heat_meter",
-            "kamstrup_multical_601"} <= set(GOLDEN_NAMES)
+    assert {
+        "protocol_worked_example",
+        "elvaco_stream_mode_example",
+        "handmade_heat_meter",
+        "kamstrup_multical_601",
+    } <= set(GOLDEN_NAMES)
     assert len(GOLDEN_NAMES) >= 10
 
 
@@ -137,10 +141,18 @@ def test_corpus_mutations_only_raise_mbus_errors():
 
 # --- independent check: pymeterbus ------------------------------------------------------------
 
-PM_UNITS = {"MeasureUnit.WH": "Wh", "MeasureUnit.M3": "m3", "MeasureUnit.C": "°C",
-            "MeasureUnit.K": "K", "MeasureUnit.W": "W", "MeasureUnit.M3_H": "m3/h",
-            "MeasureUnit.SECONDS": "s", "MeasureUnit.J": "J", "MeasureUnit.KG": "kg",
-            "MeasureUnit.BAR": "bar"}
+PM_UNITS = {
+    "MeasureUnit.WH": "Wh",
+    "MeasureUnit.M3": "m3",
+    "MeasureUnit.C": "°C",
+    "MeasureUnit.K": "K",
+    "MeasureUnit.W": "W",
+    "MeasureUnit.M3_H": "m3/h",
+    "MeasureUnit.SECONDS": "s",
+    "MeasureUnit.J": "J",
+    "MeasureUnit.KG": "kg",
+    "MeasureUnit.BAR": "bar",
+}
 
 
 def _pymeterbus_records(raw: bytes) -> list[dict] | None:
@@ -173,13 +185,22 @@ def _compare(raw: bytes) -> tuple[int, list[str]]:
         compared += 1
         ours = (unit == r.unit, p.get("storage_number"), p.get("tariff", 0), p.get("device", 0))
         if ours != (True, r.storage, r.tariff, r.subunit) or not math.isclose(
-                pv, r.value, rel_tol=1e-9, abs_tol=1e-9):
+            pv, r.value, rel_tol=1e-9, abs_tol=1e-9
+        ):
             diffs.append(f"{r.quantity}: {r.value} {r.unit} vs pymeterbus {p}")
     return compared, diffs
 
 
-@pytest.mark.parametrize("name", ["protocol_worked_example", "kamstrup_multical_601",
-                                  "elvaco_cma10", "filler", "handmade_heat_meter"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "protocol_worked_example",
+        "kamstrup_multical_601",
+        "elvaco_cma10",
+        "filler",
+        "handmade_heat_meter",
+    ],
+)
 def test_goldens_agree_with_pymeterbus(name):
     compared, diffs = _compare(_hex(GOLDEN / f"{name}.hex"))
     assert compared >= 1 and diffs == []

@@ -49,9 +49,14 @@ def h(text: str) -> bytes:
         (ShortFrame(SND_NKE, ADDR_NETWORK), "10 40 FD 3D 16"),
         (ControlFrame(SND_UD, 0xFE, 0xBD), "68 03 03 68 53 FE BD 0E 16"),
         (LongFrame(SND_UD, 0xFE, 0x50, b"\x10"), "68 04 04 68 53 FE 50 10 B1 16"),
-        (LongFrame(SND_UD, 0xFD, 0x52, h("78 56 34 12 96 15 01 04")),
-         "68 0B 0B 68 53 FD 52 78 56 34 12 96 15 01 04 66 16"),
-        (LongFrame(SND_UD, 0xFD, 0x52, b"\xff" * 8), "68 0B 0B 68 53 FD 52 FF FF FF FF FF FF FF FF 9A 16"),
+        (
+            LongFrame(SND_UD, 0xFD, 0x52, h("78 56 34 12 96 15 01 04")),
+            "68 0B 0B 68 53 FD 52 78 56 34 12 96 15 01 04 66 16",
+        ),
+        (
+            LongFrame(SND_UD, 0xFD, 0x52, b"\xff" * 8),
+            "68 0B 0B 68 53 FD 52 FF FF FF FF FF FF FF FF 9A 16",
+        ),
     ],
 )
 def test_published_frames_build_and_parse(frame, wire):
@@ -74,8 +79,19 @@ def test_all_snd_ud_variants_are_snd_ud(c):
     assert f.fcb == bool(c & 0x20) and f.fcv == bool(c & 0x10)
 
 
-@pytest.mark.parametrize("c,func", [(0x4B, REQ_UD2), (0x5B, REQ_UD2), (0x6B, REQ_UD2), (0x7B, REQ_UD2),
-                                    (0x5A, REQ_UD1), (0x7A, REQ_UD1), (0x40, SND_NKE), (0x50, SND_NKE)])
+@pytest.mark.parametrize(
+    "c,func",
+    [
+        (0x4B, REQ_UD2),
+        (0x5B, REQ_UD2),
+        (0x6B, REQ_UD2),
+        (0x7B, REQ_UD2),
+        (0x5A, REQ_UD1),
+        (0x7A, REQ_UD1),
+        (0x40, SND_NKE),
+        (0x50, SND_NKE),
+    ],
+)
 def test_short_frame_function_ignores_fcb_fcv(c, func):
     f = parse_frame(ShortFrame(c, 7).to_bytes())
     assert f.function == func

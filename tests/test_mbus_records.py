@@ -36,8 +36,15 @@ def h(text: str) -> bytes:
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [("FF", -1), ("7F", 127), ("00 80", -32768), ("39 30 00 00", 12345), ("FF FF FF", -1),
-     ("00 00 00 00 00 80", -(1 << 47)), ("FF FF FF FF FF FF FF 7F", (1 << 63) - 1)],
+    [
+        ("FF", -1),
+        ("7F", 127),
+        ("00 80", -32768),
+        ("39 30 00 00", 12345),
+        ("FF FF FF", -1),
+        ("00 00 00 00 00 80", -(1 << 47)),
+        ("FF FF FF FF FF FF FF 7F", (1 << 63) - 1),
+    ],
 )
 def test_signed_integers(raw, value):
     assert dt.decode_int(h(raw)) == value
@@ -46,8 +53,14 @@ def test_signed_integers(raw, value):
 
 @pytest.mark.parametrize(
     ("raw", "value"),
-    [("78 56 34 12", 12345678), ("99", 99), ("01 F0", -1), ("45 23 F1", -12345),
-     ("00 00 00 00 00 00", 0), ("99 99 99 99 99 99", 999_999_999_999)],
+    [
+        ("78 56 34 12", 12345678),
+        ("99", 99),
+        ("01 F0", -1),
+        ("45 23 F1", -12345),
+        ("00 00 00 00 00 00", 0),
+        ("99 99 99 99 99 99", 999_999_999_999),
+    ],
 )
 def test_bcd_incl_negative(raw, value):
     # negative BCD: high nibble F of the top byte = minus (libmbus mbus_data_bcd_decode)
@@ -87,8 +100,20 @@ def test_date_types():
         dt.encode_date_g(date(1980, 1, 1))
 
 
-@pytest.mark.parametrize(("lvar", "n"), [(0x00, 0), (0xBF, 191), (0xC3, 3), (0xD9, 9), (0xE5, 5),
-                                         (0xF0, 16), (0xF4, 32), (0xF5, 48), (0xF6, 64)])
+@pytest.mark.parametrize(
+    ("lvar", "n"),
+    [
+        (0x00, 0),
+        (0xBF, 191),
+        (0xC3, 3),
+        (0xD9, 9),
+        (0xE5, 5),
+        (0xF0, 16),
+        (0xF4, 32),
+        (0xF5, 48),
+        (0xF6, 64),
+    ],
+)
 def test_lvar_lengths(lvar, n):
     assert dt.lvar_length(lvar) == n
 
@@ -186,14 +211,16 @@ def test_durations_and_real32():
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({"vif": 0x06, "value": 12_345_001}, "multiple"),
-     ({"vif": 0x06, "value": 1000 << 40}, "does not fit"),
-     ({"vif": 0x13, "value": 0.0005}, "not representable"),
-     ({"vif": 0x06, "value": "x"}, "cannot carry"),
-     ({"vif": 0x6C, "value": datetime(2024, 1, 1), "data_field": 0x2}, "data field 4"),
-     ({"vif": 0x06, "value": 1, "function": "avg"}, "function"),
-     ({"vif": 0x06, "value": 1, "data_field": 0x0}, "no data"),
-     ({"vif": 0xFD, "value": 1}, "VIFE")],
+    [
+        ({"vif": 0x06, "value": 12_345_001}, "multiple"),
+        ({"vif": 0x06, "value": 1000 << 40}, "does not fit"),
+        ({"vif": 0x13, "value": 0.0005}, "not representable"),
+        ({"vif": 0x06, "value": "x"}, "cannot carry"),
+        ({"vif": 0x6C, "value": datetime(2024, 1, 1), "data_field": 0x2}, "data field 4"),
+        ({"vif": 0x06, "value": 1, "function": "avg"}, "function"),
+        ({"vif": 0x06, "value": 1, "data_field": 0x0}, "no data"),
+        ({"vif": 0xFD, "value": 1}, "VIFE"),
+    ],
 )
 def test_from_value_errors(kwargs, match):
     with pytest.raises(RecordError, match=match):
@@ -218,12 +245,30 @@ def test_worked_example_telegram_and_json():
     assert encode_telegram(t).to_bytes() == WORKED
     assert decode_telegram(parse_frame(WORKED)) == t
     assert telegram_json(t) == {
-        "header": {"id": "12345678", "manufacturer": "ELV", "version": 1,
-                   "medium": "heat (outlet)", "medium_code": 4, "access_number": 0,
-                   "status": 0, "signature": 0, "ci": "72"},
-        "records": [{"function": "instantaneous", "storage": 0, "tariff": 0, "subunit": 0,
-                     "quantity": "energy", "unit": "Wh", "value": 12345000,
-                     "dif": "04", "vif": "06"}],
+        "header": {
+            "id": "12345678",
+            "manufacturer": "ELV",
+            "version": 1,
+            "medium": "heat (outlet)",
+            "medium_code": 4,
+            "access_number": 0,
+            "status": 0,
+            "signature": 0,
+            "ci": "72",
+        },
+        "records": [
+            {
+                "function": "instantaneous",
+                "storage": 0,
+                "tariff": 0,
+                "subunit": 0,
+                "quantity": "energy",
+                "unit": "Wh",
+                "value": 12345000,
+                "dif": "04",
+                "vif": "06",
+            }
+        ],
         "more_follow": False,
     }
     assert MEDIUM_NAMES[4] == "heat (outlet)"
@@ -245,7 +290,9 @@ def test_application_errors():
 
 
 def test_short_header_and_status_flags():
-    t = Telegram(Header(0x7A, 0x97, 0x04 | 0x10, 0x2000), [DataRecord.from_value(0x65, 20.5, data_field=2)])
+    t = Telegram(
+        Header(0x7A, 0x97, 0x04 | 0x10, 0x2000), [DataRecord.from_value(0x65, 20.5, data_field=2)]
+    )
     back = decode_telegram(encode_telegram(t))
     assert back.header.access_no == 0x97 and back.header.signature == 0x2000
     assert back.header.status_flags == ["power_low", "temporary_error"]
@@ -263,9 +310,11 @@ def test_telegram_errors():
 
 
 def test_json_is_serialisable_for_dates_and_bytes():
-    recs = [DataRecord.from_value(0x6D, datetime(2024, 5, 6, 7, 8)),
-            DataRecord.from_value(0x6C, date(2024, 5, 6), data_field=2),
-            DataRecord.from_value(b"\xfd\x3b", b"\x01\x02", data_field=0xD)]
+    recs = [
+        DataRecord.from_value(0x6D, datetime(2024, 5, 6, 7, 8)),
+        DataRecord.from_value(0x6C, date(2024, 5, 6), data_field=2),
+        DataRecord.from_value(b"\xfd\x3b", b"\x01\x02", data_field=0xD),
+    ]
     t = decode_telegram(encode_telegram(Telegram(Header(0x72, address=ELV), recs)))
     j = json.loads(json.dumps(telegram_json(t)))
     assert [r["value"] for r in j["records"]] == ["2024-05-06T07:08:00", "2024-05-06", "0102"]
@@ -274,8 +323,12 @@ def test_json_is_serialisable_for_dates_and_bytes():
 # --- property tests ---------------------------------------------------------------------------
 
 storage = st.integers(0, (1 << 13) - 1)
-common = {"storage": storage, "tariff": st.integers(0, 63), "subunit": st.integers(0, 7),
-          "function": st.sampled_from(["instantaneous", "maximum", "minimum", "error"])}
+common = {
+    "storage": storage,
+    "tariff": st.integers(0, 63),
+    "subunit": st.integers(0, 7),
+    "function": st.sampled_from(["instantaneous", "maximum", "minimum", "error"]),
+}
 
 
 def _ints(df: int, size: int):
@@ -303,8 +356,9 @@ def test_record_round_trip_numbers(df_raw, vif, kw):
     value = raw * 10**exp if exp >= 0 else raw / 10**-exp
     r = DataRecord.from_value(vif, value, data_field=df, **kw)
     assert r.value == value
-    assert (r.storage, r.tariff, r.subunit, r.function) == tuple(kw[k] for k in
-                                                                  ("storage", "tariff", "subunit", "function"))
+    assert (r.storage, r.tariff, r.subunit, r.function) == tuple(
+        kw[k] for k in ("storage", "tariff", "subunit", "function")
+    )
     (back,) = decode_records(r.to_bytes())[0]
     assert back == r
 
@@ -343,13 +397,23 @@ def test_record_round_trip_lvar_bcd(n):
     assert r.value == n
 
 
-addresses = st.builds(SecondaryAddress, st.integers(0, 99_999_999),
-                      st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3),
-                      st.integers(0, 255), st.integers(0, 255))
+addresses = st.builds(
+    SecondaryAddress,
+    st.integers(0, 99_999_999),
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=3, max_size=3),
+    st.integers(0, 255),
+    st.integers(0, 255),
+)
 
 
-@given(addresses, st.lists(typed, max_size=8), st.integers(0, 255), st.integers(0, 255),
-       st.booleans(), st.binary(max_size=10))
+@given(
+    addresses,
+    st.lists(typed, max_size=8),
+    st.integers(0, 255),
+    st.integers(0, 255),
+    st.booleans(),
+    st.binary(max_size=10),
+)
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 def test_telegram_round_trip(addr, values, access, status, more, mfr):
     records = [DataRecord.from_value(0x13, raw / 1000, data_field=df) for df, raw in values]

@@ -24,22 +24,25 @@ from simulator.scenario import ScenarioError, load_toml
 
 def test_manual_defaults():
     c = ModuleConfig()
-    assert c.readout_interval_min == 60            # seed 001 §7.5
-    assert c.dtls_max_timeout_s == 90              # seed 001 §7.5
+    assert c.readout_interval_min == 60  # seed 001 §7.5
+    assert c.dtls_max_timeout_s == 90  # seed 001 §7.5
     assert c.utc_offset_min == 0
     assert c.message_encoding == "senml_cbor"
     assert c.power_saving_mode == "edrx+psm"
-    assert c.configuration_lock == "open"          # seed 001 §7.2
+    assert c.configuration_lock == "open"  # seed 001 §7.2
     assert (c.coap_ack_timeout_s, c.coap_ack_random_factor, c.coap_max_retransmit) == (2, 1.5, 4)
     assert all(p.source for p in PARAMS.values())
 
 
-@pytest.mark.parametrize(("name", "value", "text"), [
-    ("readout_interval_min", 4, "outside 5..1440 min"),
-    ("readout_interval_min", 1441, "outside 5..1440 min"),
-    ("utc_offset_min", 721, "outside -720..720 min"),
-    ("dtls_max_timeout_s", 0, "outside 1..3600 s"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "text"),
+    [
+        ("readout_interval_min", 4, "outside 5..1440 min"),
+        ("readout_interval_min", 1441, "outside 5..1440 min"),
+        ("utc_offset_min", 721, "outside -720..720 min"),
+        ("dtls_max_timeout_s", 0, "outside 1..3600 s"),
+    ],
+)
 def test_out_of_range_is_rejected_with_the_range(name, value, text):
     store = ConfigStore()
     with pytest.raises(ConfigRangeError, match=text):
@@ -49,14 +52,16 @@ def test_out_of_range_is_rejected_with_the_range(name, value, text):
 
 def test_every_bad_field_is_reported_at_once_with_file_and_line(tmp_path):
     f = tmp_path / "bad.toml"
-    f.write_text(textwrap.dedent("""\
+    f.write_text(
+        textwrap.dedent("""\
         kind = "nbiot"
         [module]
         readout_interval_min = 3
         utc_offset_min = 900
         t3324_s = 7
         power_saving_mode = "sometimes"
-        """))
+        """)
+    )
     with pytest.raises(ScenarioError) as info:
         load_toml(f).validate(NbiotScenario)
     text = str(info.value)
@@ -82,7 +87,7 @@ def test_window_larger_than_the_interval_falls_back_as_the_manual_says():
 
 def test_pak_lock():
     store = ConfigStore()
-    store.write("readout_interval_min", 15)          # open by default
+    store.write("readout_interval_min", 15)  # open by default
     store.lock("PAK-1234")
     assert store.locked
     with pytest.raises(ConfigLockedError, match="Product Access Key"):
@@ -102,16 +107,22 @@ def test_pak_lock():
 
 def test_lwm2m_objects_readable_and_tied_to_the_module():
     w = World(1)
-    m = Cmi6140(w, 42, NbiotServer(w), coupling_loss_db=150.0, start=False,
-                config=ModuleConfig(t3412_s=3600, utc_offset_min=60))
+    m = Cmi6140(
+        w,
+        42,
+        NbiotServer(w),
+        coupling_loss_db=150.0,
+        start=False,
+        config=ModuleConfig(t3412_s=3600, utc_offset_min=60),
+    )
     assert objects.read(m, "/3/0/1") == "CMi6140"
     assert objects.read(m, "/3/0/14") == "UTC+01:00"
-    assert objects.read(m, "/4/0/0") == 7                 # NB-IoT bearer
-    assert objects.read(m, "/4/0/13") == 2                # CE1 -> 2 in OMA object 4 coding
-    assert objects.read(m, "/10/0/4") == 3600             # PSM timer = T3412
-    assert objects.read(m, "/10/0/5") == 10               # active timer = T3324
+    assert objects.read(m, "/4/0/0") == 7  # NB-IoT bearer
+    assert objects.read(m, "/4/0/13") == 2  # CE1 -> 2 in OMA object 4 coding
+    assert objects.read(m, "/10/0/4") == 3600  # PSM timer = T3412
+    assert objects.read(m, "/10/0/5") == 10  # active timer = T3324
     assert objects.read(m, "/10/0/9") == bytes([0b00000101])  # eDRX 81.92 s, PTW 2.56 s
-    assert objects.read(m, "/33906/0/2") == 42            # Standard message format
+    assert objects.read(m, "/33906/0/2") == 42  # Standard message format
     assert objects.read(m, "/33906/0/5") is False
     assert objects.read(m, "/33909/0/0") == 240990000000042
     for oid in (3, 4, 10, 33906, 33907, 33908, 33909):
@@ -132,8 +143,9 @@ def test_lwm2m_objects_readable_and_tied_to_the_module():
 def test_reading_the_battery_level_does_not_disturb_the_module():
     def run(read: bool) -> tuple[str, float]:
         w = World(4)
-        m = Cmi6140(w, 1, NbiotServer(w, detail="datagram"), coupling_loss_db=150,
-                    detail="datagram")
+        m = Cmi6140(
+            w, 1, NbiotServer(w, detail="datagram"), coupling_loss_db=150, detail="datagram"
+        )
         levels = []
 
         def reader():

@@ -28,8 +28,9 @@ def _world(seed=1):
 @pytest.mark.parametrize("utc_offset", [0, 60, -300])
 def test_readouts_fall_on_the_interval_grid_of_meter_time(interval, utc_offset):
     w, srv = _world()
-    cfg = ModuleConfig(readout_interval_min=interval, utc_offset_min=utc_offset,
-                       transmit_interval_min=1440)
+    cfg = ModuleConfig(
+        readout_interval_min=interval, utc_offset_min=utc_offset, transmit_interval_min=1440
+    )
     m = Cmi6140(w, 1, srv, config=cfg, coupling_loss_db=130)
     w.run(26 * H)
     events = w.trace.select("nbiot.readout", m.name)
@@ -63,8 +64,9 @@ def test_transmissions_fall_inside_the_window_and_are_spread_uniformly():
     """
     w, srv = _world(7)
     cfg = ModuleConfig(transmit_interval_min=60, transmit_offset_min=15, transmit_delay_min=30)
-    mods = [Cmi6140(w, i, srv, config=cfg, coupling_loss_db=130, security=False)
-            for i in range(150)]
+    mods = [
+        Cmi6140(w, i, srv, config=cfg, coupling_loss_db=130, security=False) for i in range(150)
+    ]
     w.run(6 * H)
     tx = w.trace.select("nbiot.transmission", "cmi6140/*", reason="schedule")
     offsets = [e["window_s"] for e in tx]
@@ -84,8 +86,14 @@ def test_time_sync_past_a_planned_readout_gives_an_extra_readout_and_transmissio
     """Seed 001 §7.3.2: the 23:58 -> 00:02 case."""
     w, srv = _world()
     # The meter clock is 4 min behind: at true 00:02 it shows 23:58.
-    m = Cmi6140(w, 5, srv, coupling_loss_db=130, clock_error_s=-240,
-                config=ModuleConfig(transmit_interval_min=1440))
+    m = Cmi6140(
+        w,
+        5,
+        srv,
+        coupling_loss_db=130,
+        clock_error_s=-240,
+        config=ModuleConfig(transmit_interval_min=1440),
+    )
 
     def sync():
         yield w.timeout(24 * H + 120 - w.now)
@@ -96,11 +104,12 @@ def test_time_sync_past_a_planned_readout_gives_an_extra_readout_and_transmissio
     w.run(26 * H)
     sync_ev = w.trace.select("nbiot.time_sync", m.name)
     assert [(e["before"], e["after"]) for e in sync_ev] == [
-        ("2026-01-05T23:58:00", "2026-01-06T00:02:00")]
+        ("2026-01-05T23:58:00", "2026-01-06T00:02:00")
+    ]
     stamps = [e["local_time"] for e in w.trace.select("nbiot.readout", m.name)]
-    assert "2026-01-06T00:02:00" in stamps       # the extra readout at sync
-    assert "2026-01-06T00:00:00" not in stamps   # time jumped over the planned one
-    assert "2026-01-06T01:00:00" in stamps       # rescheduled on the new time
+    assert "2026-01-06T00:02:00" in stamps  # the extra readout at sync
+    assert "2026-01-06T00:00:00" not in stamps  # time jumped over the planned one
+    assert "2026-01-06T01:00:00" in stamps  # rescheduled on the new time
     extra = w.trace.select("nbiot.readout", m.name, reason="time_sync")
     assert len(extra) == 1 and extra[0].t == 24 * H + 120
     tx = w.trace.select("nbiot.transmission", m.name, reason="time_sync")
@@ -113,9 +122,15 @@ def test_time_sync_past_a_planned_readout_gives_an_extra_readout_and_transmissio
 def _outage_run(order: str, max_age_h: float = 72):
     w, srv = _world(3)
     net = NetworkParams(extra_loss=1.0)
-    cfg = ModuleConfig(upload_order=order, max_uploads_per_transmission=3,
-                       readouts_per_telegram=1, communication_retry_count=0,
-                       upload_max_age_h=max_age_h, transmit_offset_min=0, transmit_delay_min=10)
+    cfg = ModuleConfig(
+        upload_order=order,
+        max_uploads_per_transmission=3,
+        readouts_per_telegram=1,
+        communication_retry_count=0,
+        upload_max_age_h=max_age_h,
+        transmit_offset_min=0,
+        transmit_delay_min=10,
+    )
     m = Cmi6140(w, 9, srv, config=cfg, network=net, coupling_loss_db=130, security=False)
 
     def heal():

@@ -23,10 +23,22 @@ def _lossy_fleet(n, *, protocol="lwm2m", security=False, **cfg):
     w = World(11)
     srv = NbiotServer(w, detail="datagram")
     net = NetworkParams(extra_loss=1.0)
-    config = ModuleConfig(protocol=protocol, communication_retry_count=0,
-                          transmit_delay_min=30, **cfg)
-    mods = [Cmi6140(w, i, srv, config=config, network=net, coupling_loss_db=140,
-                    security=security, detail="datagram") for i in range(n)]
+    config = ModuleConfig(
+        protocol=protocol, communication_retry_count=0, transmit_delay_min=30, **cfg
+    )
+    mods = [
+        Cmi6140(
+            w,
+            i,
+            srv,
+            config=config,
+            network=net,
+            coupling_loss_db=140,
+            security=security,
+            detail="datagram",
+        )
+        for i in range(n)
+    ]
     w.run(1.8 * H)
     return w, srv, mods
 
@@ -44,7 +56,7 @@ def test_coap_confirmable_sends_fall_in_the_rfc7252_bands_with_total_loss():
         assert tx and tel and not tel[0]["ok"]
         starts = [i for i, e in enumerate(tx) if e["attempt"] == 0]
         for k, i in enumerate(starts):
-            group = tx[i:i + 5]
+            group = tx[i : i + 5]
             t0 = group[0].t
             assert [e["attempt"] for e in group] == [0, 1, 2, 3, 4]
             for e, (lo, hi) in zip(group, bands, strict=True):
@@ -89,16 +101,27 @@ def _clean(security=True, cid=False, protocol="lwm2m", qos=1, cl=130.0, hours=3.
     w = World(5)
     srv = NbiotServer(w, detail="datagram")
     cfg = ModuleConfig(dtls_connection_id=cid, protocol=protocol, mqttsn_qos=qos)
-    m = Cmi6140(w, 1, srv, config=cfg, coupling_loss_db=cl, security=security,
-                detail="datagram", network=NetworkParams(residual_loss=(0, 0, 0)))
+    m = Cmi6140(
+        w,
+        1,
+        srv,
+        config=cfg,
+        coupling_loss_db=cl,
+        security=security,
+        detail="datagram",
+        network=NetworkParams(residual_loss=(0, 0, 0)),
+    )
     w.run(hours * H)
     return w, m
 
 
 def test_full_handshake_first_then_resumption_after_psm_and_none_with_connection_id():
     w, m = _clean()
-    hs = [(e["handshake"], e["flight"]) for e in w.trace.select("nbiot.dtls_tx", m.name)
-          if e["attempt"] == 0]
+    hs = [
+        (e["handshake"], e["flight"])
+        for e in w.trace.select("nbiot.dtls_tx", m.name)
+        if e["attempt"] == 0
+    ]
     assert hs[:3] == [("full", 1), ("full", 3), ("full", 5)]
     assert hs[3:5] == [("resume", 1), ("resume", 3)]
     ops = [e["op"] for e in w.trace.select("nbiot.uplink", "server")]
@@ -107,7 +130,10 @@ def test_full_handshake_first_then_resumption_after_psm_and_none_with_connection
     kinds = {e["handshake"] for e in w2.trace.select("nbiot.dtls_tx", m2.name)}
     assert kinds == {"full"}  # Connection ID: no handshake after PSM
     assert [e["op"] for e in w2.trace.select("nbiot.uplink", "server")][:3] == [
-        "register", "send", "send"]
+        "register",
+        "send",
+        "send",
+    ]
 
 
 def test_mqttsn_qos_levels():
@@ -139,7 +165,14 @@ def test_mqttsn_codec_round_trip_and_errors():
 def test_ce_level_from_coupling_loss():
     p = NetworkParams()
     assert [ce_level(x, p) for x in (120, 144, 144.1, 154, 160, 164, 164.5)] == [
-        0, 0, 1, 1, 2, 2, 3]
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+    ]
 
 
 def test_3gpp_design_point_latency_at_164_db():
@@ -149,20 +182,30 @@ def test_3gpp_design_point_latency_at_164_db():
     lat = exception_report_latency(NetworkParams(), 164.0, random.Random(2026), samples=2000)
     p50 = lat[len(lat) // 2]
     assert 1.0 <= p50 <= 10.0
-    lower = [exception_report_latency(NetworkParams(), cl, random.Random(2026), samples=500)
-             for cl in (140.0, 150.0)]
+    lower = [
+        exception_report_latency(NetworkParams(), cl, random.Random(2026), samples=500)
+        for cl in (140.0, 150.0)
+    ]
     assert lower[0][250] < lower[1][250] < p50  # latency grows with the CE level
 
 
 def test_energy_per_day_falls_with_coverage_and_release_assistance_saves():
     """Battery life orders as Joerke 2018 (25 / 18 / 4 y at 144 / 154 / 164 dB: longer at
     better coverage); Release Assistance cuts the energy above the PSM floor (u-blox: 93 %)."""
+
     def daily(cl, rai=False):
         w = World(2)
-        cfg = ModuleConfig(transmit_interval_min=1440, readouts_per_telegram=1,
-                           max_uploads_per_transmission=1)
-        m = Cmi6140(w, 1, NbiotServer(w, detail="off"), config=cfg, coupling_loss_db=cl,
-                    network=NetworkParams(release_assistance=rai))
+        cfg = ModuleConfig(
+            transmit_interval_min=1440, readouts_per_telegram=1, max_uploads_per_transmission=1
+        )
+        m = Cmi6140(
+            w,
+            1,
+            NbiotServer(w, detail="off"),
+            config=cfg,
+            coupling_loss_db=cl,
+            network=NetworkParams(release_assistance=rai),
+        )
         w.run(4 * 86400 + H)
         return m.summary(w.now)["energy_j"] / (w.now / 86400)
 

@@ -37,8 +37,10 @@ def _run(tmp_path: Path, name: str, text: str = SMALL, seed: int | None = None):
     scn = tmp_path / f"{name}.toml"
     scn.write_text(text)
     out = tmp_path / name
-    rc = main(["run", str(scn), "--out", str(out), "--quiet"]
-              + ([] if seed is None else ["--seed", str(seed)]))
+    rc = main(
+        ["run", str(scn), "--out", str(out), "--quiet"]
+        + ([] if seed is None else ["--seed", str(seed)])
+    )
     return rc, out
 
 
@@ -58,8 +60,13 @@ def test_small_fleet_end_to_end_through_the_cli(tmp_path, capsys):
     assert 0 <= spread["min_s"] <= spread["max_s"] <= 3600
     assert set(summary["by_ce_level"]) <= {"CE0", "CE1", "CE2", "no coverage"}
     assert summary["design_point_164db"]["target_s"] == 10.0
-    for f in ("trace.jsonl", "modules.csv", "latency_hist.png", "transmission_spread.png",
-              "battery_vs_coupling_loss.png"):
+    for f in (
+        "trace.jsonl",
+        "modules.csv",
+        "latency_hist.png",
+        "transmission_spread.png",
+        "battery_vs_coupling_loss.png",
+    ):
         assert (out / f).stat().st_size > 0
     assert (out / "latency_hist.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len((out / "modules.csv").read_text().splitlines()) == 41
@@ -78,7 +85,8 @@ def test_same_seed_same_trace_other_seed_other_trace(tmp_path):
 
 def test_bad_scenario_reports_every_problem_and_exits_2(tmp_path, capsys):
     bad = SMALL.replace("modules = 40", "modules = 0").replace(
-        "readouts_per_telegram = 24", "readouts_per_telegram = 24\nreadout_interval_min = 2")
+        "readouts_per_telegram = 24", "readouts_per_telegram = 24\nreadout_interval_min = 2"
+    )
     rc, _ = _run(tmp_path, "bad", bad)
     err = capsys.readouterr().err
     assert rc == 2

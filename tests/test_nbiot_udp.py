@@ -15,22 +15,41 @@ from simulator.sinks.udp import CoapSink, MqttSnSink
 
 
 def _readouts():
-    return [payload.Readout(12345678, datetime(2026, 1, 5, 12, 0), 1000 + i, 500, 4000, 150,
-                            650, 420, 0) for i in range(3)]
+    return [
+        payload.Readout(
+            12345678, datetime(2026, 1, 5, 12, 0), 1000 + i, 500, 4000, 150, 650, 420, 0
+        )
+        for i in range(3)
+    ]
 
 
 async def _coap_client(port: int, body: bytes):
     ctx = await aiocoap.Context.create_client_context()
     try:
-        reg = await ctx.request(aiocoap.Message(
-            code=aiocoap.POST, uri=f"coap://127.0.0.1:{port}/rd?ep=cmi6140-1&lt=86400&b=UQ",
-            payload=b"</3/0>,</4/0>", content_format=40)).response
-        send = await ctx.request(aiocoap.Message(
-            code=aiocoap.POST, uri=f"coap://127.0.0.1:{port}/dp", payload=body,
-            content_format=112)).response
-        bad = await ctx.request(aiocoap.Message(
-            code=aiocoap.POST, uri=f"coap://127.0.0.1:{port}/dp", payload=b"\xff\x00",
-            content_format=112)).response
+        reg = await ctx.request(
+            aiocoap.Message(
+                code=aiocoap.POST,
+                uri=f"coap://127.0.0.1:{port}/rd?ep=cmi6140-1&lt=86400&b=UQ",
+                payload=b"</3/0>,</4/0>",
+                content_format=40,
+            )
+        ).response
+        send = await ctx.request(
+            aiocoap.Message(
+                code=aiocoap.POST,
+                uri=f"coap://127.0.0.1:{port}/dp",
+                payload=body,
+                content_format=112,
+            )
+        ).response
+        bad = await ctx.request(
+            aiocoap.Message(
+                code=aiocoap.POST,
+                uri=f"coap://127.0.0.1:{port}/dp",
+                payload=b"\xff\x00",
+                content_format=112,
+            )
+        ).response
         return reg, send, bad
     finally:
         await ctx.shutdown()

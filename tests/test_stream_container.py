@@ -38,7 +38,7 @@ def test_manual_example_matches_the_seed_text():
         pytest.skip("../shared/seeds is absent")
     text = seed.read_text(encoding="utf-8")
     start = text.index("Example:\n\n```\n") + len("Example:\n\n```\n")
-    assert re.sub(r"\s", "", text[start:text.index("```", start)]) == MANUAL_EXAMPLE
+    assert re.sub(r"\s", "", text[start : text.index("```", start)]) == MANUAL_EXAMPLE
 
 
 def test_pymeterbus_decodes_our_container_independently():

@@ -21,12 +21,26 @@ telegram = pytest.importorskip("simulator.wmbus.telegram")
 LINE = re.compile(r"^(\d{8});(\d{8});(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d);00;([0-9A-F]+)$")
 
 
-def tele(meter_id: int, *, man: str = "ELV", dev: int = 0x07, acc: int = 0, volume: int = 1,
-         fmt: str = "A") -> bytes:
+def tele(
+    meter_id: int,
+    *,
+    man: str = "ELV",
+    dev: int = 0x07,
+    acc: int = 0,
+    volume: int = 1,
+    fmt: str = "A",
+) -> bytes:
     """An SND_NR telegram with one BCD volume record (records passed as APL bytes)."""
     apl = bytes([0x0C, 0x13]) + bytes.fromhex(f"{volume:08d}")[::-1]
-    return telegram.build_telegram(manufacturer=man, id=meter_id, version=1, device_type=dev,
-                                   records=apl, access_no=acc, fmt=fmt)
+    return telegram.build_telegram(
+        manufacturer=man,
+        id=meter_id,
+        version=1,
+        device_type=dev,
+        records=apl,
+        access_no=acc,
+        fmt=fmt,
+    )
 
 
 def parse_lines(req) -> list[tuple[str, ...]]:
@@ -41,14 +55,21 @@ def parse_lines(req) -> list[tuple[str, ...]]:
 
 def sender_process(world, plugin, meters, period, until):
     """Each meter sends every ``period`` s (staggered), volume = number of the send."""
+
     def run(meter_id, offset):
         yield world.timeout(offset)
         k = 0
         while world.now < until:
             k += 1
-            plugin.receive(tele(meter_id, acc=k, volume=k), rssi_dbm=-80 - meter_id % 10,
-                           mode="T1", receiver_serial=62001772, receiver="r0")
+            plugin.receive(
+                tele(meter_id, acc=k, volume=k),
+                rssi_dbm=-80 - meter_id % 10,
+                mode="T1",
+                receiver_serial=62001772,
+                receiver="r0",
+            )
             yield world.timeout(period)
+
     for i, m in enumerate(meters):
         world.process(run(m, 1.0 + i * 0.5))
 
@@ -57,10 +78,12 @@ def test_head_end_gets_each_meter_at_most_once_per_push_with_the_last_telegram()
     meters = [10000001 + i for i in range(12)]
     with HttpSink() as sink:
         world = World(1)
-        settings = StreamSettings.from_properties({
-            "receiving.server.url": sink.url("/stream"),
-            "receiving.server.push.cron": "*/15 * * * *",
-        })
+        settings = StreamSettings.from_properties(
+            {
+                "receiving.server.url": sink.url("/stream"),
+                "receiving.server.push.cron": "*/15 * * * *",
+            }
+        )
         plugin = StreamPlugin(world, settings, identity=ProductIdentity(serial=161)).start()
         sender_process(world, plugin, meters, period=100.0, until=3600.0)
         world.run(until=3600.0 + 1)
@@ -70,12 +93,17 @@ def test_head_end_gets_each_meter_at_most_once_per_push_with_the_last_telegram()
         assert req.chunked, "seed 003 §9.3.1: reports are sent with chunked transfer encoding"
         assert re.fullmatch(
             r"TC65i/\d{15} Profile/IMP-NG Configuration/CLDC-1.1 Model/CMe3100 Hardware/\S+ "
-            r"Firmware/\S+ Application/\S+ Serial/\d{10}", req.headers["User-Agent"])
+            r"Firmware/\S+ Application/\S+ Serial/\d{10}",
+            req.headers["User-Agent"],
+        )
         rows = parse_lines(req)
         ids = [r[1] for r in rows]
         assert sorted(ids) == [f"{m:08d}" for m in meters]  # each meter exactly once
-        push_time = datetime(2026, 1, 5, 0, 15 * n, tzinfo=EPOCH.tzinfo) if n < 4 else \
-            datetime(2026, 1, 5, 1, 0, tzinfo=EPOCH.tzinfo)
+        push_time = (
+            datetime(2026, 1, 5, 0, 15 * n, tzinfo=EPOCH.tzinfo)
+            if n < 4
+            else datetime(2026, 1, 5, 1, 0, tzinfo=EPOCH.tzinfo)
+        )
         for serial, meter, date, hexdata in rows:
             assert serial == "00000161"
             got = parse_container(bytes.fromhex(hexdata))
@@ -96,8 +124,9 @@ def test_failed_push_http_500_is_retried_and_nothing_is_lost():
     with HttpSink() as sink:
         sink.fail_next(2, status=500)
         world = World(2)
-        settings = StreamSettings.from_properties({
-            "receiving.server.url": sink.url("/r"), "receiving.server.push.cron": "0 * * * *"})
+        settings = StreamSettings.from_properties(
+            {"receiving.server.url": sink.url("/r"), "receiving.server.push.cron": "0 * * * *"}
+        )
         plugin = StreamPlugin(world, settings, retry_s=60.0).start()
         for i, m in enumerate(meters):  # every meter sends once, at t = 10..17 s
             world.process(_once(world, plugin, m, 10.0 + i))
@@ -126,9 +155,12 @@ def _free_port() -> int:
 def test_server_down_push_is_retried_until_it_comes_back():
     port = _free_port()
     world = World(3)
-    settings = StreamSettings.from_properties({
-        "receiving.server.url": f"http://127.0.0.1:{port}/r",
-        "receiving.server.push.cron": "*/15 * * * *"})
+    settings = StreamSettings.from_properties(
+        {
+            "receiving.server.url": f"http://127.0.0.1:{port}/r",
+            "receiving.server.push.cron": "*/15 * * * *",
+        }
+    )
     plugin = StreamPlugin(world, settings, retry_s=60.0).start()
     world.process(_once(world, plugin, 30000001, 5.0))
     world.process(_once(world, plugin, 30000002, 6.0))
@@ -147,16 +179,21 @@ def test_server_down_push_is_retried_until_it_comes_back():
 
 def test_filters_analyzer_and_csv():
     world = World(4)
-    settings = StreamSettings.from_properties({
-        "filter.manufacturer": "ELV,KAM", "filter.device.type": "07,1B",
-        "filter.allow.list": "40000001,40000002,40000004", "radio.mode": "T1_C1A"})
+    settings = StreamSettings.from_properties(
+        {
+            "filter.manufacturer": "ELV,KAM",
+            "filter.device.type": "07,1B",
+            "filter.allow.list": "40000001,40000002,40000004",
+            "radio.mode": "T1_C1A",
+        }
+    )
     plugin = StreamPlugin(world, settings)
     cases = [
         (40000001, "ELV", 0x07, "T1", True),
         (40000002, "KAM", 0x1B, "C1A", True),
-        (40000003, "ELV", 0x07, "T1", False),   # not allow-listed
-        (40000004, "ABB", 0x07, "T1", False),   # manufacturer
-        (40000002, "KAM", 0x04, "T1", False),   # device type
+        (40000003, "ELV", 0x07, "T1", False),  # not allow-listed
+        (40000004, "ABB", 0x07, "T1", False),  # manufacturer
+        (40000002, "KAM", 0x04, "T1", False),  # device type
         (40000001, "ELV", 0x07, "C1B", False),  # radio mode
     ]
     for meter_id, man, dev, mode, expected in cases:

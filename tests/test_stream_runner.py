@@ -20,8 +20,20 @@ SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 
 def test_small_event_scenario_via_cli(tmp_path, capsys):
     out = tmp_path / "small"
-    assert cli_main(["run", str(SCENARIOS / "stream-small.toml"), "--out", str(out),
-                     "--quiet", "--hours", "1"]) == 0
+    assert (
+        cli_main(
+            [
+                "run",
+                str(SCENARIOS / "stream-small.toml"),
+                "--out",
+                str(out),
+                "--quiet",
+                "--hours",
+                "1",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "meters heard" in printed and "head-end" in printed
     summary = json.loads((out / "summary.json").read_text())
@@ -68,15 +80,19 @@ def test_kernel_scenario_small(tmp_path):
 
 def test_bad_scenario_reports_every_error_with_lines(tmp_path):
     path = tmp_path / "bad.toml"
-    path.write_text('kind = "stream"\nengine = "warp"\n[meters]\ncount = 0\n'
-                    'modes = { X9 = 1.0 }\n[receivers]\nradio_mode = "T9"\n')
+    path.write_text(
+        'kind = "stream"\nengine = "warp"\n[meters]\ncount = 0\n'
+        'modes = { X9 = 1.0 }\n[receivers]\nradio_mode = "T9"\n'
+    )
     with pytest.raises(ScenarioError) as exc:
         runner.run(load_toml(path), RunOptions(out_dir=tmp_path / "o"))
     text = str(exc.value)
     for where in (":2: engine", ":4: meters.count", ":5: meters.modes", ":7: receivers"):
         assert where in text, text
-    path.write_text('kind = "stream"\n[receivers]\ngrid = [1, 1]\n[plugin]\n'
-                    'properties = { "radio.mode" = "T9", "usb.baud.rate" = "1" }\n')
+    path.write_text(
+        'kind = "stream"\n[receivers]\ngrid = [1, 1]\n[plugin]\n'
+        'properties = { "radio.mode" = "T9", "usb.baud.rate" = "1" }\n'
+    )
     with pytest.raises(ScenarioError) as exc:
         runner.run(load_toml(path), RunOptions(out_dir=tmp_path / "o"))
     assert len(exc.value.issues) == 2 and ":5: plugin.properties.radio.mode" in str(exc.value)

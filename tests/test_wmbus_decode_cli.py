@@ -30,7 +30,7 @@ def test_plain_frame_b_text(capsys) -> None:
 
 
 def test_spaced_hex_is_one_telegram(capsys) -> None:
-    rc, out, _ = run(capsys, *[FRAME_B[i:i + 2] for i in range(0, len(FRAME_B), 2)])
+    rc, out, _ = run(capsys, *[FRAME_B[i : i + 2] for i in range(0, len(FRAME_B), 2)])
     assert rc == 0 and "876.543 m3" in out
 
 
@@ -64,8 +64,9 @@ def test_no_key_shows_headers(capsys) -> None:
 
 
 def test_file_with_rtlwmbus_lines_and_errors(tmp_path: Path, capsys) -> None:
-    with_crcs = build_telegram(manufacturer="ELV", id=1, version=1, device_type=7,
-                               records=b"", access_no=1, fmt="A").hex()
+    with_crcs = build_telegram(
+        manufacturer="ELV", id=1, version=1, device_type=7, records=b"", access_no=1, fmt="A"
+    ).hex()
     f = tmp_path / "telegrams.txt"
     f.write_text(
         "# comment\n"
@@ -84,8 +85,12 @@ def test_file_with_rtlwmbus_lines_and_errors(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["--key", "00"], ["--key", MC21_KEY, "--keys", "x.csv", MC21],
-     ["--keys", str(FIXTURES / "keys_manual_figure8.csv"), MC21]],
+    [
+        [],
+        ["--key", "00"],
+        ["--key", MC21_KEY, "--keys", "x.csv", MC21],
+        ["--keys", str(FIXTURES / "keys_manual_figure8.csv"), MC21],
+    ],
 )
 def test_usage_errors_exit_2(capsys, argv) -> None:
     rc, _, err = run(capsys, *argv)

@@ -73,7 +73,12 @@ def test_published_format_a_and_b_frames_check() -> None:
     assert fmt == "A" and len(payload) == OMS_A[0]
     link = LinkHeader.from_payload(payload, OMS_A[0])
     assert (link.c, link.manufacturer, link.id, link.version, link.device_type) == (
-        0x44, "ELS", 12345678, 0x33, 0x03)
+        0x44,
+        "ELS",
+        12345678,
+        0x33,
+        0x03,
+    )
     fmt, payload = decode_frame(OMS_B)
     assert fmt == "B"
     assert payload == OMS_B[1:-2]
@@ -143,7 +148,9 @@ def test_bad_lengths_are_frame_errors(raw: bytes) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300), st.sampled_from([None, "A", "B"]), st.sampled_from([None, True, False]))
+@given(
+    st.binary(max_size=300), st.sampled_from([None, "A", "B"]), st.sampled_from([None, True, False])
+)
 def test_junk_raises_only_wmbus_error(raw: bytes, fmt, crc) -> None:
     try:
         decode_frame(raw, fmt, crc=crc)

@@ -32,7 +32,8 @@ def test_manual_example_file_reports_all_its_bad_keys_at_once() -> None:
 
 def test_manual_example_file_good_rows_match_as_documented() -> None:
     good = "".join(
-        ln for ln in (FIXTURES / "keys_manual_figure8.csv").read_text().splitlines(True)
+        ln
+        for ln in (FIXTURES / "keys_manual_figure8.csv").read_text().splitlines(True)
         if ln.count(",") == 4 and "AAAA" not in ln and "9999" not in ln
     )
     store = KeyStore.parse(good)
@@ -48,7 +49,9 @@ def test_manual_example_file_good_rows_match_as_documented() -> None:
 def test_bench_key_file_parses() -> None:
     store = KeyStore.from_csv(FIXTURES / "keys_bench.csv")
     assert len(store) == 5
-    assert store.lookup("KAM", 76348799, 27, 22) == bytes.fromhex("28F64A24988064A079AA2C807D6102AE")
+    assert store.lookup("KAM", 76348799, 27, 22) == bytes.fromhex(
+        "28F64A24988064A079AA2C807D6102AE"
+    )
     assert store.lookup("APA", 88888888, 5, 7) == bytes(16)
     assert store.lookup("APA", 88888888, 5, 6) == bytes.fromhex(K1)  # device type 7 only
 
@@ -106,8 +109,14 @@ def test_every_kind_of_bad_line_is_reported_with_its_field() -> None:
     with pytest.raises(KeyFileError) as err:
         KeyStore.parse(text, source="keys.csv")
     got = [(i.line, i.field) for i in err.value.issues]
-    assert got == [(2, "address"), (3, "manufacturer"), (4, "devicetype"), (5, "version"),
-                   (6, "version"), (8, "manufacturer")]
+    assert got == [
+        (2, "address"),
+        (3, "manufacturer"),
+        (4, "devicetype"),
+        (5, "version"),
+        (6, "version"),
+        (8, "manufacturer"),
+    ]
     assert "keys.csv:4: devicetype: 300 is outside 0..255" in str(err.value)
 
 
@@ -122,8 +131,10 @@ def test_bad_headers(text: str) -> None:
 
 def test_semicolon_and_bom_and_missing_file(tmp_path: Path) -> None:
     p = tmp_path / "k.csv"
-    p.write_text("\ufeffaddress;key;manufacturer;devicetype;version\n-1;" + K1 + ";*;-1;-1\n",
-                 encoding="utf-8")
+    p.write_text(
+        "\ufeffaddress;key;manufacturer;devicetype;version\n-1;" + K1 + ";*;-1;-1\n",
+        encoding="utf-8",
+    )
     assert KeyStore.from_csv(p).lookup("ELV", 1, 1, 1) == bytes.fromhex(K1)
     with pytest.raises(KeyFileError, match="cannot read"):
         KeyStore.from_csv(tmp_path / "missing.csv")

@@ -26,8 +26,22 @@ from simulator.wmbus.phy import (
 def test_three_of_six_table_is_the_published_one() -> None:
     # PROTOCOL.md §5.1 table, from rtl-wmbus include/mode_t_util.h [R1].
     assert [f"{c:02X}" for c in THREE_OF_SIX] == [
-        "16", "0D", "0E", "0B", "1C", "19", "1A", "13",
-        "2C", "25", "26", "23", "34", "31", "32", "29",
+        "16",
+        "0D",
+        "0E",
+        "0B",
+        "1C",
+        "19",
+        "1A",
+        "13",
+        "2C",
+        "25",
+        "26",
+        "23",
+        "34",
+        "31",
+        "32",
+        "29",
     ]
     # Every code word has exactly three 1 chips, and they are distinct ("3 out of 6").
     assert all(bin(c).count("1") == 3 for c in THREE_OF_SIX)
@@ -108,7 +122,8 @@ def test_time_on_air_matches_chip_count_of_a_real_transmission() -> None:
     raw = bytes(64)
     for mode, rate in (("T1", 100_000), ("S1", 32_768), ("C1", 100_000)):
         assert time_on_air(mode, len(raw)) == pytest.approx(
-            len(encode_transmission(mode, raw)) / rate)
+            len(encode_transmission(mode, raw)) / rate
+        )
 
 
 @pytest.mark.parametrize("args", [("X1", 10, "A"), ("T1", -1, "A"), ("C1", 10, "Z")])

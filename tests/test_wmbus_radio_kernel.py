@@ -26,8 +26,10 @@ def _aloha_ratio(g: float, seed: int) -> float:
     tau, interval = 0.010, 10.0
     n = round(g * interval / tau)
     # every meter 2 m from the receiver, no shadowing or fading: only collisions lose telegrams
-    meters = [RadioMeter(id=i + 1, x=2.0, y=0.0, mode="T1", interval_s=interval, jitter=0.5,
-                         indoor=False) for i in range(n)]
+    meters = [
+        RadioMeter(id=i + 1, x=2.0, y=0.0, mode="T1", interval_s=interval, jitter=0.5, indoor=False)
+        for i in range(n)
+    ]
     rx = [Receiver("r0", 0.0, 0.0, capture_db=None)]
     channel = Channel.preset("lorasim", sigma_db=0.0, fading_sigma_db=0.0)
     setup = RadioSetup.build(meters, rx, channel, seed, airtime=np.full(n, tau))
@@ -48,11 +50,17 @@ def test_aloha_without_jitter_is_not_aloha():
     """Strictly periodic meters keep their phases: collisions persist instead of averaging
     out, so the success ratio is far from exp(-2G) for at least some seeds' meters."""
     tau, interval, n = 0.010, 10.0, 300
-    meters = [RadioMeter(id=i + 1, x=2.0, y=0.0, interval_s=interval, jitter=0.0, indoor=False)
-              for i in range(n)]
-    setup = RadioSetup.build(meters, [Receiver("r0", 0.0, 0.0, capture_db=None)],
-                             Channel.preset("lorasim", sigma_db=0.0, fading_sigma_db=0.0), 3,
-                             airtime=np.full(n, tau))
+    meters = [
+        RadioMeter(id=i + 1, x=2.0, y=0.0, interval_s=interval, jitter=0.0, indoor=False)
+        for i in range(n)
+    ]
+    setup = RadioSetup.build(
+        meters,
+        [Receiver("r0", 0.0, 0.0, capture_db=None)],
+        Channel.preset("lorasim", sigma_db=0.0, fading_sigma_db=0.0),
+        3,
+        airtime=np.full(n, tau),
+    )
     tx, rec = run_kernel(setup, 50 * interval)
     heard = np.bincount(tx.meter[rec.tx], minlength=n)
     # without jitter a meter is either always or never received
@@ -63,14 +71,23 @@ def _small_setup(seed: int, capture: float | None = 6.0) -> RadioSetup:
     rng = np.random.default_rng(seed)
     modes = ["T1", "C1A", "C1B", "S1"]
     meters = [
-        RadioMeter(id=1000 + i, x=float(rng.uniform(-300, 300)), y=float(rng.uniform(-300, 300)),
-                   mode=modes[i % 4], interval_s=2.0, jitter=0.2, indoor=bool(i % 3),
-                   floor=int(i % 5) - 1, tx_power_dbm=10.0 + (i % 3) * 2)
+        RadioMeter(
+            id=1000 + i,
+            x=float(rng.uniform(-300, 300)),
+            y=float(rng.uniform(-300, 300)),
+            mode=modes[i % 4],
+            interval_s=2.0,
+            jitter=0.2,
+            indoor=bool(i % 3),
+            floor=int(i % 5) - 1,
+            tx_power_dbm=10.0 + (i % 3) * 2,
+        )
         for i in range(40)
     ]
-    receivers = [Receiver(f"r{k}", x, y, capture_db=capture,
-                          radio_mode="T1_C1A_C1B" if k < 2 else "S1")
-                 for k, (x, y) in enumerate([(0, 0), (150, 100), (-120, -80)])]
+    receivers = [
+        Receiver(f"r{k}", x, y, capture_db=capture, radio_mode="T1_C1A_C1B" if k < 2 else "S1")
+        for k, (x, y) in enumerate([(0, 0), (150, 100), (-120, -80)])
+    ]
     airtime = np.array([0.030 if m.mode == "S1" else 0.012 for m in meters])
     return RadioSetup.build(meters, receivers, Channel.preset("oulu"), seed, airtime=airtime)
 
@@ -83,15 +100,19 @@ def test_kernel_equals_event_model(capture):
     world = World(11)
     model = RadioWorld(world, setup, duration)
     world.run(until=duration + 1)
-    kernel_rx = {(int(tx.meter[t]), int(tx.seq[t]), int(r)): float(p)
-                 for t, r, p in zip(rec.tx, rec.receiver, rec.rssi_dbm, strict=True)}
+    kernel_rx = {
+        (int(tx.meter[t]), int(tx.seq[t]), int(r)): float(p)
+        for t, r, p in zip(rec.tx, rec.receiver, rec.rssi_dbm, strict=True)
+    }
     event_rx = {(m, s, r): p for m, s, r, p, _t in model.received}
     assert len(kernel_rx) > 200  # the case is not trivially empty
     assert set(kernel_rx) == set(event_rx)
     for k, p in kernel_rx.items():
         assert p == pytest.approx(event_rx[k], abs=1e-9)
-    kernel_lost = {(int(tx.meter[t]), int(tx.seq[t]), int(r))
-                   for t, r in zip(rec.lost_tx, rec.lost_receiver, strict=True)}
+    kernel_lost = {
+        (int(tx.meter[t]), int(tx.seq[t]), int(r))
+        for t, r in zip(rec.lost_tx, rec.lost_receiver, strict=True)
+    }
     assert len(kernel_lost) > 5  # collisions happen in this case
     assert kernel_lost == set(model.lost)
     # the event model's transmissions are the kernel's schedule

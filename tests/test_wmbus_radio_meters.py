@@ -38,6 +38,7 @@ def test_encrypted_meter_needs_its_key():
     t = telegram.parse_telegram(raw, keys=key)
     assert t.decrypted and t.security_mode == 5
     from simulator.wmbus.frame import WMBusError
+
     with pytest.raises(WMBusError):
         telegram.parse_telegram(raw, keys=bytes(16))
 
@@ -62,10 +63,17 @@ def test_duty_cycle_account_warns_once_per_hour():
 
 
 def test_duty_cycle_violation_in_event_model_and_kernel():
-    meters = [RadioMeter(id=1, x=1.0, y=0.0, interval_s=2.0, jitter=0.1),   # 10 ms / 2 s = 0.5 %
-              RadioMeter(id=2, x=1.0, y=0.0, interval_s=60.0, jitter=0.1)]  # 0.017 %
-    setup = RadioSetup.build(meters, [Receiver("r", 0.0, 0.0)], Channel.preset("oulu"), 1,
-                             airtime=np.array([0.010, 0.010]))
+    meters = [
+        RadioMeter(id=1, x=1.0, y=0.0, interval_s=2.0, jitter=0.1),  # 10 ms / 2 s = 0.5 %
+        RadioMeter(id=2, x=1.0, y=0.0, interval_s=60.0, jitter=0.1),
+    ]  # 0.017 %
+    setup = RadioSetup.build(
+        meters,
+        [Receiver("r", 0.0, 0.0)],
+        Channel.preset("oulu"),
+        1,
+        airtime=np.array([0.010, 0.010]),
+    )
     world = World(1)
     RadioWorld(world, setup, 7200.0)
     world.run(until=7201)
@@ -85,10 +93,13 @@ def test_redundancy_and_ratio_by_hand():
     assert per_w.tolist() == [[2, 1], [0, 0]]
     assert red.reception_ratio(meter, t, 2, 900.0, 1800.0).tolist() == [1.0, 0.0]
     assert red.per_receiver_ratio(meter, t, receiver, 2, 2, 900.0, 1800.0).tolist() == [
-        [1.0, 0.5], [0.0, 0.0]]
+        [1.0, 0.5],
+        [0.0, 0.0],
+    ]
     assert red.redundancy_factor(meter, t, receiver, 2, 2, 900.0, 1800.0, 0.98).tolist() == [1, 0]
     assert red.redundancy_factor(meter, t, receiver, 2, 2, 1800.0, 1800.0, 0.98).tolist() == [2, 0]
-    start, mean, count = red.ratio_by_distance(np.array([10.0, 60.0, 70.0]),
-                                               np.array([1.0, 0.5, 0.0]), 50.0)
+    start, mean, count = red.ratio_by_distance(
+        np.array([10.0, 60.0, 70.0]), np.array([1.0, 0.5, 0.0]), 50.0
+    )
     assert start.tolist() == [0.0, 50.0] and mean.tolist() == [1.0, 0.25]
     assert count.tolist() == [1, 2]

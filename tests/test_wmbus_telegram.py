@@ -36,8 +36,14 @@ def sample_records(energy_wh: int = 12_345_000, volume_l: int = 4242) -> list[Da
 
 
 def meter(**kw):
-    args = dict(manufacturer="KAM", id=76348799, version=0x1B, device_type=0x16,
-                records=sample_records(), access_no=0x91)
+    args = dict(
+        manufacturer="KAM",
+        id=76348799,
+        version=0x1B,
+        device_type=0x16,
+        records=sample_records(),
+        access_no=0x91,
+    )
     args.update(kw)
     return args
 
@@ -78,8 +84,9 @@ def test_tpl_security_round_trip(mode: int, ci: int, fmt: str) -> None:
 
 def test_long_header_carries_a_different_meter_address() -> None:
     inner = SecondaryAddress(12345678, "ELS", 0x33, 0x03)
-    raw = build_telegram(**meter(ci=0x72, tpl_address=inner, security_mode=5, key=KEY,
-                                 device_type=0x37))
+    raw = build_telegram(
+        **meter(ci=0x72, tpl_address=inner, security_mode=5, key=KEY, device_type=0x37)
+    )
     t = parse_telegram(raw, keys=KEY)
     assert t.address == inner  # the meter behind the radio converter
     assert t.link.device_type == 0x37
@@ -134,8 +141,15 @@ def test_ell_ctr_and_mode5_together() -> None:
 def test_round_trip_property(mode, fmt, ell, energy, volume, access_no, ident, key) -> None:
     records = sample_records(energy, volume)
     raw = build_telegram(
-        manufacturer="ELV", id=ident, version=1, device_type=7, records=records,
-        access_no=access_no, security_mode=mode, key=key if mode or ell else None, fmt=fmt,
+        manufacturer="ELV",
+        id=ident,
+        version=1,
+        device_type=7,
+        records=records,
+        access_no=access_no,
+        security_mode=mode,
+        key=key if mode or ell else None,
+        fmt=fmt,
         ell={"ci": 0x8D, "sn": (1 << 29) | ident} if ell else None,
     )
     t = parse_telegram(raw, keys=key, fmt=fmt, crc=True)
@@ -154,12 +168,15 @@ def test_keys_from_a_store_pick_the_matching_key() -> None:
     assert values(parse_telegram(raw, keys=store)) == PLAIN  # specific row tried first
     wildcard_only = KeyStore.parse(
         f"Address,Key,Manufacturer,DeviceType,Version\n-1,{OTHER.hex()},*,-1,-1\n"
-        f"-1,{KEY.hex()},*,-1,-1\n")
+        f"-1,{KEY.hex()},*,-1,-1\n"
+    )
     assert values(parse_telegram(raw, keys=wildcard_only)) == PLAIN  # second candidate works
     nobody = KeyStore.parse(f"Address,Key,Manufacturer,DeviceType,Version\n1,{KEY.hex()},*,-1,-1\n")
     t = parse_telegram(raw, keys=nobody)
     assert not t.decrypted and t.records == []
-    wrong = KeyStore.parse(f"Address,Key,Manufacturer,DeviceType,Version\n-1,{OTHER.hex()},*,-1,-1\n")
+    wrong = KeyStore.parse(
+        f"Address,Key,Manufacturer,DeviceType,Version\n-1,{OTHER.hex()},*,-1,-1\n"
+    )
     with pytest.raises(WrongKeyError):
         parse_telegram(raw, keys=wrong)
 
@@ -210,11 +227,27 @@ def test_json_shape() -> None:
     assert doc["header"]["manufacturer"] == "KAM"
     assert doc["header"]["medium"] == "cold water"
     assert doc["records"][0] == {
-        "function": "instantaneous", "storage": 0, "tariff": 0, "subunit": 0,
-        "quantity": "energy", "unit": "Wh", "value": 12_345_000, "dif": "04", "vif": "06"}
-    assert doc["link"] == {"l": t.link.l, "c": "44", "c_name": "SND_NR", "manufacturer": "KAM",
-                           "id": "76348799", "version": 0x1B, "device_type": 0x16,
-                           "format": "A", "crc": True}
+        "function": "instantaneous",
+        "storage": 0,
+        "tariff": 0,
+        "subunit": 0,
+        "quantity": "energy",
+        "unit": "Wh",
+        "value": 12_345_000,
+        "dif": "04",
+        "vif": "06",
+    }
+    assert doc["link"] == {
+        "l": t.link.l,
+        "c": "44",
+        "c_name": "SND_NR",
+        "manufacturer": "KAM",
+        "id": "76348799",
+        "version": 0x1B,
+        "device_type": 0x16,
+        "format": "A",
+        "crc": True,
+    }
     assert doc["security_mode"] == 7 and doc["decrypted"] is True
     assert doc["afl"]["mcr"] == 0x91
 
@@ -233,8 +266,11 @@ def test_junk_raises_only_wmbus_error(raw: bytes) -> None:
 @given(st.data())
 def test_mutated_telegrams_raise_only_wmbus_error(data) -> None:
     mode = data.draw(st.sampled_from([0, 5, 7]))
-    raw = bytearray(build_telegram(**meter(security_mode=mode, key=KEY,
-                                           ell={"ci": 0x8D, "sn": 1 << 29}, crc=False)))
+    raw = bytearray(
+        build_telegram(
+            **meter(security_mode=mode, key=KEY, ell={"ci": 0x8D, "sn": 1 << 29}, crc=False)
+        )
+    )
     for _ in range(data.draw(st.integers(1, 4))):
         i = data.draw(st.integers(1, len(raw) - 1))
         raw[i] = data.draw(st.integers(0, 255))

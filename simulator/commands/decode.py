@@ -50,8 +50,13 @@ _STARTS = (ACK, START_SHORT, START_LONG)
 def add_parser(sub) -> None:
     p = sub.add_parser("decode", help="decode wired M-Bus frames (or wM-Bus with --wmbus)")
     p.add_argument("hex", nargs="*", help="frame bytes in hex, with or without spaces")
-    p.add_argument("--file", "-f", type=Path, default=None,
-                   help="file with one frame per line, or one frame over several lines")
+    p.add_argument(
+        "--file",
+        "-f",
+        type=Path,
+        default=None,
+        help="file with one frame per line, or one frame over several lines",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per frame")
     p.add_argument("--wmbus", action="store_true", help="decode wireless M-Bus telegrams")
     p.add_argument("--key", default=None, help="AES-128 key (32 hex characters), with --wmbus")
@@ -165,21 +170,37 @@ def format_telegram(t: Telegram) -> str:
         j = telegram_json(t)["header"]
         lines.append(
             f"  id {j['id']}  manufacturer {j['manufacturer']}  version {j['version']}  "
-            f"medium {MEDIUM_NAMES.get(j['medium_code'], 'reserved')} ({j['medium_code']:02X})")
-    lines.append(f"  CI {h.ci:02X}  access {h.access_no}  status {h.status:02X}"
-                 + (f" ({', '.join(h.status_flags)})" if h.status_flags else "")
-                 + f"  signature {h.signature:04X}")
+            f"medium {MEDIUM_NAMES.get(j['medium_code'], 'reserved')} ({j['medium_code']:02X})"
+        )
+    lines.append(
+        f"  CI {h.ci:02X}  access {h.access_no}  status {h.status:02X}"
+        + (f" ({', '.join(h.status_flags)})" if h.status_flags else "")
+        + f"  signature {h.signature:04X}"
+    )
     rows = [("#", "function", "st", "ta", "su", "quantity", "value", "unit", "coding")]
     for i, r in enumerate(t.records):
         unit = r.unit or (r.plain_unit or "")
         value = _fmt_value(r.value) if r.invalid is None else f"? ({r.invalid}: {r.data.hex()})"
         coding = " ".join(f"{b:02X}" for b in (r.dif, *r.dife, r.vif, *r.vife))
         extra = f" [{'; '.join(r.vife_text)}]" if r.vife_text else ""
-        rows.append((str(i), r.function, str(r.storage), str(r.tariff), str(r.subunit),
-                     r.quantity + extra, value, unit, coding))
+        rows.append(
+            (
+                str(i),
+                r.function,
+                str(r.storage),
+                str(r.tariff),
+                str(r.subunit),
+                r.quantity + extra,
+                value,
+                unit,
+                coding,
+            )
+        )
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     for row in rows:
-        lines.append("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+        lines.append(
+            "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        )
     if t.more_follow:
         lines.append("  (more records follow in the next telegram: DIF 1F)")
     if t.manufacturer_data:
@@ -199,8 +220,12 @@ def _error_json(where: str, exc: Exception) -> dict[str, Any]:
 def _frame_json(frame: Frame) -> dict[str, Any]:
     if not hasattr(frame, "c"):
         return {"type": "ack"}
-    out: dict[str, Any] = {"type": type(frame).__name__, "c": f"{frame.c:02X}", "a": frame.a,
-                           "function": frame.name}
+    out: dict[str, Any] = {
+        "type": type(frame).__name__,
+        "c": f"{frame.c:02X}",
+        "a": frame.a,
+        "function": frame.name,
+    }
     if isinstance(frame, LongFrame | ControlFrame):
         out["ci"] = f"{frame.ci:02X}"
     return out
@@ -235,8 +260,11 @@ def decode_all(args, out: TextIO, err: TextIO) -> int:
 
 def _emit(frame: Frame, label: str, count: int, as_json: bool, out: TextIO, err: TextIO) -> int:
     telegram = None
-    if isinstance(frame, LongFrame | ControlFrame) and frame.ci in (0x70, 0x72, 0x73, 0x78, 0x7A) \
-            and not frame.calling:
+    if (
+        isinstance(frame, LongFrame | ControlFrame)
+        and frame.ci in (0x70, 0x72, 0x73, 0x78, 0x7A)
+        and not frame.calling
+    ):
         try:
             telegram = decode_telegram(frame)
         except MBusError as exc:
@@ -265,8 +293,11 @@ def _run_wmbus(args, err: TextIO) -> int:
         module = importlib.import_module(WMBUS_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name and WMBUS_MODULE.startswith(exc.name):
-            print("meterbench decode: wM-Bus decoding is not available "
-                  f"({WMBUS_MODULE} is not installed)", file=err)
+            print(
+                "meterbench decode: wM-Bus decoding is not available "
+                f"({WMBUS_MODULE} is not installed)",
+                file=err,
+            )
             return 2
         raise
     return int(module.main(args) or 0)

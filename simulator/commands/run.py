@@ -18,10 +18,19 @@ from simulator.scenario import DEFAULT_SCENARIO, RunOptions, ScenarioError, load
 
 def add_parser(sub) -> None:
     p = sub.add_parser("run", help="run a scenario in virtual time and write its results")
-    p.add_argument("scenario", nargs="?", type=Path, default=None,
-                   help="scenario TOML (default: the building scenario shipped with meterbench)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="results folder (default: ./meterbench-results/<scenario name>)")
+    p.add_argument(
+        "scenario",
+        nargs="?",
+        type=Path,
+        default=None,
+        help="scenario TOML (default: the building scenario shipped with meterbench)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="results folder (default: ./meterbench-results/<scenario name>)",
+    )
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     p.add_argument("--hours", type=float, default=None, help="override the simulated duration (h)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -35,8 +44,13 @@ def main(args) -> int:
         runner = runner_for(doc)
         out = args.out or Path("meterbench-results") / path.stem
         out.mkdir(parents=True, exist_ok=True)
-        opts = RunOptions(out_dir=out, seed=args.seed, hours=args.hours,
-                          progress=Progress(enabled=not args.quiet), quiet=args.quiet)
+        opts = RunOptions(
+            out_dir=out,
+            seed=args.seed,
+            hours=args.hours,
+            progress=Progress(enabled=not args.quiet),
+            quiet=args.quiet,
+        )
         t0 = time.perf_counter()  # wall time of the whole run, for the summary only
         result = runner.run(doc, opts)
         wall = time.perf_counter() - t0
@@ -47,7 +61,9 @@ def main(args) -> int:
     summary["wall_seconds"] = round(wall, 3)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
     rows = list(result.table) + [("wall time", f"{wall:.2f} s")]
-    print(format_table(rows, title=f"meterbench run: {path.name} (seed {summary.get('seed', '?')})"))
+    print(
+        format_table(rows, title=f"meterbench run: {path.name} (seed {summary.get('seed', '?')})")
+    )
     written = [*result.files, out / "summary.json"]
     print("wrote: " + ", ".join(str(f) for f in written))
     return 0

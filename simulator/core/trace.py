@@ -101,7 +101,9 @@ class Trace:
     def __getitem__(self, index: int) -> TraceEvent:
         return self._events[index]
 
-    def select(self, kind: str | None = None, source: str | None = None, **match: Any) -> list[TraceEvent]:
+    def select(
+        self, kind: str | None = None, source: str | None = None, **match: Any
+    ) -> list[TraceEvent]:
         """Events of ``kind`` (and ``source``, if given) whose fields equal every ``match`` item.
 
         ``source`` ending in ``*`` matches by prefix (``"slave/*"``).

@@ -90,7 +90,11 @@ class SecondaryAddress:
     medium: int
 
     def __post_init__(self) -> None:
-        if not isinstance(self.id, int) or isinstance(self.id, bool) or not 0 <= self.id <= 99_999_999:
+        if (
+            not isinstance(self.id, int)
+            or isinstance(self.id, bool)
+            or not 0 <= self.id <= 99_999_999
+        ):
             raise AddressError(f"ID must be an int 0..99999999, got {self.id!r}")
         manufacturer_code(self.manufacturer)  # validates
         object.__setattr__(self, "manufacturer", self.manufacturer.upper())

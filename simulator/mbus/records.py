@@ -236,19 +236,26 @@ def _unscale(info: VifInfo, exponent: int, value: object, as_real: bool) -> int 
     else:
         divisor = 1
     if as_real:
-        return float(value) / divisor / 10.0**exponent if exponent >= 0 else (
-            float(value) / divisor * 10**-exponent)
+        return (
+            float(value) / divisor / 10.0**exponent
+            if exponent >= 0
+            else (float(value) / divisor * 10**-exponent)
+        )
     if isinstance(value, int) and exponent >= 0:
         raw, rem = divmod(value, divisor * 10**exponent)
         if rem:
-            raise RecordError(f"{value} {info.unit} is not a multiple of the VIF resolution "
-                              f"{divisor * 10**exponent} {info.unit}")
+            raise RecordError(
+                f"{value} {info.unit} is not a multiple of the VIF resolution "
+                f"{divisor * 10**exponent} {info.unit}"
+            )
         return raw
     scaled = value * 10**-exponent / divisor if exponent < 0 else value / (divisor * 10**exponent)
     raw = round(scaled)
     if not math.isclose(_scale(raw, exponent) * divisor, value, rel_tol=1e-9, abs_tol=1e-12):
-        raise RecordError(f"{value} {info.unit} is not representable at the VIF resolution "
-                          f"1e{exponent} {info.unit}")
+        raise RecordError(
+            f"{value} {info.unit} is not representable at the VIF resolution "
+            f"1e{exponent} {info.unit}"
+        )
     return raw
 
 
@@ -402,12 +409,16 @@ def decode_block(data: bytes, offset: int = 0) -> RecordBlock:
         plain_unit = None
         if vif & 0x7F == 0x7C:
             if pos >= n:
-                raise RecordError("premature end of record: plain-text VIF length missing",
-                                  offset + pos)
+                raise RecordError(
+                    "premature end of record: plain-text VIF length missing", offset + pos
+                )
             length = data[pos]
             if pos + 1 + length > n:
-                raise RecordError(f"premature end of plain-text VIF: {length} characters "
-                                  f"announced, {n - pos - 1} bytes left", offset + pos)
+                raise RecordError(
+                    f"premature end of plain-text VIF: {length} characters "
+                    f"announced, {n - pos - 1} bytes left",
+                    offset + pos,
+                )
             plain_unit = data[pos + 1 : pos + 1 + length][::-1].decode("latin-1")
             pos += 1 + length
         vifes: list[int] = []
@@ -430,8 +441,9 @@ def decode_block(data: bytes, offset: int = 0) -> RecordBlock:
             length = dt.lvar_length(lvar, offset + pos)
             pos += 1
         if pos + length > n:
-            raise RecordError(f"premature end of data: {length} bytes needed, {n - pos} left",
-                              offset + pos)
+            raise RecordError(
+                f"premature end of data: {length} bytes needed, {n - pos} left", offset + pos
+            )
         raw = data[pos : pos + length]
         info, exponent, texts = _resolve(vif, tuple(vifes))
         value, invalid = _decode_value(info, exponent, df, raw, lvar, offset + pos)
@@ -444,10 +456,22 @@ def decode_block(data: bytes, offset: int = 0) -> RecordBlock:
             subunit |= ((d >> 6) & 0x01) << i
         records.append(
             DataRecord(
-                dif=dif, dife=tuple(difes), vif=vif, vife=tuple(vifes), data=raw,
-                function=FUNCTIONS[(dif >> 4) & 0x03], storage=storage, tariff=tariff,
-                subunit=subunit, quantity=info.quantity, unit=info.unit, value=value,
-                plain_unit=plain_unit, lvar=lvar, vife_text=texts, invalid=invalid,
+                dif=dif,
+                dife=tuple(difes),
+                vif=vif,
+                vife=tuple(vifes),
+                data=raw,
+                function=FUNCTIONS[(dif >> 4) & 0x03],
+                storage=storage,
+                tariff=tariff,
+                subunit=subunit,
+                quantity=info.quantity,
+                unit=info.unit,
+                value=value,
+                plain_unit=plain_unit,
+                lvar=lvar,
+                vife_text=texts,
+                invalid=invalid,
                 fillers=fillers,
             )
         )

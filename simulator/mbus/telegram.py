@@ -36,19 +36,47 @@ CI_DATA_SEND = 0x51
 
 #: Device type / medium byte -> name (PROTOCOL.md §4.6).
 MEDIUM_NAMES: dict[int, str] = {
-    0x00: "other", 0x01: "oil", 0x02: "electricity", 0x03: "gas",
-    0x04: "heat (outlet)", 0x05: "steam", 0x06: "warm water (30-90 °C)", 0x07: "water",
-    0x08: "heat cost allocator", 0x09: "compressed air", 0x0A: "cooling (outlet)",
-    0x0B: "cooling (inlet)", 0x0C: "heat (inlet)", 0x0D: "heat / cooling",
-    0x0E: "bus / system component", 0x0F: "unknown", 0x10: "irrigation water",
-    0x11: "water data logger", 0x12: "gas data logger", 0x13: "gas converter",
-    0x14: "calorific value", 0x15: "hot water (>= 90 °C)", 0x16: "cold water",
-    0x17: "dual water", 0x18: "pressure", 0x19: "A/D converter", 0x1A: "smoke detector",
-    0x1B: "room sensor", 0x1C: "gas detector", 0x20: "breaker (electricity)",
-    0x21: "valve (gas or water)", 0x25: "customer unit (display)", 0x28: "waste water",
-    0x29: "garbage", 0x2A: "carbon dioxide", 0x30: "service tool",
-    0x31: "gateway", 0x32: "unidirectional repeater", 0x33: "bidirectional repeater",
-    0x36: "radio converter (system side)", 0x37: "radio converter (meter side)",
+    0x00: "other",
+    0x01: "oil",
+    0x02: "electricity",
+    0x03: "gas",
+    0x04: "heat (outlet)",
+    0x05: "steam",
+    0x06: "warm water (30-90 °C)",
+    0x07: "water",
+    0x08: "heat cost allocator",
+    0x09: "compressed air",
+    0x0A: "cooling (outlet)",
+    0x0B: "cooling (inlet)",
+    0x0C: "heat (inlet)",
+    0x0D: "heat / cooling",
+    0x0E: "bus / system component",
+    0x0F: "unknown",
+    0x10: "irrigation water",
+    0x11: "water data logger",
+    0x12: "gas data logger",
+    0x13: "gas converter",
+    0x14: "calorific value",
+    0x15: "hot water (>= 90 °C)",
+    0x16: "cold water",
+    0x17: "dual water",
+    0x18: "pressure",
+    0x19: "A/D converter",
+    0x1A: "smoke detector",
+    0x1B: "room sensor",
+    0x1C: "gas detector",
+    0x20: "breaker (electricity)",
+    0x21: "valve (gas or water)",
+    0x25: "customer unit (display)",
+    0x28: "waste water",
+    0x29: "garbage",
+    0x2A: "carbon dioxide",
+    0x30: "service tool",
+    0x31: "gateway",
+    0x32: "unidirectional repeater",
+    0x33: "bidirectional repeater",
+    0x36: "radio converter (system side)",
+    0x37: "radio converter (meter side)",
     0xFF: "placeholder",
 }
 
@@ -98,8 +126,11 @@ class Header:
         """Names of the set status bits (PROTOCOL.md §4.3), e.g. ``["power_low"]``."""
         flags = [name for bit, name in STATUS_BITS.items() if self.status & bit]
         app = STATUS_APPLICATION[self.status & 0x03]
-        return ([app] if app else []) + flags + (
-            [f"manufacturer_bits_{self.status >> 5}"] if self.status & 0xE0 else [])
+        return (
+            ([app] if app else [])
+            + flags
+            + ([f"manufacturer_bits_{self.status >> 5}"] if self.status & 0xE0 else [])
+        )
 
 
 @dataclass
@@ -150,8 +181,7 @@ def _header_json(h: Header) -> dict[str, Any]:
             medium=MEDIUM_NAMES.get(raw[7], f"reserved (0x{raw[7]:02X})"),
             medium_code=raw[7],
         )
-    out.update(access_number=h.access_no, status=h.status, signature=h.signature,
-               ci=f"{h.ci:02X}")
+    out.update(access_number=h.access_no, status=h.status, signature=h.signature, ci=f"{h.ci:02X}")
     return out
 
 
@@ -168,9 +198,15 @@ def _json_value(v: Any) -> Any:
 def record_json(r: DataRecord) -> dict[str, Any]:
     """One record in the ``decode --json`` shape (coding bytes as upper-case hex)."""
     out: dict[str, Any] = {
-        "function": r.function, "storage": r.storage, "tariff": r.tariff, "subunit": r.subunit,
-        "quantity": r.quantity, "unit": r.unit, "value": _json_value(r.value),
-        "dif": f"{r.dif:02X}", "vif": f"{r.vif:02X}",
+        "function": r.function,
+        "storage": r.storage,
+        "tariff": r.tariff,
+        "subunit": r.subunit,
+        "quantity": r.quantity,
+        "unit": r.unit,
+        "value": _json_value(r.value),
+        "dif": f"{r.dif:02X}",
+        "vif": f"{r.vif:02X}",
     }
     if r.dife:
         out["dife"] = bytes(r.dife).hex().upper()
@@ -207,8 +243,9 @@ def _fixed_records(fx: FixedData) -> list[DataRecord]:
     first = _FIXED_UNITS.get(fx.raw[6] & 0x3F, ("reserved", "", 0))
     for i, (type_byte, raw) in enumerate(((fx.raw[6], fx.raw[8:12]), (fx.raw[7], fx.raw[12:16]))):
         historic = i == 1 and type_byte & 0x3F == 0x3E  # "same unit as counter 1, but historic"
-        quantity, unit, exp = first if historic else _FIXED_UNITS.get(type_byte & 0x3F,
-                                                                      ("reserved", "", 0))
+        quantity, unit, exp = (
+            first if historic else _FIXED_UNITS.get(type_byte & 0x3F, ("reserved", "", 0))
+        )
         value: int | float | None
         invalid = None
         if fx.bcd:
@@ -220,12 +257,23 @@ def _fixed_records(fx: FixedData) -> list[DataRecord]:
             value = int.from_bytes(raw, "little")
         if value is not None:
             value = value * 10**exp if exp >= 0 else value / 10**-exp
-        recs.append(DataRecord(
-            dif=0x0C if fx.bcd else 0x04, dife=(), vif=type_byte, vife=(), data=raw,
-            function="instantaneous", storage=1 if historic or fx.raw[5] & 0x40 else 0, tariff=0,
-            subunit=0, quantity=f"counter_{i + 1}_{quantity}", unit=unit, value=value,
-            invalid=invalid,
-        ))
+        recs.append(
+            DataRecord(
+                dif=0x0C if fx.bcd else 0x04,
+                dife=(),
+                vif=type_byte,
+                vife=(),
+                data=raw,
+                function="instantaneous",
+                storage=1 if historic or fx.raw[5] & 0x40 else 0,
+                tariff=0,
+                subunit=0,
+                quantity=f"counter_{i + 1}_{quantity}",
+                unit=unit,
+                value=value,
+                invalid=invalid,
+            )
+        )
     return recs
 
 
@@ -251,20 +299,21 @@ def decode_telegram(frame: LongFrame | ControlFrame | bytes) -> Telegram:
         raise ApplicationError(data[0], base)
     if ci == CI_LONG_HEADER:
         if len(data) < 12:
-            raise RecordError(f"long header (CI 72) needs 12 bytes, got {len(data)}",
-                              base + len(data))
+            raise RecordError(
+                f"long header (CI 72) needs 12 bytes, got {len(data)}", base + len(data)
+            )
         raw = data[:8]
         try:
             address: SecondaryAddress | None = SecondaryAddress.from_bytes(raw, base)
         except AddressError:
             address = None  # odd meters (non-BCD ID, manufacturer 0): raw_address keeps it
-        header = Header(ci, data[8], data[9], int.from_bytes(data[10:12], "little"),
-                        address, raw)
+        header = Header(ci, data[8], data[9], int.from_bytes(data[10:12], "little"), address, raw)
         start = 12
     elif ci == CI_SHORT_HEADER:
         if len(data) < 4:
-            raise RecordError(f"short header (CI 7A) needs 4 bytes, got {len(data)}",
-                              base + len(data))
+            raise RecordError(
+                f"short header (CI 7A) needs 4 bytes, got {len(data)}", base + len(data)
+            )
         header = Header(ci, data[0], data[1], int.from_bytes(data[2:4], "little"))
         start = 4
     elif ci in (CI_NO_HEADER, CI_DATA_SEND):
@@ -278,9 +327,16 @@ def decode_telegram(frame: LongFrame | ControlFrame | bytes) -> Telegram:
     else:
         raise RecordError(f"unsupported CI-field {ci:02X}", 6)
     block = decode_block(data[start:], base + start)
-    return Telegram(header, block.records, block.more_follow, block.manufacturer_data,
-                    frame.c, frame.a, end_marker=block.end_marker and not block.more_follow,
-                    trailing_fillers=block.trailing_fillers)
+    return Telegram(
+        header,
+        block.records,
+        block.more_follow,
+        block.manufacturer_data,
+        frame.c,
+        frame.a,
+        end_marker=block.end_marker and not block.more_follow,
+        trailing_fillers=block.trailing_fillers,
+    )
 
 
 def encode_telegram(t: Telegram) -> LongFrame:
@@ -297,18 +353,26 @@ def encode_telegram(t: Telegram) -> LongFrame:
             addr = bytes(h.raw_address)
         else:
             raise RecordError("a CI 72 telegram needs a secondary address")
-        head = addr + bytes([h.access_no & 0xFF, h.status & 0xFF]) + (
-            h.signature & 0xFFFF).to_bytes(2, "little")
+        head = (
+            addr
+            + bytes([h.access_no & 0xFF, h.status & 0xFF])
+            + (h.signature & 0xFFFF).to_bytes(2, "little")
+        )
     elif h.ci == CI_SHORT_HEADER:
         head = bytes([h.access_no & 0xFF, h.status & 0xFF]) + (h.signature & 0xFFFF).to_bytes(
-            2, "little")
+            2, "little"
+        )
     elif h.ci in (CI_NO_HEADER, CI_DATA_SEND):
         head = b""
     elif h.ci == CI_FIXED and t.fixed is not None:
         return LongFrame(t.c, t.a, h.ci, t.fixed.raw)
     else:
         raise RecordError(f"cannot encode CI-field {h.ci:02X}")
-    body = encode_records(t.records, more_follow=t.more_follow,
-                          manufacturer_data=t.manufacturer_data, end_marker=t.end_marker,
-                          trailing_fillers=t.trailing_fillers)
+    body = encode_records(
+        t.records,
+        more_follow=t.more_follow,
+        manufacturer_data=t.manufacturer_data,
+        end_marker=t.end_marker,
+        trailing_fillers=t.trailing_fillers,
+    )
     return LongFrame(t.c, t.a, h.ci, head + body)

@@ -62,9 +62,16 @@ def _message(code: Code, *, confirmable: bool, payload_len: int = 0, **options) 
 @lru_cache(maxsize=256)
 def register_size(endpoint: str = "urn:imei:359999000000001", lifetime_s: int = 86400) -> int:
     """Bytes of the LwM2M Register request (CoAP)."""
-    return len(_message(Code.POST, confirmable=True, payload_len=len(LINK_FORMAT),
-                        uri_path=("rd",), content_format=40,
-                        uri_query=(f"ep={endpoint}", f"lt={lifetime_s}", "lwm2m=1.1", "b=UQ")))
+    return len(
+        _message(
+            Code.POST,
+            confirmable=True,
+            payload_len=len(LINK_FORMAT),
+            uri_path=("rd",),
+            content_format=40,
+            uri_query=(f"ep={endpoint}", f"lt={lifetime_s}", "lwm2m=1.1", "b=UQ"),
+        )
+    )
 
 
 @lru_cache(maxsize=8)
@@ -82,8 +89,15 @@ def update_size() -> int:
 @lru_cache(maxsize=1024)
 def send_size(payload_len: int, content_format: int = 112) -> int:
     """Bytes of the LwM2M Send request ``POST /dp`` carrying ``payload_len`` bytes."""
-    return len(_message(Code.POST, confirmable=True, payload_len=payload_len,
-                        uri_path=("dp",), content_format=content_format))
+    return len(
+        _message(
+            Code.POST,
+            confirmable=True,
+            payload_len=payload_len,
+            uri_path=("dp",),
+            content_format=content_format,
+        )
+    )
 
 
 @lru_cache(maxsize=8)

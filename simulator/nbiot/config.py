@@ -50,8 +50,10 @@ class ConfigRangeError(ConfigError):
     def __init__(self, param: Param, value: Any) -> None:
         self.param = param
         self.value = value
-        super().__init__(f"{param.name} = {value!r} is outside {param.low:g}..{param.high:g} "
-                         f"{param.unit} ({param.source})")
+        super().__init__(
+            f"{param.name} = {value!r} is outside {param.low:g}..{param.high:g} "
+            f"{param.unit} ({param.source})"
+        )
 
 
 class ConfigLockedError(ConfigError):
@@ -59,34 +61,73 @@ class ConfigLockedError(ConfigError):
 
 
 S7_5 = "seed 001 §7.5"
-PARAMS: dict[str, Param] = {p.name: p for p in (
-    Param("readout_interval_min", "min", 5, 1440, 60, f"{S7_5} Readout interval"),
-    Param("transmit_interval_min", "min", 60, 10080, 60,
-          "bench: range; default as the examples of seed 001 §7.3.4"),
-    Param("transmit_offset_min", "min", 0, 10080, 0, "bench: T_offset of seed 001 §7.3.3"),
-    Param("transmit_delay_min", "min", 0, 10080, 60, "bench: T_delay of seed 001 §7.3.3"),
-    Param("utc_offset_min", "min", -720, 720, 0,
-          "seed 001 §7.3.1; range/default from the Elvaco CMi configuration table"),
-    Param("dtls_max_timeout_s", "s", 1, 3600, 90, f"{S7_5} DTLS max timeout"),
-    Param("dtls_min_timeout_s", "s", 1, 60, 1, "RFC 6347 §4.2.4.1 initial timer 1 s"),
-    Param("communication_retry_count", "attempts", 0, 10, 3,
-          f"bench: default; parameter of {S7_5}"),
-    Param("t3324_s", "s", 0, timers.T3324_MAX_S, 10,
-          "bench: default 10 s (NCS 'RAT 10 s', RADIO-NBIOT §4.3); max TS 24.008"),
-    Param("t3412_s", "s", 2, timers.T3412_EXT_MAX_S, 43200,
-          "bench: default 12 h (NCS 'RPTAU 12 h', RADIO-NBIOT §4.3); max TS 24.008"),
-    Param("edrx_cycle_s", "s", 20.48, 10485.76, 81.92, "bench: default; NB-S1 table TS 24.008"),
-    Param("paging_time_window_s", "s", 2.56, 40.96, 2.56, "TS 24.008 §10.5.5.32 NB-S1 PTW"),
-    Param("max_uploads_per_transmission", "telegrams", 1, 100, 4, "seed 001 §7.3.4 Example 1"),
-    Param("upload_max_age_h", "h", 1, 8760, 72, "seed 001 §7.3.4 Example 1"),
-    Param("readouts_per_telegram", "readouts", 1, 48, 12,
-          "seed 001 §7.3.4 Example 2 'device max payload size'"),
-    Param("coap_ack_timeout_s", "s", 1, 60, 2.0, "RFC 7252 §4.8 ACK_TIMEOUT"),
-    Param("coap_ack_random_factor", "", 1.0, 4.0, 1.5, "RFC 7252 §4.8 ACK_RANDOM_FACTOR"),
-    Param("coap_max_retransmit", "", 0, 20, 4, "RFC 7252 §4.8 MAX_RETRANSMIT"),
-    Param("mqttsn_t_retry_s", "s", 1, 120, 10, "MQTT-SN 1.2 §6.13: Tretry 10..15 s"),
-    Param("mqttsn_n_retry", "", 0, 20, 3, "MQTT-SN 1.2 §6.13: Nretry 3..5"),
-)}
+PARAMS: dict[str, Param] = {
+    p.name: p
+    for p in (
+        Param("readout_interval_min", "min", 5, 1440, 60, f"{S7_5} Readout interval"),
+        Param(
+            "transmit_interval_min",
+            "min",
+            60,
+            10080,
+            60,
+            "bench: range; default as the examples of seed 001 §7.3.4",
+        ),
+        Param("transmit_offset_min", "min", 0, 10080, 0, "bench: T_offset of seed 001 §7.3.3"),
+        Param("transmit_delay_min", "min", 0, 10080, 60, "bench: T_delay of seed 001 §7.3.3"),
+        Param(
+            "utc_offset_min",
+            "min",
+            -720,
+            720,
+            0,
+            "seed 001 §7.3.1; range/default from the Elvaco CMi configuration table",
+        ),
+        Param("dtls_max_timeout_s", "s", 1, 3600, 90, f"{S7_5} DTLS max timeout"),
+        Param("dtls_min_timeout_s", "s", 1, 60, 1, "RFC 6347 §4.2.4.1 initial timer 1 s"),
+        Param(
+            "communication_retry_count",
+            "attempts",
+            0,
+            10,
+            3,
+            f"bench: default; parameter of {S7_5}",
+        ),
+        Param(
+            "t3324_s",
+            "s",
+            0,
+            timers.T3324_MAX_S,
+            10,
+            "bench: default 10 s (NCS 'RAT 10 s', RADIO-NBIOT §4.3); max TS 24.008",
+        ),
+        Param(
+            "t3412_s",
+            "s",
+            2,
+            timers.T3412_EXT_MAX_S,
+            43200,
+            "bench: default 12 h (NCS 'RPTAU 12 h', RADIO-NBIOT §4.3); max TS 24.008",
+        ),
+        Param("edrx_cycle_s", "s", 20.48, 10485.76, 81.92, "bench: default; NB-S1 table TS 24.008"),
+        Param("paging_time_window_s", "s", 2.56, 40.96, 2.56, "TS 24.008 §10.5.5.32 NB-S1 PTW"),
+        Param("max_uploads_per_transmission", "telegrams", 1, 100, 4, "seed 001 §7.3.4 Example 1"),
+        Param("upload_max_age_h", "h", 1, 8760, 72, "seed 001 §7.3.4 Example 1"),
+        Param(
+            "readouts_per_telegram",
+            "readouts",
+            1,
+            48,
+            12,
+            "seed 001 §7.3.4 Example 2 'device max payload size'",
+        ),
+        Param("coap_ack_timeout_s", "s", 1, 60, 2.0, "RFC 7252 §4.8 ACK_TIMEOUT"),
+        Param("coap_ack_random_factor", "", 1.0, 4.0, 1.5, "RFC 7252 §4.8 ACK_RANDOM_FACTOR"),
+        Param("coap_max_retransmit", "", 0, 20, 4, "RFC 7252 §4.8 MAX_RETRANSMIT"),
+        Param("mqttsn_t_retry_s", "s", 1, 120, 10, "MQTT-SN 1.2 §6.13: Tretry 10..15 s"),
+        Param("mqttsn_n_retry", "", 0, 20, 3, "MQTT-SN 1.2 §6.13: Nretry 3..5"),
+    )
+}
 
 PowerSavingMode = Literal["disabled", "edrx", "psm", "edrx+psm"]
 
@@ -138,8 +179,10 @@ class ModuleConfig(StrictModel):
     @classmethod
     def _full_hours(cls, value: int) -> int:
         if value % 60:
-            raise ValueError(f"transmit_interval_min = {value} is not a whole number of hours; "
-                             "transmissions are planned at full hours (seed 001 §7.3.3)")
+            raise ValueError(
+                f"transmit_interval_min = {value} is not a whole number of hours; "
+                "transmissions are planned at full hours (seed 001 §7.3.3)"
+            )
         return value
 
     @pydantic.field_validator("edrx_cycle_s", mode="after")
@@ -188,8 +231,10 @@ class ConfigStore:
         if not self.locked:
             return
         if pak is None or self._pak is None or not hmac.compare_digest(pak, self._pak):
-            raise ConfigLockedError("configuration is locked; a correct Product Access Key "
-                                    "(PAK) is needed to write (seed 001 §7.2)")
+            raise ConfigLockedError(
+                "configuration is locked; a correct Product Access Key "
+                "(PAK) is needed to write (seed 001 §7.2)"
+            )
 
     def write(self, name: str, value: Any, *, pak: str | None = None) -> None:
         """Set one parameter; raises :class:`ConfigLockedError` or :class:`ConfigRangeError`."""

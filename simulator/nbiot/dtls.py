@@ -23,7 +23,13 @@ from dataclasses import dataclass
 RECORD_OVERHEAD_B = 29
 #: (direction, bytes) per datagram; "up" = module -> server.
 FULL_HANDSHAKE: tuple[tuple[str, int], ...] = (
-    ("up", 105), ("down", 60), ("up", 137), ("down", 131), ("up", 104), ("down", 67))
+    ("up", 105),
+    ("down", 60),
+    ("up", 137),
+    ("down", 131),
+    ("up", 104),
+    ("down", 67),
+)
 RESUMPTION: tuple[tuple[str, int], ...] = (("up", 137), ("down", 148), ("up", 67))
 
 
@@ -53,7 +59,7 @@ def flights(kind: str) -> list[tuple[tuple[str, int], ...]]:
     seq = {"full": FULL_HANDSHAKE, "resume": RESUMPTION}.get(kind)
     if seq is None:
         raise ValueError(f"unknown DTLS handshake kind {kind!r}; 'full' or 'resume'")
-    return [seq[i:i + 2] for i in range(0, len(seq), 2)]
+    return [seq[i : i + 2] for i in range(0, len(seq), 2)]
 
 
 def handshake_bytes(kind: str) -> int:

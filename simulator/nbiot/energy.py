@@ -41,10 +41,19 @@ class PowerModel(StrictModel):
         """Joules spent in ``times`` (see the module docstring for the formula)."""
         idle_ma = self.idle_edrx_ma if edrx else self.idle_drx_ma
         conn = max(0.0, times.connected_s - times.tx_s - times.rx_s)
-        tau_mas = times.tau * (self.tau_tx_s * self.tx_ma + self.tau_rx_s * self.rx_ma
-                               + self.tau_connected_s * self.connected_ma)
-        mas = (times.tx_s * self.tx_ma + times.rx_s * self.rx_ma + conn * self.connected_ma
-               + times.idle_s * idle_ma + times.psm_s * self.psm_ua / 1000.0 + tau_mas)
+        tau_mas = times.tau * (
+            self.tau_tx_s * self.tx_ma
+            + self.tau_rx_s * self.rx_ma
+            + self.tau_connected_s * self.connected_ma
+        )
+        mas = (
+            times.tx_s * self.tx_ma
+            + times.rx_s * self.rx_ma
+            + conn * self.connected_ma
+            + times.idle_s * idle_ma
+            + times.psm_s * self.psm_ua / 1000.0
+            + tau_mas
+        )
         return self.voltage_v * mas / 1000.0
 
     def battery_years(self, joules_per_day: float) -> float:

@@ -67,8 +67,14 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(3, 6, "Available Power Sources", "Integer", "R", lambda m: 1),  # 1 internal battery
     Resource(3, 9, "Battery Level", "Integer", "R", lambda m: m.battery_level_pct()),
     Resource(3, 13, "Current Time", "Time", "R", lambda m: int(m.utc_now().timestamp())),
-    Resource(3, 14, "UTC Offset", "String", "R",
-             lambda m: _utc_offset_text(m.store.read("utc_offset_min"))),
+    Resource(
+        3,
+        14,
+        "UTC Offset",
+        "String",
+        "R",
+        lambda m: _utc_offset_text(m.store.read("utc_offset_min")),
+    ),
     # Object 4 Connectivity Monitoring (v1.3)
     Resource(4, 0, "Network Bearer", "Integer", "R", lambda m: 7),  # 7 = NB-IoT
     Resource(4, 2, "Radio Signal Strength", "Integer", "R", lambda m: round(m.link.rsrp_dbm)),
@@ -78,33 +84,83 @@ RESOURCES: tuple[Resource, ...] = (
     # Object 10 LwM2M Cellular Connectivity (v1.1)
     Resource(10, 4, "PSM Timer", "Integer", "R", _cfg("t3412_s")),
     Resource(10, 5, "Active Timer", "Integer", "R", _cfg("t3324_s")),
-    Resource(10, 9, "eDRX parameters for NB-S1 mode", "Opaque", "R",
-             lambda m: bytes([int(timers.encode_edrx_nbs1(m.store.read("edrx_cycle_s"),
-                                                          m.store.read("paging_time_window_s")),
-                                  2)])),
-    Resource(10, 13, "Active Power Saving Modes", "Integer", "R",
-             lambda m: {"disabled": 0, "psm": 1, "edrx": 2, "edrx+psm": 3}[
-                 m.store.read("power_saving_mode")]),
+    Resource(
+        10,
+        9,
+        "eDRX parameters for NB-S1 mode",
+        "Opaque",
+        "R",
+        lambda m: bytes(
+            [
+                int(
+                    timers.encode_edrx_nbs1(
+                        m.store.read("edrx_cycle_s"), m.store.read("paging_time_window_s")
+                    ),
+                    2,
+                )
+            ]
+        ),
+    ),
+    Resource(
+        10,
+        13,
+        "Active Power Saving Modes",
+        "Integer",
+        "R",
+        lambda m: {"disabled": 0, "psm": 1, "edrx": 2, "edrx+psm": 3}[
+            m.store.read("power_saving_mode")
+        ],
+    ),
     # 33906 Elvaco MCM Config
-    Resource(33906, 2, "Message format", "Integer", "RW",
-             lambda m: {"standard": 42, "extended": 43}[m.store.read("message_format")],
-             lambda m, v: _write_cfg("message_format")(
-                 m, {42: "standard", 43: "extended"}.get(v, v))),
+    Resource(
+        33906,
+        2,
+        "Message format",
+        "Integer",
+        "RW",
+        lambda m: {"standard": 42, "extended": 43}[m.store.read("message_format")],
+        lambda m, v: _write_cfg("message_format")(m, {42: "standard", 43: "extended"}.get(v, v)),
+    ),
     Resource(33906, 4, "NFC Enabled", "Boolean", "R", lambda m: True),
     Resource(33906, 5, "Config locked", "Boolean", "R", lambda m: m.store.locked),
     Resource(33906, 6, "Adjust time", "Integer", "W", None, lambda m, v: m.adjust_time(v)),
     # 33907: bench-defined (the page summaries do not list it)
-    Resource(33907, 0, "Readout interval", "Integer", "RW", _cfg("readout_interval_min"),
-             _write_cfg("readout_interval_min"), "bench"),
-    Resource(33907, 1, "Transmit interval", "Integer", "RW", _cfg("transmit_interval_min"),
-             _write_cfg("transmit_interval_min"), "bench"),
-    Resource(33907, 2, "UTC offset", "Integer", "RW", _cfg("utc_offset_min"),
-             _write_cfg("utc_offset_min"), "bench"),
+    Resource(
+        33907,
+        0,
+        "Readout interval",
+        "Integer",
+        "RW",
+        _cfg("readout_interval_min"),
+        _write_cfg("readout_interval_min"),
+        "bench",
+    ),
+    Resource(
+        33907,
+        1,
+        "Transmit interval",
+        "Integer",
+        "RW",
+        _cfg("transmit_interval_min"),
+        _write_cfg("transmit_interval_min"),
+        "bench",
+    ),
+    Resource(
+        33907,
+        2,
+        "UTC offset",
+        "Integer",
+        "RW",
+        _cfg("utc_offset_min"),
+        _write_cfg("utc_offset_min"),
+        "bench",
+    ),
     # 33908 Elvaco Meter Info
     Resource(33908, 0, "Meter ID", "Integer", "R", lambda m: m.meter_id, source="bench"),
     Resource(33908, 2, "Comm status", "Integer", "R", lambda m: m.meter_comm_status),
-    Resource(33908, 3, "Error flags", "Opaque", "R",
-             lambda m: m.last_error_flags.to_bytes(4, "little")),
+    Resource(
+        33908, 3, "Error flags", "Opaque", "R", lambda m: m.last_error_flags.to_bytes(4, "little")
+    ),
     # 33909 Elvaco NB-IoT Info
     Resource(33909, 0, "IMSI", "Integer", "R", lambda m: m.imsi),
 )
@@ -145,5 +201,8 @@ def read_object(module: Any, oid: int) -> dict[str, Any]:
     """Every readable resource of object ``oid`` as ``{path: value}``."""
     if oid not in OBJECT_IDS:
         raise LwM2MPathError(f"no LwM2M object {oid} (objects: {OBJECT_IDS})")
-    return {r.path: r.get(module) for r in RESOURCES
-            if r.oid == oid and "R" in r.ops and r.get is not None}
+    return {
+        r.path: r.get(module)
+        for r in RESOURCES
+        if r.oid == oid and "R" in r.ops and r.get is not None
+    }

@@ -67,12 +67,23 @@ class Cmi6140:
     the configuration it is given.
     """
 
-    def __init__(self, world: World, module_id: int, server: NbiotServer, *,
-                 config: ModuleConfig | None = None, coupling_loss_db: float = 140.0,
-                 network: NetworkParams | None = None, power: PowerModel | None = None,
-                 clock_error_s: float = 0.0, pak: str | None = None, security: bool = True,
-                 detail: str = "message", meter: MeterProfile | None = None,
-                 start: bool = True) -> None:
+    def __init__(
+        self,
+        world: World,
+        module_id: int,
+        server: NbiotServer,
+        *,
+        config: ModuleConfig | None = None,
+        coupling_loss_db: float = 140.0,
+        network: NetworkParams | None = None,
+        power: PowerModel | None = None,
+        clock_error_s: float = 0.0,
+        pak: str | None = None,
+        security: bool = True,
+        detail: str = "message",
+        meter: MeterProfile | None = None,
+        start: bool = True,
+    ) -> None:
         self.world = world
         self.module_id = module_id
         self.meter_id = module_id
@@ -87,9 +98,16 @@ class Cmi6140:
         self.detail = detail
         cfg = self.store.config
         mode = cfg.power_saving_mode
-        self.radio = Radio(coupling_loss_db, self.network, world.rng(f"{self.name}/radio"),
-                           psm="psm" in mode, edrx="edrx" in mode, t3324_s=cfg.t3324_s,
-                           t3412_s=cfg.t3412_s, edrx_cycle_s=cfg.edrx_cycle_s)
+        self.radio = Radio(
+            coupling_loss_db,
+            self.network,
+            world.rng(f"{self.name}/radio"),
+            psm="psm" in mode,
+            edrx="edrx" in mode,
+            t3324_s=cfg.t3324_s,
+            t3412_s=cfg.t3412_s,
+            edrx_cycle_s=cfg.edrx_cycle_s,
+        )
         self.link = self.radio
         self._rng_tx = world.rng(f"{self.name}/tx_delay")
         self._rng_coap = world.rng(f"{self.name}/coap")
@@ -146,8 +164,12 @@ class Cmi6140:
         """Synchronise the meter clock now (OTC App, time server or network time; §7.3.2)."""
         before = self.local_now()
         self.clock_error_s = clock_error_s
-        self.world.record("nbiot.time_sync", self.name, before=before.isoformat(),
-                          after=self.local_now().isoformat())
+        self.world.record(
+            "nbiot.time_sync",
+            self.name,
+            before=before.isoformat(),
+            after=self.local_now().isoformat(),
+        )
         event, self._sync = self._sync, self.world.event()
         event.succeed()
         self.world.process(self._sync_actions())
@@ -168,19 +190,26 @@ class Cmi6140:
     def _meter_registers(self, t: float) -> dict[str, int]:
         m = self.meter
         hours = t / 3600.0
-        return {"energy_kwh": m.energy0_kwh + int(m.power_w * hours / 1000),
-                "volume_dl": m.volume0_dl + int(m.flow_lph * hours / 100),
-                "power_w": m.power_w, "flow_lph": m.flow_lph,
-                "forward_dc": m.forward_dc, "return_dc": m.return_dc, "error_flags": 0}
+        return {
+            "energy_kwh": m.energy0_kwh + int(m.power_w * hours / 1000),
+            "volume_dl": m.volume0_dl + int(m.flow_lph * hours / 100),
+            "power_w": m.power_w,
+            "flow_lph": m.flow_lph,
+            "forward_dc": m.forward_dc,
+            "return_dc": m.return_dc,
+            "error_flags": 0,
+        }
 
     def _readout(self, local: datetime, reason: str) -> payload.Readout:
-        r = payload.Readout(self.meter_id, local, seq=self._seq,
-                            **self._meter_registers(self.world.now))
+        r = payload.Readout(
+            self.meter_id, local, seq=self._seq, **self._meter_registers(self.world.now)
+        )
         self._seq += 1
         self.produced += 1
         self.unsent.append(r)
-        self.world.record("nbiot.readout", self.name, local_time=local.isoformat(),
-                          reason=reason, seq=r.seq)
+        self.world.record(
+            "nbiot.readout", self.name, local_time=local.isoformat(), reason=reason, seq=r.seq
+        )
         return r
 
     def _readout_loop(self) -> Generator:
@@ -204,16 +233,16 @@ class Cmi6140:
         planned = schedule.next_slot(self.local_now(), self.config.transmit_interval_min)
         while True:
             cfg = self.config
-            send_local = schedule.transmission_time(planned, cfg.transmit_offset_min,
-                                                    cfg.transmit_delay_min, self._rng_tx)
+            send_local = schedule.transmission_time(
+                planned, cfg.transmit_offset_min, cfg.transmit_delay_min, self._rng_tx
+            )
             sync = self._sync
             yield self.world.timeout(self.world_time_of(send_local) - self.world.now) | sync
             if sync.triggered:
                 planned = schedule.next_slot(self.local_now(), cfg.transmit_interval_min)
                 continue
             yield from self._transmission("schedule", planned)
-            planned = schedule.next_slot(max(planned, self.local_now()),
-                                         cfg.transmit_interval_min)
+            planned = schedule.next_slot(max(planned, self.local_now()), cfg.transmit_interval_min)
 
     def _select(self) -> list[list[payload.Readout]]:
         """Unsent readouts to send now, in telegrams (seed 001 §7.3.4 rules)."""
@@ -227,14 +256,13 @@ class Cmi6140:
         per = cfg.readouts_per_telegram if cfg.message_encoding == "senml_cbor" else 1
         n = cfg.max_uploads_per_transmission * per
         chosen = ordered[:n]
-        return [chosen[i:i + per] for i in range(0, len(chosen), per)]
+        return [chosen[i : i + per] for i in range(0, len(chosen), per)]
 
     def _encode(self, batch: list[payload.Readout]) -> bytes:
         cfg = self.config
         ext = cfg.message_format == "extended"
         if cfg.message_encoding == "senml_cbor":
-            return payload.encode_senml_cbor(batch, utc_offset_min=cfg.utc_offset_min,
-                                             extended=ext)
+            return payload.encode_senml_cbor(batch, utc_offset_min=cfg.utc_offset_min, extended=ext)
         return payload.encode_json(batch[0], utc_offset_min=cfg.utc_offset_min, extended=ext)
 
     def _transmission(self, reason: str, planned: datetime | None) -> Generator:
@@ -242,15 +270,20 @@ class Cmi6140:
             yield req
             self.transmissions += 1
             telegrams = self._select()
-            fields: dict[str, Any] = {"reason": reason, "unsent": len(self.unsent),
-                                      "telegrams": len(telegrams)}
+            fields: dict[str, Any] = {
+                "reason": reason,
+                "unsent": len(self.unsent),
+                "telegrams": len(telegrams),
+            }
             if planned is not None:
                 cfg = self.config
                 fields["planned"] = planned.isoformat()
                 fields["window_s"] = round((self.local_now() - planned).total_seconds(), 6)
                 self.tx_window_s.append(fields["window_s"])
-                fields["window"] = [cfg.transmit_offset_min * 60,
-                                    (cfg.transmit_offset_min + cfg.transmit_delay_min) * 60]
+                fields["window"] = [
+                    cfg.transmit_offset_min * 60,
+                    (cfg.transmit_offset_min + cfg.transmit_delay_min) * 60,
+                ]
             self.world.record("nbiot.transmission", self.name, **fields)
             for batch in telegrams:
                 data = self._encode(batch)
@@ -263,9 +296,15 @@ class Cmi6140:
                     yield from self._replay(tl, t_end)
                     if ok:
                         break
-                self.world.record("nbiot.telegram", self.name, ok=ok, attempts=attempts,
-                                  readouts=len(batch), bytes=len(data),
-                                  first_seq=batch[0].seq)
+                self.world.record(
+                    "nbiot.telegram",
+                    self.name,
+                    ok=ok,
+                    attempts=attempts,
+                    readouts=len(batch),
+                    bytes=len(data),
+                    first_seq=batch[0].seq,
+                )
                 if not ok:
                     self.failed_telegrams += 1
                     break
@@ -289,8 +328,17 @@ class Cmi6140:
             yield self.world.timeout(t_end - self.world.now)
 
     # -- protocol timelines (pure arithmetic on the radio; replayed by _replay) ----------------
-    def _exchange(self, t: float, up: int, down: int | None, timeouts: list[float], op: str,
-                  proto: str, tl: Timeline, data: bytes | None = None) -> tuple[bool, float]:
+    def _exchange(
+        self,
+        t: float,
+        up: int,
+        down: int | None,
+        timeouts: list[float],
+        op: str,
+        proto: str,
+        tl: Timeline,
+        data: bytes | None = None,
+    ) -> tuple[bool, float]:
         """A request retransmitted on ``timeouts`` until its response arrives.
 
         ``down`` None: no response is expected (CoAP NON, MQTT-SN QoS -1/0): one send.
@@ -317,8 +365,17 @@ class Cmi6140:
                 if down is None:
                     return True, sent
                 continue
-            tl.add(arrival, _SERVER, op=op, protocol=proto, nbytes=up, data=data,
-                   encoding=enc, started=started, duplicate=delivered)
+            tl.add(
+                arrival,
+                _SERVER,
+                op=op,
+                protocol=proto,
+                nbytes=up,
+                data=data,
+                encoding=enc,
+                started=started,
+                duplicate=delivered,
+            )
             delivered = True
             if down is None:
                 return True, sent
@@ -330,14 +387,17 @@ class Cmi6140:
             return False, give_up
         return True, done
 
-    def _coap(self, t: float, up: int, down: int, op: str, tl: Timeline,
-              data: bytes | None = None) -> tuple[bool, float]:
+    def _coap(
+        self, t: float, up: int, down: int, op: str, tl: Timeline, data: bytes | None = None
+    ) -> tuple[bool, float]:
         cfg = self.config
-        timing = coap.CoapTiming(cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor,
-                                 cfg.coap_max_retransmit)
+        timing = coap.CoapTiming(
+            cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor, cfg.coap_max_retransmit
+        )
         ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
-        return self._exchange(t, up + ovh, down + ovh, timing.timeouts(self._rng_coap), op,
-                              "coap", tl, data)
+        return self._exchange(
+            t, up + ovh, down + ovh, timing.timeouts(self._rng_coap), op, "coap", tl, data
+        )
 
     def _handshake(self, t: float, kind: str, tl: Timeline) -> tuple[bool, float]:
         timing = dtls.DtlsTiming(self.config.dtls_min_timeout_s, self.config.dtls_max_timeout_s)
@@ -345,8 +405,14 @@ class Cmi6140:
             (_, up), *answer = pair
             answered = False
             for attempt, timeout in enumerate(timing.timeouts()):
-                tl.add(t, "nbiot.dtls_tx", handshake=kind, flight=2 * number + 1,
-                       attempt=attempt, bytes=up)
+                tl.add(
+                    t,
+                    "nbiot.dtls_tx",
+                    handshake=kind,
+                    flight=2 * number + 1,
+                    attempt=attempt,
+                    bytes=up,
+                )
                 try:
                     sent, arrival = self.radio.uplink(t, up, tl)
                 except RadioFailure:
@@ -384,8 +450,7 @@ class Cmi6140:
                 new_session = True
         if cfg.protocol == "lwm2m":
             if not self._registered:
-                ok, t = self._coap(t, coap.register_size(), coap.created_ack_size(),
-                                   "register", tl)
+                ok, t = self._coap(t, coap.register_size(), coap.created_ack_size(), "register", tl)
                 if not ok:
                     return False, t
                 self._registered = True
@@ -395,28 +460,40 @@ class Cmi6140:
                 if not ok:
                     return False, t
             cf = 112 if cfg.message_encoding == "senml_cbor" else 50
-            return self._coap(t, coap.send_size(len(data), cf), coap.changed_ack_size(),
-                              "send", tl, data)
+            return self._coap(
+                t, coap.send_size(len(data), cf), coap.changed_ack_size(), "send", tl, data
+            )
         return self._mqttsn(t, data, new_session, tl)
 
-    def _mqttsn(self, t: float, data: bytes, new_session: bool,
-                tl: Timeline) -> tuple[bool, float]:
+    def _mqttsn(self, t: float, data: bytes, new_session: bool, tl: Timeline) -> tuple[bool, float]:
         cfg = self.config
         ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
         retries = [cfg.mqttsn_t_retry_s] * (cfg.mqttsn_n_retry + 1)
         qos = cfg.mqttsn_qos
         if qos >= 0:
             if new_session or not self._mqtt_connected:
-                ok, t = self._exchange(t, len(mqttsn.connect(self.name)) + ovh,
-                                       len(mqttsn.connack()) + ovh, retries, "connect",
-                                       "mqttsn", tl)
+                ok, t = self._exchange(
+                    t,
+                    len(mqttsn.connect(self.name)) + ovh,
+                    len(mqttsn.connack()) + ovh,
+                    retries,
+                    "connect",
+                    "mqttsn",
+                    tl,
+                )
                 if not ok:
                     return False, t
                 self._mqtt_connected = True
             if not self._mqtt_topic:
-                ok, t = self._exchange(t, len(mqttsn.register("meters/data", 1)) + ovh,
-                                       len(mqttsn.regack(1, 1)) + ovh, retries, "register",
-                                       "mqttsn", tl)
+                ok, t = self._exchange(
+                    t,
+                    len(mqttsn.register("meters/data", 1)) + ovh,
+                    len(mqttsn.regack(1, 1)) + ovh,
+                    retries,
+                    "register",
+                    "mqttsn",
+                    tl,
+                )
                 if not ok:
                     return False, t
                 self._mqtt_topic = True
@@ -429,7 +506,14 @@ class Cmi6140:
         """Counters, state times and energy up to world time ``t_end``."""
         self.radio.finish(t_end)
         energy = self.power.energy_j(self.radio.times, edrx=self.radio.edrx)
-        return {"module": self.name, "coupling_loss_db": self.radio.coupling_loss_db,
-                "ce_level": self.radio.ce_level, "produced": self.produced, "sent": self.sent,
-                "expired": self.expired, "unsent": len(self.unsent),
-                "failed_telegrams": self.failed_telegrams, "energy_j": energy}
+        return {
+            "module": self.name,
+            "coupling_loss_db": self.radio.coupling_loss_db,
+            "ce_level": self.radio.ce_level,
+            "produced": self.produced,
+            "sent": self.sent,
+            "expired": self.expired,
+            "unsent": len(self.unsent),
+            "failed_telegrams": self.failed_telegrams,
+            "energy_j": energy,
+        }

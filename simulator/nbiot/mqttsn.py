@@ -51,9 +51,8 @@ def parse(datagram: bytes) -> tuple[int, bytes]:
     else:
         n, head = datagram[0], 1
     if n != len(datagram):
-        raise MqttSnError(f"length field says {n} octets, datagram has {len(datagram)} "
-                          "(offset 0)")
-    return datagram[head], bytes(datagram[head + 1:])
+        raise MqttSnError(f"length field says {n} octets, datagram has {len(datagram)} (offset 0)")
+    return datagram[head], bytes(datagram[head + 1 :])
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,9 @@ class Publish:
     def encode(self) -> bytes:
         if self.qos not in _QOS_BITS:
             raise MqttSnError(f"QoS {self.qos} is not one of -1, 0, 1, 2")
-        flags = ((self.dup << 7) | (_QOS_BITS[self.qos] << 5) | (self.retain << 4)
-                 | self.topic_id_type)
+        flags = (
+            (self.dup << 7) | (_QOS_BITS[self.qos] << 5) | (self.retain << 4) | self.topic_id_type
+        )
         return frame(PUBLISH, struct.pack(">BHH", flags, self.topic_id, self.msg_id) + self.data)
 
     @classmethod
@@ -83,8 +83,15 @@ class Publish:
         if len(body) < 5:
             raise MqttSnError(f"PUBLISH variable part of {len(body)} octets is shorter than 5")
         flags, topic, mid = struct.unpack_from(">BHH", body)
-        return cls(topic, mid, body[5:], _BITS_QOS[(flags >> 5) & 3], bool(flags & 0x80),
-                   bool(flags & 0x10), flags & 3)
+        return cls(
+            topic,
+            mid,
+            body[5:],
+            _BITS_QOS[(flags >> 5) & 3],
+            bool(flags & 0x80),
+            bool(flags & 0x10),
+            flags & 3,
+        )
 
 
 def puback(topic_id: int, msg_id: int, rc: int = RC_ACCEPTED) -> bytes:

@@ -126,9 +126,18 @@ class Radio:
     (idle, pageable) after release; ``t3412_s`` the periodic TAU timer while in PSM.
     """
 
-    def __init__(self, coupling_loss_db: float, params: NetworkParams, rng: random.Random, *,
-                 psm: bool = True, edrx: bool = True, t3324_s: float = 10.0,
-                 t3412_s: float = 43200.0, edrx_cycle_s: float = 81.92) -> None:
+    def __init__(
+        self,
+        coupling_loss_db: float,
+        params: NetworkParams,
+        rng: random.Random,
+        *,
+        psm: bool = True,
+        edrx: bool = True,
+        t3324_s: float = 10.0,
+        t3412_s: float = 43200.0,
+        edrx_cycle_s: float = 81.92,
+    ) -> None:
         self.coupling_loss_db = coupling_loss_db
         self.params = params
         self.rng = rng
@@ -139,9 +148,9 @@ class Radio:
         self.times = StateTimes()
         self.connected = False
         self.connected_since = 0.0
-        self.last_activity = 0.0   # last datagram in or out while connected
-        self.released_at = 0.0     # when the last RRC connection ended (0: boot, idle)
-        self.busy_until = 0.0      # the radio sends one thing at a time
+        self.last_activity = 0.0  # last datagram in or out while connected
+        self.released_at = 0.0  # when the last RRC connection ended (0: boot, idle)
+        self.busy_until = 0.0  # the radio sends one thing at a time
         self.last_tau = 0.0
 
     # -- state --------------------------------------------------------------------------------
@@ -164,8 +173,7 @@ class Radio:
 
     def in_psm(self, t: float) -> bool:
         self._settle(t)
-        return (not self.connected and self.psm
-                and t >= self.released_at + self.t3324_s)
+        return not self.connected and self.psm and t >= self.released_at + self.t3324_s
 
     def _account_gap(self, until: float) -> None:
         """Idle / PSM seconds and periodic TAUs between the last release and ``until``."""
@@ -231,8 +239,13 @@ class Radio:
         self.connected = True
         self.connected_since = start
         self.last_activity = t
-        tl.add(t, "nbiot.rrc_connected", ce_level=self.ce_level, setup_s=round(t - start, 6),
-               from_psm=woke_from_psm)
+        tl.add(
+            t,
+            "nbiot.rrc_connected",
+            ce_level=self.ce_level,
+            setup_s=round(t - start, 6),
+            from_psm=woke_from_psm,
+        )
         return t
 
     def _ul_seconds(self, nbytes: int) -> float:
@@ -314,9 +327,14 @@ class Radio:
             self.released_at = end
 
 
-def exception_report_latency(params: NetworkParams, coupling_loss_db: float,
-                             rng: random.Random, *, samples: int = 1000,
-                             app_payload_b: int = 20) -> list[float]:
+def exception_report_latency(
+    params: NetworkParams,
+    coupling_loss_db: float,
+    rng: random.Random,
+    *,
+    samples: int = 1000,
+    app_payload_b: int = 20,
+) -> list[float]:
     """Sorted latencies (s) of a mobile-originated exception report woken from PSM.
 
     The 3GPP design point (TR 45.820 / TR 38.913; RADIO-NBIOT.md §1.1 and §8 anchor 5): a

@@ -90,8 +90,13 @@ _INFO16 = ("error_flags", b"\x02\xfd\x17", "<H")
 _BY_HEADER = {h: (name, fmt) for name, h, fmt in (*_STANDARD, *_TARIFFS, _INFO32, _INFO16)}
 
 
-def encode_mbus_records(r: Readout, *, extended: bool = False, info_bits: int = 32,
-                        fields: tuple[str, ...] | None = None) -> bytes:
+def encode_mbus_records(
+    r: Readout,
+    *,
+    extended: bool = False,
+    info_bits: int = 32,
+    fields: tuple[str, ...] | None = None,
+) -> bytes:
     """M-Bus data records (DIF, VIF, data; little-endian) of a readout.
 
     ``fields`` restricts the output to the named registers (the manual's later SenML records
@@ -108,8 +113,9 @@ def encode_mbus_records(r: Readout, *, extended: bool = False, info_bits: int = 
         try:
             out += header + struct.pack(fmt, getattr(r, name))
         except struct.error:
-            raise PayloadError(f"{name} = {getattr(r, name)} does not fit {fmt[1:]} "
-                               f"(record {header.hex()})") from None
+            raise PayloadError(
+                f"{name} = {getattr(r, name)} does not fit {fmt[1:]} (record {header.hex()})"
+            ) from None
     return bytes(out)
 
 
@@ -119,16 +125,18 @@ def decode_mbus_records(data: bytes) -> dict[str, int]:
     i = 0
     while i < len(data):
         for hlen in (3, 2):
-            header = bytes(data[i:i + hlen])
+            header = bytes(data[i : i + hlen])
             if header in _BY_HEADER:
                 break
         else:
-            raise PayloadError(f"unknown M-Bus record header {data[i:i + 3].hex()} at offset {i}")
+            raise PayloadError(f"unknown M-Bus record header {data[i : i + 3].hex()} at offset {i}")
         name, fmt = _BY_HEADER[header]
         size = struct.calcsize(fmt)
         if i + hlen + size > len(data):
-            raise PayloadError(f"M-Bus record {header.hex()} at offset {i} is truncated "
-                               f"({len(data) - i - hlen} of {size} data bytes)")
+            raise PayloadError(
+                f"M-Bus record {header.hex()} at offset {i} is truncated "
+                f"({len(data) - i - hlen} of {size} data bytes)"
+            )
         (out[name],) = struct.unpack_from(fmt, data, i + hlen)
         i += hlen + size
     return out
@@ -139,9 +147,15 @@ def _unix(dt: datetime) -> int:
     return int(dt.timestamp())
 
 
-def encode_senml_cbor(readouts: list[Readout], *, utc_offset_min: int = 0,
-                      extended: bool = False, encoder: int = ENCODER_MBUS_V0,
-                      info_bits: int = 32, later_fields: tuple[str, ...] | None = None) -> bytes:
+def encode_senml_cbor(
+    readouts: list[Readout],
+    *,
+    utc_offset_min: int = 0,
+    extended: bool = False,
+    encoder: int = ENCODER_MBUS_V0,
+    info_bits: int = 32,
+    later_fields: tuple[str, ...] | None = None,
+) -> bytes:
     """A SenML CBOR pack of one or more readouts of one meter (seed 001 §7.4.2.3).
 
     ``later_fields`` limits the records after the first to those registers (the manual's
@@ -152,17 +166,27 @@ def encode_senml_cbor(readouts: list[Readout], *, utc_offset_min: int = 0,
     first = readouts[0]
     base = _unix(first.utc_time(utc_offset_min))
     pack: list[dict[int, Any]] = [
-        {BN: f"{first.meter_id:08d}", BT: base,
-         VD: encode_mbus_records(first, extended=extended, info_bits=info_bits)},
+        {
+            BN: f"{first.meter_id:08d}",
+            BT: base,
+            VD: encode_mbus_records(first, extended=extended, info_bits=info_bits),
+        },
         {N: "V", V: encoder},
     ]
     for r in readouts[1:]:
         if r.meter_id != first.meter_id:
-            raise PayloadError(f"readouts of meters {first.meter_id} and {r.meter_id} "
-                               "cannot share one pack (one base name)")
-        pack.append({T: _unix(r.utc_time(utc_offset_min)) - base,
-                     VD: encode_mbus_records(r, extended=extended, info_bits=info_bits,
-                                             fields=later_fields)})
+            raise PayloadError(
+                f"readouts of meters {first.meter_id} and {r.meter_id} "
+                "cannot share one pack (one base name)"
+            )
+        pack.append(
+            {
+                T: _unix(r.utc_time(utc_offset_min)) - base,
+                VD: encode_mbus_records(
+                    r, extended=extended, info_bits=info_bits, fields=later_fields
+                ),
+            }
+        )
     return cbor2.dumps(pack)
 
 
@@ -219,12 +243,18 @@ def json_message(r: Readout, *, utc_offset_min: int = 0, extended: bool = False)
     msg: dict[str, Any] = {
         "TS": r.utc_time(utc_offset_min).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ID": r.meter_id,
-        "E": r.energy_kwh, "U": "kWh",
-        "V": round(r.volume_dl / 10, 1), "VU": "m3",
-        "P": r.power_w, "PU": "W",
-        "F": r.flow_lph, "FU": "l/h",
-        "FT": round(r.forward_dc / 10, 1), "TU": "C",
-        "RT": round(r.return_dc / 10, 1), "RU": "C",
+        "E": r.energy_kwh,
+        "U": "kWh",
+        "V": round(r.volume_dl / 10, 1),
+        "VU": "m3",
+        "P": r.power_w,
+        "PU": "W",
+        "F": r.flow_lph,
+        "FU": "l/h",
+        "FT": round(r.forward_dc / 10, 1),
+        "TU": "C",
+        "RT": round(r.return_dc / 10, 1),
+        "RU": "C",
         "EF": f"0x{r.error_flags:08X}",
     }
     if extended:
@@ -234,8 +264,9 @@ def json_message(r: Readout, *, utc_offset_min: int = 0, extended: bool = False)
 
 def encode_json(r: Readout, *, utc_offset_min: int = 0, extended: bool = False) -> bytes:
     """One JSON message as sent (compact separators, UTF-8)."""
-    return json.dumps(json_message(r, utc_offset_min=utc_offset_min, extended=extended),
-                      separators=(",", ":")).encode()
+    return json.dumps(
+        json_message(r, utc_offset_min=utc_offset_min, extended=extended), separators=(",", ":")
+    ).encode()
 
 
 def decode_json(data: bytes) -> DecodedReadout:
@@ -246,10 +277,15 @@ def decode_json(data: bytes) -> DecodedReadout:
         raise PayloadError(f"not JSON: {exc}") from None
     try:
         ts = datetime.strptime(msg["TS"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        regs = {"energy_kwh": int(msg["E"]), "volume_dl": round(msg["V"] * 10),
-                "power_w": int(msg["P"]), "flow_lph": int(msg["F"]),
-                "forward_dc": round(msg["FT"] * 10), "return_dc": round(msg["RT"] * 10),
-                "error_flags": int(msg["EF"], 16)}
+        regs = {
+            "energy_kwh": int(msg["E"]),
+            "volume_dl": round(msg["V"] * 10),
+            "power_w": int(msg["P"]),
+            "flow_lph": int(msg["F"]),
+            "forward_dc": round(msg["FT"] * 10),
+            "return_dc": round(msg["RT"] * 10),
+            "error_flags": int(msg["EF"], 16),
+        }
         if "T2" in msg:
             regs.update(tariff2_wh=int(msg["T2"]), tariff3_wh=int(msg["T3"]))
         return DecodedReadout(int(msg["ID"]), ts, regs)

@@ -44,13 +44,26 @@ def build(scn: NbiotScenario, world: World) -> tuple[NbiotServer, list[Cmi6140]]
     server = NbiotServer(world, detail=scn.output.trace)
     modules = []
     for i, loss in enumerate(coupling_losses(scn, world)):
-        modules.append(Cmi6140(world, scn.fleet.first_id + i, server, config=scn.module,
-                               coupling_loss_db=float(round(loss, 2)), network=scn.network,
-                               power=scn.power, clock_error_s=scn.initial_clock_error_s,
-                               security=scn.fleet.security, detail=scn.output.trace))
+        modules.append(
+            Cmi6140(
+                world,
+                scn.fleet.first_id + i,
+                server,
+                config=scn.module,
+                coupling_loss_db=float(round(loss, 2)),
+                network=scn.network,
+                power=scn.power,
+                clock_error_s=scn.initial_clock_error_s,
+                security=scn.fleet.security,
+                detail=scn.output.trace,
+            )
+        )
     for sync in scn.time_sync:
-        chosen = modules if sync.modules == "all" else [modules[i] for i in sync.modules
-                                                       if 0 <= i < len(modules)]
+        chosen = (
+            modules
+            if sync.modules == "all"
+            else [modules[i] for i in sync.modules if 0 <= i < len(modules)]
+        )
         world.process(_sync_at(world, sync.at_h * 3600, chosen, sync.clock_error_s))
     return server, modules
 
@@ -111,8 +124,9 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
     return RunResult(summary=summary, table=rows, files=files)
 
 
-def _summarise(scn: NbiotScenario, hours: float, server: NbiotServer, modules: list[Cmi6140],
-               end: float) -> tuple[dict[str, Any], list[tuple[str, str]], list[dict]]:
+def _summarise(
+    scn: NbiotScenario, hours: float, server: NbiotServer, modules: list[Cmi6140], end: float
+) -> tuple[dict[str, Any], list[tuple[str, str]], list[dict]]:
     days = hours / 24.0
     per_module = []
     all_lat: list[float] = []
@@ -131,69 +145,114 @@ def _summarise(scn: NbiotScenario, hours: float, server: NbiotServer, modules: l
     produced = sum(s["produced"] for s in per_module)
     delivered = sum(s["delivered"] for s in per_module)
     cfg = scn.module
-    lo, hi = cfg.transmit_offset_min * 60.0, (cfg.transmit_offset_min + cfg.transmit_delay_min) * 60.0
+    lo, hi = (
+        cfg.transmit_offset_min * 60.0,
+        (cfg.transmit_offset_min + cfg.transmit_delay_min) * 60.0,
+    )
     by_ce: dict[str, Any] = {}
     for level in range(4):
         group = [s for s in per_module if s["ce_level"] == level]
         if not group:
             continue
         name = f"CE{level}" if level < 3 else "no coverage"
-        lat = [x for m in modules if m.radio.ce_level == level
-               for x in server.latencies.get(m.name, [])]
+        lat = [
+            x
+            for m in modules
+            if m.radio.ce_level == level
+            for x in server.latencies.get(m.name, [])
+        ]
         by_ce[name] = {
             "modules": len(group),
-            "latency_p50_s": _pct(lat, 50), "latency_p95_s": _pct(lat, 95),
-            "energy_j_per_day_mean": round(float(np.mean([s["energy_j_per_day"] for s in group])), 3),
+            "latency_p50_s": _pct(lat, 50),
+            "latency_p95_s": _pct(lat, 95),
+            "energy_j_per_day_mean": round(
+                float(np.mean([s["energy_j_per_day"] for s in group])), 3
+            ),
             "battery_years_median": _finite(np.median([s["battery_years"] for s in group])),
-            "delivered_ratio": _ratio(sum(s["delivered"] for s in group),
-                                      sum(s["produced"] for s in group)),
+            "delivered_ratio": _ratio(
+                sum(s["delivered"] for s in group), sum(s["produced"] for s in group)
+            ),
         }
     design = exception_report_latency(scn.network, 164.0, random.Random(scn.seed), samples=400)
     summary: dict[str, Any] = {
-        "kind": "nbiot", "name": scn.name, "seed": scn.seed, "hours": hours,
+        "kind": "nbiot",
+        "name": scn.name,
+        "seed": scn.seed,
+        "hours": hours,
         "modules": len(modules),
-        "readouts_produced": produced, "readouts_delivered": delivered,
+        "readouts_produced": produced,
+        "readouts_delivered": delivered,
         "delivered_ratio": _ratio(delivered, produced),
         "readouts_expired": sum(s["expired"] for s in per_module),
-        "uplinks_at_server": server.uplinks, "duplicates_at_server": server.duplicates,
-        "latency_s": {"p50": _pct(all_lat, 50), "p95": _pct(all_lat, 95),
-                      "p99": _pct(all_lat, 99), "max": _pct(all_lat, 100),
-                      "count": len(all_lat)},
-        "energy_j_per_day": {"mean": round(float(np.mean([s["energy_j_per_day"]
-                                                          for s in per_module])), 3)},
-        "battery_years": {"median": _finite(np.median([s["battery_years"] for s in per_module])),
-                          "p5": _finite(np.percentile([s["battery_years"] for s in per_module],
-                                                      5))},
-        "transmission_spread": {"count": len(windows), "window_s": [lo, hi],
-                                "min_s": _pct(windows, 0), "max_s": _pct(windows, 100),
-                                "ks_uniform": round(ks_uniform(windows, lo, hi), 4)
-                                if windows else None},
+        "uplinks_at_server": server.uplinks,
+        "duplicates_at_server": server.duplicates,
+        "latency_s": {
+            "p50": _pct(all_lat, 50),
+            "p95": _pct(all_lat, 95),
+            "p99": _pct(all_lat, 99),
+            "max": _pct(all_lat, 100),
+            "count": len(all_lat),
+        },
+        "energy_j_per_day": {
+            "mean": round(float(np.mean([s["energy_j_per_day"] for s in per_module])), 3)
+        },
+        "battery_years": {
+            "median": _finite(np.median([s["battery_years"] for s in per_module])),
+            "p5": _finite(np.percentile([s["battery_years"] for s in per_module], 5)),
+        },
+        "transmission_spread": {
+            "count": len(windows),
+            "window_s": [lo, hi],
+            "min_s": _pct(windows, 0),
+            "max_s": _pct(windows, 100),
+            "ks_uniform": round(ks_uniform(windows, lo, hi), 4) if windows else None,
+        },
         "by_ce_level": by_ce,
-        "design_point_164db": {"p50_s": _pct(design, 50), "p99_s": _pct(design, 99),
-                               "target_s": 10.0},
+        "design_point_164db": {
+            "p50_s": _pct(design, 50),
+            "p99_s": _pct(design, 99),
+            "target_s": 10.0,
+        },
     }
     rows = [
         ("modules", str(len(modules))),
         ("simulated", f"{hours:g} h"),
-        ("readouts delivered / produced", f"{delivered} / {produced} "
-                                          f"({summary['delivered_ratio']:.2%})"),
-        ("uplink latency p50 / p95 / p99", f"{summary['latency_s']['p50']} / "
-                                           f"{summary['latency_s']['p95']} / "
-                                           f"{summary['latency_s']['p99']} s"),
+        (
+            "readouts delivered / produced",
+            f"{delivered} / {produced} ({summary['delivered_ratio']:.2%})",
+        ),
+        (
+            "uplink latency p50 / p95 / p99",
+            f"{summary['latency_s']['p50']} / "
+            f"{summary['latency_s']['p95']} / "
+            f"{summary['latency_s']['p99']} s",
+        ),
         ("energy per day (mean)", f"{summary['energy_j_per_day']['mean']:.2f} J"),
-        ("battery life (median, 5th pct)", f"{summary['battery_years']['median']} / "
-                                           f"{summary['battery_years']['p5']} years"),
-        ("transmission spread in window", f"{summary['transmission_spread']['min_s']} .. "
-                                          f"{summary['transmission_spread']['max_s']} s of "
-                                          f"[{lo:g}, {hi:g}] s, KS "
-                                          f"{summary['transmission_spread']['ks_uniform']}"),
-        ("164 dB exception report p50 / p99", f"{summary['design_point_164db']['p50_s']} / "
-                                              f"{summary['design_point_164db']['p99_s']} s "
-                                              "(3GPP target 10 s)"),
+        (
+            "battery life (median, 5th pct)",
+            f"{summary['battery_years']['median']} / {summary['battery_years']['p5']} years",
+        ),
+        (
+            "transmission spread in window",
+            f"{summary['transmission_spread']['min_s']} .. "
+            f"{summary['transmission_spread']['max_s']} s of "
+            f"[{lo:g}, {hi:g}] s, KS "
+            f"{summary['transmission_spread']['ks_uniform']}",
+        ),
+        (
+            "164 dB exception report p50 / p99",
+            f"{summary['design_point_164db']['p50_s']} / "
+            f"{summary['design_point_164db']['p99_s']} s "
+            "(3GPP target 10 s)",
+        ),
     ]
     for name, g in by_ce.items():
-        rows.append((f"{name}: modules, latency p50, battery", f"{g['modules']}, "
-                     f"{g['latency_p50_s']} s, {g['battery_years_median']} y"))
+        rows.append(
+            (
+                f"{name}: modules, latency p50, battery",
+                f"{g['modules']}, {g['latency_p50_s']} s, {g['battery_years_median']} y",
+            )
+        )
     return summary, rows, per_module
 
 
@@ -206,9 +265,21 @@ def _ratio(a: int, b: int) -> float:
 
 
 def _write_csv(path: Path, rows: list[dict]) -> Path:
-    cols = ["module", "coupling_loss_db", "ce_level", "produced", "delivered", "sent", "expired",
-            "unsent", "failed_telegrams", "latency_p50_s", "latency_max_s", "energy_j_per_day",
-            "battery_years"]
+    cols = [
+        "module",
+        "coupling_loss_db",
+        "ce_level",
+        "produced",
+        "delivered",
+        "sent",
+        "expired",
+        "unsent",
+        "failed_telegrams",
+        "latency_p50_s",
+        "latency_max_s",
+        "energy_j_per_day",
+        "battery_years",
+    ]
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=cols, extrasaction="ignore", lineterminator="\n")
         w.writeheader()
@@ -217,8 +288,13 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
     return path
 
 
-def _plots(out: Path, scn: NbiotScenario, server: NbiotServer, modules: list[Cmi6140],
-           per_module: list[dict]) -> list[Path]:
+def _plots(
+    out: Path,
+    scn: NbiotScenario,
+    server: NbiotServer,
+    modules: list[Cmi6140],
+    per_module: list[dict],
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")

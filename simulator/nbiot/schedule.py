@@ -34,7 +34,8 @@ def next_slot(local: datetime, interval_min: int) -> datetime:
     return min(slot, midnight + _DAY)
 
 
-def transmission_time(planned: datetime, offset_min: float, delay_min: float,
-                      rng: random.Random) -> datetime:
+def transmission_time(
+    planned: datetime, offset_min: float, delay_min: float, rng: random.Random
+) -> datetime:
     """A random send time in [planned + offset, planned + offset + delay] (seed 001 §7.3.3)."""
     return planned + timedelta(minutes=offset_min + rng.uniform(0.0, delay_min))

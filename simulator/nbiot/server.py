@@ -32,15 +32,23 @@ class NbiotServer:
         self.duplicates = 0
         self.decode_errors = 0
 
-    def receive(self, module: str, op: str, protocol: str, nbytes: int, *,
-                data: bytes | None = None, encoding: str = "senml_cbor",
-                started: float | None = None, msg_key: Any = None,
-                duplicate: bool = False) -> None:
+    def receive(
+        self,
+        module: str,
+        op: str,
+        protocol: str,
+        nbytes: int,
+        *,
+        data: bytes | None = None,
+        encoding: str = "senml_cbor",
+        started: float | None = None,
+        msg_key: Any = None,
+        duplicate: bool = False,
+    ) -> None:
         """A datagram arrived now. ``data`` is the application payload of a data message."""
         self.uplinks += 1
         now = self.world.now
-        fields: dict[str, Any] = {"module": module, "op": op, "protocol": protocol,
-                                  "bytes": nbytes}
+        fields: dict[str, Any] = {"module": module, "op": op, "protocol": protocol, "bytes": nbytes}
         if data is not None:
             if duplicate:
                 self.duplicates += 1
@@ -57,8 +65,7 @@ class NbiotServer:
                 stamps = {int(d.utc_time.timestamp()) for d in decoded}
                 self.delivered[module] |= stamps
                 fields["readouts"] = len(decoded)
-                fields["times"] = sorted(stamps) if len(stamps) <= 4 else [min(stamps),
-                                                                          max(stamps)]
+                fields["times"] = sorted(stamps) if len(stamps) <= 4 else [min(stamps), max(stamps)]
                 fields["order"] = [int(d.utc_time.timestamp()) for d in decoded][:1]
             if started is not None:
                 lat = now - started

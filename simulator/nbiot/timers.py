@@ -30,11 +30,30 @@ T3324_MAX_S = 31 * 360
 #: NB-S1 eDRX cycle length (s) per 4-bit code (nrf ``edrx_lookup_nbiot`` x 10.24 s).
 _NBS1_EDRX_MULT = (2, 2, 2, 4, 2, 8, 2, 2, 2, 16, 32, 64, 128, 256, 512, 1024)
 NBS1_EDRX_CYCLES_S: tuple[float, ...] = (
-    20.48, 40.96, 81.92, 163.84, 327.68, 655.36, 1310.72, 2621.44, 5242.88, 10485.76
+    20.48,
+    40.96,
+    81.92,
+    163.84,
+    327.68,
+    655.36,
+    1310.72,
+    2621.44,
+    5242.88,
+    10485.76,
 )
 #: Codes that select each distinct NB-S1 cycle (code 2 and the unused codes read as 20.48 s).
-_NBS1_EDRX_CODE = {20.48: 2, 40.96: 3, 81.92: 5, 163.84: 9, 327.68: 10, 655.36: 11,
-                   1310.72: 12, 2621.44: 13, 5242.88: 14, 10485.76: 15}
+_NBS1_EDRX_CODE = {
+    20.48: 2,
+    40.96: 3,
+    81.92: 5,
+    163.84: 9,
+    327.68: 10,
+    655.36: 11,
+    1310.72: 12,
+    2621.44: 13,
+    5242.88: 14,
+    10485.76: 15,
+}
 PTW_STEP_NBS1_S = 2.56
 
 
@@ -58,8 +77,9 @@ def _decode(octet: int, units: tuple[int | None, ...]) -> int | None:
     return None if unit is None else unit * (octet & 0x1F)
 
 
-def _encode(seconds: int, unit_codes: tuple[int, ...], units: tuple[int | None, ...],
-            what: str) -> str:
+def _encode(
+    seconds: int, unit_codes: tuple[int, ...], units: tuple[int | None, ...], what: str
+) -> str:
     if seconds < 0:
         raise TimerCodingError(f"{what}: {seconds} s is negative")
     # Smallest unit that expresses the value exactly: the finest resolution wins.
@@ -67,8 +87,10 @@ def _encode(seconds: int, unit_codes: tuple[int, ...], units: tuple[int | None, 
         unit = units[code]
         if unit and seconds % unit == 0 and seconds // unit <= 31:
             return f"{(code << 5) | (seconds // unit):08b}"
-    raise TimerCodingError(f"{what}: {seconds} s is not an exact multiple of a unit "
-                           f"with a value <= 31 (units: {sorted(u for u in units if u)} s)")
+    raise TimerCodingError(
+        f"{what}: {seconds} s is not an exact multiple of a unit "
+        f"with a value <= 31 (units: {sorted(u for u in units if u)} s)"
+    )
 
 
 def decode_t3412_ext(bits: str | int) -> int | None:
@@ -79,8 +101,9 @@ def decode_t3412_ext(bits: str | int) -> int | None:
 def encode_t3412_ext(seconds: int) -> str:
     """Seconds -> 8-bit GPRS Timer 3 string; raises :class:`TimerCodingError` if inexpressible."""
     if seconds > T3412_EXT_MAX_S:
-        raise TimerCodingError(f"T3412 extended: {seconds} s exceeds the maximum "
-                               f"{T3412_EXT_MAX_S} s (31 x 320 h)")
+        raise TimerCodingError(
+            f"T3412 extended: {seconds} s exceeds the maximum {T3412_EXT_MAX_S} s (31 x 320 h)"
+        )
     return _encode(seconds, (0, 1, 2, 3, 4, 5, 6), GPRS_TIMER3_UNITS, "T3412 extended")
 
 
@@ -92,8 +115,9 @@ def decode_t3324(bits: str | int) -> int | None:
 def encode_t3324(seconds: int) -> str:
     """Seconds -> 8-bit GPRS Timer 2 string; raises :class:`TimerCodingError` if inexpressible."""
     if seconds > T3324_MAX_S:
-        raise TimerCodingError(f"T3324: {seconds} s exceeds the maximum {T3324_MAX_S} s "
-                               "(31 x 6 min)")
+        raise TimerCodingError(
+            f"T3324: {seconds} s exceeds the maximum {T3324_MAX_S} s (31 x 6 min)"
+        )
     return _encode(seconds, _TIMER2_ENCODABLE, GPRS_TIMER2_UNITS, "T3324")
 
 
@@ -112,6 +136,7 @@ def encode_edrx_nbs1(cycle_s: float, ptw_s: float = 2.56) -> str:
         raise TimerCodingError(f"eDRX NB-S1: cycle {cycle_s} s is not one of {NBS1_EDRX_CYCLES_S}")
     n = round(ptw_s / PTW_STEP_NBS1_S) - 1
     if not 0 <= n <= 15 or abs((n + 1) * PTW_STEP_NBS1_S - ptw_s) > 1e-6:
-        raise TimerCodingError(f"eDRX NB-S1: paging time window {ptw_s} s is not a multiple "
-                               "of 2.56 s in 2.56..40.96 s")
+        raise TimerCodingError(
+            f"eDRX NB-S1: paging time window {ptw_s} s is not a multiple of 2.56 s in 2.56..40.96 s"
+        )
     return f"{(n << 4) | code:08b}"

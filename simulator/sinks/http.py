@@ -75,8 +75,11 @@ class HttpSink:
     def posts(self, path: str | None = None) -> list[HttpRequest]:
         """Received POSTs (to ``path`` if given) that were answered 200."""
         with self._lock:
-            return [r for r in self.requests if r.method == "POST" and r.status == 200
-                    and (path is None or r.path == path)]
+            return [
+                r
+                for r in self.requests
+                if r.method == "POST" and r.status == 200 and (path is None or r.path == path)
+            ]
 
     # -- server -------------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.Response:
@@ -88,8 +91,11 @@ class HttpSink:
             else:
                 status = self._fail.pop(0) if self._fail else 200
                 payload = b"OK" if status == 200 else b"error"
-            self.requests.append(HttpRequest(request.method, request.path,
-                                             dict(request.headers), body, chunked, status))
+            self.requests.append(
+                HttpRequest(
+                    request.method, request.path, dict(request.headers), body, chunked, status
+                )
+            )
         return web.Response(status=status, body=payload)
 
     def _serve(self) -> None:

@@ -146,9 +146,17 @@ class _Root(resource.Resource):
                 decoded = payload.decode_json(request.payload)
             except payload.PayloadError as exc:
                 error = str(exc)
-        rec = CoapRecord(time.time(), str(request.remote.hostinfo), str(request.code),
-                         "/" + "/".join(path), tuple(request.opt.uri_query), cf_int,
-                         bytes(request.payload), decoded, error)
+        rec = CoapRecord(
+            time.time(),
+            str(request.remote.hostinfo),
+            str(request.code),
+            "/" + "/".join(path),
+            tuple(request.opt.uri_query),
+            cf_int,
+            bytes(request.payload),
+            decoded,
+            error,
+        )
         with self.sink._lock:
             self.sink.messages.append(rec)
         if request.code == aiocoap.POST and path == ("rd",):
@@ -173,7 +181,8 @@ class CoapSink(_ThreadedLoop):
 
     async def _open(self) -> None:
         self._ctx = await aiocoap.Context.create_server_context(
-            _Root(self), bind=(self.host, self.port), transports=["udp6"])
+            _Root(self), bind=(self.host, self.port), transports=["udp6"]
+        )
         iface = self._ctx.request_interfaces[0].token_interface.message_interface
         self.port = iface.transport.get_extra_info("socket").getsockname()[1]
 
@@ -209,7 +218,8 @@ class MqttSnSink(_ThreadedLoop):
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         self._transport, _ = await loop.create_datagram_endpoint(
-            lambda: _MqttSnProtocol(self), local_addr=(self.host, self.port))
+            lambda: _MqttSnProtocol(self), local_addr=(self.host, self.port)
+        )
         self.port = self._transport.get_extra_info("sockname")[1]
 
     async def _close(self) -> None:
@@ -241,8 +251,9 @@ class MqttSnSink(_ThreadedLoop):
                     decoded = payload.decode_json(pub.data)
                 except payload.PayloadError as exc:
                     error = f"payload is neither SenML CBOR nor JSON: {exc}"
-            self._record(MqttSnRecord(now, remote, msg_type, pub.data, pub.topic_id, pub.qos,
-                                      decoded, error))
+            self._record(
+                MqttSnRecord(now, remote, msg_type, pub.data, pub.topic_id, pub.qos, decoded, error)
+            )
             return mqttsn.puback(pub.topic_id, pub.msg_id) if pub.qos == 1 else None
         self._record(MqttSnRecord(now, remote, msg_type, body))
         if msg_type == mqttsn.CONNECT:

@@ -55,16 +55,28 @@ class PathLossModel:
 #: Published log-distance parameters at 868 MHz (RADIO-NBIOT.md §6.1).
 PRESETS: dict[str, PathLossModel] = {
     "oulu": PathLossModel(
-        "oulu", 128.95, 1000.0, 2.32, 7.8,
+        "oulu",
+        128.95,
+        1000.0,
+        2.32,
+        7.8,
         "Petäjäjärvi et al., ITST 2015 (FLoRa LoRaPathLossOulu.ned)",
     ),
     # The notebook gives no sigma for Dortmund; the Oulu value (same band, urban) is used.
     "dortmund": PathLossModel(
-        "dortmund", 132.25, 1000.0, 2.65, 7.8,
+        "dortmund",
+        132.25,
+        1000.0,
+        2.65,
+        7.8,
         "Jörke et al., PIMRC 2017 (lora-bonn analyze.ipynb ldpl_dortmund); sigma from Oulu",
     ),
     "lorasim": PathLossModel(
-        "lorasim", 127.41, 40.0, 2.08, 3.57,
+        "lorasim",
+        127.41,
+        40.0,
+        2.08,
+        3.57,
         "Bor et al., MSWiM 2016 (LoRaSim Lpld0=127.41, d0=40 m, gamma=2.08, sigma=3.57)",
     ),
 }

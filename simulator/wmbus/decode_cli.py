@@ -39,7 +39,8 @@ def _clean_hex(text: str, where: str) -> bytes:
     except ValueError:
         bad = next((i for i, ch in enumerate(t) if ch not in "0123456789abcdefABCDEF"), len(t))
         raise UsageError(
-            f"{where}: not hex at character {bad}" if bad < len(t)
+            f"{where}: not hex at character {bad}"
+            if bad < len(t)
             else f"{where}: odd number of hex digits ({len(t)})"
         ) from None
 
@@ -116,8 +117,10 @@ def describe(t: WMBusTelegram) -> str:
         p = t.tpl
         hdr = f"TPL CI {p['ci']}"
         if p["ci"] != "78":
-            hdr += (f" ACC={p['access_no']} status={p['status']:02X} config={p['config']:04X}"
-                    f" security mode {p['security_mode']}")
+            hdr += (
+                f" ACC={p['access_no']} status={p['status']:02X} config={p['config']:04X}"
+                f" security mode {p['security_mode']}"
+            )
         if "address" in p:
             hdr += f" address {p['address']}"
         lines.append(hdr)

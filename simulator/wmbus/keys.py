@@ -63,8 +63,9 @@ class KeyEntry:
 
     @property
     def specificity(self) -> int:
-        return sum(v is not None for v in (self.id, self.manufacturer, self.device_type,
-                                           self.version))
+        return sum(
+            v is not None for v in (self.id, self.manufacturer, self.device_type, self.version)
+        )
 
     def matches(self, manufacturer: str, id: int, version: int, device_type: int) -> bool:  # noqa: A002
         return (
@@ -123,8 +124,10 @@ class KeyStore:
         lines = text.splitlines()
         first = next((i for i, ln in enumerate(lines) if ln.strip()), None)
         if first is None:
-            raise KeyFileError(f"{source}: empty key file (needs the header line "
-                               "Address,Key,Manufacturer,DeviceType,Version)")
+            raise KeyFileError(
+                f"{source}: empty key file (needs the header line "
+                "Address,Key,Manufacturer,DeviceType,Version)"
+            )
         head_line = lines[first]
         delim = max((",", ";", "\t"), key=head_line.count)
         reader = csv.reader(io.StringIO(text), delimiter=delim)
@@ -142,7 +145,9 @@ class KeyStore:
                     raise KeyFileError(
                         f"{source}:{line}: header must name the columns Address, Key, "
                         f"Manufacturer, DeviceType, Version; missing {', '.join(missing)}",
-                        issues=[KeyFileIssue(source, line, "header", f"missing {', '.join(missing)}")],
+                        issues=[
+                            KeyFileIssue(source, line, "header", f"missing {', '.join(missing)}")
+                        ],
                     )
                 columns = {c: names.index(c) for c in COLUMNS}
                 continue
@@ -157,8 +162,9 @@ class KeyStore:
             entry_fields: dict = {}
             key_text = cells["key"].strip()
             if not _HEX32.fullmatch(key_text):
-                problems.append(f"key: must be 32 hex characters, got {len(key_text)} "
-                                f"({key_text!r})")
+                problems.append(
+                    f"key: must be 32 hex characters, got {len(key_text)} ({key_text!r})"
+                )
             addr = cells["address"].strip()
             if addr != "-1":
                 if addr.isdigit() and len(addr) <= 8:
@@ -169,13 +175,19 @@ class KeyStore:
 
                     try:
                         a = SecondaryAddress.parse(addr)
-                        entry_fields.update(id=a.id, manufacturer=a.manufacturer,
-                                            version=a.version, device_type=a.medium)
+                        entry_fields.update(
+                            id=a.id,
+                            manufacturer=a.manufacturer,
+                            version=a.version,
+                            device_type=a.medium,
+                        )
                     except MBusError as exc:
                         problems.append(f"address: {exc.reason}")
                 else:
-                    problems.append(f"address: {addr!r} is not -1, an ID of up to 8 digits "
-                                    "or a 16-hex secondary address")
+                    problems.append(
+                        f"address: {addr!r} is not -1, an ID of up to 8 digits "
+                        "or a 16-hex secondary address"
+                    )
             man = cells["manufacturer"].strip()
             if man != "*":
                 if len(man) == 3 and man.isascii() and man.isalpha():
@@ -207,23 +219,42 @@ class KeyStore:
 
     # --- linking and matching -------------------------------------------------------------
 
-    def add(self, key: bytes, *, id: int | None = None, manufacturer: str | None = None,  # noqa: A002
-            device_type: int | None = None, version: int | None = None) -> None:
+    def add(
+        self,
+        key: bytes,
+        *,
+        id: int | None = None,
+        manufacturer: str | None = None,  # noqa: A002
+        device_type: int | None = None,
+        version: int | None = None,
+    ) -> None:
         """Register a key as the web interface does (§6.15.2); ``None`` = any."""
         if len(key) != 16:
             raise KeyFileError(f"an AES-128 key is 16 bytes, got {len(key)}")
-        self._entries.append(KeyEntry(bytes(key), id, manufacturer and manufacturer.upper(),
-                                      device_type, version))
+        self._entries.append(
+            KeyEntry(bytes(key), id, manufacturer and manufacturer.upper(), device_type, version)
+        )
 
-    def link(self, key: bytes, manufacturer: str, id: int, version: int,  # noqa: A002
-             device_type: int) -> None:
+    def link(
+        self,
+        key: bytes,
+        manufacturer: str,
+        id: int,
+        version: int,  # noqa: A002
+        device_type: int,
+    ) -> None:
         """Link a key to one meter (§6.15.3): it is used for that meter before any file row."""
         if len(key) != 16:
             raise KeyFileError(f"an AES-128 key is 16 bytes, got {len(key)}")
         self._linked[(manufacturer.upper(), id, version, device_type)] = bytes(key)
 
-    def candidates(self, manufacturer: str, id: int, version: int,  # noqa: A002
-                   device_type: int) -> list[bytes]:
+    def candidates(
+        self,
+        manufacturer: str,
+        id: int,
+        version: int,  # noqa: A002
+        device_type: int,
+    ) -> list[bytes]:
         """Every key that may apply to the meter, best first (module docstring)."""
         out: list[bytes] = []
         linked = self._linked.get((manufacturer.upper(), id, version, device_type))
@@ -238,8 +269,13 @@ class KeyStore:
                 out.append(e.key)
         return out
 
-    def lookup(self, manufacturer: str, id: int, version: int,  # noqa: A002
-               device_type: int) -> bytes | None:
+    def lookup(
+        self,
+        manufacturer: str,
+        id: int,
+        version: int,  # noqa: A002
+        device_type: int,
+    ) -> bytes | None:
         """The best key for the meter, or ``None``."""
         c = self.candidates(manufacturer, id, version, device_type)
         return c[0] if c else None

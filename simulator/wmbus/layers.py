@@ -271,16 +271,27 @@ class TPL:
         return None if self.config_ext is None else (self.config_ext >> 4) & 0x3
 
     @staticmethod
-    def make_config(security_mode: int, blocks: int, *, bidirectional: bool = False,
-                    accessible: bool = False, synchronous: bool = False, content: int = 0) -> int:
+    def make_config(
+        security_mode: int,
+        blocks: int,
+        *,
+        bidirectional: bool = False,
+        accessible: bool = False,
+        synchronous: bool = False,
+        content: int = 0,
+    ) -> int:
         """Assemble a config field; raises :class:`LayerError` if ``blocks`` > 15."""
         if not 0 <= blocks <= 15:
             raise LayerError(f"config field holds 0..15 encrypted blocks, got {blocks}")
         if not 0 <= security_mode <= 31:
             raise LayerError(f"security mode must be 0..31, got {security_mode}")
         return (
-            (bidirectional << 15) | (accessible << 14) | (synchronous << 13)
-            | (security_mode << 8) | (blocks << 4) | ((content & 3) << 2)
+            (bidirectional << 15)
+            | (accessible << 14)
+            | (synchronous << 13)
+            | (security_mode << 8)
+            | (blocks << 4)
+            | ((content & 3) << 2)
         )
 
     def to_bytes(self) -> bytes:

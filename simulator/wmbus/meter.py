@@ -78,15 +78,19 @@ PROFILES: dict[str, ValueProfile] = {
     # water: volume, VIF 0x13 = 1 l resolution (value in m3), 8-digit BCD
     "water": ValueProfile("water", 0x07, (RecordSpec(0x13, 0x0C, 100.0, 0.001, 0.02),)),
     # heat: energy VIF 0x06 = kWh (value in Wh), volume VIF 0x14 = 10 l, flow temp VIF 0x5B (°C)
-    "heat": ValueProfile("heat", 0x04, (
-        RecordSpec(0x06, 0x04, 12_000_000.0, 1000.0, 800.0),
-        RecordSpec(0x14, 0x04, 350.0, 0.01, 0.01),
-        RecordSpec(0x5B, 0x02, 60.0, 1.0, 0.0, 5.0),
-    )),
+    "heat": ValueProfile(
+        "heat",
+        0x04,
+        (
+            RecordSpec(0x06, 0x04, 12_000_000.0, 1000.0, 800.0),
+            RecordSpec(0x14, 0x04, 350.0, 0.01, 0.01),
+            RecordSpec(0x5B, 0x02, 60.0, 1.0, 0.0, 5.0),
+        ),
+    ),
     # room sensor: external temperature VIF 0x65 (0.01 °C), 16-bit
-    "room_sensor": ValueProfile("room_sensor", 0x1B, (
-        RecordSpec(0x65, 0x02, 21.0, 0.01, 0.0, 1.5),
-    )),
+    "room_sensor": ValueProfile(
+        "room_sensor", 0x1B, (RecordSpec(0x65, 0x02, 21.0, 0.01, 0.0, 1.5),)
+    ),
 }
 
 
@@ -122,7 +126,9 @@ class RadioMeter:
         if self.profile not in PROFILES:
             raise ValueError(f"meter {self.id}: unknown profile {self.profile!r}")
         if self.security_mode and (self.key is None or len(self.key) != 16):
-            raise ValueError(f"meter {self.id}: security mode {self.security_mode} needs a 16-byte key")
+            raise ValueError(
+                f"meter {self.id}: security mode {self.security_mode} needs a 16-byte key"
+            )
 
     @property
     def device_type(self) -> int:
@@ -147,10 +153,17 @@ class RadioMeter:
         from simulator.wmbus.telegram import build_telegram
 
         return build_telegram(
-            manufacturer=self.manufacturer, id=self.id, version=self.version,
-            device_type=self.device_type, records=self.records(t_s),
-            access_no=access_no & 0xFF, c=SND_NR, ci=0x7A,
-            security_mode=self.security_mode, key=self.key, fmt=self.frame_format,
+            manufacturer=self.manufacturer,
+            id=self.id,
+            version=self.version,
+            device_type=self.device_type,
+            records=self.records(t_s),
+            access_no=access_no & 0xFF,
+            c=SND_NR,
+            ci=0x7A,
+            security_mode=self.security_mode,
+            key=self.key,
+            fmt=self.frame_format,
         )
 
     def airtime_s(self) -> float:
@@ -165,7 +178,12 @@ def airtime_s(mode: str, profile: str, security_mode: int = 0) -> float:
     from simulator.wmbus.phy import time_on_air
 
     sample = RadioMeter(
-        id=12345678, x=0.0, y=0.0, mode=mode, profile=profile, security_mode=security_mode,
+        id=12345678,
+        x=0.0,
+        y=0.0,
+        mode=mode,
+        profile=profile,
+        security_mode=security_mode,
         key=bytes(16) if security_mode else None,
     )
     raw = sample.telegram(0.0, 0)

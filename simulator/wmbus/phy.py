@@ -26,14 +26,36 @@ from __future__ import annotations
 from simulator.wmbus.frame import CodingError, FrameError
 
 #: 3-of-6 code word (6 chips, MSB first) for each nibble 0..F (PROTOCOL.md §5.1 [R1]).
-THREE_OF_SIX = (0x16, 0x0D, 0x0E, 0x0B, 0x1C, 0x19, 0x1A, 0x13,
-                0x2C, 0x25, 0x26, 0x23, 0x34, 0x31, 0x32, 0x29)
+THREE_OF_SIX = (
+    0x16,
+    0x0D,
+    0x0E,
+    0x0B,
+    0x1C,
+    0x19,
+    0x1A,
+    0x13,
+    0x2C,
+    0x25,
+    0x26,
+    0x23,
+    0x34,
+    0x31,
+    0x32,
+    0x29,
+)
 _NIBBLE_OF_CODE = {code: nib for nib, code in enumerate(THREE_OF_SIX)}
 _CODE_CHIPS = tuple(format(code, "06b") for code in THREE_OF_SIX)
 _CHIPS_CODE = {chips: nib for nib, chips in enumerate(_CODE_CHIPS)}
 
-CHIP_RATE = {"S1": 32_768, "S2": 32_768, "T1": 100_000, "T2": 100_000,
-             "C1": 100_000, "C2": 100_000}  #: chips/s, meter -> other direction
+CHIP_RATE = {
+    "S1": 32_768,
+    "S2": 32_768,
+    "T1": 100_000,
+    "T2": 100_000,
+    "C1": 100_000,
+    "C2": 100_000,
+}  #: chips/s, meter -> other direction
 PREAMBLE_PAIRS = {"S1": 279, "S2": 15, "T1": 19, "T2": 19, "C1": 16, "C2": 16}
 SYNC_S = format(0x7696, "018b")  #: 18 chips 000111011010010110
 SYNC_T = format(0x03D, "010b")  #: 10 chips 0000111101
@@ -68,9 +90,9 @@ def decode_3of6(chips: str) -> bytes:
         hi = _CHIPS_CODE.get(chips[i : i + 6])
         lo = _CHIPS_CODE.get(chips[i + 6 : i + 12])
         if hi is None:
-            raise CodingError(f"invalid 3-of-6 code word {chips[i:i + 6]!r}", i)
+            raise CodingError(f"invalid 3-of-6 code word {chips[i : i + 6]!r}", i)
         if lo is None:
-            raise CodingError(f"invalid 3-of-6 code word {chips[i + 6:i + 12]!r}", i + 6)
+            raise CodingError(f"invalid 3-of-6 code word {chips[i + 6 : i + 12]!r}", i + 6)
         out.append(hi << 4 | lo)
     return bytes(out)
 
@@ -140,8 +162,9 @@ def coded_chips(mode: str, n_bytes: int) -> int:
     return per_byte * n_bytes
 
 
-def encode_transmission(mode: str, raw: bytes, fmt: str = "A",
-                        postamble_chips: int = POSTAMBLE_CHIPS) -> str:
+def encode_transmission(
+    mode: str, raw: bytes, fmt: str = "A", postamble_chips: int = POSTAMBLE_CHIPS
+) -> str:
     """All chips a transmitter sends for the on-air frame ``raw`` (L to last CRC): preamble,
     sync, coded frame, postamble of alternating chips (S and T modes only)."""
     m = _mode(mode)
@@ -150,8 +173,9 @@ def encode_transmission(mode: str, raw: bytes, fmt: str = "A",
     return preamble(m, fmt) + coder(raw) + tail
 
 
-def decode_transmission(mode: str, chips: str, fmt: str = "A",
-                        postamble_chips: int = POSTAMBLE_CHIPS) -> bytes:
+def decode_transmission(
+    mode: str, chips: str, fmt: str = "A", postamble_chips: int = POSTAMBLE_CHIPS
+) -> bytes:
     """Inverse of :func:`encode_transmission` for a clean capture (a rig's loop-back check).
 
     Raises :class:`CodingError` if the preamble/sync differ (offset = first wrong chip) or the
@@ -160,8 +184,10 @@ def decode_transmission(mode: str, chips: str, fmt: str = "A",
     m = _mode(mode)
     head = preamble(m, fmt)
     if not chips.startswith(head):
-        bad = next((i for i, (a, b) in enumerate(zip(chips, head, strict=False)) if a != b),
-                   min(len(chips), len(head)))
+        bad = next(
+            (i for i, (a, b) in enumerate(zip(chips, head, strict=False)) if a != b),
+            min(len(chips), len(head)),
+        )
         raise CodingError(f"preamble/sync of mode {m} not found", bad)
     body = chips[len(head) :]
     if not m.startswith("C") and postamble_chips:
@@ -173,8 +199,9 @@ def decode_transmission(mode: str, chips: str, fmt: str = "A",
         raise CodingError(exc.reason, len(head) + (exc.offset or 0)) from None
 
 
-def time_on_air(mode: str, n_bytes_on_air: int, fmt: str = "A",
-                postamble_chips: int = POSTAMBLE_CHIPS) -> float:
+def time_on_air(
+    mode: str, n_bytes_on_air: int, fmt: str = "A", postamble_chips: int = POSTAMBLE_CHIPS
+) -> float:
     """Seconds a frame of ``n_bytes_on_air`` (L to last CRC) occupies the channel in ``mode``,
     preamble, sync and postamble included (PROTOCOL.md §5.1, RADIO-NBIOT.md §6.3).
 

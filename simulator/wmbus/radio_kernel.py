@@ -94,18 +94,22 @@ class RadioSetup:
     indoor: np.ndarray
     floor: np.ndarray
     tx_power: np.ndarray
-    mode: np.ndarray        # index into MODES
-    freq: np.ndarray        # channel index: 0 = 868.30 MHz, 1 = 868.95 MHz
+    mode: np.ndarray  # index into MODES
+    freq: np.ndarray  # channel index: 0 = 868.30 MHz, 1 = 868.95 MHz
     interval: np.ndarray
     jitter: np.ndarray
-    airtime: np.ndarray     # s
-    mean_rssi: np.ndarray   # (n_meters, n_receivers) dBm, without fading; -inf = silent link
-    distance: np.ndarray    # (n_meters, n_receivers) m
+    airtime: np.ndarray  # s
+    mean_rssi: np.ndarray  # (n_meters, n_receivers) dBm, without fading; -inf = silent link
+    distance: np.ndarray  # (n_meters, n_receivers) m
 
     @classmethod
     def build(
-        cls, meters: Sequence[RadioMeter], receivers: Sequence[Receiver], channel: Channel,
-        seed: int, airtime: np.ndarray | None = None,
+        cls,
+        meters: Sequence[RadioMeter],
+        receivers: Sequence[Receiver],
+        channel: Channel,
+        seed: int,
+        airtime: np.ndarray | None = None,
     ) -> RadioSetup:
         """Arrays and link budgets for ``meters`` and ``receivers`` under ``seed``.
 
@@ -138,17 +142,30 @@ class RadioSetup:
         floors = np.array([r.noise_floor_dbm for r in receivers], dtype=float)[None, :]
         mean = np.where(mean >= floors - CUTOFF_SIGMAS * channel.fading_sigma_db, mean, -np.inf)
         return cls(
-            meters, receivers, channel, int(seed), x, y, indoor, floor, tx_power, mode, freq,
+            meters,
+            receivers,
+            channel,
+            int(seed),
+            x,
+            y,
+            indoor,
+            floor,
+            tx_power,
+            mode,
+            freq,
             np.array([m.interval_s for m in meters], dtype=float),
             np.array([m.jitter for m in meters], dtype=float),
-            np.asarray(airtime, dtype=float), mean, distance,
+            np.asarray(airtime, dtype=float),
+            mean,
+            distance,
         )
 
     def fading_db(self, meter: np.ndarray, seq: np.ndarray, receiver: np.ndarray) -> np.ndarray:
         """Per-packet fading (dB) of transmission ``seq`` of ``meter`` at ``receiver``."""
         key = stream_key(self.seed, "radio/fading")
         b = np.asarray(seq, dtype=np.uint64) * np.uint64(MAX_RECEIVERS) + np.asarray(
-            receiver, dtype=np.uint64)
+            receiver, dtype=np.uint64
+        )
         return self.channel.fading_sigma_db * counter_normal(key, meter, b)
 
 
@@ -179,10 +196,10 @@ def access_number(meter_id: int, seq: int) -> int:
 class Transmissions:
     """Every transmission of a run, sorted by start time (s)."""
 
-    t_start: np.ndarray   # float64, s
-    t_end: np.ndarray     # float64, s
-    meter: np.ndarray     # int64 meter index
-    seq: np.ndarray       # int64 transmission number of that meter (0, 1, 2 ...)
+    t_start: np.ndarray  # float64, s
+    t_end: np.ndarray  # float64, s
+    meter: np.ndarray  # int64 meter index
+    seq: np.ndarray  # int64 transmission number of that meter (0, 1, 2 ...)
 
     def __len__(self) -> int:
         return len(self.t_start)

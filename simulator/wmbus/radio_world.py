@@ -54,8 +54,13 @@ class RadioWorld:
     """
 
     def __init__(
-        self, world: World, setup: RadioSetup, duration_s: float, *,
-        on_receive: ReceiveHandler | None = None, trace_tx: bool = True,
+        self,
+        world: World,
+        setup: RadioSetup,
+        duration_s: float,
+        *,
+        on_receive: ReceiveHandler | None = None,
+        trace_tx: bool = True,
     ) -> None:
         self.world = world
         self.setup = setup
@@ -82,15 +87,25 @@ class RadioWorld:
             tel = self._start(i, seq, t, air)
             self.sent += 1
             if self.trace_tx:
-                self.world.record("wmbus_tx", f"meter/{meter.id:08d}", seq=seq, mode=meter.mode,
-                                  access_no=access_number(meter.id, seq),
-                                  airtime_ms=round(air * 1000.0, 3))
+                self.world.record(
+                    "wmbus_tx",
+                    f"meter/{meter.id:08d}",
+                    seq=seq,
+                    mode=meter.mode,
+                    access_no=access_number(meter.id, seq),
+                    airtime_ms=round(air * 1000.0, 3),
+                )
             if self.duty[i].add(t, air):
                 hour = int(t // 3600)
-                self.world.record("duty_cycle", f"meter/{meter.id:08d}", hour=hour,
-                                  band=self.duty[i].band.name, exceeded=True,
-                                  airtime_s=round(self.duty[i].airtime_s[hour], 6),
-                                  limit_s=self.duty[i].band.airtime_limit_s)
+                self.world.record(
+                    "duty_cycle",
+                    f"meter/{meter.id:08d}",
+                    hour=hour,
+                    band=self.duty[i].band.name,
+                    exceeded=True,
+                    airtime_s=round(self.duty[i].airtime_s[hour], 6),
+                    limit_s=self.duty[i].band.airtime_limit_s,
+                )
             yield self.world.timeout(tel.t_end - self.world.now)
             self._end(tel)
 
@@ -111,8 +126,11 @@ class RadioWorld:
         # forget telegrams that ended too long ago to overlap anything still on the air
         horizon = tel.t_end - self.longest
         self.on_air[f] = [o for o in self.on_air[f] if o.t_end > horizon]
-        others = [o for o in self.on_air[f]
-                  if o is not tel and o.t_start < tel.t_end and o.t_end > tel.t_start]
+        others = [
+            o
+            for o in self.on_air[f]
+            if o is not tel and o.t_start < tel.t_end and o.t_end > tel.t_start
+        ]
         mode = MODES[int(self.setup.mode[tel.meter])]
         meter_id = f"{self.setup.meters[tel.meter].id:08d}"
         for r, rcv in enumerate(self.setup.receivers):
@@ -127,12 +145,22 @@ class RadioWorld:
                 clear = p - strongest >= rcv.capture_db
             if clear:
                 self.received.append((tel.meter, tel.seq, r, p, tel.t_start))
-                self.world.record("wmbus_rx", f"receiver/{rcv.id}", meter=meter_id,
-                                  seq=tel.seq, rssi_dbm=round(p, 1))
+                self.world.record(
+                    "wmbus_rx",
+                    f"receiver/{rcv.id}",
+                    meter=meter_id,
+                    seq=tel.seq,
+                    rssi_dbm=round(p, 1),
+                )
                 if self.on_receive is not None:
                     self.on_receive(r, tel.meter, tel.seq, tel.t_start, p)
             else:
                 self.lost.append((tel.meter, tel.seq, r))
-                self.world.record("wmbus_collision", f"receiver/{rcv.id}", meter=meter_id,
-                                  seq=tel.seq, rssi_dbm=round(p, 1),
-                                  strongest_dbm=round(strongest, 1))
+                self.world.record(
+                    "wmbus_collision",
+                    f"receiver/{rcv.id}",
+                    meter=meter_id,
+                    seq=tel.seq,
+                    rssi_dbm=round(p, 1),
+                    strongest_dbm=round(strongest, 1),
+                )

@@ -57,9 +57,7 @@ class Receiver:
     y: float
     serial: int = 0
     radio_mode: str = "T1_C1A_C1B"
-    sensitivity_dbm: dict[str, float] = field(
-        default_factory=lambda: dict(DEFAULT_SENSITIVITY_DBM)
-    )
+    sensitivity_dbm: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SENSITIVITY_DBM))
     capture_db: float | None = 6.0
     noise_floor_dbm: float = -115.0
     height_m: float = 10.0

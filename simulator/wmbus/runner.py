@@ -73,12 +73,23 @@ def build_meters(sc: StreamScenario, seed: int) -> list[RadioMeter]:
     out = []
     for i in range(n):
         meter_id = 30_000_000 + i
-        out.append(RadioMeter(
-            id=meter_id, x=float(x[i]), y=float(y[i]), mode=str(modes[i]),
-            manufacturer=str(mans[i]), profile=str(profiles[i]), indoor=bool(indoor[i]),
-            floor=int(floor[i]) if indoor[i] else 0, tx_power_dbm=m.tx_power_dbm,
-            interval_s=m.interval_s, jitter=m.jitter, security_mode=5 if enc[i] else 0,
-            key=meter_key(seed, meter_id) if enc[i] else None))
+        out.append(
+            RadioMeter(
+                id=meter_id,
+                x=float(x[i]),
+                y=float(y[i]),
+                mode=str(modes[i]),
+                manufacturer=str(mans[i]),
+                profile=str(profiles[i]),
+                indoor=bool(indoor[i]),
+                floor=int(floor[i]) if indoor[i] else 0,
+                tx_power_dbm=m.tx_power_dbm,
+                interval_s=m.interval_s,
+                jitter=m.jitter,
+                security_mode=5 if enc[i] else 0,
+                key=meter_key(seed, meter_id) if enc[i] else None,
+            )
+        )
     return out
 
 
@@ -89,21 +100,33 @@ def build_receivers(sc: StreamScenario) -> list[Receiver]:
     else:
         cols, rows = r.grid
         w, h = sc.meters.width_m, sc.meters.height_m
-        pos = [(-w / 2 + (c + 0.5) * w / cols, -h / 2 + (k + 0.5) * h / rows)
-               for k in range(rows) for c in range(cols)]
+        pos = [
+            (-w / 2 + (c + 0.5) * w / cols, -h / 2 + (k + 0.5) * h / rows)
+            for k in range(rows)
+            for c in range(cols)
+        ]
     capture = None if r.capture_db < 0 else r.capture_db
-    return [Receiver(f"rx{k:02d}", float(px), float(py), serial=62_000_000 + k,
-                     radio_mode=r.radio_mode, capture_db=capture,
-                     noise_floor_dbm=r.noise_floor_dbm)
-            for k, (px, py) in enumerate(pos)]
+    return [
+        Receiver(
+            f"rx{k:02d}",
+            float(px),
+            float(py),
+            serial=62_000_000 + k,
+            radio_mode=r.radio_mode,
+            capture_db=capture,
+            noise_floor_dbm=r.noise_floor_dbm,
+        )
+        for k, (px, py) in enumerate(pos)
+    ]
 
 
 def _settings(doc: ScenarioDoc, sc: StreamScenario) -> StreamSettings:
     try:
         return StreamSettings.from_properties(sc.plugin.properties)
     except SettingsError as exc:
-        raise ScenarioError([doc.issue(("plugin", "properties", k), m)
-                             for k, m in exc.problems]) from None
+        raise ScenarioError(
+            [doc.issue(("plugin", "properties", k), m) for k, m in exc.problems]
+        ) from None
 
 
 def _push_window_s(settings: StreamSettings, world_start) -> float:
@@ -121,8 +144,10 @@ def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptio
     try:
         if sink is not None:
             settings = settings.updated({"receiving.server.url": sink.url("/stream")})
-        plugins = [StreamPlugin(world, settings, identity=ProductIdentity(serial=rcv.serial))
-                   .start() for rcv in setup.receivers]
+        plugins = [
+            StreamPlugin(world, settings, identity=ProductIdentity(serial=rcv.serial)).start()
+            for rcv in setup.receivers
+        ]
         cache: dict[tuple[int, int], bytes] = {}
 
         def on_receive(r: int, m: int, seq: int, t_start: float, rssi: float) -> None:
@@ -132,8 +157,9 @@ def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptio
                 cache.clear()  # only the telegram on the air now is needed again
                 raw = cache[(m, seq)] = meter.telegram(t_start, access_number(meter.id, seq))
             rcv = setup.receivers[r]
-            plugins[r].receive(raw, rssi_dbm=rssi, mode=meter.mode, receiver_serial=rcv.serial,
-                               receiver=rcv.id)
+            plugins[r].receive(
+                raw, rssi_dbm=rssi, mode=meter.mode, receiver_serial=rcv.serial, receiver=rcv.id
+            )
 
         model = RadioWorld(world, setup, duration, on_receive=on_receive)
         steps = 20
@@ -147,8 +173,11 @@ def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptio
     files = [world.trace.write_jsonl(out / "trace.jsonl")]
     rec = np.array([(m, r, p, t) for m, _s, r, p, t in model.received], dtype=float)
     rec = rec.reshape(-1, 4)
-    extra: dict = {"transmissions": model.sent, "collisions_lost": len(model.lost),
-                   "duty_cycle_warnings": len(world.trace.select("duty_cycle"))}
+    extra: dict = {
+        "transmissions": model.sent,
+        "collisions_lost": len(model.lost),
+        "duty_cycle_warnings": len(world.trace.select("duty_cycle")),
+    }
     for p, rcv in zip(plugins, setup.receivers, strict=True):
         path = out / f"analyzer-{rcv.id}.csv"
         path.write_text(p.analyzer.to_csv())
@@ -195,8 +224,9 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
     meters = build_meters(sc, seed)
     receivers = build_receivers(sc)
     airtime = np.array([airtime_s(m.mode, m.profile, m.security_mode) for m in meters])
-    channel = Channel.preset(sc.channel.preset, sigma_db=sc.channel.sigma_db,
-                             fading_sigma_db=sc.channel.fading_sigma_db)
+    channel = Channel.preset(
+        sc.channel.preset, sigma_db=sc.channel.sigma_db, fading_sigma_db=sc.channel.fading_sigma_db
+    )
     setup = RadioSetup.build(meters, receivers, channel, seed, airtime=airtime)
     n_m, n_r = len(meters), len(receivers)
     files: list[Path] = []
@@ -206,27 +236,44 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
         tx, rec = run_kernel(setup, duration)
         rx_m, rx_r, rx_t = tx.meter[rec.tx], rec.receiver, tx.t_start[rec.tx]
         duty = duty_cycle_violations(setup, tx, duration)
-        extra = {"transmissions": len(tx), "collisions_lost": len(rec.lost_tx),
-                 "duty_cycle_meter_hours_over_limit": duty["meter_hours"],
-                 "worst_duty_cycle_percent": round(100 * duty["worst"], 4)}
+        extra = {
+            "transmissions": len(tx),
+            "collisions_lost": len(rec.lost_tx),
+            "duty_cycle_meter_hours_over_limit": duty["meter_hours"],
+            "worst_duty_cycle_percent": round(100 * duty["worst"], 4),
+        }
         trace = Trace()
         got = np.bincount(rec.receiver, minlength=n_r)
         lost = np.bincount(rec.lost_receiver, minlength=n_r)
         for k, rcv in enumerate(receivers):
-            trace.record(duration, "radio_receiver", f"receiver/{rcv.id}",
-                         receptions=int(got[k]), collisions=int(lost[k]))
+            trace.record(
+                duration,
+                "radio_receiver",
+                f"receiver/{rcv.id}",
+                receptions=int(got[k]),
+                collisions=int(lost[k]),
+            )
         files.append(trace.write_jsonl(out / "trace.jsonl"))
     else:
-        rx_m, rx_r, rx_t, extra, f = _run_event(sc, setup, settings, duration, seed, out,
-                                                options)
+        rx_m, rx_r, rx_t, extra, f = _run_event(sc, setup, settings, duration, seed, out, options)
         files += f
     progress(0.9, "statistics")
 
     window = _push_window_s(settings, World(seed).clock(0))
     summary = _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window)
-    summary.update({"scenario": sc.name, "seed": seed, "hours": hours, "engine": sc.engine,
-                    "meters": n_m, "receivers": n_r, **extra,
-                    "receptions": int(len(rx_m)), "channel": channel.model.name})
+    summary.update(
+        {
+            "scenario": sc.name,
+            "seed": seed,
+            "hours": hours,
+            "engine": sc.engine,
+            "meters": n_m,
+            "receivers": n_r,
+            **extra,
+            "receptions": int(len(rx_m)),
+            "channel": channel.model.name,
+        }
+    )
     files.append(_meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc))
     if sc.report.plots:
         files += _plots(out, summary, setup, rx_m)
@@ -240,15 +287,24 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
         ("receivers per push window", _hist_text(summary["receivers_per_push_window_hist"])),
     ]
     for res, r in summary["resolutions"].items():
-        table.append((f"reception ratio @ {res}",
-                      f"mean {r['mean_ratio']:.3f}, > {sc.report.redundancy_threshold:.0%}: "
-                      f"{r['meters_above_threshold']} meters, redundancy >= 2: "
-                      f"{r['meters_redundancy_2plus']}"))
+        table.append(
+            (
+                f"reception ratio @ {res}",
+                f"mean {r['mean_ratio']:.3f}, > {sc.report.redundancy_threshold:.0%}: "
+                f"{r['meters_above_threshold']} meters, redundancy >= 2: "
+                f"{r['meters_redundancy_2plus']}",
+            )
+        )
     table.append(("ratio vs distance", _distance_text(summary["ratio_vs_distance"])))
     if "headend" in summary:
         h = summary["headend"]
-        table.append(("head-end", f"{h['pushes_ok']} pushes ok, {h['pushes_failed']} failed, "
-                                  f"{h['report_lines']} lines, {h['distinct_meters']} meters"))
+        table.append(
+            (
+                "head-end",
+                f"{h['pushes_ok']} pushes ok, {h['pushes_failed']} failed, "
+                f"{h['report_lines']} lines, {h['distinct_meters']} meters",
+            )
+        )
     return RunResult(summary=summary, table=table, files=files)
 
 
@@ -266,8 +322,11 @@ def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window) -> dict:
     if len(rx_m):
         pairs = np.unique(np.asarray(rx_m) * n_r + np.asarray(rx_r))
         heard_by = np.bincount(pairs // n_r, minlength=n_m)
-    out: dict = {"meters_heard": int((heard_by > 0).sum()),
-                 "heard_by_receivers_hist": _hist(heard_by), "push_window_s": window}
+    out: dict = {
+        "meters_heard": int((heard_by > 0).sum()),
+        "heard_by_receivers_hist": _hist(heard_by),
+        "push_window_s": window,
+    }
     if duration >= window:
         per_w = red.receivers_per_window(rx_m, rx_t, rx_r, n_m, n_r, window, duration)
         out["receivers_per_push_window_hist"] = _hist(per_w.ravel())
@@ -280,10 +339,12 @@ def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window) -> dict:
         if res > duration:
             continue
         ratio = red.reception_ratio(rx_m, rx_t, n_m, res, duration)
-        factor = red.redundancy_factor(rx_m, rx_t, rx_r, n_m, n_r, res, duration,
-                                       sc.report.redundancy_threshold)
+        factor = red.redundancy_factor(
+            rx_m, rx_t, rx_r, n_m, n_r, res, duration, sc.report.redundancy_threshold
+        )
         out["resolutions"][_res_name(res)] = {
-            "window_s": res, "mean_ratio": round(float(ratio.mean()), 4),
+            "window_s": res,
+            "mean_ratio": round(float(ratio.mean()), 4),
             "meters_above_threshold": int((ratio > sc.report.redundancy_threshold).sum()),
             "redundancy_factor_hist": _hist(factor),
             "meters_redundancy_2plus": int((factor >= 2).sum()),
@@ -292,8 +353,9 @@ def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window) -> dict:
             ratio_for_distance = {}
         start, mean, count = red.ratio_by_distance(nearest, ratio, sc.report.distance_bin_m)
         ratio_for_distance[_res_name(res)] = [
-            [float(s), round(float(v), 4), int(c)] for s, v, c in zip(start, mean, count,
-                                                                      strict=True)]
+            [float(s), round(float(v), 4), int(c)]
+            for s, v, c in zip(start, mean, count, strict=True)
+        ]
     out["ratio_vs_distance"] = ratio_for_distance or {}
     return out
 
@@ -328,12 +390,33 @@ def _meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc) -> Path:
     nearest = setup.distance.min(axis=1)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["meter_id", "mode", "x_m", "y_m", "indoor", "floor", "nearest_receiver_m",
-                    "heard_by_receivers"] + [f"ratio_{k.replace(' ', '')}" for k in cols])
+        w.writerow(
+            [
+                "meter_id",
+                "mode",
+                "x_m",
+                "y_m",
+                "indoor",
+                "floor",
+                "nearest_receiver_m",
+                "heard_by_receivers",
+            ]
+            + [f"ratio_{k.replace(' ', '')}" for k in cols]
+        )
         for i, m in enumerate(setup.meters):
-            w.writerow([f"{m.id:08d}", m.mode, round(m.x, 1), round(m.y, 1), int(m.indoor),
-                        m.floor, round(float(nearest[i]), 1), int(heard_by[i])]
-                       + [round(float(c[i]), 4) for c in cols.values()])
+            w.writerow(
+                [
+                    f"{m.id:08d}",
+                    m.mode,
+                    round(m.x, 1),
+                    round(m.y, 1),
+                    int(m.indoor),
+                    m.floor,
+                    round(float(nearest[i]), 1),
+                    int(heard_by[i]),
+                ]
+                + [round(float(c[i]), 4) for c in cols.values()]
+            )
     return path
 
 
@@ -373,12 +456,28 @@ def _plots(out: Path, summary: dict, setup: RadioSetup, rx_m) -> list[Path]:
     heard = np.zeros(len(setup.meters), dtype=bool)
     heard[np.asarray(rx_m, dtype=np.int64)] = True
     step = max(1, len(setup.meters) // 20000)  # keep the file small for city runs
-    ax.scatter(setup.x[::step][heard[::step]], setup.y[::step][heard[::step]], s=2,
-               c="tab:green", label="heard")
-    ax.scatter(setup.x[::step][~heard[::step]], setup.y[::step][~heard[::step]], s=2,
-               c="tab:red", label="never heard")
-    ax.scatter([r.x for r in setup.receivers], [r.y for r in setup.receivers], marker="^",
-               s=60, c="black", label="receivers")
+    ax.scatter(
+        setup.x[::step][heard[::step]],
+        setup.y[::step][heard[::step]],
+        s=2,
+        c="tab:green",
+        label="heard",
+    )
+    ax.scatter(
+        setup.x[::step][~heard[::step]],
+        setup.y[::step][~heard[::step]],
+        s=2,
+        c="tab:red",
+        label="never heard",
+    )
+    ax.scatter(
+        [r.x for r in setup.receivers],
+        [r.y for r in setup.receivers],
+        marker="^",
+        s=60,
+        c="black",
+        label="receivers",
+    )
     ax.set_aspect("equal")
     ax.legend(loc="upper right", fontsize=8)
     ax.set_title("Meters and receivers")

@@ -64,15 +64,15 @@ def mode5_encrypt(key: bytes, address: bytes, access_no: int, plain: bytes) -> b
     return _cbc(key, mode5_iv(address, access_no), pad_filler(plain), encrypt=True)
 
 
-def mode5_decrypt(key: bytes, address: bytes, access_no: int, cipher: bytes,
-                  offset: int | None = None) -> bytes:
+def mode5_decrypt(
+    key: bytes, address: bytes, access_no: int, cipher: bytes, offset: int | None = None
+) -> bytes:
     """Decrypt N x 16 bytes; raises :class:`WrongKeyError` if the result lacks ``2F 2F``."""
     if len(cipher) % 16 or not cipher:
         raise SecurityError(f"mode 5 ciphertext must be N x 16 bytes, got {len(cipher)}", offset)
     plain = _cbc(key, mode5_iv(address, access_no), cipher, encrypt=False)
     if plain[:2] != b"\x2f\x2f":
-        raise WrongKeyError("mode 5: decrypted data does not start with 2F 2F (wrong key?)",
-                            offset)
+        raise WrongKeyError("mode 5: decrypted data does not start with 2F 2F (wrong key?)", offset)
     return plain
 
 
@@ -97,8 +97,9 @@ def mode7_derive(key: bytes, constant: int, mcr: int, meter_id: bytes) -> bytes:
     return aes_cmac(key, msg + b"\x07" * 7)
 
 
-def mode7_mac(kmac: bytes, mcl: int, mcr: int, ml: int | None, tpl_onwards: bytes,
-              length: int = 8) -> bytes:
+def mode7_mac(
+    kmac: bytes, mcl: int, mcr: int, ml: int | None, tpl_onwards: bytes, length: int = 8
+) -> bytes:
     """AFL MAC: AES-CMAC(Kmac, MCL | MCR(4, LE) | [ML(2, LE)] | TPL CI .. end)[:length]."""
     msg = bytes([mcl]) + (mcr & 0xFFFFFFFF).to_bytes(4, "little")
     if ml is not None:
@@ -119,8 +120,7 @@ def mode7_decrypt(kenc: bytes, cipher: bytes, offset: int | None = None) -> byte
         raise SecurityError(f"mode 7 ciphertext must be N x 16 bytes, got {len(cipher)}", offset)
     plain = _cbc(kenc, bytes(16), cipher, encrypt=False)
     if plain[:2] != b"\x2f\x2f":
-        raise WrongKeyError("mode 7: decrypted data does not start with 2F 2F (wrong key?)",
-                            offset)
+        raise WrongKeyError("mode 7: decrypted data does not start with 2F 2F (wrong key?)", offset)
     return plain
 
 
@@ -131,8 +131,12 @@ def ell_counter(address: bytes, cc: int, sn: int) -> bytes:
     """Initial counter block: M(2) A(6) | CC & ~0x12 | SN(4, LE) | FN 00 00 | BC 00."""
     if len(address) != 8:
         raise SecurityError(f"ELL counter needs the 8 bytes M(2) A(6), got {len(address)}")
-    return (bytes(address) + bytes([cc & ~0x12 & 0xFF]) + (sn & 0xFFFFFFFF).to_bytes(4, "little")
-            + b"\x00\x00\x00")
+    return (
+        bytes(address)
+        + bytes([cc & ~0x12 & 0xFF])
+        + (sn & 0xFFFFFFFF).to_bytes(4, "little")
+        + b"\x00\x00\x00"
+    )
 
 
 def _ctr(key: bytes, counter: bytes, data: bytes) -> bytes:
@@ -146,8 +150,9 @@ def ell_encrypt(key: bytes, address: bytes, cc: int, sn: int, payload: bytes) ->
     return _ctr(key, ell_counter(address, cc, sn), plain)
 
 
-def ell_decrypt(key: bytes, address: bytes, cc: int, sn: int, cipher: bytes,
-                offset: int | None = None) -> tuple[int, bytes]:
+def ell_decrypt(
+    key: bytes, address: bytes, cc: int, sn: int, cipher: bytes, offset: int | None = None
+) -> tuple[int, bytes]:
     """Decrypt; returns ``(payload_crc, payload)``. :class:`WrongKeyError` if the payload CRC
     does not match (the only check CTR mode offers)."""
     if len(cipher) < 2:

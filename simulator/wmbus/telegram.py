@@ -248,8 +248,9 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
                 if cands:
                     crc_val, plain = _try_keys(
                         cands,
-                        lambda k: sec.ell_decrypt(k, link.address_bytes, ell_h.cc, ell_h.sn,
-                                                  rest, base(pos)),
+                        lambda k: sec.ell_decrypt(
+                            k, link.address_bytes, ell_h.cc, ell_h.sn, rest, base(pos)
+                        ),
                         "ELL AES-CTR",
                     )
                     ell_h.payload_crc = crc_val
@@ -272,9 +273,20 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
                 )
     if no_key_reason is not None:
         return WMBusTelegram(
-            link=link, ci=first_ci, ell=ell_h.to_dict() if ell_h else None, afl=None, tpl={},
-            records=[], encrypted=True, decrypted=False, security_mode=0, raw=bytes(payload),
-            fmt=fmt_used, crc=had_crc, apl=bytes(data[pos:]), records_error=no_key_reason,
+            link=link,
+            ci=first_ci,
+            ell=ell_h.to_dict() if ell_h else None,
+            afl=None,
+            tpl={},
+            records=[],
+            encrypted=True,
+            decrypted=False,
+            security_mode=0,
+            raw=bytes(payload),
+            fmt=fmt_used,
+            crc=had_crc,
+            apl=bytes(data[pos:]),
+            records_error=no_key_reason,
         )
     if pos >= len(data):
         raise LayerError("no CI-field after the ELL", base(pos))
@@ -304,7 +316,8 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
         if n == 0 or pos + n > len(data):
             raise SecurityError(
                 f"config says {tpl_h.encrypted_blocks} encrypted blocks, "
-                f"{len(data) - pos} bytes follow the TPL header", base(pos)
+                f"{len(data) - pos} bytes follow the TPL header",
+                base(pos),
             )
         cipher = bytes(data[pos : pos + n])
         cands = _candidate_keys(keys, link, tpl_address)
@@ -313,8 +326,9 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
         elif mode == SECURITY_MODE_5:
             ma = _tpl_ma(tpl_address) if tpl_address else link.address_bytes
             if cipher[:2] == b"\x2f\x2f":
-                raise SecurityError("config says mode 5 but the data is not encrypted (2F 2F)",
-                                    base(pos))
+                raise SecurityError(
+                    "config says mode 5 but the data is not encrypted (2F 2F)", base(pos)
+                )
             plain = _try_keys(
                 cands,
                 lambda k: sec.mode5_decrypt(k, ma, tpl_h.access_no, cipher, base(pos)),
@@ -334,7 +348,9 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
                 if mac != afl_h.mac:
                     raise WrongKeyError(
                         f"mode 7: AFL MAC {afl_h.mac.hex().upper()} != computed "
-                        f"{mac.hex().upper()} (wrong key or corrupted data)", base(tpl_pos))
+                        f"{mac.hex().upper()} (wrong key or corrupted data)",
+                        base(tpl_pos),
+                    )
                 kenc = sec.mode7_derive(k, sec.KDF_ENC_FROM_METER, afl_h.mcr, meter_id)
                 return sec.mode7_decrypt(kenc, cipher, base(pos))
 
@@ -512,8 +528,12 @@ def _ell_from_dict(d: dict, access_no: int) -> ELL:
     if unknown:
         raise LayerError(f"unknown ELL field(s): {', '.join(sorted(unknown))}")
     return ELL(
-        ci=d.get("ci", CI_ELL_I), cc=d.get("cc", 0), acc=d.get("acc", access_no),
-        m2=d.get("m2"), a2=d.get("a2"), sn=d.get("sn"),
+        ci=d.get("ci", CI_ELL_I),
+        cc=d.get("cc", 0),
+        acc=d.get("acc", access_no),
+        m2=d.get("m2"),
+        a2=d.get("a2"),
+        sn=d.get("sn"),
     )
 
 
@@ -532,7 +552,8 @@ def telegram_json(t: WMBusTelegram) -> dict[str, Any]:
     tpl = t.tpl
     lk = t.link
     raw_address = t._tpl_address or (
-        lk.to_bytes()[3:7] + lk.to_bytes()[1:3] + bytes([lk.version, lk.device_type]))
+        lk.to_bytes()[3:7] + lk.to_bytes()[1:3] + bytes([lk.version, lk.device_type])
+    )
     header = Header(
         ci=t.tpl_ci if t.tpl_ci is not None else t.ci,
         access_no=tpl.get("access_no", t.ell["acc"] if t.ell else 0),
@@ -541,12 +562,26 @@ def telegram_json(t: WMBusTelegram) -> dict[str, Any]:
         address=t.address,
         raw_address=raw_address,
     )
-    out = mbus_json(Telegram(header=header, records=list(t.records), more_follow=t.more_follow,
-                             manufacturer_data=t.manufacturer_data, c=t.link.c, a=0))
+    out = mbus_json(
+        Telegram(
+            header=header,
+            records=list(t.records),
+            more_follow=t.more_follow,
+            manufacturer_data=t.manufacturer_data,
+            c=t.link.c,
+            a=0,
+        )
+    )
     out["link"] = {
-        "l": lk.l, "c": f"{lk.c:02X}", "c_name": lk.c_name, "manufacturer": lk.manufacturer,
-        "id": f"{lk.id:08d}", "version": lk.version, "device_type": lk.device_type,
-        "format": t.fmt, "crc": t.crc,
+        "l": lk.l,
+        "c": f"{lk.c:02X}",
+        "c_name": lk.c_name,
+        "manufacturer": lk.manufacturer,
+        "id": f"{lk.id:08d}",
+        "version": lk.version,
+        "device_type": lk.device_type,
+        "format": t.fmt,
+        "crc": t.crc,
     }
     out["security_mode"] = t.security_mode
     out["encrypted"] = t.encrypted

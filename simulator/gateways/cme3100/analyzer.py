@@ -47,8 +47,9 @@ class Analyzer:
         self.meters: dict[int, MeterStats] = {}
         self.telegrams_ok = 0
 
-    def update(self, meter_id: int, manufacturer: str, device_type: int, rssi_dbm: float,
-               accepted: bool) -> None:
+    def update(
+        self, meter_id: int, manufacturer: str, device_type: int, rssi_dbm: float, accepted: bool
+    ) -> None:
         """Count one correctly received telegram."""
         st = self.meters.get(meter_id)
         if st is None:
@@ -63,8 +64,9 @@ class Analyzer:
         self.meters.clear()
         self.telegrams_ok = 0
 
-    def rows(self, *, show_only_filtered: bool = False,
-             allow_list: tuple[int, ...] = ()) -> list[MeterStats]:
+    def rows(
+        self, *, show_only_filtered: bool = False, allow_list: tuple[int, ...] = ()
+    ) -> list[MeterStats]:
         """Rows sorted by telegram count (most first), then meter ID."""
         rows = list(self.meters.values())
         if show_only_filtered and allow_list:
@@ -73,8 +75,11 @@ class Analyzer:
         return sorted(rows, key=lambda r: (-r.telegrams, r.meter_id))
 
     def summary(self, now: float) -> dict:
-        return {"analyzer_time_s": round(now - self.started_at, 3),
-                "meters_found": len(self.meters), "telegrams_ok": self.telegrams_ok}
+        return {
+            "analyzer_time_s": round(now - self.started_at, 3),
+            "meters_found": len(self.meters),
+            "telegrams_ok": self.telegrams_ok,
+        }
 
     def to_csv(self, **kw) -> str:
         """CSV export (``;``-separated, header row first)."""
@@ -82,7 +87,14 @@ class Analyzer:
         w = csv.writer(buf, delimiter=";", lineterminator="\n")
         w.writerow(["Meter ID", "Filter", "Telegrams", "Signal", "Man.", "Type"])
         for r in self.rows(**kw):
-            w.writerow([f"{r.meter_id:08d}", "Accepted" if r.accepted else "Filtered",
-                        r.telegrams, "" if r.last_rssi_dbm is None else r.last_rssi_dbm,
-                        r.manufacturer, device_type_name(r.device_type)])
+            w.writerow(
+                [
+                    f"{r.meter_id:08d}",
+                    "Accepted" if r.accepted else "Filtered",
+                    r.telegrams,
+                    "" if r.last_rssi_dbm is None else r.last_rssi_dbm,
+                    r.manufacturer,
+                    device_type_name(r.device_type),
+                ]
+            )
         return buf.getvalue()

@@ -56,8 +56,9 @@ class CadError(ValueError):
     def __init__(self, problems: list[tuple[int | None, str]], source: str = "cad") -> None:
         self.problems = list(problems)
         self.source = source
-        super().__init__("; ".join(f"{source}:{ln}: {m}" if ln else f"{source}: {m}"
-                                   for ln, m in self.problems))
+        super().__init__(
+            "; ".join(f"{source}:{ln}: {m}" if ln else f"{source}: {m}" for ln, m in self.problems)
+        )
 
 
 @dataclass(frozen=True)
@@ -143,19 +144,34 @@ def parse_cad(text: str, source: str = "cad") -> CadFile:
                 continue
             files[int(f.group(1))] = FileItem(url.strip(), local.strip(), n)
         else:
-            problems.append((n, f"unknown parameter {key!r} (Sync-Mode, Sync-Id, "
-                                "Sync-Notify-URL, Sync-Config-N, Sync-File-N-URL)"))
+            problems.append(
+                (
+                    n,
+                    f"unknown parameter {key!r} (Sync-Mode, Sync-Id, "
+                    "Sync-Notify-URL, Sync-Config-N, Sync-File-N-URL)",
+                )
+            )
     for name, items in (("Sync-Config", configs), ("Sync-File", files)):
         if items and sorted(items) != list(range(len(items))):
             missing = sorted(set(range(max(items) + 1)) - set(items))
-            problems.append((None, f"{name} indexes must start at 0 and be continuous; "
-                                   f"missing {', '.join(map(str, missing))}"))
+            problems.append(
+                (
+                    None,
+                    f"{name} indexes must start at 0 and be continuous; "
+                    f"missing {', '.join(map(str, missing))}",
+                )
+            )
     if mode is None:
         problems.append((None, "Sync-Mode is missing (must be 'server')"))
     if problems:
         raise CadError(problems, source)
-    return CadFile(mode, sync_id, notify, [configs[i] for i in sorted(configs)],
-                   [files[i] for i in sorted(files)])
+    return CadFile(
+        mode,
+        sync_id,
+        notify,
+        [configs[i] for i in sorted(configs)],
+        [files[i] for i in sorted(files)],
+    )
 
 
 @dataclass
@@ -205,15 +221,22 @@ class AutoConfiguration:
         sync_id = cad.sync_id if cad else None
         notify = cad.notify_url if cad else notify
         self.results.append(result)
-        self.world.record("cad_sync", self.plugin.source, code=result.code, url=url,
-                          sync_id=sync_id, applied=sorted(result.applied),
-                          problems=result.problems)
+        self.world.record(
+            "cad_sync",
+            self.plugin.source,
+            code=result.code,
+            url=url,
+            sync_id=sync_id,
+            applied=sorted(result.applied),
+            problems=result.problems,
+        )
         if notify:
             body = [f"{result.code} {result.text}\n", f"Sync-Id: {sync_id or ''}\n"]
             body += [f"{p}\n" for p in result.problems]
             try:
-                http_request("POST", notify, [b.encode() for b in body],
-                             self.plugin.identity.user_agent())
+                http_request(
+                    "POST", notify, [b.encode() for b in body], self.plugin.identity.user_agent()
+                )
             except PushError as exc:  # a lost notification changes nothing on the device
                 self.world.record("cad_notify_failed", self.plugin.source, reason=exc.reason)
         return result
@@ -225,8 +248,10 @@ class AutoConfiguration:
         props: dict[str, str] = {}
         for item in cad.configs:
             if item.path not in (None, STREAM_CONFIG_FILE):
-                problems.append(f"line {item.line}: config file {item.path} is not modelled "
-                                f"(only {STREAM_CONFIG_FILE})")
+                problems.append(
+                    f"line {item.line}: config file {item.path} is not modelled "
+                    f"(only {STREAM_CONFIG_FILE})"
+                )
             props[item.key] = item.value
         fetched: dict[str, bytes] = {}
         for f in cad.files:

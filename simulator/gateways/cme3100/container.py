@@ -66,12 +66,17 @@ def _bcd8(value: int) -> bytes:
     if not 0 <= value <= 99_999_999:
         raise ContainerError(f"fabrication number {value} does not fit 8 BCD digits")
     digits = f"{value:08d}"
-    return bytes(int(digits[i:i + 2], 16) for i in (6, 4, 2, 0))
+    return bytes(int(digits[i : i + 2], 16) for i in (6, 4, 2, 0))
 
 
 def wired_container(
-    wireless: bytes, *, rssi_dbm: int, a: int = 0, fabrication_no: int | None = None,
-    access_no: int = 0, status: int = 0,
+    wireless: bytes,
+    *,
+    rssi_dbm: int,
+    a: int = 0,
+    fabrication_no: int | None = None,
+    access_no: int = 0,
+    status: int = 0,
 ) -> bytes:
     """The wired user data (from the C-field on) containing ``wireless``.
 
@@ -85,10 +90,13 @@ def wired_container(
     if wireless[0] != len(wireless) - 1:
         raise ContainerError(
             f"L-field 0x{wireless[0]:02X} does not match {len(wireless) - 1} bytes after it "
-            "(CRCs must be removed)", 0)
+            "(CRCs must be removed)",
+            0,
+        )
     if len(wireless) > 255:
-        raise ContainerError(f"wireless telegram of {len(wireless)} bytes exceeds the "
-                             "one-byte container length")
+        raise ContainerError(
+            f"wireless telegram of {len(wireless)} bytes exceeds the one-byte container length"
+        )
     raw = rssi_byte(rssi_dbm)
     m, ident, version, dev = wireless[2:4], wireless[4:8], wireless[8], wireless[9]
     header = ident + m + bytes([version, dev, access_no & 0xFF, status & 0xFF, 0, 0])
@@ -128,18 +136,19 @@ def parse_container(user_data: bytes) -> Contained:
     pos = 15
     rssi = fab = None
     while pos < len(b):
-        if b[pos:pos + 2] == FABRICATION_RECORD and pos + 6 <= len(b):
-            fab = int(b[pos + 2:pos + 6][::-1].hex())
+        if b[pos : pos + 2] == FABRICATION_RECORD and pos + 6 <= len(b):
+            fab = int(b[pos + 2 : pos + 6][::-1].hex())
             pos += 6
-        elif b[pos:pos + 3] == RSSI_RECORD and pos + 4 <= len(b):
+        elif b[pos : pos + 3] == RSSI_RECORD and pos + 4 <= len(b):
             rssi = decode_rssi(b[pos + 3])
             pos += 4
-        elif b[pos:pos + 3] == CONTAINER_RECORD and pos + 4 <= len(b):
+        elif b[pos : pos + 3] == CONTAINER_RECORD and pos + 4 <= len(b):
             n = b[pos + 3]
-            body = b[pos + 4:pos + 4 + n]
+            body = b[pos + 4 : pos + 4 + n]
             if len(body) != n:
-                raise ContainerError(f"container length {n} runs past the data "
-                                     f"({len(body)} bytes left)", pos + 3)
+                raise ContainerError(
+                    f"container length {n} runs past the data ({len(body)} bytes left)", pos + 3
+                )
             return Contained(body, rssi, fab, b[1])
         else:
             raise ContainerError(f"unexpected record byte 0x{b[pos]:02X}", pos)

@@ -26,8 +26,12 @@ from datetime import datetime, timedelta
 
 FIELDS = ("minute", "hour", "day of month", "month", "day of week", "year")
 BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7), (1970, 2199))
-MONTHS = {m: i + 1 for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])}
+MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
 DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 
 
@@ -62,8 +66,10 @@ def _field(text: str, index: int, pattern: str, rng: random.Random) -> frozenset
         step = 1
         if step_text:
             if not step_text.isdigit() or int(step_text) == 0:
-                raise CronError(f"cron {pattern!r}: {FIELDS[index]} step {step_text!r} "
-                                "must be a positive number")
+                raise CronError(
+                    f"cron {pattern!r}: {FIELDS[index]} step {step_text!r} "
+                    "must be a positive number"
+                )
             step = int(step_text)
         if base == "*":
             a, b = lo, hi
@@ -93,9 +99,12 @@ class _Pattern:
     year: frozenset[int] | None
 
     def day_matches(self, d: datetime) -> bool:
-        return (d.month in self.month and d.day in self.dom
-                and (d.isoweekday() % 7) in self.dow
-                and (self.year is None or d.year in self.year))
+        return (
+            d.month in self.month
+            and d.day in self.dom
+            and (d.isoweekday() % 7) in self.dow
+            and (self.year is None or d.year in self.year)
+        )
 
     def next_after(self, t: datetime, horizon_days: int) -> datetime | None:
         day = t.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -127,8 +136,10 @@ class CronSchedule:
         for part in text.split("|"):
             fields = part.split()
             if len(fields) not in (5, 6):
-                raise CronError(f"cron {part.strip()!r}: {len(fields)} fields, expected 5 "
-                                "(minute hour day month weekday) or 6 (+ year)")
+                raise CronError(
+                    f"cron {part.strip()!r}: {len(fields)} fields, expected 5 "
+                    "(minute hour day month weekday) or 6 (+ year)"
+                )
             parsed = [_field(f, i, part.strip(), rng) for i, f in enumerate(fields)]
             patterns.append(_Pattern(*parsed[:5], parsed[5] if len(parsed) == 6 else None))
         return cls(text.strip(), tuple(patterns))

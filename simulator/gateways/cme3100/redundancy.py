@@ -35,8 +35,9 @@ def _rx_windows(t, window_s, n_w):
     return w, w < n_w
 
 
-def receivers_per_window(meter, t, receiver, n_meters: int, n_receivers: int,
-                         window_s: float, duration_s: float) -> np.ndarray:
+def receivers_per_window(
+    meter, t, receiver, n_meters: int, n_receivers: int, window_s: float, duration_s: float
+) -> np.ndarray:
     """``(n_meters, n_windows)`` int array: distinct receivers hearing the meter per window."""
     n_w = _windows(duration_s, window_s)
     w, ok = _rx_windows(t, window_s, n_w)
@@ -47,8 +48,7 @@ def receivers_per_window(meter, t, receiver, n_meters: int, n_receivers: int,
     return counts.reshape(n_meters, n_w)
 
 
-def reception_ratio(meter, t, n_meters: int, window_s: float,
-                    duration_s: float) -> np.ndarray:
+def reception_ratio(meter, t, n_meters: int, window_s: float, duration_s: float) -> np.ndarray:
     """Per meter: fraction of whole windows with at least one reception by any receiver."""
     n_w = _windows(duration_s, window_s)
     w, ok = _rx_windows(t, window_s, n_w)
@@ -57,8 +57,9 @@ def reception_ratio(meter, t, n_meters: int, window_s: float,
     return np.bincount(pairs // n_w, minlength=n_meters) / n_w
 
 
-def per_receiver_ratio(meter, t, receiver, n_meters: int, n_receivers: int,
-                       window_s: float, duration_s: float) -> np.ndarray:
+def per_receiver_ratio(
+    meter, t, receiver, n_meters: int, n_receivers: int, window_s: float, duration_s: float
+) -> np.ndarray:
     """``(n_meters, n_receivers)``: fraction of windows in which that receiver heard the meter."""
     n_w = _windows(duration_s, window_s)
     w, ok = _rx_windows(t, window_s, n_w)
@@ -69,16 +70,24 @@ def per_receiver_ratio(meter, t, receiver, n_meters: int, n_receivers: int,
     return counts.reshape(n_meters, n_receivers) / n_w
 
 
-def redundancy_factor(meter, t, receiver, n_meters: int, n_receivers: int,
-                      window_s: float, duration_s: float, threshold: float = 0.98) -> np.ndarray:
+def redundancy_factor(
+    meter,
+    t,
+    receiver,
+    n_meters: int,
+    n_receivers: int,
+    window_s: float,
+    duration_s: float,
+    threshold: float = 0.98,
+) -> np.ndarray:
     """Per meter: receivers whose reception ratio at ``window_s`` exceeds ``threshold``."""
-    ratio = per_receiver_ratio(meter, t, receiver, n_meters, n_receivers,
-                               window_s, duration_s)
+    ratio = per_receiver_ratio(meter, t, receiver, n_meters, n_receivers, window_s, duration_s)
     return (ratio > threshold).sum(axis=1)
 
 
-def ratio_by_distance(distance_m: np.ndarray, ratio: np.ndarray,
-                      bin_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ratio_by_distance(
+    distance_m: np.ndarray, ratio: np.ndarray, bin_m: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean ``ratio`` of meters binned by ``distance_m`` (m): ``(bin_start_m, mean, count)``;
     empty bins are left out."""
     b = (np.asarray(distance_m) // bin_m).astype(np.int64)

@@ -76,7 +76,8 @@ class StreamSettings:
     show_only_filtered: bool = False
     configuration_server_url: str | None = None
     configuration_cron: CronSchedule = field(
-        default_factory=lambda: CronSchedule.parse("30 0 * * *"))
+        default_factory=lambda: CronSchedule.parse("30 0 * * *")
+    )
 
     @classmethod
     def from_properties(cls, props: dict[str, str]) -> StreamSettings:

@@ -63,9 +63,11 @@ class ProductIdentity:
     def user_agent(self) -> str:
         """``TC65i/<imei> Profile/IMP-NG Configuration/CLDC-1.1 Model/<model> Hardware/<hw>
         Firmware/<fw> Application/<sw> Serial/<serial>`` (serial: 10 digits)."""
-        return (f"TC65i/{self.imei} Profile/IMP-NG Configuration/CLDC-1.1 Model/{self.model} "
-                f"Hardware/{self.hardware} Firmware/{self.firmware} "
-                f"Application/{self.software} Serial/{self.serial:010d}")
+        return (
+            f"TC65i/{self.imei} Profile/IMP-NG Configuration/CLDC-1.1 Model/{self.model} "
+            f"Hardware/{self.hardware} Firmware/{self.firmware} "
+            f"Application/{self.software} Serial/{self.serial:010d}"
+        )
 
 
 class PushError(Exception):
@@ -77,13 +79,16 @@ class PushError(Exception):
         super().__init__(reason)
 
 
-def http_request(method: str, url: str, body: list[bytes] | None, user_agent: str,
-                 *, chunked: bool = True) -> tuple[int, bytes]:
+def http_request(
+    method: str, url: str, body: list[bytes] | None, user_agent: str, *, chunked: bool = True
+) -> tuple[int, bytes]:
     """One HTTP request with the standard library's ``http.client``; the body (a list of
     chunks) is sent with chunked transfer encoding. Returns ``(status, body)``; raises
     :class:`PushError` when the server cannot be reached."""
     parts = urlsplit(url)
-    conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn_cls = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = {"User-Agent": user_agent}
     try:
@@ -93,8 +98,7 @@ def http_request(method: str, url: str, body: list[bytes] | None, user_agent: st
                 conn.request(method, path, headers=headers)
             else:
                 headers["Content-Type"] = "text/plain; charset=utf-8"
-                conn.request(method, path, body=iter(body), headers=headers,
-                             encode_chunked=chunked)
+                conn.request(method, path, body=iter(body), headers=headers, encode_chunked=chunked)
             resp = conn.getresponse()
             return resp.status, resp.read()
         finally:
@@ -119,9 +123,16 @@ Sender = Callable[[str, list[bytes], str], tuple[int, bytes]]
 class StreamPlugin:
     """The plugin of one CMe3100 in ``world``; call :meth:`start` to run its schedules."""
 
-    def __init__(self, world: World, settings: StreamSettings | None = None, *,
-                 identity: ProductIdentity | None = None, a: int = 0,
-                 retry_s: float = RETRY_S, sender: Sender | None = None) -> None:
+    def __init__(
+        self,
+        world: World,
+        settings: StreamSettings | None = None,
+        *,
+        identity: ProductIdentity | None = None,
+        a: int = 0,
+        retry_s: float = RETRY_S,
+        sender: Sender | None = None,
+    ) -> None:
         self.world = world
         self.settings = settings or StreamSettings()
         self.identity = identity or ProductIdentity()
@@ -148,9 +159,16 @@ class StreamPlugin:
             return False
         return mode is None or mode in RADIO_MODES[s.radio_mode]
 
-    def receive(self, raw: bytes, *, rssi_dbm: float, mode: str | None = None,
-                receiver_serial: int | None = None, fmt: str | None = None,
-                receiver: str = "") -> bool:
+    def receive(
+        self,
+        raw: bytes,
+        *,
+        rssi_dbm: float,
+        mode: str | None = None,
+        receiver_serial: int | None = None,
+        fmt: str | None = None,
+        receiver: str = "",
+    ) -> bool:
         """Take one telegram (on-air bytes, L to last CRC) heard at ``rssi_dbm`` (dBm).
 
         Returns True if it was accepted into the push memory. A frame that fails its CRC or
@@ -161,17 +179,31 @@ class StreamPlugin:
         try:
             _fmt, payload = decode_frame(raw, fmt, crc=True)
             link = LinkHeader.from_payload(payload)
-            wired = wired_container(bytes([len(payload)]) + payload, rssi_dbm=round(rssi_dbm),
-                                    a=self.a, fabrication_no=receiver_serial)
+            wired = wired_container(
+                bytes([len(payload)]) + payload,
+                rssi_dbm=round(rssi_dbm),
+                a=self.a,
+                fabrication_no=receiver_serial,
+            )
         except (WMBusError, ValueError) as exc:
-            self.world.record("stream_bad_telegram", self.source, receiver=receiver,
-                              offset=getattr(exc, "offset", None),
-                              reason=getattr(exc, "reason", str(exc)))
+            self.world.record(
+                "stream_bad_telegram",
+                self.source,
+                receiver=receiver,
+                offset=getattr(exc, "offset", None),
+                reason=getattr(exc, "reason", str(exc)),
+            )
             return False
         ok = self.accepts(link, mode)
         self.analyzer.update(link.id, link.manufacturer, link.device_type, rssi_dbm, ok)
-        self.world.record("stream_rx", self.source, meter=f"{link.id:08d}", receiver=receiver,
-                          rssi_dbm=round(float(rssi_dbm), 1), accepted=ok)
+        self.world.record(
+            "stream_rx",
+            self.source,
+            meter=f"{link.id:08d}",
+            receiver=receiver,
+            rssi_dbm=round(float(rssi_dbm), 1),
+            accepted=ok,
+        )
         if ok:
             self.memory[link.id] = Pending(link.id, self.world.now, wired)
         return ok
@@ -182,8 +214,10 @@ class StreamPlugin:
         out = []
         for p in sorted(pending, key=lambda p: p.meter_id):
             date = self.world.clock(p.t).strftime("%Y-%m-%d %H:%M:%S")
-            out.append(f"{self.identity.serial:08d};{p.meter_id:08d};{date};00;"
-                       f"{p.wired.hex().upper()}\n".encode())
+            out.append(
+                f"{self.identity.serial:08d};{p.meter_id:08d};{date};00;"
+                f"{p.wired.hex().upper()}\n".encode()
+            )
         return out
 
     def push(self) -> bool:
@@ -199,9 +233,15 @@ class StreamPlugin:
         except PushError as exc:
             status, body = None, exc.reason.encode()
         ok = status == 200
-        self.world.record("stream_push", self.source, meters=len(snapshot), ok=ok,
-                          status=status if status is not None else body.decode(errors="replace"),
-                          attempt=self._attempt, bytes=sum(len(line) for line in lines))
+        self.world.record(
+            "stream_push",
+            self.source,
+            meters=len(snapshot),
+            ok=ok,
+            status=status if status is not None else body.decode(errors="replace"),
+            attempt=self._attempt,
+            bytes=sum(len(line) for line in lines),
+        )
         if not ok:
             self.failed_pushes += 1
             return False
@@ -216,7 +256,7 @@ class StreamPlugin:
         failed = False
         while True:
             now = self.world.now
-            nxt = (self.settings.push_cron.next_after(self.world.clock()) - self.world.start)
+            nxt = self.settings.push_cron.next_after(self.world.clock()) - self.world.start
             wait = nxt.total_seconds() - now
             if failed:
                 wait = min(wait, self.retry_s)
