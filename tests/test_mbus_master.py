@@ -300,3 +300,23 @@ def test_multi_telegram_defaults_mapping():
         base.collision_idle,
         base.request_idle,
     ) == (1.0, 1, 1, 10.0, 5.0, 2.0)
+
+
+def test_collision_idle_also_when_the_master_concludes_a_collision_from_content():
+    # Two selected slaves answer with clean E5s one after the other (no overlap, no UART
+    # error; the gap is shorter than the 2-character end-of-reception idle): the master still
+    # counts it as a collision and must wait collision_idle.
+    from simulator.mbus.slave import ResponseDelay
+
+    w = World(seed=1)
+    bus = Bus(w)
+    bus.attach(mk(w, 50000001, delay=ResponseDelay(0.005, 0.005, unit="s")))
+    bus.attach(mk(w, 50000002, delay=ResponseDelay(0.012, 0.012, unit="s")))
+    st = MasterSettings(collision_idle=4.0, request_idle=1.0, send_nke=False)
+    m = Master(bus, st)
+    assert run(w, m.select("5000000FFFFFFFFF")) == "collision"
+    replies = w.trace.select("frame", direction="s2m")
+    assert replies[0]["hex"] == "e5e5" and replies[0]["uart_errors"] == 0
+    run(w, m.select("50000001FFFFFFFF"))
+    requests = m2s(w)
+    assert requests[1].t - replies[0]["end"] == pytest.approx(4.0)

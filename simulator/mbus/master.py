@@ -23,8 +23,10 @@ The manual's advanced multi-telegram set (1500 ms / 3 / 2 / 10000 ms / 3500 ms /
 is :meth:`MasterSettings.multi_telegram_defaults`: the same six knobs, with multi-telegram on.
 
 A collision is *detected* (and ``collision_idle`` applies) when the reception has a UART
-parity/framing error or the port's current detector fired; a master never sees how many
-slaves really answered (that ground truth is only in the trace's ``senders``).
+parity/framing error or the port's current detector fired, or when the master concludes one
+from the content: more than a single E5 to a selection, or a search probe's REQ_UD2 answered by
+an undecodable telegram or followed by more bytes. A master never sees how many slaves really
+answered (that ground truth is only in the trace's ``senders``).
 
 Trace (docs/mbus.md): ``readout`` (per meter), ``search`` (each probe and the result),
 ``scan`` (primary scan result), besides the bus's ``frame`` events.
@@ -184,8 +186,12 @@ class Master:
             max(wait, 0.0) + 2 * char_time(baud), source=self.name, record_timeout=False
         )
         if not rx.empty:
-            self._next_free = max(self._next_free, rx.end + self.settings.collision_idle)
+            self._collision_idle(rx)
         return not rx.empty
+
+    def _collision_idle(self, rx: Reception) -> None:
+        """The master concluded a collision from ``rx``: no request before collision idle."""
+        self._next_free = max(self._next_free, rx.end + self.settings.collision_idle)
 
     # -- primitives -----------------------------------------------------------------------------
     def snd_nke(self, address: int, settings: MasterSettings | None = None) -> Gen:
@@ -219,6 +225,7 @@ class Master:
             if rx.empty:
                 continue
             if self.collision_seen(rx) or rx.data != b"\xe5":
+                self._collision_idle(rx)
                 return "collision"
             return "single"
         return "none"
@@ -388,6 +395,8 @@ class Master:
             extra = yield from self._purge(self.bus.last_request_end)
             if telegram is None or telegram.header.address is None or extra:
                 sel = "collision"
+                if not rx.empty:
+                    self._collision_idle(rx)
             else:
                 addr = telegram.header.address
                 found.setdefault(str(addr), addr)

@@ -39,9 +39,10 @@ class Exchange:
     @property
     def collided(self) -> bool:
         """A collision *detected* at the physical level: the master's UART flagged parity or
-        framing errors, or its current detector fired (the master model's definition,
-        simulator.mbus.master). Replies that are merely not one valid frame (``e5e5``) are
-        not counted: Table 7 does not say whether they start the collision idle time."""
+        framing errors, or its current detector fired. Replies that are merely not one valid
+        frame (``e5e5``) are not counted here: Table 7 does not say whether they start the
+        collision idle time, so the suite does not demand it of a gateway (the master model,
+        simulator.mbus.master, does wait collision idle after them)."""
         r = self.reply
         return bool(
             r is not None
