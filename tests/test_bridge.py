@@ -267,3 +267,48 @@ def test_serve_command_over_tcp_with_a_scenario(tmp_path):
     assert proc.returncode == 0, err
     assert "requests=1" in out and trace.is_file()
     assert '"kind":"bridge_exchange"' in trace.read_text()
+
+
+PACED_MASTER = """
+import sys, time, serial
+path = sys.argv[1]
+char = 11 / 2400
+with serial.Serial(path, 2400, timeout=1.0) as port:
+    port.write(bytes.fromhex("1040014116"))  # SND_NKE: the bridge is reading, not backing off
+    assert port.read(1) == b"\\xe5"
+    time.sleep(0.05)
+    t_next = time.monotonic()
+    for byte in bytes.fromhex("105b015c16"):
+        while time.monotonic() < t_next:
+            pass  # busy-wait: sleep() granularity would blur the pacing
+        port.write(bytes([byte]))
+        t_last = time.monotonic()
+        t_next += char
+    first = port.read(1)
+    print(time.monotonic() - t_last, first.hex())
+"""
+
+
+def test_paced_request_from_an_adapter_is_answered_after_its_last_byte():
+    # A USB slave adapter delivers the master's request byte by byte at line rate: the frame
+    # ended on the wire when its last byte arrived, so the reply must start the slave's delay
+    # after that byte, not one request duration (22.9 ms at 2400 bit/s) later. The master is
+    # another process, as a real one is (a busy loop in this process would starve the reader).
+    service, pty = make_service([MeterSpec(11111111, primary=1, delay=FIXED_20MS)])
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", PACED_MASTER, str(pty.path)],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout.split()
+    finally:
+        service.stop()
+    delay, first = float(out[0]), out[1]
+    assert first == "68"
+    assert delay == pytest.approx(0.020, abs=0.008)
+    ex = service.world.trace.select("bridge_exchange")[1]
+    request = service.world.trace.select("frame", direction="m2s")[1]
+    assert request["end"] == pytest.approx(ex["request_end"], abs=1e-6)
+    assert ex["delay"] == pytest.approx(0.020, abs=1e-6)

@@ -42,7 +42,13 @@ from simulator.core.world import World
 from simulator.mbus.bus import Bus
 from simulator.mbus.errors import MBusError
 from simulator.mbus.frames import ACK, ControlFrame, describe, parse_frame
-from simulator.mbus.wire import BAUD_BY_CI, STANDARD_BAUDS, response_window
+from simulator.mbus.wire import (
+    BAUD_BY_CI,
+    STANDARD_BAUDS,
+    char_time,
+    frame_time,
+    response_window,
+)
 
 #: Extra listening time (s) after the end of the EN 13757-2 reply window before the bridge
 #: gives up on a reply; a slave configured to answer later needs ``reply_timeout``.
@@ -248,7 +254,8 @@ class SerialBridge:
         queued = self.world.now - item.last
         self.driver.hold_lookahead()
         try:
-            yield from self.bus.transmit(data, baud=baud, source=self.name)
+            start = wire_start(item, baud)
+            yield from self.bus.transmit(data, baud=baud, source=self.name, start=start)
             request_end = self.world.now
             rx = yield from self.bus.receive(self.reply_timeout(baud), baud=baud, source=self.name)
         finally:
@@ -298,6 +305,21 @@ class _Forward(queue.Queue):
 
     def put(self, item: PortEvent, block: bool = True, timeout: float | None = None) -> None:
         self._bridge.driver.post(self._bridge._on_port, item.mono, item)
+
+
+def wire_start(item: Framed, baud: int) -> float | None:
+    """World time the request's first start bit was on the wire (s), or None for "now".
+
+    A pacing adapter (USB M-Bus slave adapter) hands over each byte as its stop bit ends, so
+    bytes that arrived spread over about the frame's own duration (at least half of it) ended
+    on the wire when the last one arrived: the frame started one frame duration before that.
+    A burst (a pty, a TCP client, a buffering adapter) carries no line timing: None, and the
+    bus models the frame as sent from now, as a real master's UART would send its write.
+    """
+    duration = frame_time(len(item.data), baud)
+    if len(item.data) > 1 and item.last - item.first >= 0.5 * (duration - char_time(baud)):
+        return item.last - duration
+    return None
 
 
 def _describe(data: bytes) -> str:

@@ -102,10 +102,14 @@ class World:
         return numpy_stream(self.seed, name)
 
     # -- trace ------------------------------------------------------------------------------
-    def record(self, kind: str, source: str, **fields: Any) -> TraceEvent:
-        """Record an observable event at the current world time.
+    def record(
+        self, kind: str, source: str, *, at: float | None = None, **fields: Any
+    ) -> TraceEvent:
+        """Record an observable event at the current world time (or at ``at`` <= now, s).
 
-        In a real-time world the event also carries ``wall`` (Unix seconds).
+        In a real-time world the event also carries ``wall`` (Unix seconds), shifted back by
+        ``now - at`` for an event that happened earlier than it is recorded.
         """
-        wall = time.time() if self.realtime else None
-        return self.trace.record(self.now, kind, source, wall, **fields)
+        t = self.now if at is None else float(at)
+        wall = time.time() - (self.now - t) if self.realtime else None
+        return self.trace.record(t, kind, source, wall, **fields)

@@ -208,7 +208,12 @@ class Bus:
 
     # -- master -> slaves ------------------------------------------------------------------
     def transmit(
-        self, data: bytes, *, baud: int | None = None, source: str = "master"
+        self,
+        data: bytes,
+        *,
+        baud: int | None = None,
+        source: str = "master",
+        start: float | None = None,
     ) -> Generator[Any, Any, None]:
         """Send ``data`` from the master (SimPy generator: ``yield from bus.transmit(b)``).
 
@@ -216,11 +221,15 @@ class Bus:
         ``m2s``) at its first start bit and delivers the bytes, at the end of the frame, to
         every powered slave listening at ``baud``. Any bytes are allowed: slaves ignore frames
         they cannot parse. While the bus is overloaded nothing is delivered.
+
+        ``start`` (world s, <= now) says the first start bit was already on the wire then: the
+        serial bridge passes it for a request that a pacing adapter delivered byte by byte, so
+        the frame ends when its last byte arrived instead of one frame duration later.
         """
         baud = baud or self.baud
         data = bytes(data)
         duration = frame_time(len(data), baud)
-        start = self.world.now
+        start = self.world.now if start is None else min(float(start), self.world.now)
         self.counters["requests"] += 1
         self.counters["bus_seconds"] += duration
         if self.overloaded:
@@ -228,6 +237,7 @@ class Bus:
             self.world.record(
                 "frame",
                 source,
+                at=start,
                 direction="m2s",
                 hex=data.hex(),
                 summary=_summary(data),
@@ -235,13 +245,14 @@ class Bus:
                 baud=baud,
                 end=round(start + duration, 9),
             )
-            yield self.world.timeout(duration)
+            yield self.world.timeout(start + duration - self.world.now)
             self._last_m2s_end = self.world.now
             return
         summary, outcome = _summary(data), _m2s_outcome(data)
         self.world.record(
             "frame",
             source,
+            at=start,
             direction="m2s",
             hex=data.hex(),
             summary=summary,
@@ -249,7 +260,7 @@ class Bus:
             baud=baud,
             end=round(start + duration, 9),
         )
-        yield self.world.timeout(duration)
+        yield self.world.timeout(start + duration - self.world.now)
         self._last_m2s_end = end = self.world.now
         powered = self._powered
         for slave in list(self.slaves):
