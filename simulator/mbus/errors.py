@@ -9,8 +9,10 @@ error that says what and where).
 
 from __future__ import annotations
 
+from simulator.core.errors import PositionedError
 
-class MBusError(Exception):
+
+class MBusError(PositionedError):
     """Base of every codec error.
 
     Attributes
@@ -21,19 +23,6 @@ class MBusError(Exception):
     reason:
         What is wrong, without the offset.
     """
-
-    def __init__(self, reason: str, offset: int | None = None) -> None:
-        self.reason = reason
-        self.offset = offset
-        super().__init__(self.__str__())
-
-    def __str__(self) -> str:
-        if self.offset is None:
-            return self.reason
-        return f"offset {self.offset}: {self.reason}"
-
-    def __reduce__(self):  # keep pickling (multiprocessing, pytest-xdist) working
-        return (type(self), (self.reason, self.offset))
 
 
 class FrameError(MBusError):

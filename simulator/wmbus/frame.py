@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simulator.core.errors import PositionedError
 from simulator.wmbus.crc import crc16_en13757
 
 # --- C-field (PROTOCOL.md §5.2; W1 cType, SiLabs RAIL function-code enum) ---
@@ -53,7 +54,7 @@ DLL_HEADER_LEN = 9  #: C + M(2) + A(6), the part of block 1 after L
 MAX_PAYLOAD = {"A": 255, "B": 251}  #: the L-field is one byte; format B also counts 2 CRCs
 
 
-class WMBusError(Exception):
+class WMBusError(PositionedError):
     """Base of every wireless M-Bus codec error.
 
     Attributes
@@ -64,19 +65,6 @@ class WMBusError(Exception):
     reason:
         What is wrong, without the offset. ``str(err)`` is ``"offset N: <reason>"``.
     """
-
-    def __init__(self, reason: str, offset: int | None = None) -> None:
-        self.reason = reason
-        self.offset = offset
-        super().__init__(self.__str__())
-
-    def __str__(self) -> str:
-        if self.offset is None:
-            return self.reason
-        return f"offset {self.offset}: {self.reason}"
-
-    def __reduce__(self):
-        return (type(self), (self.reason, self.offset))
 
 
 class FrameError(WMBusError):
