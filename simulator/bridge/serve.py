@@ -23,7 +23,6 @@ from simulator.bridge.transports import SerialTransport, Transport
 from simulator.core.trace import Trace
 from simulator.core.world import World
 from simulator.mbus.bus import Bus
-from simulator.mbus.electrical import Cable, MasterPort
 from simulator.mbus.scenario_model import MbusScenario, validate
 from simulator.mbus.slave import Slave
 from simulator.rig import TransportSpec
@@ -67,35 +66,14 @@ def realtime_segment(
     Raises :class:`~simulator.scenario.ScenarioError` (every problem, with file:line) for a
     bad file or a scenario of another kind.
     """
-    from simulator.mbus.runner import build_slaves
+    from simulator.mbus.runner import build
 
     doc = load_toml(path)
     if doc.kind != "mbus":
         raise ScenarioError([doc.issue(("kind",), f'serve needs kind = "mbus", got {doc.kind!r}')])
     sc = validate(doc)
-    world = World(sc.seed if seed is None else seed, start=sc.start, realtime=True, trace=trace)
-    port = MasterPort(
-        max_unit_loads=sc.bus.master.max_unit_loads,
-        mark_voltage=sc.bus.master.mark_voltage,
-        collision_detector=sc.bus.master.collision_detector,
-        collision_threshold_ma=sc.bus.master.collision_threshold_ma,
-    )
-    c = sc.bus.cable
-    bus = Bus(
-        world,
-        baud=sc.bus.baud,
-        master=port,
-        cable=Cable(
-            length_m=c.length_m,
-            ohm_per_m=c.ohm_per_m,
-            nf_per_m=c.nf_per_m,
-            overspeed_ber=c.overspeed_ber,
-        ),
-    )
-    slaves = [s for g in sc.slaves for s in build_slaves(world, g, doc)]
-    for s in slaves:
-        bus.attach(s)
-    return Segment(world, bus, slaves, sc)
+    seg = build(doc, sc, sc.seed if seed is None else seed, trace, realtime=True)
+    return Segment(seg.world, seg.bus, seg.slaves, sc)
 
 
 @dataclass

@@ -187,9 +187,20 @@ def _name(addr: SecondaryAddress) -> str:
     return f"slave/{addr}"
 
 
-def build(doc: ScenarioDoc, sc: MbusScenario, seed: int, trace: Trace | None = None) -> Segment:
-    """Build world, bus, slaves and master for a validated scenario."""
-    world = World(seed, start=sc.start, trace=trace)
+def build(
+    doc: ScenarioDoc,
+    sc: MbusScenario,
+    seed: int,
+    trace: Trace | None = None,
+    *,
+    realtime: bool = False,
+) -> Segment:
+    """Build world, bus, slaves and master for a validated scenario.
+
+    ``realtime=True`` builds the same segment in a real-time world (the serial bridge's
+    ``meterbench serve``); the master is built but only started by :func:`run`.
+    """
+    world = World(seed, start=sc.start, trace=trace, realtime=realtime)
     port = MasterPort(
         max_unit_loads=sc.bus.master.max_unit_loads,
         mark_voltage=sc.bus.master.mark_voltage,
