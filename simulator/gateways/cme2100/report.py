@@ -100,6 +100,8 @@ def build_report(
         subtype="csv",
         filename=f"pushreport_{gateway}_{day}.csv",
     )
+    # Deterministic MIME boundary: the email package would draw one from the global random.
+    msg.set_boundary(f"=_meterbench_{gateway}_{day}_{sequence}")
     return msg
 
 
