@@ -217,3 +217,20 @@ def test_parse_at(text, seconds):
 def test_parse_at_rejects(text):
     with pytest.raises(ValueError, match="H:MM"):
         parse_at(text)
+
+
+def test_shipped_building_scenario_does_what_its_comments_say(tmp_path):
+    summary = run(SCENARIOS / "cme2100-building.toml", tmp_path)
+    assert summary["meters_found"] == summary["meters_expected"] == 8
+    assert summary["sms_rejected_reasons"] == {
+        "bad_tag": 3,  # wrong key, its replay, tampered
+        "factory_key": 1,
+        "plaintext": 1,
+        "replay": 1,
+    }
+    assert summary["report_files"] == ["push-01-20260106.eml", "push-02-20260107.eml"]
+    assert summary["push_reports"] == 2 and summary["readout_cycles"] == 47
+    assert summary["readouts_ok"] + summary["readouts_failed"] == 47 * 8
+    assert summary["readouts_failed"] > 0  # the silent-fault meter
+    for name in summary["report_files"]:
+        assert len({r["id"] for r in read_report_rows(read_eml(tmp_path / name))}) == 8
