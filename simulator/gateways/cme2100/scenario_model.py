@@ -196,6 +196,8 @@ def _cross_issues(doc: ScenarioDoc) -> list[Issue]:
         issues.append(
             doc.issue(("gateway", "password"), "the password must differ from the factory key")
         )
+    if gw.get("name") == "bench":
+        issues.append(doc.issue(("gateway", "name"), "'bench' is the head-end's trace source"))
     hours = data.get("hours", 24.0)
     end = float(hours) * 3600 if isinstance(hours, int | float) and hours > 0 else None
     script = data.get("sms") if isinstance(data.get("sms"), list) else []
