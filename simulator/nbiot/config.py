@@ -21,6 +21,7 @@ from typing import Any, Literal
 import pydantic
 
 from simulator.nbiot import timers
+from simulator.nbiot.dtls import TIMER_PROFILES as DTLS_INITIAL_TIMER_S
 from simulator.scenario import StrictModel
 
 
@@ -84,7 +85,14 @@ PARAMS: dict[str, Param] = {
             "seed 001 §7.3.1; range/default from the Elvaco CMi configuration table",
         ),
         Param("dtls_max_timeout_s", "s", 1, 3600, 90, f"{S7_5} DTLS max timeout"),
-        Param("dtls_min_timeout_s", "s", 1, 60, 1, "RFC 6347 §4.2.4.1 initial timer 1 s"),
+        Param(
+            "dtls_min_timeout_s",
+            "s",
+            1,
+            60,
+            1,
+            "RFC 6347 §4.2.4.1 initial timer 1 s; unset: from dtls_timer_profile (RFC 7925 §11: 9 s)",
+        ),
         Param(
             "communication_retry_count",
             "attempts",
@@ -146,7 +154,9 @@ class ModuleConfig(StrictModel):
     transmit_delay_min: int = _default("transmit_delay_min")
     utc_offset_min: int = _default("utc_offset_min")
     dtls_max_timeout_s: float = PARAMS["dtls_max_timeout_s"].default
-    dtls_min_timeout_s: float = PARAMS["dtls_min_timeout_s"].default
+    # None: the initial timer of dtls_timer_profile (1 s RFC 6347, 9 s RFC 7925 §11).
+    dtls_min_timeout_s: float | None = None
+    dtls_timer_profile: Literal["rfc6347", "rfc7925"] = "rfc6347"
     communication_retry_count: int = _default("communication_retry_count")
     power_saving_mode: PowerSavingMode = "edrx+psm"  # seed 001 §7.5 (default column)
     t3324_s: int = int(PARAMS["t3324_s"].default)
@@ -172,7 +182,8 @@ class ModuleConfig(StrictModel):
     @pydantic.field_validator(*PARAMS, mode="after")
     @classmethod
     def _in_range(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
-        PARAMS[info.field_name].check(value)
+        if value is not None:  # None: an optional parameter left to its profile
+            PARAMS[info.field_name].check(value)
         return value
 
     @pydantic.field_validator("transmit_interval_min", mode="after")
@@ -201,7 +212,20 @@ class ModuleConfig(StrictModel):
         if self.t3324_s:
             timers.encode_t3324(self.t3324_s)
         timers.encode_t3412_ext(self.t3412_s)
+        if self.dtls_initial_timeout_s > self.dtls_max_timeout_s:
+            raise ValueError(
+                f"DTLS initial timer {self.dtls_initial_timeout_s:g} s is above "
+                f"dtls_max_timeout_s {self.dtls_max_timeout_s:g} s"
+            )
         return self
+
+    @property
+    def dtls_initial_timeout_s(self) -> float:
+        """The DTLS handshake's first retransmission timeout (s): ``dtls_min_timeout_s`` if set,
+        else the initial timer of ``dtls_timer_profile`` (:data:`.dtls.TIMER_PROFILES`)."""
+        if self.dtls_min_timeout_s is not None:
+            return self.dtls_min_timeout_s
+        return DTLS_INITIAL_TIMER_S[self.dtls_timer_profile]
 
 
 class ConfigStore:
@@ -241,7 +265,7 @@ class ConfigStore:
         self._authorise(pak)
         if name not in ModuleConfig.model_fields:
             raise ConfigError(f"unknown configuration parameter {name!r}")
-        if name in PARAMS:
+        if name in PARAMS and value is not None:
             PARAMS[name].check(value)  # the range error, without pydantic's wrapping
         data = self.config.model_dump()
         data[name] = value

@@ -400,13 +400,31 @@ class Cmi6140:
         )
 
     def _handshake(self, t: float, kind: str, tl: Timeline) -> tuple[bool, float]:
-        timing = dtls.DtlsTiming(self.config.dtls_min_timeout_s, self.config.dtls_max_timeout_s)
+        """A DTLS handshake from ``t``: returns (established, end time).
+
+        Each flight is resent on the timer of ``dtls_timer_profile`` (:class:`.dtls.DtlsTiming`)
+        until the peer's next flight arrives. The answer to ANY copy of a flight ends the wait
+        (RFC 6347 §4.2.4: WAITING moves on when the next flight is received), so a copy sent
+        before a late answer arrives is a spurious retransmission: it costs air time and
+        energy, not a second round trip. The handshake fails when the last timeout expires.
+        """
+        cfg = self.config
+        timing = dtls.DtlsTiming.for_profile(
+            cfg.dtls_timer_profile, cfg.dtls_max_timeout_s, cfg.dtls_min_timeout_s
+        )
+        timeouts = timing.timeouts()
         for number, pair in enumerate(dtls.flights(kind)):
             (_, up), *answer = pair
-            answered = False
-            for attempt, timeout in enumerate(timing.timeouts()):
+            sends = [t]
+            for timeout in timeouts[:-1]:
+                sends.append(sends[-1] + timeout)
+            give_up = sends[-1] + timeouts[-1]
+            done: float | None = None
+            for attempt, s in enumerate(sends):
+                if done is not None and s >= done:
+                    break
                 tl.add(
-                    t,
+                    s,
                     "nbiot.dtls_tx",
                     handshake=kind,
                     flight=2 * number + 1,
@@ -414,22 +432,21 @@ class Cmi6140:
                     bytes=up,
                 )
                 try:
-                    sent, arrival = self.radio.uplink(t, up, tl)
+                    sent, arrival = self.radio.uplink(s, up, tl)
                 except RadioFailure:
-                    t += timeout
                     continue
-                if arrival is not None:
-                    if not answer:
-                        t, answered = sent, True
-                        break
-                    back = self.radio.downlink(arrival, answer[0][1], tl)
-                    if back is not None and back <= t + timeout:
-                        t, answered = back, True
-                        break
-                t += timeout
-            if not answered:
-                tl.add(t, "nbiot.dtls_failed", handshake=kind, flight=2 * number + 1)
-                return False, t
+                if arrival is None:
+                    continue
+                if not answer:  # the client's last flight: nothing comes back
+                    done = sent
+                    break
+                back = self.radio.downlink(arrival, answer[0][1], tl)
+                if back is not None and back <= give_up:
+                    done = back if done is None else min(done, back)
+            if done is None:
+                tl.add(give_up, "nbiot.dtls_failed", handshake=kind, flight=2 * number + 1)
+                return False, give_up
+            t = done
         self._last_datagram = t
         return True, t
 
