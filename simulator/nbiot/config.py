@@ -212,6 +212,8 @@ class ModuleConfig(StrictModel):
         if self.t3324_s:
             timers.encode_t3324(self.t3324_s)
         timers.encode_t3412_ext(self.t3412_s)
+        # NB-S1 PTW: (n + 1) x 2.56 s (TS 24.008 §10.5.5.32); raises with the allowed values
+        timers.encode_edrx_nbs1(self.edrx_cycle_s, self.paging_time_window_s)
         if self.dtls_initial_timeout_s > self.dtls_max_timeout_s:
             raise ValueError(
                 f"DTLS initial timer {self.dtls_initial_timeout_s:g} s is above "

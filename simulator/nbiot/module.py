@@ -22,7 +22,7 @@ Behaviour:
 Trace kinds (source ``cmi6140/<id>``): ``nbiot.readout``, ``nbiot.transmission``,
 ``nbiot.telegram``, ``nbiot.time_sync``; with ``detail = "datagram"`` also ``nbiot.coap_tx``,
 ``nbiot.mqttsn_tx``, ``nbiot.dtls_tx``, ``nbiot.dtls_failed``, ``nbiot.rrc_connected``,
-``nbiot.ra_failed``, ``nbiot.downlink_unreachable``. The server records ``nbiot.uplink``.
+``nbiot.ra_failed``, ``nbiot.paged``, ``nbiot.downlink_unreachable``. The server records ``nbiot.uplink``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from simulator.nbiot import coap, dtls, mqttsn, payload, schedule
 from simulator.nbiot.config import ConfigStore, ModuleConfig
 from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import NetworkParams, Radio, RadioFailure, Timeline
+from simulator.nbiot.paging import PagingSchedule
 from simulator.nbiot.server import NbiotServer
 
 _SERVER = "server"  # timeline kind of a datagram reaching the server
@@ -98,6 +99,7 @@ class Cmi6140:
         self.detail = detail
         cfg = self.store.config
         mode = cfg.power_saving_mode
+        self.imsi = 240990000000000 + module_id
         self.radio = Radio(
             coupling_loss_db,
             self.network,
@@ -107,6 +109,11 @@ class Cmi6140:
             t3324_s=cfg.t3324_s,
             t3412_s=cfg.t3412_s,
             edrx_cycle_s=cfg.edrx_cycle_s,
+            paging=PagingSchedule(
+                self.imsi,
+                cfg.edrx_cycle_s if "edrx" in mode else None,
+                cfg.paging_time_window_s,
+            ),
         )
         self.link = self.radio
         self._rng_tx = world.rng(f"{self.name}/tx_delay")
@@ -130,7 +137,6 @@ class Cmi6140:
         self.serial = f"CMI{module_id:010d}"
         self.firmware = "1.2.0-sim"
         self.cell_id = 0x1A2B
-        self.imsi = 240990000000000 + module_id
         self.meter_comm_status = 0
         self.last_error_flags = 0
         if start:

@@ -26,8 +26,11 @@ Model and sources (RADIO-NBIOT.md; [V] verified, [R] recalled, bench = our choic
   log-normal factor (sigma 0.25, bench) spreads each transfer.
 * **Losses**: each datagram is lost with the level's residual loss (bench 0.1 / 0.5 / 2 %)
   plus the scenario's ``extra_loss``; 1.0 makes every datagram vanish (RFC band tests).
-* **Paging**: a downlink arriving after RRC release reaches an idle module at its next paging
-  occasion (DRX 2.56 s, or the eDRX cycle) and is lost while the module is in PSM.
+* **Paging**: a downlink arriving after RRC release waits for the module's next paging
+  occasion (:mod:`.paging`: DRX POs every 2.56 s, or with eDRX the POs inside the paging time
+  window at the UE's phase of each eDRX cycle, TS 36.304 §7.1/§7.3), then the module answers
+  with random access. It is lost while the module is in PSM, and when the next PO comes after
+  the active timer T3324 has put the module into PSM.
 """
 
 from __future__ import annotations
@@ -37,13 +40,13 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.nbiot.paging import PagingSchedule
 from simulator.scenario import StrictModel
 
 #: eNB reference signal power per resource element: 43 dBm over 12 subcarriers (bench, for
 #: turning a coupling loss into the RSRP that LwM2M /4/0/2 reports).
 RS_POWER_DBM = 43.0 - 10 * math.log10(12)
 PREAMBLE_REP_S = 0.0056  # NPRACH format 0: 4 symbol groups x 1.4 ms (RADIO §1.3 [C])
-DRX_CYCLE_S = 2.56  # defaultPagingCycle rf256 (decoded SIB2-NB, RADIO §1.3 [V])
 
 
 class NetworkParams(StrictModel):
@@ -137,6 +140,7 @@ class Radio:
         t3324_s: float = 10.0,
         t3412_s: float = 43200.0,
         edrx_cycle_s: float = 81.92,
+        paging: PagingSchedule | None = None,
     ) -> None:
         self.coupling_loss_db = coupling_loss_db
         self.params = params
@@ -145,6 +149,7 @@ class Radio:
         self.rsrp_dbm = RS_POWER_DBM - coupling_loss_db
         self.psm, self.edrx = psm, edrx
         self.t3324_s, self.t3412_s, self.edrx_cycle_s = t3324_s, t3412_s, edrx_cycle_s
+        self.paging = paging or PagingSchedule(0, edrx_cycle_s if edrx else None)
         self.times = StateTimes()
         self.connected = False
         self.connected_since = 0.0
@@ -295,8 +300,13 @@ class Radio:
             if self.in_psm(t):
                 tl.add(t, "nbiot.downlink_unreachable", reason="PSM")
                 return None
-            cycle = self.edrx_cycle_s if self.edrx else DRX_CYCLE_S
-            t += self.rng.uniform(0.0, cycle)  # next paging occasion
+            po = self.paging.next_occasion(t)
+            if self.psm and po >= self.released_at + self.t3324_s:
+                # T3324 expires first: the module is in PSM before it would listen again.
+                tl.add(t, "nbiot.downlink_unreachable", reason="PSM before paging occasion")
+                return None
+            tl.add(po, "nbiot.paged", wait_s=round(po - t, 6))
+            t = po
             try:
                 t = self._connect(t, tl)
             except RadioFailure:
