@@ -22,7 +22,8 @@ Behaviour:
 Trace kinds (source ``cmi6140/<id>``): ``nbiot.readout``, ``nbiot.transmission``,
 ``nbiot.telegram``, ``nbiot.time_sync``; with ``detail = "datagram"`` also ``nbiot.coap_tx``,
 ``nbiot.mqttsn_tx``, ``nbiot.dtls_tx``, ``nbiot.dtls_failed``, ``nbiot.rrc_connected``,
-``nbiot.ra_failed``, ``nbiot.paged``, ``nbiot.downlink_unreachable``. The server records ``nbiot.uplink``.
+``nbiot.ra_failed``, ``nbiot.ra_collision``, ``nbiot.paged``,
+``nbiot.downlink_unreachable``. The server records ``nbiot.uplink``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from simulator.nbiot import coap, dtls, mqttsn, payload, schedule
 from simulator.nbiot.config import ConfigStore, ModuleConfig
 from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import NetworkParams, Radio, RadioFailure, Timeline
+from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
 from simulator.nbiot.server import NbiotServer
 
@@ -84,6 +86,7 @@ class Cmi6140:
         detail: str = "message",
         meter: MeterProfile | None = None,
         start: bool = True,
+        cell: NprachCell | None = None,
     ) -> None:
         self.world = world
         self.module_id = module_id
@@ -114,6 +117,7 @@ class Cmi6140:
                 cfg.edrx_cycle_s if "edrx" in mode else None,
                 cfg.paging_time_window_s,
             ),
+            cell=cell,
         )
         self.link = self.radio
         self._rng_tx = world.rng(f"{self.name}/tx_delay")
@@ -538,5 +542,6 @@ class Cmi6140:
             "expired": self.expired,
             "unsent": len(self.unsent),
             "failed_telegrams": self.failed_telegrams,
+            "ra_collisions": self.radio.times.ra_collisions,
             "energy_j": energy,
         }

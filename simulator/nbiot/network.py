@@ -14,7 +14,10 @@ Model and sources (RADIO-NBIOT.md; [V] verified, [R] recalled, bench = our choic
   0.32 / 0.64 / 2.56 s, preamble repetitions 1 / 8 / 32 at 5.6 ms each ([C] format 0), NPDCCH
   Rmax 8 / 64 / 512 subframes (1 ms) for the RAR and Msg4, up to 10 preamble attempts; the
   wait for the next NPRACH occasion is uniform in one period. Per-attempt failure probability
-  (collision / missed RAR) is a bench value.
+  (missed RAR / Msg4) is a bench value. In a fleet the modules share the cell's NPRACH
+  (:class:`.nprach.NprachCell`): preambles go at the opportunities of a common grid on a random
+  subcarrier, and a module that picks a subcarrier already taken at that opportunity loses
+  contention resolution and backs off (``ra_backoff_s``) before its next attempt.
 * **RRC**: set-up (Msg3 RRCConnectionRequest 11 B, Msg4 Setup) from idle, or resume; after PSM
   the module first re-synchronises (NPSS/NSSS, MIB/SIB; per-level times are [R]/bench).
   The connection is released after the RRC inactivity timer (20 s, u-blox note via Robinson
@@ -40,6 +43,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
 from simulator.scenario import StrictModel
 
@@ -58,6 +62,9 @@ class NetworkParams(StrictModel):
     nprach_repetitions: tuple[int, int, int] = (1, 8, 32)
     npdcch_rmax: tuple[int, int, int] = (8, 64, 512)
     max_preamble_attempts: int = 10
+    nprach_collisions: bool = True  # modules of one scenario share the NPRACH (.nprach)
+    nprach_subcarriers: tuple[int, int, int] = (24, 12, 12)  # of {12, 24, 36, 48}; bench
+    ra_backoff_s: float = 0.512  # backoff after a lost contention (bench, from 0..524 s)
     preamble_failure_prob: float = 0.05
     sync_after_psm_s: tuple[float, float, float] = (0.05, 0.3, 1.0)
     data_repetitions: tuple[int, int, int] = (1, 8, 32)
@@ -107,6 +114,7 @@ class StateTimes:
     psm_s: float = 0.0
     connections: int = 0
     tau: int = 0
+    ra_collisions: int = 0
     datagrams_up: int = 0
     datagrams_down: int = 0
     bytes_up: int = 0
@@ -141,6 +149,7 @@ class Radio:
         t3412_s: float = 43200.0,
         edrx_cycle_s: float = 81.92,
         paging: PagingSchedule | None = None,
+        cell: NprachCell | None = None,
     ) -> None:
         self.coupling_loss_db = coupling_loss_db
         self.params = params
@@ -150,6 +159,7 @@ class Radio:
         self.psm, self.edrx = psm, edrx
         self.t3324_s, self.t3412_s, self.edrx_cycle_s = t3324_s, t3412_s, edrx_cycle_s
         self.paging = paging or PagingSchedule(0, edrx_cycle_s if edrx else None)
+        self.cell = cell  # None: this module has the NPRACH to itself
         self.times = StateTimes()
         self.connected = False
         self.connected_since = 0.0
@@ -221,13 +231,25 @@ class Radio:
             self.times.rx_s += sync
             t += sync
         rmax_s = p.npdcch_rmax[lvl] / 1000.0
-        for _attempt in range(p.max_preamble_attempts):
-            t += self.rng.uniform(0.0, p.nprach_period_s[lvl])  # next NPRACH occasion
+        cell = self.cell if self.ce_level <= 2 else None
+        for attempt in range(p.max_preamble_attempts):
+            won = True
+            if cell is None:
+                t += self.rng.uniform(0.0, p.nprach_period_s[lvl])  # next NPRACH occasion
+            else:
+                t = cell.next_opportunity(lvl, t)
+                won = cell.claim(lvl, t, self.rng.randrange(cell.subcarriers[lvl]))
             preamble = p.nprach_repetitions[lvl] * PREAMBLE_REP_S
             self.times.tx_s += preamble
             t += preamble
             self.times.rx_s += rmax_s  # RAR window on NPDCCH
             t += rmax_s
+            if not won:
+                # Lost contention resolution to a module on the same subcarrier: back off.
+                self.times.ra_collisions += 1
+                tl.add(t, "nbiot.ra_collision", ce_level=self.ce_level, attempt=attempt)
+                t += self.rng.uniform(0.0, p.ra_backoff_s)
+                continue
             if self.ce_level <= 2 and self.rng.random() >= p.preamble_failure_prob:
                 break
         else:

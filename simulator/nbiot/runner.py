@@ -23,6 +23,7 @@ from simulator.core.trace import Trace
 from simulator.core.world import World
 from simulator.nbiot.module import Cmi6140
 from simulator.nbiot.network import exception_report_latency
+from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.scenario_model import NbiotScenario
 from simulator.nbiot.server import NbiotServer
 from simulator.scenario import RunOptions, RunResult, ScenarioDoc
@@ -42,6 +43,11 @@ def coupling_losses(scn: NbiotScenario, world: World) -> np.ndarray:
 def build(scn: NbiotScenario, world: World) -> tuple[NbiotServer, list[Cmi6140]]:
     """The server and the modules of a scenario, started in ``world``."""
     server = NbiotServer(world, detail=scn.output.trace)
+    net = scn.network
+    # One cell: the fleet shares its NPRACH opportunities (preamble collisions, .nprach).
+    cell = (
+        NprachCell(net.nprach_period_s, net.nprach_subcarriers) if net.nprach_collisions else None
+    )
     modules = []
     for i, loss in enumerate(coupling_losses(scn, world)):
         modules.append(
@@ -56,6 +62,7 @@ def build(scn: NbiotScenario, world: World) -> tuple[NbiotServer, list[Cmi6140]]
                 clock_error_s=scn.initial_clock_error_s,
                 security=scn.fleet.security,
                 detail=scn.output.trace,
+                cell=cell,
             )
         )
     for sync in scn.time_sync:
@@ -172,6 +179,7 @@ def _summarise(
             "delivered_ratio": _ratio(
                 sum(s["delivered"] for s in group), sum(s["produced"] for s in group)
             ),
+            "ra_collisions": sum(s["ra_collisions"] for s in group),
         }
     design = exception_report_latency(scn.network, 164.0, random.Random(scn.seed), samples=400)
     summary: dict[str, Any] = {
@@ -185,6 +193,7 @@ def _summarise(
         "delivered_ratio": _ratio(delivered, produced),
         "readouts_expired": sum(s["expired"] for s in per_module),
         "uplinks_at_server": server.uplinks,
+        "ra_collisions": sum(s["ra_collisions"] for s in per_module),
         "duplicates_at_server": server.duplicates,
         "latency_s": {
             "p50": _pct(all_lat, 50),
@@ -227,6 +236,7 @@ def _summarise(
             f"{summary['latency_s']['p95']} / "
             f"{summary['latency_s']['p99']} s",
         ),
+        ("random-access collisions (lost contentions)", str(summary["ra_collisions"])),
         ("energy per day (mean)", f"{summary['energy_j_per_day']['mean']:.2f} J"),
         (
             "battery life (median, 5th pct)",
@@ -275,6 +285,7 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
         "expired",
         "unsent",
         "failed_telegrams",
+        "ra_collisions",
         "latency_p50_s",
         "latency_max_s",
         "energy_j_per_day",
