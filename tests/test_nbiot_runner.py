@@ -102,6 +102,10 @@ def test_shipped_fleet_scenario_validates_and_runs_shortened(tmp_path):
     result = runner.run(doc, RunOptions(out_dir=tmp_path, hours=25))
     assert result.summary["modules"] == 30
     assert result.summary["readouts_delivered"] > 0
+    # the fleet uses the RFC 7925 IoT-profile DTLS timer (docs/nbiot.md, "DTLS timers")
+    assert result.summary["dtls_timer_profile"] == "rfc7925"
+    ce0 = result.summary["by_ce_level"]["CE0"]
+    assert {"ra_collisions", "dtls_retransmissions", "coap_retransmissions"} <= set(ce0)
 
 
 @pytest.mark.parametrize("protocol", ["mqttsn"])

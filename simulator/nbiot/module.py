@@ -128,6 +128,8 @@ class Cmi6140:
         self.expired = 0
         self.transmissions = 0
         self.failed_telegrams = 0
+        self.dtls_retransmissions = 0  # handshake flights resent (spurious when nothing lost)
+        self.coap_retransmissions = 0
         self._seq = 0
         self._dtls_session = False
         self._last_datagram = -1e18
@@ -366,6 +368,8 @@ class Cmi6140:
             if done is not None and s >= done:
                 break
             tl.add(s, f"nbiot.{proto}_tx", op=op, attempt=k, bytes=up)
+            if proto == "coap":
+                self.coap_retransmissions += k > 0
             try:
                 sent, arrival = self.radio.uplink(s, up, tl)
             except RadioFailure:
@@ -433,6 +437,7 @@ class Cmi6140:
             for attempt, s in enumerate(sends):
                 if done is not None and s >= done:
                     break
+                self.dtls_retransmissions += attempt > 0
                 tl.add(
                     s,
                     "nbiot.dtls_tx",
@@ -543,5 +548,7 @@ class Cmi6140:
             "unsent": len(self.unsent),
             "failed_telegrams": self.failed_telegrams,
             "ra_collisions": self.radio.times.ra_collisions,
+            "dtls_retransmissions": self.dtls_retransmissions,
+            "coap_retransmissions": self.coap_retransmissions,
             "energy_j": energy,
         }

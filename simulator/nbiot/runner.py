@@ -180,6 +180,8 @@ def _summarise(
                 sum(s["delivered"] for s in group), sum(s["produced"] for s in group)
             ),
             "ra_collisions": sum(s["ra_collisions"] for s in group),
+            "dtls_retransmissions": sum(s["dtls_retransmissions"] for s in group),
+            "coap_retransmissions": sum(s["coap_retransmissions"] for s in group),
         }
     design = exception_report_latency(scn.network, 164.0, random.Random(scn.seed), samples=400)
     summary: dict[str, Any] = {
@@ -194,6 +196,9 @@ def _summarise(
         "readouts_expired": sum(s["expired"] for s in per_module),
         "uplinks_at_server": server.uplinks,
         "ra_collisions": sum(s["ra_collisions"] for s in per_module),
+        "dtls_timer_profile": cfg.dtls_timer_profile,
+        "dtls_retransmissions": sum(s["dtls_retransmissions"] for s in per_module),
+        "coap_retransmissions": sum(s["coap_retransmissions"] for s in per_module),
         "duplicates_at_server": server.duplicates,
         "latency_s": {
             "p50": _pct(all_lat, 50),
@@ -237,6 +242,10 @@ def _summarise(
             f"{summary['latency_s']['p99']} s",
         ),
         ("random-access collisions (lost contentions)", str(summary["ra_collisions"])),
+        (
+            f"DTLS ({cfg.dtls_timer_profile}) / CoAP retransmissions",
+            f"{summary['dtls_retransmissions']} / {summary['coap_retransmissions']}",
+        ),
         ("energy per day (mean)", f"{summary['energy_j_per_day']['mean']:.2f} J"),
         (
             "battery life (median, 5th pct)",
@@ -286,6 +295,8 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
         "unsent",
         "failed_telegrams",
         "ra_collisions",
+        "dtls_retransmissions",
+        "coap_retransmissions",
         "latency_p50_s",
         "latency_max_s",
         "energy_j_per_day",
