@@ -8,13 +8,12 @@ from simulator.core.world import World
 from simulator.gateways.cme2100.gateway import READOUT_BAUD, Cme2100
 from simulator.gateways.cme2100.report import SmtpDelivery, read_report_rows
 from simulator.gateways.cme2100.sender import CommandSender
+from simulator.mbus import bus as mbus_bus
+from simulator.mbus import master as mbus_master
+from simulator.mbus import slave as mbus_slave
+from simulator.mbus.address import SecondaryAddress
+from simulator.mbus.profiles import TEMPLATES
 from simulator.sinks.smtp import SmtpSink
-
-mbus_bus = pytest.importorskip("simulator.mbus.bus")
-mbus_master = pytest.importorskip("simulator.mbus.master")
-mbus_slave = pytest.importorskip("simulator.mbus.slave")
-from simulator.mbus.address import SecondaryAddress  # noqa: E402
-from simulator.mbus.profiles import TEMPLATES  # noqa: E402
 
 FACTORY_KEY = "Fk7#qZ2m!Lw9Rt4x"
 PASSWORD = "Pa55-word_2026!x"

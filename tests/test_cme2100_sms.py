@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import gsmmodem.pdu as gsm  # python-gsmmodem-new, in the test extra: the independent codec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.gateways.cme2100 import pdu, sms
 from simulator.gateways.cme2100 import protocol as p
-
-gsm = pytest.importorskip("gsmmodem.pdu")  # python-gsmmodem-new, in the test extra
 
 KEY = "Pa55-word_2026!x"
 B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"

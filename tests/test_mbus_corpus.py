@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import meterbus
 import pytest
 
 from simulator.mbus.errors import ApplicationError, MBusError, RecordError
@@ -156,7 +157,6 @@ PM_UNITS = {
 
 
 def _pymeterbus_records(raw: bytes) -> list[dict] | None:
-    meterbus = pytest.importorskip("meterbus")
     try:
         return json.loads(meterbus.load(raw).to_JSON())["body"]["records"]
     except Exception:  # pymeterbus gives up on some frames (CI 73, unknown VIFEs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import meterbus
 import pytest
 from conftest import SHARED
 
@@ -42,7 +43,6 @@ def test_manual_example_matches_the_seed_text():
 
 
 def test_pymeterbus_decodes_our_container_independently():
-    meterbus = pytest.importorskip("meterbus")
     frame = wired_frame(wired_container(WIRELESS, rssi_dbm=-88, fabrication_no=62001772, a=5))
     t = meterbus.load(frame)
     head = t.body.bodyHeader

@@ -7,16 +7,13 @@ import re
 import socket
 from datetime import datetime
 
-import pytest
-
 from simulator.core.world import EPOCH, World
 from simulator.gateways.cme3100.container import parse_container
 from simulator.gateways.cme3100.settings import StreamSettings
 from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
 from simulator.sinks.http import HttpSink
+from simulator.wmbus import telegram
 from simulator.wmbus.frame import LinkHeader, decode_frame
-
-telegram = pytest.importorskip("simulator.wmbus.telegram")
 
 LINE = re.compile(r"^(\d{8});(\d{8});(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d);00;([0-9A-F]+)$")
 

@@ -12,9 +12,6 @@ from simulator.cli import main as cli_main
 from simulator.scenario import RunOptions, ScenarioError, load_toml
 from simulator.wmbus import runner
 
-pytest.importorskip("simulator.wmbus.telegram")
-pytest.importorskip("simulator.mbus.records")
-
 SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 
 

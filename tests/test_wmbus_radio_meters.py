@@ -7,15 +7,13 @@ import pytest
 
 from simulator.core.world import World
 from simulator.gateways.cme3100 import redundancy as red
+from simulator.wmbus import telegram
 from simulator.wmbus.channel import Channel
 from simulator.wmbus.dutycycle import DutyCycleAccount, sub_band
 from simulator.wmbus.meter import RadioMeter
 from simulator.wmbus.radio_kernel import RadioSetup, duty_cycle_violations, schedule
 from simulator.wmbus.radio_world import RadioWorld
 from simulator.wmbus.receiver import Receiver
-
-telegram = pytest.importorskip("simulator.wmbus.telegram")
-pytest.importorskip("simulator.mbus.records")
 
 
 @pytest.mark.parametrize("mode,fmt", [("T1", "A"), ("C1A", "A"), ("C1B", "B"), ("S1", "A")])
