@@ -213,11 +213,13 @@ def test_request_idle_init_idle_and_response_timeout_on_the_trace():
     w.process(proc())
     w.run()
     frames = w.trace.select("frame")
-    # init idle: from the end of each SND_NKE to the next request
+    # init idle: from the end of each SND_NKE to the next request (two reads: two SND_NKE)
+    init_gaps = []
     for i, f in enumerate(frames):
         if f["direction"] == "m2s" and f["summary"].startswith("SND_NKE"):
             nxt = next(g for g in frames[i + 1 :] if g["direction"] == "m2s")
-            assert nxt.t - f["end"] == pytest.approx(7.0)
+            init_gaps.append(nxt.t - f["end"])
+    assert init_gaps == pytest.approx([7.0, 7.0])
     # request idle: from the end of a reply (or of a timeout) to the next request
     gaps = []
     for i, f in enumerate(frames[:-1]):
@@ -225,10 +227,14 @@ def test_request_idle_init_idle_and_response_timeout_on_the_trace():
             nxt = frames[i + 1]
             gaps.append(nxt.t - f["end"])
     assert gaps and all(g == pytest.approx(1.5) for g in gaps)
-    # response timeout: the give-up event is 0.8 s after the request ended
-    for i, f in enumerate(frames):
-        if f["direction"] == "s2m" and f["outcome"] == "timeout":
-            assert f.t - frames[i - 1]["end"] == pytest.approx(0.8)
+    # response timeout: the give-up event is 0.8 s after the request ended (address 9:
+    # SND_NKE and two REQ_UD2 attempts, none answered)
+    waits = [
+        f.t - frames[i - 1]["end"]
+        for i, f in enumerate(frames)
+        if f["direction"] == "s2m" and f["outcome"] == "timeout"
+    ]
+    assert waits == pytest.approx([0.8, 0.8, 0.8])
 
 
 def test_collision_idle_after_a_detected_collision():
