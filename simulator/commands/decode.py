@@ -1,4 +1,4 @@
-"""``meterbench decode [HEX ...] [--file F] [--json] [--wmbus [--key HEX | --keys FILE]]``.
+"""``meterbench decode [HEX ...] [--file F] [--json] [--wmbus] [--key HEX | --keys FILE]``.
 
 Decodes wired M-Bus frames (EN 13757-2/-3) and prints one readable block per frame, or with
 ``--json`` one JSON object per frame and line (the :func:`telegram_json` shape plus a
@@ -15,8 +15,19 @@ Decodes wired M-Bus frames (EN 13757-2/-3) and prints one readable block per fra
 
 Errors (bad hex, :class:`~simulator.mbus.errors.MBusError` with offset) are printed to stderr
 and, with ``--json``, as ``{"error": ...}`` objects; the next frame is still decoded. Exit
-status: 0 all decoded, 1 at least one error, 2 usage (no input, ``--wmbus`` unavailable).
-``--wmbus`` hands the same arguments to ``simulator.wmbus.decode_cli.main``.
+status: 0 all decoded, 1 at least one error, 2 usage (no input, bad ``--key``/``--keys``,
+``--wmbus`` unavailable). ``--wmbus`` hands the same arguments to
+``simulator.wmbus.decode_cli.main``.
+
+wM-Bus containers: a record ``0D FD 3B <len> <telegram>`` (a CMe3100 Stream Plugin or wM-Bus
+gateway forwarding a wireless telegram from its L-field, CRCs removed; seed 003 §9.4) is opened
+with :func:`simulator.wmbus.decode_cli.open_container`, decrypted with ``--key``/``--keys`` when
+given. The text table shows the inner link header, TPL security mode and records under the
+container row; ``--json`` adds to that record an ``"inner"`` object in the ``--wmbus --json``
+shape (or ``{"source", "error"}``). A container that does not parse or cannot be decrypted is
+shown with its typed error (offset counted from the container's L-field) and a warning on
+stderr; it does not change the exit status: the outer frame decoded, so that frame counts as
+decoded (0).
 """
 
 from __future__ import annotations
@@ -25,7 +36,9 @@ import importlib
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TextIO
 
 from simulator.mbus.errors import ApplicationError, MBusError
@@ -45,6 +58,8 @@ from simulator.mbus.telegram import MEDIUM_NAMES, Telegram, decode_telegram, tel
 
 WMBUS_MODULE = "simulator.wmbus.decode_cli"
 _STARTS = (ACK, START_SHORT, START_LONG)
+#: First nested line of a container that could not be opened (its value cell keeps the hex).
+_NOT_OPENED = "container not decoded"
 
 
 def add_parser(sub) -> None:
@@ -59,8 +74,14 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--json", action="store_true", help="one JSON object per frame")
     p.add_argument("--wmbus", action="store_true", help="decode wireless M-Bus telegrams")
-    p.add_argument("--key", default=None, help="AES-128 key (32 hex characters), with --wmbus")
-    p.add_argument("--keys", default=None, help="key file (CMe3100 format), with --wmbus")
+    p.add_argument(
+        "--key",
+        default=None,
+        help="AES-128 key (32 hex characters) for wM-Bus telegrams/containers",
+    )
+    p.add_argument(
+        "--keys", default=None, help="key file (CMe3100 format) for wM-Bus telegrams/containers"
+    )
     p.set_defaults(func=main)
 
 
@@ -162,8 +183,14 @@ def _fmt_value(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def format_telegram(t: Telegram) -> str:
-    """A readable block: header line, then one row per record."""
+def format_telegram(t: Telegram, nested: dict[int, list[str]] | None = None) -> str:
+    """A readable block: header line, then one row per record.
+
+    ``nested``: record index -> lines printed indented under that record's row (the opened
+    wM-Bus container); an opened container's value cell then names the telegram instead of
+    repeating its bytes.
+    """
+    nested = nested or {}
     h = t.header
     lines = []
     if h.raw_address is not None:
@@ -181,6 +208,8 @@ def format_telegram(t: Telegram) -> str:
     for i, r in enumerate(t.records):
         unit = r.unit or (r.plain_unit or "")
         value = _fmt_value(r.value) if r.invalid is None else f"? ({r.invalid}: {r.data.hex()})"
+        if i in nested and nested[i] and not nested[i][0].startswith(_NOT_OPENED):
+            value = f"wM-Bus telegram, {len(r.data)} bytes:"
         coding = " ".join(f"{b:02X}" for b in (r.dif, *r.dife, r.vif, *r.vife))
         extra = f" [{'; '.join(r.vife_text)}]" if r.vife_text else ""
         rows.append(
@@ -197,10 +226,11 @@ def format_telegram(t: Telegram) -> str:
             )
         )
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
-    for row in rows:
+    for n, row in enumerate(rows):
         lines.append(
             "  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
         )
+        lines.extend(f"      | {text}" for text in nested.get(n - 1, ()))
     if t.more_follow:
         lines.append("  (more records follow in the next telegram: DIF 1F)")
     if t.manufacturer_data:
@@ -231,7 +261,45 @@ def _frame_json(frame: Frame) -> dict[str, Any]:
     return out
 
 
-def decode_all(args, out: TextIO, err: TextIO) -> int:
+@dataclass
+class Containers:
+    """How to open wM-Bus container records: the wM-Bus decode module and the key(s)."""
+
+    module: ModuleType | None = None
+    keys: Any = None
+
+    def open_all(self, t: Telegram, label: str, err: TextIO) -> dict[int, Any]:
+        """Record index -> parsed inner telegram or its WMBusError, for every container."""
+        if self.module is None:
+            return {}
+        error_types = self.module.WMBusError
+        found: dict[int, Any] = {}
+        for i, r in enumerate(t.records):
+            if r.quantity != "container" or r.invalid is not None or not r.data:
+                continue
+            try:
+                found[i] = self.module.open_container(r.data, self.keys)
+            except error_types as exc:
+                found[i] = exc
+                print(
+                    f"warning: {label}: record {i} (container): {type(exc).__name__}: {exc}",
+                    file=err,
+                )
+        return found
+
+    def nested_lines(self, inner: dict[int, Any]) -> dict[int, list[str]]:
+        out: dict[int, list[str]] = {}
+        for i, item in inner.items():
+            if isinstance(item, self.module.WMBusError):
+                out[i] = [
+                    f"{_NOT_OPENED} (offsets from its L-field): {type(item).__name__}: {item}"
+                ]
+            else:
+                out[i] = self.module.describe(item).splitlines()
+        return out
+
+
+def decode_all(args, out: TextIO, err: TextIO, containers: Containers | None = None) -> int:
     units = read_units(args)
     if not units:
         print("meterbench decode: no input (give HEX arguments or --file)", file=err)
@@ -254,11 +322,19 @@ def decode_all(args, out: TextIO, err: TextIO) -> int:
                 if args.json:
                     print(json.dumps(_error_json(label, item), ensure_ascii=False), file=out)
                 continue
-            status |= _emit(item, label, count, args.json, out, err)
+            status |= _emit(item, label, count, args.json, out, err, containers or Containers())
     return status
 
 
-def _emit(frame: Frame, label: str, count: int, as_json: bool, out: TextIO, err: TextIO) -> int:
+def _emit(
+    frame: Frame,
+    label: str,
+    count: int,
+    as_json: bool,
+    out: TextIO,
+    err: TextIO,
+    containers: Containers,
+) -> int:
     telegram = None
     if (
         isinstance(frame, LongFrame | ControlFrame)
@@ -276,31 +352,59 @@ def _emit(frame: Frame, label: str, count: int, as_json: bool, out: TextIO, err:
             else:
                 print(f"frame {count} ({label}): {describe(frame)}", file=out)
             return 1
+    inner = containers.open_all(telegram, label, err) if telegram is not None else {}
     if as_json:
         doc = telegram_json(telegram) if telegram is not None else {}
+        for i, item in inner.items():
+            doc["records"][i]["inner"] = containers.module.container_json(
+                item, f"{label} record {i}"
+            )
         doc["frame"] = _frame_json(frame)
         doc["source"] = label
         print(json.dumps(doc, ensure_ascii=False), file=out)
     else:
         print(f"frame {count} ({label}): {describe(frame)}", file=out)
         if telegram is not None:
-            print(format_telegram(telegram), file=out)
+            print(format_telegram(telegram, containers.nested_lines(inner)), file=out)
     return 0
 
 
-def _run_wmbus(args, err: TextIO) -> int:
+def _wmbus_module() -> ModuleType | None:
+    """The wM-Bus decode module, or ``None`` if it is not installed."""
     try:
-        module = importlib.import_module(WMBUS_MODULE)
+        return importlib.import_module(WMBUS_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name and WMBUS_MODULE.startswith(exc.name):
-            print(
-                "meterbench decode: wM-Bus decoding is not available "
-                f"({WMBUS_MODULE} is not installed)",
-                file=err,
-            )
-            return 2
+            return None
         raise
+
+
+def _not_available(err: TextIO) -> int:
+    print(
+        f"meterbench decode: wM-Bus decoding is not available ({WMBUS_MODULE} is not installed)",
+        file=err,
+    )
+    return 2
+
+
+def _run_wmbus(args, err: TextIO) -> int:
+    module = _wmbus_module()
+    if module is None:
+        return _not_available(err)
     return int(module.main(args) or 0)
+
+
+def _containers(args, err: TextIO) -> Containers | int:
+    """The container opener for a wired decode, or an exit status 2 (bad key usage)."""
+    module = _wmbus_module()
+    if module is None:
+        # without the wM-Bus module containers stay hex blobs; keys cannot be used at all
+        return _not_available(err) if (args.key or args.keys) else Containers()
+    try:
+        return Containers(module, module.parse_keys(args))
+    except (module.UsageError, module.KeyFileError) as exc:
+        print(f"meterbench decode: {exc}", file=err)
+        return 2
 
 
 def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -308,11 +412,11 @@ def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     err = err or sys.stderr
     if args.wmbus:
         return _run_wmbus(args, err)
-    if args.key or args.keys:
-        print("meterbench decode: --key/--keys only apply with --wmbus", file=err)
-        return 2
+    containers = _containers(args, err)
+    if isinstance(containers, int):
+        return containers
     try:
-        return decode_all(args, out, err)
+        return decode_all(args, out, err, containers)
     except OSError as exc:
         print(f"meterbench decode: {exc}", file=err)
         return 2

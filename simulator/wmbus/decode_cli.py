@@ -10,6 +10,10 @@ Frame format A or B, with or without block CRCs, is detected. Exit status: 0 all
 decoded, 1 at least one failed (each failure is reported with its line and offset, the others
 are still decoded), 2 bad usage (no input, bad key, bad key file: every bad line listed).
 ``--json`` prints one JSON object per telegram and line, like the wired ``decode``.
+
+:func:`parse_keys`, :func:`open_container` and :func:`container_json` are also used by the wired
+``decode`` to open the wM-Bus container record ``0D FD 3B`` (seed 003 §9.4) of a gateway's
+RSP_UD.
 """
 
 from __future__ import annotations
@@ -73,7 +77,12 @@ def _inputs(args) -> list[tuple[str, bytes | UsageError]]:
     return items
 
 
-def _keys(args) -> KeyStore | bytes | None:
+def parse_keys(args) -> KeyStore | bytes | None:
+    """``args.key`` (32 hex characters) or ``args.keys`` (CMe3100 key file) -> key(s) or None.
+
+    Raises :class:`UsageError` (both given, bad length, not hex) or
+    :class:`~simulator.wmbus.frame.KeyFileError` (bad key file, every bad line listed).
+    """
     key_hex = getattr(args, "key", None)
     key_file = getattr(args, "keys", None)
     if key_hex and key_file:
@@ -93,7 +102,7 @@ def _keys(args) -> KeyStore | bytes | None:
 
 def _value(v: Any) -> str:
     if isinstance(v, float):
-        return f"{v:g}"
+        return f"{v:.10g}"
     if isinstance(v, bytes):
         return v.hex().upper()
     return str(v)
@@ -148,6 +157,31 @@ def _error_json(where: str, exc: Exception) -> dict:
     return {"source": where, "error": err}
 
 
+def open_container(data: bytes, keys: KeyStore | bytes | None = None) -> WMBusTelegram:
+    """Parse the wireless telegram of a wired container record ``0D FD 3B <len> <telegram>``.
+
+    ``data``: the record's data, the telegram from its L-field with the block CRCs removed
+    (seed 003 §9.4.2), so it is parsed with ``crc=False``; ``keys`` as
+    :func:`~simulator.wmbus.telegram.parse_telegram`. An encrypted telegram without a key is
+    returned undecrypted (``decrypted=False``, ``records_error`` says why).
+
+    Raises the :class:`~simulator.wmbus.frame.WMBusError` subclasses of ``parse_telegram``
+    (``FrameError``, ``LayerError``, ``WrongKeyError``, ``SecurityError``); their offsets
+    count from the container's L-field (byte 0 of ``data``).
+    """
+    return parse_telegram(data, keys=keys, crc=False)
+
+
+def container_json(t: WMBusTelegram | WMBusError, where: str) -> dict:
+    """The ``"inner"`` object of a container record in the wired ``decode --json``: the
+    ``decode --wmbus --json`` shape of the telegram, or its ``{"source", "error"}`` object."""
+    if isinstance(t, WMBusError):
+        return _error_json(where, t)
+    doc = telegram_json(t)
+    doc["source"] = where
+    return doc
+
+
 def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Run the decode; returns the exit status (0 ok, 1 a telegram failed, 2 usage).
 
@@ -160,7 +194,7 @@ def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     err = err or sys.stderr
     as_json = bool(getattr(args, "json", False))
     try:
-        keys = _keys(args)
+        keys = parse_keys(args)
         items = _inputs(args)
     except (KeyFileError, UsageError) as exc:
         print(f"error: {exc}", file=err)
