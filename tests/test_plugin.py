@@ -69,7 +69,7 @@ def test_measurements_land_in_junit_and_json_and_fail_outside_limits(tmp_path):
         def test_inside(measure):
             measure("reply delay", 0.012, "s", low=0.00458, high=0.1875)
         def test_outside(measure):
-            measure("reply delay", 0.002, "s", low=0.00458)
+            measure("reply delay", 0.002, "s", low=0.00458, budget={"tolerance_s": 0.001})
     """,
         f"--rig={SIM_RIG}",
         "-o",
@@ -90,10 +90,12 @@ def test_measurements_land_in_junit_and_json_and_fail_outside_limits(tmp_path):
         "unit": "s",
         "low": 0.00458,
         "high": 0.1875,
+        "budget": None,
         "passed": True,
     }
     assert by["test_outside"]["outcome"] == "failed"
     assert by["test_outside"]["measurements"][0]["passed"] is False
+    assert by["test_outside"]["measurements"][0]["budget"] == {"tolerance_s": 0.001}
     assert rec["rig"]["name"] == "sim" and rec["device"]["firmware"] == "meterbench"
 
 

@@ -59,7 +59,8 @@ def render(record: dict[str, Any]) -> str:
     for t in tests:
         ms = "".join(
             f"<div class='{'passed' if m['passed'] else 'failed'}'>{escape(m['name'])}: "
-            f"{m['value']:.6g} {escape(m['unit'])} [{_lim(m['low'])} .. {_lim(m['high'])}]</div>"
+            f"{m['value']:.6g} {escape(m['unit'])} [{_lim(m['low'])} .. {_lim(m['high'])}]"
+            f"{_budget(m.get('budget'))}</div>"
             for m in t.get("measurements", [])
         )
         msg = t.get("message")
@@ -71,6 +72,14 @@ def render(record: dict[str, Any]) -> str:
         )
     out.append("</table></body></html>\n")
     return "\n".join(out)
+
+
+def _budget(b: dict | None) -> str:
+    """The budget a measurement's limits came from, e.g. ' (budget: nominal_s 2, ...)'."""
+    if not b:
+        return ""
+    parts = [f"{k} {v:.6g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(b.items())]
+    return escape(" (budget: " + ", ".join(parts) + ")")
 
 
 def write_report(record_path: str | Path, html_path: str | Path) -> Path:

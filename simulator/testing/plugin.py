@@ -14,8 +14,9 @@ rig        session   the validated :class:`~simulator.rig.Rig`
 bench      session   the :class:`~simulator.testing.bench.Bench` (``bench.setup(meters)``)
 dut        function  the device under test of the test's current setup
 bus_trace  function  the trace of the test's current setup
-measure    function  ``measure(name, value, unit, low=None, high=None)``: records a
-                     measurement with its limits and fails the test if it is outside them
+measure    function  ``measure(name, value, unit, low=None, high=None, budget=None)``:
+                     records a measurement with its limits (and the budget they came
+                     from) and fails the test if it is outside them
 ========== ========= =================================================================
 
 Measurements land in the JUnit XML as properties (``record_property``, name
@@ -45,13 +46,18 @@ _RECORD_KEY = pytest.StashKey["TestRecord"]()
 
 @dataclass
 class Measurement:
-    """One measured value with its unit and limits (``None`` = no limit); ``passed``."""
+    """One measured value with its unit and limits (``None`` = no limit); ``passed``.
+
+    ``budget``: how the limits were derived (for timing checks the nominal setting, the
+    tolerance and the adapter latency applied, :meth:`simulator.testing.budgets.Budget.to_json`).
+    """
 
     name: str
     value: float
     unit: str
     low: float | None = None
     high: float | None = None
+    budget: dict[str, Any] | None = None
 
     @property
     def passed(self) -> bool:
@@ -180,7 +186,9 @@ def bus_trace(bench):
 
 @pytest.fixture
 def measure(request: pytest.FixtureRequest, record_property):
-    """``measure(name, value, unit, low=None, high=None) -> Measurement``; fails if outside."""
+    """``measure(name, value, unit, low=None, high=None, *, budget=None) -> Measurement``;
+    fails if outside. ``budget``: a JSON-able dict (or an object with ``to_json()``) saying
+    how the limits were derived; recorded with the measurement."""
     taken: list[Measurement] = []
     request.node.stash[_MEASUREMENTS] = taken
 
@@ -192,8 +200,11 @@ def measure(request: pytest.FixtureRequest, record_property):
         high: float | None = None,
         *,
         check: bool = True,
+        budget: Any = None,
     ) -> Measurement:
-        m = Measurement(name, float(value), unit, low, high)
+        if budget is not None and hasattr(budget, "to_json"):
+            budget = budget.to_json()
+        m = Measurement(name, float(value), unit, low, high, budget)
         taken.append(m)
         record_property(f"measurement:{name}", json.dumps(m.to_json(), sort_keys=True))
         if check and not m.passed:
