@@ -326,3 +326,66 @@ def test_collision_idle_also_when_the_master_concludes_a_collision_from_content(
     run(w, m.select("50000001FFFFFFFF"))
     requests = m2s(w)
     assert requests[1].t - replies[0]["end"] == pytest.approx(4.0)
+
+
+def _search(specs, mode="unexplained", seed=3):
+    w = World(seed=seed)
+    bus = Bus(w)
+    for ident, version, medium in specs:
+        bus.attach(mk(w, ident, version=version, medium=medium))
+    m = Master(bus, MasterSettings(f_nibble_search=mode))
+    return w, m, run(w, m.search_secondary())
+
+
+def test_meter_differing_only_by_an_f_version_nibble_is_found():
+    # 0F vs 01: every mask that selects the 0F meter (F = wildcard) selects the 01 meter too,
+    # so the 0F meter is named from the unexplained collision, not read.
+    a = SecondaryAddress(66_600_001, "ELV", 0x01, 7)
+    b = SecondaryAddress(66_600_001, "ELV", 0x0F, 7)
+    w, m, found = _search([(66_600_001, 0x01, 7), (66_600_001, 0x0F, 7)])
+    assert sorted(found) == sorted([a, b])
+    inferred = w.trace.select("search", result="inferred")
+    assert [e["address"] for e in inferred] == [str(b)]
+    assert inferred[0]["alongside"] == [str(a)]
+    # The old rule (no F continuation) misses it.
+    _, _, old = _search([(66_600_001, 0x01, 7), (66_600_001, 0x0F, 7)], mode="off")
+    assert old == [a]
+
+
+def test_meter_with_version_ff_is_found_next_to_a_same_id_meter():
+    a = SecondaryAddress(66_600_001, "ELV", 0x01, 7)
+    c = SecondaryAddress(66_600_001, "ELV", 0xFF, 7)
+    w, _, found = _search([(66_600_001, 0x01, 7), (66_600_001, 0xFF, 7)])
+    assert sorted(found) == sorted([a, c])
+    _, _, old = _search([(66_600_001, 0x01, 7), (66_600_001, 0xFF, 7)], mode="off")
+    assert old == [a]
+
+
+def test_f_nibble_pair_and_a_version_ff_meter_all_found_with_always():
+    # C (version FF) is hidden behind the two found meters (they explain every collision it
+    # joins until the medium nibble separates it): only the "always" continuation finds it.
+    specs = [(66_600_001, 0x01, 7), (66_600_001, 0x0F, 7), (66_600_001, 0xFF, 4)]
+    expected = sorted(SecondaryAddress(i, "ELV", v, med) for i, v, med in specs)
+    w, _, found = _search(specs, mode="always")
+    assert sorted(found) == expected
+    # C answered a probe alone (read, not inferred); B was inferred.
+    c = str(expected[2])
+    assert c in {e["address"] for e in w.trace.select("search", result="found")}
+    assert [e["address"] for e in w.trace.select("search", result="inferred")] == [
+        str(expected[1])
+    ]
+    _, _, cheap = _search(specs, mode="unexplained")
+    assert sorted(cheap) == expected[:2]
+
+
+def test_f_nibble_continuation_costs_nothing_for_ordinary_twins():
+    specs = [(66_600_001, 0x01, 7), (66_600_001, 0x02, 7)]
+    w_off, _, off = _search(specs, mode="off")
+    w_on, _, on = _search(specs, mode="unexplained")
+    assert sorted(off) == sorted(on) and len(on) == 2
+    assert len(m2s(w_off)) == len(m2s(w_on))
+
+
+def test_bad_f_nibble_mode_is_refused():
+    with pytest.raises(ValueError, match="f_nibble_search"):
+        MasterSettings(f_nibble_search="sometimes")

@@ -57,6 +57,8 @@ from simulator.mbus.wire import BAUD_BY_CI, char_time, response_window
 
 #: Upper bound of telegrams in "automatic" multi-telegram mode (a runaway slave guard).
 AUTO_TELEGRAM_CAP = 64
+#: Values of :attr:`MasterSettings.f_nibble_search`.
+F_NIBBLE_MODES = ("off", "unexplained", "always")
 
 Gen = Generator[Any, Any, Any]
 
@@ -78,6 +80,19 @@ class MasterSettings:
     #: Step hex nibbles 0-F in manufacturer/version/medium positions of a secondary search
     #: (False reproduces libmbus, which steps 0-9 everywhere).
     hex_search: bool = True
+    #: How the search finds meters with an F nibble in a hex position, which no probe 0-E
+    #: selects (F in a mask is the wildcard): ``"off"``; ``"unexplained"`` (continue the
+    #: descent with F kept at that position when fewer than two found meters explain the
+    #: parent's collision: costs probes only when such a meter surely exists); ``"always"``
+    #: (continue at every colliding hex node: also finds F meters hidden behind two found
+    #: siblings, at up to 15 probes per remaining position). docs/mbus.md "F nibbles".
+    f_nibble_search: str = "unexplained"
+
+    def __post_init__(self) -> None:
+        if self.f_nibble_search not in F_NIBBLE_MODES:
+            raise ValueError(
+                f"f_nibble_search must be one of {F_NIBBLE_MODES}, got {self.f_nibble_search!r}"
+            )
 
     @classmethod
     def multi_telegram_defaults(cls) -> MasterSettings:
@@ -369,8 +384,20 @@ class Master:
         return list(found.values())
 
     def _descend(
-        self, mask: str, pos: int, found: dict[str, SecondaryAddress], *, probe_first: bool = False
+        self,
+        mask: str,
+        pos: int,
+        found: dict[str, SecondaryAddress],
+        *,
+        probe_first: bool = False,
+        continuation: bool = False,
     ) -> Gen:
+        """Descend below the colliding ``mask`` from position ``pos``.
+
+        ``continuation``: this subtree looks for meters with nibble F at a position the
+        caller kept as F (they answer no probe 0-E there), so at the leaf an unexplained
+        collision names such a meter (``inferred``).
+        """
         if probe_first:
             result = yield from self._probe(mask, found)
             if result != "collision":
@@ -378,14 +405,51 @@ class Master:
         while pos < 16 and mask[pos] != "F":
             pos += 1
         if pos >= 16:
-            self.world.record("search", self.name, result="unresolved", mask=mask)
+            self._leaf(mask, found)
             return
-        values = "0123456789" if pos < 8 or not self.settings.hex_search else "0123456789ABCDE"
+        hex_pos = pos >= 8 and self.settings.hex_search
+        values = "0123456789ABCDE" if hex_pos else "0123456789"
         for v in values:
             probe = mask[:pos] + v + mask[pos + 1 :]
             result = yield from self._probe(probe, found)
             if result == "collision":
-                yield from self._descend(probe, pos + 1, found)
+                yield from self._descend(probe, pos + 1, found, continuation=continuation)
+        mode = self.settings.f_nibble_search
+        if not hex_pos or mode == "off":
+            return
+        # Meters with F here matched the parent but none of 0-E. The parent collided (>= 2
+        # answers); if fewer than two found meters with a non-F nibble here match it, at
+        # least one answer came from an F meter: keep F ("any") here and descend further.
+        parent = SecondaryMask.parse(mask)
+        explained = sum(1 for k, a in found.items() if k[pos] != "F" and parent.matches(a)) >= 2
+        if not explained or (mode == "always" and not continuation):
+            yield from self._descend(mask, pos + 1, found, continuation=True)
+
+    def _leaf(self, mask: str, found: dict[str, SecondaryAddress]) -> None:
+        """A fully descended mask still collides: infer an F meter, or give up."""
+        known = [a for a in found.values() if SecondaryMask.parse(mask).matches(a)]
+        if "F" in mask[8:] and len(known) <= 1:
+            # Every nibble but the kept Fs is fixed and at most one found meter answers:
+            # the other answer is a meter whose address is the mask itself (F nibbles and
+            # all). It can never be selected alone (any mask that selects it selects the
+            # found one too), so it is named, not read.
+            try:
+                addr = SecondaryAddress.parse(mask)
+            except MBusError:
+                addr = None
+            if addr is not None:
+                found.setdefault(str(addr), addr)
+                self.world.record(
+                    "search",
+                    self.name,
+                    result="inferred",
+                    mask=mask,
+                    address=str(addr),
+                    alongside=[str(a) for a in known],
+                )
+                return
+        result = "ambiguous" if len(known) >= 2 else "unresolved"
+        self.world.record("search", self.name, result=result, mask=mask)
 
     def _probe(self, mask: str, found: dict[str, SecondaryAddress]) -> Gen:
         sel = yield from self.select(mask)
@@ -413,4 +477,4 @@ def _target_str(target: int | SecondaryAddress | SecondaryMask) -> str:
     return f"p{int(target)}"
 
 
-__all__ = ["AUTO_TELEGRAM_CAP", "Master", "MasterSettings", "Readout"]
+__all__ = ["AUTO_TELEGRAM_CAP", "F_NIBBLE_MODES", "Master", "MasterSettings", "Readout"]
