@@ -101,7 +101,13 @@ class TransportSpec(StrictModel):
 
 
 class Timing(StrictModel):
-    """Timing budgets of the lab hardware (ms), added to the limits the suite checks."""
+    """Timing budgets of the lab hardware (ms) that widen the limits the suite checks.
+
+    ``adapter_latency_ms`` (L): a request reaches the bench up to L after it was on the wire
+    and a reply reaches the wire up to L after the bench sent it; each check relaxes its
+    lower limit by as much as its span can look shorter (0, L or 2L) plus ``tolerance_ms``
+    (:mod:`simulator.testing.budgets`, docs/rigs.md "Timing budgets").
+    """
 
     adapter_latency_ms: float = Field(0.0, ge=0, le=1000)
     tolerance_ms: float = Field(1.0, ge=0, le=1000)

@@ -84,6 +84,8 @@ SEARCH_METERS = [
 
 @pytest.mark.requires_feature("collision_emulation")
 def test_secondary_search_finds_every_slave(bench, rig, measure):
+    """Every meter isolated by the wildcard search. Timing: collision idle after a garbled
+    reception (reply -> request) >= ``collision_idle - tol`` (not relaxed by the latency)."""
     run = bench.setup(SEARCH_METERS)
     found = run.dut.search_secondary()
     trace = run.trace
@@ -148,6 +150,8 @@ def test_multi_telegram_meter_read_completely_with_fcb_toggling(bench, rig, meas
 
 
 def test_silent_meter_retried_exactly_readout_retries_times(bench, rig, measure):
+    """Exactly ``readout_retries + 1`` REQ_UD2. Timing: unanswered request -> next request
+    (request -> request) >= ``response_timeout + request_idle - tol - L``."""
     silent = MeterSpec(55555555, primary=9, faults=(Fault("silent", commands=("REQ_UD2",)),))
     run = bench.setup([silent])
     readout = run.dut.read(9)
@@ -162,6 +166,8 @@ def test_silent_meter_retried_exactly_readout_retries_times(bench, rig, measure)
 
 # -- timing -----------------------------------------------------------------------------------
 def test_request_idle_between_requests(bench, rig, measure):
+    """Reply's end -> next request (reply -> request) >= ``request_idle - tol``: the bench sees
+    this gap longer than the wire does (by 0..2L), so the latency does not relax it."""
     run = bench.setup([MeterSpec(66666661, primary=1), MeterSpec(66666662, primary=2)])
     run.dut.read(1)
     run.dut.read(2)
@@ -170,6 +176,7 @@ def test_request_idle_between_requests(bench, rig, measure):
 
 
 def test_init_idle_after_snd_nke(bench, rig, measure):
+    """SND_NKE's end -> next request (request -> request) >= ``init_idle - tol - L``."""
     run = bench.setup([MeterSpec(77777771, primary=3)])
     run.dut.read(3)
     assert requests_to(run.trace, "SND_NKE", 3), "the readout did not start with SND_NKE"
@@ -179,6 +186,8 @@ def test_init_idle_after_snd_nke(bench, rig, measure):
 
 @pytest.mark.requires_feature("collision_emulation")
 def test_collision_idle_after_collision(bench, rig, measure):
+    """Garbled reception's end -> next request (reply -> request) >= ``collision_idle - tol``
+    (not relaxed by the latency, as for the request idle)."""
     # two meters whose IDs differ in the last digit always collide on the first wildcards
     run = bench.setup(SEARCH_METERS[:2])
     run.dut.search_secondary()
@@ -188,6 +197,8 @@ def test_collision_idle_after_collision(bench, rig, measure):
 
 @pytest.mark.requires_feature("late_reply_emulation")
 def test_late_reply_inside_response_timeout_is_accepted(bench, rig, measure):
+    """A reply the DUT sees inside its response timeout is taken: placed on the bench at
+    ``min(0.8 x timeout, timeout - 2L - tol)`` (the wire adds up to 2L); one REQ_UD2."""
     # the wire adds up to 2 x adapter latency to the bench's delay: keep it inside the timeout
     try:
         delay, latest_on_wire = late_reply_delay(rig, 0.8)
@@ -215,6 +226,8 @@ def test_late_reply_inside_response_timeout_is_accepted(bench, rig, measure):
 
 @pytest.mark.requires_feature("late_reply_emulation")
 def test_reply_beyond_response_timeout_is_given_up(bench, rig, measure):
+    """A reply at ``timeout + 0.3 s`` on the bench (later still on the wire) is given up:
+    ``readout_retries + 1`` REQ_UD2 and a failed readout."""
     timeout = _limit(rig, "response_timeout")
     retries = rig.dut.mbus.readout_retries
     # the wire only adds latency to the bench's delay, so the reply stays beyond the timeout
