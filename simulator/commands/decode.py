@@ -10,7 +10,8 @@ Decodes wired M-Bus frames (EN 13757-2/-3) and prints one readable block per fra
   ``C A CI data`` without link header, as the Elvaco Stream mode reports carry it (seed 003
   §9.3.2, §9.4).
 * ``--file F``: one frame per line (``#`` comments and blank lines skipped; in a ``;``-separated
-  Stream mode CSV line the last field is the telegram); a file whose lines together form one
+  Stream mode CSV line ``serial;device id;date;count;telegram-hex`` the last field is the
+  telegram, and the heading line ``(...;telegram)`` is skipped); a file whose lines together form one
   frame (the libmbus ``.hex`` files) is read as that frame.
 
 Errors (bad hex, :class:`~simulator.mbus.errors.MBusError` with offset) are printed to stderr
@@ -131,6 +132,8 @@ def read_units(args) -> list[tuple[str, bytes | InputError]]:
                 continue
             if ";" in line:  # Stream mode CSV: (serial;device;date;count;telegram)
                 line = line.rstrip(")").split(";")[-1]
+                if line.strip().lower() == "telegram":  # the heading line (seed 003 §9.3.2)
+                    continue
             where = f"{args.file}:{n}"
             try:
                 lines.append((where, clean_hex(line, where)))
