@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import meterbus
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.cli import main as cli_main
 from simulator.commands import decode as decode_cmd
@@ -353,3 +356,33 @@ def test_corrupt_container_shows_typed_error_and_rest_decodes(capsys):
     first, second = (json.loads(line) for line in out.splitlines())
     assert _inner_json(json.dumps(first))["error"]["type"] == "FrameError"
     assert second["records"][0]["value"] == 12345000  # the next frame is still decoded
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    inner=st.one_of(
+        st.binary(max_size=120),
+        st.tuples(st.integers(0, len(STREAM_INNER) - 1), st.integers(0, 255)).map(
+            lambda m: STREAM_INNER[: m[0]] + bytes([m[1]]) + STREAM_INNER[m[0] + 1 :]
+        ),
+        st.integers(0, len(STREAM_INNER)).map(lambda n: STREAM_INNER[:n]),
+    )
+)
+def test_any_container_bytes_give_a_telegram_or_one_typed_error(inner):
+    # called without capsys (hypothesis reuses function-scoped fixtures): own streams
+    args = types.SimpleNamespace(
+        hex=[_with_container(inner)], file=None, json=True, wmbus=False, key=None, keys=None
+    )
+    out, err = io.StringIO(), io.StringIO()
+    assert decode_cmd.main(args, out, err) == 0
+    doc = json.loads(out.getvalue())
+    assert doc["records"][0]["value"] == 62001772  # the record before the container
+    container = doc["records"][2]
+    assert container["value"] == inner.hex().upper()
+    if inner:
+        opened = container["inner"]
+        if "error" in opened:
+            assert opened["error"]["type"].endswith("Error") and opened["error"]["message"]
+            assert f"record 2 (container): {opened['error']['type']}" in err.getvalue()
+        else:
+            assert opened["link"]["l"] == inner[0] and err.getvalue() == ""

@@ -95,3 +95,17 @@ def test_file_with_rtlwmbus_lines_and_errors(tmp_path: Path, capsys) -> None:
 def test_usage_errors_exit_2(capsys, argv) -> None:
     rc, _, err = run(capsys, *argv)
     assert rc == 2 and err.startswith("error:")
+
+
+def test_values_keep_their_digits(capsys) -> None:
+    # 04 13 15 CD 5B 07: volume 0x075BCD15 = 123456789 l (VIF 13: 1e-3 m3); "%g" showed 123457
+    raw = build_telegram(
+        manufacturer="ELV",
+        id=1,
+        version=1,
+        device_type=7,
+        records=bytes.fromhex("041315CD5B07"),
+        access_no=1,
+    )
+    rc, out, _ = run(capsys, raw.hex())
+    assert rc == 0 and "123456.789 m3" in out

@@ -59,8 +59,6 @@ from simulator.mbus.telegram import MEDIUM_NAMES, Telegram, decode_telegram, tel
 
 WMBUS_MODULE = "simulator.wmbus.decode_cli"
 _STARTS = (ACK, START_SHORT, START_LONG)
-#: First nested line of a container that could not be opened (its value cell keeps the hex).
-_NOT_OPENED = "container not decoded"
 
 
 def add_parser(sub) -> None:
@@ -186,14 +184,19 @@ def _fmt_value(v: Any) -> str:
     return "" if v is None else str(v)
 
 
-def format_telegram(t: Telegram, nested: dict[int, list[str]] | None = None) -> str:
+def format_telegram(
+    t: Telegram,
+    nested: dict[int, list[str]] | None = None,
+    value_cells: dict[int, str] | None = None,
+) -> str:
     """A readable block: header line, then one row per record.
 
-    ``nested``: record index -> lines printed indented under that record's row (the opened
-    wM-Bus container); an opened container's value cell then names the telegram instead of
-    repeating its bytes.
+    ``nested``: record index -> lines printed indented under that record's row (an opened
+    wM-Bus container); ``value_cells``: record index -> text shown instead of the value (an
+    opened container names its telegram rather than repeating its bytes).
     """
     nested = nested or {}
+    value_cells = value_cells or {}
     h = t.header
     lines = []
     if h.raw_address is not None:
@@ -211,8 +214,7 @@ def format_telegram(t: Telegram, nested: dict[int, list[str]] | None = None) -> 
     for i, r in enumerate(t.records):
         unit = r.unit or (r.plain_unit or "")
         value = _fmt_value(r.value) if r.invalid is None else f"? ({r.invalid}: {r.data.hex()})"
-        if i in nested and nested[i] and not nested[i][0].startswith(_NOT_OPENED):
-            value = f"wM-Bus telegram, {len(r.data)} bytes:"
+        value = value_cells.get(i, value)
         coding = " ".join(f"{b:02X}" for b in (r.dif, *r.dife, r.vif, *r.vife))
         extra = f" [{'; '.join(r.vife_text)}]" if r.vife_text else ""
         rows.append(
@@ -290,16 +292,22 @@ class Containers:
                 )
         return found
 
-    def nested_lines(self, inner: dict[int, Any]) -> dict[int, list[str]]:
-        out: dict[int, list[str]] = {}
+    def table_parts(
+        self, t: Telegram, inner: dict[int, Any]
+    ) -> tuple[dict[int, list[str]], dict[int, str]]:
+        """The ``nested`` lines and ``value_cells`` of :func:`format_telegram` for ``inner``."""
+        nested: dict[int, list[str]] = {}
+        cells: dict[int, str] = {}
         for i, item in inner.items():
             if isinstance(item, self.module.WMBusError):
-                out[i] = [
-                    f"{_NOT_OPENED} (offsets from its L-field): {type(item).__name__}: {item}"
+                nested[i] = [
+                    "container not decoded (offsets from its L-field): "
+                    f"{type(item).__name__}: {item}"
                 ]
             else:
-                out[i] = self.module.describe(item).splitlines()
-        return out
+                nested[i] = self.module.describe(item).splitlines()
+                cells[i] = f"wM-Bus telegram, {len(t.records[i].data)} bytes:"
+        return nested, cells
 
 
 def decode_all(args, out: TextIO, err: TextIO, containers: Containers | None = None) -> int:
@@ -368,7 +376,8 @@ def _emit(
     else:
         print(f"frame {count} ({label}): {describe(frame)}", file=out)
         if telegram is not None:
-            print(format_telegram(telegram, containers.nested_lines(inner)), file=out)
+            nested, cells = containers.table_parts(telegram, inner)
+            print(format_telegram(telegram, nested, cells), file=out)
     return 0
 
 
