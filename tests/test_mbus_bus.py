@@ -262,3 +262,33 @@ def test_bad_frame_from_the_master_is_delivered_and_ignored():
     rx = exchange(w, bus, b"\x10\x7b\x01\x00\x16")  # wrong checksum
     assert rx.empty
     assert w.trace.select("frame", direction="m2s")[0]["outcome"] == "checksum"
+
+
+def test_talkover_deafens_only_the_slave_that_is_still_sending():
+    # Slave 1's reply is delayed into the next request, addressed to slave 2: slave 1 is busy
+    # sending and misses it; slave 2 (silent on the line) hears it and answers.
+    w = World(seed=1)
+    bus = Bus(w)
+    s1 = slave(w, 1, faults=[Fault("late", delay=0.1)])
+    s2 = slave(w, 2, delay=ResponseDelay(0.5, 0.5, unit="s"))
+    bus.attach(s1)
+    bus.attach(s2)
+
+    def proc():
+        yield from bus.transmit(ShortFrame(0x7B, 1).to_bytes())
+        yield w.timeout(0.12)  # slave 1's ~0.3 s RSP_UD started at 0.1 s
+        yield from bus.transmit(ShortFrame(0x40, 1).to_bytes())  # SND_NKE to 1: not heard
+        yield from bus.transmit(ShortFrame(0x7B, 2).to_bytes())  # REQ_UD2 to 2: heard
+        yield from bus.receive(1.0)
+        yield from bus.receive(1.0)
+
+    w.process(proc())
+    w.run()
+    reqs = w.trace.select("frame", direction="m2s")
+    assert "talkover" not in reqs[0].fields
+    assert reqs[1]["talkover"] == [s1.name] and reqs[2]["talkover"] == [s1.name]
+    assert bus.counters["talkovers"] == 2
+    senders = [r["senders"] for r in w.trace.select("frame", direction="s2m")]
+    flat = [n for group in senders for n in group]
+    assert flat.count(s1.name) == 1  # only its first (late) reply, never an E5 to SND_NKE
+    assert flat.count(s2.name) == 1

@@ -389,3 +389,50 @@ def test_f_nibble_continuation_costs_nothing_for_ordinary_twins():
 def test_bad_f_nibble_mode_is_refused():
     with pytest.raises(ValueError, match="f_nibble_search"):
         MasterSettings(f_nibble_search="sometimes")
+
+
+def _late_readout(delay):
+    # response timeout 1 s + request idle 2 s: the retry REQ_UD2 starts 3 s after the first
+    # one ended; a reply delayed ~2.95 s (about 0.3 s long) is still on the line then.
+    w = World(seed=5)
+    bus = Bus(w)
+    s = Slave(
+        w,
+        SecondaryAddress(12_345_678, "ELV", 1, 4),
+        primary=1,
+        records=heat_records(random.Random(1)),
+        faults=[Fault("late", delay=delay, commands=("REQ_UD2",))],
+    )
+    bus.attach(s)
+    m = Master(bus, MasterSettings(send_nke=False, readout_retries=1))
+    return w, s, run(w, m.read(1))
+
+
+def test_late_reply_running_into_the_next_request_is_half_duplex_talkover():
+    w, s, readout = _late_readout(2.95)
+    assert not readout.ok and readout.attempts == 2
+    reqs = m2s(w)
+    assert len(reqs) == 2
+    assert "talkover" not in reqs[0].fields and reqs[1]["talkover"] == [s.name]
+    [ev] = w.trace.select("talkover", s.name)
+    assert ev["reply_start"] < ev["request_end"] and ev["reply_end"] > ev["request_start"]
+    assert ev["request"] == reqs[1]["summary"]
+    # The slave was sending: it did not hear the retry, so it did not answer it (one late
+    # fault drawn, one reply on the line in all).
+    assert len(w.trace.select("fault", s.name)) == 1
+    replies = w.trace.select("frame", direction="s2m")
+    assert [r["outcome"] for r in replies][0] == "timeout"
+    tail = replies[1]
+    assert tail["senders"] == [s.name] and tail["talkover"] is True
+    # The master's UART missed the overlapped part and resynchronised inside the reply.
+    assert tail["outcome"] in ("garbled", "checksum") and not tail["hex"].startswith("68")
+    assert readout.error in ("collision",) or readout.error.startswith("bad frame")
+
+
+def test_late_reply_that_ends_before_the_next_request_leaves_it_heard():
+    # Control: a 1.5 s delay puts the whole late reply between the timeout and the retry.
+    w, s, readout = _late_readout(1.5)
+    assert not readout.ok and readout.attempts == 2
+    assert not w.trace.select("talkover")
+    assert all("talkover" not in r.fields for r in m2s(w))
+    assert len(w.trace.select("fault", s.name)) == 2  # the retry was heard and answered late

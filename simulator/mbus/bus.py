@@ -9,6 +9,12 @@ master) with the attached slaves. Everything happens in world time:
   voltage is at least 12 V). A slave that answers returns a reply and a delay; the bus places
   the reply on the line at ``end of request + delay`` (cable bit errors applied if the segment
   runs above its maximum baud rate).
+* Half duplex: a slave whose reply is still on the line while the master sends (e.g. a late
+  reply running into the next request) cannot receive; it gets a garbled request and stays
+  silent (trace ``talkover``; the ``m2s`` frame lists it under ``talkover``). The master's
+  UART is deaf while it sends and until ``listen_delay_bits`` after its frame, so it misses
+  the overlapping part of such a reply and decodes the rest from wherever it resynchronises
+  (the ``s2m`` frame or ``ignored`` event then carries ``talkover: true``).
 * :meth:`Bus.receive` waits up to ``timeout`` s for a first start bit, gathers every reply
   that overlaps (or follows within ``idle_chars`` character times), combines them as a
   wired-AND and decodes the line with the master's UART (:func:`~simulator.mbus.wire.uart_decode`).
@@ -140,6 +146,7 @@ class Bus:
         self.name = name
         self.slaves: list[Slave] = []
         self._pending: list[Transmission] = []
+        self._talked_over: set[int] = set()  # id() of pending replies a request ran over
         self._voltages: dict[int, float] = {}
         self._powered: set[int] = set()
         self._max_baud: int | None = max_baud(self.cable.length_m, 0.0, 0)
@@ -150,6 +157,7 @@ class Bus:
             "replies": 0,
             "collisions": 0,
             "timeouts": 0,
+            "talkovers": 0,
             "bus_seconds": 0.0,
         }
 
@@ -249,6 +257,10 @@ class Bus:
             self._last_m2s_end = self.world.now
             return
         summary, outcome = _summary(data), _m2s_outcome(data)
+        extra: dict[str, Any] = {}
+        talkover = self._talkover(start, start + duration)
+        if talkover:
+            extra["talkover"] = sorted({tx.source for tx in talkover})
         self.world.record(
             "frame",
             source,
@@ -259,16 +271,34 @@ class Bus:
             outcome=outcome,
             baud=baud,
             end=round(start + duration, 9),
+            **extra,
         )
         yield self.world.timeout(start + duration - self.world.now)
         self._last_m2s_end = end = self.world.now
+        deaf = {id(tx.owner) for tx in talkover if tx.owner is not None}
+        for tx in talkover:
+            self.counters["talkovers"] += 1
+            self._talked_over.add(id(tx))
+            self.world.record(
+                "talkover",
+                tx.source,
+                request=summary,
+                request_start=round(start, 9),
+                request_end=round(end, 9),
+                reply_start=round(tx.start, 9),
+                reply_end=round(tx.end, 9),
+            )
         powered = self._powered
         for slave in list(self.slaves):
-            if slave.baud != baud or id(slave) not in powered:
+            if slave.baud != baud or id(slave) not in powered or id(slave) in deaf:
                 continue
             reply = slave.hear(data, baud)
             if reply is not None and reply.data:
                 self._put_reply(slave, reply, end)
+
+    def _talkover(self, start: float, end: float) -> list[Transmission]:
+        """Replies whose bits are on the line between ``start`` and ``end`` (world s)."""
+        return [tx for tx in self._pending if tx.start < end and tx.end > start]
 
     def _record_overload(self, source: str) -> None:
         self.world.record(
@@ -292,6 +322,7 @@ class Bus:
                 slave.name,
                 flips,
                 slave.space_current_ma,
+                owner=slave,
             )
         )
 
@@ -379,6 +410,7 @@ class Bus:
             return Reception(start=self.world.now, end=self.world.now, baud=baud)
         for tx in cluster:
             self._pending.remove(tx)
+        talkover_field = self._talkover_field(cluster)
         rx = Reception(
             chars=chars,
             senders=len(cluster),
@@ -412,6 +444,7 @@ class Bus:
             delay=round(delay, 9),
             in_window=bool(lo <= delay <= hi),
             collision_detected=rx.collision_detected,
+            **talkover_field,
         )
         yield self.world.timeout(rx.end + gap - self.world.now)
         return rx
@@ -420,6 +453,7 @@ class Bus:
         """Replies that ended before anyone listened (e.g. late ones after a timeout)."""
         for tx in [tx for tx in self._pending if tx.end <= listen_from]:
             self._pending.remove(tx)
+            extra = self._talkover_field([tx])
             self.world.record(
                 "frame",
                 source,
@@ -431,7 +465,17 @@ class Bus:
                 start=round(tx.start, 9),
                 end=round(tx.end, 9),
                 senders=[tx.source],
+                **extra,
             )
+
+    def _talkover_field(self, txs: list[Transmission]) -> dict[str, bool]:
+        """``{"talkover": True}`` if a request ran over any of ``txs`` (and forget them)."""
+        hit = False
+        for tx in txs:
+            if id(tx) in self._talked_over:
+                self._talked_over.discard(id(tx))
+                hit = True
+        return {"talkover": True} if hit else {}
 
     @property
     def last_request_end(self) -> float:

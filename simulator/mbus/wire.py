@@ -108,6 +108,9 @@ class Transmission:
     source: str = ""
     flips: frozenset[tuple[int, int]] = field(default_factory=frozenset)
     space_current_ma: float = 15.0
+    #: The device driving these bits (the bus uses it for half duplex: a slave still sending
+    #: does not hear a request); not part of equality, names may repeat.
+    owner: object | None = field(default=None, compare=False, repr=False)
 
     @property
     def end(self) -> float:
