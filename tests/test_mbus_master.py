@@ -5,9 +5,11 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from simulator.core.world import World
-from simulator.mbus.address import SecondaryAddress
+from simulator.mbus.address import SecondaryAddress, SecondaryMask
 from simulator.mbus.bus import Bus
 from simulator.mbus.electrical import MasterPort
 from simulator.mbus.faults import Fault
@@ -376,6 +378,28 @@ def test_f_nibble_pair_and_a_version_ff_meter_all_found_with_always():
     ]
     _, _, cheap = _search(specs, mode="unexplained")
     assert sorted(cheap) == expected[:2]
+
+
+_NIBBLE = st.sampled_from([0x0, 0x1, 0xF])
+_METER = st.tuples(
+    st.sampled_from([66_600_001, 66_600_002]),
+    st.builds(lambda hi, lo: hi << 4 | lo, _NIBBLE, _NIBBLE),
+    st.sampled_from([0x07, 0x0F, 0xF7, 0x04]),
+)
+
+
+@settings(max_examples=12)
+@given(st.sets(_METER, min_size=2, max_size=4), st.sampled_from(["unexplained", "always"]))
+def test_f_nibble_search_never_invents_a_meter_and_finds_the_selectable_ones(specs, mode):
+    _, _, found = _search(sorted(specs), mode=mode)
+    actual = {SecondaryAddress(i, "ELV", v, med) for i, v, med in specs}
+    assert set(found) <= actual  # an inferred address is always a real meter
+    # Every meter without an F nibble is read by the plain descent.
+    assert {a for a in actual if "F" not in str(a)} <= set(found)
+    if mode == "always":
+        # ...and "always" finds every meter that some mask selects alone (its own mask).
+        alone = {a for a in actual if sum(SecondaryMask.of(a).matches(b) for b in actual) == 1}
+        assert alone <= set(found)
 
 
 def test_f_nibble_continuation_costs_nothing_for_ordinary_twins():

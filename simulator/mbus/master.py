@@ -391,12 +391,15 @@ class Master:
         *,
         probe_first: bool = False,
         continuation: bool = False,
+        head: bool = False,
+        proven: frozenset[int] = frozenset(),
     ) -> Gen:
         """Descend below the colliding ``mask`` from position ``pos``.
 
         ``continuation``: this subtree looks for meters with nibble F at a position the
-        caller kept as F (they answer no probe 0-E there), so at the leaf an unexplained
-        collision names such a meter (``inferred``).
+        caller kept as F (they answer no probe 0-E there); ``head``: ``pos`` is the first
+        position of such a continuation; ``proven``: the kept-F positions where an F meter
+        surely answered (the collision was unexplained), the only ones a leaf may infer.
         """
         if probe_first:
             result = yield from self._probe(mask, found)
@@ -405,7 +408,7 @@ class Master:
         while pos < 16 and mask[pos] != "F":
             pos += 1
         if pos >= 16:
-            self._leaf(mask, found)
+            self._leaf(mask, found, proven)
             return
         hex_pos = pos >= 8 and self.settings.hex_search
         values = "0123456789ABCDE" if hex_pos else "0123456789"
@@ -413,7 +416,9 @@ class Master:
             probe = mask[:pos] + v + mask[pos + 1 :]
             result = yield from self._probe(probe, found)
             if result == "collision":
-                yield from self._descend(probe, pos + 1, found, continuation=continuation)
+                yield from self._descend(
+                    probe, pos + 1, found, continuation=continuation, proven=proven
+                )
         mode = self.settings.f_nibble_search
         if not hex_pos or mode == "off":
             return
@@ -422,17 +427,27 @@ class Master:
         # least one answer came from an F meter: keep F ("any") here and descend further.
         parent = SecondaryMask.parse(mask)
         explained = sum(1 for k, a in found.items() if k[pos] != "F" and parent.matches(a)) >= 2
-        if not explained or (mode == "always" and not continuation):
-            yield from self._descend(mask, pos + 1, found, continuation=True)
+        # "always" also continues at explained nodes of the plain descent and, for runs of F
+        # (version FF), at the first position of a continuation; those Fs are not proven.
+        if not explained or (mode == "always" and (head or not continuation)):
+            yield from self._descend(
+                mask,
+                pos + 1,
+                found,
+                continuation=True,
+                head=True,
+                proven=proven if explained else proven | {pos},
+            )
 
-    def _leaf(self, mask: str, found: dict[str, SecondaryAddress]) -> None:
+    def _leaf(self, mask: str, found: dict[str, SecondaryAddress], proven: frozenset[int]) -> None:
         """A fully descended mask still collides: infer an F meter, or give up."""
         known = [a for a in found.values() if SecondaryMask.parse(mask).matches(a)]
-        if "F" in mask[8:] and len(known) <= 1:
-            # Every nibble but the kept Fs is fixed and at most one found meter answers:
-            # the other answer is a meter whose address is the mask itself (F nibbles and
-            # all). It can never be selected alone (any mask that selects it selects the
-            # found one too), so it is named, not read.
+        kept = {i for i in range(8, 16) if mask[i] == "F"}
+        if kept and kept <= proven and len(known) <= 1:
+            # Every nibble but the kept Fs is fixed, each kept F is proven (an F meter had to
+            # answer there) and at most one found meter answers: the other answer is a meter
+            # whose address is the mask itself (F nibbles and all). It can never be selected
+            # alone (any mask that selects it selects the found one too): named, not read.
             try:
                 addr = SecondaryAddress.parse(mask)
             except MBusError:
