@@ -209,3 +209,16 @@ def test_profile_overrides_set_values_and_bad_ones_are_reported(tmp_path):
     keys = {i.key for i in exc.value.issues}
     assert keys == {"slaves.0.profile.energy", "slaves.0.profile.volume.mean"}
     assert all(i.line == 6 or i.line == 7 for i in exc.value.issues)
+
+
+def test_master_settings_come_from_the_scenario_including_f_nibble_search(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text(
+        'kind = "mbus"\nhours = 1\n[bus.master.settings]\nrequest_idle_ms = 1500\n'
+        'f_nibble_search = "always"\n[[slaves]]\ntemplate = "heat"\nid = 12345678\n'
+    )
+    settings = runner.master_settings(validate(load_toml(f)))
+    assert settings.f_nibble_search == "always"
+    assert settings.request_idle == pytest.approx(1.5)
+    summary, _ = run(f, tmp_path / "out")
+    assert summary["talkovers"] == 0 and summary["meters_found"] == 1

@@ -93,6 +93,7 @@ def master_settings(sc: MbusScenario) -> MasterSettings:
         max_telegrams=s.multi_telegram_limit,
         send_nke=s.send_nke,
         hex_search=s.hex_search,
+        f_nibble_search=s.f_nibble_search,
     )
 
 
@@ -356,6 +357,7 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
         "requests": c["requests"],
         "timeouts": c["timeouts"],
         "collisions": c["collisions"],
+        "talkovers": c["talkovers"],
         "bus_seconds": round(c["bus_seconds"], 6),
         "trace_events": events,
     }

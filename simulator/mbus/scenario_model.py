@@ -15,7 +15,8 @@ Shape (every key optional unless marked; see simulator/data/scenarios/building.t
                      response_timeout_ms = 1000, readout_retries = 1, selection_retries = 1,
                      init_idle_ms = 10000, collision_idle_ms = 5000, request_idle_ms = 2000,
                      multi_telegram = "off" | "auto", multi_telegram_limit = 0,
-                     send_nke = true, hex_search = true
+                     send_nke = true, hex_search = true,
+                     f_nibble_search = "off" | "unexplained" | "always" (docs/mbus.md)
     [bus.cable]      length_m = 100, ohm_per_m = 0.0829, nf_per_m = 0.18, overspeed_ber = 0.01
 
     [readout]        install = "secondary_search" | "primary_scan" | "meter_list"
@@ -72,6 +73,7 @@ class SettingsModel(StrictModel):
     multi_telegram_limit: int = Field(0, ge=0, le=1000)
     send_nke: bool = True
     hex_search: bool = True
+    f_nibble_search: Literal["off", "unexplained", "always"] = "unexplained"
 
 
 class MasterPortModel(StrictModel):
