@@ -373,9 +373,7 @@ def test_f_nibble_pair_and_a_version_ff_meter_all_found_with_always():
     # C answered a probe alone (read, not inferred); B was inferred.
     c = str(expected[2])
     assert c in {e["address"] for e in w.trace.select("search", result="found")}
-    assert [e["address"] for e in w.trace.select("search", result="inferred")] == [
-        str(expected[1])
-    ]
+    assert [e["address"] for e in w.trace.select("search", result="inferred")] == [str(expected[1])]
     _, _, cheap = _search(specs, mode="unexplained")
     assert sorted(cheap) == expected[:2]
 
