@@ -67,7 +67,9 @@ def test_aloha_without_jitter_is_not_aloha():
     assert set(np.unique(heard).tolist()) <= {0, 50}
 
 
-def _small_setup(seed: int, capture: float | None = 6.0) -> RadioSetup:
+def _small_setup(
+    seed: int, capture: float | None = 6.0, interference: str = "pairwise"
+) -> RadioSetup:
     rng = np.random.default_rng(seed)
     modes = ["T1", "C1A", "C1B", "S1"]
     meters = [
@@ -85,21 +87,37 @@ def _small_setup(seed: int, capture: float | None = 6.0) -> RadioSetup:
         for i in range(40)
     ]
     receivers = [
-        Receiver(f"r{k}", x, y, capture_db=capture, radio_mode="T1_C1A_C1B" if k < 2 else "S1")
+        Receiver(
+            f"r{k}",
+            x,
+            y,
+            capture_db=capture,
+            radio_mode="T1_C1A_C1B" if k < 2 else "S1",
+            interference=interference,
+        )
         for k, (x, y) in enumerate([(0, 0), (150, 100), (-120, -80)])
     ]
     airtime = np.array([0.030 if m.mode == "S1" else 0.012 for m in meters])
     return RadioSetup.build(meters, receivers, Channel.preset("oulu"), seed, airtime=airtime)
 
 
-@pytest.mark.parametrize("capture", [6.0, None])
-def test_kernel_equals_event_model(capture):
-    setup = _small_setup(11, capture)
+def _event_run(
+    setup: RadioSetup, seed: int, duration: float, until: float | None = None
+) -> tuple[World, RadioWorld]:
+    world = World(seed)
+    model = RadioWorld(world, setup, duration)
+    world.run(until=duration + 1 if until is None else until)
+    return world, model
+
+
+@pytest.mark.parametrize(
+    "capture,interference", [(6.0, "pairwise"), (None, "pairwise"), (6.0, "sum"), (None, "sum")]
+)
+def test_kernel_equals_event_model(capture, interference):
+    setup = _small_setup(11, capture, interference)
     duration = 120.0
     tx, rec = run_kernel(setup, duration)
-    world = World(11)
-    model = RadioWorld(world, setup, duration)
-    world.run(until=duration + 1)
+    world, model = _event_run(setup, 11, duration)
     kernel_rx = {
         (int(tx.meter[t]), int(tx.seq[t]), int(r)): float(p)
         for t, r, p in zip(rec.tx, rec.receiver, rec.rssi_dbm, strict=True)
@@ -117,12 +135,77 @@ def test_kernel_equals_event_model(capture):
     assert kernel_lost == set(model.lost)
     # the event model's transmissions are the kernel's schedule
     assert len(world.trace.select("wmbus_tx")) == len(tx)
+    collisions = world.trace.select("wmbus_collision")
+    assert all(("interference_dbm" in e.fields) == (interference == "sum") for e in collisions)
 
 
-def test_event_model_trace_is_deterministic():
+def test_summed_interference_loses_more_than_pairwise_on_the_same_traffic():
+    """Same schedule and RSSI; "sum" loses every telegram "pairwise" loses, and more."""
+    duration = 120.0
+    tx, pair = run_kernel(_small_setup(11, 6.0, "pairwise"), duration)
+    _tx, summ = run_kernel(_small_setup(11, 6.0, "sum"), duration)
+
+    def keys(t, r):
+        return set(zip(t.tolist(), r.tolist(), strict=True))
+
+    lost_pair = keys(pair.lost_tx, pair.lost_receiver)
+    lost_sum = keys(summ.lost_tx, summ.lost_receiver)
+    assert lost_pair < lost_sum
+    assert keys(summ.tx, summ.receiver) < keys(pair.tx, pair.receiver)
+
+
+def _interferer_setup(n_interferers: int, interference: str) -> RadioSetup:
+    """One wanted meter at 10 dBm and ``n_interferers`` at 2 dBm, all 2 m from one receiver,
+    outdoors, no shadowing or fading: every interferer is exactly 8 dB below the wanted one.
+    Time on air 1000 s and one send each in [0, 10 s): every telegram overlaps every other."""
+    meters = [RadioMeter(id=1, x=2.0, y=0.0, tx_power_dbm=10.0, indoor=False, interval_s=10.0)]
+    meters += [
+        RadioMeter(id=2 + k, x=0.0, y=2.0, tx_power_dbm=2.0, indoor=False, interval_s=10.0)
+        for k in range(n_interferers)
+    ]
+    for m in meters:
+        m.jitter = 0.0
+    return RadioSetup.build(
+        meters,
+        [Receiver("r0", 0.0, 0.0, capture_db=6.0, interference=interference)],
+        Channel.preset("lorasim", sigma_db=0.0, fading_sigma_db=0.0),
+        4,
+        airtime=np.full(len(meters), 1000.0),
+    )
+
+
+@pytest.mark.parametrize("interference", ["pairwise", "sum"])
+@pytest.mark.parametrize("n_interferers", [1, 3])
+def test_three_weak_interferers_break_capture_only_when_summed(n_interferers, interference):
+    """Each interferer is 8 dB below the wanted telegram, so each passes the 6 dB capture
+    threshold. Their power sum is 8 - 10 log10(3) = 3.2 dB below it: "sum" loses the wanted
+    telegram with three interferers (one is still fine), "pairwise" keeps it. Both engines."""
+    setup = _interferer_setup(n_interferers, interference)
+    wanted_rssi, interferer_rssi = setup.mean_rssi[0, 0], setup.mean_rssi[1, 0]
+    assert wanted_rssi - interferer_rssi == pytest.approx(8.0)
+    assert interferer_rssi > setup.receivers[0].noise_floor_dbm
+    tx, rec = run_kernel(setup, 10.0)
+    assert len(tx) == 1 + n_interferers
+    kernel_got = 0 in tx.meter[rec.tx].tolist()
+    world, model = _event_run(setup, 4, 10.0, until=1011.0)
+    assert len(world.trace.select("wmbus_tx")) == len(tx)
+    event_got = any(m == 0 for m, *_ in model.received)
+    expected = interference == "pairwise" or n_interferers == 1
+    assert kernel_got == event_got == expected
+    # the interferers themselves never get through: the wanted telegram is 8 dB stronger
+    assert set(tx.meter[rec.tx].tolist()) <= {0}
+
+
+def test_receiver_rejects_unknown_interference_rule():
+    with pytest.raises(ValueError, match="interference rule 'sinr'"):
+        Receiver("r0", 0.0, 0.0, interference="sinr")
+
+
+@pytest.mark.parametrize("interference", ["pairwise", "sum"])
+def test_event_model_trace_is_deterministic(interference):
     def run() -> str:
         world = World(5)
-        RadioWorld(world, _small_setup(5), 30.0)
+        RadioWorld(world, _small_setup(5, 6.0, interference), 30.0)
         world.run(until=31.0)
         return world.trace.to_jsonl()
 

@@ -258,14 +258,19 @@ class Receptions:
         return len(self.tx)
 
 
-def _overlap_max(s: np.ndarray, e: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For telegrams sorted by start ``s`` (ends ``e``, powers ``p``): whether each overlaps
-    another, and the strongest overlapping power (-inf when none)."""
+def _overlap_max(
+    s: np.ndarray, e: np.ndarray, p: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For telegrams sorted by start ``s`` (ends ``e``, powers ``p`` in dBm): whether each
+    overlaps another, the strongest overlapping power (dBm, -inf when none) and the power sum
+    of all overlapping telegrams (mW, 0 when none)."""
     n = len(s)
     strongest = np.full(n, -np.inf)
+    total_mw = np.zeros(n)
     overlapped = np.zeros(n, dtype=bool)
     if n < 2:
-        return overlapped, strongest
+        return overlapped, strongest, total_mw
+    p_mw = np.power(10.0, p / 10.0)
     # forward: later starts overlap while they begin before this one ends (monotone in k)
     alive = np.arange(n - 1)
     k = 1
@@ -278,6 +283,7 @@ def _overlap_max(s: np.ndarray, e: np.ndarray, p: np.ndarray) -> tuple[np.ndarra
         overlapped[alive] = True
         # indices in ``alive`` are distinct, so a plain fancy-index update is exact here
         strongest[alive] = np.maximum(strongest[alive], p[j])
+        total_mw[alive] += p_mw[j]
         k += 1
     # backward: earlier starts can only overlap if they began less than the longest airtime ago
     longest = float(np.max(e - s))
@@ -292,13 +298,21 @@ def _overlap_max(s: np.ndarray, e: np.ndarray, p: np.ndarray) -> tuple[np.ndarra
         hit = e[j] > s[alive]
         overlapped[alive[hit]] = True
         strongest[alive[hit]] = np.maximum(strongest[alive[hit]], p[j[hit]])
+        total_mw[alive[hit]] += p_mw[j[hit]]
         k += 1
-    return overlapped, strongest
+    return overlapped, strongest, total_mw
+
+
+def interference_dbm(total_mw: np.ndarray) -> np.ndarray:
+    """Power sum (mW) as dBm; -inf for no interference."""
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(total_mw)
 
 
 def receive(setup: RadioSetup, tx: Transmissions) -> Receptions:
-    """Apply the reception rule (:mod:`simulator.wmbus.receiver`) to every transmission at
-    every receiver; vectorised per receiver and frequency."""
+    """Apply the reception rule (:mod:`simulator.wmbus.receiver`, each receiver's
+    ``capture_db`` and ``interference`` rule) to every transmission at every receiver;
+    vectorised per receiver and frequency."""
     out_tx, out_rx, out_p, lost_tx, lost_rx = [], [], [], [], []
     # transmissions grouped by meter (CSR), so each receiver gathers only its audible meters'
     by_meter = np.argsort(tx.meter, kind="stable")
@@ -322,11 +336,13 @@ def receive(setup: RadioSetup, tx: Transmissions) -> Receptions:
             if not np.any(sel):
                 continue
             c, mm, pp = cand[sel], m[sel], p[sel]
-            overlapped, strongest = _overlap_max(tx.t_start[c], tx.t_end[c], pp)
+            overlapped, strongest, total_mw = _overlap_max(tx.t_start[c], tx.t_end[c], pp)
             md = setup.mode[mm]
             audible = hears[md] & (pp >= sens[md])
             if rcv.capture_db is None:
                 clear = ~overlapped
+            elif rcv.interference == "sum":
+                clear = pp - interference_dbm(total_mw) >= rcv.capture_db
             else:
                 clear = pp - strongest >= rcv.capture_db
             got = audible & clear

@@ -3,7 +3,7 @@
 Each meter process sleeps until its next send time, puts its telegram on the air for its time
 on air and takes it off again; when a telegram ends, every receiver that could hear it decides
 whether it got it, by the reception rule of :mod:`simulator.wmbus.receiver` (sensitivity,
-overlap on the same frequency, capture). Times, link budgets and fading are the counter-based
+overlap on the same frequency, capture against the strongest interferer or their power sum). Times, link budgets and fading are the counter-based
 draws of :mod:`simulator.wmbus.radio_kernel`, so this model and the vectorised kernel give the
 same receptions for the same seed (a test checks it); the kernel is the one to use at city
 scale, this one when telegram bytes, the Stream Plugin and the trace matter.
@@ -13,7 +13,8 @@ Trace events (see docs/wmbus-radio.md):
 - ``wmbus_tx`` (source ``meter/<id>``): ``seq``, ``mode``, ``access_no``, ``airtime_ms``;
 - ``wmbus_rx`` (source ``receiver/<id>``): ``meter``, ``seq``, ``rssi_dbm``;
 - ``wmbus_collision`` (source ``receiver/<id>``): ``meter``, ``seq``, ``rssi_dbm``,
-  ``strongest_dbm`` (the strongest overlapping telegram);
+  ``strongest_dbm`` (the strongest overlapping telegram) and, for receivers with
+  ``interference="sum"``, ``interference_dbm`` (the power sum of all overlapping telegrams);
 - ``duty_cycle`` (source ``meter/<id>``): ``hour``, ``band``, ``airtime_s``, ``limit_s``,
   ``exceeded`` = True, once per meter and hour over the sub-band limit.
 """
@@ -28,7 +29,12 @@ import numpy as np
 from simulator.core.world import World
 from simulator.wmbus.dutycycle import DutyCycleAccount, sub_band
 from simulator.wmbus.meter import MODES
-from simulator.wmbus.radio_kernel import RadioSetup, access_number, iter_send_times
+from simulator.wmbus.radio_kernel import (
+    RadioSetup,
+    access_number,
+    interference_dbm,
+    iter_send_times,
+)
 
 
 @dataclass
@@ -139,8 +145,15 @@ class RadioWorld:
                 continue
             powers = [float(o.rssi[r]) for o in others if np.isfinite(o.rssi[r])]
             strongest = max(powers, default=-np.inf)
+            summed = rcv.interference == "sum"
+            if summed:
+                # the kernel's arithmetic: numpy 10**(p/10) per telegram, summed in mW
+                total = float(np.sum(np.power(10.0, np.array(powers, dtype=float) / 10.0)))
+                interference = float(interference_dbm(np.array(total)))
             if rcv.capture_db is None:
                 clear = not powers
+            elif summed:
+                clear = p - interference >= rcv.capture_db
             else:
                 clear = p - strongest >= rcv.capture_db
             if clear:
@@ -163,4 +176,5 @@ class RadioWorld:
                     seq=tel.seq,
                     rssi_dbm=round(p, 1),
                     strongest_dbm=round(strongest, 1),
+                    **({"interference_dbm": round(interference, 1)} if summed else {}),
                 )
