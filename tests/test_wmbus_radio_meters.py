@@ -52,6 +52,68 @@ def test_airtime_follows_phy_chip_rates():
     assert s1 > 5 * t1 > 5 * c1 * 0.9  # S1: 32.768 kchip/s Manchester + long preamble
 
 
+@pytest.mark.parametrize("mode", ["C1A", "C1B"])
+def test_c1_meters_carry_ell_i_and_it_counts_in_time_on_air(mode):
+    """OMS C-mode meters send ELL I (CI 8C: CC, ACC) before the TPL (PROTOCOL.md §5.3): three
+    more bytes on air than the same telegram without ELL, and the time on air grows by what
+    the PHY model gives for those bytes; T1 and S1 meters stay without ELL."""
+    from simulator.wmbus.meter import FRAME_FORMAT, PHY_MODE
+    from simulator.wmbus.phy import time_on_air
+
+    m = RadioMeter(id=12345678, x=0.0, y=0.0, mode=mode, profile="heat", manufacturer="KAM")
+    raw = m.telegram(0.0, 0x21)
+    t = telegram.parse_telegram(raw, fmt=m.frame_format)
+    assert t.ell == {"ci": "8C", "cc": 0, "acc": 0x21}
+    assert t.tpl["access_no"] == 0x21 and len(t.records) == 3
+    bare = telegram.build_telegram(
+        manufacturer="KAM",
+        id=12345678,
+        version=1,
+        device_type=m.device_type,
+        records=m.records(0.0),
+        access_no=0x21,
+        fmt=FRAME_FORMAT[mode],
+    )
+    assert telegram.parse_telegram(bare, fmt=m.frame_format).ell is None
+    assert raw[0] - bare[0] == 3  # L-field: CI 8C, CC, ACC
+    phy, fmt = PHY_MODE[mode], FRAME_FORMAT[mode]
+    assert m.airtime_s() == pytest.approx(time_on_air(phy, len(raw), fmt))
+    assert m.airtime_s() - time_on_air(phy, len(bare), fmt) == pytest.approx(
+        time_on_air(phy, len(raw), fmt) - time_on_air(phy, len(bare), fmt)
+    )
+    assert m.airtime_s() > time_on_air(phy, len(bare), fmt)
+    for other in ("T1", "S1"):
+        plain = RadioMeter(id=12345678, x=0.0, y=0.0, mode=other, profile="heat")
+        assert telegram.parse_telegram(plain.telegram(0.0, 1)).ell is None
+
+
+def test_c1_meter_with_ell_encryption_is_kamstrup_style():
+    """ELL II (CI 8D) with SN security mode 1 = AES-128-CTR over payload CRC + TPL CI 78 + APL
+    (PROTOCOL.md §5.6): decodes with the key, the wrong key is a typed error, and the on-air
+    length is what the codec builds (SN and payload CRC add 6 bytes to ELL I, TPL CI 78 is 4
+    bytes shorter than CI 7A with ACC, status and config)."""
+    from simulator.wmbus.frame import WrongKeyError
+
+    key = bytes(range(16))
+    m = RadioMeter(id=33333333, x=0.0, y=0.0, mode="C1A", key=key, ell_encryption=True)
+    raw = m.telegram(3600.0 + 59.0, 0x45)
+    t = telegram.parse_telegram(raw, keys=key)
+    assert t.decrypted and t.ell["ci"] == "8D" and t.ell["security_mode"] == 1
+    assert t.ell["sn"] == (1 << 29) | (60 << 4) | 0x5  # minute 60, session = ACC mod 16
+    assert t.tpl_ci == 0x78
+    assert t.records[0].value == pytest.approx(m.records(3659.0)[0].value)
+    with pytest.raises(WrongKeyError):
+        telegram.parse_telegram(raw, keys=bytes(16))
+    plain = RadioMeter(id=33333333, x=0.0, y=0.0, mode="C1A")
+    assert raw[0] == plain.telegram(3659.0, 0x45)[0] + 6 - 4  # L-fields
+    assert m.airtime_s() > plain.airtime_s()
+    # encryption in the ELL is for C1 meters, with a key, instead of TPL security
+    with pytest.raises(ValueError, match="C1 mode"):
+        RadioMeter(id=1, x=0.0, y=0.0, mode="T1", key=key, ell_encryption=True)
+    with pytest.raises(ValueError, match="security_mode 0"):
+        RadioMeter(id=1, x=0.0, y=0.0, mode="C1B", key=key, security_mode=5, ell_encryption=True)
+
+
 def test_duty_cycle_account_warns_once_per_hour():
     acc = DutyCycleAccount(sub_band("T1"))  # 0.1 % -> 3.6 s per hour
     assert sub_band("S1").duty_cycle == 0.01

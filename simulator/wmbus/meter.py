@@ -17,6 +17,13 @@ temperature that varies over the day) and are encoded by the wM-Bus codec
 (:func:`simulator.wmbus.telegram.build_telegram`) with records built by the wired codec
 (:meth:`simulator.mbus.records.DataRecord.from_value`), optionally encrypted (OMS security
 mode 5 or 7 with the meter's key).
+
+Extended link layer. C1 meters (C1A, C1B) carry an ELL after the link header, as OMS C-mode
+meters do (PROTOCOL.md §5.3): ELL I (CI 8C: CC, ACC) in front of the TPL (CI 7A, optionally
+security mode 5/7); or, with ``ell_encryption`` (Kamstrup style, PROTOCOL.md §5.6), ELL II
+(CI 8D: CC, ACC, SN with ELL security mode 1, AES-128-CTR over payload CRC + TPL CI 78 + APL).
+S1 and T1 meters send CI 7A without an ELL. The ELL bytes count in the on-air length and so in
+the time on air.
 """
 
 from __future__ import annotations
@@ -31,6 +38,10 @@ FRAME_FORMAT = {"S1": "A", "T1": "A", "C1A": "A", "C1B": "B"}
 #: Mode name as the PHY layer knows it (``simulator.wmbus.phy.time_on_air``).
 PHY_MODE = {"S1": "S1", "T1": "T1", "C1A": "C1", "C1B": "C1"}
 SND_NR = 0x44
+#: Modes whose telegrams carry an ELL (OMS C-mode meters).
+ELL_MODES = frozenset({"C1A", "C1B"})
+#: CC field sent in the ELL: no bits set (unidirectional, not synchronous, not relayed).
+ELL_CC = 0x00
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,9 @@ class RadioMeter:
     ``id`` is the 8-digit meter identification (BCD in the A-field), ``manufacturer`` three
     letters, ``interval_s`` the nominal transmit interval (s), ``jitter`` the relative jitter
     (fraction), ``tx_power_dbm`` the conducted power (dBm), ``security_mode`` 0, 5 or 7 with
-    ``key`` (16 bytes) when encrypted.
+    ``key`` (16 bytes) when encrypted. ``ell_encryption`` (C1 modes only, with ``key`` and
+    ``security_mode`` 0): encrypt in the ELL (CI 8D, AES-128-CTR) instead of the TPL.
+    Raises ``ValueError`` for an unknown mode or profile or a missing/unusable key.
     """
 
     id: int
@@ -118,6 +131,7 @@ class RadioMeter:
     jitter: float = 0.1
     security_mode: int = 0
     key: bytes | None = None
+    ell_encryption: bool = False
     _access_no: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
@@ -129,6 +143,15 @@ class RadioMeter:
             raise ValueError(
                 f"meter {self.id}: security mode {self.security_mode} needs a 16-byte key"
             )
+        if self.ell_encryption:
+            if self.mode not in ELL_MODES:
+                raise ValueError(
+                    f"meter {self.id}: ELL encryption needs a C1 mode, not {self.mode}"
+                )
+            if self.security_mode or self.key is None or len(self.key) != 16:
+                raise ValueError(
+                    f"meter {self.id}: ELL encryption needs a 16-byte key and security_mode 0"
+                )
 
     @property
     def device_type(self) -> int:
@@ -137,6 +160,25 @@ class RadioMeter:
     @property
     def frame_format(self) -> str:
         return FRAME_FORMAT[self.mode]
+
+    @property
+    def has_ell(self) -> bool:
+        """Whether this meter's telegrams carry an ELL (C1 modes)."""
+        return self.mode in ELL_MODES
+
+    def ell(self, t_s: float, access_no: int) -> dict | None:
+        """The ELL fields for :func:`~simulator.wmbus.telegram.build_telegram` (None without
+        ELL). With ELL encryption, SN = security mode 1 (bits 29-31), time = whole minutes of
+        world time (bits 4-28), session = access number mod 16 (bits 0-3): the AES-CTR counter
+        block holds SN (PROTOCOL.md §5.6), so it differs between telegrams of one meter unless
+        the meter sends more than 16 in one minute."""
+        if not self.has_ell:
+            return None
+        if not self.ell_encryption:
+            return {"ci": 0x8C, "cc": ELL_CC, "acc": access_no & 0xFF}
+        minutes = int(t_s // 60) & 0x1FFFFFF
+        sn = (1 << 29) | (minutes << 4) | (access_no & 0x0F)
+        return {"ci": 0x8D, "cc": ELL_CC, "acc": access_no & 0xFF, "sn": sn}
 
     def records(self, t_s: float) -> list:
         """The data records (``DataRecord``) this meter sends at world time ``t_s`` (s)."""
@@ -160,21 +202,25 @@ class RadioMeter:
             records=self.records(t_s),
             access_no=access_no & 0xFF,
             c=SND_NR,
-            ci=0x7A,
+            ci=0x78 if self.ell_encryption else 0x7A,  # Kamstrup: ELL II, then no TPL header
             security_mode=self.security_mode,
             key=self.key,
+            ell=self.ell(t_s, access_no),
             fmt=self.frame_format,
         )
 
     def airtime_s(self) -> float:
         """Time on air (s) of this meter's telegrams (constant: the records have fixed sizes)."""
-        return airtime_s(self.mode, self.profile, self.security_mode)
+        return airtime_s(self.mode, self.profile, self.security_mode, self.ell_encryption)
 
 
 @lru_cache(maxsize=64)
-def airtime_s(mode: str, profile: str, security_mode: int = 0) -> float:
-    """Time on air (s) of a telegram of ``profile`` in ``mode``, from the PHY model
-    (:func:`simulator.wmbus.phy.time_on_air`: chip rate, coding, preamble, sync, postamble)."""
+def airtime_s(
+    mode: str, profile: str, security_mode: int = 0, ell_encryption: bool = False
+) -> float:
+    """Time on air (s) of a telegram of ``profile`` in ``mode`` (with the ELL of C1 modes),
+    from the PHY model (:func:`simulator.wmbus.phy.time_on_air`: chip rate, coding, preamble,
+    sync, postamble)."""
     from simulator.wmbus.phy import time_on_air
 
     sample = RadioMeter(
@@ -184,7 +230,8 @@ def airtime_s(mode: str, profile: str, security_mode: int = 0) -> float:
         mode=mode,
         profile=profile,
         security_mode=security_mode,
-        key=bytes(16) if security_mode else None,
+        key=bytes(16) if security_mode or ell_encryption else None,
+        ell_encryption=ell_encryption,
     )
     raw = sample.telegram(0.0, 0)
     return float(time_on_air(PHY_MODE[mode], len(raw), FRAME_FORMAT[mode]))

@@ -34,7 +34,7 @@ from simulator.gateways.cme3100 import redundancy as red
 from simulator.gateways.cme3100.settings import SettingsError, StreamSettings
 from simulator.scenario import RunOptions, RunResult, ScenarioDoc, ScenarioError
 from simulator.wmbus.channel import Channel
-from simulator.wmbus.meter import MODES, RadioMeter, airtime_s
+from simulator.wmbus.meter import ELL_MODES, MODES, RadioMeter, airtime_s
 from simulator.wmbus.radio_kernel import (
     RadioSetup,
     access_number,
@@ -73,6 +73,7 @@ def build_meters(sc: StreamScenario, seed: int) -> list[RadioMeter]:
     out = []
     for i in range(n):
         meter_id = 30_000_000 + i
+        in_ell = bool(enc[i]) and m.ell_encryption and str(modes[i]) in ELL_MODES
         out.append(
             RadioMeter(
                 id=meter_id,
@@ -86,8 +87,9 @@ def build_meters(sc: StreamScenario, seed: int) -> list[RadioMeter]:
                 tx_power_dbm=m.tx_power_dbm,
                 interval_s=m.interval_s,
                 jitter=m.jitter,
-                security_mode=5 if enc[i] else 0,
+                security_mode=5 if enc[i] and not in_ell else 0,
                 key=meter_key(seed, meter_id) if enc[i] else None,
+                ell_encryption=in_ell,
             )
         )
     return out
@@ -115,6 +117,7 @@ def build_receivers(sc: StreamScenario) -> list[Receiver]:
             radio_mode=r.radio_mode,
             capture_db=capture,
             noise_floor_dbm=r.noise_floor_dbm,
+            interference=r.interference,
         )
         for k, (px, py) in enumerate(pos)
     ]
@@ -223,7 +226,9 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
     progress(0.0, "building meters")
     meters = build_meters(sc, seed)
     receivers = build_receivers(sc)
-    airtime = np.array([airtime_s(m.mode, m.profile, m.security_mode) for m in meters])
+    airtime = np.array(
+        [airtime_s(m.mode, m.profile, m.security_mode, m.ell_encryption) for m in meters]
+    )
     channel = Channel.preset(
         sc.channel.preset, sigma_db=sc.channel.sigma_db, fading_sigma_db=sc.channel.fading_sigma_db
     )
@@ -272,6 +277,7 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
             **extra,
             "receptions": int(len(rx_m)),
             "channel": channel.model.name,
+            "interference": sc.receivers.interference,
         }
     )
     files.append(_meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc))
@@ -282,7 +288,7 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
     table = [
         ("meters / receivers", f"{n_m} / {n_r} ({sc.engine}, {channel.model.name})"),
         ("transmissions / receptions", f"{summary['transmissions']} / {len(rx_m)}"),
-        ("collision losses", str(summary["collisions_lost"])),
+        ("collision losses", f"{summary['collisions_lost']} ({summary['interference']} rule)"),
         ("meters heard", f"{heard} ({100 * heard / n_m:.1f} %)"),
         ("receivers per push window", _hist_text(summary["receivers_per_push_window_hist"])),
     ]

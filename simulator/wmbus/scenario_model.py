@@ -24,6 +24,7 @@ their defaults where they have one)::
     jitter = 0.1
     tx_power_dbm = 10.0
     encrypted_fraction = 0.0    # meters with OMS mode 5 and a per-meter key
+    ell_encryption = false      # encrypted C1 meters use ELL II AES-CTR (Kamstrup) instead
 
     [channel]
     preset = "oulu"             # oulu | dortmund | lorasim (RADIO-NBIOT.md §6.1)
@@ -35,6 +36,7 @@ their defaults where they have one)::
     # positions = [[0.0, 0.0], [250.0, 100.0]]   # ... or explicit positions (m)
     radio_mode = "T1_C1A_C1B"
     capture_db = 6.0            # -1 = capture off (any overlap destroys both)
+    interference = "pairwise"   # or "sum": capture against the mW sum of all interferers
     noise_floor_dbm = -115.0
 
     [plugin]
@@ -83,6 +85,7 @@ class MetersModel(StrictModel):
     jitter: float = Field(0.1, ge=0, lt=1)
     tx_power_dbm: float = Field(10.0, ge=-30, le=30)
     encrypted_fraction: float = Field(0.0, ge=0, le=1)
+    ell_encryption: bool = False
 
     @field_validator("modes")
     @classmethod
@@ -122,6 +125,7 @@ class ReceiversModel(StrictModel):
     radio_mode: str = "T1_C1A_C1B"
     capture_db: float = Field(6.0, ge=-1, le=60)
     noise_floor_dbm: float = Field(-115.0, ge=-150, le=-60)
+    interference: Literal["pairwise", "sum"] = "pairwise"
 
     @field_validator("radio_mode")
     @classmethod
