@@ -93,3 +93,67 @@ def test_bad_scenario_reports_every_error_with_lines(tmp_path):
     with pytest.raises(ScenarioError) as exc:
         runner.run(load_toml(path), RunOptions(out_dir=tmp_path / "o"))
     assert len(exc.value.issues) == 2 and ":5: plugin.properties.radio.mode" in str(exc.value)
+
+
+def test_kernel_scenario_summed_interference_loses_more(tmp_path):
+    """``receivers.interference = "sum"`` on a dense kernel scenario (1000 meters sending every
+    second): same transmissions, strictly more collision losses than "pairwise"."""
+    base = (SCENARIOS / "stream-city.toml").read_text()
+    for old, new in (
+        ("count = 20000", "count = 1000"),
+        ("interval_s = 900.0", "interval_s = 1.0"),
+        ("width_m = 3000.0", "width_m = 600.0"),
+        ("height_m = 3000.0", "height_m = 600.0"),
+        ("grid = [5, 5]", "grid = [2, 2]"),
+        ("resolutions_s = [900.0, 86400.0]", "resolutions_s = [60.0]\nplots = false"),
+    ):
+        assert old in base
+        base = base.replace(old, new)
+    summaries = {}
+    for rule in ("pairwise", "sum"):
+        path = tmp_path / f"{rule}.toml"
+        path.write_text(base.replace("[receivers]\n", f'[receivers]\ninterference = "{rule}"\n'))
+        res = runner.run(load_toml(path), RunOptions(out_dir=tmp_path / rule, hours=0.05))
+        summaries[rule] = res.summary
+    pair, summ = summaries["pairwise"], summaries["sum"]
+    assert pair["interference"] == "pairwise" and summ["interference"] == "sum"
+    assert pair["transmissions"] == summ["transmissions"] > 100_000
+    assert summ["collisions_lost"] > pair["collisions_lost"] > 0
+    assert summ["receptions"] < pair["receptions"]
+
+
+def test_event_scenario_with_summed_interference_and_ell_encryption(tmp_path):
+    """``meters.ell_encryption = true`` (with ``interference = "sum"``) end to end: the
+    head-end gets C1 telegrams with ELL I (CI 8C) or, when encrypted, ELL II AES-CTR (CI 8D)
+    that decrypt with the meter's key; T1 telegrams carry no ELL."""
+    from simulator.gateways.cme3100.container import parse_container
+    from simulator.wmbus.telegram import parse_telegram
+
+    text = (SCENARIOS / "stream-small.toml").read_text()
+    for old, new in (
+        ("[report]\n", "[report]\nplots = false\n"),
+        ("encrypted_fraction = 0.3", "encrypted_fraction = 0.5\nell_encryption = true"),
+        ('radio_mode = "T1_C1A_C1B"', 'radio_mode = "T1_C1A_C1B"\ninterference = "sum"'),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    path = tmp_path / "ell.toml"
+    path.write_text(text)
+    res = runner.run(load_toml(path), RunOptions(out_dir=tmp_path / "o", hours=0.25))
+    assert res.summary["interference"] == "sum" and res.summary["receptions"] > 0
+    modes = {
+        row.split(",")[0]: row.split(",")[1]
+        for row in (tmp_path / "o" / "meters.csv").read_text().splitlines()[1:]
+    }
+    seen: dict[str, int] = {}
+    for line in (tmp_path / "o" / "headend.csv").read_text().splitlines()[1:]:
+        meter_id, cell = line.split(";")[1], line.split(";")[4]
+        wireless = parse_container(bytes.fromhex(cell)).wireless
+        t = parse_telegram(wireless, keys=runner.meter_key(3, int(meter_id)))
+        assert t.link.id == int(meter_id)
+        kind = t.ell["ci"] if t.ell else "none"
+        assert (kind != "none") == modes[meter_id].startswith("C1"), (meter_id, kind)
+        if kind == "8D":
+            assert t.decrypted and t.ell["security_mode"] == 1 and t.tpl_ci == 0x78
+        seen[kind] = seen.get(kind, 0) + 1
+    assert seen.get("8C", 0) > 0 and seen.get("8D", 0) > 0 and seen.get("none", 0) > 0
