@@ -132,3 +132,18 @@ def test_send_takes_the_modem_port_from_a_rig(tmp_path, capsys):
     assert number == "+4670111"
     assert main(["sms", "decrypt", "--command", "--key", "Pa55-word_2026!x", sent]) == 0
     assert capsys.readouterr().out.endswith("install 3\n")
+
+
+def test_decrypt_in_the_wrong_direction_names_the_flag(capsys):
+    """encrypt makes a command by default and decrypt expects a response: the error says so."""
+    key = "PASSWORD16CHARS!"
+    assert main(["sms", "encrypt", "--key", key, "--counter", "1", "qset email a@b.example"]) == 0
+    command = capsys.readouterr().out.strip()
+    assert main(["sms", "decrypt", "--key", key, command]) == 2
+    assert "bad_direction" in (err := capsys.readouterr().err) and "add --command" in err
+    assert main(["sms", "decrypt", "--key", key, "--command", command]) == 0
+    assert capsys.readouterr().out == "qset email a@b.example\n"
+    assert main(["sms", "encrypt", "--key", key, "--counter", "2", "--response", "ok"]) == 0
+    response = capsys.readouterr().out.strip()
+    assert main(["sms", "decrypt", "--key", key, "--command", response]) == 2
+    assert "drop --command" in capsys.readouterr().err

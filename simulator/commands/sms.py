@@ -102,6 +102,12 @@ def _decrypt(args) -> int:
     try:
         message = decrypt(_key(args), args.sms.strip(), direction=direction)
     except (KeyFormatError, SmsProtocolError) as exc:
+        if getattr(exc, "reason", None) == "bad_direction":
+            # encrypt makes commands by default, decrypt expects responses: say which flag fits
+            hint = (
+                "a response SMS: drop --command" if args.command else "a command SMS: add --command"
+            )
+            return _fail("decrypt", SmsProtocolError(exc.reason, f"{exc.detail} ({hint})", 1))
         return _fail("decrypt", exc)
     print(message.text)
     print(f"counter {message.counter}", file=sys.stderr)
