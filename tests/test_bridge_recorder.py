@@ -138,3 +138,40 @@ def test_record_command_writes_fixtures(served, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "876543213A630704  primary=2  telegrams=1" in proc.stdout
     assert (out / "87654321_XYZ.hex").is_file() and (out / "recorded.toml").is_file()
+
+
+@pytest.mark.slow
+def test_secondary_search_descends_when_one_clean_e5_hides_several_meters(tmp_path):
+    """Three meters answer the wildcard selection 25 ms apart: the bridge forwards the first E5
+    alone (the others start after the reception closed), so the master sees one clean E5 and
+    only the confirming REQ_UD2 collides. libmbus calls that a collision (PROTOCOL.md §3.1);
+    the recorder once stopped there and recorded nothing."""
+    scenario = tmp_path / "spread.toml"
+    scenario.write_text(
+        'kind = "mbus"\nseed = 2\n'
+        + "".join(
+            f'[[slaves]]\ntemplate = "water"\nid = {d}0000001\ndelay_ms = [{ms}, {ms}]\n'
+            for d, ms in ((1, 5), (2, 30), (3, 55))
+        )
+    )
+    seg = realtime_segment(scenario)
+    tcp = TcpServerTransport("127.0.0.1", 0, idle_timeout=0)
+    service = BridgeService(seg.world, seg.bus)
+    service.attach(tcp)
+    service.start()
+    try:
+        rec = Recorder(url(tcp), parity="N", retries=0)
+        try:
+            result = rec.search_secondary()
+        finally:
+            rec.close()
+    finally:
+        service.stop()
+    assert sorted(m.address.id for m in result.meters) == [10000001, 20000001, 30000001]
+    replies = [
+        e
+        for e in seg.world.trace.select("frame", direction="s2m")
+        if e["hex"] and e["outcome"] != "ignored"
+    ]
+    assert replies[0]["hex"] == "e5" and len(replies[0]["senders"]) == 1  # it looked single
+    assert len(replies[1]["senders"]) == 3  # the confirming REQ_UD2: all three answered

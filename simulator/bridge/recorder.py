@@ -217,15 +217,19 @@ class Recorder:
         result = self.select(mask)
         if result == "none":
             return
+        problem = None
         if result == "single":
             frames, problem = self.read_all(ADDR_NETWORK)
-            if frames or problem:
+            if frames:
                 self._add(rec, frames, None, problem)
-            return
+                return
+            # One clean E5 but no valid RSP_UD: several meters were selected and their E5s
+            # merged or came one by one; their RSP_UDs collide. libmbus's probe treats this
+            # as a collision too (PROTOCOL.md §3.1), so descend.
         while pos < 16 and text[pos] != "F":
             pos += 1
         if pos >= 8:  # ID fully given and still colliding: two meters share an ID
-            rec.problems.append(f"mask {text}: collision that ID digits cannot resolve")
+            rec.problems.append(problem or f"mask {text}: collision that ID digits cannot resolve")
             return
         for digit in "0123456789":
             probe = text[:pos] + digit + text[pos + 1 :]
