@@ -7,6 +7,7 @@ real-time world for well under two seconds.
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -283,6 +284,39 @@ def test_serve_command_over_tcp_with_a_scenario(tmp_path):
         with serial.serial_for_url(f"socket://127.0.0.1:{port_no}", timeout=1.0) as port:
             port.write(bytes.fromhex("1040044416"))
             assert port.read(1) == b"\xe5"
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "requests=1" in out and trace.is_file()
+    assert '"kind":"bridge_exchange"' in trace.read_text()
+
+
+@pytest.mark.slow
+def test_serve_command_stopped_by_sigterm_still_writes_its_trace(tmp_path):
+    # kill, systemd and timeout stop a service with SIGTERM: it must end like Ctrl-C does
+    scenario = tmp_path / "s.toml"
+    scenario.write_text(
+        'kind = "mbus"\nseed = 1\n[[slaves]]\ntemplate = "water"\nid = 12345678\nprimary = 4\n'
+    )
+    trace = tmp_path / "trace.jsonl"
+    cmd = [sys.executable, "-m", "simulator.cli", "serve", str(scenario), "--tcp", "127.0.0.1:0"]
+    proc = subprocess.Popen(
+        [*cmd, "--trace", str(trace)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).parent,
+    )
+    try:
+        first = proc.stdout.readline()
+        assert "tcp: 127.0.0.1:" in first
+        port_no = int(first.split()[1].rsplit(":", 1)[1])
+        assert "serving 1 simulated slave" in proc.stdout.readline()  # signal handlers set
+        with serial.serial_for_url(f"socket://127.0.0.1:{port_no}", timeout=1.0) as port:
+            port.write(bytes.fromhex("1040044416"))
+            assert port.read(1) == b"\xe5"
+        proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     finally:
         proc.kill()

@@ -18,6 +18,7 @@ is written to ``--trace`` when the service stops (Ctrl-C or ``--seconds``).
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -100,6 +101,10 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def main(args) -> int:
     from simulator.bridge.pty import PtyTransport
     from simulator.bridge.serve import BridgeService, parse_host_port, realtime_segment
@@ -142,6 +147,10 @@ def main(args) -> int:
         for b in service.bridges:
             b.close()
         return 2
+    # SIGTERM (kill, systemd, timeout) stops like Ctrl-C, so the trace is still written; and
+    # SIGINT works even when a non-interactive shell started us in the background (SIG_IGN)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     print(
         f"serving {len(seg.slaves)} simulated slave(s) from {path.name}; Ctrl-C to stop", flush=True
     )
