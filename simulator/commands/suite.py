@@ -57,6 +57,10 @@ def pytest_args(
         "no:cacheprovider",
         "-o",
         "junit_family=xunit1",  # record_property needs xunit1 properties
+        # meterbench is already imported when pytest starts, so pytest cannot rewrite its
+        # asserts; the warning about that is noise for a suite user
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
         f"--junitxml={out / 'junit.xml'}",
         f"--mbench-record={out / 'record.json'}",
     ]
