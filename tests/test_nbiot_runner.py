@@ -114,3 +114,16 @@ def test_mqttsn_fleet_delivers(tmp_path, protocol):
     rc, out = _run(tmp_path, "m", text)
     assert rc == 0
     assert json.loads((out / "summary.json").read_text())["delivered_ratio"] > 0.8
+
+
+def test_modules_without_coverage_show_no_latency_in_the_console(tmp_path, capsys):
+    # nothing delivered -> no latency: the table says "-", not "None s"
+    text = SMALL.replace("modules = 40", "modules = 3").replace(
+        "low_db = 130.0, high_db = 162.0", "low_db = 180.0, high_db = 185.0"
+    )
+    rc, out = _run(tmp_path, "dark", text)
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["by_ce_level"]["no coverage"]["latency_p50_s"] is None
+    row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("no coverage")]
+    assert len(row) == 1 and row[0].split("|")[1].split(",")[1].strip() == "-", row

@@ -269,7 +269,10 @@ def _summarise(
         rows.append(
             (
                 f"{name}: modules, latency p50, battery",
-                f"{g['modules']}, {g['latency_p50_s']} s, {g['battery_years_median']} y",
+                # a group with nothing delivered has no latency: "-", not "None s"
+                f"{g['modules']}, "
+                + ("-" if g["latency_p50_s"] is None else f"{g['latency_p50_s']} s")
+                + f", {g['battery_years_median']} y",
             )
         )
     return summary, rows, per_module
