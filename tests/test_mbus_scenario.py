@@ -146,7 +146,9 @@ def test_same_scenario_and_seed_give_a_byte_identical_trace(tmp_path):
 
 
 def test_meter_list_install_reads_listed_meters_only(tmp_path):
-    summary, out = run(SCEN / "mbus-meterlist.toml", tmp_path)
+    res = runner.run(load_toml(SCEN / "mbus-meterlist.toml"), RunOptions(out_dir=tmp_path))
+    summary, out = res.summary, tmp_path
+    assert ("meters listed", "5") in res.table  # 4 on the bus: "found" would mislead
     assert summary["meters_found"] == 5  # six rows, one wireless (esecondary) skipped
     assert summary["readouts_failed"] == 2  # "Missing meter" in both rounds
     assert summary["readouts_ok"] == 8

@@ -367,7 +367,11 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
             f"{len(seg.slaves)} ({bus.unit_loads} UL of "
             f"{bus.port.max_unit_loads}{', OVERLOADED' if bus.overloaded else ''})",
         ),
-        ("meters found", str(len(seg.meters))),
+        # a meter list names its meters, found or not: "found" would count a missing one
+        (
+            "meters listed" if sc.readout.install == "meter_list" else "meters found",
+            str(len(seg.meters)),
+        ),
         ("readouts ok / failed", f"{stats['readouts_ok']} / {stats['readouts_failed']}"),
         ("collisions", str(c["collisions"])),
         ("bus time used", f"{c['bus_seconds']:.1f} s ({100 * c['bus_seconds'] / end:.2f} %)"),
