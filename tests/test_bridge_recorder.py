@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.bridge.recorder import Recorder, RecorderError, write_fixtures
+from simulator.bridge.recorder import Recorder, RecorderError, Recording, write_fixtures
 from simulator.bridge.serve import BridgeService, realtime_segment
 from simulator.bridge.tcp_service import TcpServerTransport
 from simulator.mbus.slave import read_hex_file
@@ -103,6 +103,12 @@ def test_secondary_search_records_every_meter(served, tmp_path):
         e for e in seg.world.trace.select("frame", direction="s2m") if len(e["senders"]) > 1
     ]
     assert collisions  # the wildcard probe really collided on the simulated wire
+
+
+def test_nothing_recorded_writes_no_replay_scenario(tmp_path):
+    # an mbus scenario needs slaves: an empty recorded.toml would fail to load
+    assert write_fixtures(Recording(problems=["a=1: no reply"]), tmp_path, source="test") == []
+    assert not (tmp_path / "recorded.toml").exists()
 
 
 def test_unopenable_port_is_one_clear_error():

@@ -291,6 +291,8 @@ def write_fixtures(rec: Recording, out_dir: str | Path, *, source: str) -> list[
         if m.primary:
             group += f"primary = {m.primary}\n"
         groups.append(group)
+    if not rec.meters:
+        return written  # a scenario without slaves would not validate: write none
     scenario = out / "recorded.toml"
     scenario.write_text(
         f"# Recorded by meterbench record ({source}, {when}).\n"
