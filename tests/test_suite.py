@@ -75,3 +75,12 @@ def test_missing_features_skip_with_the_reason(tmp_path):
         "test_collision_idle_after_collision",
     }
     assert all("lacks feature" in t["message"] for t in skipped)
+
+
+def test_bad_rig_file_is_one_clear_error_before_any_test_runs(tmp_path):
+    rig = tmp_path / "bad.toml"
+    rig.write_text('name = "x"\nmode = "simx"\n')
+    proc = run_suite(tmp_path / "out", "--rig", str(rig))
+    assert proc.returncode == 2
+    assert f"{rig}:2: mode:" in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "out").exists()  # no report of a suite that never ran

@@ -78,8 +78,17 @@ def pytest_args(
 def main(args) -> int:
     import pytest
 
+    from simulator.rig import load_rig
+    from simulator.scenario import ScenarioError
     from simulator.testing.html_report import write_report
 
+    if args.rig is not None:
+        # a bad rig file is one clear error here, not a UsageError traceback per suite test
+        try:
+            load_rig(args.rig)
+        except ScenarioError as exc:
+            print(f"meterbench suite: {exc}", file=sys.stderr)
+            return 2
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     code = int(
