@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from simulator.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,3 +71,17 @@ def test_default_scenario_from_any_directory(tmp_path):
     assert summary["sim_seconds"] == 7200 and summary["readouts_ok"] > 0
     assert (out / "trace.jsonl").stat().st_size > 0
     assert (out / "readouts.csv").stat().st_size > 0
+
+
+def test_bad_hours_option_is_a_usage_error_for_every_kind(tmp_path, capsys):
+    # nbiot and stream runners crashed in SimPy on --hours 0; mbus blamed the file's hours line
+    for name in ("mbus-small", "nbiot-fleet", "stream-small", "cme2100-small"):
+        scenario = ROOT / "fixtures" / "scenarios" / f"{name}.toml"
+        for hours in ("0", "-2", "nan"):
+            with pytest.raises(SystemExit) as exc:
+                main(["run", str(scenario), "--hours", hours, "--out", str(tmp_path), "--quiet"])
+            assert exc.value.code == 2
+            assert f"argument --hours: must be a finite number of hours > 0, got '{hours}'" in (
+                capsys.readouterr().err
+            )
+    assert not any(tmp_path.iterdir())  # nothing ran

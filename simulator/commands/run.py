@@ -7,7 +7,9 @@ this verb adds ``wall_seconds`` to the summary, writes DIR/summary.json and prin
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -32,9 +34,22 @@ def add_parser(sub) -> None:
         help="results folder (default: ./meterbench-results/<scenario name>)",
     )
     p.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
-    p.add_argument("--hours", type=float, default=None, help="override the simulated duration (h)")
+    p.add_argument(
+        "--hours", type=_hours, default=None, help="override the simulated duration (h, > 0)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=main)
+
+
+def _hours(text: str) -> float:
+    # checked here for every kind: a runner would blame the file's `hours` line (or crash)
+    try:
+        hours = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(hours) and hours > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of hours > 0, got {text!r}")
+    return hours
 
 
 def main(args) -> int:
