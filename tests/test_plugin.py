@@ -102,10 +102,15 @@ def test_measurements_land_in_junit_and_json_and_fail_outside_limits(tmp_path):
 def test_rig_from_env_and_bad_rig_is_a_usage_error_listing_problems(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('name = "bad"\nmode = "sim"\nfeatures = ["warp_drive"]\n[dut.mbus]\nbaud = 7\n')
-    proc = pytest_in(tmp_path, "def test_uses_rig(rig): pass\n", env={"MBENCH_RIG": str(bad)})
-    assert proc.returncode != 0
+    proc = pytest_in(
+        tmp_path,
+        "def test_uses_rig(rig): pass\n\ndef test_again(rig): pass\n",
+        env={"MBENCH_RIG": str(bad)},
+    )
+    assert proc.returncode == 4  # pytest's usage error
     out = proc.stdout + proc.stderr
     assert "bad.toml:5" in out and "dut.mbus.baud" in out
+    assert out.count("dut.mbus.baud") == 1  # reported once, not once per test
 
 
 def test_plugin_is_inert_for_tests_that_do_not_use_it(tmp_path):

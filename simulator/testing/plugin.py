@@ -108,7 +108,12 @@ def rig_path(config: pytest.Config) -> Path:
 
 
 def load_session_rig(config: pytest.Config):
-    """The session's rig, loaded once; a bad rig file is a usage error listing every problem."""
+    """The session's rig, loaded once.
+
+    A bad rig file ends the session at the first test that needs it, with one message listing
+    every problem (file:line, key) and exit code 4 (usage error): reporting the same file once
+    per test would bury it.
+    """
     if _RIG_KEY not in config.stash:
         from simulator.rig import load_rig
         from simulator.scenario import ScenarioError
@@ -116,7 +121,7 @@ def load_session_rig(config: pytest.Config):
         try:
             config.stash[_RIG_KEY] = load_rig(rig_path(config))
         except ScenarioError as exc:
-            raise pytest.UsageError(f"meterbench rig: {exc}") from None
+            pytest.exit(f"meterbench rig: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
     return config.stash[_RIG_KEY]
 
 
