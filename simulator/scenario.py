@@ -136,8 +136,10 @@ class ScenarioDoc:
     locator: KeyLocator
 
     @property
-    def kind(self) -> str:
-        return str(self.data.get("kind", "mbus"))
+    def kind(self) -> str | None:
+        """The top-level ``kind`` (which world the file builds), or None when it is missing."""
+        kind = self.data.get("kind")
+        return None if kind is None else str(kind)
 
     def issue(self, key_path: Sequence[Any], message: str) -> Issue:
         key = ".".join(str(p) for p in key_path)
@@ -220,6 +222,15 @@ class RunResult:
 def runner_for(doc: ScenarioDoc):
     """The runner module for the document's ``kind``; :class:`ScenarioError` if unknown."""
     kind = doc.kind
+    if kind is None:
+        raise ScenarioError(
+            [
+                doc.issue(
+                    ("kind",),
+                    f"missing: the file must say which world it builds, kind = one of {sorted(RUNNERS)}",
+                )
+            ]
+        )
     if kind not in RUNNERS:
         raise ScenarioError(
             [doc.issue(("kind",), f"unknown scenario kind {kind!r}; one of {sorted(RUNNERS)}")]
