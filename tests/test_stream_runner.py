@@ -157,3 +157,13 @@ def test_event_scenario_with_summed_interference_and_ell_encryption(tmp_path):
             assert t.decrypted and t.ell["security_mode"] == 1 and t.tpl_ci == 0x78
         seen[kind] = seen.get(kind, 0) + 1
     assert seen.get("8C", 0) > 0 and seen.get("8D", 0) > 0 and seen.get("none", 0) > 0
+
+
+def test_run_shorter_than_every_window_plots_without_warnings(tmp_path):
+    import warnings
+
+    doc = load_toml(SCENARIOS / "stream-small.toml")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warned "No artists with labels" here
+        runner.run(doc, RunOptions(out_dir=tmp_path, hours=0.1))
+    assert (tmp_path / "ratio_vs_distance.png").stat().st_size > 0

@@ -451,7 +451,12 @@ def _plots(out: Path, summary: dict, setup: RadioSetup, rx_m) -> list[Path]:
     ax.set_xlabel("distance to nearest receiver (m)")
     ax.set_ylabel("reception ratio")
     ax.set_ylim(0, 1.05)
-    ax.legend()
+    if ax.lines:
+        ax.legend()
+    else:  # a run shorter than every resolution window has no ratio to plot
+        ax.text(
+            0.5, 0.5, "no complete window at any resolution", ha="center", transform=ax.transAxes
+        )
     ax.set_title("Reception ratio vs distance (seed 003 §3.4)")
     fig.tight_layout()
     files.append(out / "ratio_vs_distance.png")
