@@ -101,6 +101,19 @@ def add_parser(sub) -> None:
     p.set_defaults(func=main)
 
 
+def slave_listing(slaves) -> str:
+    """One line per slave: secondary address (libmbus 16-hex form), primary address, baud rates.
+
+    A master needs these to address the meters (e.g. the default building's meters all have
+    primary address 0, so they are read by secondary address).
+    """
+    lines = ["  secondary         primary  bit/s"]
+    for s in slaves:
+        bauds = "/".join(str(b) for b in s.bauds)
+        lines.append(f"  {s.address}  {s.primary:>7}  {bauds}")
+    return "\n".join(lines)
+
+
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
@@ -154,6 +167,7 @@ def main(args) -> int:
     print(
         f"serving {len(seg.slaves)} simulated slave(s) from {path.name}; Ctrl-C to stop", flush=True
     )
+    print(slave_listing(seg.slaves), flush=True)
     try:
         service.run(until=args.seconds)
     except KeyboardInterrupt:
