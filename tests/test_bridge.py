@@ -376,3 +376,42 @@ def test_paced_request_from_an_adapter_is_answered_after_its_last_byte():
     for ex, request in zip(exchanges, requests, strict=True):
         assert request["end"] == pytest.approx(ex["request_end"], abs=1e-6)
         assert ex["delay"] == pytest.approx(0.020, abs=1e-6)
+
+
+def test_every_reply_in_the_window_reaches_the_master():
+    # A wildcard selection (SND_UD CI 52, mask all F) matches three meters that answer E5
+    # 5 ms, 60 ms and 120 ms after the request: three separate receptions, all inside the
+    # 2400 bit/s window (187.5 ms). On a real wire the master sees all three E5.
+    from simulator.mbus.address import SecondaryMask
+    from simulator.mbus.frames import LongFrame
+
+    delays = (0.005, 0.060, 0.120)
+    meters = [
+        MeterSpec(10000001 + i, primary=i + 1, delay=ResponseDelay(d, d, "s"))
+        for i, d in enumerate(delays)
+    ]
+    select_all = LongFrame(0x53, 0xFD, 0x52, SecondaryMask.parse("F" * 16).to_bytes()).to_bytes()
+    service, pty = make_service(meters)
+    try:
+        with serial.Serial(pty.path, 2400, timeout=1.0) as port:
+            time.sleep(0.05)
+            port.write(select_all)
+            got = read_exactly(port, 3)
+            port.timeout = 0.3
+            extra = port.read(8)  # nothing beyond the three E5
+            port.write(SND_NKE_1)  # the bridge still serves the next request
+            assert read_exactly(port, 1) == b"\xe5"
+    finally:
+        service.stop()
+    assert got == b"\xe5\xe5\xe5" and extra == b""
+    trace = service.world.trace
+    s2m = trace.select("frame", direction="s2m")
+    assert [e["outcome"] for e in s2m] == ["ok"] * 4, s2m
+    ex = trace.select("bridge_exchange")[0]
+    assert ex["receptions"] == 3
+    measured = [ex["delay"]] + [m["delay"] for m in ex["more"]]
+    assert measured == pytest.approx(list(delays), abs=1e-6)
+    # each E5 written at its own modelled instant (world time of the write vs. request end)
+    written = [t for e in trace.select("bridge_bytes", direction="out") for t in e["byte_t"]]
+    offsets = [t - ex["request_end"] for t in written[:3]]
+    assert offsets == pytest.approx(list(delays), abs=0.015), offsets

@@ -148,10 +148,10 @@ def test_record_command_writes_fixtures(served, tmp_path):
 
 @pytest.mark.slow
 def test_secondary_search_descends_when_one_clean_e5_hides_several_meters(tmp_path):
-    """Three meters answer the wildcard selection 25 ms apart: the bridge forwards the first E5
-    alone (the others start after the reception closed), so the master sees one clean E5 and
-    only the confirming REQ_UD2 collides. libmbus calls that a collision (PROTOCOL.md §3.1);
-    the recorder once stopped there and recorded nothing."""
+    """Three meters answer the wildcard selection 25 ms apart: three separate receptions, and
+    the bridge forwards all three E5 inside the reply window (it once forwarded only the
+    first, and the others were 'ignored'). The recorder sees more than one E5, calls it a
+    collision as libmbus does (PROTOCOL.md §3.1) and descends until each meter is alone."""
     scenario = tmp_path / "spread.toml"
     scenario.write_text(
         'kind = "mbus"\nseed = 2\n'
@@ -179,5 +179,16 @@ def test_secondary_search_descends_when_one_clean_e5_hides_several_meters(tmp_pa
         for e in seg.world.trace.select("frame", direction="s2m")
         if e["hex"] and e["outcome"] != "ignored"
     ]
-    assert replies[0]["hex"] == "e5" and len(replies[0]["senders"]) == 1  # it looked single
-    assert len(replies[1]["senders"]) == 3  # the confirming REQ_UD2: all three answered
+    assert not seg.world.trace.select("frame", direction="s2m", outcome="ignored")
+    first = replies[:3]  # the wildcard selection's replies, one reception per meter
+    assert [e["hex"] for e in first] == ["e5"] * 3
+    assert sorted(e["senders"][0] for e in first) == sorted(s.name for s in seg.slaves)
+    selection = next(
+        e for e in seg.world.trace.select("bridge_exchange") if e["request"][:2] == "68"
+    )
+    assert selection["receptions"] == 3
+    assert [selection["delay"]] + [m["delay"] for m in selection["more"]] == pytest.approx(
+        [0.005, 0.030, 0.055], abs=1e-6
+    )
+    out = "".join(e["hex"] for e in seg.world.trace.select("bridge_bytes", direction="out"))
+    assert out.startswith("e5e5e5")  # all three went to the master

@@ -10,8 +10,13 @@ writes:
 2. The frame goes on the simulated bus (``Bus.transmit``, source ``"bridge"``) at the master's
    current baud rate; the slaves hear it exactly as they would hear the simulated master.
 3. ``Bus.receive`` gathers their reply (collisions combined as a wired-AND and decoded by the
-   master's UART model) while the driver lets the world run ahead of the wall clock.
-4. The reply bytes, garbled ones included, are written back one by one at their modelled
+   master's UART model) while the driver lets the world run ahead of the wall clock. After
+   the first reception the bridge keeps receiving while a reply is still on its way, until
+   the EN 13757-2 window (330 bit times + 50 ms after the request, or ``reply_timeout`` if
+   longer) has passed: several E5 to a wildcard selection with spread delays are separate
+   receptions, and a master on a real wire sees them all. A request that arrives meanwhile
+   is handled afterwards (its ``queued_ms`` in the trace).
+4. Each reception's bytes, garbled ones included, are written back one by one at their modelled
    instants (``RxChar.t``), i.e. each reply starts inside the slave's configured delay after
    the request's last byte (EN 13757-2: 11 bit times .. 330 bit times + 50 ms; PROTOCOL.md
    §2.5), paced one character time (11/baud s) apart.
@@ -39,7 +44,7 @@ from simulator.bridge.reader import PortEvent, PortReader
 from simulator.bridge.realtime import RealtimeDriver
 from simulator.bridge.transports import Transport
 from simulator.core.world import World
-from simulator.mbus.bus import Bus
+from simulator.mbus.bus import Bus, Reception
 from simulator.mbus.errors import MBusError
 from simulator.mbus.frames import ACK, ControlFrame, describe, parse_frame
 from simulator.mbus.wire import (
@@ -115,6 +120,11 @@ class SerialBridge:
         if self._reply_timeout is not None:
             return self._reply_timeout
         return response_window(baud)[1] + REPLY_MARGIN
+
+    def listen_window(self, baud: int) -> float:
+        """How long (s) after a request's end the bridge forwards replies: the EN 13757-2
+        window (330 bit times + 50 ms, PROTOCOL.md §2.5) or the reply timeout if longer."""
+        return max(response_window(baud)[1], self.reply_timeout(baud))
 
     def set_baud(self, baud: int, cause: str) -> None:
         """Switch the master-side rate (bit/s); recorded as ``bridge_baud``."""
@@ -252,35 +262,64 @@ class SerialBridge:
         # > 0 when the bus was still busy (e.g. closing the previous reception after its
         # idle time) as the request arrived: the model sees the request that much later
         queued = self.world.now - item.last
+        receptions: list[Reception] = []
         self.driver.hold_lookahead()
         try:
             start = wire_start(item, baud)
             yield from self.bus.transmit(data, baud=baud, source=self.name, start=start)
             request_end = self.world.now
             rx = yield from self.bus.receive(self.reply_timeout(baud), baud=baud, source=self.name)
+            if rx.chars:
+                receptions.append(rx)
+            # A real master's line carries every reply in the window, not only the first
+            # reception (e.g. several E5 to a wildcard selection with spread delays): keep
+            # listening while a reply is still on its way and the window is open.
+            window_end = request_end + self.listen_window(baud)
+            while rx.chars and self.world.now < min(window_end, self.bus.line_busy_until):
+                rx = yield from self.bus.receive(
+                    window_end - self.world.now,
+                    baud=baud,
+                    source=self.name,
+                    record_timeout=False,
+                )
+                if rx.chars:
+                    receptions.append(rx)
         finally:
             self.driver.release_lookahead()
+        first = receptions[0] if receptions else rx
         fields: dict[str, Any] = {
             "request": data.hex(),
             "summary": _describe(data),
             "baud": baud,
             "request_end": round(request_end, 6),
-            "reply": rx.data.hex(),
-            "outcome": rx.outcome,
+            "reply": first.data.hex(),
+            "outcome": first.outcome,
             "queued_ms": round(max(0.0, queued) * 1000, 3),
+            "receptions": len(receptions),
         }
-        if rx.chars:
-            due = [self.driver.mono_time(c.t) for c in rx.chars]
+        for i, r in enumerate(receptions):
+            due = [self.driver.mono_time(c.t) for c in r.chars]
             late = due[0] < time.monotonic()
             self.counters["replies"] += 1
             self.counters["late_replies"] += int(late)
-            self.writer.submit(rx.data, due, tag="reply")
-            fields.update(
-                delay=round(rx.chars[0].t - request_end, 6), late=late, senders=rx.sources
-            )
+            self.writer.submit(r.data, due, tag="reply")
+            if i == 0:
+                fields.update(
+                    delay=round(r.chars[0].t - request_end, 6), late=late, senders=r.sources
+                )
+        if len(receptions) > 1:
+            fields["more"] = [
+                {
+                    "reply": r.data.hex(),
+                    "outcome": r.outcome,
+                    "delay": round(r.chars[0].t - request_end, 6),
+                    "senders": r.sources,
+                }
+                for r in receptions[1:]
+            ]
         self.world.trace.record(request_end, "bridge_exchange", self.name, None, **fields)
         new = _baud_switch(data)
-        if new is not None and rx.data == bytes([ACK]):
+        if new is not None and first.data == bytes([ACK]):
             # the slave acknowledged at the old rate, now both sides move (PROTOCOL.md §2.6)
             self.set_baud(new, f"baud switch CI {data[6]:02X} acknowledged")
 
