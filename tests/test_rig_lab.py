@@ -7,13 +7,16 @@ idle times. The same trace checks the suite uses then run on what the bridge obs
 
 from __future__ import annotations
 
+import re
+import socket
 import sys
 import textwrap
 
 import pytest
 
 from simulator.rig import load_rig
-from simulator.testing.bench import Bench, MeterSpec
+from simulator.testing import bench as bench_module
+from simulator.testing.bench import Bench, BenchError, MeterSpec
 from simulator.testing.observe import idle_gaps, requests_to
 
 pytestmark = pytest.mark.timeout(60)
@@ -73,3 +76,81 @@ def test_lab_rig_bench_observes_a_gateway_through_the_bridge(tmp_path):
     finally:
         bench.teardown()
     assert not link.exists()
+
+
+def lab_rig(tmp_path, transport: str, *, trigger: str = "", quiet_s: float = 0.5):
+    rig_file = tmp_path / "lab.toml"
+    rig_file.write_text(
+        textwrap.dedent(f"""
+        name = "lab-missing"
+        mode = "lab"
+        features = []
+        [dut]
+        model = "no gateway"
+        trigger = "{trigger}"
+        quiet_s = {quiet_s}
+        [[transports]]
+        name = "dut"
+    """)
+        + transport
+        + "\n"
+    )
+    return load_rig(rig_file)
+
+
+def test_lab_rig_with_a_missing_device_fails_at_setup_naming_port_and_reason(tmp_path):
+    # the shipped lab rig on a PC without its adapter used to wait 60 s per test, then fail
+    # with "the gateway sent no request"; now setup fails at once and says why
+    missing = tmp_path / "ttyUSB0"
+    bench = Bench(lab_rig(tmp_path, f'url = "{missing}"'))
+    expected = (
+        f"rig lab-missing: transport dut {missing} cannot be opened: "
+        "[Errno 2] No such file or directory"
+    )
+    with pytest.raises(BenchError, match=re.escape(expected)):
+        bench.setup([MeterSpec(12345678, primary=3)])
+    assert bench.current is None
+
+
+def test_lab_port_gone_during_the_wait_fails_with_the_reason(tmp_path, monkeypatch):
+    # A socket:// "adapter" that is there at setup and then vanishes (server closed): the
+    # procedure stops after PORT_GONE_LIMIT_S with the port and the reader's last reason.
+    monkeypatch.setattr(bench_module, "PORT_GONE_LIMIT_S", 0.5)
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    bench = Bench(lab_rig(tmp_path, f'url = "socket://127.0.0.1:{port}"', quiet_s=5))
+    try:
+        run = bench.setup([MeterSpec(12345678, primary=3)])
+        conn, _ = server.accept()
+        conn.close()
+        server.close()
+        with pytest.raises(BenchError) as err:
+            run.dut.read(3)
+    finally:
+        bench.teardown()
+    msg = str(err.value)
+    where = f"socket://127.0.0.1:{port}"
+    assert msg.startswith(
+        f"rig lab-missing: transport dut {where} gone for over 0.5 s during read 3: "
+    )
+    assert "Connection refused" in msg or "disconnected" in msg, msg
+    states = [e["state"] for e in run.trace.select("bridge_port")]
+    assert "gone" in states
+
+
+def test_lab_timeout_message_says_the_port_was_never_opened_by_a_master(tmp_path, monkeypatch):
+    # A pty nobody opens is only waiting (no BenchError), but when the gateway sends nothing
+    # the timeout says so: the bridge_port gone reason is part of the message.
+    monkeypatch.setattr(bench_module, "NO_REQUEST_MIN_S", 1.0)
+    link = tmp_path / "ttyDUT"
+    rig = lab_rig(tmp_path, f'pty = true\npty_link = "{link}"', trigger="true", quiet_s=0.25)
+    bench = Bench(rig)
+    try:
+        run = bench.setup([MeterSpec(12345678, primary=3)])
+        with pytest.raises(TimeoutError) as err:
+            run.dut.read(3)
+    finally:
+        bench.teardown()
+    msg = str(err.value)
+    assert msg.startswith("the gateway sent no request for read 3 within 1 s (trigger: true)")
+    assert "; bridge_port gone: " in msg and "waiting for a master program to open it" in msg, msg

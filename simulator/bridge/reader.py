@@ -53,6 +53,10 @@ class PortReader:
         self.backoff_max = backoff_max
         self._stop = threading.Event()
         self.connected = True
+        #: ``time.monotonic()`` since when the port has been gone (None while connected) and
+        #: the reason of the last loss, for callers that wait on the port (the lab bench)
+        self.gone_since: float | None = None
+        self.last_gone_reason = ""
         self._thread = threading.Thread(target=self._run, name="bridge-reader", daemon=True)
 
     def start(self) -> PortReader:
@@ -72,6 +76,8 @@ class PortReader:
                 data = self.transport.read(self.poll)
             except PortGone as exc:
                 self.connected = False
+                self.gone_since = time.monotonic()
+                self.last_gone_reason = str(exc)
                 self._put("gone", reason=str(exc))
                 self._reconnect()
                 continue
@@ -84,9 +90,11 @@ class PortReader:
         while not self._stop.wait(delay):
             try:
                 self.transport.reopen()
-            except PortGone:
+            except PortGone as exc:
+                self.last_gone_reason = str(exc)
                 delay = min(delay * 2, self.backoff_max)
                 continue
             self.connected = True
+            self.gone_since = None
             self._put("back")
             return

@@ -16,6 +16,7 @@ timeout".
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import Protocol
 
@@ -55,7 +56,8 @@ class SerialTransport:
     bytes; parity is the converter's business. ``parity="E"`` opens 8E1 on a real UART.
     A port that cannot be opened yet is not an error here: ``read`` raises :class:`PortGone`
     and the bridge's reader retries, so a bridge started before the adapter is plugged in
-    simply waits for it.
+    simply waits for it; :attr:`open_error` then says why (for callers that must not wait,
+    such as a lab bench at start).
     """
 
     def __init__(self, url: str, *, baud: int = 2400, parity: str = "N") -> None:
@@ -65,6 +67,9 @@ class SerialTransport:
         self.parity = parity
         self._port: serial.SerialBase | None = None
         self._lock = threading.Lock()
+        #: why the last open failed (OS reason, e.g. "[Errno 2] No such file or directory"),
+        #: None while the port is open
+        self.open_error: str | None = None
         try:
             self.reopen()
         except PortGone:
@@ -80,7 +85,8 @@ class SerialTransport:
                 write_timeout=2.0,
             )
         except (serial.SerialException, OSError, ValueError) as exc:
-            raise PortGone(f"{self.url}: cannot open: {exc}") from None
+            self.open_error = os_reason(exc)
+            raise PortGone(f"{self.url}: cannot open: {self.open_error}") from None
 
     def reopen(self) -> None:
         with self._lock:
@@ -91,6 +97,7 @@ class SerialTransport:
                     pass
                 self._port = None
             self._port = self._open()
+            self.open_error = None
 
     def read(self, timeout: float) -> bytes:
         port = self._port
@@ -137,3 +144,13 @@ class SerialTransport:
 def open_transport(url: str, *, baud: int = 2400, parity: str = "N") -> SerialTransport:
     """Open ``url`` through ``serial.serial_for_url`` (see :class:`SerialTransport`)."""
     return SerialTransport(url, baud=baud, parity=parity)
+
+
+def os_reason(exc: BaseException) -> str:
+    """The OS's reason for ``exc`` as ``[Errno N] text`` when it carries an errno (pyserial's
+    ``SerialException`` repeats the port and the message; this keeps the part that says why),
+    else ``str(exc)``."""
+    err = getattr(exc, "errno", None)
+    if isinstance(err, int):
+        return f"[Errno {err}] {os.strerror(err)}"
+    return str(exc)

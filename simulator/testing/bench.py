@@ -14,6 +14,10 @@ then it asserts on ``run.trace``. Which device that is depends on the rig
   ``None`` because the bench can only observe the wire. **Not yet exercised against a real
   gateway** (see docs/rigs.md).
 
+A lab bench fails fast (:class:`BenchError`) when its serial port cannot be opened at setup
+or stays gone for :data:`PORT_GONE_LIMIT_S` while a procedure waits, naming the rig, the
+port and the OS reason, instead of waiting for a gateway that cannot reach it.
+
 Because the trace has the same ``frame`` events in both cases (the bus records them, whoever
 drives it), a test that asserts on the trace serves both rigs.
 """
@@ -37,7 +41,22 @@ from simulator.mbus.faults import Fault
 from simulator.mbus.master import Master, MasterSettings, Readout
 from simulator.mbus.profiles import TEMPLATES
 from simulator.mbus.slave import ResponseDelay, Slave
-from simulator.rig import Rig
+from simulator.rig import Rig, TransportSpec
+
+#: How long (s) a lab bench's serial port may stay gone while a procedure waits before the
+#: bench gives up (an adapter re-enumerating after a USB glitch is back well within this).
+PORT_GONE_LIMIT_S = 5.0
+
+#: A procedure fails with ``TimeoutError`` when the gateway sent no request for
+#: ``max(NO_REQUEST_MIN_S, 4 * quiet_s)`` s after its trigger.
+NO_REQUEST_MIN_S = 60.0
+
+
+class BenchError(RuntimeError):
+    """The bench cannot reach the device under test: its port cannot be opened or is gone.
+
+    The message names the rig, the transport (name and port) and the OS reason.
+    """
 
 
 @dataclass(frozen=True)
@@ -164,20 +183,35 @@ class LabDut:
 
     ``trigger``: shell command template with ``{procedure}``, ``{target}`` and ``{baud}``; empty =
     prompt the operator on stderr. ``quiet_s``: bus silence that ends a procedure.
+
+    Raises :class:`BenchError` when the rig's ``dut`` transport cannot be opened (e.g. no
+    ``/dev/ttyUSB0``); a pty or TCP service waiting for its master program is not an error.
     """
 
     def __init__(self, rig: Rig, world: World, bus: Bus) -> None:
         from simulator.bridge.bridge import SerialBridge
         from simulator.bridge.realtime import RealtimeDriver
         from simulator.bridge.serve import open_rig_transport
+        from simulator.bridge.transports import SerialTransport, os_reason
 
         self.rig = rig
         self.world = world
         self.bus = bus
         spec = rig.transport("dut")
         assert spec is not None  # load_rig guarantees it for lab rigs
+        self.spec = spec
         self.driver = RealtimeDriver(world)
-        self.transport = open_rig_transport(spec)
+        try:
+            self.transport = open_rig_transport(spec)
+        except OSError as exc:  # e.g. the TCP service's port is in use
+            raise BenchError(self._port_problem("cannot be opened", os_reason(exc))) from None
+        # A serial port (device path, socket:// URL) that is gone means the gateway cannot
+        # reach the bench; a pty or TCP service without a peer is only waiting for one.
+        self._port_must_stay = isinstance(self.transport, SerialTransport)
+        error = getattr(self.transport, "open_error", None)
+        if error is not None:
+            self.transport.close()
+            raise BenchError(self._port_problem("cannot be opened", error))
         self.bridge = SerialBridge(
             self.driver,
             bus,
@@ -201,20 +235,40 @@ class LabDut:
         else:
             print(f"[meterbench] make the gateway run: {name} {target}", file=sys.stderr)
         quiet = self.rig.dut.quiet_s
+        reader = self.bridge.reader
         started = last_change = time.monotonic()
         last_count = before
         while True:
             time.sleep(min(0.2, quiet / 4))
             count = self.bridge.counters["requests"]
+            gone_since = reader.gone_since
+            if (
+                self._port_must_stay
+                and gone_since is not None
+                and time.monotonic() - gone_since > PORT_GONE_LIMIT_S
+            ):
+                raise BenchError(
+                    self._port_problem(
+                        f"gone for over {PORT_GONE_LIMIT_S:g} s during {name} {target}".rstrip(),
+                        reader.last_gone_reason,
+                    )
+                )
             if count != last_count:
                 last_count, last_change = count, time.monotonic()
             elif count > before and time.monotonic() - last_change >= quiet:
                 return
-            elif count == before and time.monotonic() - started > max(60.0, 4 * quiet):
+            elif count == before and time.monotonic() - started > max(NO_REQUEST_MIN_S, 4 * quiet):
+                port = ""
+                if reader.last_gone_reason:
+                    state = "gone" if reader.gone_since is not None else "was gone"
+                    port = f"; bridge_port {state}: {reader.last_gone_reason}"
                 raise TimeoutError(
                     f"the gateway sent no request for {name} {target} within "
-                    f"{max(60.0, 4 * quiet):.0f} s (trigger: {cmd or 'operator'})"
+                    f"{max(NO_REQUEST_MIN_S, 4 * quiet):g} s (trigger: {cmd or 'operator'}){port}"
                 )
+
+    def _port_problem(self, what: str, reason: str) -> str:
+        return f"rig {self.rig.name}: transport {_describe_port(self.spec)} {what}: {reason}"
 
     def scan_primary(self, addresses: Iterable[int] = range(0, 251)) -> None:
         self._procedure("scan_primary")
@@ -232,6 +286,12 @@ class LabDut:
         self.driver.stop_event.set()
         self._thread.join(timeout=5)
         self.bridge.close()
+
+
+def _describe_port(spec: TransportSpec) -> str:
+    """``"dut /dev/ttyUSB0"``: the transport's name and where it points."""
+    where = spec.url or (f"tcp {spec.tcp}" if spec.tcp else f"pty {spec.pty_link or ''}")
+    return f"{spec.name} {where.strip()}"
 
 
 class Bench:
