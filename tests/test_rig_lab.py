@@ -154,3 +154,25 @@ def test_lab_timeout_message_says_the_port_was_never_opened_by_a_master(tmp_path
     msg = str(err.value)
     assert msg.startswith("the gateway sent no request for read 3 within 1 s (trigger: true)")
     assert "; bridge_port gone: " in msg and "waiting for a master program to open it" in msg, msg
+
+
+def test_suite_on_a_lab_rig_without_its_adapter_fails_every_test_at_once(tmp_path):
+    # the command from the issue, with the shipped rig's transport pointed at a missing path
+    import subprocess
+    from pathlib import Path
+
+    suites = Path(bench_module.__file__).parent / "suites"
+    missing = tmp_path / "ttyUSB0"
+    rig = lab_rig(tmp_path, f'url = "{missing}"', quiet_s=15)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rig", rig.path]
+        + [str(suites)],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    message = f"transport dut {missing} cannot be opened: [Errno 2] No such file or directory"
+    assert message in proc.stdout
+    assert "TimeoutError" not in proc.stdout and " passed" not in proc.stdout
