@@ -23,7 +23,7 @@ from __future__ import annotations
 import importlib
 import re
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -145,15 +145,34 @@ class ScenarioDoc:
         key = ".".join(str(p) for p in key_path)
         return Issue(str(self.path), self.locator.line(key_path), key, message)
 
-    def validate(self, model: type[T], data: dict[str, Any] | None = None) -> T:
+    def validate(
+        self,
+        model: type[T],
+        data: dict[str, Any] | None = None,
+        *,
+        checks: Sequence[Callable[[ScenarioDoc], list[Issue]]] = (),
+    ) -> T:
         """Validate ``data`` (default: the whole document) against a pydantic ``model``.
 
-        Raises :class:`ScenarioError` listing every validation error with file:line and key.
+        ``checks`` are cross-field checks run on the raw document (duplicate addresses, files
+        that must exist...); they run even when the model fails, so one
+        :class:`ScenarioError` lists every problem at once, with file:line and key (sorted by
+        line when there are checks).
         """
         try:
-            return model.model_validate(self.data if data is None else data)
+            result = model.model_validate(self.data if data is None else data)
+            issues: list[Issue] = []
         except pydantic.ValidationError as exc:
-            raise ScenarioError([self.issue(e["loc"], _message(e)) for e in exc.errors()]) from None
+            result = None
+            issues = [self.issue(e["loc"], _message(e)) for e in exc.errors()]
+        if checks:
+            for check in checks:
+                issues += check(self)
+            issues.sort(key=lambda i: (i.line or 0, i.key))
+        if issues:
+            raise ScenarioError(issues)
+        assert result is not None
+        return result
 
     def resolve_path(self, relative: str) -> Path:
         """A path written in the file, taken relative to the file's folder."""

@@ -54,7 +54,7 @@ from simulator.core.world import EPOCH
 from simulator.mbus.electrical import JYSTY_NF_PER_M, JYSTY_OHM_PER_M
 from simulator.mbus.faults import FAULT_KINDS
 from simulator.mbus.profiles import TEMPLATES
-from simulator.scenario import Issue, ScenarioDoc, ScenarioError, StrictModel
+from simulator.scenario import Issue, ScenarioDoc, StrictModel
 
 Baud = Literal[300, 600, 1200, 2400, 4800, 9600, 19200, 38400]
 FaultKind = Literal["silent", "late", "early", "bad_checksum", "truncated", "garbled"]
@@ -193,7 +193,7 @@ def group_primaries(group: dict[str, Any] | SlaveGroup) -> list[int]:
     return [first + k for k in range(count)] if first else [0] * count
 
 
-def _cross_issues(doc: ScenarioDoc) -> list[Issue]:
+def cross_issues(doc: ScenarioDoc) -> list[Issue]:
     """Problems pydantic cannot see (checked on the raw data, defensively)."""
     issues: list[Issue] = []
     data = doc.data
@@ -324,15 +324,4 @@ def _profile_issues(doc: ScenarioDoc, gi: int, g: dict[str, Any]) -> list[Issue]
 
 def validate(doc: ScenarioDoc) -> MbusScenario:
     """Validate an ``mbus`` scenario; :class:`ScenarioError` lists every problem at once."""
-    issues: list[Issue] = []
-    model: MbusScenario | None = None
-    try:
-        model = doc.validate(MbusScenario)
-    except ScenarioError as exc:
-        issues += exc.issues
-    issues += _cross_issues(doc)
-    if issues:
-        issues.sort(key=lambda i: (i.line or 0, i.key))
-        raise ScenarioError(issues)
-    assert model is not None
-    return model
+    return doc.validate(MbusScenario, checks=[cross_issues])
