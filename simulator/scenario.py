@@ -228,6 +228,24 @@ class RunOptions:
     progress: Any = None
     quiet: bool = False
 
+    def resolve(self, seed: int, hours: float) -> tuple[int, float]:
+        """The run's seed and duration (h): the scenario's, unless overridden here.
+
+        Raises ``ValueError`` for an override that is not > 0 h (``meterbench run`` rejects
+        such a ``--hours`` before calling a runner; a file's ``hours`` is checked by its model).
+        """
+        if self.hours is not None and not self.hours > 0:
+            raise ValueError(f"hours override must be > 0, got {self.hours}")
+        return (
+            int(seed if self.seed is None else self.seed),
+            float(hours if self.hours is None else self.hours),
+        )
+
+    def report(self, fraction: float, text: str = "") -> None:
+        """Pass progress (fraction in [0, 1], a short text) to ``progress``, if there is one."""
+        if self.progress is not None:
+            self.progress(fraction, text)
+
 
 @dataclass
 class RunResult:

@@ -286,15 +286,12 @@ def _rows(world: World, meter: Meter, ro: Readout) -> list[list[Any]]:
 def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
     """Run an ``mbus`` scenario (see the module doc); :class:`ScenarioError` if invalid."""
     sc = validate(doc)
-    seed = sc.seed if options.seed is None else options.seed
-    hours = sc.hours if options.hours is None else options.hours
-    if hours <= 0:
-        raise ScenarioError([doc.issue(("hours",), f"duration must be > 0 h, got {hours}")])
+    seed, hours = options.resolve(sc.seed, sc.hours)
     end = hours * 3600.0
     out = Path(options.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     trace_path, csv_path = out / "trace.jsonl", out / "readouts.csv"
-    progress = options.progress or (lambda fraction, text="": None)
+    progress = options.report
     stats = {"rounds": 0, "readouts_ok": 0, "readouts_failed": 0, "records": 0, "rounds_skipped": 0}
     with (
         trace_path.open("w", encoding="utf-8", newline="\n") as sink,

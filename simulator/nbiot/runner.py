@@ -101,9 +101,7 @@ def ks_uniform(samples: list[float], low: float, high: float) -> float:
 def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
     """Run an nbiot scenario; raises :class:`~simulator.scenario.ScenarioError` if invalid."""
     scn = doc.validate(NbiotScenario)
-    if options.seed is not None:
-        scn.seed = options.seed
-    hours = options.hours if options.hours is not None else scn.hours
+    scn.seed, hours = options.resolve(scn.seed, scn.hours)
     out = Path(options.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
@@ -119,8 +117,7 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
         steps = max(1, min(100, int(hours)))
         for k in range(1, steps + 1):
             world.run(until=end * k / steps)
-            if options.progress:
-                options.progress(k / steps, f"{len(modules)} modules, {world.now / 3600:.1f} h")
+            options.report(k / steps, f"{len(modules)} modules, {world.now / 3600:.1f} h")
     finally:
         if sink is not None:
             sink.close()

@@ -168,8 +168,7 @@ def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptio
         steps = 20
         for k in range(1, steps + 1):
             world.run(until=duration * k / steps + (1.0 if k == steps else 0.0))
-            if options.progress:
-                options.progress(k / steps, f"event model {world.now / 3600:.1f} h")
+            options.report(k / steps, f"event model {world.now / 3600:.1f} h")
     finally:
         if sink is not None:
             sink.stop()
@@ -216,12 +215,11 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
     """Run a ``stream`` scenario (see the module docstring)."""
     sc = doc.validate(StreamScenario)
     settings = _settings(doc, sc)
-    seed = sc.seed if options.seed is None else int(options.seed)
-    hours = sc.hours if options.hours is None else float(options.hours)
+    seed, hours = options.resolve(sc.seed, sc.hours)
     duration = hours * 3600.0
     out = Path(options.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    progress = options.progress or (lambda f, t="": None)
+    progress = options.report
 
     progress(0.0, "building meters")
     meters = build_meters(sc, seed)

@@ -53,7 +53,7 @@ from simulator.gateways.cme2100.scenario_model import (
 from simulator.gateways.cme2100.sender import PASSWORD_KEY, CommandSender
 from simulator.mbus.runner import build as build_segment
 from simulator.mbus.scenario_model import MbusScenario
-from simulator.scenario import RunOptions, RunResult, ScenarioDoc, ScenarioError
+from simulator.scenario import RunOptions, RunResult, ScenarioDoc
 
 SMS_COLUMNS = (
     "sent_at",  # ISO 8601 UTC world time the SMS left its sender
@@ -341,17 +341,14 @@ def _segment_scenario(sc: Cme2100Scenario, hours: float) -> MbusScenario:
 def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
     """Run a ``cme2100`` scenario (see the module doc); :class:`ScenarioError` if invalid."""
     sc = validate(doc)
-    seed = sc.seed if options.seed is None else options.seed
-    hours = sc.hours if options.hours is None else options.hours
-    if hours <= 0:
-        raise ScenarioError([doc.issue(("hours",), f"duration must be > 0 h, got {hours}")])
+    seed, hours = options.resolve(sc.seed, sc.hours)
     end = hours * 3600.0
     out = Path(options.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("push-*.eml"):  # a rerun into the same folder: no stale reports
         old.unlink()
     trace_path, sms_path = out / "trace.jsonl", out / "sms.csv"
-    progress = options.progress or (lambda fraction, text="": None)
+    progress = options.report
     smtp = (
         None
         if sc.smtp is None
