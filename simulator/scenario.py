@@ -1,15 +1,7 @@
-"""Scenario and rig files: TOML loading, validation with file:line, and the runner registry.
+"""Scenario and rig files: TOML loading and validation with file:line.
 
-A scenario is a TOML file whose top-level ``kind`` names the world it builds:
-
-========  =====================================================  ======================================
-kind      what it simulates                                      runner module
-========  =====================================================  ======================================
-mbus      a wired M-Bus segment read by a gateway's master       ``simulator.mbus.runner``
-stream    wM-Bus meters, radio and a CMe3100 Stream Plugin       ``simulator.wmbus.runner``
-nbiot     a fleet of CMi6140 NB-IoT modules in one cell          ``simulator.nbiot.runner``
-cme2100   a CMe2100 commissioned by SMS on a wired M-Bus         ``simulator.gateways.cme2100.runner``
-========  =====================================================  ======================================
+A scenario is a TOML file whose top-level ``kind`` names the world it builds; the device
+registry (:mod:`simulator.devices.registry`) maps kinds to the code that builds them.
 
 Validation uses pydantic models (one per kind) and reports **every** error at once as a
 :class:`ScenarioError` whose items carry ``file:line`` and the dotted key. TOML itself does not
@@ -20,25 +12,16 @@ tables fall back to the nearest enclosing key).
 
 from __future__ import annotations
 
-import importlib
 import re
 import tomllib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pydantic
 
 T = TypeVar("T", bound=pydantic.BaseModel)
-
-#: Scenario kind -> module that provides ``run(doc: ScenarioDoc, options: RunOptions) -> RunResult``.
-RUNNERS: dict[str, str] = {
-    "mbus": "simulator.mbus.runner",
-    "stream": "simulator.wmbus.runner",
-    "nbiot": "simulator.nbiot.runner",
-    "cme2100": "simulator.gateways.cme2100.runner",
-}
 
 #: The scenario ``meterbench run`` uses when given none (shipped inside the package).
 DEFAULT_SCENARIO = Path(__file__).parent / "data" / "scenarios" / "building.toml"
@@ -245,31 +228,3 @@ class RunOptions:
         """Pass progress (fraction in [0, 1], a short text) to ``progress``, if there is one."""
         if self.progress is not None:
             self.progress(fraction, text)
-
-
-@dataclass
-class RunResult:
-    """What a runner returns: the summary (written to summary.json) and the rows to print."""
-
-    summary: dict[str, Any]
-    table: list[tuple[str, str]] = field(default_factory=list)
-    files: list[Path] = field(default_factory=list)
-
-
-def runner_for(doc: ScenarioDoc):
-    """The runner module for the document's ``kind``; :class:`ScenarioError` if unknown."""
-    kind = doc.kind
-    if kind is None:
-        raise ScenarioError(
-            [
-                doc.issue(
-                    ("kind",),
-                    f"missing: the file must say which world it builds, kind = one of {sorted(RUNNERS)}",
-                )
-            ]
-        )
-    if kind not in RUNNERS:
-        raise ScenarioError(
-            [doc.issue(("kind",), f"unknown scenario kind {kind!r}; one of {sorted(RUNNERS)}")]
-        )
-    return importlib.import_module(RUNNERS[kind])

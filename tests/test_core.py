@@ -113,11 +113,11 @@ def test_toml_syntax_error_names_the_line(tmp_path):
 
 
 def test_a_scenario_without_kind_is_one_clear_error(tmp_path):
-    from simulator.scenario import runner_for
+    from simulator.devices import for_document
 
     f = tmp_path / "nokind.toml"
     f.write_text("seed = 1\n[[slaves]]\nid = 1\n")
     with pytest.raises(ScenarioError) as info:
-        runner_for(load_toml(f))
+        for_document(load_toml(f))
     (issue,) = info.value.issues
     assert issue.key == "kind" and "missing" in issue.message and "mbus" in issue.message

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from simulator.devices import run_scenario
 from simulator.mbus import runner
 from simulator.mbus.address import SecondaryMask
 from simulator.mbus.meterlist import format_meter_list, parse_meter_list, read_meter_list
@@ -21,7 +22,7 @@ LISTS = ROOT / "fixtures" / "meterlists"
 
 def run(path: Path, out: Path, **kw) -> tuple[dict, Path]:
     doc = load_toml(path)
-    res = runner.run(doc, RunOptions(out_dir=out, **kw))
+    res = run_scenario(doc, RunOptions(out_dir=out, **kw))
     return res.summary, out
 
 
@@ -146,7 +147,7 @@ def test_same_scenario_and_seed_give_a_byte_identical_trace(tmp_path):
 
 
 def test_meter_list_install_reads_listed_meters_only(tmp_path):
-    res = runner.run(load_toml(SCEN / "mbus-meterlist.toml"), RunOptions(out_dir=tmp_path))
+    res = run_scenario(load_toml(SCEN / "mbus-meterlist.toml"), RunOptions(out_dir=tmp_path))
     summary, out = res.summary, tmp_path
     assert ("meters listed", "5") in res.table  # 4 on the bus: "found" would mislead
     assert summary["meters_found"] == 5  # six rows, one wireless (esecondary) skipped

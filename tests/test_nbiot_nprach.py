@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from simulator.nbiot import runner
+from simulator.devices import run_scenario
 from simulator.nbiot.network import NetworkParams, Radio, Timeline
 from simulator.nbiot.nprach import NprachCell
 from simulator.scenario import RunOptions, load_toml
@@ -87,7 +87,7 @@ CROWD = textwrap.dedent("""\
 def _crowd(tmp_path, delay: int, collisions: bool = True) -> dict:
     f = tmp_path / f"crowd-{delay}-{collisions}.toml"
     f.write_text(CROWD.replace("DELAY", str(delay)).replace("COLLISIONS", str(collisions).lower()))
-    return runner.run(load_toml(f), RunOptions(out_dir=tmp_path / f.stem)).summary
+    return run_scenario(load_toml(f), RunOptions(out_dir=tmp_path / f.stem)).summary
 
 
 def test_crowded_cell_shows_collisions_and_the_spread_window_avoids_them(tmp_path):

@@ -94,12 +94,12 @@ def test_bad_scenario_reports_every_problem_and_exits_2(tmp_path, capsys):
 
 
 def test_shipped_fleet_scenario_validates_and_runs_shortened(tmp_path):
-    from simulator.nbiot import runner
+    from simulator.devices import run_scenario
 
     doc = load_toml(FLEET)
     assert doc.kind == "nbiot"
     doc.data["fleet"]["modules"] = 30
-    result = runner.run(doc, RunOptions(out_dir=tmp_path, hours=25))
+    result = run_scenario(doc, RunOptions(out_dir=tmp_path, hours=25))
     assert result.summary["modules"] == 30
     assert result.summary["readouts_delivered"] > 0
     # the fleet uses the RFC 7925 IoT-profile DTLS timer (docs/nbiot.md, "DTLS timers")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from simulator.cli import main as cli_main
+from simulator.devices import run_scenario
 from simulator.scenario import RunOptions, ScenarioError, load_toml
 from simulator.wmbus import runner
 
@@ -54,8 +55,8 @@ def test_small_event_scenario_via_cli(tmp_path, capsys):
 
 def test_same_seed_same_trace(tmp_path):
     doc = load_toml(SCENARIOS / "stream-small.toml")
-    a = runner.run(doc, RunOptions(out_dir=tmp_path / "a", hours=0.25))
-    b = runner.run(doc, RunOptions(out_dir=tmp_path / "b", hours=0.25))
+    a = run_scenario(doc, RunOptions(out_dir=tmp_path / "a", hours=0.25))
+    b = run_scenario(doc, RunOptions(out_dir=tmp_path / "b", hours=0.25))
     ta = (tmp_path / "a" / "trace.jsonl").read_text()
     assert ta == (tmp_path / "b" / "trace.jsonl").read_text()
     assert a.summary["receptions"] == b.summary["receptions"] > 0
@@ -65,7 +66,7 @@ def test_kernel_scenario_small(tmp_path):
     text = (SCENARIOS / "stream-city.toml").read_text().replace("count = 20000", "count = 500")
     path = tmp_path / "city-mini.toml"
     path.write_text(text)
-    res = runner.run(load_toml(path), RunOptions(out_dir=tmp_path / "o", hours=2))
+    res = run_scenario(load_toml(path), RunOptions(out_dir=tmp_path / "o", hours=2))
     s = res.summary
     assert s["engine"] == "kernel" and s["meters"] == 500 and s["receivers"] == 25
     assert 0 < s["meters_heard"] <= 500
@@ -82,7 +83,7 @@ def test_bad_scenario_reports_every_error_with_lines(tmp_path):
         'modes = { X9 = 1.0 }\n[receivers]\nradio_mode = "T9"\n'
     )
     with pytest.raises(ScenarioError) as exc:
-        runner.run(load_toml(path), RunOptions(out_dir=tmp_path / "o"))
+        run_scenario(load_toml(path), RunOptions(out_dir=tmp_path / "o"))
     text = str(exc.value)
     for where in (":2: engine", ":4: meters.count", ":5: meters.modes", ":7: receivers"):
         assert where in text, text
@@ -91,7 +92,7 @@ def test_bad_scenario_reports_every_error_with_lines(tmp_path):
         'properties = { "radio.mode" = "T9", "usb.baud.rate" = "1" }\n'
     )
     with pytest.raises(ScenarioError) as exc:
-        runner.run(load_toml(path), RunOptions(out_dir=tmp_path / "o"))
+        run_scenario(load_toml(path), RunOptions(out_dir=tmp_path / "o"))
     assert len(exc.value.issues) == 2 and ":5: plugin.properties.radio.mode" in str(exc.value)
 
 
@@ -113,7 +114,7 @@ def test_kernel_scenario_summed_interference_loses_more(tmp_path):
     for rule in ("pairwise", "sum"):
         path = tmp_path / f"{rule}.toml"
         path.write_text(base.replace("[receivers]\n", f'[receivers]\ninterference = "{rule}"\n'))
-        res = runner.run(load_toml(path), RunOptions(out_dir=tmp_path / rule, hours=0.05))
+        res = run_scenario(load_toml(path), RunOptions(out_dir=tmp_path / rule, hours=0.05))
         summaries[rule] = res.summary
     pair, summ = summaries["pairwise"], summaries["sum"]
     assert pair["interference"] == "pairwise" and summ["interference"] == "sum"
@@ -139,7 +140,7 @@ def test_event_scenario_with_summed_interference_and_ell_encryption(tmp_path):
         text = text.replace(old, new)
     path = tmp_path / "ell.toml"
     path.write_text(text)
-    res = runner.run(load_toml(path), RunOptions(out_dir=tmp_path / "o", hours=0.25))
+    res = run_scenario(load_toml(path), RunOptions(out_dir=tmp_path / "o", hours=0.25))
     assert res.summary["interference"] == "sum" and res.summary["receptions"] > 0
     modes = {
         row.split(",")[0]: row.split(",")[1]
@@ -165,5 +166,5 @@ def test_run_shorter_than_every_window_plots_without_warnings(tmp_path):
     doc = load_toml(SCENARIOS / "stream-small.toml")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # matplotlib warned "No artists with labels" here
-        runner.run(doc, RunOptions(out_dir=tmp_path, hours=0.1))
+        run_scenario(doc, RunOptions(out_dir=tmp_path, hours=0.1))
     assert (tmp_path / "ratio_vs_distance.png").stat().st_size > 0

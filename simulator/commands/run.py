@@ -1,21 +1,22 @@
 """``meterbench run [SCENARIO] [--out DIR] [--seed N] [--hours H]``: run a scenario.
 
-With no SCENARIO, runs the default building scenario shipped with the package. The runner
-for the scenario's ``kind`` writes its files into DIR (trace.jsonl, readouts.csv, plots...);
-this verb adds ``wall_seconds`` to the summary, writes DIR/summary.json and prints the table.
+With no SCENARIO, runs the default building scenario shipped with the package. The scenario's
+``kind`` selects its device in the registry and the run skeleton
+(:func:`simulator.devices.run_scenario`) writes DIR/trace.jsonl, the kind's CSV files and
+plots, and DIR/summary.json; this verb prints the table. Exit 2 for a bad scenario (every
+problem listed with file:line).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
-import time
 from pathlib import Path
 
+from simulator.devices import run_scenario
 from simulator.report.console import Progress, format_table
-from simulator.scenario import DEFAULT_SCENARIO, RunOptions, ScenarioError, load_toml, runner_for
+from simulator.scenario import DEFAULT_SCENARIO, RunOptions, ScenarioError
 
 
 def add_parser(sub) -> None:
@@ -54,31 +55,22 @@ def _hours(text: str) -> float:
 
 def main(args) -> int:
     path = args.scenario or DEFAULT_SCENARIO
+    out = args.out or Path("meterbench-results") / path.stem
+    opts = RunOptions(
+        out_dir=out,
+        seed=args.seed,
+        hours=args.hours,
+        progress=Progress(enabled=not args.quiet),
+        quiet=args.quiet,
+    )
     try:
-        doc = load_toml(path)
-        runner = runner_for(doc)
-        out = args.out or Path("meterbench-results") / path.stem
-        out.mkdir(parents=True, exist_ok=True)
-        opts = RunOptions(
-            out_dir=out,
-            seed=args.seed,
-            hours=args.hours,
-            progress=Progress(enabled=not args.quiet),
-            quiet=args.quiet,
-        )
-        t0 = time.perf_counter()  # wall time of the whole run, for the summary only
-        result = runner.run(doc, opts)
-        wall = time.perf_counter() - t0
+        result = run_scenario(path, opts)
     except ScenarioError as exc:
         print(f"meterbench run: {path}: {exc}", file=sys.stderr)
         return 2
-    summary = dict(result.summary)
-    summary["wall_seconds"] = round(wall, 3)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-    rows = list(result.table) + [("wall time", f"{wall:.2f} s")]
-    print(
-        format_table(rows, title=f"meterbench run: {path.name} (seed {summary.get('seed', '?')})")
-    )
-    written = [*result.files, out / "summary.json"]
-    print("wrote: " + ", ".join(str(f) for f in written))
+    summary = result.summary
+    rows = [*result.table, ("wall time", f"{summary['wall_seconds']:.2f} s")]
+    title = f"meterbench run: {path.name} ({summary['kind']}, seed {summary['seed']})"
+    print(format_table(rows, title=title))
+    print("wrote: " + ", ".join(str(f) for f in result.files))
     return 0

@@ -14,14 +14,16 @@ row per record per successful readout). The summary has ``meters_found``, ``read
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
 from simulator.core.trace import Trace
 from simulator.core.world import World
+from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
 from simulator.mbus.bus import Bus
 from simulator.mbus.electrical import Cable, MasterPort
@@ -39,7 +41,7 @@ from simulator.mbus.scenario_model import (
 )
 from simulator.mbus.slave import ResponseDelay, Slave, read_hex_file
 from simulator.mbus.telegram import decode_telegram
-from simulator.scenario import RunOptions, RunResult, ScenarioDoc, ScenarioError
+from simulator.scenario import ScenarioDoc, ScenarioError
 
 CSV_COLUMNS = (
     "time",
@@ -202,6 +204,11 @@ def build(
     ``meterbench serve``); the master is built but only started by :func:`run`.
     """
     world = World(seed, start=sc.start, trace=trace, realtime=realtime)
+    return build_segment(world, doc, sc)
+
+
+def build_segment(world: World, doc: ScenarioDoc, sc: MbusScenario) -> Segment:
+    """Bus, cable, slaves and master of a validated scenario in an existing ``world``."""
     port = MasterPort(
         max_unit_loads=sc.bus.master.max_unit_loads,
         mark_voltage=sc.bus.master.mark_voltage,
@@ -283,96 +290,120 @@ def _rows(world: World, meter: Meter, ro: Readout) -> list[list[Any]]:
     return rows
 
 
-def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
-    """Run an ``mbus`` scenario (see the module doc); :class:`ScenarioError` if invalid."""
-    sc = validate(doc)
-    seed, hours = options.resolve(sc.seed, sc.hours)
-    end = hours * 3600.0
-    out = Path(options.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    trace_path, csv_path = out / "trace.jsonl", out / "readouts.csv"
-    progress = options.report
-    stats = {"rounds": 0, "readouts_ok": 0, "readouts_failed": 0, "records": 0, "rounds_skipped": 0}
-    with (
-        trace_path.open("w", encoding="utf-8", newline="\n") as sink,
-        csv_path.open("w", encoding="utf-8", newline="") as fcsv,
-    ):
-        writer = csv.writer(fcsv, lineterminator="\n")
-        writer.writerow(CSV_COLUMNS)
-        seg = build(doc, sc, seed, Trace(keep=False, sink=sink))
+class MbusRun:
+    """A built ``mbus`` segment whose master installs the meters, then reads them each round."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        sc: MbusScenario = ctx.scenario
+        self.ctx, self.sc = ctx, sc
+        self.seg = build_segment(ctx.world, ctx.doc, sc)
+        self.writer = ctx.csv("readouts.csv", CSV_COLUMNS)
+        self.stats = dict.fromkeys(
+            ("rounds", "readouts_ok", "readouts_failed", "records", "rounds_skipped"), 0
+        )
+        ctx.world.process(self._main())
+
+    def _main(self):
+        seg, stats, end = self.seg, self.stats, self.ctx.end
         world, master, bus = seg.world, seg.master, seg.bus
-        interval = sc.readout.interval_min * 60.0
+        interval = self.sc.readout.interval_min * 60.0
+        yield from _install(seg, self.ctx.doc)
+        k = int(world.now // interval) + 1
+        while k * interval < end:
+            yield world.timeout(k * interval - world.now)
+            stats["rounds"] += 1
+            for meter in seg.meters:
+                bus.baud = meter.baud
+                ro = yield from master.read(meter.target)
+                if ro.ok:
+                    meter.ok += 1
+                    stats["readouts_ok"] += 1
+                    rows = _rows(world, meter, ro)
+                    stats["records"] += len(rows)
+                    self.writer.writerows(rows)
+                else:
+                    meter.failed += 1
+                    stats["readouts_failed"] += 1
+            nxt = int(world.now // interval) + 1
+            stats["rounds_skipped"] += max(0, nxt - k - 1)
+            k = nxt
 
-        def main():
-            progress(0.0, "installing meters")
-            yield from _install(seg, doc)
-            k = int(world.now // interval) + 1
-            while k * interval < end:
-                yield world.timeout(k * interval - world.now)
-                stats["rounds"] += 1
-                for meter in seg.meters:
-                    bus.baud = meter.baud
-                    ro = yield from master.read(meter.target)
-                    if ro.ok:
-                        meter.ok += 1
-                        stats["readouts_ok"] += 1
-                        rows = _rows(world, meter, ro)
-                        stats["records"] += len(rows)
-                        writer.writerows(rows)
-                    else:
-                        meter.failed += 1
-                        stats["readouts_failed"] += 1
-                progress(
-                    min(world.now / end, 1.0),
-                    f"round {stats['rounds']}: "
-                    f"{stats['readouts_ok']} ok, {stats['readouts_failed']} failed",
-                )
-                nxt = int(world.now // interval) + 1
-                stats["rounds_skipped"] += max(0, nxt - k - 1)
-                k = nxt
+    def advance(self, until: float, last: bool) -> None:
+        self.seg.world.run(until=until)
 
-        world.process(main())
-        world.run(until=end)
-        events = world.trace.count
-    progress(1.0, "done")
-    c = bus.counters
-    summary = {
-        "scenario": sc.name or doc.path.stem,
-        "seed": seed,
-        "sim_seconds": end,
-        "slaves": len(seg.slaves),
-        "unit_loads": bus.unit_loads,
-        "overloaded": bus.overloaded,
-        "max_baud": bus.max_baud,
-        "meters_found": len(seg.meters),
-        "meters_read": sum(1 for m in seg.meters if m.ok),
-        "rounds": stats["rounds"],
-        "rounds_skipped": stats["rounds_skipped"],
-        "readouts_ok": stats["readouts_ok"],
-        "readouts_failed": stats["readouts_failed"],
-        "records": stats["records"],
-        "requests": c["requests"],
-        "timeouts": c["timeouts"],
-        "collisions": c["collisions"],
-        "talkovers": c["talkovers"],
-        "bus_seconds": round(c["bus_seconds"], 6),
-        "trace_events": events,
-    }
-    table = [
-        (
-            "slaves on the bus",
-            f"{len(seg.slaves)} ({bus.unit_loads} UL of "
-            f"{bus.port.max_unit_loads}{', OVERLOADED' if bus.overloaded else ''})",
-        ),
-        # a meter list names its meters, found or not: "found" would count a missing one
-        (
-            "meters listed" if sc.readout.install == "meter_list" else "meters found",
-            str(len(seg.meters)),
-        ),
-        ("readouts ok / failed", f"{stats['readouts_ok']} / {stats['readouts_failed']}"),
-        ("collisions", str(c["collisions"])),
-        ("bus time used", f"{c['bus_seconds']:.1f} s ({100 * c['bus_seconds'] / end:.2f} %)"),
-        ("sim time", f"{hours:g} h"),
-        ("trace events", str(events)),
-    ]
-    return RunResult(summary=summary, table=table, files=[trace_path, csv_path])
+    def status(self) -> str:
+        s = self.stats
+        if not s["rounds"]:
+            return "installing meters"
+        return f"round {s['rounds']}: {s['readouts_ok']} ok, {s['readouts_failed']} failed"
+
+    def finish(self) -> Outcome:
+        seg, bus, stats, end = self.seg, self.seg.bus, self.stats, self.ctx.end
+        c = bus.counters
+        figures = {
+            "slaves": len(seg.slaves),
+            "unit_loads": bus.unit_loads,
+            "overloaded": bus.overloaded,
+            "max_baud": bus.max_baud,
+            "meters_found": len(seg.meters),
+            "meters_read": sum(1 for m in seg.meters if m.ok),
+            **stats,
+            "requests": c["requests"],
+            "timeouts": c["timeouts"],
+            "collisions": c["collisions"],
+            "talkovers": c["talkovers"],
+            "bus_seconds": round(c["bus_seconds"], 6),
+        }
+        table = [
+            (
+                "slaves on the bus",
+                f"{len(seg.slaves)} ({bus.unit_loads} UL of "
+                f"{bus.port.max_unit_loads}{', OVERLOADED' if bus.overloaded else ''})",
+            ),
+            # a meter list names its meters, found or not: "found" would count a missing one
+            (
+                "meters listed" if self.sc.readout.install == "meter_list" else "meters found",
+                str(len(seg.meters)),
+            ),
+            ("readouts ok / failed", f"{stats['readouts_ok']} / {stats['readouts_failed']}"),
+            ("collisions", str(c["collisions"])),
+            ("bus time used", f"{c['bus_seconds']:.1f} s ({100 * c['bus_seconds'] / end:.2f} %)"),
+            ("sim time", f"{self.ctx.hours:g} h"),
+        ]
+        return Outcome(figures, table)
+
+    def plots(self, out: Path) -> list[Path]:
+        return []
+
+
+class MbusSummary(pydantic.BaseModel):
+    """Figures of an ``mbus`` run (docs/mbus.md)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    slaves: int = pydantic.Field(description="slaves attached to the bus")
+    unit_loads: int = pydantic.Field(description="unit loads drawn (1 UL = 1.5 mA)")
+    overloaded: bool = pydantic.Field(description="the master port's unit-load limit exceeded")
+    max_baud: int = pydantic.Field(description="highest rate the cable allows (bit/s)")
+    meters_found: int = pydantic.Field(description="meters installed (found or listed)")
+    meters_read: int = pydantic.Field(description="installed meters read at least once")
+    rounds: int = pydantic.Field(description="readout rounds started")
+    readouts_ok: int = pydantic.Field(description="successful readouts")
+    readouts_failed: int = pydantic.Field(description="failed readouts")
+    records: int = pydantic.Field(description="data records read (rows of readouts.csv)")
+    rounds_skipped: int = pydantic.Field(description="rounds skipped because one overran")
+    requests: int = pydantic.Field(description="frames the master sent")
+    timeouts: int = pydantic.Field(description="requests without a reply")
+    collisions: int = pydantic.Field(description="receptions with more than one sender")
+    talkovers: int = pydantic.Field(description="requests that overlapped a reply (half duplex)")
+    bus_seconds: float = pydantic.Field(description="time the bus carried frames (s)")
+
+
+DEVICE = DeviceKind(
+    name="mbus",
+    title="a wired M-Bus segment read by a gateway's master",
+    scenario=MbusScenario,
+    validate=validate,
+    build=MbusRun,
+    summary=MbusSummary,
+)

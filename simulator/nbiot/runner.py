@@ -1,6 +1,6 @@
 """Runner for ``kind = "nbiot"``: a fleet of CMi6140 modules in one cell, in virtual time.
 
-``run(doc, options)`` builds one :class:`~simulator.core.world.World`, one world-side server and
+The registered kind (``DEVICE``) builds, in the skeleton's world, one world-side server and
 N modules whose coupling losses are drawn from the scenario's distribution, runs the requested
 hours and reports, per module and for the fleet: uplink latency distribution (server arrival
 minus the start of the telegram's transmission), energy per day from the state power model,
@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pydantic
 
-from simulator.core.trace import Trace
 from simulator.core.world import World
+from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.nbiot.module import Cmi6140
 from simulator.nbiot.network import exception_report_latency
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.scenario_model import NbiotScenario
 from simulator.nbiot.server import NbiotServer
-from simulator.scenario import RunOptions, RunResult, ScenarioDoc
 
 
 def coupling_losses(scn: NbiotScenario, world: World) -> np.ndarray:
@@ -98,38 +98,37 @@ def ks_uniform(samples: list[float], low: float, high: float) -> float:
     return float(max(np.max(ecdf_hi - x), np.max(x - ecdf_lo)))
 
 
-def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
-    """Run an nbiot scenario; raises :class:`~simulator.scenario.ScenarioError` if invalid."""
-    scn = doc.validate(NbiotScenario)
-    scn.seed, hours = options.resolve(scn.seed, scn.hours)
-    out = Path(options.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files: list[Path] = []
-    sink = None
-    if scn.output.trace != "off":
-        trace_path = out / "trace.jsonl"
-        sink = trace_path.open("w", encoding="utf-8", newline="\n")
-        files.append(trace_path)
-    try:
-        world = World(scn.seed, trace=Trace(keep=False, sink=sink))
-        server, modules = build(scn, world)
-        end = hours * 3600.0
-        steps = max(1, min(100, int(hours)))
-        for k in range(1, steps + 1):
-            world.run(until=end * k / steps)
-            options.report(k / steps, f"{len(modules)} modules, {world.now / 3600:.1f} h")
-    finally:
-        if sink is not None:
-            sink.close()
-    summary, rows, per_module = _summarise(scn, hours, server, modules, end)
-    files.append(_write_csv(out / "modules.csv", per_module))
-    if scn.output.plots:
-        files += _plots(out, scn, server, modules, per_module)
-    return RunResult(summary=summary, table=rows, files=files)
+class NbiotRun:
+    """A fleet of modules and the server, built in the skeleton's world."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        self.ctx, self.scn = ctx, ctx.scenario
+        self.server, self.modules = build(self.scn, ctx.world)
+
+    def advance(self, until: float, last: bool) -> None:
+        self.ctx.world.run(until=until)
+
+    def status(self) -> str:
+        return f"{len(self.modules)} modules, {self.ctx.world.now / 3600:.1f} h"
+
+    def finish(self) -> Outcome:
+        ctx = self.ctx
+        figures, rows, self.per_module = _summarise(
+            self.scn, ctx.seed, ctx.hours, self.server, self.modules, ctx.end
+        )
+        return Outcome(figures, rows, [_write_csv(ctx.out / "modules.csv", self.per_module)])
+
+    def plots(self, out: Path) -> list[Path]:
+        return _plots(out, self.scn, self.server, self.modules, self.per_module)
 
 
 def _summarise(
-    scn: NbiotScenario, hours: float, server: NbiotServer, modules: list[Cmi6140], end: float
+    scn: NbiotScenario,
+    seed: int,
+    hours: float,
+    server: NbiotServer,
+    modules: list[Cmi6140],
+    end: float,
 ) -> tuple[dict[str, Any], list[tuple[str, str]], list[dict]]:
     days = hours / 24.0
     per_module = []
@@ -180,12 +179,8 @@ def _summarise(
             "dtls_retransmissions": sum(s["dtls_retransmissions"] for s in group),
             "coap_retransmissions": sum(s["coap_retransmissions"] for s in group),
         }
-    design = exception_report_latency(scn.network, 164.0, random.Random(scn.seed), samples=400)
+    design = exception_report_latency(scn.network, 164.0, random.Random(seed), samples=400)
     summary: dict[str, Any] = {
-        "kind": "nbiot",
-        "name": scn.name,
-        "seed": scn.seed,
-        "hours": hours,
         "modules": len(modules),
         "readouts_produced": produced,
         "readouts_delivered": delivered,
@@ -359,3 +354,69 @@ def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=100, metadata={"Software": None})
     plt.close(fig)
     return path
+
+
+class _Latency(pydantic.BaseModel):
+    p50: float | None = pydantic.Field(description="median uplink latency (s)")
+    p95: float | None = pydantic.Field(description="95th percentile (s)")
+    p99: float | None = pydantic.Field(description="99th percentile (s)")
+    max: float | None = pydantic.Field(description="largest (s)")
+    count: int = pydantic.Field(description="telegrams that arrived")
+
+
+class _Spread(pydantic.BaseModel):
+    count: int = pydantic.Field(description="transmissions")
+    window_s: list[float] = pydantic.Field(description="randomisation window [low, high] (s)")
+    min_s: float | None = pydantic.Field(description="earliest send time in the window (s)")
+    max_s: float | None = pydantic.Field(description="latest send time in the window (s)")
+    ks_uniform: float | None = pydantic.Field(description="KS distance to uniform")
+
+
+class _CeGroup(pydantic.BaseModel):
+    modules: int
+    latency_p50_s: float | None = pydantic.Field(description="median latency (s)")
+    latency_p95_s: float | None = pydantic.Field(description="95th percentile latency (s)")
+    energy_j_per_day_mean: float = pydantic.Field(description="mean energy per day (J)")
+    battery_years_median: float | None = pydantic.Field(description="median battery life (y)")
+    delivered_ratio: float = pydantic.Field(ge=0, le=1)
+    ra_collisions: int
+    dtls_retransmissions: int
+    coap_retransmissions: int
+
+
+class NbiotSummary(pydantic.BaseModel):
+    """Figures of an ``nbiot`` fleet run (docs/nbiot.md)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    modules: int = pydantic.Field(description="CMi6140 modules in the cell")
+    readouts_produced: int = pydantic.Field(description="readouts the modules took")
+    readouts_delivered: int = pydantic.Field(description="readouts that reached the server")
+    delivered_ratio: float = pydantic.Field(ge=0, le=1)
+    readouts_expired: int = pydantic.Field(description="readouts dropped by max age / count")
+    uplinks_at_server: int
+    ra_collisions: int = pydantic.Field(description="lost NPRACH contentions")
+    dtls_timer_profile: str
+    dtls_retransmissions: int
+    coap_retransmissions: int
+    duplicates_at_server: int
+    latency_s: _Latency
+    energy_j_per_day: dict[str, float] = pydantic.Field(description="mean energy per day (J)")
+    battery_years: dict[str, float | None] = pydantic.Field(description="median, p5 (years)")
+    transmission_spread: _Spread
+    by_ce_level: dict[str, _CeGroup]
+    design_point_164db: dict[str, float | None] = pydantic.Field(
+        description="exception-report latency at 164 dB coupling loss, p50/p99 vs target (s)"
+    )
+
+
+DEVICE = DeviceKind(
+    name="nbiot",
+    title="a fleet of CMi6140 NB-IoT modules in one cell",
+    scenario=NbiotScenario,
+    build=NbiotRun,
+    summary=NbiotSummary,
+    trace=lambda scn: "off" if scn.output.trace == "off" else "full",
+    plots=True,
+    plots_enabled=lambda scn: scn.output.plots,
+)

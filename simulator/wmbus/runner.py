@@ -26,13 +26,13 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+import pydantic
 
 from simulator.core.rng import numpy_stream
-from simulator.core.trace import Trace
-from simulator.core.world import World
+from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme3100 import redundancy as red
 from simulator.gateways.cme3100.settings import SettingsError, StreamSettings
-from simulator.scenario import RunOptions, RunResult, ScenarioDoc, ScenarioError
+from simulator.scenario import ScenarioDoc, ScenarioError
 from simulator.wmbus.channel import Channel
 from simulator.wmbus.meter import ELL_MODES, MODES, RadioMeter, airtime_s
 from simulator.wmbus.radio_kernel import (
@@ -137,17 +137,21 @@ def _push_window_s(settings: StreamSettings, world_start) -> float:
     return (settings.push_cron.next_after(first) - first).total_seconds()
 
 
-def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptions):
-    from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
-    from simulator.sinks.http import HttpSink
-    from simulator.wmbus.radio_world import RadioWorld
+class _EventEngine:
+    """The SimPy event model: telegram bytes, one Stream Plugin per receiver, optional pushes
+    to a real local HTTP head-end (``[plugin] push = true``)."""
 
-    world = World(seed, trace=Trace())
-    sink = HttpSink().start() if sc.plugin.push else None
-    try:
-        if sink is not None:
-            settings = settings.updated({"receiving.server.url": sink.url("/stream")})
-        plugins = [
+    def __init__(self, ctx: BuildContext, sc, setup: RadioSetup, settings) -> None:
+        from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
+        from simulator.sinks.http import HttpSink
+        from simulator.wmbus.radio_world import RadioWorld
+
+        self.ctx, self.setup = ctx, setup
+        world = ctx.world
+        self.sink = HttpSink().start() if sc.plugin.push else None
+        if self.sink is not None:
+            settings = settings.updated({"receiving.server.url": self.sink.url("/stream")})
+        self.plugins = plugins = [
             StreamPlugin(world, settings, identity=ProductIdentity(serial=rcv.serial)).start()
             for rcv in setup.receivers
         ]
@@ -164,79 +168,74 @@ def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptio
                 raw, rssi_dbm=rssi, mode=meter.mode, receiver_serial=rcv.serial, receiver=rcv.id
             )
 
-        model = RadioWorld(world, setup, duration, on_receive=on_receive)
-        steps = 20
-        for k in range(1, steps + 1):
-            world.run(until=duration * k / steps + (1.0 if k == steps else 0.0))
-            options.report(k / steps, f"event model {world.now / 3600:.1f} h")
-    finally:
-        if sink is not None:
-            sink.stop()
-    files = [world.trace.write_jsonl(out / "trace.jsonl")]
-    rec = np.array([(m, r, p, t) for m, _s, r, p, t in model.received], dtype=float)
-    rec = rec.reshape(-1, 4)
-    extra: dict = {
-        "transmissions": model.sent,
-        "collisions_lost": len(model.lost),
-        "duty_cycle_warnings": len(world.trace.select("duty_cycle")),
-    }
-    for p, rcv in zip(plugins, setup.receivers, strict=True):
-        path = out / f"analyzer-{rcv.id}.csv"
-        path.write_text(p.analyzer.to_csv())
-        files.append(path)
-    if sink is not None:
-        posts = sink.posts("/stream")
-        lines = [line.split(";") for req in posts for line in req.text.splitlines()]
-        per_push = [len(req.text.splitlines()) for req in posts]
-        dup = max((_max_repeats(req.text) for req in posts), default=0)
-        with (out / "headend.csv").open("w", newline="") as fh:
-            w = csv.writer(fh, delimiter=";")
-            w.writerow(["product serial", "device identification", "date", "count", "telegram"])
-            w.writerows(lines)
-        files.append(out / "headend.csv")
-        pushes = world.trace.select("stream_push")
-        extra["headend"] = {
-            "pushes_ok": sum(1 for e in pushes if e["ok"]),
-            "pushes_failed": sum(1 for e in pushes if not e["ok"]),
-            "report_lines": len(lines),
-            "distinct_meters": len({row[1] for row in lines}),
-            "max_lines_per_push": max(per_push, default=0),
-            "max_repeats_of_a_meter_in_one_push": dup,
+        self.model = RadioWorld(world, setup, ctx.end, on_receive=on_receive)
+
+    def advance(self, until: float, last: bool) -> None:
+        try:
+            self.ctx.world.run(until=until + (1.0 if last else 0.0))
+        finally:
+            if last and self.sink is not None:
+                self.sink.stop()
+
+    def status(self) -> str:
+        return f"event model {self.ctx.world.now / 3600:.1f} h"
+
+    def receptions(self):
+        """(meter, receiver, t_start) arrays of every reception, extra figures, files."""
+        world, model, out, sink = self.ctx.world, self.model, self.ctx.out, self.sink
+        files: list[Path] = []
+        rec = np.array([(m, r, p, t) for m, _s, r, p, t in model.received], dtype=float)
+        rec = rec.reshape(-1, 4)
+        extra: dict = {
+            "transmissions": model.sent,
+            "collisions_lost": len(model.lost),
+            "duty_cycle_warnings": len(world.trace.select("duty_cycle")),
         }
-    return rec[:, 0].astype(np.int64), rec[:, 1].astype(np.int64), rec[:, 3], extra, files
+        for p, rcv in zip(self.plugins, self.setup.receivers, strict=True):
+            path = out / f"analyzer-{rcv.id}.csv"
+            path.write_text(p.analyzer.to_csv())
+            files.append(path)
+        if sink is not None:
+            posts = sink.posts("/stream")
+            lines = [line.split(";") for req in posts for line in req.text.splitlines()]
+            per_push = [len(req.text.splitlines()) for req in posts]
+            dup = max((_max_repeats(req.text) for req in posts), default=0)
+            with (out / "headend.csv").open("w", newline="") as fh:
+                w = csv.writer(fh, delimiter=";")
+                w.writerow(["product serial", "device identification", "date", "count", "telegram"])
+                w.writerows(lines)
+            files.append(out / "headend.csv")
+            pushes = world.trace.select("stream_push")
+            extra["headend"] = {
+                "pushes_ok": sum(1 for e in pushes if e["ok"]),
+                "pushes_failed": sum(1 for e in pushes if not e["ok"]),
+                "report_lines": len(lines),
+                "distinct_meters": len({row[1] for row in lines}),
+                "max_lines_per_push": max(per_push, default=0),
+                "max_repeats_of_a_meter_in_one_push": dup,
+            }
+        m, r, t = rec[:, 0].astype(np.int64), rec[:, 1].astype(np.int64), rec[:, 3]
+        return m, r, t, extra, files
 
 
-def _max_repeats(text: str) -> int:
-    ids = [line.split(";")[1] for line in text.splitlines()]
-    return max((ids.count(i) for i in set(ids)), default=0)
+class _KernelEngine:
+    """The vectorised radio kernel (city scale): receptions only, one ``radio_receiver`` trace
+    event per receiver instead of one event per telegram."""
 
+    def __init__(self, ctx: BuildContext, setup: RadioSetup) -> None:
+        self.ctx, self.setup = ctx, setup
+        self.result = None
 
-def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
-    """Run a ``stream`` scenario (see the module docstring)."""
-    sc = doc.validate(StreamScenario)
-    settings = _settings(doc, sc)
-    seed, hours = options.resolve(sc.seed, sc.hours)
-    duration = hours * 3600.0
-    out = Path(options.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    progress = options.report
+    def advance(self, until: float, last: bool) -> None:
+        if last:
+            self.result = run_kernel(self.setup, self.ctx.end)
 
-    progress(0.0, "building meters")
-    meters = build_meters(sc, seed)
-    receivers = build_receivers(sc)
-    airtime = np.array(
-        [airtime_s(m.mode, m.profile, m.security_mode, m.ell_encryption) for m in meters]
-    )
-    channel = Channel.preset(
-        sc.channel.preset, sigma_db=sc.channel.sigma_db, fading_sigma_db=sc.channel.fading_sigma_db
-    )
-    setup = RadioSetup.build(meters, receivers, channel, seed, airtime=airtime)
-    n_m, n_r = len(meters), len(receivers)
-    files: list[Path] = []
+    def status(self) -> str:
+        return "radio kernel" if self.result is None else "statistics"
 
-    if sc.engine == "kernel":
-        progress(0.1, "radio kernel")
-        tx, rec = run_kernel(setup, duration)
+    def receptions(self):
+        setup, duration, world = self.setup, self.ctx.end, self.ctx.world
+        tx, rec = self.result
         rx_m, rx_r, rx_t = tx.meter[rec.tx], rec.receiver, tx.t_start[rec.tx]
         duty = duty_cycle_violations(setup, tx, duration)
         extra = {
@@ -245,71 +244,105 @@ def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
             "duty_cycle_meter_hours_over_limit": duty["meter_hours"],
             "worst_duty_cycle_percent": round(100 * duty["worst"], 4),
         }
-        trace = Trace()
+        n_r = len(setup.receivers)
         got = np.bincount(rec.receiver, minlength=n_r)
         lost = np.bincount(rec.lost_receiver, minlength=n_r)
-        for k, rcv in enumerate(receivers):
-            trace.record(
+        for k, rcv in enumerate(setup.receivers):
+            world.trace.record(
                 duration,
                 "radio_receiver",
                 f"receiver/{rcv.id}",
                 receptions=int(got[k]),
                 collisions=int(lost[k]),
             )
-        files.append(trace.write_jsonl(out / "trace.jsonl"))
-    else:
-        rx_m, rx_r, rx_t, extra, f = _run_event(sc, setup, settings, duration, seed, out, options)
-        files += f
-    progress(0.9, "statistics")
+        return rx_m, rx_r, rx_t, extra, []
 
-    window = _push_window_s(settings, World(seed).clock(0))
-    summary = _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window)
-    summary.update(
-        {
-            "scenario": sc.name,
-            "seed": seed,
-            "hours": hours,
-            "engine": sc.engine,
-            "meters": n_m,
-            "receivers": n_r,
-            **extra,
-            "receptions": int(len(rx_m)),
-            "channel": channel.model.name,
-            "interference": sc.receivers.interference,
-        }
-    )
-    files.append(_meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc))
-    if sc.report.plots:
-        files += _plots(out, summary, setup, rx_m)
-    progress(1.0, "done")
-    heard = summary["meters_heard"]
-    table = [
-        ("meters / receivers", f"{n_m} / {n_r} ({sc.engine}, {channel.model.name})"),
-        ("transmissions / receptions", f"{summary['transmissions']} / {len(rx_m)}"),
-        ("collision losses", f"{summary['collisions_lost']} ({summary['interference']} rule)"),
-        ("meters heard", f"{heard} ({100 * heard / n_m:.1f} %)"),
-        ("receivers per push window", _hist_text(summary["receivers_per_push_window_hist"])),
-    ]
-    for res, r in summary["resolutions"].items():
-        table.append(
-            (
-                f"reception ratio @ {res}",
-                f"mean {r['mean_ratio']:.3f}, > {sc.report.redundancy_threshold:.0%}: "
-                f"{r['meters_above_threshold']} meters, redundancy >= 2: "
-                f"{r['meters_redundancy_2plus']}",
-            )
+
+def _max_repeats(text: str) -> int:
+    ids = [line.split(";")[1] for line in text.splitlines()]
+    return max((ids.count(i) for i in set(ids)), default=0)
+
+
+class StreamRun:
+    """Meters, receivers and channel of a ``stream`` scenario on the chosen engine."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        sc: StreamScenario = ctx.scenario
+        self.ctx, self.sc = ctx, sc
+        self.settings = _settings(ctx.doc, sc)
+        meters = build_meters(sc, ctx.seed)
+        receivers = build_receivers(sc)
+        airtime = np.array(
+            [airtime_s(m.mode, m.profile, m.security_mode, m.ell_encryption) for m in meters]
         )
-    table.append(("ratio vs distance", _distance_text(summary["ratio_vs_distance"])))
-    if "headend" in summary:
-        h = summary["headend"]
-        table.append(
-            (
-                "head-end",
-                f"{h['pushes_ok']} pushes ok, {h['pushes_failed']} failed, "
-                f"{h['report_lines']} lines, {h['distinct_meters']} meters",
-            )
+        self.channel = Channel.preset(
+            sc.channel.preset,
+            sigma_db=sc.channel.sigma_db,
+            fading_sigma_db=sc.channel.fading_sigma_db,
         )
-    return RunResult(summary=summary, table=table, files=files)
+        self.setup = RadioSetup.build(meters, receivers, self.channel, ctx.seed, airtime=airtime)
+        self.engine = (
+            _KernelEngine(ctx, self.setup)
+            if sc.engine == "kernel"
+            else _EventEngine(ctx, sc, self.setup, self.settings)
+        )
+
+    def advance(self, until: float, last: bool) -> None:
+        self.engine.advance(until, last)
+
+    def status(self) -> str:
+        return self.engine.status()
+
+    def finish(self) -> Outcome:
+        sc, setup, ctx = self.sc, self.setup, self.ctx
+        n_m, n_r = len(setup.meters), len(setup.receivers)
+        rx_m, rx_r, rx_t, extra, files = self.engine.receptions()
+        window = _push_window_s(self.settings, ctx.world.clock(0))
+        summary = _statistics(sc, setup, rx_m, rx_r, rx_t, ctx.end, window)
+        summary.update(
+            {
+                "engine": sc.engine,
+                "meters": n_m,
+                "receivers": n_r,
+                **extra,
+                "receptions": int(len(rx_m)),
+                "channel": self.channel.model.name,
+                "interference": sc.receivers.interference,
+            }
+        )
+        self.summary, self.rx_m = summary, rx_m
+        files.append(_meters_csv(ctx.out, setup, rx_m, rx_r, rx_t, ctx.end, sc))
+        heard = summary["meters_heard"]
+        table = [
+            ("meters / receivers", f"{n_m} / {n_r} ({sc.engine}, {self.channel.model.name})"),
+            ("transmissions / receptions", f"{summary['transmissions']} / {len(rx_m)}"),
+            ("collision losses", f"{summary['collisions_lost']} ({summary['interference']} rule)"),
+            ("meters heard", f"{heard} ({100 * heard / n_m:.1f} %)"),
+            ("receivers per push window", _hist_text(summary["receivers_per_push_window_hist"])),
+        ]
+        for res, r in summary["resolutions"].items():
+            table.append(
+                (
+                    f"reception ratio @ {res}",
+                    f"mean {r['mean_ratio']:.3f}, > {sc.report.redundancy_threshold:.0%}: "
+                    f"{r['meters_above_threshold']} meters, redundancy >= 2: "
+                    f"{r['meters_redundancy_2plus']}",
+                )
+            )
+        table.append(("ratio vs distance", _distance_text(summary["ratio_vs_distance"])))
+        if "headend" in summary:
+            h = summary["headend"]
+            table.append(
+                (
+                    "head-end",
+                    f"{h['pushes_ok']} pushes ok, {h['pushes_failed']} failed, "
+                    f"{h['report_lines']} lines, {h['distinct_meters']} meters",
+                )
+            )
+        return Outcome(summary, table, files)
+
+    def plots(self, out: Path) -> list[Path]:
+        return _plots(out, self.summary, self.setup, self.rx_m)
 
 
 def _res_name(seconds: float) -> str:
@@ -497,4 +530,61 @@ def _plots(out: Path, summary: dict, setup: RadioSetup, rx_m) -> list[Path]:
     return files
 
 
-__all__ = ["run", "build_meters", "build_receivers", "MODES"]
+__all__ = ["DEVICE", "build_meters", "build_receivers", "MODES"]
+
+
+class _Resolution(pydantic.BaseModel):
+    mean_ratio: float = pydantic.Field(description="mean reception ratio over meters")
+    meters_above_threshold: int
+    meters_redundancy_2plus: int
+    redundancy_factor_hist: dict[str, int] = pydantic.Field(description="seed 003 §3.3")
+
+
+class _HeadEnd(pydantic.BaseModel):
+    pushes_ok: int
+    pushes_failed: int
+    report_lines: int
+    distinct_meters: int
+    max_lines_per_push: int
+    max_repeats_of_a_meter_in_one_push: int
+
+
+class StreamSummary(pydantic.BaseModel):
+    """Figures of a ``stream`` run (docs/wmbus-radio.md, docs/stream-plugin.md)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    engine: str = pydantic.Field(description="kernel | event")
+    meters: int
+    receivers: int
+    transmissions: int = pydantic.Field(description="telegrams sent by all meters")
+    receptions: int = pydantic.Field(description="telegrams received (meter x receiver)")
+    collisions_lost: int = pydantic.Field(description="telegrams lost to a collision")
+    channel: str = pydantic.Field(description="radio channel preset")
+    interference: str = pydantic.Field(description="pairwise | sum")
+    meters_heard: int = pydantic.Field(description="meters heard by at least one receiver")
+    heard_by_receivers_hist: dict[str, int] = pydantic.Field(
+        description="receivers that heard a meter -> meters"
+    )
+    push_window_s: float = pydantic.Field(description="Stream Plugin push interval (s)")
+    receivers_per_push_window_hist: dict[str, int]
+    resolutions: dict[str, _Resolution] = pydantic.Field(description="per resolution window")
+    ratio_vs_distance: dict[str, list[list[float]]] = pydantic.Field(
+        description="per resolution: [distance (m), mean reception ratio, meters] rows"
+    )
+    duty_cycle_warnings: int | None = pydantic.Field(None, description="event engine")
+    duty_cycle_meter_hours_over_limit: int | None = pydantic.Field(None, description="kernel")
+    worst_duty_cycle_percent: float | None = pydantic.Field(None, description="kernel (%)")
+    headend: _HeadEnd | None = pydantic.Field(None, description="event engine with push")
+
+
+DEVICE = DeviceKind(
+    name="stream",
+    title="wM-Bus meters, radio and a CMe3100 Stream Plugin",
+    scenario=StreamScenario,
+    build=StreamRun,
+    summary=StreamSummary,
+    trace=lambda sc: "keep" if sc.engine == "event" else "full",
+    plots=True,
+    plots_enabled=lambda sc: sc.report.plots,
+)

@@ -31,7 +31,6 @@ and more.
 
 from __future__ import annotations
 
-import csv
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -39,8 +38,11 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from simulator.core.trace import Trace, TraceEvent
+import pydantic
+
+from simulator.core.trace import TraceEvent
 from simulator.core.world import World
+from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme2100.gateway import Cme2100
 from simulator.gateways.cme2100.protocol import Direction, SmsProtocolError, encrypt
 from simulator.gateways.cme2100.report import SmtpDelivery
@@ -51,9 +53,8 @@ from simulator.gateways.cme2100.scenario_model import (
     validate,
 )
 from simulator.gateways.cme2100.sender import PASSWORD_KEY, CommandSender
-from simulator.mbus.runner import build as build_segment
+from simulator.mbus.runner import build_segment
 from simulator.mbus.scenario_model import MbusScenario
-from simulator.scenario import RunOptions, RunResult, ScenarioDoc
 
 SMS_COLUMNS = (
     "sent_at",  # ISO 8601 UTC world time the SMS left its sender
@@ -303,7 +304,7 @@ class Tally:
         self.reasons: Counter[str] = Counter()
         self.pushes: list[dict[str, Any]] = []
 
-    def listener(self, gateway: str, progress: Any, end: float):
+    def listener(self, gateway: str):
         def on_event(ev: TraceEvent) -> None:
             if ev.source != gateway:
                 return
@@ -311,11 +312,6 @@ class Tally:
                 self.readout_cycles += 1
                 self.readouts_ok += ev["ok"]
                 self.readouts_failed += ev["failed"]
-                progress(
-                    min(ev.t / end, 1.0),
-                    f"readout {self.readout_cycles}: {self.readouts_ok} ok, "
-                    f"{self.readouts_failed} failed",
-                )
             elif ev.kind == "install" and ev.get("phase") == "completed":
                 self.meters_found = ev["found"]
                 self.installed = tuple(ev["addresses"])
@@ -338,103 +334,143 @@ def _segment_scenario(sc: Cme2100Scenario, hours: float) -> MbusScenario:
     )
 
 
-def run(doc: ScenarioDoc, options: RunOptions) -> RunResult:
-    """Run a ``cme2100`` scenario (see the module doc); :class:`ScenarioError` if invalid."""
-    sc = validate(doc)
-    seed, hours = options.resolve(sc.seed, sc.hours)
-    end = hours * 3600.0
-    out = Path(options.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.glob("push-*.eml"):  # a rerun into the same folder: no stale reports
-        old.unlink()
-    trace_path, sms_path = out / "trace.jsonl", out / "sms.csv"
-    progress = options.report
-    smtp = (
-        None
-        if sc.smtp is None
-        else SmtpDelivery(sc.smtp.host, sc.smtp.port, timeout=sc.smtp.timeout_s)
-    )
-    reports = ReportFiles(out, smtp)
-    tally = Tally()
-    g = sc.gateway
-    with (
-        trace_path.open("w", encoding="utf-8", newline="\n") as sink,
-        sms_path.open("w", encoding="utf-8", newline="") as fcsv,
-    ):
-        writer = csv.writer(fcsv, lineterminator="\n")
-        writer.writerow(SMS_COLUMNS)
-        seg = build_segment(doc, _segment_scenario(sc, hours), seed, Trace(keep=False, sink=sink))
-        world = seg.world
-        world.trace.subscribe(tally.listener(g.name, progress, end))
-        gateway = Cme2100(
-            world,
+class Cme2100Run:
+    """The wired segment, the gateway on its master, and the head-end's SMS script."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        sc: Cme2100Scenario = ctx.scenario
+        self.ctx, self.sc = ctx, sc
+        for old in ctx.out.glob("push-*.eml"):  # a rerun into the same folder: no stale reports
+            old.unlink()
+        smtp = (
+            None
+            if sc.smtp is None
+            else SmtpDelivery(sc.smtp.host, sc.smtp.port, timeout=sc.smtp.timeout_s)
+        )
+        self.reports = ReportFiles(ctx.out, smtp)
+        self.tally = Tally()
+        g = sc.gateway
+        writer = ctx.csv("sms.csv", SMS_COLUMNS)
+        self.seg = build_segment(ctx.world, ctx.doc, _segment_scenario(sc, ctx.hours))
+        ctx.world.trace.subscribe(self.tally.listener(g.name))
+        self.gateway = Cme2100(
+            ctx.world,
             factory_key=g.factory_key,
-            master=seg.master,
-            mailer=reports,
+            master=self.seg.master,
+            mailer=self.reports,
             name=g.name,
             mail_from=g.mail_from,
         )
-        head_end = HeadEnd(world, gateway, sc, writer)
-        progress(0.0, "commissioning by SMS")
-        world.run(until=end)
-        # The end instant belongs to the run: a 48 h run from midnight ends with the 00:00
-        # Push Report of the third day rather than just before it.
-        while world.env.peek() == end:
-            world.env.step()
+        self.head_end = HeadEnd(ctx.world, self.gateway, sc, writer)
+
+    def advance(self, until: float, last: bool) -> None:
+        world = self.ctx.world
+        world.run(until=until)
+        if last:
+            # The end instant belongs to the run: a 48 h run from midnight ends with the 00:00
+            # Push Report of the third day rather than just before it.
+            while world.env.peek() == until:
+                world.env.step()
+
+    def status(self) -> str:
+        t = self.tally
+        if not t.readout_cycles:
+            return "commissioning by SMS"
+        return f"readout {t.readout_cycles}: {t.readouts_ok} ok, {t.readouts_failed} failed"
+
+    def finish(self) -> Outcome:
+        sc, g, hours = self.sc, self.sc.gateway, self.ctx.hours
+        tally, gateway, head_end, reports = self.tally, self.gateway, self.head_end, self.reports
+        seg = self.seg
         in_flight = head_end.flush()
-        events = world.trace.count
-    progress(1.0, "done")
-    delivered = [p for p in tally.pushes if p["outcome"] == "delivered"]
-    failed = [p for p in tally.pushes if p["outcome"] == "failed"]
-    summary: dict[str, Any] = {
-        "scenario": sc.name or doc.path.stem,
-        "seed": seed,
-        "sim_seconds": end,
-        "slaves": len(seg.slaves),
-        "security_state": gateway.state,
-        "recipient": gateway.recipient,
-        "sms_sent": head_end.sent,
-        "sms_accepted": tally.sms_accepted,
-        "sms_rejected": tally.sms_rejected,
-        "sms_rejected_reasons": dict(sorted(tally.reasons.items())),
-        "sms_in_flight": in_flight,
-        "responses": sum(head_end.responses.values()),
-        "responses_decrypted": head_end.responses["decrypted"],
-        "meters_expected": g.expected_meters,
-        "meters_found": tally.meters_found,
-        "installed": list(tally.installed),
-        "readout_cycles": tally.readout_cycles,
-        "readouts_ok": tally.readouts_ok,
-        "readouts_failed": tally.readouts_failed,
-        "push_reports": len(delivered),
-        "push_failed": len(failed),
-        "push_skipped": sum(1 for p in tally.pushes if p["outcome"] == "skipped"),
-        "rows_per_report": [p["rows"] for p in delivered],
-        "report_files": [f.name for f in reports.files],
-        "smtp": None if sc.smtp is None else f"{sc.smtp.host}:{sc.smtp.port}",
-        "trace_events": events,
-    }
-    rejected = ", ".join(f"{k} {v}" for k, v in summary["sms_rejected_reasons"].items())
-    table = [
-        ("gateway", f"{g.name} ({gateway.state}), reports to {gateway.recipient or '-'}"),
-        (
-            "SMS sent / accepted / rejected",
-            f"{head_end.sent} / {tally.sms_accepted} / {tally.sms_rejected}"
-            + (f" ({rejected})" if rejected else ""),
-        ),
-        ("responses decrypted", f"{head_end.responses['decrypted']} of {summary['responses']}"),
-        (
-            "meters found / expected",
-            f"{'-' if tally.meters_found is None else tally.meters_found} / {g.expected_meters}",
-        ),
-        ("readouts ok / failed", f"{tally.readouts_ok} / {tally.readouts_failed}"),
-        (
-            "push reports delivered",
-            f"{len(delivered)} (rows {summary['rows_per_report']}"
-            + (f", {len(failed)} failed" if failed else "")
-            + ")",
-        ),
-        ("sim time", f"{hours:g} h"),
-        ("trace events", str(events)),
-    ]
-    return RunResult(summary=summary, table=table, files=[trace_path, sms_path, *reports.files])
+        delivered = [p for p in tally.pushes if p["outcome"] == "delivered"]
+        failed = [p for p in tally.pushes if p["outcome"] == "failed"]
+        summary: dict[str, Any] = {
+            "slaves": len(seg.slaves),
+            "security_state": gateway.state,
+            "recipient": gateway.recipient,
+            "sms_sent": head_end.sent,
+            "sms_accepted": tally.sms_accepted,
+            "sms_rejected": tally.sms_rejected,
+            "sms_rejected_reasons": dict(sorted(tally.reasons.items())),
+            "sms_in_flight": in_flight,
+            "responses": sum(head_end.responses.values()),
+            "responses_decrypted": head_end.responses["decrypted"],
+            "meters_expected": g.expected_meters,
+            "meters_found": tally.meters_found,
+            "installed": list(tally.installed),
+            "readout_cycles": tally.readout_cycles,
+            "readouts_ok": tally.readouts_ok,
+            "readouts_failed": tally.readouts_failed,
+            "push_reports": len(delivered),
+            "push_failed": len(failed),
+            "push_skipped": sum(1 for p in tally.pushes if p["outcome"] == "skipped"),
+            "rows_per_report": [p["rows"] for p in delivered],
+            "report_files": [f.name for f in reports.files],
+            "smtp": None if sc.smtp is None else f"{sc.smtp.host}:{sc.smtp.port}",
+        }
+        rejected = ", ".join(f"{k} {v}" for k, v in summary["sms_rejected_reasons"].items())
+        table = [
+            ("gateway", f"{g.name} ({gateway.state}), reports to {gateway.recipient or '-'}"),
+            (
+                "SMS sent / accepted / rejected",
+                f"{head_end.sent} / {tally.sms_accepted} / {tally.sms_rejected}"
+                + (f" ({rejected})" if rejected else ""),
+            ),
+            ("responses decrypted", f"{head_end.responses['decrypted']} of {summary['responses']}"),
+            (
+                "meters found / expected",
+                f"{'-' if tally.meters_found is None else tally.meters_found} / {g.expected_meters}",
+            ),
+            ("readouts ok / failed", f"{tally.readouts_ok} / {tally.readouts_failed}"),
+            (
+                "push reports delivered",
+                f"{len(delivered)} (rows {summary['rows_per_report']}"
+                + (f", {len(failed)} failed" if failed else "")
+                + ")",
+            ),
+            ("sim time", f"{hours:g} h"),
+        ]
+        return Outcome(summary, table, list(reports.files))
+
+    def plots(self, out: Path) -> list[Path]:
+        return []
+
+
+class Cme2100Summary(pydantic.BaseModel):
+    """Figures of a ``cme2100`` run (docs/cme2100-sms-protocol.md)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    slaves: int = pydantic.Field(description="slaves on the wired bus")
+    security_state: str = pydantic.Field(description="factory | password_set at the end")
+    recipient: str | None = pydantic.Field(description="Push Report e-mail recipient")
+    sms_sent: int = pydantic.Field(description="SMS the head-end sent")
+    sms_accepted: int
+    sms_rejected: int
+    sms_rejected_reasons: dict[str, int] = pydantic.Field(description="reason code -> count")
+    sms_in_flight: int = pydantic.Field(description="SMS not yet delivered at the end")
+    responses: int
+    responses_decrypted: int
+    meters_expected: int
+    meters_found: int | None = pydantic.Field(description="None until install completed")
+    installed: list[str] = pydantic.Field(description="secondary addresses installed")
+    readout_cycles: int
+    readouts_ok: int
+    readouts_failed: int
+    push_reports: int = pydantic.Field(description="Push Reports delivered")
+    push_failed: int
+    push_skipped: int
+    rows_per_report: list[int]
+    report_files: list[str]
+    smtp: str | None = pydantic.Field(description="host:port of the real SMTP server, if any")
+
+
+DEVICE = DeviceKind(
+    name="cme2100",
+    title="a CMe2100 commissioned by SMS on a wired M-Bus",
+    scenario=Cme2100Scenario,
+    validate=validate,
+    build=Cme2100Run,
+    summary=Cme2100Summary,
+)
