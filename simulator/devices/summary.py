@@ -106,4 +106,3 @@ def schema_text() -> str:
     import json
 
     return json.dumps(schema(), indent=2) + "\n"
-
