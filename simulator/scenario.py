@@ -2,14 +2,14 @@
 
 A scenario is a TOML file whose top-level ``kind`` names the world it builds:
 
-========  =====================================================  ======================================
+========  =====================================================  ============================================
 kind      what it simulates                                      runner module
-========  =====================================================  ======================================
+========  =====================================================  ============================================
 mbus      a wired M-Bus segment read by a gateway's master       ``simulator.mbus.runner``
-stream    wM-Bus meters, radio and a CMe3100 Stream Plugin       ``simulator.wmbus.runner``
+stream    wM-Bus meters, radio and a CMe3100 Stream Plugin       ``simulator.gateways.cme3100.stream_runner``
 nbiot     a fleet of CMi6140 NB-IoT modules in one cell          ``simulator.nbiot.runner``
 cme2100   a CMe2100 commissioned by SMS on a wired M-Bus         ``simulator.gateways.cme2100.runner``
-========  =====================================================  ======================================
+========  =====================================================  ============================================
 
 Validation uses pydantic models (one per kind) and reports **every** error at once as a
 :class:`ScenarioError` whose items carry ``file:line`` and the dotted key. TOML itself does not
@@ -35,7 +35,7 @@ T = TypeVar("T", bound=pydantic.BaseModel)
 #: Scenario kind -> module that provides ``run(doc: ScenarioDoc, options: RunOptions) -> RunResult``.
 RUNNERS: dict[str, str] = {
     "mbus": "simulator.mbus.runner",
-    "stream": "simulator.wmbus.runner",
+    "stream": "simulator.gateways.cme3100.stream_runner",
     "nbiot": "simulator.nbiot.runner",
     "cme2100": "simulator.gateways.cme2100.runner",
 }

@@ -10,7 +10,7 @@ import pytest
 
 from simulator.cli import main as cli_main
 from simulator.scenario import RunOptions, ScenarioError, load_toml
-from simulator.wmbus import runner
+from simulator.gateways.cme3100 import stream_runner as runner
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 

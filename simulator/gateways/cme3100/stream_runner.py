@@ -1,7 +1,7 @@
 """Runner of ``kind = "stream"`` scenarios: wM-Bus meters, radio, receivers, Stream Plugin.
 
 ``meterbench run fixtures/scenarios/stream-city.toml`` builds the meters and receivers the
-file describes (:mod:`.scenario_model`), runs the radio either with the vectorised kernel
+file describes (:mod:`simulator.wmbus.scenario_model`), runs the radio either with the vectorised kernel
 (``engine = "kernel"``: city scale, receptions only) or the SimPy event model
 (``engine = "event"``: telegram bytes built by the codec, one CMe3100 Stream Plugin per
 receiver, pushes to a real local HTTP head-end), and writes into the results folder:
