@@ -77,7 +77,8 @@ def test_package_import_graph_is_acyclic():
     cycle = find_cycle(graph)
     if cycle:
         where = [
-            f"{a} -> {b}: {', '.join(sorted(set(graph[a][b])))}" for a, b in zip(cycle, cycle[1:])
+            f"{a} -> {b}: {', '.join(sorted(set(graph[a][b])))}"
+            for a, b in zip(cycle, cycle[1:], strict=False)
         ]
         raise AssertionError("import cycle " + " -> ".join(cycle) + "\n" + "\n".join(where))
 
