@@ -1,10 +1,11 @@
 """Runner of ``kind = "stream"`` scenarios: wM-Bus meters, radio, receivers, Stream Plugin.
 
 ``meterbench run fixtures/scenarios/stream-city.toml`` builds the meters and receivers the
-file describes (:mod:`simulator.wmbus.scenario_model`), runs the radio either with the vectorised kernel
-(``engine = "kernel"``: city scale, receptions only) or the SimPy event model
+file describes (:mod:`simulator.wmbus.scenario_model`), runs the radio either with the
+vectorised kernel (``engine = "kernel"``: city scale, receptions only) or the SimPy event model
 (``engine = "event"``: telegram bytes built by the codec, one CMe3100 Stream Plugin per
-receiver, pushes to a real local HTTP head-end), and writes into the results folder:
+receiver, pushes to a head-end: in the world, or with ``[plugin] sink = "http"`` a real
+local HTTP server), and writes into the results folder:
 
 - ``meters.csv``: per meter position, distance to the nearest receiver, receivers that heard
   it, reception ratio per resolution, redundancy factor;
@@ -123,6 +124,10 @@ def build_receivers(sc: StreamScenario) -> list[Receiver]:
     ]
 
 
+#: Where the plugins push in the world (``[plugin] sink = "world"``); never resolved.
+HEADEND_URL = "http://head-end.invalid/stream"
+
+
 def _settings(doc: ScenarioDoc, sc: StreamScenario) -> StreamSettings:
     try:
         return StreamSettings.from_properties(sc.plugin.properties)
@@ -139,16 +144,24 @@ def _push_window_s(settings: StreamSettings, world_start) -> float:
 
 def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptions):
     from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
+    from simulator.sinks.base import WorldSink
     from simulator.sinks.http import HttpSink
+    from simulator.sinks.http_client import HttpPost
     from simulator.wmbus.radio_world import RadioWorld
 
     world = World(seed, trace=Trace())
-    sink = HttpSink().start() if sc.plugin.push else None
+    # the head-end: in the world by default; a real local HTTP server when the file asks
+    server = HttpSink().start() if sc.plugin.push and sc.plugin.sink == "http" else None
+    in_world = WorldSink()
     try:
-        if sink is not None:
-            settings = settings.updated({"receiving.server.url": sink.url("/stream")})
+        if sc.plugin.push:
+            url = server.url("/stream") if server else HEADEND_URL
+            settings = settings.updated({"receiving.server.url": url})
+        sink = HttpPost() if server else in_world
         plugins = [
-            StreamPlugin(world, settings, identity=ProductIdentity(serial=rcv.serial)).start()
+            StreamPlugin(
+                world, settings, identity=ProductIdentity(serial=rcv.serial), sink=sink
+            ).start()
             for rcv in setup.receivers
         ]
         cache: dict[tuple[int, int], bytes] = {}
@@ -170,8 +183,8 @@ def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptio
             world.run(until=duration * k / steps + (1.0 if k == steps else 0.0))
             options.report(k / steps, f"event model {world.now / 3600:.1f} h")
     finally:
-        if sink is not None:
-            sink.stop()
+        if server is not None:
+            server.stop()
     files = [world.trace.write_jsonl(out / "trace.jsonl")]
     rec = np.array([(m, r, p, t) for m, _s, r, p, t in model.received], dtype=float)
     rec = rec.reshape(-1, 4)
@@ -184,11 +197,15 @@ def _run_event(sc, setup, settings, duration, seed, out: Path, options: RunOptio
         path = out / f"analyzer-{rcv.id}.csv"
         path.write_text(p.analyzer.to_csv())
         files.append(path)
-    if sink is not None:
-        posts = sink.posts("/stream")
-        lines = [line.split(";") for req in posts for line in req.text.splitlines()]
-        per_push = [len(req.text.splitlines()) for req in posts]
-        dup = max((_max_repeats(req.text) for req in posts), default=0)
+    if sc.plugin.push:
+        bodies = (
+            [r.text for r in server.posts("/stream")]
+            if server
+            else [r.body.decode() for r in in_world.received]
+        )
+        lines = [line.split(";") for text in bodies for line in text.splitlines()]
+        per_push = [len(text.splitlines()) for text in bodies]
+        dup = max((_max_repeats(text) for text in bodies), default=0)
         with (out / "headend.csv").open("w", newline="") as fh:
             w = csv.writer(fh, delimiter=";")
             w.writerow(["product serial", "device identification", "date", "count", "telegram"])
