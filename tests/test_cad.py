@@ -13,6 +13,7 @@ from simulator.gateways.cme3100.cad import AutoConfiguration, CadError, parse_ca
 from simulator.gateways.cme3100.settings import StreamSettings
 from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
 from simulator.sinks.http import HttpSink
+from simulator.sinks.http_client import HttpPost
 
 CAD_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "cad"
 UA = re.compile(
@@ -60,7 +61,10 @@ def _setup(sink: HttpSink, cad_text: str, **settings):
     world = World(1)
     props = {"configuration.server.url": sink.url("/cfg/stream.cad"), **settings}
     plugin = StreamPlugin(
-        world, StreamSettings.from_properties(props), identity=ProductIdentity(serial=6000000)
+        world,
+        StreamSettings.from_properties(props),
+        identity=ProductIdentity(serial=6000000),
+        sink=HttpPost(),  # the notification goes to the real server too
     )
     return world, plugin, AutoConfiguration(plugin)
 

@@ -12,6 +12,7 @@ from simulator.gateways.cme3100.container import parse_container
 from simulator.gateways.cme3100.settings import StreamSettings
 from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
 from simulator.sinks.http import HttpSink
+from simulator.sinks.http_client import HttpPost
 from simulator.wmbus import telegram
 from simulator.wmbus.frame import LinkHeader, decode_frame
 
@@ -81,7 +82,9 @@ def test_head_end_gets_each_meter_at_most_once_per_push_with_the_last_telegram()
                 "receiving.server.push.cron": "*/15 * * * *",
             }
         )
-        plugin = StreamPlugin(world, settings, identity=ProductIdentity(serial=161)).start()
+        plugin = StreamPlugin(
+            world, settings, identity=ProductIdentity(serial=161), sink=HttpPost()
+        ).start()
         sender_process(world, plugin, meters, period=100.0, until=3600.0)
         world.run(until=3600.0 + 1)
     posts = sink.posts("/stream")
@@ -124,7 +127,7 @@ def test_failed_push_http_500_is_retried_and_nothing_is_lost():
         settings = StreamSettings.from_properties(
             {"receiving.server.url": sink.url("/r"), "receiving.server.push.cron": "0 * * * *"}
         )
-        plugin = StreamPlugin(world, settings, retry_s=60.0).start()
+        plugin = StreamPlugin(world, settings, retry_s=60.0, sink=HttpPost()).start()
         for i, m in enumerate(meters):  # every meter sends once, at t = 10..17 s
             world.process(_once(world, plugin, m, 10.0 + i))
         world.run(until=3600 + 200)
@@ -158,7 +161,7 @@ def test_server_down_push_is_retried_until_it_comes_back():
             "receiving.server.push.cron": "*/15 * * * *",
         }
     )
-    plugin = StreamPlugin(world, settings, retry_s=60.0).start()
+    plugin = StreamPlugin(world, settings, retry_s=60.0, sink=HttpPost()).start()
     world.process(_once(world, plugin, 30000001, 5.0))
     world.process(_once(world, plugin, 30000002, 6.0))
     world.run(until=900 + 130)  # push at 900 s and retries at 960, 1020 find nobody

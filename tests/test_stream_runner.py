@@ -10,8 +10,8 @@ import pytest
 
 from simulator.cli import main as cli_main
 from simulator.devices import run_scenario
+from simulator.gateways.cme3100 import stream_runner as runner
 from simulator.scenario import RunOptions, ScenarioError, load_toml
-from simulator.wmbus import runner
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 

@@ -40,7 +40,9 @@ their defaults where they have one)::
     noise_floor_dbm = -115.0
 
     [plugin]
-    push = true                 # event engine: push to a real local HTTP head-end
+    push = true                 # event engine: push reports to a head-end
+    sink = "world"              # "world": in-world head-end (no I/O); "http": a real local
+                                # HTTP server, reports POSTed chunked (simulator.sinks)
     properties = { "receiving.server.push.cron" = "*/15 * * * *" }   # seed 003 §6.1
 
     [report]
@@ -147,6 +149,8 @@ class ReceiversModel(StrictModel):
 
 class PluginModel(StrictModel):
     push: bool = False
+    #: where pushes go: an in-world head-end, or a real local HTTP server (real I/O)
+    sink: Literal["world", "http"] = "world"
     properties: dict[str, str] = Field(default_factory=dict)
 
 

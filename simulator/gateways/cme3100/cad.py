@@ -16,9 +16,10 @@ Plugin's file (``/currentpluginconfig/stream.cfg``, or no file) set plugin prope
 Blank lines and lines starting with ``#`` are skipped (a bench allowance).
 
 :func:`parse_cad` raises :class:`CadError` listing **every** problem with its line number.
-:class:`AutoConfiguration` fetches the file over HTTP (``User-Agent`` as §9.1), downloads the
-files, validates the settings and only then applies everything at once; on any problem nothing
-changes. It posts the result to ``Sync-Notify-URL`` (body: ``<code> <text>`` on the first
+:class:`AutoConfiguration` fetches the file over HTTP (``User-Agent`` as §9.1; still a real
+GET from the model), downloads the files, validates the settings and only then applies
+everything at once; on any problem nothing changes. It hands the result for
+``Sync-Notify-URL`` to the plugin's sink (:mod:`simulator.sinks.base`) (body: ``<code> <text>`` on the first
 line, then ``Sync-Id: <id>`` and any error lines; the manual does not define the body, this is
 the bench's form) and expects "200" with "OK" in the body (§9.1):
 
@@ -39,7 +40,9 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from simulator.gateways.cme3100.settings import SettingsError
-from simulator.gateways.cme3100.stream import PushError, StreamPlugin, http_request
+from simulator.gateways.cme3100.stream import REPORT_CONTENT_TYPE, StreamPlugin
+from simulator.sinks.base import Report
+from simulator.sinks.http_client import PushError, http_request
 
 STREAM_CONFIG_FILE = "/currentpluginconfig/stream.cfg"
 SUCCESS, INCOMPATIBLE_MODE, SYNC_ERROR = 900, 920, 921
@@ -233,12 +236,11 @@ class AutoConfiguration:
         if notify:
             body = [f"{result.code} {result.text}\n", f"Sync-Id: {sync_id or ''}\n"]
             body += [f"{p}\n" for p in result.problems]
-            try:
-                http_request(
-                    "POST", notify, [b.encode() for b in body], self.plugin.identity.user_agent()
-                )
-            except PushError as exc:  # a lost notification changes nothing on the device
-                self.world.record("cad_notify_failed", self.plugin.source, reason=exc.reason)
+            ua = (("User-Agent", self.plugin.identity.user_agent()),)
+            report = Report(notify, tuple(b.encode() for b in body), REPORT_CONTENT_TYPE, ua)
+            delivery = self.plugin.sink.deliver(report)
+            if delivery.status is None:  # a lost notification changes nothing on the device
+                self.world.record("cad_notify_failed", self.plugin.source, reason=delivery.reason)
         return result
 
     def _apply(self, cad: CadFile) -> SyncResult:

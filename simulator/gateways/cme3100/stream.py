@@ -9,9 +9,11 @@ with its RSSI. The plugin
 3. keeps only the **last** accepted telegram per meter until the next push (§3.2: "If a
    meter is sending more frequently than scheduled push interval, the CMe3100 will only push
    the last received meter telegram");
-4. at each ``receiving.server.push.cron`` firing posts the report to ``receiving.server.url``
-   by HTTP POST with chunked transfer encoding (§9.3.1), one line per meter in the stream
-   report format (§9.3.2)::
+4. at each ``receiving.server.push.cron`` firing hands the report for ``receiving.server.url``
+   to its sink (:mod:`simulator.sinks.base`: the in-world :class:`~simulator.sinks.base.
+   WorldSink` by default; :class:`~simulator.sinks.http_client.HttpPost` posts it for real,
+   HTTP POST with chunked transfer encoding, §9.3.1, one chunk per line), one line per meter
+   in the stream report format (§9.3.2)::
 
        <product serial>;<device identification>;<YYYY-MM-DD hh:mm:ss>;<value data count>;<telegram>
 
@@ -31,22 +33,21 @@ attempt, bytes), ``analyzer_reset``.
 
 from __future__ import annotations
 
-import http.client
-from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from simulator.core.world import World
 from simulator.gateways.cme3100.analyzer import RESET_PERIOD_S, Analyzer
 from simulator.gateways.cme3100.container import wired_container
 from simulator.gateways.cme3100.settings import StreamSettings
+from simulator.sinks.base import Report, Sink, WorldSink
+from simulator.sinks.http_client import PushError, http_request  # noqa: F401 (re-exported)
 from simulator.wmbus.frame import LinkHeader, WMBusError, decode_frame
 from simulator.wmbus.receiver import RADIO_MODES
 
 #: Default retry interval after a failed push (s); a bench choice (see the module doc).
 RETRY_S = 60.0
-#: Socket timeout of one push or fetch (s, wall time).
-HTTP_TIMEOUT_S = 10.0
+#: Content type of a stream report (the bench's choice; sinks accept any text/plain).
+REPORT_CONTENT_TYPE = "text/plain; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -70,43 +71,6 @@ class ProductIdentity:
         )
 
 
-class PushError(Exception):
-    """A push or fetch that did not get HTTP 200: ``status`` (int) or ``reason`` (network)."""
-
-    def __init__(self, reason: str, status: int | None = None) -> None:
-        self.status = status
-        self.reason = reason
-        super().__init__(reason)
-
-
-def http_request(
-    method: str, url: str, body: list[bytes] | None, user_agent: str, *, chunked: bool = True
-) -> tuple[int, bytes]:
-    """One HTTP request with the standard library's ``http.client``; the body (a list of
-    chunks) is sent with chunked transfer encoding. Returns ``(status, body)``; raises
-    :class:`PushError` when the server cannot be reached."""
-    parts = urlsplit(url)
-    conn_cls = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    headers = {"User-Agent": user_agent}
-    try:
-        conn = conn_cls(parts.hostname, parts.port, timeout=HTTP_TIMEOUT_S)
-        try:
-            if body is None:
-                conn.request(method, path, headers=headers)
-            else:
-                headers["Content-Type"] = "text/plain; charset=utf-8"
-                conn.request(method, path, body=iter(body), headers=headers, encode_chunked=chunked)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
-    except (OSError, http.client.HTTPException) as exc:
-        raise PushError(f"{type(exc).__name__}: {exc}") from None
-
-
 @dataclass
 class Pending:
     """The last accepted telegram of one meter since the last push."""
@@ -114,10 +78,6 @@ class Pending:
     meter_id: int
     t: float
     wired: bytes
-
-
-#: ``sender(url, lines, user_agent) -> (status, body)``; the default posts over HTTP.
-Sender = Callable[[str, list[bytes], str], tuple[int, bytes]]
 
 
 class StreamPlugin:
@@ -131,14 +91,15 @@ class StreamPlugin:
         identity: ProductIdentity | None = None,
         a: int = 0,
         retry_s: float = RETRY_S,
-        sender: Sender | None = None,
+        sink: Sink | None = None,
     ) -> None:
         self.world = world
         self.settings = settings or StreamSettings()
         self.identity = identity or ProductIdentity()
         self.a = a
         self.retry_s = retry_s
-        self.sender = sender or (lambda url, lines, ua: http_request("POST", url, lines, ua))
+        #: where reports go (:mod:`simulator.sinks.base`); default: an in-world sink
+        self.sink: Sink = sink if sink is not None else WorldSink()
         self.source = f"plugin/{self.identity.serial:08d}"
         self.analyzer = Analyzer(world.now)
         self.memory: dict[int, Pending] = {}
@@ -228,17 +189,17 @@ class StreamPlugin:
         snapshot = dict(self.memory)
         lines = self.report_lines(list(snapshot.values()))
         self._attempt += 1
-        try:
-            status, body = self.sender(url, lines, self.identity.user_agent())
-        except PushError as exc:
-            status, body = None, exc.reason.encode()
-        ok = status == 200
+        report = Report(
+            url, tuple(lines), REPORT_CONTENT_TYPE, (("User-Agent", self.identity.user_agent()),)
+        )
+        delivery = self.sink.deliver(report)
+        ok = delivery.ok and delivery.status == 200
         self.world.record(
             "stream_push",
             self.source,
             meters=len(snapshot),
             ok=ok,
-            status=status if status is not None else body.decode(errors="replace"),
+            status=delivery.status if delivery.status is not None else delivery.reason,
             attempt=self._attempt,
             bytes=sum(len(line) for line in lines),
         )

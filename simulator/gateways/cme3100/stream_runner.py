@@ -1,10 +1,11 @@
 """Runner of ``kind = "stream"`` scenarios: wM-Bus meters, radio, receivers, Stream Plugin.
 
 ``meterbench run fixtures/scenarios/stream-city.toml`` builds the meters and receivers the
-file describes (:mod:`.scenario_model`), runs the radio either with the vectorised kernel
-(``engine = "kernel"``: city scale, receptions only) or the SimPy event model
+file describes (:mod:`simulator.wmbus.scenario_model`), runs the radio either with the
+vectorised kernel (``engine = "kernel"``: city scale, receptions only) or the SimPy event model
 (``engine = "event"``: telegram bytes built by the codec, one CMe3100 Stream Plugin per
-receiver, pushes to a real local HTTP head-end), and writes into the results folder:
+receiver, pushes to a head-end: in the world, or with ``[plugin] sink = "http"`` a real
+local HTTP server), and writes into the results folder:
 
 - ``meters.csv``: per meter position, distance to the nearest receiver, receivers that heard
   it, reception ratio per resolution, redundancy factor;
@@ -123,6 +124,10 @@ def build_receivers(sc: StreamScenario) -> list[Receiver]:
     ]
 
 
+#: Where the plugins push in the world (``[plugin] sink = "world"``); never resolved.
+HEADEND_URL = "http://head-end.invalid/stream"
+
+
 def _settings(doc: ScenarioDoc, sc: StreamScenario) -> StreamSettings:
     try:
         return StreamSettings.from_properties(sc.plugin.properties)
@@ -138,21 +143,29 @@ def _push_window_s(settings: StreamSettings, world_start) -> float:
 
 
 class _EventEngine:
-    """The SimPy event model: telegram bytes, one Stream Plugin per receiver, optional pushes
-    to a real local HTTP head-end (``[plugin] push = true``)."""
+    """The SimPy event model: telegram bytes, one Stream Plugin per receiver pushing to the
+    head-end: an in-world sink by default, a real local HTTP server when the file says
+    ``[plugin] sink = "http"`` (the report bytes are the same either way)."""
 
     def __init__(self, ctx: BuildContext, sc, setup: RadioSetup, settings) -> None:
         from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
+        from simulator.sinks.base import WorldSink
         from simulator.sinks.http import HttpSink
+        from simulator.sinks.http_client import HttpPost
         from simulator.wmbus.radio_world import RadioWorld
 
-        self.ctx, self.setup = ctx, setup
+        self.ctx, self.setup, self.push = ctx, setup, sc.plugin.push
         world = ctx.world
-        self.sink = HttpSink().start() if sc.plugin.push else None
-        if self.sink is not None:
-            settings = settings.updated({"receiving.server.url": self.sink.url("/stream")})
+        self.server = HttpSink().start() if sc.plugin.push and sc.plugin.sink == "http" else None
+        self.in_world = WorldSink()
+        if sc.plugin.push:
+            url = self.server.url("/stream") if self.server else HEADEND_URL
+            settings = settings.updated({"receiving.server.url": url})
+        sink = HttpPost() if self.server else self.in_world
         self.plugins = plugins = [
-            StreamPlugin(world, settings, identity=ProductIdentity(serial=rcv.serial)).start()
+            StreamPlugin(
+                world, settings, identity=ProductIdentity(serial=rcv.serial), sink=sink
+            ).start()
             for rcv in setup.receivers
         ]
         cache: dict[tuple[int, int], bytes] = {}
@@ -174,15 +187,15 @@ class _EventEngine:
         try:
             self.ctx.world.run(until=until + (1.0 if last else 0.0))
         finally:
-            if last and self.sink is not None:
-                self.sink.stop()
+            if last and self.server is not None:
+                self.server.stop()
 
     def status(self) -> str:
         return f"event model {self.ctx.world.now / 3600:.1f} h"
 
     def receptions(self):
         """(meter, receiver, t_start) arrays of every reception, extra figures, files."""
-        world, model, out, sink = self.ctx.world, self.model, self.ctx.out, self.sink
+        world, model, out, server = self.ctx.world, self.model, self.ctx.out, self.server
         files: list[Path] = []
         rec = np.array([(m, r, p, t) for m, _s, r, p, t in model.received], dtype=float)
         rec = rec.reshape(-1, 4)
@@ -195,11 +208,15 @@ class _EventEngine:
             path = out / f"analyzer-{rcv.id}.csv"
             path.write_text(p.analyzer.to_csv())
             files.append(path)
-        if sink is not None:
-            posts = sink.posts("/stream")
-            lines = [line.split(";") for req in posts for line in req.text.splitlines()]
-            per_push = [len(req.text.splitlines()) for req in posts]
-            dup = max((_max_repeats(req.text) for req in posts), default=0)
+        if self.push:
+            bodies = (
+                [r.text for r in server.posts("/stream")]
+                if server
+                else [r.body.decode() for r in self.in_world.received]
+            )
+            lines = [line.split(";") for text in bodies for line in text.splitlines()]
+            per_push = [len(text.splitlines()) for text in bodies]
+            dup = max((_max_repeats(text) for text in bodies), default=0)
             with (out / "headend.csv").open("w", newline="") as fh:
                 w = csv.writer(fh, delimiter=";")
                 w.writerow(["product serial", "device identification", "date", "count", "telegram"])

@@ -1,0 +1,79 @@
+"""The real HTTP transport: :class:`HttpPost` sends a report as an HTTP POST with chunked
+transfer encoding (seed 003 §9.3.1), one chunk per report part, with the standard library's
+``http.client``. Real I/O: used only when a run asks for real sinks (:mod:`.base`)."""
+
+from __future__ import annotations
+
+import http.client
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from simulator.sinks.base import Delivery, Report
+
+#: Socket timeout of one request (s, wall time).
+HTTP_TIMEOUT_S = 10.0
+
+
+class PushError(Exception):
+    """A request that did not get HTTP 200: ``status`` (int) or ``reason`` (network)."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        self.status = status
+        self.reason = reason
+        super().__init__(reason)
+
+
+def http_request(
+    method: str,
+    url: str,
+    body: list[bytes] | None,
+    user_agent: str,
+    *,
+    chunked: bool = True,
+    content_type: str = "text/plain; charset=utf-8",
+) -> tuple[int, bytes]:
+    """One HTTP request; the body (a list of chunks) is sent with chunked transfer encoding.
+    Returns ``(status, body)``; raises :class:`PushError` when the server cannot be reached."""
+    parts = urlsplit(url)
+    conn_cls = (
+        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    )
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    headers = {"User-Agent": user_agent}
+    try:
+        conn = conn_cls(parts.hostname, parts.port, timeout=HTTP_TIMEOUT_S)
+        try:
+            if body is None:
+                conn.request(method, path, headers=headers)
+            else:
+                headers["Content-Type"] = content_type
+                conn.request(method, path, body=iter(body), headers=headers, encode_chunked=chunked)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        raise PushError(f"{type(exc).__name__}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class HttpPost:
+    """A :class:`~.base.Sink` that POSTs each report to its target URL; delivered when the
+    server answers 200 (seed 003 §9.3.1)."""
+
+    chunked: bool = True
+
+    def deliver(self, report: Report) -> Delivery:
+        try:
+            status, reply = http_request(
+                "POST",
+                report.target,
+                list(report.parts),
+                report.header("User-Agent"),
+                chunked=self.chunked,
+                content_type=report.content_type,
+            )
+        except PushError as exc:
+            return Delivery(False, None, reason=exc.reason)
+        ok = status == 200
+        return Delivery(ok, status, reply=reply, reason="" if ok else f"status {status}")
