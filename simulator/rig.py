@@ -75,6 +75,8 @@ class SimBehaviour(StrictModel):
 class DeviceUnderTest(StrictModel):
     """The gateway being tested: ``model``/``firmware`` for the test record, its settings."""
 
+    #: the device kind (registry name) whose model stands in for the DUT on a sim rig
+    kind: str = "mbus"
     model: str = "CMe3100"
     firmware: str = "unknown"
     serial: str = ""
@@ -158,7 +160,19 @@ def _cross_check(rig: Rig) -> list[tuple[tuple, str]]:
         out.append((("dut", "sim"), '[dut.sim] only applies to mode = "sim"'))
     if rig.mode == "lab" and rig.transport("dut") is None:
         out.append((("transports",), 'a lab rig needs a transport named "dut"'))
+    out += _kind_problems(rig)
     return out
+
+
+def _kind_problems(rig: Rig) -> list[tuple[tuple, str]]:
+    from simulator.devices import registry  # rigs are loaded before any device is built
+
+    kind = rig.dut.kind
+    if kind not in registry.names():
+        return [(("dut", "kind"), f"unknown device kind {kind!r}; one of {registry.names()}")]
+    if rig.mode == "sim" and registry.get(kind).sim_dut is None:
+        return [(("dut", "kind"), f"kind {kind!r} has no simulated device under test")]
+    return []
 
 
 def load_rig(path: str | Path) -> Rig:

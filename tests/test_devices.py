@@ -171,3 +171,24 @@ def test_same_seed_same_trace_through_the_skeleton(tmp_path):
     b = run_scenario(SCEN / "mbus-small.toml", RunOptions(tmp_path / "b", hours=1))
     ta, tb = (tmp_path / d / "trace.jsonl" for d in "ab")
     assert ta.read_bytes() == tb.read_bytes() and a.summary["seed"] == b.summary["seed"]
+
+
+def test_the_sim_rig_finds_its_device_under_test_through_the_registry(tmp_path):
+    from simulator.mbus.sim_dut import SimDut
+    from simulator.rig import load_rig
+    from simulator.testing.bench import Bench
+
+    rig = load_rig(ROOT / "rigs" / "sim.toml")
+    assert rig.dut.kind == "mbus" and registry.get("mbus").sim_dut is SimDut
+    bench = Bench(rig)
+    try:
+        assert isinstance(bench.setup([]).dut, SimDut)
+    finally:
+        bench.teardown()
+    for kind, why in (("cme9000", "unknown device kind"), ("nbiot", "no simulated device")):
+        f = tmp_path / f"{kind}.toml"
+        f.write_text(f'name = "x"\nmode = "sim"\n\n[dut]\nkind = "{kind}"\n')
+        with pytest.raises(ScenarioError) as info:
+            load_rig(f)
+        (issue,) = info.value.issues
+        assert issue.key == "dut.kind" and issue.line == 5 and why in issue.message

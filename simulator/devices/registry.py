@@ -122,6 +122,8 @@ class DeviceKind:
     ``trace``: given the validated scenario, ``"full"`` (every event to trace.jsonl),
     ``"off"`` (no trace file) or ``"keep"`` (full, and also kept in memory for the kind to read
     back). ``plots``: the kind draws pictures; ``plots_enabled(scenario)`` may switch them off.
+    ``sim_dut(world, bus, settings)``: the simulated device under test a sim rig uses for this
+    kind (rig ``[dut] kind``), or None when the kind has none.
     """
 
     name: str
@@ -133,6 +135,7 @@ class DeviceKind:
     trace: Callable[[Any], str] = lambda sc: "full"
     plots: bool = False
     plots_enabled: Callable[[Any], bool] = lambda sc: True
+    sim_dut: Callable[..., Any] | None = None
 
     def load(self, doc: ScenarioDoc) -> Any:
         """The validated scenario; :class:`ScenarioError` with every problem at once."""

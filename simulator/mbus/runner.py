@@ -39,6 +39,7 @@ from simulator.mbus.scenario_model import (
     group_primaries,
     validate,
 )
+from simulator.mbus.sim_dut import SimDut
 from simulator.mbus.slave import ResponseDelay, Slave, read_hex_file
 from simulator.mbus.telegram import decode_telegram
 from simulator.scenario import ScenarioDoc, ScenarioError
@@ -406,4 +407,5 @@ DEVICE = DeviceKind(
     validate=validate,
     build=MbusRun,
     summary=MbusSummary,
+    sim_dut=SimDut,
 )

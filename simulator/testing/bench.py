@@ -5,7 +5,8 @@ A test describes the meters it needs (:class:`MeterSpec`), asks the bench for a 
 then it asserts on ``run.trace``. Which device that is depends on the rig
 (:mod:`simulator.rig`):
 
-* ``mode = "sim"`` (:class:`SimDut`): meterbench's model of a gateway's M-Bus master
+* ``mode = "sim"`` (:class:`~simulator.mbus.sim_dut.SimDut`, found through the device
+  registry by the rig's ``[dut] kind``): meterbench's model of a gateway's M-Bus master
   (:class:`simulator.mbus.master.Master`) configured from ``[dut.mbus]``, run in virtual
   time; procedures return their results (found addresses, the :class:`Readout`).
 * ``mode = "lab"`` (:class:`LabDut`): a physical gateway reaches the simulated meters through
@@ -35,10 +36,11 @@ from typing import Any
 
 from simulator.core.trace import Trace
 from simulator.core.world import World
+from simulator.devices import registry
 from simulator.mbus.address import SecondaryAddress, manufacturer_code
 from simulator.mbus.bus import Bus
 from simulator.mbus.faults import Fault
-from simulator.mbus.master import Master, MasterSettings, Readout
+from simulator.mbus.master import MasterSettings
 from simulator.mbus.profiles import TEMPLATES
 from simulator.mbus.slave import ResponseDelay, Slave
 from simulator.rig import Rig, TransportSpec
@@ -130,7 +132,7 @@ class BenchRun:
     world: World
     bus: Bus
     slaves: dict[int, Slave]
-    dut: SimDut | LabDut
+    dut: Any
     meters: list[MeterSpec] = field(default_factory=list)
 
     @property
@@ -141,41 +143,6 @@ class BenchRun:
         close = getattr(self.dut, "close", None)
         if close is not None:
             close()
-
-
-class SimDut:
-    """The simulated gateway master; each procedure runs the world until it is done."""
-
-    def __init__(self, world: World, bus: Bus, settings: MasterSettings) -> None:
-        self.world = world
-        self.bus = bus
-        self.settings = settings
-        self.master = Master(bus, settings, name="master")
-
-    def _run(self, gen) -> Any:
-        proc = self.world.process(gen)
-        self.world.run(until=proc)
-        return proc.value
-
-    def scan_primary(self, addresses: Iterable[int] = range(0, 251)) -> list[int]:
-        return self._run(self.master.scan_primary(addresses))
-
-    def search_secondary(self, mask: str = "FFFFFFFFFFFFFFFF") -> list[SecondaryAddress]:
-        return self._run(self.master.search_secondary(mask))
-
-    def read(self, target: int | SecondaryAddress, *, baud: int | None = None) -> Readout:
-        """Read one meter; ``baud`` is the per-meter rate (seed 002 §6.25.4) if not the bus's."""
-        previous = self.bus.baud
-        if baud is not None:
-            self.bus.baud = baud
-        try:
-            return self._run(self.master.read(target))
-        finally:
-            self.bus.baud = previous
-
-    def idle(self, seconds: float) -> None:
-        """Let ``seconds`` of world time pass (nothing on the bus)."""
-        self.world.run(until=self.world.now + seconds)
 
 
 class LabDut:
@@ -329,10 +296,13 @@ class Bench:
             bus.attach(slave)
             slaves[spec.id] = slave
         if lab:
-            dut: SimDut | LabDut = LabDut(self.rig, world, bus)
+            dut: Any = LabDut(self.rig, world, bus)
         else:
             s = master_settings(self.rig, behaviour=True)
-            dut = SimDut(world, bus, settings(s) if settings else s)
+            # the simulated DUT is the registered kind's model (rig [dut] kind)
+            dut = registry.get(self.rig.dut.kind).sim_dut(
+                world, bus, settings(s) if settings else s
+            )
         self.current = BenchRun(world, bus, slaves, dut, list(meters))
         return self.current
 
