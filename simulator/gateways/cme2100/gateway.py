@@ -54,12 +54,14 @@ from simulator.gateways.cme2100.protocol import (
 )
 from simulator.gateways.cme2100.report import ValueRow, build_report
 from simulator.gateways.cme2100.sender import PASSWORD_KEY
+from simulator.gateways.cme2100.settings import DEFAULTS
 from simulator.sinks.base import Report, Sink, WorldSink
 
 FACTORY = "factory"
 PASSWORD_SET = "password_set"
-READOUT_BAUD = 2400  # bit/s, seed 000 "using a baud rate of 2400 bit/s"
-READOUT_PERIOD = 3600.0  # s, "once every hour"
+READOUT_BAUD = DEFAULTS.readout_baud  # bit/s (seed 000, gateways/cme2100/settings.py)
+READOUT_PERIOD = DEFAULTS.readout_period_s  # s
+PUSH_PERIOD = DEFAULTS.push_period_s  # s
 
 #: A valid e-mail address as the HTML Living Standard defines it (§4.10.5.1.5, "valid e-mail
 #: address"): the rule browsers apply to <input type=email>.
@@ -341,7 +343,7 @@ class Cme2100:
     # -- push report --------------------------------------------------------------------------
     def _daily_push_loop(self) -> Generator:
         while True:
-            yield self.world.timeout(_seconds_to_next(self.world, 86400.0))
+            yield self.world.timeout(_seconds_to_next(self.world, PUSH_PERIOD))
             self._push()
 
     def _push(self) -> None:
