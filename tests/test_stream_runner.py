@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from simulator.cli import main as cli_main
-from simulator.scenario import RunOptions, ScenarioError, load_toml
 from simulator.gateways.cme3100 import stream_runner as runner
+from simulator.scenario import RunOptions, ScenarioError, load_toml
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "fixtures" / "scenarios"
 
