@@ -23,6 +23,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from simulator.mbus.settings import DutMbusSettings
 from simulator.scenario import Issue, ScenarioError, StrictModel, load_toml
 
 #: Features a rig may declare; a test that needs one is skipped (with the reason) elsewhere.
@@ -40,24 +41,9 @@ KNOWN_FEATURES: dict[str, str] = {
 PACKAGED_SIM_RIG = Path(__file__).parent / "testing" / "rigs" / "sim.toml"
 
 
-class MBusSettings(StrictModel):
-    """The DUT's configured M-Bus settings (seed 002 §6.25.2 Table 7; defaults from seed 004).
-
-    Times in ms as the CMe3100 web interface shows them; :meth:`seconds` converts.
-    """
-
-    baud: Literal[300, 2400, 9600] = 2400
-    response_timeout_ms: float = Field(1000.0, gt=0, le=60_000)
-    readout_retries: int = Field(1, ge=0, le=20)
-    selection_retries: int = Field(1, ge=0, le=20)
-    init_idle_ms: float = Field(10_000.0, ge=0, le=600_000)
-    collision_idle_ms: float = Field(5_000.0, ge=0, le=600_000)
-    request_idle_ms: float = Field(2_000.0, ge=0, le=600_000)
-    multi_telegram_limit: int = Field(10, ge=1, le=1000)
-
-    def seconds(self, name: str) -> float:
-        """A ``*_ms`` setting in s (``seconds("request_idle")``)."""
-        return float(getattr(self, f"{name}_ms")) / 1000.0
+#: ``[dut.mbus]``: the DUT's configured M-Bus settings (simulator/mbus/settings.py, the one
+#: declaration of their defaults, ranges and sources; times in ms as the web UI shows them).
+MBusSettings = DutMbusSettings
 
 
 class SimBehaviour(StrictModel):

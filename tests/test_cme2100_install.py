@@ -6,14 +6,16 @@ import pytest
 
 from simulator.core.world import World
 from simulator.gateways.cme2100.gateway import READOUT_BAUD, Cme2100
-from simulator.gateways.cme2100.report import SmtpDelivery, read_report_rows
+from simulator.gateways.cme2100.report import read_report_rows
 from simulator.gateways.cme2100.sender import CommandSender
 from simulator.mbus import bus as mbus_bus
 from simulator.mbus import master as mbus_master
 from simulator.mbus import slave as mbus_slave
 from simulator.mbus.address import SecondaryAddress
 from simulator.mbus.profiles import TEMPLATES
+from simulator.sinks.base import WorldSink
 from simulator.sinks.smtp import SmtpSink
+from simulator.sinks.smtp_client import SmtpSend
 
 FACTORY_KEY = "Fk7#qZ2m!Lw9Rt4x"
 PASSWORD = "Pa55-word_2026!x"
@@ -24,7 +26,7 @@ DAY = 86400.0
 METERS = [(12345678, "ELV", "heat"), (20250001, "KAM", "water"), (31000042, "ABB", "electricity")]
 
 
-def build(world: World, meters=METERS, mailer=None):
+def build(world: World, meters=METERS, sink=None):
     bus = mbus_bus.Bus(world, baud=READOUT_BAUD)
     for ident, manufacturer, medium in meters:
         template = TEMPLATES[medium]
@@ -32,7 +34,7 @@ def build(world: World, meters=METERS, mailer=None):
         records = template.build(world.rng(f"records/{ident}"), 1)
         bus.attach(mbus_slave.Slave(world, address, records=records))
     master = mbus_master.Master(bus)
-    return Cme2100(world, factory_key=FACTORY_KEY, master=master, mailer=mailer)
+    return Cme2100(world, factory_key=FACTORY_KEY, master=master, sink=sink)
 
 
 class Phone:
@@ -80,7 +82,7 @@ def test_install_finds_the_meters_and_reports_found_vs_expected():
 def test_hourly_readout_at_2400_and_daily_push_reaches_smtp_with_every_meter():
     with SmtpSink() as sink:
         world = World(seed=5)
-        gateway = build(world, mailer=SmtpDelivery("127.0.0.1", sink.port))
+        gateway = build(world, sink=SmtpSend("127.0.0.1", sink.port))
         phone = Phone(world, gateway)
         phone.commission("ops@example.com", 3)
         world.run(DAY + 10 * 60)  # past 00:00 of day 2
@@ -111,23 +113,17 @@ def test_hourly_readout_at_2400_and_daily_push_reaches_smtp_with_every_meter():
 
 
 def test_a_failed_delivery_keeps_the_values_for_the_next_report():
-    delivered = []
-    fail = {"on": True}
-
-    def flaky(msg):
-        if fail["on"]:
-            raise ConnectionRefusedError("SMTP server down")
-        delivered.append(msg)
+    sink = WorldSink(status=250)
+    sink.fail_next(1, status=None)  # the mail server is down at the first push
 
     world = World(seed=2)
-    gateway = build(world, meters=METERS[:1], mailer=flaky)
+    gateway = build(world, meters=METERS[:1], sink=sink)
     Phone(world, gateway).commission("ops@example.com", 1)
-    world.run(DAY + 60)
-    fail["on"] = False
     world.run(2 * DAY + 60)
     first, second = world.trace.select("push")
     assert (first["outcome"], second["outcome"]) == ("failed", "delivered")
-    assert "SMTP server down" in first["error"]
+    assert first["error"] == "unreachable"
     assert second["rows"] > first["rows"] > 0
-    stamps = {r["timestamp"] for r in read_report_rows(delivered[0])}
+    (delivered,) = sink.received
+    stamps = {r["timestamp"] for r in read_report_rows(delivered.body)}
     assert len(stamps) == 23 + 24  # day 1 kept, day 2 added

@@ -84,20 +84,8 @@ class Segment:
 
 
 def master_settings(sc: MbusScenario) -> MasterSettings:
-    s = sc.bus.master.settings
-    return MasterSettings(
-        response_timeout=s.response_timeout_ms / 1000,
-        readout_retries=s.readout_retries,
-        selection_retries=s.selection_retries,
-        init_idle=s.init_idle_ms / 1000,
-        collision_idle=s.collision_idle_ms / 1000,
-        request_idle=s.request_idle_ms / 1000,
-        multi_telegram=s.multi_telegram == "auto",
-        max_telegrams=s.multi_telegram_limit,
-        send_nke=s.send_nke,
-        hex_search=s.hex_search,
-        f_nibble_search=s.f_nibble_search,
-    )
+    """The scenario's ``[bus.master.settings]`` as the master model's settings (s)."""
+    return sc.bus.master.settings.master()
 
 
 def build_slaves(world: World, group: SlaveGroup, doc: ScenarioDoc) -> list[Slave]:

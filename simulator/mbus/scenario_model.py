@@ -11,7 +11,8 @@ Shape (every key optional unless marked; see simulator/data/scenarios/building.t
     [bus]            baud = 2400       # the master's rate (bit/s)
     [bus.master]     max_unit_loads = 32, mark_voltage = 28.0, collision_detector = false,
                      collision_threshold_ma = 25.0
-    [bus.master.settings]              # CMe3100 M-Bus settings, seed 002 §6.25 (ms as in the UI)
+    [bus.master.settings]              # CMe3100 M-Bus settings (simulator/mbus/settings.py,
+                                       # docs/settings.md: defaults, ranges, sources; ms)
                      response_timeout_ms = 1000, readout_retries = 1, selection_retries = 1,
                      init_idle_ms = 10000, collision_idle_ms = 5000, request_idle_ms = 2000,
                      multi_telegram = "off" | "auto", multi_telegram_limit = 0,
@@ -54,6 +55,7 @@ from simulator.core.world import EPOCH
 from simulator.mbus.electrical import JYSTY_NF_PER_M, JYSTY_OHM_PER_M
 from simulator.mbus.faults import FAULT_KINDS
 from simulator.mbus.profiles import TEMPLATES
+from simulator.mbus.settings import MbusSettings
 from simulator.scenario import Issue, ScenarioDoc, StrictModel
 
 Baud = Literal[300, 600, 1200, 2400, 4800, 9600, 19200, 38400]
@@ -62,18 +64,8 @@ Command = Literal["SND_NKE", "REQ_UD2", "REQ_UD1", "SND_UD"]
 assert set(FaultKind.__args__) == set(FAULT_KINDS)  # type: ignore[attr-defined]
 
 
-class SettingsModel(StrictModel):
-    response_timeout_ms: float = Field(1000, gt=0)
-    readout_retries: int = Field(1, ge=0, le=20)
-    selection_retries: int = Field(1, ge=0, le=20)
-    init_idle_ms: float = Field(10000, ge=0)
-    collision_idle_ms: float = Field(5000, ge=0)
-    request_idle_ms: float = Field(2000, ge=0)
-    multi_telegram: Literal["off", "auto"] = "off"
-    multi_telegram_limit: int = Field(0, ge=0, le=1000)
-    send_nke: bool = True
-    hex_search: bool = True
-    f_nibble_search: Literal["off", "unexplained", "always"] = "unexplained"
+#: ``[bus.master.settings]``: the CMe3100 M-Bus settings model (one declaration).
+SettingsModel = MbusSettings
 
 
 class MasterPortModel(StrictModel):

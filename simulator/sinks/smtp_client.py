@@ -4,6 +4,7 @@ for real sinks (:mod:`.base`)."""
 
 from __future__ import annotations
 
+import re
 import smtplib
 from dataclasses import dataclass
 from email.parser import BytesHeaderParser
@@ -28,7 +29,9 @@ class SmtpSend:
             sender = parsed[0][1] if parsed else ""
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-                smtp.sendmail(sender, [report.target], report.body)
+                # SMTP's wire form has CRLF line ends (RFC 5321 §2.3.8); smtplib converts
+                # str messages only, so bytes are converted here (the message is unchanged)
+                smtp.sendmail(sender, [report.target], re.sub(rb"\r?\n", b"\r\n", report.body))
         except (OSError, smtplib.SMTPException) as exc:
             return Delivery(False, getattr(exc, "smtp_code", None), reason=_reason(exc))
         return Delivery(True, 250)

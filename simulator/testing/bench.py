@@ -113,15 +113,8 @@ def master_settings(
     m = rig.dut.mbus
     if behaviour:
         m = m.model_copy(update=rig.dut.sim.model_dump(exclude_none=True))
-    return MasterSettings(
-        response_timeout=m.seconds("response_timeout"),
-        readout_retries=m.readout_retries,
-        selection_retries=m.selection_retries,
-        init_idle=m.seconds("init_idle"),
-        collision_idle=m.seconds("collision_idle"),
-        request_idle=m.seconds("request_idle"),
-        multi_telegram=multi_telegram,
-        max_telegrams=m.multi_telegram_limit,
+    return MasterSettings.from_timing(
+        m, multi_telegram=multi_telegram, max_telegrams=m.multi_telegram_limit
     )
 
 

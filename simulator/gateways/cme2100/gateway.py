@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Generator
-from email.message import EmailMessage
 from typing import Any
 
 import simpy
@@ -55,11 +54,14 @@ from simulator.gateways.cme2100.protocol import (
 )
 from simulator.gateways.cme2100.report import ValueRow, build_report
 from simulator.gateways.cme2100.sender import PASSWORD_KEY
+from simulator.gateways.cme2100.settings import DEFAULTS
+from simulator.sinks.base import Report, Sink, WorldSink
 
 FACTORY = "factory"
 PASSWORD_SET = "password_set"
-READOUT_BAUD = 2400  # bit/s, seed 000 "using a baud rate of 2400 bit/s"
-READOUT_PERIOD = 3600.0  # s, "once every hour"
+READOUT_BAUD = DEFAULTS.readout_baud  # bit/s (seed 000, gateways/cme2100/settings.py)
+READOUT_PERIOD = DEFAULTS.readout_period_s  # s
+PUSH_PERIOD = DEFAULTS.push_period_s  # s
 
 #: A valid e-mail address as the HTML Living Standard defines it (§4.10.5.1.5, "valid e-mail
 #: address"): the rule browsers apply to <input type=email>.
@@ -82,8 +84,9 @@ class Cme2100:
 
     Parameters: ``world``; ``factory_key`` (16 characters, as in the NFC status record);
     ``master``: an M-Bus ``Master`` for install and readouts (None: install finds nothing);
-    ``mailer``: delivery adapter called with each Push Report ``EmailMessage`` (may raise;
-    the rows are then kept for the next report); ``name``: trace source.
+    ``sink``: where each Push Report goes (:mod:`simulator.sinks.base`; the report's bytes
+    are the RFC 5322 message, its target the recipient; a failed delivery keeps the rows for
+    the next report; default: an in-world sink); ``name``: trace source.
     Raises :class:`~simulator.gateways.cme2100.protocol.KeyFormatError` for a bad factory key.
     """
 
@@ -93,7 +96,7 @@ class Cme2100:
         *,
         factory_key: str,
         master: Any = None,
-        mailer: Callable[[EmailMessage], None] | None = None,
+        sink: Sink | None = None,
         name: str = "cme2100",
         mail_from: str = "cme2100@meterbench.invalid",
     ) -> None:
@@ -101,7 +104,7 @@ class Cme2100:
         self.factory_key = check_key_text(factory_key)
         self.password: str | None = None
         self.master = master
-        self.mailer = mailer
+        self.sink: Sink = sink if sink is not None else WorldSink(status=250)
         self.name = name
         self.mail_from = mail_from
         self.recipient: str | None = None
@@ -340,7 +343,7 @@ class Cme2100:
     # -- push report --------------------------------------------------------------------------
     def _daily_push_loop(self) -> Generator:
         while True:
-            yield self.world.timeout(_seconds_to_next(self.world, 86400.0))
+            yield self.world.timeout(_seconds_to_next(self.world, PUSH_PERIOD))
             self._push()
 
     def _push(self) -> None:
@@ -369,15 +372,12 @@ class Cme2100:
             meters=len(self.installed),
             rows=len(rows),
         )
-        if self.mailer is None:
-            self.world.record("push", self.name, outcome="failed", error="no mailer", **fields)
-            return
-        try:
-            self.mailer(msg)
-        except Exception as exc:  # any delivery failure: keep the rows for the next report
-            self.world.record(
-                "push", self.name, outcome="failed", error=f"{type(exc).__name__}: {exc}", **fields
-            )
+        report = Report(
+            self.recipient, (msg.as_bytes(),), "message/rfc822", (("From", self.mail_from),)
+        )
+        delivery = self.sink.deliver(report)
+        if not delivery.ok:  # keep the rows for the next report
+            self.world.record("push", self.name, outcome="failed", error=delivery.reason, **fields)
             return
         del self._pending[: len(rows)]
         self.world.record("push", self.name, outcome="delivered", error="", **fields)

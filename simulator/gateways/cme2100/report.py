@@ -8,17 +8,17 @@ A meter whose readout failed gets a row with ``status`` = the error and empty va
 so every installed meter appears in every report.
 
 The model builds the :class:`email.message.EmailMessage` at world time 00:00 (headers carry
-world time, never the wall clock); delivering it is real I/O outside the model, done by a
-delivery adapter such as :class:`SmtpDelivery` (``smtplib``).
+world time, never the wall clock) and hands its bytes to a sink (:mod:`simulator.sinks.base`);
+real SMTP is :class:`simulator.sinks.smtp_client.SmtpSend`, used only when a run asks for it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import smtplib
 from dataclasses import dataclass
 from datetime import datetime
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
@@ -105,25 +105,12 @@ def build_report(
     return msg
 
 
-def read_report_rows(msg: EmailMessage) -> list[dict[str, str]]:
-    """The CSV rows of a received Push Report (for tests and suites)."""
+def read_report_rows(msg: EmailMessage | bytes) -> list[dict[str, str]]:
+    """The CSV rows of a received Push Report, a message or its bytes (tests and suites)."""
+    if isinstance(msg, bytes):
+        msg = message_from_bytes(msg, policy=policy.default)  # type: ignore[assignment]
     for part in msg.iter_attachments():
         if part.get_content_type() == "text/csv":
             payload = part.get_payload(decode=True)
             return list(csv.DictReader(io.StringIO(payload.decode("utf-8"))))
     raise ValueError("the message has no text/csv attachment")
-
-
-class SmtpDelivery:
-    """Delivery adapter: sends a report with ``smtplib`` to ``host:port`` (real I/O).
-
-    Raises ``OSError``/``smtplib.SMTPException`` on failure; the gateway then keeps the rows
-    for the next report.
-    """
-
-    def __init__(self, host: str, port: int, *, timeout: float = 10.0) -> None:
-        self.host, self.port, self.timeout = host, port, timeout
-
-    def __call__(self, msg: EmailMessage) -> None:
-        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
-            smtp.send_message(msg)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,6 @@ from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme2100.gateway import Cme2100
 from simulator.gateways.cme2100.protocol import Direction, SmsProtocolError, encrypt
-from simulator.gateways.cme2100.report import SmtpDelivery
 from simulator.gateways.cme2100.scenario_model import (
     DEFAULT_WRONG_KEY,
     Cme2100Scenario,
@@ -55,6 +54,8 @@ from simulator.gateways.cme2100.scenario_model import (
 from simulator.gateways.cme2100.sender import PASSWORD_KEY, CommandSender
 from simulator.mbus.runner import build_segment
 from simulator.mbus.scenario_model import MbusScenario
+from simulator.sinks.base import Delivery, Report, Sink, WorldSink
+from simulator.sinks.smtp_client import SmtpSend
 
 SMS_COLUMNS = (
     "sent_at",  # ISO 8601 UTC world time the SMS left its sender
@@ -271,21 +272,23 @@ class HeadEnd:
 
 
 class ReportFiles:
-    """Push Report delivery adapter: writes each report as ``push-NN-YYYYMMDD.eml`` into
-    ``out``, then sends it with ``smtp`` (a :class:`SmtpDelivery`) if given; an SMTP failure
-    propagates, so the gateway records ``push failed`` and keeps the rows."""
+    """Push Report sink of a run: writes each report's bytes as ``push-NN-YYYYMMDD.eml`` into
+    ``out``, then hands it to ``forward`` (the in-world sink, or :class:`SmtpSend` when the
+    scenario has ``[smtp]``: real I/O on request); a failed forward is the gateway's failed
+    push, which keeps the rows."""
 
-    def __init__(self, out: Path, smtp: SmtpDelivery | None = None) -> None:
-        self.out, self.smtp = out, smtp
+    def __init__(self, out: Path, forward: Sink | None = None) -> None:
+        self.out = out
+        self.forward: Sink = forward if forward is not None else WorldSink(status=250)
         self.files: list[Path] = []
 
-    def __call__(self, msg: EmailMessage) -> None:
-        day = parsedate_to_datetime(str(msg["Date"])).strftime("%Y%m%d")
+    def deliver(self, report: Report) -> Delivery:
+        date = BytesHeaderParser().parsebytes(report.body)["Date"]
+        day = parsedate_to_datetime(str(date)).strftime("%Y%m%d")
         path = self.out / f"push-{len(self.files) + 1:02d}-{day}.eml"
-        path.write_bytes(msg.as_bytes())
+        path.write_bytes(report.body)
         self.files.append(path)
-        if self.smtp is not None:
-            self.smtp(msg)
+        return self.forward.deliver(report)
 
 
 @dataclass
@@ -345,7 +348,7 @@ class Cme2100Run:
         smtp = (
             None
             if sc.smtp is None
-            else SmtpDelivery(sc.smtp.host, sc.smtp.port, timeout=sc.smtp.timeout_s)
+            else SmtpSend(sc.smtp.host, sc.smtp.port, timeout=sc.smtp.timeout_s)
         )
         self.reports = ReportFiles(ctx.out, smtp)
         self.tally = Tally()
@@ -357,7 +360,7 @@ class Cme2100Run:
             ctx.world,
             factory_key=g.factory_key,
             master=self.seg.master,
-            mailer=self.reports,
+            sink=self.reports,
             name=g.name,
             mail_from=g.mail_from,
         )

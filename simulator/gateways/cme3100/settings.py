@@ -1,55 +1,27 @@
 """Stream Plugin settings: the properties of seed 003 §6.1, validated all at once.
 
-==============================  ============================================  ================
-property                        meaning (seed 003 §6.1)                       default
-==============================  ============================================  ================
-receiving.server.url            URI the push reports go to (http/https)       (none: no push)
-receiving.server.push.cron      push schedule (cron, :mod:`.cron`)             ``*/15 * * * *``
-filter.manufacturer             comma list of 3-letter codes (ELV,ABB)         (all)
-filter.device.type              comma list of hex device types (1B,02)         (all)
-filter.allow.list               comma list of 8-digit meter IDs (§5.2 "Allow   (all)
-                                list"; the property name is the bench's)
-radio.mode                      modes the receivers listen to (T1_C1A_C1B)     ``T1_C1A_C1B``
-usb.baud.rate                   receiver USB link speed (bit/s)                ``115200``
-service.enabled                 plugin on/off                                  ``true``
-sync.enabled                    auto-configuration (CAD) on/off                ``false``
-show.only.filtered              analyzer shows only allow-listed meters        ``false``
-configuration.server.url        where the CAD file is fetched from             (none)
-configuration.server.cron       auto-configuration schedule                    ``30 0 * * *``
-==============================  ============================================  ================
-
-The auto-configuration default ``30 0 * * *`` is seed 004's; the others are seed 003's
-examples. :meth:`StreamSettings.updated` applies ``key=value`` changes atomically: on any
-error it raises :class:`SettingsError` listing every problem and the settings stay as they
-were (a settings object is immutable).
+:class:`StreamSettings` is the one declaration of every property: its name, default, range
+and source (docs/settings.md is generated from it, ``python -m
+simulator.commands.settings_doc``). The auto-configuration default ``30 0 * * *`` is seed
+004's; the others are seed 003's examples. ``filter.allow.list`` is seed 003 §5.2's "Allow
+list" under a property name of the bench's. :meth:`StreamSettings.updated` applies
+``key=value`` changes atomically: on any error it raises :class:`SettingsError` listing every
+problem and the settings stay as they were (a settings object is immutable).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from typing import Literal
 from urllib.parse import urlsplit
 
+import pydantic
+
+from simulator.core.settings import setting
 from simulator.gateways.cme3100.cron import CronError, CronSchedule
 from simulator.wmbus.receiver import RADIO_MODES
 
 USB_BAUD_RATES = (3600, 4800, 7200, 9600, 14400, 19200, 28800, 38400, 57600, 76800, 115200)
-
-#: property name -> dataclass field name
-PROPERTIES = {
-    "receiving.server.url": "receiving_server_url",
-    "receiving.server.push.cron": "push_cron",
-    "filter.manufacturer": "filter_manufacturer",
-    "filter.device.type": "filter_device_type",
-    "filter.allow.list": "allow_list",
-    "radio.mode": "radio_mode",
-    "usb.baud.rate": "usb_baud_rate",
-    "service.enabled": "service_enabled",
-    "sync.enabled": "sync_enabled",
-    "show.only.filtered": "show_only_filtered",
-    "configuration.server.url": "configuration_server_url",
-    "configuration.server.cron": "configuration_cron",
-}
 
 
 class SettingsError(ValueError):
@@ -60,23 +32,57 @@ class SettingsError(ValueError):
         super().__init__("; ".join(f"{k}: {m}" for k, m in self.problems))
 
 
-@dataclass(frozen=True)
-class StreamSettings:
-    """Validated Stream Plugin settings (see the module table for the property names)."""
+P = "seed 003 §6.1"  # the property table and its examples
 
-    receiving_server_url: str | None = None
-    push_cron: CronSchedule = field(default_factory=lambda: CronSchedule.parse("*/15 * * * *"))
-    filter_manufacturer: tuple[str, ...] = ()
-    filter_device_type: tuple[int, ...] = ()
-    allow_list: tuple[int, ...] = ()
-    radio_mode: str = "T1_C1A_C1B"
-    usb_baud_rate: int = 115200
-    service_enabled: bool = True
-    sync_enabled: bool = False
-    show_only_filtered: bool = False
-    configuration_server_url: str | None = None
-    configuration_cron: CronSchedule = field(
-        default_factory=lambda: CronSchedule.parse("30 0 * * *")
+
+def _cron(text: str):
+    return lambda: CronSchedule.parse(text)
+
+
+class StreamSettings(pydantic.BaseModel):
+    """Validated Stream Plugin settings; ``prop`` in each field is the property name."""
+
+    model_config = pydantic.ConfigDict(frozen=True, arbitrary_types_allowed=True, extra="forbid")
+
+    receiving_server_url: str | None = setting(
+        None, prop="receiving.server.url", source=P, doc="URI the push reports go to (http/https)"
+    )
+    push_cron: CronSchedule = setting(
+        default_factory=_cron("*/15 * * * *"),
+        prop="receiving.server.push.cron",
+        source=P,
+        doc="push schedule (cron)",
+    )
+    filter_manufacturer: tuple[str, ...] = setting(
+        (), prop="filter.manufacturer", source=P, doc="3-letter codes (ELV,ABB); empty = all"
+    )
+    filter_device_type: tuple[int, ...] = setting(
+        (), prop="filter.device.type", source=P, doc="hex device types (1B,02); empty = all"
+    )
+    allow_list: tuple[int, ...] = setting(
+        (), prop="filter.allow.list", source="seed 003 §5.2", doc="8-digit meter IDs; empty = all"
+    )
+    radio_mode: Literal[tuple(RADIO_MODES)] = setting(  # type: ignore[valid-type]
+        "T1_C1A_C1B", prop="radio.mode", source=P, doc="modes the receivers listen to"
+    )
+    usb_baud_rate: Literal[USB_BAUD_RATES] = setting(  # type: ignore[valid-type]
+        115200, unit="bit/s", prop="usb.baud.rate", source=P, doc="receiver USB link speed"
+    )
+    service_enabled: bool = setting(True, prop="service.enabled", source=P, doc="plugin on/off")
+    sync_enabled: bool = setting(
+        False, prop="sync.enabled", source=P, doc="auto-configuration (CAD) on/off"
+    )
+    show_only_filtered: bool = setting(
+        False, prop="show.only.filtered", source=P, doc="analyzer shows only allow-listed meters"
+    )
+    configuration_server_url: str | None = setting(
+        None, prop="configuration.server.url", source=P, doc="where the CAD file is fetched from"
+    )
+    configuration_cron: CronSchedule = setting(
+        default_factory=_cron("30 0 * * *"),
+        prop="configuration.server.cron",
+        source="seed 004 §6.31.1",
+        doc="auto-configuration schedule",
     )
 
     @classmethod
@@ -99,7 +105,7 @@ class StreamSettings:
                 problems.append((key, str(exc)))
         if problems:
             raise SettingsError(problems)
-        return replace(self, **changes)
+        return self.model_copy(update=changes)
 
     def to_properties(self) -> dict[str, str]:
         """The settings as ``{property: text}`` (the inverse of :meth:`from_properties`)."""
@@ -192,4 +198,9 @@ _PARSERS = {
     "configuration_server_url": _url,
     "configuration_cron": CronSchedule.parse,
 }
-assert set(_PARSERS) == {f.name for f in fields(StreamSettings)}
+#: property name -> field name, from the model
+PROPERTIES = {
+    info.json_schema_extra["property"]: name  # type: ignore[index]
+    for name, info in StreamSettings.model_fields.items()
+}
+assert set(_PARSERS) == set(StreamSettings.model_fields)

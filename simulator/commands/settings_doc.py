@@ -1,0 +1,88 @@
+"""Generate docs/settings.md from the device settings models (issue 10: the docs' settings
+tables come from the one model of each device).
+
+``python -m simulator.commands.settings_doc [PATH]`` writes the file (default
+docs/settings.md); ``tests/test_settings_doc.py`` fails when the file is out of date.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from simulator.core.settings import describe, markdown_table
+from simulator.gateways.cme2100.settings import Cme2100Settings
+from simulator.gateways.cme3100.settings import StreamSettings
+from simulator.mbus.settings import (
+    MULTI_TELEGRAM_TIMING,
+    DutMbusSettings,
+    MbusSettings,
+    MbusTiming,
+)
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+
+#: (heading, model, (other defaults, their source) or None, what the section is)
+SECTIONS = [
+    (
+        "CMe3100 M-Bus settings: scenario `[bus.master.settings]`",
+        MbusSettings,
+        None,
+        "Meters > M-Bus settings (seed 002 §6.25 Table 7). Times in ms as the web UI shows "
+        "them; the master model uses them in s (`MasterSettings`).",
+    ),
+    (
+        "CMe3100 M-Bus settings: rig `[dut.mbus]`",
+        DutMbusSettings,
+        None,
+        "The device under test's configured settings; the conformance suite's limits.",
+    ),
+    (
+        "CMe3100 multi-telegram advanced block",
+        MbusTiming,
+        (MULTI_TELEGRAM_TIMING, "seed 004 §6.25.3"),
+        "The readout group's own time and retry block (seed 004 §6.25.3): "
+        "`MasterSettings.multi_telegram_defaults()`. Same knobs and ranges, other defaults.",
+    ),
+    (
+        "CMe3100 Stream Plugin properties",
+        StreamSettings,
+        None,
+        "Plugin properties (seed 003 §6.1), set in a stream scenario's `[plugin] properties` "
+        "or by a CAD file's `Sync-Config-N`.",
+    ),
+    (
+        "CMe2100 LTE G2",
+        Cme2100Settings,
+        None,
+        "What a commissioned CMe2100 does (seed 000).",
+    ),
+]
+
+
+def render() -> str:
+    """The whole docs/settings.md text."""
+    out = [
+        "# Device settings\n",
+        "Generated from the settings models by `python -m simulator.commands.settings_doc`; "
+        "do not edit by hand. Each model is the one declaration of its defaults, ranges and "
+        'units; "source" is the document section a default comes from ("bench": the '
+        "bench's own choice).\n",
+    ]
+    for heading, model, values, what in SECTIONS:
+        name = f"{model.__module__}.{model.__qualname__}"
+        out.append(f"## {heading}\n\n{what} Model: `{name}`.\n")
+        out.append(markdown_table(describe(model, *(values or ()))))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else DOC
+    path.write_text(render(), encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
