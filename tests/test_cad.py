@@ -13,7 +13,7 @@ from simulator.gateways.cme3100.cad import AutoConfiguration, CadError, parse_ca
 from simulator.gateways.cme3100.settings import StreamSettings
 from simulator.gateways.cme3100.stream import ProductIdentity, StreamPlugin
 from simulator.sinks.http import HttpSink
-from simulator.sinks.http_client import HttpPost
+from simulator.sinks.http_client import HttpGet, HttpPost
 
 CAD_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "cad"
 UA = re.compile(
@@ -66,7 +66,7 @@ def _setup(sink: HttpSink, cad_text: str, **settings):
         identity=ProductIdentity(serial=6000000),
         sink=HttpPost(),  # the notification goes to the real server too
     )
-    return world, plugin, AutoConfiguration(plugin)
+    return world, plugin, AutoConfiguration(plugin, source=HttpGet())  # a real server
 
 
 def test_sync_applies_settings_and_notifies_900():
@@ -161,3 +161,29 @@ def test_any_text_parses_or_gives_cad_error(text):
         parse_cad(text)
     except CadError as exc:
         assert exc.problems
+
+
+def test_sync_in_the_world_fetches_from_the_in_world_source_without_sockets(monkeypatch):
+    import socket
+
+    from simulator.sinks.base import WorldSink, WorldSource
+
+    def no_socket(*a, **k):
+        raise AssertionError("a model opened a socket in virtual time")
+
+    monkeypatch.setattr(socket, "socket", no_socket)
+    url, notify = "http://config.invalid/stream.cad", "http://config.invalid/result"
+    cad = (CAD_DIR / "example.cad").read_text() + f"Sync-Notify-URL: {notify}\n"
+    source, sink = WorldSource({url: cad.encode()}), WorldSink()
+    world = World(1)
+    props = {"configuration.server.url": url}
+    plugin = StreamPlugin(
+        world,
+        StreamSettings.from_properties(props),
+        identity=ProductIdentity(serial=6000000),
+        sink=sink,
+    )
+    result = AutoConfiguration(plugin, source=source).sync()
+    assert result.code == 900 and [u for u, _ in source.requests] == [url]
+    assert sink.received[0].target == notify and sink.received[0].body.startswith(b"900")
+    assert AutoConfiguration(plugin, source=WorldSource()).sync().code == 921  # nothing there

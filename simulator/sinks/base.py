@@ -8,6 +8,9 @@ code; None when nothing was reached) and why not.
 
 - :class:`WorldSink`: the in-world receiver. It keeps every report, accepts with a fixed
   status and can fail on a schedule (:meth:`WorldSink.fail_next`); no I/O, no wall clock.
+- :class:`WorldSource`: the in-world file server a device fetches from (the other
+  direction: ``fetch(url) -> Delivery``), and :class:`simulator.sinks.http_client.HttpGet`
+  its real counterpart.
 - Real transports, used only when a run asks for real sinks:
   :class:`simulator.sinks.http_client.HttpPost` (HTTP POST, chunked, seed 003 §9.3.1) and
   :class:`simulator.sinks.smtp_client.SmtpSend` (SMTP). The report bytes are the same
@@ -54,6 +57,14 @@ class Delivery:
     reason: str = ""
 
 
+class Source(Protocol):
+    """Where a device fetches files (CAD auto-configuration, seed 003 §6.2):
+    ``fetch(url, headers) -> Delivery`` with the body in ``reply``; never raises for a failed
+    fetch (that is a Delivery with ``ok = False``)."""
+
+    def fetch(self, url: str, headers: tuple[tuple[str, str], ...] = ()) -> Delivery: ...
+
+
 class Sink(Protocol):
     """Anything that takes reports: ``deliver(report) -> Delivery``; never raises for a
     delivery failure (that is a Delivery with ``ok = False``)."""
@@ -86,3 +97,19 @@ class WorldSink:
             delivery = Delivery(True, self.status, reply=b"OK")
         self.deliveries.append((report, delivery))
         return delivery
+
+
+@dataclass
+class WorldSource:
+    """The in-world file server: ``files`` maps URL -> bytes; an unknown URL answers 404.
+    ``requests`` keeps every ``(url, headers)`` asked for. No I/O, no wall clock."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    requests: list[tuple[str, tuple[tuple[str, str], ...]]] = field(default_factory=list)
+
+    def fetch(self, url: str, headers: tuple[tuple[str, str], ...] = ()) -> Delivery:
+        self.requests.append((url, headers))
+        body = self.files.get(url)
+        if body is None:
+            return Delivery(False, 404, reason=f"GET {url}: HTTP 404")
+        return Delivery(True, 200, reply=body)

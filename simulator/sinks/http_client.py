@@ -77,3 +77,18 @@ class HttpPost:
             return Delivery(False, None, reason=exc.reason)
         ok = status == 200
         return Delivery(ok, status, reply=reply, reason="" if ok else f"status {status}")
+
+
+@dataclass(frozen=True)
+class HttpGet:
+    """A :class:`~.base.Source` that fetches a URL with a real HTTP GET; ok when the server
+    answers 200."""
+
+    def fetch(self, url: str, headers: tuple[tuple[str, str], ...] = ()) -> Delivery:
+        ua = next((v for k, v in headers if k.lower() == "user-agent"), "")
+        try:
+            status, body = http_request("GET", url, None, ua)
+        except PushError as exc:
+            return Delivery(False, None, reason=exc.reason)
+        ok = status == 200
+        return Delivery(ok, status, reply=body, reason="" if ok else f"GET {url}: HTTP {status}")

@@ -41,8 +41,8 @@ from urllib.parse import urlsplit
 
 from simulator.gateways.cme3100.settings import SettingsError
 from simulator.gateways.cme3100.stream import REPORT_CONTENT_TYPE, StreamPlugin
-from simulator.sinks.base import Report
-from simulator.sinks.http_client import PushError, http_request
+from simulator.sinks.base import Report, Source, WorldSource
+from simulator.sinks.http_client import PushError
 
 STREAM_CONFIG_FILE = "/currentpluginconfig/stream.cfg"
 SUCCESS, INCOMPATIBLE_MODE, SYNC_ERROR = 900, 920, 921
@@ -193,17 +193,20 @@ class AutoConfiguration:
     ``configuration.server.url``, ``configuration.server.cron``). Downloaded files are kept in
     :attr:`files` (local path -> bytes)."""
 
-    def __init__(self, plugin: StreamPlugin) -> None:
+    def __init__(self, plugin: StreamPlugin, source: Source | None = None) -> None:
         self.plugin = plugin
         self.world = plugin.world
+        #: where files come from: in-world by default (no I/O in virtual time); a run that
+        #: talks to a real configuration server passes :class:`~simulator.sinks.http_client.HttpGet`
+        self.source: Source = source if source is not None else WorldSource()
         self.files: dict[str, bytes] = {}
         self.results: list[SyncResult] = []
 
     def _get(self, url: str) -> bytes:
-        status, body = http_request("GET", url, None, self.plugin.identity.user_agent())
-        if status != 200:
-            raise PushError(f"GET {url}: HTTP {status}", status)
-        return body
+        got = self.source.fetch(url, (("User-Agent", self.plugin.identity.user_agent()),))
+        if not got.ok:
+            raise PushError(got.reason, got.status)
+        return got.reply
 
     def sync(self, url: str | None = None) -> SyncResult:
         """One synchronisation from ``url`` (default ``configuration.server.url``)."""
