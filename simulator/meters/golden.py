@@ -71,3 +71,23 @@ def build_golden(mt: MeterType, g: GoldenModel) -> bytes:
     reply = slave.hear(ShortFrame(REQ_UD2, g.primary).to_bytes(), slave.baud)
     assert reply is not None, "a slave always answers REQ_UD2 to its primary address"
     return reply.data
+
+
+def check_golden(mt: MeterType) -> list[str]:
+    """Every problem with the type's golden telegrams: a telegram whose decode differs from
+    its ``expected`` JSON, or (``rebuild = true``) one the model does not send exactly."""
+    problems = []
+    for i, g in enumerate(mt.model.golden):
+        raw = telegram_bytes(g)
+        try:
+            got = decode_json(raw, g.link)
+        except ValueError as exc:
+            problems.append(f"golden {i}: {exc}")
+            continue
+        if got != json.loads(g.expected):
+            problems.append(f"golden {i}: decode differs from expected")
+        if g.rebuild:
+            built = build_golden(mt, g)
+            if built != raw:
+                problems.append(f"golden {i}: the model sends {built.hex(' ').upper()}")
+    return problems
