@@ -51,9 +51,13 @@ def _decode(raw: bytes, key: bytes | None) -> tuple[str, dict[str, Any], list]:
             )
         ident = dict(id=a.id, manufacturer=a.manufacturer, version=a.version, medium=a.medium)
         return "wired", ident, t.records
+    from simulator.wmbus.frame import WMBusError
     from simulator.wmbus.telegram import parse_telegram
 
-    w = parse_telegram(raw, keys=key)
+    try:
+        w = parse_telegram(raw, keys=key)
+    except WMBusError as exc:
+        raise ValueError(f"not a wired long frame (68 ...) nor a wM-Bus telegram: {exc}") from None
     if w.encrypted and not w.decrypted:
         raise ValueError("the wireless telegram is encrypted: give its key")
     lk = w.link
@@ -108,6 +112,8 @@ def meter_file_text(raw: bytes, name: str | None = None, key: bytes | None = Non
         if r.function != "instantaneous":
             lines.append(f'function = "{r.function}"')
         lines += [f'profile = {{ kind = "constant", value = {_toml_value(r.value)} }}', ""]
+    if not used:
+        raise ValueError(f"no record of the telegram can be modelled (left out: {skipped})")
     if skipped:
         lines[2:2] = ["# Not modelled: " + ", ".join(skipped)]
     lines += [
