@@ -29,8 +29,8 @@ def test_meter_telegram_decodes_with_growing_counter(mode, fmt):
     e1 = next(r.value for r in t1.records if r.quantity == "energy")
     # the energy register is the integral of the meter's power (heat.toml), kWh resolution
     power = m.meter_type.profiles(stream(m.seed, m.profile_stream))["power"]
-    steps = [power.at(t) for t in np.linspace(0.0, 36000.0, 3601)]
-    wh = float(np.mean([(a + b) / 2 for a, b in zip(steps, steps[1:])])) * 10.0
+    t = np.linspace(0.0, 36000.0, 3601)
+    wh = float(np.trapezoid([power.at(x) for x in t], t)) / 3600.0
     assert wh > 1000 and e1 - e0 == pytest.approx(wh, abs=1000)
 
 

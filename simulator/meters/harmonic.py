@@ -37,7 +37,9 @@ class Harmonic:
             raise ValueError(f"periods differ: {self.period_s} s and {other.period_s} s")
 
     def scaled(self, factor: float) -> Harmonic:
-        return Harmonic(self.period_s, {k: (a * factor, b * factor) for k, (a, b) in self.terms.items()})
+        return Harmonic(
+            self.period_s, {k: (a * factor, b * factor) for k, (a, b) in self.terms.items()}
+        )
 
     def plus(self, other: Harmonic) -> Harmonic:
         self._same_period(other)

@@ -129,7 +129,11 @@ ProfileModel = Annotated[
 ]
 
 #: Profile fields that name other records (checked to exist, no cycles).
-REFERENCES = {"difference": ("of",), "heat_power": ("flow", "temperature_difference"), "integral": ("of",)}
+REFERENCES = {
+    "difference": ("of",),
+    "heat_power": ("flow", "temperature_difference"),
+    "integral": ("of",),
+}
 
 
 class RecordModel(StrictModel):

@@ -310,7 +310,9 @@ def load_folder(folder: str | Path) -> dict[str, MeterType]:
             issues += exc.issues
             continue
         if mt.name in out:
-            issues.append(Issue(str(path), None, "name", f"{mt.name!r} also in {out[mt.name].path}"))
+            issues.append(
+                Issue(str(path), None, "name", f"{mt.name!r} also in {out[mt.name].path}")
+            )
         out[mt.name] = mt
     if issues:
         raise ScenarioError(issues)
