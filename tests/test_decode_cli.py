@@ -162,7 +162,7 @@ def test_wmbus_missing_module(capsys, monkeypatch):
 def test_wmbus_hands_over_the_parsed_arguments(capsys, monkeypatch):
     seen = {}
 
-    def fake_main(args):
+    def fake_main(args, out, err):  # the decode's own streams are handed over too
         seen.update(hex=args.hex, json=args.json, key=args.key, keys=args.keys)
         return 7
 

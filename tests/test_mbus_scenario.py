@@ -197,12 +197,13 @@ def test_hours_override_and_progress(tmp_path):
 def test_profile_overrides_set_values_and_bad_ones_are_reported(tmp_path):
     (tmp_path / "p.toml").write_text(
         'kind = "mbus"\nhours = 1.5\n[[slaves]]\ntemplate = "heat"\nid = 12345678\n'
-        "[slaves.profile]\nenergy = { start = 5000000, rate_per_h = 0 }\n"
+        "[slaves.profile]\nenergy = { start = 5000000 }\n"
+        "volume_flow = { mean = 0, amplitude = 0 }\n"  # no flow, so no power: energy stays
         "error_flags = { value = 4 }\n"
     )
     summary, out = run(tmp_path / "p.toml", tmp_path / "out")
     rows = {r["quantity"]: r["value"] for r in csv.DictReader((out / "readouts.csv").open())}
-    assert rows["energy"] == "5000000" and rows["error_flags"] == "4"
+    assert rows["energy"] == "5000000" and rows["error_flags"] == "4" and rows["power"] == "0"
     (tmp_path / "bad.toml").write_text(
         'kind = "mbus"\n[[slaves]]\ntemplate = "water"\nid = 1\n'
         "[slaves.profile]\nenergy = { start = 5 }\nvolume = { mean = 3 }\n"

@@ -399,11 +399,11 @@ def _not_available(err: TextIO) -> int:
     return 2
 
 
-def _run_wmbus(args, err: TextIO) -> int:
+def _run_wmbus(args, out: TextIO, err: TextIO) -> int:
     module = _wmbus_module()
     if module is None:
         return _not_available(err)
-    return int(module.main(args) or 0)
+    return int(module.main(args, out, err) or 0)
 
 
 def _containers(args, err: TextIO) -> Containers | int:
@@ -423,7 +423,7 @@ def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
     if args.wmbus:
-        return _run_wmbus(args, err)
+        return _run_wmbus(args, out, err)
     containers = _containers(args, err)
     if isinstance(containers, int):
         return containers

@@ -14,7 +14,6 @@ row per record per successful readout). The summary has ``meters_found``, ``read
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from simulator.mbus.faults import Fault
 from simulator.mbus.frames import parse_frame
 from simulator.mbus.master import Master, MasterSettings, Readout
 from simulator.mbus.meterlist import read_meter_list
-from simulator.mbus.profiles import TEMPLATES, RecordSpec
+from simulator.mbus.profiles import TEMPLATES
 from simulator.mbus.scenario_model import (
     MbusScenario,
     SlaveGroup,
@@ -149,9 +148,7 @@ def build_slaves(world: World, group: SlaveGroup, doc: ScenarioDoc) -> list[Slav
             tpl.medium if group.medium is None else group.medium,
         )
         name = _name(addr)
-        records = tpl.build(world.rng(f"{name}/profile"), group.telegrams)
-        if group.profile:
-            records = [_override(r, group.profile.get(r.quantity)) for r in records]
+        records = tpl.build(world.rng(f"{name}/profile"), group.telegrams, group.profile)
         out.append(
             Slave(
                 world,
@@ -164,13 +161,6 @@ def build_slaves(world: World, group: SlaveGroup, doc: ScenarioDoc) -> list[Slav
             )
         )
     return out
-
-
-def _override(spec: RecordSpec, fields: dict[str, float] | None) -> RecordSpec:
-    """The record with its profile's parameters replaced (validated in scenario_model)."""
-    if not fields:
-        return spec
-    return dataclasses.replace(spec, profile=dataclasses.replace(spec.profile, **fields))
 
 
 def _name(addr: SecondaryAddress) -> str:

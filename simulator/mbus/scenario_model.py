@@ -32,7 +32,7 @@ Shape (every key optional unless marked; see simulator/data/scenarios/building.t
     bauds = [300, 2400, 9600], baud = 2400, unit_loads = 1, telegrams = 1,
     delay_window = [0.02, 0.25] (fraction of the EN 13757-2 window) or delay_ms = [lo, hi],
     distance_m, space_current_ma = 15.0, status = 0, name = "Flat 3"
-    profile = { energy = { start = 5e6, rate_per_h = 1500 }, error_flags = { value = 4 } }
+    profile = { energy = { start = 5e6 }, error_flags = { value = 4 } }
                                        # override profile parameters per quantity (units of
                                        # the record's VIF family: Wh, m3, C...)
     [[slaves.faults]] kind = "silent", probability = 0.3, delay_ms, count, commands = ["REQ_UD2"]
@@ -44,8 +44,6 @@ meter list required but absent) together in one :class:`~simulator.scenario.Scen
 
 from __future__ import annotations
 
-import dataclasses
-import random
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -289,26 +287,25 @@ def _profile_issues(doc: ScenarioDoc, gi: int, g: dict[str, Any]) -> list[Issue]
     prof, tpl = g.get("profile"), g.get("template")
     if not isinstance(prof, dict) or tpl not in TEMPLATES:
         return []
-    specs = {r.quantity: r for r in TEMPLATES[tpl].build(random.Random(0), 1)}
+    mt = TEMPLATES[tpl]
     out = []
     for quantity, fields in prof.items():
-        if quantity not in specs:
+        if quantity not in mt.records:
             out.append(
                 doc.issue(
                     ("slaves", gi, "profile", quantity),
-                    f"template {tpl!r} has no quantity {quantity!r}; one of {sorted(specs)}",
+                    f"template {tpl!r} has no quantity {quantity!r}; one of {sorted(mt.records)}",
                 )
             )
             continue
-        profile = specs[quantity].profile
-        allowed = {f.name for f in dataclasses.fields(profile)}
+        allowed = mt.params(quantity)
+        kind = mt.records[quantity].profile.kind
         for key in fields if isinstance(fields, dict) else []:
             if key not in allowed:
                 out.append(
                     doc.issue(
                         ("slaves", gi, "profile", quantity, key),
-                        f"{type(profile).__name__} profile has no {key!r}; one of "
-                        f"{sorted(allowed)}",
+                        f"{kind} profile has no {key!r}; one of {sorted(allowed)}",
                     )
                 )
     return out

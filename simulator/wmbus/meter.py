@@ -12,8 +12,9 @@ gives a mobile sending interval of "20-34 sec", i.e. 27 s +/- 26 %; stationary i
 ``interval_s * [1 - jitter, 1 + jitter]`` (``jitter`` a fraction, default 0.1) and the first
 transmission uniformly in ``[0, interval_s)``.
 
-Telegram contents come from a :class:`ValueProfile` (counters that grow with time, a
-temperature that varies over the day) and are encoded by the wM-Bus codec
+Telegram contents come from the meter's type file (:mod:`simulator.meters`: the ``[wireless]``
+records and their value profiles, the same files the wired slaves are built from; parameters
+drawn from the stream ``meter/<id>/profile`` of the meter's ``seed``) and are encoded by the wM-Bus codec
 (:func:`simulator.wmbus.telegram.build_telegram`) with records built by the wired codec
 (:meth:`simulator.mbus.records.DataRecord.from_value`), optionally encrypted (OMS security
 mode 5 or 7 with the meter's key).
@@ -28,9 +29,15 @@ the time on air.
 
 from __future__ import annotations
 
-import math
+import random
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
+from typing import Any
+
+from simulator.core.rng import stream
+from simulator.core.world import EPOCH
+from simulator.meters.types import TypeView
 
 MODES = ("S1", "T1", "C1A", "C1B")
 #: Frame format per mode: C1B sends frame format B, every other mode frame format A.
@@ -44,65 +51,9 @@ ELL_MODES = frozenset({"C1A", "C1B"})
 ELL_CC = 0x00
 
 
-@dataclass(frozen=True)
-class RecordSpec:
-    """One data record of a profile: VIF, DIF data field, start value and growth.
-
-    ``start`` and ``rate_per_h`` are in the unit of the VIF family (Wh, m3, °C ...);
-    ``daily_swing`` adds ``daily_swing * sin(2 pi t / 24 h)`` (temperatures); values are
-    rounded to ``resolution`` (the VIF's step in that unit, e.g. 1000 Wh for VIF 0x06).
-    """
-
-    vif: int
-    data_field: int
-    start: float
-    resolution: float
-    rate_per_h: float = 0.0
-    daily_swing: float = 0.0
-
-
-@dataclass(frozen=True)
-class ValueProfile:
-    """What a meter of one kind measures: its device type (PROTOCOL.md §4.6) and records."""
-
-    name: str
-    device_type: int
-    records: tuple[RecordSpec, ...]
-
-    def values(self, t_s: float, offset: float) -> list[tuple[RecordSpec, float]]:
-        """Record values at world time ``t_s`` (s) for a meter whose counters (records with
-        a rate) start at ``start * (1 + offset)``."""
-        out = []
-        for spec in self.records:
-            scale = 1.0 + offset if spec.rate_per_h else 1.0  # counters differ, readings not
-            v = spec.start * scale + spec.rate_per_h * t_s / 3600.0
-            if spec.daily_swing:
-                v += spec.daily_swing * math.sin(2.0 * math.pi * t_s / 86400.0)
-            steps = round(v / spec.resolution)
-            value = steps * spec.resolution
-            out.append((spec, int(value) if spec.resolution >= 1 else round(value, 6)))
-        return out
-
-
-#: Built-in value profiles (device types from EN 13757-3, PROTOCOL.md §4.6).
-PROFILES: dict[str, ValueProfile] = {
-    # water: volume, VIF 0x13 = 1 l resolution (value in m3), 8-digit BCD
-    "water": ValueProfile("water", 0x07, (RecordSpec(0x13, 0x0C, 100.0, 0.001, 0.02),)),
-    # heat: energy VIF 0x06 = kWh (value in Wh), volume VIF 0x14 = 10 l, flow temp VIF 0x5B (°C)
-    "heat": ValueProfile(
-        "heat",
-        0x04,
-        (
-            RecordSpec(0x06, 0x04, 12_000_000.0, 1000.0, 800.0),
-            RecordSpec(0x14, 0x04, 350.0, 0.01, 0.01),
-            RecordSpec(0x5B, 0x02, 60.0, 1.0, 0.0, 5.0),
-        ),
-    ),
-    # room sensor: external temperature VIF 0x65 (0.01 °C), 16-bit
-    "room_sensor": ValueProfile(
-        "room_sensor", 0x1B, (RecordSpec(0x65, 0x02, 21.0, 0.01, 0.0, 1.5),)
-    ),
-}
+#: The shipped meter types that have a ``[wireless]`` identity, by name (the scenario's
+#: ``meters.profiles`` keys). The data lives in ``simulator/meters/data/*.toml``.
+PROFILES = TypeView("wireless")
 
 
 @dataclass
@@ -114,7 +65,10 @@ class RadioMeter:
     (fraction), ``tx_power_dbm`` the conducted power (dBm), ``security_mode`` 0, 5 or 7 with
     ``key`` (16 bytes) when encrypted. ``ell_encryption`` (C1 modes only, with ``key`` and
     ``security_mode`` 0): encrypt in the ELL (CI 8D, AES-128-CTR) instead of the TPL.
-    Raises ``ValueError`` for an unknown mode or profile or a missing/unusable key.
+    ``profile`` names a shipped meter type with a ``[wireless]`` identity, or ``meter_type``
+    gives one (:class:`~simulator.meters.types.MeterType`, e.g. from a file of one's own);
+    ``seed`` roots the meter's profile stream. Raises ``ValueError`` for an unknown mode or
+    profile or a missing/unusable key.
     """
 
     id: int
@@ -132,13 +86,20 @@ class RadioMeter:
     security_mode: int = 0
     key: bytes | None = None
     ell_encryption: bool = False
+    meter_type: Any = field(default=None, repr=False)
+    seed: int = 0
     _access_no: int = field(default=0, repr=False)
+    _specs: list | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"meter {self.id}: unknown mode {self.mode!r}; one of {MODES}")
-        if self.profile not in PROFILES:
-            raise ValueError(f"meter {self.id}: unknown profile {self.profile!r}")
+        if self.meter_type is None:
+            if self.profile not in PROFILES:
+                raise ValueError(
+                    f"meter {self.id}: unknown profile {self.profile!r}; one of {list(PROFILES)}"
+                )
+            self.meter_type = PROFILES[self.profile]
         if self.security_mode and (self.key is None or len(self.key) != 16):
             raise ValueError(
                 f"meter {self.id}: security mode {self.security_mode} needs a 16-byte key"
@@ -155,7 +116,13 @@ class RadioMeter:
 
     @property
     def device_type(self) -> int:
-        return PROFILES[self.profile].device_type
+        """EN 13757-3 device type (the meter type's medium, PROTOCOL.md §4.6)."""
+        return self.meter_type.medium
+
+    @property
+    def profile_stream(self) -> str:
+        """Name of the random stream (of ``seed``) the profile parameters are drawn from."""
+        return f"meter/{self.id}/profile"
 
     @property
     def frame_format(self) -> str:
@@ -182,13 +149,12 @@ class RadioMeter:
 
     def records(self, t_s: float) -> list:
         """The data records (``DataRecord``) this meter sends at world time ``t_s`` (s)."""
-        from simulator.mbus.records import DataRecord
-
-        offset = (self.id % 997) / 997.0  # meters of one kind do not all read the same
-        return [
-            DataRecord.from_value(spec.vif, value, data_field=spec.data_field)
-            for spec, value in PROFILES[self.profile].values(t_s, offset)
-        ]
+        if self._specs is None:
+            rng = stream(self.seed, self.profile_stream)
+            self._specs = self.meter_type.wireless_records(rng)
+        clock = EPOCH + timedelta(seconds=t_s)
+        noise = random.Random(hash((self.seed, self.id, t_s)))  # same t, same telegram
+        return [spec.build(t_s, clock, noise) for spec in self._specs]
 
     def telegram(self, t_s: float, access_no: int) -> bytes:
         """The on-air telegram (L-field to last CRC) sent at world time ``t_s`` (s)."""

@@ -91,6 +91,7 @@ def build_meters(sc: StreamScenario, seed: int) -> list[RadioMeter]:
                 security_mode=5 if enc[i] and not in_ell else 0,
                 key=meter_key(seed, meter_id) if enc[i] else None,
                 ell_encryption=in_ell,
+                seed=seed,
             )
         )
     return out
