@@ -19,8 +19,8 @@ from simulator.mbus.address import SecondaryAddress
 from simulator.mbus.bus import Bus
 from simulator.mbus.electrical import Cable, MasterPort
 from simulator.mbus.master import Master, MasterSettings
-from simulator.mbus.profiles import TEMPLATES
 from simulator.mbus.slave import Slave
+from simulator.meters.wired import TEMPLATES
 
 METERS = 250
 

@@ -12,7 +12,7 @@ from simulator.mbus import bus as mbus_bus
 from simulator.mbus import master as mbus_master
 from simulator.mbus import slave as mbus_slave
 from simulator.mbus.address import SecondaryAddress
-from simulator.mbus.profiles import TEMPLATES
+from simulator.meters.wired import TEMPLATES
 from simulator.sinks.base import WorldSink
 from simulator.sinks.smtp import SmtpSink
 from simulator.sinks.smtp_client import SmtpSend

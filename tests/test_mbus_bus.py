@@ -21,9 +21,9 @@ from simulator.mbus.electrical import (
 from simulator.mbus.faults import Fault
 from simulator.mbus.frames import ShortFrame
 from simulator.mbus.master import Master, MasterSettings
-from simulator.mbus.profiles import heat_records
 from simulator.mbus.slave import ResponseDelay, Slave
 from simulator.mbus.wire import frame_time, response_window
+from simulator.meters.wired import heat_records
 
 
 def slave(world, n, primary=None, **kw):

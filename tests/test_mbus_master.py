@@ -14,8 +14,8 @@ from simulator.mbus.bus import Bus
 from simulator.mbus.electrical import MasterPort
 from simulator.mbus.faults import Fault
 from simulator.mbus.master import Master, MasterSettings
-from simulator.mbus.profiles import heat_records, water_records
 from simulator.mbus.slave import Slave
+from simulator.meters.wired import heat_records, water_records
 
 
 def run(world, gen):

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from simulator.building import runner
+from simulator.building.scenario_model import validate
 from simulator.devices import run_scenario
-from simulator.mbus import runner
 from simulator.mbus.address import SecondaryMask
 from simulator.mbus.meterlist import format_meter_list, parse_meter_list, read_meter_list
-from simulator.mbus.scenario_model import validate
 from simulator.scenario import DEFAULT_SCENARIO, RunOptions, ScenarioError, load_toml
 
 ROOT = Path(__file__).resolve().parent.parent

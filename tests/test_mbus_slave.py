@@ -16,10 +16,10 @@ from simulator.mbus.bus import Bus
 from simulator.mbus.faults import Fault
 from simulator.mbus.frames import ControlFrame, LongFrame, ShortFrame, checksum, parse_frame
 from simulator.mbus.master import Master, MasterSettings
-from simulator.mbus.profiles import TEMPLATES, heat_records, water_records
 from simulator.mbus.slave import ResponseDelay, Slave, read_hex_file
 from simulator.mbus.telegram import decode_telegram
 from simulator.mbus.wire import response_window
+from simulator.meters.wired import TEMPLATES, heat_records, water_records
 
 ADDR = SecondaryAddress(12345678, "ELV", 1, 4)
 E5 = b"\xe5"

@@ -17,15 +17,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simulator.cli import main as cli
+from simulator.commands.meter_golden import build_golden, check_golden, decode_json, telegram_bytes
 from simulator.core.rng import stream
 from simulator.core.world import EPOCH, World
 from simulator.mbus.address import SecondaryAddress
 from simulator.mbus.frames import REQ_UD2, ShortFrame, parse_frame
-from simulator.mbus.profiles import TEMPLATES
 from simulator.mbus.slave import Slave
 from simulator.mbus.telegram import decode_telegram
-from simulator.meters.golden import build_golden, check_golden, decode_json, telegram_bytes
 from simulator.meters.types import DATA, load_meter_file, meter_types
+from simulator.meters.wired import TEMPLATES
 from simulator.scenario import ScenarioError
 from simulator.wmbus.meter import PROFILES, RadioMeter
 

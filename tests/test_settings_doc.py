@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from simulator.building.scenario_model import MasterPortModel
 from simulator.commands import settings_doc
 from simulator.gateways.cme3100.settings import PROPERTIES, StreamSettings
-from simulator.mbus.scenario_model import MasterPortModel
 from simulator.mbus.settings import MULTI_TELEGRAM_TIMING, MasterSettings, MbusSettings
 from simulator.rig import DeviceUnderTest
 

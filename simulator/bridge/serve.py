@@ -1,7 +1,7 @@
 """Putting a scenario's simulated bus on real ports: the service behind ``meterbench serve``.
 
 :func:`realtime_segment` builds the scenario's bus and slaves (``kind = "mbus"``, the same
-builder ``meterbench run`` uses: :func:`simulator.mbus.runner.build_slaves`) in a real-time
+builder ``meterbench run`` uses: :func:`simulator.building.runner.build_slaves`) in a real-time
 world without the simulated master: the master is whoever connects. :class:`BridgeService`
 attaches one :class:`~simulator.bridge.bridge.SerialBridge` per transport (a pty, a pyserial
 URL, the transparent TCP service) and runs the world with the
@@ -20,10 +20,10 @@ from simulator.bridge.pty import PtyTransport
 from simulator.bridge.realtime import RealtimeDriver
 from simulator.bridge.tcp_service import TcpServerTransport
 from simulator.bridge.transports import SerialTransport, Transport
+from simulator.building.scenario_model import MbusScenario, validate
 from simulator.core.trace import Trace
 from simulator.core.world import World
 from simulator.mbus.bus import Bus
-from simulator.mbus.scenario_model import MbusScenario, validate
 from simulator.mbus.slave import Slave
 from simulator.rig import TransportSpec
 from simulator.scenario import ScenarioError, load_toml
@@ -66,7 +66,7 @@ def realtime_segment(
     Raises :class:`~simulator.scenario.ScenarioError` (every problem, with file:line) for a
     bad file or a scenario of another kind.
     """
-    from simulator.mbus.runner import build
+    from simulator.building.runner import build
 
     doc = load_toml(path)
     if doc.kind != "mbus":

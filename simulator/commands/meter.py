@@ -2,7 +2,7 @@
 
 ``from-telegram`` writes a meter type file (:mod:`simulator.meters`) modelled on a real
 telegram: a wired long frame with a CI 72 header, or a wM-Bus telegram from its L-field
-(:mod:`simulator.meters.from_telegram`). ``HEX`` may have spaces; ``@FILE`` reads the hex from
+(:mod:`simulator.commands.meter_from_telegram`). ``HEX`` may have spaces; ``@FILE`` reads the hex from
 a file (the libmbus ``.hex`` files). Without ``--out`` the file goes to stdout. ``check FILE``
 loads meter files and checks their golden telegrams. Exit status 0 ok, 1 a bad telegram or file.
 """
@@ -28,8 +28,8 @@ def add_parser(sub) -> None:
 
 def from_telegram(args, out=None, err=None) -> int:
     from simulator.commands.decode import InputError, clean_hex
+    from simulator.commands.meter_from_telegram import meter_file_text
     from simulator.mbus.errors import MBusError
-    from simulator.meters.from_telegram import meter_file_text
 
     out, err = out or sys.stdout, err or sys.stderr
     text = " ".join(args.hex)
@@ -49,7 +49,7 @@ def from_telegram(args, out=None, err=None) -> int:
 
 
 def check(args, out=None, err=None) -> int:
-    from simulator.meters.golden import check_golden
+    from simulator.commands.meter_golden import check_golden
     from simulator.meters.types import load_meter_file
     from simulator.scenario import ScenarioError
 

@@ -33,7 +33,7 @@ from simulator.scenario import RunOptions, ScenarioDoc, ScenarioError
 
 #: Built-in kinds: scenario ``kind`` -> module that defines ``DEVICE``. One line per kind.
 BUILTIN: dict[str, str] = {
-    "mbus": "simulator.mbus.runner",
+    "mbus": "simulator.building.runner",
     "stream": "simulator.gateways.cme3100.stream_runner",
     "nbiot": "simulator.nbiot.runner",
     "cme2100": "simulator.gateways.cme2100.runner",

@@ -27,7 +27,7 @@ SND_UD CI 50                  application reset: E5, telegram position and FCB s
 other SND_UD                  E5
 ============================  ===========================================================
 
-Records come from value profiles (:mod:`simulator.mbus.profiles`) evaluated at the world
+Records come from value profiles (:mod:`simulator.meters.wired`) evaluated at the world
 time of the request, or are replayed from golden telegram bytes (access number and A-field
 patched, checksum recomputed). The response delay is drawn per reply from the slave's stream
 ``slave/<id>/delay``; faults (:mod:`simulator.mbus.faults`) from ``slave/<id>/faults``.
@@ -61,7 +61,7 @@ from simulator.mbus.frames import (
     checksum,
     parse_frame,
 )
-from simulator.mbus.profiles import RecordSpec
+from simulator.mbus.record_spec import RecordSpec
 from simulator.mbus.telegram import Header, Telegram, decode_telegram, encode_telegram
 from simulator.mbus.wire import BAUD_BY_CI, response_window
 
@@ -143,7 +143,7 @@ class Slave:
     unit_loads:
         Its mark current in unit loads (1 UL = 1.5 mA).
     records:
-        Value-profile records (:class:`~simulator.mbus.profiles.RecordSpec`); their
+        Value-profile records (:class:`~simulator.meters.wired.RecordSpec`); their
         ``telegram`` index spreads them over ``telegrams`` RSP_UDs (DIF 1F between them).
     golden:
         Instead of records: the exact RSP_UD frame bytes to replay (one per telegram).

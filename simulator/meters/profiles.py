@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from simulator.mbus.record_spec import quantise  # noqa: F401 (re-exported)
 from simulator.meters.harmonic import Harmonic
 
 DAY = 86400.0
@@ -192,12 +193,3 @@ class Integral:
 
     def harmonic(self) -> None:
         return None  # grows without bound: not periodic
-
-
-def quantise(value: float, scale: float) -> int | float:
-    """Truncate ``value`` to a whole number of ``scale`` steps (a register counts whole units)."""
-    steps = math.floor(value / scale + 1e-9)
-    if scale >= 1:
-        return int(steps * round(scale))
-    digits = max(0, -math.floor(math.log10(scale)))
-    return round(steps * scale, digits)

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from simulator.mbus.errors import MBusError
+from simulator.mbus.record_spec import RecordSpec
 from simulator.mbus.records import _resolve
 from simulator.meters import profiles as pf
 from simulator.meters.model import REFERENCES, HexValue, MeterFile, RecordModel, Uniform
-from simulator.meters.spec import RecordSpec
 from simulator.scenario import Issue, ScenarioDoc, ScenarioError, load_toml
 
 DATA = Path(__file__).parent / "data"

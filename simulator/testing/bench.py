@@ -41,8 +41,8 @@ from simulator.mbus.address import SecondaryAddress, manufacturer_code
 from simulator.mbus.bus import Bus
 from simulator.mbus.faults import Fault
 from simulator.mbus.master import MasterSettings
-from simulator.mbus.profiles import TEMPLATES
 from simulator.mbus.slave import ResponseDelay, Slave
+from simulator.meters.wired import TEMPLATES
 from simulator.rig import Rig, TransportSpec
 
 #: How long (s) a lab bench's serial port may stay gone while a procedure waits before the
@@ -66,7 +66,7 @@ class MeterSpec:
     """A simulated meter for a test: secondary address parts, primary address, baud rate
     (bit/s), number of telegrams (multi-telegram when > 1), reply delay and faults.
 
-    ``medium``: a key of :data:`simulator.mbus.profiles.TEMPLATES` (``heat``, ``water``...).
+    ``medium``: a key of :data:`simulator.meters.wired.TEMPLATES` (``heat``, ``water``...).
     """
 
     id: int

@@ -1,7 +1,7 @@
 """``meterbench run`` for ``kind = "cme2100"``: a CMe2100 commissioned by SMS on a wired bus.
 
 The run: validate the scenario (every problem at once), build the wired segment exactly as
-``kind = "mbus"`` does (:func:`simulator.mbus.runner.build`: bus, cable, slaves, master), put a
+``kind = "mbus"`` does (:func:`simulator.building.runner.build`: bus, cable, slaves, master), put a
 :class:`~simulator.gateways.cme2100.gateway.Cme2100` on its master, and let the bench's
 head-end (:class:`HeadEnd`, a :class:`~simulator.gateways.cme2100.sender.CommandSender`) send
 the scenario's SMS script: encrypted commands at their world times, bad SMS where the script
@@ -40,6 +40,8 @@ from typing import Any
 
 import pydantic
 
+from simulator.building.runner import build_segment
+from simulator.building.scenario_model import MbusScenario
 from simulator.core.trace import TraceEvent
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
@@ -52,8 +54,6 @@ from simulator.gateways.cme2100.scenario_model import (
     validate,
 )
 from simulator.gateways.cme2100.sender import PASSWORD_KEY, CommandSender
-from simulator.mbus.runner import build_segment
-from simulator.mbus.scenario_model import MbusScenario
 from simulator.sinks.base import Delivery, Report, Sink, WorldSink
 from simulator.sinks.smtp_client import SmtpSend
 
@@ -331,7 +331,7 @@ class Tally:
 
 
 def _segment_scenario(sc: Cme2100Scenario, hours: float) -> MbusScenario:
-    """The wired part as an ``mbus`` scenario, for :func:`simulator.mbus.runner.build`."""
+    """The wired part as an ``mbus`` scenario, for :func:`simulator.building.runner.build`."""
     return MbusScenario(
         kind="mbus", seed=sc.seed, start=sc.start, hours=hours, bus=sc.bus, slaves=sc.slaves
     )

@@ -22,7 +22,7 @@ Shape (every key optional unless marked; see fixtures/scenarios/cme2100-building
     host = "127.0.0.1"; port = 2525; timeout_s = 10
 
     [bus] ... [[slaves]] ...           # the wired segment: exactly the schema of kind = "mbus"
-                                       # (simulator/mbus/scenario_model.py)
+                                       # (simulator/building/scenario_model.py)
 
     [[sms]]                            # the head-end's script; absent: the default
     at = "00:05"                       # commissioning (password 00:01, qset email 00:02,
@@ -52,14 +52,13 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+# The wired segment's schema and cross checks are the mbus kind's, reused as they are.
+from simulator.building.scenario_model import BusModel, SlaveGroup
+from simulator.building.scenario_model import cross_issues as mbus_cross_issues
 from simulator.core.world import EPOCH
 from simulator.gateways.cme2100.gateway import EMAIL_RE
 from simulator.gateways.cme2100.protocol import KeyFormatError, check_key_text
 from simulator.gateways.cme2100.sender import PASSWORD_KEY
-
-# The wired segment's schema and cross checks are the mbus kind's, reused as they are.
-from simulator.mbus.scenario_model import BusModel, SlaveGroup
-from simulator.mbus.scenario_model import cross_issues as mbus_cross_issues
 from simulator.scenario import Issue, ScenarioDoc, StrictModel
 
 Fault = Literal["wrong_key", "factory_key", "tampered", "plaintext", "replay"]

@@ -62,7 +62,7 @@ def build_golden(mt: MeterType, g: GoldenModel) -> bytes:
 
     world = World(g.seed)
     addr = SecondaryAddress(g.id, mt.manufacturer, mt.version, mt.medium)
-    name = f"slave/{addr}"  # as simulator.mbus.runner names it: same profile stream
+    name = f"slave/{addr}"  # as simulator.building.runner names it: same profile stream
     slave = Slave(
         world, addr, primary=g.primary, records=mt.build(world.rng(f"{name}/profile")), name=name
     )

@@ -20,6 +20,13 @@ from typing import Any
 
 import pydantic
 
+from simulator.building.scenario_model import (
+    MbusScenario,
+    SlaveGroup,
+    group_ids,
+    group_primaries,
+    validate,
+)
 from simulator.core.trace import Trace
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
@@ -30,17 +37,10 @@ from simulator.mbus.faults import Fault
 from simulator.mbus.frames import parse_frame
 from simulator.mbus.master import Master, MasterSettings, Readout
 from simulator.mbus.meterlist import read_meter_list
-from simulator.mbus.profiles import TEMPLATES
-from simulator.mbus.scenario_model import (
-    MbusScenario,
-    SlaveGroup,
-    group_ids,
-    group_primaries,
-    validate,
-)
 from simulator.mbus.sim_dut import SimDut
 from simulator.mbus.slave import ResponseDelay, Slave, read_hex_file
 from simulator.mbus.telegram import decode_telegram
+from simulator.meters.wired import TEMPLATES
 from simulator.scenario import ScenarioDoc, ScenarioError
 
 CSV_COLUMNS = (

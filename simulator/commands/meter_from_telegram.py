@@ -16,9 +16,9 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from simulator.commands.meter_golden import decode_json
 from simulator.mbus.frames import LongFrame, parse_frame
 from simulator.mbus.telegram import MEDIUM_NAMES, decode_telegram
-from simulator.meters.golden import decode_json
 
 _UNSUPPORTED_VIF = (0x7C, 0x7E, 0x7F)  # plain text, any VIF, manufacturer specific
 

@@ -52,8 +52,8 @@ from pydantic import Field, field_validator
 from simulator.core.world import EPOCH
 from simulator.mbus.electrical import JYSTY_NF_PER_M, JYSTY_OHM_PER_M
 from simulator.mbus.faults import FAULT_KINDS
-from simulator.mbus.profiles import TEMPLATES
 from simulator.mbus.settings import MbusSettings
+from simulator.meters.wired import TEMPLATES
 from simulator.scenario import Issue, ScenarioDoc, StrictModel
 
 Baud = Literal[300, 600, 1200, 2400, 4800, 9600, 19200, 38400]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 
+from simulator.mbus.record_spec import RecordSpec
 from simulator.meters.profiles import (
     DAY,
     ClockValue,
@@ -26,7 +27,6 @@ from simulator.meters.profiles import (
     Wave,
     quantise,
 )
-from simulator.meters.spec import RecordSpec
 from simulator.meters.types import TypeView
 
 __all__ = [

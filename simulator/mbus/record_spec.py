@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from simulator.mbus.records import DataRecord
-from simulator.meters.profiles import quantise
 
 
 @dataclass(frozen=True)
@@ -53,3 +53,12 @@ class RecordSpec:
             tariff=self.tariff,
             subunit=self.subunit,
         )
+
+
+def quantise(value: float, scale: float) -> int | float:
+    """Truncate ``value`` to a whole number of ``scale`` steps (a register counts whole units)."""
+    steps = math.floor(value / scale + 1e-9)
+    if scale >= 1:
+        return int(steps * round(scale))
+    digits = max(0, -math.floor(math.log10(scale)))
+    return round(steps * scale, digits)
