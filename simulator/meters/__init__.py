@@ -9,7 +9,7 @@
 Golden telegrams (:mod:`simulator.commands.meter_golden`) and ``meterbench meter
 from-telegram`` (:mod:`simulator.commands.meter_from_telegram`) need both codecs and both
 meter models, so they live with the CLI: the package graph stays one-way
-(``mbus -> meters -> wmbus`` never back).
+(``wmbus -> meters -> mbus``, never back).
 
 The shipped types are package data in ``simulator/meters/data`` (so they ship in the wheel).
 """
