@@ -1,0 +1,86 @@
+"""Reading CMe3100 reports back: what a head-end (and the bench's tests and summaries) makes
+of x001 and x101/x115 bodies. Errors are :class:`ReportParseError` with the line number."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from simulator.gateways.cme3100.reports.bodies import INSTALL_COLUMNS, SEP
+from simulator.gateways.cme3100.reports.columns import DECIMAL, TIME_FORMAT
+
+
+class ReportParseError(ValueError):
+    """A report line that does not fit its layout; ``line`` counts from 1."""
+
+    def __init__(self, line: int, reason: str) -> None:
+        self.line, self.reason = line, reason
+        super().__init__(f"line {line}: {reason}")
+
+
+@dataclass(frozen=True)
+class InstallRow:
+    serial: str
+    meter: str
+    created: datetime
+    telegram_no: int
+    raw: bytes  # from the C-field, without CS and stop byte
+
+
+def parse_install(text: str) -> list[InstallRow]:
+    """Rows of an x001 body."""
+    rows = []
+    for n, line in enumerate(text.splitlines(), 1):
+        cells = line.split(SEP)
+        if len(cells) != len(INSTALL_COLUMNS):
+            raise ReportParseError(n, f"{len(cells)} fields, expected {len(INSTALL_COLUMNS)}")
+        try:
+            created = datetime.strptime(cells[2], TIME_FORMAT)
+            rows.append(
+                InstallRow(cells[0], cells[1], created, int(cells[3]), bytes.fromhex(cells[4]))
+            )
+        except ValueError as exc:
+            raise ReportParseError(n, str(exc)) from None
+    return rows
+
+
+@dataclass(frozen=True)
+class ValueRow:
+    """One data row of a value report: ``fields`` the fixed columns by header name,
+    ``values`` ``(column, text)`` per value column, in order."""
+
+    line: int
+    fields: dict[str, str]
+    values: list[tuple[str, str]]
+
+
+def parse_value_report(text: str) -> list[ValueRow]:
+    """Rows of an x101/x109/x115 body, each paired with the header line before it."""
+    rows: list[ValueRow] = []
+    header: list[str] | None = None
+    fixed = 0
+    for n, line in enumerate(text.splitlines(), 1):
+        cells = line.split(SEP)
+        if line.startswith("#"):
+            header = [cells[0][1:], *cells[1:]]
+            fixed = next((i for i, h in enumerate(header) if "," in h), len(header))
+            continue
+        if header is None:
+            raise ReportParseError(n, "data row before any header line")
+        if len(cells) != len(header):
+            raise ReportParseError(n, f"{len(cells)} fields, header has {len(header)}")
+        rows.append(
+            ValueRow(
+                n,
+                dict(zip(header[:fixed], cells[:fixed], strict=True)),
+                list(zip(header[fixed:], cells[fixed:], strict=True)),
+            )
+        )
+    return rows
+
+
+def number(text: str) -> int | float:
+    """A numeric report value (decimal comma) as int or float."""
+    if DECIMAL in text:
+        return float(text.replace(DECIMAL, "."))
+    return int(text)
