@@ -24,7 +24,7 @@ from simulator.gateways.cme3100.reports.names import Template, TemplateError, fi
 from simulator.gateways.cme3100.reports.parse import number, parse_install, parse_value_report
 from simulator.gateways.cme3100.reports.render import render
 from simulator.mbus.address import SecondaryAddress
-from simulator.mbus.profiles import TEMPLATES
+from simulator.meters.wired import TEMPLATES
 from simulator.mbus.records import DataRecord, decode_records
 from simulator.mbus.telegram import (
     CI_LONG_HEADER,
