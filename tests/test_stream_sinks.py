@@ -105,3 +105,24 @@ def test_stream_run_with_a_real_http_head_end_writes_the_same_files(tmp_path):
         a, b = (out[n] / f for n in ("world", "http"))
         assert a.read_bytes() == b.read_bytes(), f
     assert len((out["http"] / "headend.csv").read_text().splitlines()) > 1
+
+
+def test_real_transport_sends_the_reports_own_headers():
+    report = Report(
+        "",
+        (b"a;b\n", b"c;d\n"),
+        "text/plain; charset=windows-1252",
+        (
+            ("User-Agent", "Model/CMe3100"),
+            ("Filename", "0016_x.csv"),
+            ("Authorization", "Basic eA=="),
+        ),
+    )
+    with HttpSink() as server:
+        d = HttpPost().deliver(
+            Report(server.url("/r"), report.parts, report.content_type, report.headers)
+        )
+        (req,) = server.posts("/r")
+    assert d.ok and req.chunked and req.body == b"a;b\nc;d\n"
+    assert req.headers["Filename"] == "0016_x.csv" and req.headers["Authorization"] == "Basic eA=="
+    assert req.headers["User-Agent"] == "Model/CMe3100"

@@ -31,8 +31,10 @@ def http_request(
     *,
     chunked: bool = True,
     content_type: str = "text/plain; charset=utf-8",
+    extra_headers: tuple[tuple[str, str], ...] = (),
 ) -> tuple[int, bytes]:
     """One HTTP request; the body (a list of chunks) is sent with chunked transfer encoding.
+    ``extra_headers`` (e.g. ``Filename``, ``Authorization``) go with it as given.
     Returns ``(status, body)``; raises :class:`PushError` when the server cannot be reached."""
     parts = urlsplit(url)
     conn_cls = (
@@ -40,6 +42,7 @@ def http_request(
     )
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     headers = {"User-Agent": user_agent}
+    headers.update((k, v) for k, v in extra_headers if k.lower() != "user-agent")
     try:
         conn = conn_cls(parts.hostname, parts.port, timeout=HTTP_TIMEOUT_S)
         try:
@@ -72,6 +75,7 @@ class HttpPost:
                 report.header("User-Agent"),
                 chunked=self.chunked,
                 content_type=report.content_type,
+                extra_headers=report.headers,
             )
         except PushError as exc:
             return Delivery(False, None, reason=exc.reason)
