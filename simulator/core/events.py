@@ -173,7 +173,9 @@ def from_fields(kind: str, source: str, fields: dict[str, Any]) -> TraceEvent:
     try:
         cls = EVENT_TYPES[kind]
     except KeyError:
-        raise KeyError(f"unknown trace event kind {kind!r} (see simulator/core/events.py)") from None
+        raise KeyError(
+            f"unknown trace event kind {kind!r} (see simulator/core/events.py)"
+        ) from None
     attr = cls._attr
     try:
         return cls(source=source, **{attr.get(k, k): v for k, v in fields.items()})

@@ -19,8 +19,8 @@ import numpy as np
 import simpy
 import simpy.rt
 
-from simulator.core.rng import numpy_stream, stream
 from simulator.core.events import TraceEvent, from_fields
+from simulator.core.rng import numpy_stream, stream
 from simulator.core.trace import Trace
 
 E = TypeVar("E", bound=TraceEvent)

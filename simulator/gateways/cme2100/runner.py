@@ -39,6 +39,7 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+from simulator.core import events
 from simulator.core.trace import Trace, TraceEvent
 from simulator.core.world import World
 from simulator.gateways.cme2100.gateway import Cme2100
@@ -181,14 +182,15 @@ class HeadEnd:
         rec = SmsRecord(self.world.now, "to_gateway", text, mask(plain), sms.fault or "", counter)
         self.sent += 1
         self._in_flight.append(rec)
-        self.world.record(
-            "sms",
-            BENCH,
-            direction="out",
-            text=text,
-            plain=rec.plain,
-            fault=rec.fault,
-            counter=counter,
+        self.world.emit(
+            events.Sms(
+                source=BENCH,
+                direction="out",
+                text=text,
+                plain=rec.plain,
+                fault=rec.fault,
+                counter=counter,
+            )
         )
         yield self.world.timeout(self._delay())
         self._to_gateway[text.strip()].append(rec)
@@ -230,14 +232,15 @@ class HeadEnd:
             ):
                 self._pending_password = None
         self.responses[rec.outcome] += 1
-        self.world.record(
-            "sms",
-            BENCH,
-            direction="in",
-            text=rec.text,
-            outcome=rec.outcome,
-            reason=rec.reason,
-            plain=rec.plain,
+        self.world.emit(
+            events.Sms(
+                source=BENCH,
+                direction="in",
+                text=rec.text,
+                outcome=rec.outcome,
+                reason=rec.reason,
+                plain=rec.plain,
+            )
         )
         self._finish(rec)
 
