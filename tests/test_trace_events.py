@@ -12,6 +12,7 @@ from simulator.cli import main
 from simulator.core import Trace, World, events
 from simulator.core.trace_schema import (
     TraceVersionError,
+    events_markdown,
     schema_text,
     trace_schema,
     validate_trace,
@@ -119,7 +120,9 @@ def test_a_schema_1_trace_gives_one_clear_error(tmp_path, capsys):
     old = _write(
         tmp_path / "old.jsonl", ['{"format":"meterbench-trace","kind":"trace_header","schema":1}']
     )
-    with pytest.raises(TraceVersionError, match="trace schema version 1, this meterbench reads version 2"):
+    with pytest.raises(
+        TraceVersionError, match="trace schema version 1, this meterbench reads version 2"
+    ):
         validate_trace(old)
     assert main(["trace", "validate", str(v1)]) == 1
     assert main(["trace", "validate", str(tmp_path / "missing.jsonl")]) == 2
@@ -171,3 +174,9 @@ def test_frame_facts_from_the_bytes():
     bad = frame_facts(b"\x10\x40\x03\x00\x16")
     assert bad.summary == "garbled" and bad.function is None and "checksum" in bad.error
     assert bad.trace_fields() == {}
+
+
+def test_docs_event_table_is_current():
+    text = (ROOT / "docs" / "trace.md").read_text(encoding="utf-8")
+    table = text.split("<!-- events:begin -->\n")[1].split("<!-- events:end -->")[0]
+    assert table == events_markdown(), "regenerate the table from trace_schema.events_markdown()"

@@ -138,6 +138,23 @@ def schema_text() -> str:
     return json.dumps(trace_schema(), indent=2, sort_keys=True) + "\n"
 
 
+def events_markdown() -> str:
+    """The event table of docs/trace.md (kind, version, fields; optional ones in brackets)."""
+    rows = ["| kind | v | fields (`[optional]`, `?` nullable) | what |", "|---|---|---|---|"]
+    for kind in sorted(EVENT_TYPES):
+        d = event_schema(EVENT_TYPES[kind])
+        names = []
+        for key, prop in d["properties"].items():
+            if key in ("t", "kind", "source", "wall"):
+                continue
+            nullable = {"type": "null"} in prop.get("anyOf", [])
+            name = f"`{key}`" + ("?" if nullable else "")
+            names.append(name if key in d["required"] else f"[{name}]")
+        first = d["description"].split(". ")[0].rstrip(".")
+        rows.append(f"| `{kind}` | {d['x-event-version']} | {', '.join(names) or '-'} | {first} |")
+    return "\n".join(rows) + "\n"
+
+
 # -- checking a file -------------------------------------------------------------------------
 class TraceVersionError(Exception):
     """The file is not a trace of this schema version (no header, or another version)."""
