@@ -11,7 +11,7 @@ import argparse
 import importlib
 import sys
 
-VERBS = ["run", "decode", "serve", "record", "suite", "sms", "meter"]
+VERBS = ["run", "decode", "serve", "record", "suite", "sms", "meter", "trace"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ from simulator.bridge.pty import PtyTransport
 from simulator.bridge.realtime import RealtimeDriver
 from simulator.bridge.serve import BridgeService
 from simulator.bridge.tcp_service import TcpServerTransport
+from simulator.core.trace_schema import validate_trace
 from simulator.core.world import World
 from simulator.mbus.bus import Bus
 from simulator.mbus.slave import ResponseDelay
@@ -290,6 +291,7 @@ def test_serve_command_over_tcp_with_a_scenario(tmp_path):
     assert proc.returncode == 0, err
     assert "requests=1" in out and trace.is_file()
     assert '"kind":"bridge_exchange"' in trace.read_text()
+    assert validate_trace(trace) == []  # bridge events (wall times included) match the schema
 
 
 @pytest.mark.slow
@@ -323,6 +325,7 @@ def test_serve_command_stopped_by_sigterm_still_writes_its_trace(tmp_path):
     assert proc.returncode == 0, err
     assert "requests=1" in out and trace.is_file()
     assert '"kind":"bridge_exchange"' in trace.read_text()
+    assert validate_trace(trace) == []  # bridge events (wall times included) match the schema
 
 
 PACED_MASTER = """

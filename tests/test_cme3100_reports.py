@@ -24,7 +24,6 @@ from simulator.gateways.cme3100.reports.names import Template, TemplateError, fi
 from simulator.gateways.cme3100.reports.parse import number, parse_install, parse_value_report
 from simulator.gateways.cme3100.reports.render import render
 from simulator.mbus.address import SecondaryAddress
-from simulator.meters.wired import TEMPLATES
 from simulator.mbus.records import DataRecord, decode_records
 from simulator.mbus.telegram import (
     CI_LONG_HEADER,
@@ -34,6 +33,7 @@ from simulator.mbus.telegram import (
     encode_telegram,
     telegram_json,
 )
+from simulator.meters.wired import TEMPLATES
 
 GW = GatewayIdentity()
 AT = datetime(2024, 5, 1, 2, 0, 0)

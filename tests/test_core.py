@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from simulator.core import Trace, World, stream
+from simulator.core import Trace, World, events, stream
 from simulator.scenario import KeyLocator, ScenarioError, StrictModel, load_toml
 
 
@@ -26,12 +26,12 @@ def test_world_clock_and_timeouts_in_virtual_time():
     def proc():
         yield w.timeout(90.0)
         seen.append((w.now, w.clock().isoformat()))
-        w.record("tick", "test", n=1)
+        w.emit(events.Scan(source="test", found=[1]))
 
     w.process(proc())
     w.run()
     assert seen == [(90.0, "2026-03-01T00:01:30+00:00")]
-    assert w.trace[0].to_json() == '{"kind":"tick","n":1,"source":"test","t":90.0}'
+    assert w.trace[0].to_json() == '{"found":[1],"kind":"scan","source":"test","t":90.0}'
     assert w.trace[0].wall is None  # virtual time never reads the wall clock
 
 
@@ -42,18 +42,23 @@ def test_naive_start_is_rejected():
 
 def test_trace_select_and_jsonl_roundtrip(tmp_path):
     t = Trace()
-    t.record(0.5, "frame", "master", direction="m2s", hex="1040014116")
-    t.record(0.6, "frame", "slave/1", direction="s2m", hex="e5")
+    common = {"summary": "", "outcome": "ok", "baud": 2400, "end": 1.0}
+    t.record(events.Frame(t=0.5, source="master", direction="m2s", hex="1040014116", **common))
+    t.record(events.Frame(t=0.6, source="slave/1", direction="s2m", hex="e5", **common))
     assert [e.source for e in t.select("frame", source="slave/*")] == ["slave/1"]
     assert len(t.select("frame", direction="m2s")) == 1
     path = t.write_jsonl(tmp_path / "trace.jsonl")
-    rows = Trace.read_jsonl(path)
+    assert path.read_text().splitlines()[0] == (
+        '{"format":"meterbench-trace","kind":"trace_header","schema":2}'
+    )
+    rows = Trace.read_jsonl(path)  # the header is skipped
     assert rows[1] == {
         "t": 0.6,
         "kind": "frame",
         "source": "slave/1",
         "direction": "s2m",
         "hex": "e5",
+        **common,
     }
 
 

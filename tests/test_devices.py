@@ -87,6 +87,7 @@ def test_a_bad_kind_is_one_error_with_its_line(tmp_path):
 TOY_KIND = '''
 """A toy device kind: a counter that ticks once per simulated minute."""
 import pydantic
+from simulator.core.events import TraceEvent, event
 from simulator.devices.registry import DeviceKind, Outcome
 from simulator.scenario import StrictModel
 
@@ -96,6 +97,14 @@ class ToyScenario(StrictModel):
     seed: int = 0
     hours: float = pydantic.Field(1.0, gt=0)
     step_s: float = pydantic.Field(60.0, gt=0)
+
+
+@event
+class Tick(TraceEvent):
+    """A kind adds its own event types where it defines its world."""
+
+    kind = "toy_tick"
+    n: int
 
 
 class ToySummary(pydantic.BaseModel):
@@ -112,7 +121,7 @@ class ToyRun:
         while True:
             yield self.ctx.world.timeout(self.ctx.scenario.step_s)
             self.ticks += 1
-            self.ctx.world.trace.record(self.ctx.world.now, "tick", "toy", n=self.ticks)
+            self.ctx.world.emit(Tick(source="toy", n=self.ticks))
 
     def advance(self, until, last):
         self.ctx.world.run(until=until)
@@ -140,8 +149,11 @@ def toy_kind(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setitem(registry.BUILTIN, "toy", "toykind")  # the one line a new kind adds
     yield
+    from simulator.core.events import EVENT_TYPES
+
     registry._loaded.pop("toy", None)
     sys.modules.pop("toykind", None)
+    EVENT_TYPES.pop("toy_tick", None)
 
 
 def test_a_new_kind_is_one_module_and_one_registry_line(toy_kind, tmp_path):
@@ -151,7 +163,8 @@ def test_a_new_kind_is_one_module_and_one_registry_line(toy_kind, tmp_path):
     assert res.summary["ticks"] == 11  # 600 s steps in 2 h, the end instant excluded
     assert res.summary["trace_events"] == 11 and res.summary["seed"] == 3
     lines = (tmp_path / "out" / "trace.jsonl").read_text().splitlines()
-    assert len(lines) == 11
+    assert len(lines) == 12 and '"kind":"trace_header"' in lines[0]  # header + 11 ticks
+    assert json.loads(lines[-1]) == {"kind": "toy_tick", "n": 11, "source": "toy", "t": 7200.0 - 600}
     jsonschema.validate(res.summary, schema())  # the schema grows a branch for it
 
 

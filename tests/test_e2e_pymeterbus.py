@@ -89,7 +89,9 @@ def check_trace(trace) -> None:
         assert ev.wall is not None and len(ev["byte_t"]) == len(ev["byte_wall"]) == ev["n"]
     assert sum(e["n"] for e in ins) == 5 + 5 + 17 + 5
     replies = trace.select("bridge_exchange")
-    assert [r["summary"].split()[0] for r in replies] == ["SND_NKE", "REQ_UD2", "SND_UD", "REQ_UD2"]
+    requests = trace.select("frame", direction="m2s")
+    assert len(requests) == len(replies)
+    assert [f["function"] for f in requests] == ["SND_NKE", "REQ_UD2", "SND_UD", "REQ_UD2"]
     lo, hi = response_window(2400)
     for r in replies:
         assert lo <= r["delay"] <= hi  # the modelled delay, inside EN 13757-2's window

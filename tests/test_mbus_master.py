@@ -126,8 +126,8 @@ def test_multi_telegram_readout_toggles_fcb():
     r = run(w, m.read(3))
     assert r.ok and len(r.telegrams) == 3 and r.attempts == 3
     assert [t.more_follow for t in r.telegrams] == [True, True, False]
-    reqs = [e["summary"] for e in m2s(w) if e["summary"].startswith("REQ_UD2")]
-    assert reqs == ["REQ_UD2 a=3 FCB=1", "REQ_UD2 a=3 FCB=0", "REQ_UD2 a=3 FCB=1"]
+    reqs = [(e["address"], e["fcb"]) for e in m2s(w) if e["function"] == "REQ_UD2"]
+    assert reqs == [(3, 1), (3, 0), (3, 1)]
     acc = [t.header.access_no for t in r.telegrams]
     assert acc[1] == (acc[0] + 1) % 256 and acc[2] == (acc[1] + 1) % 256
     ev = w.trace.select("readout")[0]
@@ -162,10 +162,10 @@ def test_lost_reply_is_retried_with_the_same_fcb_and_the_slave_repeats():
     r = run(w, m.read(3))
     assert r.ok and len(r.telegrams) == 3
     assert r.attempts > 3  # some replies were lost and retried
-    reqs = [e for e in m2s(w) if e["summary"].startswith("REQ_UD2")]
+    reqs = w.trace.select("frame", direction="m2s", function="REQ_UD2")
     replies = w.trace.select("frame", direction="s2m")
     # every retry after a timeout carries the FCB of the request it repeats
-    fcbs = [e["summary"][-1] for e in reqs]
+    fcbs = [e["fcb"] for e in reqs]
     toggles = sum(a != b for a, b in zip(fcbs, fcbs[1:], strict=False))
     assert toggles == 2
     assert len([e for e in replies if e["outcome"] == "timeout"]) == r.attempts - 3
@@ -195,7 +195,7 @@ def test_silent_meter_gets_exactly_readout_retries_plus_one_attempts(retries):
     m = Master(bus, MasterSettings(readout_retries=retries))
     r = run(w, m.read(4))
     assert not r.ok and r.error == "no reply" and r.attempts == retries + 1
-    reqs = [e for e in m2s(w) if e["summary"].startswith("REQ_UD2 a=4")]
+    reqs = w.trace.select("frame", direction="m2s", function="REQ_UD2", address=4)
     assert len(reqs) == retries + 1
     assert w.trace.select("readout")[0]["attempts"] == retries + 1
 
@@ -218,14 +218,14 @@ def test_request_idle_init_idle_and_response_timeout_on_the_trace():
     # init idle: from the end of each SND_NKE to the next request (two reads: two SND_NKE)
     init_gaps = []
     for i, f in enumerate(frames):
-        if f["direction"] == "m2s" and f["summary"].startswith("SND_NKE"):
+        if f["direction"] == "m2s" and f.get("function") == "SND_NKE":
             nxt = next(g for g in frames[i + 1 :] if g["direction"] == "m2s")
             init_gaps.append(nxt.t - f["end"])
     assert init_gaps == pytest.approx([7.0, 7.0])
     # request idle: from the end of a reply (or of a timeout) to the next request
     gaps = []
     for i, f in enumerate(frames[:-1]):
-        if f["direction"] == "s2m" and not frames[i - 1]["summary"].startswith("SND_NKE"):
+        if f["direction"] == "s2m" and frames[i - 1].get("function") != "SND_NKE":
             nxt = frames[i + 1]
             gaps.append(nxt.t - f["end"])
     assert gaps and all(g == pytest.approx(1.5) for g in gaps)
@@ -260,9 +260,10 @@ def test_readout_by_secondary_address_selects_then_reads_253():
     bus.attach(mk(w, 12345679))
     r = run(w, Master(bus).read(a.address))
     assert r.ok and r.telegrams[0].header.address == a.address
-    summaries = [e["summary"] for e in m2s(w)]
-    assert summaries[0].startswith("SND_UD a=253 CI=52 select 12345678")
-    assert summaries[1] == "REQ_UD2 a=253 FCB=1"
+    select, req = m2s(w)[:2]
+    assert (select["function"], select["address"], select["ci"]) == ("SND_UD", 253, "52")
+    assert SecondaryAddress.from_bytes(bytes.fromhex(select["hex"])[7:15]) == a.address
+    assert (req["function"], req["address"], req["fcb"]) == ("REQ_UD2", 253, 1)
 
 
 def test_selection_retries_on_a_missing_meter():

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from simulator.core import events
 from simulator.core.trace import Trace
+from simulator.mbus.frames import REQ_UD2, SND_NKE, LongFrame, ShortFrame, frame_facts
 from simulator.rig import load_rig
 from simulator.testing.budgets import gap_budget, late_reply_delay, span_error
 from simulator.testing.plugin import Measurement
@@ -88,16 +90,34 @@ def _readout_trace(init_gap: float, request_gap: float) -> Trace:
     REQ_UD2 to 4 ``request_gap`` after that reply's end. Bench-side times, as a lab records."""
     tr = Trace()
 
-    def frame(t, end, direction, summary, **kw):
-        tr.record(t, "frame", "bus", None, direction=direction, end=end, summary=summary, **kw)
+    def frame(t, end, direction, data, **kw):
+        facts = frame_facts(data)
+        tr.record(
+            events.Frame(
+                t=t,
+                source="bus",
+                direction=direction,
+                hex=data.hex(),
+                summary=facts.summary,
+                outcome="ok",
+                baud=2400,
+                end=end,
+                **facts.trace_fields(),
+                **kw,
+            )
+        )
 
-    frame(0.0, FRAME_5, "m2s", "SND_NKE a=3")
-    frame(FRAME_5 + 0.01, FRAME_5 + 0.01 + E5, "s2m", "E5", outcome="ok", senders=["s3"])
+    def req(c, a):
+        return ShortFrame(c, a).to_bytes()
+
+    rsp = LongFrame(0x08, 3, 0x72, bytes(12)).to_bytes()
+    frame(0.0, FRAME_5, "m2s", req(SND_NKE, 3))
+    frame(FRAME_5 + 0.01, FRAME_5 + 0.01 + E5, "s2m", b"\xe5", senders=["s3"])
     t = FRAME_5 + init_gap
-    frame(t, t + FRAME_5, "m2s", "REQ_UD2 a=3")
+    frame(t, t + FRAME_5, "m2s", req(REQ_UD2, 3))
     reply_end = t + FRAME_5 + 0.3
-    frame(t + FRAME_5 + 0.01, reply_end, "s2m", "RSP_UD a=3", outcome="ok", senders=["s3"])
-    frame(reply_end + request_gap, reply_end + request_gap + FRAME_5, "m2s", "REQ_UD2 a=4")
+    frame(t + FRAME_5 + 0.01, reply_end, "s2m", rsp, senders=["s3"])
+    frame(reply_end + request_gap, reply_end + request_gap + FRAME_5, "m2s", req(REQ_UD2, 4))
     return tr
 
 

@@ -43,6 +43,7 @@ from simulator.bridge.pacing import PacedWriter, Written, char_times
 from simulator.bridge.reader import PortEvent, PortReader
 from simulator.bridge.realtime import RealtimeDriver
 from simulator.bridge.transports import Transport
+from simulator.core import events
 from simulator.core.world import World
 from simulator.mbus.bus import Bus, Reception
 from simulator.mbus.errors import MBusError
@@ -130,7 +131,7 @@ class SerialBridge:
         """Switch the master-side rate (bit/s); recorded as ``bridge_baud``."""
         if baud == self.baud:
             return
-        self.world.record("bridge_baud", self.name, old=self.baud, new=baud, cause=cause)
+        self.world.emit(events.BridgeBaud(source=self.name, old=self.baud, new=baud, cause=cause))
         self.baud = baud
         self.framer.gap = self._gap or default_gap(baud)
         self.transport.set_baud(baud)
@@ -149,36 +150,42 @@ class SerialBridge:
                 self.set_baud(now, "line speed set by the master program")
 
     # -- events from the threads (called inside the world) ---------------------------------
+    def _record(self, t: float, wall: float | None, event: events.TraceEvent) -> None:
+        # the threads' own timestamps (world time of the byte, its wall clock), not emit()'s now
+        event.t, event.wall = t, wall
+        self.world.trace.record(event)
+
     def _on_port(self, ev: PortEvent) -> None:
         t = self.driver.world_time(ev.mono)
         if ev.kind == "gone":
             self.counters["port_lost"] += 1
-            self.world.trace.record(
+            self._record(
                 t,
-                "bridge_port",
-                self.name,
                 ev.wall,
-                state="gone",
-                port=self.transport.name,
-                reason=ev.reason,
+                events.BridgePort(
+                    source=self.name, state="gone", port=self.transport.name, reason=ev.reason
+                ),
             )
             return
         if ev.kind == "back":
-            self.world.trace.record(
-                t, "bridge_port", self.name, ev.wall, state="back", port=self.transport.name
+            self._record(
+                t,
+                ev.wall,
+                events.BridgePort(source=self.name, state="back", port=self.transport.name),
             )
             return
         self.counters["bytes_in"] += len(ev.data)
-        self.world.trace.record(
+        self._record(
             t,
-            "bridge_bytes",
-            self.name,
             ev.wall,
-            direction="in",
-            hex=ev.data.hex(),
-            n=len(ev.data),
-            byte_t=[round(t, 6)] * len(ev.data),
-            byte_wall=[round(ev.wall, 6)] * len(ev.data),
+            events.BridgeBytes(
+                source=self.name,
+                direction="in",
+                hex=ev.data.hex(),
+                n=len(ev.data),
+                byte_t=[round(t, 6)] * len(ev.data),
+                byte_wall=[round(ev.wall, 6)] * len(ev.data),
+            ),
         )
         if self.echo:
             start = max(ev.mono, time.monotonic())
@@ -195,41 +202,41 @@ class SerialBridge:
         if w.data:
             t = self.driver.world_time(w.mono[0])
             self.counters["bytes_out"] += len(w.data)
-            self.world.trace.record(
+            self._record(
                 t,
-                "bridge_bytes",
-                self.name,
                 w.wall[0],
-                direction="echo" if w.tag == "echo" else "out",
-                hex=w.data.hex(),
-                n=len(w.data),
-                byte_t=[round(self.driver.world_time(m), 6) for m in w.mono],
-                byte_wall=[round(x, 6) for x in w.wall],
-                lateness_ms=round(
-                    max(m - d for m, d in zip(w.mono, w.due, strict=False)) * 1000, 3
+                events.BridgeBytes(
+                    source=self.name,
+                    direction="echo" if w.tag == "echo" else "out",
+                    hex=w.data.hex(),
+                    n=len(w.data),
+                    byte_t=[round(self.driver.world_time(m), 6) for m in w.mono],
+                    byte_wall=[round(x, 6) for x in w.wall],
+                    lateness_ms=round(
+                        max(m - d for m, d in zip(w.mono, w.due, strict=False)) * 1000, 3
+                    ),
                 ),
             )
         if w.error:
-            self.world.record(
-                "bridge_port",
-                self.name,
-                state="write_failed",
-                port=self.transport.name,
-                reason=w.error,
-                unwritten=len(w.due) - len(w.data),
+            self.world.emit(
+                events.BridgePort(
+                    source=self.name,
+                    state="write_failed",
+                    port=self.transport.name,
+                    reason=w.error,
+                    unwritten=len(w.due) - len(w.data),
+                )
             )
 
     def _take(self, item: Framed) -> None:
         if item.kind == "junk":
             self.counters["junk_bytes"] += len(item.data)
-            self.world.trace.record(
+            self._record(
                 item.first,
-                "bridge_junk",
-                self.name,
                 None,
-                hex=item.data.hex(),
-                n=len(item.data),
-                reason=item.reason,
+                events.BridgeJunk(
+                    source=self.name, hex=item.data.hex(), n=len(item.data), reason=item.reason
+                ),
             )
         else:
             self._requests.append(item)
@@ -287,16 +294,17 @@ class SerialBridge:
         finally:
             self.driver.release_lookahead()
         first = receptions[0] if receptions else rx
-        fields: dict[str, Any] = {
-            "request": data.hex(),
-            "summary": _describe(data),
-            "baud": baud,
-            "request_end": round(request_end, 6),
-            "reply": first.data.hex(),
-            "outcome": first.outcome,
-            "queued_ms": round(max(0.0, queued) * 1000, 3),
-            "receptions": len(receptions),
-        }
+        exchange = events.BridgeExchange(
+            source=self.name,
+            request=data.hex(),
+            summary=_describe(data),
+            baud=baud,
+            request_end=round(request_end, 6),
+            reply=first.data.hex(),
+            outcome=first.outcome,
+            queued_ms=round(max(0.0, queued) * 1000, 3),
+            receptions=len(receptions),
+        )
         for i, r in enumerate(receptions):
             due = [self.driver.mono_time(c.t) for c in r.chars]
             late = due[0] < time.monotonic()
@@ -304,11 +312,11 @@ class SerialBridge:
             self.counters["late_replies"] += int(late)
             self.writer.submit(r.data, due, tag="reply")
             if i == 0:
-                fields.update(
-                    delay=round(r.chars[0].t - request_end, 6), late=late, senders=r.sources
-                )
+                exchange.delay = round(r.chars[0].t - request_end, 6)
+                exchange.late = late
+                exchange.senders = r.sources
         if len(receptions) > 1:
-            fields["more"] = [
+            exchange.more = [
                 {
                     "reply": r.data.hex(),
                     "outcome": r.outcome,
@@ -317,7 +325,7 @@ class SerialBridge:
                 }
                 for r in receptions[1:]
             ]
-        self.world.trace.record(request_end, "bridge_exchange", self.name, None, **fields)
+        self._record(request_end, None, exchange)
         new = _baud_switch(data)
         if new is not None and first.data == bytes([ACK]):
             # the slave acknowledged at the old rate, now both sides move (PROTOCOL.md §2.6)

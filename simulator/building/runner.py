@@ -27,6 +27,7 @@ from simulator.building.scenario_model import (
     group_primaries,
     validate,
 )
+from simulator.core import events as ev
 from simulator.core.trace import Trace
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
@@ -217,15 +218,16 @@ def _install(seg: Segment, doc: ScenarioDoc) -> Any:
         assert r.meter_list is not None
         for e in read_meter_list(doc.resolve_path(r.meter_list)):
             if e.mode == "esecondary":
-                seg.world.record(
-                    "install",
-                    master.name,
-                    position=e.position,
-                    skipped="esecondary: a wireless meter, not on the wired bus",
+                seg.world.emit(
+                    ev.Install(
+                        source=master.name,
+                        position=e.position,
+                        skipped="esecondary: a wireless meter, not on the wired bus",
+                    )
                 )
                 continue
             seg.meters.append(Meter(e.position, e.target, e.baud))
-        seg.world.record("install", master.name, method="meter_list", meters=len(seg.meters))
+        seg.world.emit(ev.Install(source=master.name, method="meter_list", meters=len(seg.meters)))
         return
     for baud in r.search_bauds:
         bus.baud = baud
@@ -236,7 +238,7 @@ def _install(seg: Segment, doc: ScenarioDoc) -> Any:
             found = yield from master.search_secondary(r.search_mask)
             known = {str(m.target) for m in seg.meters}
             seg.meters += [Meter(str(a), a, baud) for a in found if str(a) not in known]
-    seg.world.record("install", master.name, method=r.install, meters=len(seg.meters))
+    seg.world.emit(ev.Install(source=master.name, method=r.install, meters=len(seg.meters)))
 
 
 def _rows(world: World, meter: Meter, ro: Readout) -> list[list[Any]]:

@@ -4,56 +4,24 @@ A trace event is one observable thing: a frame on the wired bus, a telegram in t
 uplink, an SMS, a push report, a bus overload. Suites assert on the trace, never on a model's
 private state, so one assertion serves a simulated and a physical device under test.
 
-Serialisation is JSON lines with sorted keys and times rounded to the nanosecond, so the same
-scenario and seed give a byte-identical file. ``wall`` (Unix seconds) is present only for
-events recorded in real time (bridge runs); virtual-time runs never read the wall clock.
+Every event is a typed record of :mod:`simulator.core.events` (``TraceEvent`` is re-exported
+here). A trace file is JSON lines: one header line (``{"format":"meterbench-trace",
+"kind":"trace_header","schema":2}``), then one line per event with sorted keys and times
+rounded to the nanosecond, so the same scenario and seed give a byte-identical file. ``wall``
+(Unix seconds) is present only for events recorded in real time (bridge runs); virtual-time
+runs never read the wall clock. docs/trace.md and docs/trace.schema.json describe the lines.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from simulator.core.events import HEADER_KIND, TraceEvent, from_fields, header_line
 
-@dataclass(frozen=True, slots=True)
-class TraceEvent:
-    """One observable event.
-
-    ``t`` is world time in seconds since the scenario start; ``kind`` names what it is
-    (``"frame"``, ``"readout"``, ``"telegram"``, ``"uplink"``, ...; see docs/trace.md);
-    ``source`` names who produced or observed it (``"master"``, ``"slave/12345678"``,
-    ``"bridge"``); ``fields`` holds the rest (JSON-serialisable values only).
-    """
-
-    t: float
-    kind: str
-    source: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    wall: float | None = None
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.fields.get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.fields[key]
-
-    def to_json(self) -> str:
-        obj: dict[str, Any] = {"t": round(self.t, 9), "kind": self.kind, "source": self.source}
-        obj.update(self.fields)
-        if self.wall is not None:
-            obj["wall"] = round(self.wall, 6)
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, bytes | bytearray):
-        return value.hex()
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    raise TypeError(f"trace field of type {type(value).__name__} is not JSON-serialisable")
+__all__ = ["Trace", "TraceEvent"]
 
 
 class Trace:
@@ -61,7 +29,8 @@ class Trace:
 
     ``keep=False`` stops the trace from holding events in memory (city-scale runs); events
     still reach listeners and the optional ``sink`` (a text file receiving JSON lines).
-    Listeners are called synchronously with each event, in registration order.
+    Listeners are called synchronously with each event, in registration order. A ``sink``
+    gets the header line at once.
     """
 
     def __init__(self, *, keep: bool = True, sink: TextIO | None = None) -> None:
@@ -70,12 +39,23 @@ class Trace:
         self._events: list[TraceEvent] = []
         self._listeners: list[Callable[[TraceEvent], None]] = []
         self.count = 0
+        if sink is not None:
+            sink.write(header_line() + "\n")
 
-    def record(
-        self, t: float, kind: str, source: str, wall: float | None = None, **fields: Any
-    ) -> TraceEvent:
-        """Append an event and hand it to the listeners and the sink; return it."""
-        event = TraceEvent(float(t), kind, source, fields, wall)
+    def record(self, event: TraceEvent | float, *legacy: Any, **fields: Any) -> TraceEvent:
+        """Append ``event`` (its ``t`` set) and hand it to the listeners and the sink; return it.
+
+        Deprecated form, kept while producers move to typed events:
+        ``record(t, kind, source, wall=None, **fields)`` builds the typed event of ``kind``
+        (KeyError for an unknown kind, TypeError for a field the kind does not have).
+        """
+        if not isinstance(event, TraceEvent):
+            kind, source, *rest = legacy
+            wall = rest[0] if rest else fields.pop("wall", None)
+            built = from_fields(kind, source, fields)
+            built.t = float(event)
+            built.wall = wall
+            event = built
         self.count += 1
         if self.keep:
             self._events.append(event)
@@ -118,29 +98,32 @@ class Trace:
                         continue
                 elif ev.source != source:
                     continue
-            if any(ev.fields.get(k) != v for k, v in match.items()):
+            if any(ev.get(k) != v for k, v in match.items()):
                 continue
             out.append(ev)
         return out
 
     def to_jsonl(self) -> str:
-        return "".join(ev.to_json() + "\n" for ev in self._events)
+        """The trace file's text: header line, then the kept events."""
+        return header_line() + "\n" + "".join(ev.to_json() + "\n" for ev in self._events)
 
     def write_jsonl(self, path: str | Path) -> Path:
-        """Write the kept events as JSON lines to ``path``; return the path."""
+        """Write the header and the kept events as JSON lines to ``path``; return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8", newline="\n") as fh:
+            fh.write(header_line() + "\n")
             for ev in self._events:
                 fh.write(ev.to_json() + "\n")
         return path
 
     @staticmethod
     def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
-        """Read a trace file back as a list of dicts (for reports and tests)."""
+        """Read a trace file's events back as dicts, header line skipped (reports, tests)."""
         with Path(path).open(encoding="utf-8") as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+            rows = [json.loads(line) for line in fh if line.strip()]
+        return [r for r in rows if r.get("kind") != HEADER_KIND]
 
     def extend(self, events: Iterable[TraceEvent]) -> None:
         for ev in events:
-            self.record(ev.t, ev.kind, ev.source, ev.wall, **ev.fields)
+            self.record(ev)

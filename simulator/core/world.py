@@ -13,14 +13,17 @@ import random
 import time
 from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import simpy
 import simpy.rt
 
+from simulator.core.events import TraceEvent, from_fields
 from simulator.core.rng import numpy_stream, stream
-from simulator.core.trace import Trace, TraceEvent
+from simulator.core.trace import Trace
+
+E = TypeVar("E", bound=TraceEvent)
 
 #: Default calendar origin of a scenario: world time 0 is this instant (UTC).
 EPOCH = datetime(2026, 1, 5, 0, 0, 0, tzinfo=UTC)
@@ -102,14 +105,26 @@ class World:
         return numpy_stream(self.seed, name)
 
     # -- trace ------------------------------------------------------------------------------
+    def emit(self, event: E, *, at: float | None = None) -> E:
+        """Record a typed event (:mod:`simulator.core.events`) now, or at ``at`` <= now (s).
+
+        Sets ``event.t``; in a real-time world also ``event.wall`` (Unix seconds), shifted back
+        by ``now - at`` for an event that happened earlier than it is recorded. Returns it.
+        """
+        now = float(self.env.now)
+        t = now if at is None else float(at)
+        event.t = t
+        if self.realtime:
+            event.wall = time.time() - (now - t)
+        self.trace.record(event)
+        return event
+
     def record(
         self, kind: str, source: str, *, at: float | None = None, **fields: Any
     ) -> TraceEvent:
-        """Record an observable event at the current world time (or at ``at`` <= now, s).
+        """Deprecated: :meth:`emit` the typed event of ``kind`` built from ``fields``.
 
-        In a real-time world the event also carries ``wall`` (Unix seconds), shifted back by
-        ``now - at`` for an event that happened earlier than it is recorded.
+        Kept for producers not yet converted; KeyError for an unknown kind, TypeError for a
+        field the kind does not have.
         """
-        t = self.now if at is None else float(at)
-        wall = time.time() - (self.now - t) if self.realtime else None
-        return self.trace.record(t, kind, source, wall, **fields)
+        return self.emit(from_fields(kind, source, fields), at=at)

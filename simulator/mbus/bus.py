@@ -22,8 +22,10 @@ master) with the attached slaves. Everything happens in world time:
   :attr:`Bus.overloaded`, every request fails (trace ``bus_overload``, frame outcome
   ``"overload"``) until slaves are detached.
 
-Trace (docs/mbus.md): ``frame`` events at the frame's first start bit with ``direction``
-(``"m2s"``/``"s2m"``), ``hex``, ``summary`` (``frames.describe`` or ``"garbled"``),
+Trace (docs/mbus.md, :class:`simulator.core.events.Frame`): ``frame`` events at the frame's
+first start bit with ``direction`` (``"m2s"``/``"s2m"``), ``hex``, ``summary`` (``frames.describe``
+or ``"garbled"``, for humans), the parsed ``function``/``address``/``ci``/``fcb``/``more_follow``
+(:func:`simulator.mbus.frames.frame_facts`),
 ``outcome`` (``ok|timeout|collision|checksum|garbled|overload|ignored``), ``baud``, ``end``;
 s2m events add ``senders`` (the slaves that drove the line: ground truth), ``uart_errors``,
 ``bit_errors``, ``delay`` (s from the end of the request to the first sender's first start
@@ -36,6 +38,8 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from simulator.core import events as ev
+from simulator.core.events import UNSET
 from simulator.core.world import World
 from simulator.mbus.electrical import (
     MIN_SPACE_VOLTAGE,
@@ -45,8 +49,7 @@ from simulator.mbus.electrical import (
     unit_load_current_ma,
     voltages_at,
 )
-from simulator.mbus.errors import MBusError
-from simulator.mbus.frames import describe, parse_frame
+from simulator.mbus.frames import FrameFacts, frame_facts
 from simulator.mbus.wire import (
     CHAR_BITS,
     RxChar,
@@ -242,36 +245,39 @@ class Bus:
         self.counters["bus_seconds"] += duration
         if self.overloaded:
             self._record_overload(source)
-            self.world.record(
-                "frame",
-                source,
+            facts = frame_facts(data)
+            self.world.emit(
+                ev.Frame(
+                    source=source,
+                    direction="m2s",
+                    hex=data.hex(),
+                    summary=facts.summary,
+                    outcome="overload",
+                    baud=baud,
+                    end=round(start + duration, 9),
+                    **facts.trace_fields(),
+                ),
                 at=start,
-                direction="m2s",
-                hex=data.hex(),
-                summary=_summary(data),
-                outcome="overload",
-                baud=baud,
-                end=round(start + duration, 9),
             )
             yield self.world.timeout(start + duration - self.world.now)
             self._last_m2s_end = self.world.now
             return
-        summary, outcome = _summary(data), _m2s_outcome(data)
-        extra: dict[str, Any] = {}
+        facts = frame_facts(data)
+        summary, outcome = facts.summary, _m2s_outcome(facts)
         talkover = self._talkover(start, start + duration)
-        if talkover:
-            extra["talkover"] = sorted({tx.source for tx in talkover})
-        self.world.record(
-            "frame",
-            source,
+        self.world.emit(
+            ev.Frame(
+                source=source,
+                direction="m2s",
+                hex=data.hex(),
+                summary=summary,
+                outcome=outcome,
+                baud=baud,
+                end=round(start + duration, 9),
+                talkover=sorted({tx.source for tx in talkover}) if talkover else UNSET,
+                **facts.trace_fields(),
+            ),
             at=start,
-            direction="m2s",
-            hex=data.hex(),
-            summary=summary,
-            outcome=outcome,
-            baud=baud,
-            end=round(start + duration, 9),
-            **extra,
         )
         yield self.world.timeout(start + duration - self.world.now)
         self._last_m2s_end = end = self.world.now
@@ -279,14 +285,15 @@ class Bus:
         for tx in talkover:
             self.counters["talkovers"] += 1
             self._talked_over.add(id(tx))
-            self.world.record(
-                "talkover",
-                tx.source,
-                request=summary,
-                request_start=round(start, 9),
-                request_end=round(end, 9),
-                reply_start=round(tx.start, 9),
-                reply_end=round(tx.end, 9),
+            self.world.emit(
+                ev.Talkover(
+                    source=tx.source,
+                    request=summary,
+                    request_start=round(start, 9),
+                    request_end=round(end, 9),
+                    reply_start=round(tx.start, 9),
+                    reply_end=round(tx.end, 9),
+                )
             )
         powered = self._powered
         for slave in list(self.slaves):
@@ -301,13 +308,14 @@ class Bus:
         return [tx for tx in self._pending if tx.start < end and tx.end > start]
 
     def _record_overload(self, source: str) -> None:
-        self.world.record(
-            "bus_overload",
-            source,
-            unit_loads=self.unit_loads,
-            limit=self.port.max_unit_loads,
-            current_ma=round(unit_load_current_ma(self.unit_loads), 3),
-            limit_ma=round(self.port.max_current_ma, 3),
+        self.world.emit(
+            ev.BusOverload(
+                source=source,
+                unit_loads=self.unit_loads,
+                limit=self.port.max_unit_loads,
+                current_ma=round(unit_load_current_ma(self.unit_loads), 3),
+                limit_ma=round(self.port.max_current_ma, 3),
+            )
         )
 
     def _put_reply(self, slave: Slave, reply: Reply, request_end: float) -> None:
@@ -358,16 +366,17 @@ class Bus:
         if self.overloaded:
             yield self.world.timeout(timeout)
             self._record_overload(source)
-            self.world.record(
-                "frame",
-                source,
-                direction="s2m",
-                hex="",
-                summary="",
-                outcome="overload",
-                baud=baud,
-                end=round(self.world.now, 9),
-                senders=[],
+            self.world.emit(
+                ev.Frame(
+                    source=source,
+                    direction="s2m",
+                    hex="",
+                    summary="",
+                    outcome="overload",
+                    baud=baud,
+                    end=round(self.world.now, 9),
+                    senders=[],
+                )
             )
             return Reception(
                 start=self.world.now,
@@ -395,22 +404,23 @@ class Bus:
             if not record_timeout:
                 return Reception(start=self.world.now, end=self.world.now, baud=baud)
             self.counters["timeouts"] += 1
-            self.world.record(
-                "frame",
-                source,
-                direction="s2m",
-                hex="",
-                summary="",
-                outcome="timeout",
-                baud=baud,
-                end=round(self.world.now, 9),
-                senders=[],
-                waited=round(timeout, 9),
+            self.world.emit(
+                ev.Frame(
+                    source=source,
+                    direction="s2m",
+                    hex="",
+                    summary="",
+                    outcome="timeout",
+                    baud=baud,
+                    end=round(self.world.now, 9),
+                    senders=[],
+                    waited=round(timeout, 9),
+                )
             )
             return Reception(start=self.world.now, end=self.world.now, baud=baud)
         for tx in cluster:
             self._pending.remove(tx)
-        talkover_field = self._talkover_field(cluster)
+        talkover = self._talked_over_any(cluster)
         rx = Reception(
             chars=chars,
             senders=len(cluster),
@@ -421,7 +431,7 @@ class Bus:
         )
         if self.port.collision_detector:
             rx.collision_detected = peak_space_current(cluster) > self.port.collision_threshold_ma
-        rx.outcome, summary = classify(rx)
+        rx.outcome, facts = classify(rx)
         self.counters["replies"] += 1
         self.counters["bus_seconds"] += rx.end - rx.start
         if rx.outcome == "collision":
@@ -429,22 +439,24 @@ class Bus:
         yield self.world.timeout(rx.start - now)
         lo, hi = response_window(baud)
         delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line really moved
-        self.world.record(
-            "frame",
-            source,
-            direction="s2m",
-            hex=rx.data.hex(),
-            summary=summary,
-            outcome=rx.outcome,
-            baud=baud,
-            end=round(rx.end, 9),
-            senders=rx.sources,
-            uart_errors=sum(not c.ok for c in chars),
-            bit_errors=sum(len(tx.flips) for tx in cluster),
-            delay=round(delay, 9),
-            in_window=bool(lo <= delay <= hi),
-            collision_detected=rx.collision_detected,
-            **talkover_field,
+        self.world.emit(
+            ev.Frame(
+                source=source,
+                direction="s2m",
+                hex=rx.data.hex(),
+                summary=facts.summary,
+                outcome=rx.outcome,
+                baud=baud,
+                end=round(rx.end, 9),
+                senders=rx.sources,
+                uart_errors=sum(not c.ok for c in chars),
+                bit_errors=sum(len(tx.flips) for tx in cluster),
+                delay=round(delay, 9),
+                in_window=bool(lo <= delay <= hi),
+                collision_detected=rx.collision_detected,
+                talkover=talkover,
+                **facts.trace_fields(),
+            )
         )
         yield self.world.timeout(rx.end + gap - self.world.now)
         return rx
@@ -453,29 +465,32 @@ class Bus:
         """Replies that ended before anyone listened (e.g. late ones after a timeout)."""
         for tx in [tx for tx in self._pending if tx.end <= listen_from]:
             self._pending.remove(tx)
-            extra = self._talkover_field([tx])
-            self.world.record(
-                "frame",
-                source,
-                direction="s2m",
-                hex=tx.data.hex(),
-                summary=_summary(tx.data),
-                outcome="ignored",
-                baud=tx.baud,
-                start=round(tx.start, 9),
-                end=round(tx.end, 9),
-                senders=[tx.source],
-                **extra,
+            facts = frame_facts(tx.data)
+            self.world.emit(
+                ev.Frame(
+                    source=source,
+                    direction="s2m",
+                    hex=tx.data.hex(),
+                    summary=facts.summary,
+                    outcome="ignored",
+                    baud=tx.baud,
+                    start=round(tx.start, 9),
+                    end=round(tx.end, 9),
+                    senders=[tx.source],
+                    talkover=self._talked_over_any([tx]),
+                    **facts.trace_fields(),
+                )
             )
 
-    def _talkover_field(self, txs: list[Transmission]) -> dict[str, bool]:
-        """``{"talkover": True}`` if a request ran over any of ``txs`` (and forget them)."""
+    def _talked_over_any(self, txs: list[Transmission]) -> bool:
+        """True if a request ran over any of ``txs`` (and forget them), else UNSET (the
+        ``talkover`` field of a reception is written only when set)."""
         hit = False
         for tx in txs:
             if id(tx) in self._talked_over:
                 self._talked_over.discard(id(tx))
                 hit = True
-        return {"talkover": True} if hit else {}
+        return True if hit else UNSET
 
     @property
     def last_request_end(self) -> float:
@@ -488,41 +503,28 @@ class Bus:
         return max((tx.end for tx in self._pending), default=float("-inf"))
 
 
-def _summary(data: bytes) -> str:
-    try:
-        return describe(parse_frame(data))
-    except MBusError:
-        return "garbled"
+def _m2s_outcome(facts: FrameFacts) -> str:
+    if facts.error is None:
+        return "ok"
+    return "checksum" if "checksum" in facts.error.lower() else "garbled"
 
 
-def _m2s_outcome(data: bytes) -> str:
-    try:
-        parse_frame(data)
-    except MBusError as exc:
-        return "checksum" if "checksum" in str(exc).lower() else "garbled"
-    return "ok"
-
-
-def classify(rx: Reception) -> tuple[str, str]:
-    """``(outcome, summary)`` of a non-empty reception as the trace reports it.
+def classify(rx: Reception) -> tuple[str, FrameFacts]:
+    """``(outcome, facts)`` of a non-empty reception as the trace reports it.
 
     ``collision`` when more than one slave drove the line and the result is not a clean valid
     frame, or when the master's current detector fired; ``checksum`` / ``garbled`` for a
     single sender's bad frame; ``ok`` otherwise (two aligned identical E5 are ``ok`` unless
     the detector is on: that is what a UART alone sees).
     """
-    data = rx.data
-    try:
-        summary = describe(parse_frame(data))
-        parsed = True
-        reason = ""
-    except MBusError as exc:
-        summary, parsed, reason = "garbled", False, str(exc).lower()
+    facts = frame_facts(rx.data)
+    parsed = facts.error is None
+    reason = (facts.error or "").lower()
     uart_ok = all(c.ok for c in rx.chars)
     if rx.collision_detected or (rx.senders > 1 and not (parsed and uart_ok)):
-        return "collision", summary
+        return "collision", facts
     if parsed and uart_ok:
-        return "ok", summary
+        return "ok", facts
     if not uart_ok:
-        return "garbled", summary
-    return ("checksum" if "checksum" in reason else "garbled"), summary
+        return "garbled", facts
+    return ("checksum" if "checksum" in reason else "garbled"), facts

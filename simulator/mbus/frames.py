@@ -332,16 +332,17 @@ def _describe_select(frame: LongFrame) -> str:
         return f"select {frame.data.hex().upper()}"
 
 
-def _describe_rsp(frame: LongFrame) -> str:
+def _describe_rsp(frame: LongFrame) -> tuple[str, bool | None]:
+    """Text and more-follow flag (DIF 1F; None if undecodable) of a variable-data RSP_UD."""
     from simulator.mbus.errors import ApplicationError
     from simulator.mbus.telegram import decode_telegram
 
     try:
         t = decode_telegram(frame)
     except ApplicationError as exc:
-        return f"application error {exc.code} ({exc.meaning})"
+        return f"application error {exc.code} ({exc.meaning})", None
     except MBusError as exc:
-        return f"CI={frame.ci:02X} undecodable: {exc}"
+        return f"CI={frame.ci:02X} undecodable: {exc}", None
     parts = []
     if t.header.address is not None:
         addr = t.header.address
@@ -350,7 +351,81 @@ def _describe_rsp(frame: LongFrame) -> str:
     parts.append(f"{n} record{'s' if n != 1 else ''}")
     if t.more_follow:
         parts.append("more follow")
-    return " ".join(parts)
+    return " ".join(parts), t.more_follow
+
+
+@dataclass(frozen=True, slots=True)
+class FrameFacts:
+    """What a ``frame`` trace event says about its bytes (docs/trace.md), from one parse.
+
+    ``summary`` is :func:`describe`'s text (``"garbled"`` if the bytes are not one frame,
+    ``error`` then holds the parse error). The others are None where the frame has no such
+    field: ``function`` (C-field function name, ``"ACK"`` for E5), ``address`` (A-field),
+    ``ci`` (CI-field, 2 uppercase hex digits), ``fcb`` (0/1, requests whose C-field has FCV
+    set, EN 13757-2 §5.4), ``more_follow`` (RSP_UD variable data: DIF 1F seen, EN 13757-3).
+    """
+
+    summary: str
+    function: str | None = None
+    address: int | None = None
+    ci: str | None = None
+    fcb: int | None = None
+    more_follow: bool | None = None
+    error: str | None = None
+
+    def trace_fields(self) -> dict[str, object]:
+        """The structured fields that apply, for a ``frame`` event (no ``summary``)."""
+        out: dict[str, object] = {}
+        if self.function is not None:
+            out["function"] = self.function
+        if self.address is not None:
+            out["address"] = self.address
+        if self.ci is not None:
+            out["ci"] = self.ci
+        if self.fcb is not None:
+            out["fcb"] = self.fcb
+        if self.more_follow is not None:
+            out["more_follow"] = self.more_follow
+        return out
+
+
+def frame_facts(data: bytes) -> FrameFacts:
+    """:class:`FrameFacts` of raw bytes; never raises (bad bytes: ``summary="garbled"``)."""
+    try:
+        frame = parse_frame(data)
+    except MBusError as exc:
+        return FrameFacts("garbled", error=str(exc))
+    return facts_of(frame)
+
+
+def facts_of(frame: Frame) -> FrameFacts:
+    """:class:`FrameFacts` of a parsed frame; never raises on odd content."""
+    if isinstance(frame, SingleChar):
+        return FrameFacts(f"{frame.value:02X}", function="ACK")
+    head = f"{frame.name} a={frame.a}"
+    fcb = int(frame.fcb) if frame.fcv else None
+    if isinstance(frame, ShortFrame):
+        text = head + (f" FCB={fcb}" if fcb is not None else "")
+        return FrameFacts(text, frame.name, frame.a, fcb=fcb)
+    if frame.fcb:  # long frames: only the toggled state is worth the space
+        head += " FCB=1"
+    head += f" CI={frame.ci:02X}"
+    ci = f"{frame.ci:02X}"
+    more: bool | None = None
+    if isinstance(frame, ControlFrame) or not frame.data:
+        text = head
+    else:
+        try:
+            if frame.ci in (0x52, 0x56) and frame.calling:
+                text = f"{head} {_describe_select(frame)}"
+            elif not frame.calling and frame.ci in (0x72, 0x7A, 0x78, 0x70):
+                rsp, more = _describe_rsp(frame)
+                text = f"{head} {rsp}"
+            else:
+                text = f"{head} {len(frame.data)} data bytes"
+        except Exception as exc:  # describe() is for logs: it must never take the caller down
+            text = f"{head} ({type(exc).__name__})"
+    return FrameFacts(text, frame.name, frame.a, ci, fcb, more)
 
 
 def describe(frame: Frame) -> str:
@@ -358,22 +433,6 @@ def describe(frame: Frame) -> str:
 
     Examples: ``"E5"``, ``"SND_NKE a=1"``, ``"REQ_UD2 a=253 FCB=1"``,
     ``"SND_UD a=253 CI=52 select 12345678 ELV v1 m04"``, ``"RSP_UD a=1 id=12345678 ELV 3 records"``.
+    For programs, :func:`facts_of` gives the same as fields.
     """
-    if isinstance(frame, SingleChar):
-        return f"{frame.value:02X}"
-    head = f"{frame.name} a={frame.a}"
-    if isinstance(frame, ShortFrame):
-        return head + (f" FCB={int(frame.fcb)}" if frame.fcv else "")
-    if frame.fcb:  # long frames: only the toggled state is worth the space
-        head += " FCB=1"
-    head += f" CI={frame.ci:02X}"
-    if isinstance(frame, ControlFrame) or not frame.data:
-        return head
-    try:
-        if frame.ci in (0x52, 0x56) and frame.calling:
-            return f"{head} {_describe_select(frame)}"
-        if not frame.calling and frame.ci in (0x72, 0x7A, 0x78, 0x70):
-            return f"{head} {_describe_rsp(frame)}"
-    except Exception as exc:  # describe() is for logs: it must never take the caller down
-        return f"{head} ({type(exc).__name__})"
-    return f"{head} {len(frame.data)} data bytes"
+    return facts_of(frame).summary

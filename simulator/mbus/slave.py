@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from simulator.core import events as ev
 from simulator.core.world import World
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
 from simulator.mbus.bus import Reply
@@ -297,7 +298,7 @@ class Slave:
     def _selection(self, frame: ControlFrame | LongFrame, baud: int) -> Reply | None:
         if frame.ci == CI_DESELECT:
             if self.selected:
-                self.world.record("deselect", self.name, ci="56")
+                self.world.emit(ev.Deselect(source=self.name, ci="56"))
             self.selected = False
             return None
         data = frame.data
@@ -350,8 +351,8 @@ class Slave:
             if not fault.applies(command) or not fault.fires(self._rng_faults):
                 continue
             res = apply_fault(fault, data, delay, baud, self._rng_faults)
-            self.world.record(
-                "fault", self.name, fault=fault.kind, command=command, detail=res.detail
+            self.world.emit(
+                ev.Fault(source=self.name, fault=fault.kind, command=command, detail=res.detail)
             )
             if res.data is None:
                 return None

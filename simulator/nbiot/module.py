@@ -37,16 +37,15 @@ from typing import Any
 
 import simpy
 
+from simulator.core import events as ev
 from simulator.core.world import World
 from simulator.nbiot import coap, dtls, mqttsn, payload, schedule
 from simulator.nbiot.config import ConfigStore, ModuleConfig
 from simulator.nbiot.energy import PowerModel
-from simulator.nbiot.network import NetworkParams, Radio, RadioFailure, Timeline
+from simulator.nbiot.network import SERVER, NetworkParams, Radio, RadioFailure, Timeline
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
 from simulator.nbiot.server import NbiotServer
-
-_SERVER = "server"  # timeline kind of a datagram reaching the server
 
 
 @dataclass(frozen=True)
@@ -176,11 +175,10 @@ class Cmi6140:
         """Synchronise the meter clock now (OTC App, time server or network time; §7.3.2)."""
         before = self.local_now()
         self.clock_error_s = clock_error_s
-        self.world.record(
-            "nbiot.time_sync",
-            self.name,
-            before=before.isoformat(),
-            after=self.local_now().isoformat(),
+        self.world.emit(
+            ev.NbiotTimeSync(
+                source=self.name, before=before.isoformat(), after=self.local_now().isoformat()
+            )
         )
         event, self._sync = self._sync, self.world.event()
         event.succeed()
@@ -219,8 +217,10 @@ class Cmi6140:
         self._seq += 1
         self.produced += 1
         self.unsent.append(r)
-        self.world.record(
-            "nbiot.readout", self.name, local_time=local.isoformat(), reason=reason, seq=r.seq
+        self.world.emit(
+            ev.NbiotReadout(
+                source=self.name, local_time=local.isoformat(), reason=reason, seq=r.seq
+            )
         )
         return r
 
@@ -282,40 +282,42 @@ class Cmi6140:
             yield req
             self.transmissions += 1
             telegrams = self._select()
-            fields: dict[str, Any] = {
-                "reason": reason,
-                "unsent": len(self.unsent),
-                "telegrams": len(telegrams),
-            }
+            tx = ev.NbiotTransmission(
+                source=self.name,
+                reason=reason,
+                unsent=len(self.unsent),
+                telegrams=len(telegrams),
+            )
             if planned is not None:
                 cfg = self.config
-                fields["planned"] = planned.isoformat()
-                fields["window_s"] = round((self.local_now() - planned).total_seconds(), 6)
-                self.tx_window_s.append(fields["window_s"])
-                fields["window"] = [
+                tx.planned = planned.isoformat()
+                tx.window_s = round((self.local_now() - planned).total_seconds(), 6)
+                self.tx_window_s.append(tx.window_s)
+                tx.window = [
                     cfg.transmit_offset_min * 60,
                     (cfg.transmit_offset_min + cfg.transmit_delay_min) * 60,
                 ]
-            self.world.record("nbiot.transmission", self.name, **fields)
+            self.world.emit(tx)
             for batch in telegrams:
                 data = self._encode(batch)
                 ok = False
                 attempts = 0
                 for _ in range(self.config.communication_retry_count + 1):
                     attempts += 1
-                    tl = Timeline()
+                    tl = Timeline(self.name)
                     ok, t_end = self._telegram(self.world.now, data, tl)
                     yield from self._replay(tl, t_end)
                     if ok:
                         break
-                self.world.record(
-                    "nbiot.telegram",
-                    self.name,
-                    ok=ok,
-                    attempts=attempts,
-                    readouts=len(batch),
-                    bytes=len(data),
-                    first_seq=batch[0].seq,
+                self.world.emit(
+                    ev.NbiotTelegram(
+                        source=self.name,
+                        ok=ok,
+                        attempts=attempts,
+                        readouts=len(batch),
+                        bytes=len(data),
+                        first_seq=batch[0].seq,
+                    )
                 )
                 if not ok:
                     self.failed_telegrams += 1
@@ -327,15 +329,15 @@ class Cmi6140:
 
     def _replay(self, tl: Timeline, t_end: float) -> Generator:
         verbose = self.detail == "datagram"
-        for t, kind, fields in tl.sorted():
-            if kind != _SERVER and not verbose:
+        for t, kind, item in tl.sorted():
+            if kind != SERVER and not verbose:
                 continue
             if t > self.world.now:
                 yield self.world.timeout(t - self.world.now)
-            if kind == _SERVER:
-                self.server.receive(self.name, **fields)
+            if kind == SERVER:
+                self.server.receive(self.name, **item)
             else:
-                self.world.record(kind, self.name, **fields)
+                self.world.emit(item)
         if t_end > self.world.now:
             yield self.world.timeout(t_end - self.world.now)
 
@@ -367,7 +369,8 @@ class Cmi6140:
         for k, s in enumerate(sends):
             if done is not None and s >= done:
                 break
-            tl.add(s, f"nbiot.{proto}_tx", op=op, attempt=k, bytes=up)
+            tx_event = ev.NbiotCoapTx if proto == "coap" else ev.NbiotMqttsnTx
+            tl.add(s, tx_event(source=self.name, op=op, attempt=k, bytes=up))
             if proto == "coap":
                 self.coap_retransmissions += k > 0
             try:
@@ -379,9 +382,8 @@ class Cmi6140:
                 if down is None:
                     return True, sent
                 continue
-            tl.add(
+            tl.deliver(
                 arrival,
-                _SERVER,
                 op=op,
                 protocol=proto,
                 nbytes=up,
@@ -440,11 +442,13 @@ class Cmi6140:
                 self.dtls_retransmissions += attempt > 0
                 tl.add(
                     s,
-                    "nbiot.dtls_tx",
-                    handshake=kind,
-                    flight=2 * number + 1,
-                    attempt=attempt,
-                    bytes=up,
+                    ev.NbiotDtlsTx(
+                        source=self.name,
+                        handshake=kind,
+                        flight=2 * number + 1,
+                        attempt=attempt,
+                        bytes=up,
+                    ),
                 )
                 try:
                     sent, arrival = self.radio.uplink(s, up, tl)
@@ -459,7 +463,8 @@ class Cmi6140:
                 if back is not None and back <= give_up:
                     done = back if done is None else min(done, back)
             if done is None:
-                tl.add(give_up, "nbiot.dtls_failed", handshake=kind, flight=2 * number + 1)
+                failed = ev.NbiotDtlsFailed(source=self.name, handshake=kind, flight=2 * number + 1)
+                tl.add(give_up, failed)
                 return False, give_up
             t = done
         self._last_datagram = t

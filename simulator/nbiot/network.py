@@ -43,6 +43,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from simulator.core import events as ev
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
 from simulator.scenario import StrictModel
@@ -90,16 +91,27 @@ def ce_level(coupling_loss_db: float, params: NetworkParams) -> int:
     return 2
 
 
+#: Timeline kind of a datagram reaching the server (not a trace event).
+SERVER = "server"
+
+
 @dataclass
 class Timeline:
-    """What one call produced: ``events`` as (world time s, kind, fields), in time order."""
+    """What one call produced, to replay in world time: ``events`` as (world time s, kind,
+    typed trace event of ``source``) or (s, :data:`SERVER`, the server's receive arguments)."""
 
-    events: list[tuple[float, str, dict[str, Any]]] = field(default_factory=list)
+    source: str = ""
+    events: list[tuple[float, str, Any]] = field(default_factory=list)
 
-    def add(self, t: float, kind: str, **fields: Any) -> None:
-        self.events.append((t, kind, fields))
+    def add(self, t: float, event: ev.TraceEvent) -> None:
+        """A trace event at world time ``t`` (s); emitted when the module replays the line."""
+        self.events.append((t, event.kind, event))
 
-    def sorted(self) -> list[tuple[float, str, dict[str, Any]]]:
+    def deliver(self, t: float, **receive: Any) -> None:
+        """A datagram reaching the server at ``t`` (s): ``Server.receive`` arguments."""
+        self.events.append((t, SERVER, receive))
+
+    def sorted(self) -> list[tuple[float, str, Any]]:
         return sorted(self.events, key=lambda e: e[0])
 
 
@@ -247,7 +259,10 @@ class Radio:
             if not won:
                 # Lost contention resolution to a module on the same subcarrier: back off.
                 self.times.ra_collisions += 1
-                tl.add(t, "nbiot.ra_collision", ce_level=self.ce_level, attempt=attempt)
+                tl.add(
+                    t,
+                    ev.NbiotRaCollision(source=tl.source, ce_level=self.ce_level, attempt=attempt),
+                )
                 t += self.rng.uniform(0.0, p.ra_backoff_s)
                 continue
             if self.ce_level <= 2 and self.rng.random() >= p.preamble_failure_prob:
@@ -256,7 +271,12 @@ class Radio:
             self.connected_since = start
             self.times.connected_s += t - start
             self.released_at = t
-            tl.add(t, "nbiot.ra_failed", ce_level=self.ce_level, attempts=p.max_preamble_attempts)
+            tl.add(
+                t,
+                ev.NbiotRaFailed(
+                    source=tl.source, ce_level=self.ce_level, attempts=p.max_preamble_attempts
+                ),
+            )
             raise RadioFailure(t, "no coverage" if self.ce_level > 2 else "random access failed")
         msg3 = self._ul_seconds(11)
         msg4 = rmax_s + self._dl_seconds(20)
@@ -268,10 +288,12 @@ class Radio:
         self.last_activity = t
         tl.add(
             t,
-            "nbiot.rrc_connected",
-            ce_level=self.ce_level,
-            setup_s=round(t - start, 6),
-            from_psm=woke_from_psm,
+            ev.NbiotRrcConnected(
+                source=tl.source,
+                ce_level=self.ce_level,
+                setup_s=round(t - start, 6),
+                from_psm=woke_from_psm,
+            ),
         )
         return t
 
@@ -320,14 +342,15 @@ class Radio:
         self._settle(t)
         if not self.connected:
             if self.in_psm(t):
-                tl.add(t, "nbiot.downlink_unreachable", reason="PSM")
+                tl.add(t, ev.NbiotDownlinkUnreachable(source=tl.source, reason="PSM"))
                 return None
             po = self.paging.next_occasion(t)
             if self.psm and po >= self.released_at + self.t3324_s:
                 # T3324 expires first: the module is in PSM before it would listen again.
-                tl.add(t, "nbiot.downlink_unreachable", reason="PSM before paging occasion")
+                reason = "PSM before paging occasion"
+                tl.add(t, ev.NbiotDownlinkUnreachable(source=tl.source, reason=reason))
                 return None
-            tl.add(po, "nbiot.paged", wait_s=round(po - t, 6))
+            tl.add(po, ev.NbiotPaged(source=tl.source, wait_s=round(po - t, 6)))
             t = po
             try:
                 t = self._connect(t, tl)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from simulator.core import events as ev
 from simulator.nbiot import payload
 
 
@@ -48,7 +49,7 @@ class NbiotServer:
         """A datagram arrived now. ``data`` is the application payload of a data message."""
         self.uplinks += 1
         now = self.world.now
-        fields: dict[str, Any] = {"module": module, "op": op, "protocol": protocol, "bytes": nbytes}
+        up = ev.NbiotUplink(source=self.name, module=module, op=op, protocol=protocol, bytes=nbytes)
         if data is not None:
             if duplicate:
                 self.duplicates += 1
@@ -60,18 +61,18 @@ class NbiotServer:
                         decoded = [payload.decode_json(data)]
                 except payload.PayloadError as exc:
                     self.decode_errors += 1
-                    fields["error"] = str(exc)
+                    up.error = str(exc)
                     decoded = []
                 stamps = {int(d.utc_time.timestamp()) for d in decoded}
                 self.delivered[module] |= stamps
-                fields["readouts"] = len(decoded)
-                fields["times"] = sorted(stamps) if len(stamps) <= 4 else [min(stamps), max(stamps)]
-                fields["order"] = [int(d.utc_time.timestamp()) for d in decoded][:1]
+                up.readouts = len(decoded)
+                up.times = sorted(stamps) if len(stamps) <= 4 else [min(stamps), max(stamps)]
+                up.order = [int(d.utc_time.timestamp()) for d in decoded][:1]
             if started is not None:
                 lat = now - started
-                fields["latency_s"] = round(lat, 6)
+                up.latency_s = round(lat, 6)
                 if not duplicate:
                     self.latencies[module].append(lat)
-            fields["duplicate"] = duplicate
+            up.duplicate = duplicate
         if self.detail == "datagram" or (self.detail == "message" and data is not None):
-            self.world.record("nbiot.uplink", self.name, **fields)
+            self.world.emit(up)

@@ -1,8 +1,9 @@
 """Reading a gateway's behaviour off the trace: requests, replies and the idle gaps between them.
 
-Everything here uses only the bus's ``frame`` events (docs/mbus.md): ``direction`` ``"m2s"``
-(a request, at its first start bit, with ``end``) and ``"s2m"`` (a reception, with ``end``,
-``outcome`` and ``senders``). They are the same whether the simulated master drove the bus or
+Everything here uses only the bus's ``frame`` events (docs/trace.md,
+:class:`simulator.core.events.Frame`): ``direction`` ``"m2s"`` (a request, at its first start
+bit, with ``end`` and the parsed ``function``/``address``) and ``"s2m"`` (a reception, with
+``end``, ``outcome`` and ``senders``); fields only, never the ``summary`` text. They are the same whether the simulated master drove the bus or
 the serial bridge did on behalf of a physical gateway, so the conformance suite's checks hold
 on every rig.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.core.trace import Trace, TraceEvent
+from simulator.mbus.frames import ADDR_BROADCAST
 
 
 @dataclass
@@ -30,7 +32,18 @@ class Exchange:
 
     @property
     def summary(self) -> str:
+        """The request's human summary (for messages only; checks use the fields)."""
         return str(self.request.get("summary", ""))
+
+    @property
+    def function(self) -> str | None:
+        """The request's C-field function (``"SND_NKE"``, ``"REQ_UD2"``...), None if garbled."""
+        return self.request.get("function")
+
+    @property
+    def address(self) -> int | None:
+        """The request's A-field, None if garbled."""
+        return self.request.get("address")
 
     @property
     def answered(self) -> bool:
@@ -96,20 +109,15 @@ def idle_gaps(trace: Trace) -> list[Gap]:
         if prev.answered:
             rule = "collision_idle" if prev.collided else "request_idle"
             gaps.append(Gap(prev, nxt, start - prev.end, rule))
-        elif _broadcast(prev.summary):
+        elif prev.address == ADDR_BROADCAST:
             gaps.append(Gap(prev, nxt, start - prev.end, "request_idle"))
         else:
             gaps.append(Gap(prev, nxt, start - prev.end, "timeout+request_idle"))
-        if prev.summary.startswith("SND_NKE"):
+        if prev.function == "SND_NKE":
             gaps.append(Gap(prev, nxt, start - float(prev.request.get("end")), "init_idle"))
     return gaps
 
 
-def _broadcast(summary: str) -> bool:
-    return " a=255" in summary or summary.endswith("a=255")
-
-
 def requests_to(trace: Trace, function: str, address: int) -> list[TraceEvent]:
     """Request frames of ``function`` (``"REQ_UD2"``, ``"SND_NKE"``...) to primary ``address``."""
-    want = [function, f"a={address}"]
-    return [e.request for e in exchanges(trace) if e.summary.split()[:2] == want]
+    return [e.request for e in exchanges(trace) if (e.function, e.address) == (function, address)]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.core import events as ev
 from simulator.core.world import World
 from simulator.wmbus.dutycycle import DutyCycleAccount, sub_band
 from simulator.wmbus.meter import MODES
@@ -93,24 +94,26 @@ class RadioWorld:
             tel = self._start(i, seq, t, air)
             self.sent += 1
             if self.trace_tx:
-                self.world.record(
-                    "wmbus_tx",
-                    f"meter/{meter.id:08d}",
-                    seq=seq,
-                    mode=meter.mode,
-                    access_no=access_number(meter.id, seq),
-                    airtime_ms=round(air * 1000.0, 3),
+                self.world.emit(
+                    ev.WmbusTx(
+                        source=f"meter/{meter.id:08d}",
+                        seq=seq,
+                        mode=meter.mode,
+                        access_no=access_number(meter.id, seq),
+                        airtime_ms=round(air * 1000.0, 3),
+                    )
                 )
             if self.duty[i].add(t, air):
                 hour = int(t // 3600)
-                self.world.record(
-                    "duty_cycle",
-                    f"meter/{meter.id:08d}",
-                    hour=hour,
-                    band=self.duty[i].band.name,
-                    exceeded=True,
-                    airtime_s=round(self.duty[i].airtime_s[hour], 6),
-                    limit_s=self.duty[i].band.airtime_limit_s,
+                self.world.emit(
+                    ev.DutyCycle(
+                        source=f"meter/{meter.id:08d}",
+                        hour=hour,
+                        band=self.duty[i].band.name,
+                        exceeded=True,
+                        airtime_s=round(self.duty[i].airtime_s[hour], 6),
+                        limit_s=self.duty[i].band.airtime_limit_s,
+                    )
                 )
             yield self.world.timeout(tel.t_end - self.world.now)
             self._end(tel)
@@ -158,23 +161,25 @@ class RadioWorld:
                 clear = p - strongest >= rcv.capture_db
             if clear:
                 self.received.append((tel.meter, tel.seq, r, p, tel.t_start))
-                self.world.record(
-                    "wmbus_rx",
-                    f"receiver/{rcv.id}",
-                    meter=meter_id,
-                    seq=tel.seq,
-                    rssi_dbm=round(p, 1),
+                self.world.emit(
+                    ev.WmbusRx(
+                        source=f"receiver/{rcv.id}",
+                        meter=meter_id,
+                        seq=tel.seq,
+                        rssi_dbm=round(p, 1),
+                    )
                 )
                 if self.on_receive is not None:
                     self.on_receive(r, tel.meter, tel.seq, tel.t_start, p)
             else:
                 self.lost.append((tel.meter, tel.seq, r))
-                self.world.record(
-                    "wmbus_collision",
-                    f"receiver/{rcv.id}",
-                    meter=meter_id,
-                    seq=tel.seq,
-                    rssi_dbm=round(p, 1),
-                    strongest_dbm=round(strongest, 1),
-                    **({"interference_dbm": round(interference, 1)} if summed else {}),
+                self.world.emit(
+                    ev.WmbusCollision(
+                        source=f"receiver/{rcv.id}",
+                        meter=meter_id,
+                        seq=tel.seq,
+                        rssi_dbm=round(p, 1),
+                        strongest_dbm=round(strongest, 1),
+                        interference_dbm=round(interference, 1) if summed else ev.UNSET,
+                    )
                 )

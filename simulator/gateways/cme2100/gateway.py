@@ -39,6 +39,7 @@ from typing import Any
 
 import simpy
 
+from simulator.core import events as ev
 from simulator.core.world import World
 from simulator.gateways.cme2100.protocol import (
     Direction,
@@ -150,16 +151,17 @@ class Cme2100:
             self._handle(text)
 
     def _reject(self, text: str, reason: str, detail: str = "", counter: int | None = None):
-        self.world.record(
-            "sms",
-            self.name,
-            direction="in",
-            text=text,
-            outcome="rejected",
-            reason=reason,
-            detail=detail,
-            counter=counter,
-            state=self.state,
+        self.world.emit(
+            ev.Sms(
+                source=self.name,
+                direction="in",
+                text=text,
+                outcome="rejected",
+                reason=reason,
+                detail=detail,
+                counter=counter,
+                state=self.state,
+            )
         )
 
     def _handle(self, text: str) -> None:
@@ -182,16 +184,17 @@ class Cme2100:
             self._reject(text, err.reason, err.detail, frame.counter)
             return
         command = message.text.strip()
-        self.world.record(
-            "sms",
-            self.name,
-            direction="in",
-            text=text,
-            outcome="accepted",
-            counter=frame.counter,
-            key=label,
-            command=_redact(command),
-            state=self.state,
+        self.world.emit(
+            ev.Sms(
+                source=self.name,
+                direction="in",
+                text=text,
+                outcome="accepted",
+                counter=frame.counter,
+                key=label,
+                command=_redact(command),
+                state=self.state,
+            )
         )
         self._dispatch(command, key)
 
@@ -213,14 +216,15 @@ class Cme2100:
         counter = self._response_counter.get(key, 0) + 1
         self._response_counter[key] = counter
         sms = encrypt(key, text, counter=counter, direction=Direction.RESPONSE)
-        self.world.record(
-            "sms",
-            self.name,
-            direction="out",
-            text=sms,
-            outcome="sent",
-            counter=counter,
-            plain=_redact(text),
+        self.world.emit(
+            ev.Sms(
+                source=self.name,
+                direction="out",
+                text=sms,
+                outcome="sent",
+                counter=counter,
+                plain=_redact(text),
+            )
         )
         for listener in self.on_sms:
             listener(sms)
@@ -256,7 +260,7 @@ class Cme2100:
             return
         before = self.state
         self.password = value
-        self.world.record("security_state", self.name, **{"from": before, "to": self.state})
+        self.world.emit(ev.SecurityState(source=self.name, from_=before, to=self.state))
         # Confirmed under the key the command came with: the head-end switches after this.
         self._respond(key, "OK communication password set")
 
@@ -281,7 +285,9 @@ class Cme2100:
         cad = args[1] if len(args) == 2 else None
         self._installing = True
         self._respond(key, f"installation started, expecting {expected} meters")
-        self.world.record("install", self.name, phase="started", expected=expected, cad_file=cad)
+        self.world.emit(
+            ev.Install(source=self.name, phase="started", expected=expected, cad_file=cad)
+        )
         self.world.process(self._install(expected, cad))
 
     # -- wired bus ----------------------------------------------------------------------------
@@ -294,14 +300,15 @@ class Cme2100:
             found = list((yield from self.master.search_secondary()))
         self.installed = sorted(found)
         self._installing = False
-        self.world.record(
-            "install",
-            self.name,
-            phase="completed",
-            expected=expected,
-            found=len(found),
-            addresses=[str(a) for a in self.installed],
-            cad_file=cad,
+        self.world.emit(
+            ev.Install(
+                source=self.name,
+                phase="completed",
+                expected=expected,
+                found=len(found),
+                addresses=[str(a) for a in self.installed],
+                cad_file=cad,
+            )
         )
         verdict = "OK" if len(found) == expected else "MISMATCH"
         self._respond(
@@ -330,14 +337,15 @@ class Cme2100:
             else:
                 failed += 1
                 self._pending.append(_row(at, address, readout.error or "failed", None))
-        self.world.record(
-            "readout_cycle",
-            self.name,
-            meters=len(self.installed),
-            ok=ok,
-            failed=failed,
-            baud=READOUT_BAUD,
-            started=started,
+        self.world.emit(
+            ev.ReadoutCycle(
+                source=self.name,
+                meters=len(self.installed),
+                ok=ok,
+                failed=failed,
+                baud=READOUT_BAUD,
+                started=started,
+            )
         )
 
     # -- push report --------------------------------------------------------------------------
@@ -348,11 +356,14 @@ class Cme2100:
 
     def _push(self) -> None:
         if self.recipient is None or not self.installed:
-            self.world.record(
-                "push",
-                self.name,
-                outcome="skipped",
-                error="no e-mail recipient" if self.recipient is None else "no installed meters",
+            self.world.emit(
+                ev.Push(
+                    source=self.name,
+                    outcome="skipped",
+                    error="no e-mail recipient"
+                    if self.recipient is None
+                    else "no installed meters",
+                )
             )
             return
         self._reports += 1
@@ -366,21 +377,23 @@ class Cme2100:
             meters=len(self.installed),
             sequence=self._reports,
         )
-        fields = dict(
-            recipient=self.recipient,
-            subject=msg["Subject"],
-            meters=len(self.installed),
-            rows=len(rows),
-        )
         report = Report(
             self.recipient, (msg.as_bytes(),), "message/rfc822", (("From", self.mail_from),)
         )
         delivery = self.sink.deliver(report)
-        if not delivery.ok:  # keep the rows for the next report
-            self.world.record("push", self.name, outcome="failed", error=delivery.reason, **fields)
-            return
-        del self._pending[: len(rows)]
-        self.world.record("push", self.name, outcome="delivered", error="", **fields)
+        self.world.emit(
+            ev.Push(
+                source=self.name,
+                outcome="delivered" if delivery.ok else "failed",
+                error="" if delivery.ok else delivery.reason,
+                recipient=self.recipient,
+                subject=msg["Subject"],
+                meters=len(self.installed),
+                rows=len(rows),
+            )
+        )
+        if delivery.ok:  # else keep the rows for the next report
+            del self._pending[: len(rows)]
 
 
 def _seconds_to_next(world: World, period: float) -> float:

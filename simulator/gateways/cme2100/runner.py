@@ -42,6 +42,7 @@ import pydantic
 
 from simulator.building.runner import build_segment
 from simulator.building.scenario_model import MbusScenario
+from simulator.core import events
 from simulator.core.trace import TraceEvent
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
@@ -183,14 +184,15 @@ class HeadEnd:
         rec = SmsRecord(self.world.now, "to_gateway", text, mask(plain), sms.fault or "", counter)
         self.sent += 1
         self._in_flight.append(rec)
-        self.world.record(
-            "sms",
-            BENCH,
-            direction="out",
-            text=text,
-            plain=rec.plain,
-            fault=rec.fault,
-            counter=counter,
+        self.world.emit(
+            events.Sms(
+                source=BENCH,
+                direction="out",
+                text=text,
+                plain=rec.plain,
+                fault=rec.fault,
+                counter=counter,
+            )
         )
         yield self.world.timeout(self._delay())
         self._to_gateway[text.strip()].append(rec)
@@ -232,14 +234,15 @@ class HeadEnd:
             ):
                 self._pending_password = None
         self.responses[rec.outcome] += 1
-        self.world.record(
-            "sms",
-            BENCH,
-            direction="in",
-            text=rec.text,
-            outcome=rec.outcome,
-            reason=rec.reason,
-            plain=rec.plain,
+        self.world.emit(
+            events.Sms(
+                source=BENCH,
+                direction="in",
+                text=rec.text,
+                outcome=rec.outcome,
+                reason=rec.reason,
+                plain=rec.plain,
+            )
         )
         self._finish(rec)
 

@@ -39,6 +39,7 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from simulator.core import events as ev
 from simulator.gateways.cme3100.settings import SettingsError
 from simulator.gateways.cme3100.stream import REPORT_CONTENT_TYPE, StreamPlugin
 from simulator.sinks.base import Report, Source, WorldSource
@@ -227,14 +228,15 @@ class AutoConfiguration:
         sync_id = cad.sync_id if cad else None
         notify = cad.notify_url if cad else notify
         self.results.append(result)
-        self.world.record(
-            "cad_sync",
-            self.plugin.source,
-            code=result.code,
-            url=url,
-            sync_id=sync_id,
-            applied=sorted(result.applied),
-            problems=result.problems,
+        self.world.emit(
+            ev.CadSync(
+                source=self.plugin.source,
+                code=result.code,
+                url=url,
+                sync_id=sync_id,
+                applied=sorted(result.applied),
+                problems=result.problems,
+            )
         )
         if notify:
             body = [f"{result.code} {result.text}\n", f"Sync-Id: {sync_id or ''}\n"]
@@ -243,7 +245,9 @@ class AutoConfiguration:
             report = Report(notify, tuple(b.encode() for b in body), REPORT_CONTENT_TYPE, ua)
             delivery = self.plugin.sink.deliver(report)
             if delivery.status is None:  # a lost notification changes nothing on the device
-                self.world.record("cad_notify_failed", self.plugin.source, reason=delivery.reason)
+                self.world.emit(
+                    ev.CadNotifyFailed(source=self.plugin.source, reason=delivery.reason)
+                )
         return result
 
     def _apply(self, cad: CadFile) -> SyncResult:

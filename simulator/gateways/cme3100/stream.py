@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simulator.core import events as ev
 from simulator.core.world import World
 from simulator.gateways.cme3100.analyzer import RESET_PERIOD_S, Analyzer
 from simulator.gateways.cme3100.container import wired_container
@@ -147,23 +148,25 @@ class StreamPlugin:
                 fabrication_no=receiver_serial,
             )
         except (WMBusError, ValueError) as exc:
-            self.world.record(
-                "stream_bad_telegram",
-                self.source,
-                receiver=receiver,
-                offset=getattr(exc, "offset", None),
-                reason=getattr(exc, "reason", str(exc)),
+            self.world.emit(
+                ev.StreamBadTelegram(
+                    source=self.source,
+                    receiver=receiver,
+                    offset=getattr(exc, "offset", None),
+                    reason=getattr(exc, "reason", str(exc)),
+                )
             )
             return False
         ok = self.accepts(link, mode)
         self.analyzer.update(link.id, link.manufacturer, link.device_type, rssi_dbm, ok)
-        self.world.record(
-            "stream_rx",
-            self.source,
-            meter=f"{link.id:08d}",
-            receiver=receiver,
-            rssi_dbm=round(float(rssi_dbm), 1),
-            accepted=ok,
+        self.world.emit(
+            ev.StreamRx(
+                source=self.source,
+                meter=f"{link.id:08d}",
+                receiver=receiver,
+                rssi_dbm=round(float(rssi_dbm), 1),
+                accepted=ok,
+            )
         )
         if ok:
             self.memory[link.id] = Pending(link.id, self.world.now, wired)
@@ -194,14 +197,15 @@ class StreamPlugin:
         )
         delivery = self.sink.deliver(report)
         ok = delivery.ok and delivery.status == 200
-        self.world.record(
-            "stream_push",
-            self.source,
-            meters=len(snapshot),
-            ok=ok,
-            status=delivery.status if delivery.status is not None else delivery.reason,
-            attempt=self._attempt,
-            bytes=sum(len(line) for line in lines),
+        self.world.emit(
+            ev.StreamPush(
+                source=self.source,
+                meters=len(snapshot),
+                ok=ok,
+                status=delivery.status if delivery.status is not None else delivery.reason,
+                attempt=self._attempt,
+                bytes=sum(len(line) for line in lines),
+            )
         )
         if not ok:
             self.failed_pushes += 1
@@ -228,7 +232,7 @@ class StreamPlugin:
         while True:
             yield self.world.timeout(RESET_PERIOD_S)
             self.analyzer.reset(self.world.now)
-            self.world.record("analyzer_reset", self.source)
+            self.world.emit(ev.AnalyzerReset(source=self.source))
 
     def start(self) -> StreamPlugin:
         """Start the push schedule and the daily analyzer reset as SimPy processes."""

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pydantic
 
+from simulator.core import events as ev
 from simulator.core.rng import numpy_stream
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme3100 import redundancy as red
@@ -266,12 +267,11 @@ class _KernelEngine:
         got = np.bincount(rec.receiver, minlength=n_r)
         lost = np.bincount(rec.lost_receiver, minlength=n_r)
         for k, rcv in enumerate(setup.receivers):
-            world.trace.record(
-                duration,
-                "radio_receiver",
-                f"receiver/{rcv.id}",
-                receptions=int(got[k]),
-                collisions=int(lost[k]),
+            world.emit(
+                ev.RadioReceiver(
+                    source=f"receiver/{rcv.id}", receptions=int(got[k]), collisions=int(lost[k])
+                ),
+                at=duration,
             )
         return rx_m, rx_r, rx_t, extra, []
 

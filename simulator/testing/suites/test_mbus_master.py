@@ -59,7 +59,7 @@ def _clean_rsp_ud_from(trace, slave_name: str):
         if e.answered
         and e.reply.get("outcome") == "ok"
         and e.reply.get("senders") == [slave_name]
-        and str(e.reply.get("summary", "")).startswith("RSP_UD")
+        and e.reply.get("function") == "RSP_UD"
     ]
 
 
@@ -119,9 +119,9 @@ def test_primary_scan_finds_every_slave(bench, measure):
         nke = [
             e
             for e in exchanges(run.trace)
-            if e.summary.split()[:2] == ["SND_NKE", f"a={m.primary}"]
+            if (e.function, e.address) == ("SND_NKE", m.primary)
             and e.answered
-            and e.reply.get("summary") == "E5"
+            and e.reply.get("function") == "ACK"
         ]
         if nke:
             answered.append(m.primary)
@@ -135,15 +135,14 @@ def test_primary_scan_finds_every_slave(bench, measure):
 def test_multi_telegram_meter_read_completely_with_fcb_toggling(bench, rig, measure):
     run = bench.setup([MeterSpec(44444444, primary=5, telegrams=3)])
     readout = run.dut.read(5)
-    reqs = [e for e in exchanges(run.trace) if e.summary.split()[:2] == ["REQ_UD2", "a=5"]]
+    reqs = [e for e in exchanges(run.trace) if (e.function, e.address) == ("REQ_UD2", 5)]
     good = [e for e in reqs if e.answered and e.reply.get("outcome") == "ok"]
     limit = bench.settings.telegram_limit  # read limit 0 = automatic (seed 004 §6.25.3)
     measure("telegrams received", len(good), "", low=3, high=min(3, limit))
-    fcbs = [int(bytes.fromhex(e.request.get("hex"))[1] & 0x20 != 0) for e in good]
+    fcbs = [e.request.get("fcb") for e in good]
     assert all(a != b for a, b in zip(fcbs, fcbs[1:], strict=False)), f"FCB did not toggle: {fcbs}"
-    assert "more follow" in good[0].reply.get("summary") and "more follow" not in good[
-        -1
-    ].reply.get("summary")
+    more = [e.reply.get("more_follow") for e in good]
+    assert more[0] is True and more[-1] is False, f"more-follow flags (DIF 1F): {more}"
     if readout is not None:
         assert readout.ok and len(readout.telegrams) == 3
 

@@ -1,0 +1,725 @@
+"""Every trace event type: one typed record per ``kind``, the single definition of a trace line.
+
+A producer builds one of these classes and hands it to :meth:`World.emit
+<simulator.core.world.World.emit>`; the JSON Schema of ``trace.jsonl`` (docs/trace.schema.json,
+:mod:`simulator.core.trace_schema`) is generated from them, so the schema, the writers and the
+readers cannot drift apart. Readers use fields (``ev["outcome"]``, ``ev.get("delay")``), never
+the human ``summary`` text.
+
+A field is in one of three states:
+
+* required: no default, always written;
+* nullable: ``X | None``, always written (``null`` when None);
+* optional: default :data:`UNSET`, written only when set (the "sometimes" fields).
+
+Field docs are the ``Annotated`` metadata strings; they carry the unit (s, ms, dBm, bit/s) and
+become the schema's ``description``. Every class has a ``version``: a change to a class's
+fields bumps it and :data:`TRACE_SCHEMA_VERSION` (the header line of every trace file names
+the latter; ``meterbench trace validate`` refuses a file of another version).
+
+Serialisation is JSON with sorted keys and compact separators, ``t`` rounded to 1e-9 s and
+``wall`` to 1e-6 s, bytes as lowercase hex: the same run gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from dataclasses import fields as dc_fields
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+#: Version of the trace file format (the header's ``schema``). 1: untyped traces without a
+#: header (before typed events); 2: typed events, header line, structured frame fields.
+TRACE_SCHEMA_VERSION = 2
+
+#: ``kind`` of the first line of every trace file.
+HEADER_KIND = "trace_header"
+#: ``format`` value of the header line.
+TRACE_FORMAT = "meterbench-trace"
+
+
+class _Unset:
+    """Type of :data:`UNSET`: the value of an optional field that was not given."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: Default of the optional ("sometimes") fields: not written to the trace when left unset.
+UNSET: Any = _Unset()
+
+#: Marker in ``Annotated`` metadata: the string holds bytes as lowercase hex.
+HEX = "hex"
+
+#: Every event class by its ``kind`` (filled by :func:`event`).
+EVENT_TYPES: dict[str, type[TraceEvent]] = {}
+
+Hex = Annotated[str, HEX]
+S = Annotated[float, "s"]
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=lambda v: _default(v))
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return value.hex()
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    raise TypeError(f"trace field of type {type(value).__name__} is not JSON-serialisable")
+
+
+def header_line() -> str:
+    """The first line of a trace file (deterministic: no wall time), without newline."""
+    return _ENCODER.encode(
+        {"kind": HEADER_KIND, "format": TRACE_FORMAT, "schema": TRACE_SCHEMA_VERSION}
+    )
+
+
+@dataclass(slots=True, kw_only=True)
+class TraceEvent:
+    """One observable event: base of every event class (never recorded itself).
+
+    ``t`` is world time (s since the scenario start; :meth:`World.emit` sets it), ``source``
+    who produced or observed it (``"master"``, ``"slave/12345678"``, ``"bridge"``), ``wall``
+    Unix time (s) of events recorded in real time (bridge runs), else None and not written.
+    """
+
+    kind: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    #: (JSON key, attribute name) of the payload fields, sorted by key (set by :func:`event`).
+    _keys: ClassVar[tuple[tuple[str, str], ...]] = ()
+    _attr: ClassVar[dict[str, str]] = {}
+
+    t: Annotated[float, "world time, s since the scenario start"] = 0.0
+    source: Annotated[str, "who produced or observed the event"]
+    wall: Annotated[float | None, "Unix time, s (real-time runs only)"] = None
+
+    # -- reading (the old dict-like interface) -----------------------------------------------
+    @property
+    def fields(self) -> dict[str, Any]:
+        """The payload fields that are set, by JSON key (computed; a fresh dict)."""
+        out = {}
+        for key, attr in self._keys:
+            v = getattr(self, attr)
+            if v is not UNSET:
+                out[key] = v
+        return out
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Field ``key`` (JSON name), or ``default`` if the class has none or it is unset."""
+        attr = self._attr.get(key)
+        if attr is None:
+            return default
+        v = getattr(self, attr)
+        return default if v is UNSET else v
+
+    def __getitem__(self, key: str) -> Any:
+        v = self.get(key, UNSET)
+        if v is UNSET:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key: str) -> bool:
+        return self.get(key, UNSET) is not UNSET
+
+    # -- writing ----------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The trace line as a dict: ``t`` rounded to 1e-9 s, ``wall`` to 1e-6 s, unset omitted."""
+        d: dict[str, Any] = {"t": round(self.t, 9), "kind": self.kind, "source": self.source}
+        for key, attr in self._keys:
+            v = getattr(self, attr)
+            if v is not UNSET:
+                d[key] = v
+        if self.wall is not None:
+            d["wall"] = round(self.wall, 6)
+        return d
+
+    def to_json(self) -> str:
+        """One trace line (no newline): sorted keys, compact separators, bytes as hex."""
+        return _ENCODER.encode(self.to_dict())
+
+
+_E = TypeVar("_E", bound=type[TraceEvent])
+
+
+def event(cls: _E) -> _E:
+    """Class decorator: make ``cls`` a slotted keyword-only dataclass and register its kind.
+
+    A field named with a trailing underscore (``from_``) is written without it (``"from"``).
+    Raises ValueError for a missing or duplicate ``kind``.
+    """
+    cls = dataclass(slots=True, kw_only=True)(cls)
+    kind = cls.__dict__.get("kind")
+    if not kind or kind in EVENT_TYPES:
+        raise ValueError(f"event class {cls.__name__}: kind {kind!r} missing or already used")
+    base = {"t", "source", "wall"}
+    pairs = [(f.name.rstrip("_"), f.name) for f in dc_fields(cls) if f.name not in base]
+    cls._keys = tuple(sorted(pairs))
+    cls._attr = dict(pairs)
+    EVENT_TYPES[kind] = cls
+    return cls
+
+
+def from_fields(kind: str, source: str, fields: dict[str, Any]) -> TraceEvent:
+    """The typed event for ``kind`` built from JSON-named ``fields`` (the deprecated form).
+
+    Raises KeyError for an unknown kind and TypeError for a field the kind does not have.
+    """
+    try:
+        cls = EVENT_TYPES[kind]
+    except KeyError:
+        raise KeyError(
+            f"unknown trace event kind {kind!r} (see simulator/core/events.py)"
+        ) from None
+    attr = cls._attr
+    try:
+        return cls(source=source, **{attr.get(k, k): v for k, v in fields.items()})
+    except TypeError as exc:
+        raise TypeError(f"trace event {kind!r}: {exc}") from None
+
+
+# == wired M-Bus: the bus (simulator/mbus/bus.py) =============================================
+
+
+@event
+class Frame(TraceEvent):
+    """A frame on the wired bus: a request (``m2s``, at its first start bit) or a reception
+    (``s2m``, at its first start bit, or at the give-up time with outcome ``timeout``).
+
+    ``function``/``address``/``ci``/``fcb``/``more_follow`` come from the frame bytes
+    (:func:`simulator.mbus.frames.frame_facts`); ``summary`` is for humans only.
+    """
+
+    kind = "frame"
+    version = 2
+    direction: Annotated[Literal["m2s", "s2m"], "m2s: master to slaves; s2m: slaves to master"]
+    hex: Annotated[Hex, "the bytes on the line (empty for a timeout)"]
+    summary: Annotated[str, "human one-line description (describe()); do not parse"]
+    outcome: Annotated[
+        str, "ok, timeout, overload, collision, checksum, garbled, ignored (late reply)"
+    ]
+    baud: Annotated[int, "line rate, bit/s"]
+    end: Annotated[float, "end of the last stop bit, world s"]
+    function: Annotated[str, "C-field function: SND_NKE, SND_UD, REQ_UD1, REQ_UD2, RSP_UD, ACK"] = (
+        UNSET
+    )
+    address: Annotated[int, "A-field (primary address 0..255)"] = UNSET
+    ci: Annotated[str, "CI-field, 2 uppercase hex digits"] = UNSET
+    fcb: Annotated[int, "frame count bit 0/1 (requests whose C-field has FCV set)"] = UNSET
+    more_follow: Annotated[bool, "RSP_UD: the slave signals more records (DIF 1F)"] = UNSET
+    start: Annotated[float, "first start bit, world s (ignored late replies)"] = UNSET
+    senders: Annotated[list[str], "sources of the slaves that drove the line"] = UNSET
+    waited: Annotated[float, "s the master listened before giving up (timeout)"] = UNSET
+    uart_errors: Annotated[int, "characters with parity/framing errors"] = UNSET
+    bit_errors: Annotated[int, "bits flipped by overspeed on the cable"] = UNSET
+    delay: Annotated[float, "s from the request's end to the first start bit"] = UNSET
+    in_window: Annotated[bool, "delay inside the response window (11..330 bit times + 50 ms)"] = (
+        UNSET
+    )
+    collision_detected: Annotated[bool, "the master's current detector fired"] = UNSET
+    talkover: Annotated[
+        list[str] | bool, "m2s: sources whose replies this request ran over; s2m: True if run over"
+    ] = UNSET
+
+
+@event
+class Talkover(TraceEvent):
+    """A request started while a reply was still on the line (the reply is lost)."""
+
+    kind = "talkover"
+    request: Annotated[str, "summary of the request"]
+    request_start: S
+    request_end: S
+    reply_start: S
+    reply_end: S
+
+
+@event
+class BusOverload(TraceEvent):
+    """The slaves draw more than the master's port supplies (EN 13757-2 unit loads)."""
+
+    kind = "bus_overload"
+    unit_loads: Annotated[int, "unit loads on the bus (1 UL = 1.5 mA)"]
+    limit: Annotated[int, "unit loads the port supplies"]
+    current_ma: Annotated[float, "quiescent current drawn, mA"]
+    limit_ma: Annotated[float, "port current limit, mA"]
+
+
+@event
+class Fault(TraceEvent):
+    """A scripted slave fault fired on a reply."""
+
+    kind = "fault"
+    fault: Annotated[str, "fault kind (scenario [[faults]])"]
+    command: Annotated[str, "request function the fault applied to"]
+    detail: Annotated[str, "what was done to the reply"]
+
+
+@event
+class Deselect(TraceEvent):
+    """A selected slave was deselected (CI 56)."""
+
+    kind = "deselect"
+    ci: Annotated[str, "CI-field, hex"]
+
+
+# == wired M-Bus: the master (simulator/mbus/master.py) and install procedures ================
+
+
+@event
+class Readout(TraceEvent):
+    """One meter readout finished (all telegrams, retries included)."""
+
+    kind = "readout"
+    target: Annotated[str, "p<n> primary address or 16-hex secondary address"]
+    ok: bool
+    attempts: int
+    telegrams: int
+    records: int
+    error: Annotated[str | None, "why it failed, None if ok"]
+    started: Annotated[float, "world s the readout started"]
+    more_pending: Annotated[bool, "the meter still signalled more records (telegram cap)"]
+
+
+@event
+class Scan(TraceEvent):
+    """A primary scan finished."""
+
+    kind = "scan"
+    found: Annotated[list[int], "primary addresses that answered"]
+
+
+@event
+class Search(TraceEvent):
+    """A step or the end of a secondary search (digit descent)."""
+
+    kind = "search"
+    result: Annotated[str, "single, none, collision, found, inferred, ambiguous, unresolved, done"]
+    mask: Annotated[str, "secondary mask, 16 hex digits with F wildcards"]
+    address: Annotated[str, "secondary address found"] = UNSET
+    found: Annotated[list[str], "done: every address found"] = UNSET
+    alongside: Annotated[list[str], "inferred: addresses already known under the mask"] = UNSET
+
+
+@event
+class Install(TraceEvent):
+    """Installation of meters (mbus runner: meter list or search; CMe2100: install command)."""
+
+    kind = "install"
+    method: Annotated[str, "meter_list, primary_scan, secondary_search"] = UNSET
+    meters: Annotated[int, "meters installed"] = UNSET
+    position: Annotated[str, "meter list position skipped"] = UNSET
+    skipped: Annotated[str, "why that meter list entry was skipped"] = UNSET
+    phase: Annotated[str, "CMe2100: started or completed"] = UNSET
+    expected: Annotated[int, "CMe2100: meters the install command expects"] = UNSET
+    found: Annotated[int, "CMe2100: meters found"] = UNSET
+    addresses: Annotated[list[str], "CMe2100: secondary addresses found"] = UNSET
+    cad_file: Annotated[str | None, "CMe2100: CAD file named in the command"] = UNSET
+
+
+# == CMe2100 gateway (simulator/gateways/cme2100) ==============================================
+
+
+@event
+class ReadoutCycle(TraceEvent):
+    """The gateway read all installed meters once."""
+
+    kind = "readout_cycle"
+    meters: int
+    ok: int
+    failed: int
+    baud: Annotated[int, "readout rate, bit/s"]
+    started: Annotated[float, "world s the cycle started"]
+
+
+@event
+class Push(TraceEvent):
+    """A push report (e-mail) attempt."""
+
+    kind = "push"
+    outcome: Annotated[str, "delivered, failed, skipped"]
+    error: Annotated[str, "why not delivered, empty if delivered"]
+    recipient: str = UNSET
+    subject: str = UNSET
+    meters: int = UNSET
+    rows: Annotated[int, "readout rows in the report"] = UNSET
+
+
+@event
+class SecurityState(TraceEvent):
+    """The gateway's SMS security state changed."""
+
+    kind = "security_state"
+    from_: Annotated[str, "state before"]
+    to: Annotated[str, "state after"]
+
+
+@event
+class Sms(TraceEvent):
+    """An SMS sent or received (by the gateway or the bench's head-end)."""
+
+    kind = "sms"
+    direction: Annotated[str, "in or out, seen from the source"]
+    text: Annotated[str, "the SMS as sent (encrypted form)"]
+    outcome: Annotated[str, "accepted, rejected, sent, answered, ..."] = UNSET
+    reason: str = UNSET
+    detail: str = UNSET
+    counter: Annotated[int | None, "message counter of the frame"] = UNSET
+    state: Annotated[str, "gateway security state"] = UNSET
+    key: Annotated[str, "which key opened the frame"] = UNSET
+    command: Annotated[str, "command text (secrets redacted)"] = UNSET
+    plain: Annotated[str, "plaintext (secrets redacted)"] = UNSET
+    fault: Annotated[str, "fault the bench injected into this SMS"] = UNSET
+
+
+# == NB-IoT (simulator/nbiot) ==================================================================
+
+
+@event
+class NbiotTimeSync(TraceEvent):
+    """The meter clock was synchronised."""
+
+    kind = "nbiot.time_sync"
+    before: Annotated[str, "local time before, ISO 8601"]
+    after: Annotated[str, "local time after, ISO 8601"]
+
+
+@event
+class NbiotReadout(TraceEvent):
+    """The meter took a readout."""
+
+    kind = "nbiot.readout"
+    local_time: Annotated[str, "meter local time, ISO 8601"]
+    reason: str
+    seq: int
+
+
+@event
+class NbiotTransmission(TraceEvent):
+    """A transmission window opened."""
+
+    kind = "nbiot.transmission"
+    reason: str
+    unsent: Annotated[int, "readouts waiting"]
+    telegrams: Annotated[int, "telegrams to send"]
+    planned: Annotated[str, "planned local time, ISO 8601"] = UNSET
+    window_s: Annotated[float, "s after the planned time"] = UNSET
+    window: Annotated[list[float], "randomisation window [from, to], s after the slot"] = UNSET
+
+
+@event
+class NbiotTelegram(TraceEvent):
+    """One telegram's delivery attempts ended."""
+
+    kind = "nbiot.telegram"
+    ok: bool
+    attempts: int
+    readouts: int
+    bytes: Annotated[int, "payload bytes"]
+    first_seq: int
+
+
+@event
+class NbiotUplink(TraceEvent):
+    """A datagram reached the server."""
+
+    kind = "nbiot.uplink"
+    module: str
+    op: Annotated[str, "register, update, send, connect, publish, ..."]
+    protocol: Annotated[str, "coap or mqttsn"]
+    bytes: Annotated[int, "datagram bytes"]
+    duplicate: Annotated[bool, "a retransmission of a message already delivered"] = UNSET
+    latency_s: Annotated[float, "s since the telegram's first attempt"] = UNSET
+    readouts: int = UNSET
+    times: Annotated[list[int], "readout UTC times, Unix s (all, or [min, max])"] = UNSET
+    order: Annotated[list[int], "first readout's UTC time, Unix s"] = UNSET
+    error: Annotated[str, "payload decode error"] = UNSET
+
+
+@dataclass(slots=True, kw_only=True)
+class _ProtoTx(TraceEvent):
+    op: str
+    attempt: Annotated[int, "0 = first send"]
+    bytes: Annotated[int, "datagram bytes"]
+
+
+@event
+class NbiotCoapTx(_ProtoTx):
+    """A CoAP request sent (datagram detail)."""
+
+    kind = "nbiot.coap_tx"
+
+
+@event
+class NbiotMqttsnTx(_ProtoTx):
+    """An MQTT-SN message sent (datagram detail)."""
+
+    kind = "nbiot.mqttsn_tx"
+
+
+@event
+class NbiotDtlsTx(TraceEvent):
+    """A DTLS handshake flight sent (datagram detail)."""
+
+    kind = "nbiot.dtls_tx"
+    handshake: Annotated[str, "full or resume"]
+    flight: int
+    attempt: int
+    bytes: int
+
+
+@event
+class NbiotDtlsFailed(TraceEvent):
+    """A DTLS handshake gave up."""
+
+    kind = "nbiot.dtls_failed"
+    handshake: str
+    flight: int
+
+
+@event
+class NbiotRaCollision(TraceEvent):
+    """Random access lost contention on its NPRACH subcarrier."""
+
+    kind = "nbiot.ra_collision"
+    ce_level: int
+    attempt: int
+
+
+@event
+class NbiotRaFailed(TraceEvent):
+    """Random access failed on every preamble attempt."""
+
+    kind = "nbiot.ra_failed"
+    ce_level: int
+    attempts: int
+
+
+@event
+class NbiotRrcConnected(TraceEvent):
+    """The module reached RRC connected."""
+
+    kind = "nbiot.rrc_connected"
+    ce_level: int
+    setup_s: Annotated[float, "s from the start of random access"]
+    from_psm: bool
+
+
+@event
+class NbiotDownlinkUnreachable(TraceEvent):
+    """A downlink datagram could not reach the module."""
+
+    kind = "nbiot.downlink_unreachable"
+    reason: str
+
+
+@event
+class NbiotPaged(TraceEvent):
+    """The module was paged for a downlink."""
+
+    kind = "nbiot.paged"
+    wait_s: Annotated[float, "s until the paging occasion"]
+
+
+# == wireless M-Bus radio (simulator/wmbus) ====================================================
+
+
+@event
+class WmbusTx(TraceEvent):
+    """A meter transmitted a telegram."""
+
+    kind = "wmbus_tx"
+    seq: int
+    mode: Annotated[str, "radio mode (T1, C1, ...)"]
+    access_no: Annotated[int, "access number 0..255"]
+    airtime_ms: Annotated[float, "time on air, ms"]
+
+
+@event
+class DutyCycle(TraceEvent):
+    """A meter exceeded its band's duty cycle in one hour."""
+
+    kind = "duty_cycle"
+    hour: int
+    band: str
+    exceeded: bool
+    airtime_s: Annotated[float, "airtime in that hour, s"]
+    limit_s: Annotated[float, "band limit per hour, s"]
+
+
+@event
+class WmbusRx(TraceEvent):
+    """A receiver decoded a telegram."""
+
+    kind = "wmbus_rx"
+    meter: Annotated[str, "meter ID, 8 digits"]
+    seq: int
+    rssi_dbm: Annotated[float, "received power, dBm"]
+
+
+@event
+class WmbusCollision(TraceEvent):
+    """A telegram was lost at a receiver to interference."""
+
+    kind = "wmbus_collision"
+    meter: Annotated[str, "meter ID, 8 digits"]
+    seq: int
+    rssi_dbm: Annotated[float, "received power, dBm"]
+    strongest_dbm: Annotated[float, "strongest interferer, dBm"]
+    interference_dbm: Annotated[float, "summed interference, dBm (summed model)"] = UNSET
+
+
+@event
+class RadioReceiver(TraceEvent):
+    """Radio kernel totals of one receiver."""
+
+    kind = "radio_receiver"
+    receptions: int
+    collisions: int
+
+
+# == CMe3100 Stream plugin and CAD (simulator/gateways/cme3100) ================================
+
+
+@event
+class StreamBadTelegram(TraceEvent):
+    """The Stream plugin could not parse a received telegram."""
+
+    kind = "stream_bad_telegram"
+    receiver: str
+    offset: Annotated[int | None, "byte offset of the error, if known"]
+    reason: str
+
+
+@event
+class StreamRx(TraceEvent):
+    """The Stream plugin received a telegram."""
+
+    kind = "stream_rx"
+    meter: Annotated[str, "meter ID, 8 digits"]
+    receiver: str
+    rssi_dbm: Annotated[float, "received power, dBm"]
+    accepted: Annotated[bool, "passed the plugin's filter"]
+
+
+@event
+class StreamPush(TraceEvent):
+    """A Stream push attempt."""
+
+    kind = "stream_push"
+    meters: int
+    ok: bool
+    status: Annotated[int | str, "HTTP status, or the transport error"]
+    attempt: int
+    bytes: Annotated[int, "report bytes"]
+
+
+@event
+class AnalyzerReset(TraceEvent):
+    """The daily reset of the telegram analyzer."""
+
+    kind = "analyzer_reset"
+
+
+@event
+class CadSync(TraceEvent):
+    """A CAD synchronisation finished."""
+
+    kind = "cad_sync"
+    code: Annotated[int, "result code (900 success, 920, 921)"]
+    url: str
+    sync_id: str | None
+    applied: list[str]
+    problems: list[str]
+
+
+@event
+class CadNotifyFailed(TraceEvent):
+    """The CAD result notification could not be delivered."""
+
+    kind = "cad_notify_failed"
+    reason: str
+
+
+# == serial bridge (simulator/bridge) ==========================================================
+
+
+@event
+class BridgeBaud(TraceEvent):
+    """The bridge switched its master-side rate."""
+
+    kind = "bridge_baud"
+    old: Annotated[int, "bit/s"]
+    new: Annotated[int, "bit/s"]
+    cause: str
+
+
+@event
+class BridgePort(TraceEvent):
+    """The bridge's serial port went away, came back, or a write failed."""
+
+    kind = "bridge_port"
+    state: Annotated[str, "gone, back, write_failed"]
+    port: str
+    reason: str = UNSET
+    unwritten: Annotated[int, "bytes not written"] = UNSET
+
+
+@event
+class BridgeBytes(TraceEvent):
+    """Bytes read from or written to the master's port."""
+
+    kind = "bridge_bytes"
+    direction: Annotated[str, "in, out, echo"]
+    hex: Hex
+    n: Annotated[int, "byte count"]
+    byte_t: Annotated[list[float], "world time of each byte, s"]
+    byte_wall: Annotated[list[float], "Unix time of each byte, s"]
+    lateness_ms: Annotated[float, "worst write lateness, ms"] = UNSET
+
+
+@event
+class BridgeJunk(TraceEvent):
+    """Bytes from the master that are not a frame."""
+
+    kind = "bridge_junk"
+    hex: Hex
+    n: int
+    reason: str
+
+
+@event
+class BridgeExchange(TraceEvent):
+    """A request the bridge put on the simulated bus and what came back."""
+
+    kind = "bridge_exchange"
+    request: Hex
+    summary: Annotated[str, "human description of the request; do not parse"]
+    baud: Annotated[int, "bit/s"]
+    request_end: Annotated[float, "world s"]
+    reply: Annotated[Hex, "first reception"]
+    outcome: str
+    queued_ms: Annotated[float, "ms the request waited in the bridge"]
+    receptions: int
+    delay: Annotated[float, "s from request end to the first reply"] = UNSET
+    late: Annotated[bool, "the reply was written later than due"] = UNSET
+    senders: list[str] = UNSET
+    more: Annotated[list[dict[str, Any]], "further receptions in the window"] = UNSET
+
+
+__all__ = [
+    "EVENT_TYPES",
+    "HEADER_KIND",
+    "TRACE_SCHEMA_VERSION",
+    "UNSET",
+    "TraceEvent",
+    "event",
+    "from_fields",
+    "header_line",
+    *sorted(cls.__name__ for cls in EVENT_TYPES.values()),
+]
