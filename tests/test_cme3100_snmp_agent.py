@@ -98,6 +98,7 @@ async def walk(eng, port, prefix, bulk=False):
     async for err, status, _, vbs in gen:
         assert err is None and not status, (err, status)
         out.extend((tuple(o), v) for o, v in vbs)
+        assert len(out) <= 100, "the walk does not end (GETNEXT not moving on?)"
     return out
 
 
