@@ -226,5 +226,13 @@ class InformSender:
         return err or (f"error-status {status}" if status else None)
 
     def close(self) -> None:
-        self._engine.close_dispatcher()
-        self._loop.close()
+        """Close the engine on its own loop, then the loop thread."""
+        eng = self._engine
+
+        async def close() -> None:
+            eng.close_dispatcher()
+
+        try:
+            self._loop.run(close(), START_TIMEOUT_S)
+        finally:
+            self._loop.close()
