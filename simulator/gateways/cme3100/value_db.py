@@ -1,0 +1,241 @@
+"""The CMe3100 meter value database: every readout with its time, status and raw telegrams.
+
+What a row holds (seed 004 §6.14.4 shot "Readings": created, message, M-Bus status, telegram
+counter; FTP template reference: the raw telegram per telegram), see :class:`Readout`. Meters
+are keyed by their secondary address (8-digit identification number as text, as in the meter
+list, seed 002 Table 4); the meter-list position is kept with each row.
+
+Storage limit (seed 002 Table 11, CME3100.md §4 "capacity"). The table gives how far back
+values reach: 15-min readouts: 1 meter 15 y, 32: 4 y, 128: 1 y, 256: 0.5 y, 512: 0.25 y;
+hourly: 1 and 32: > 15 y, 128: 4 y, 256: 2 y, 512: 0.5 y. All but two of these are one
+budget of rows shared by the meters: 128 meters x 1 y of 15-min readouts =
+:data:`CAPACITY_ROWS` = 4 485 120 rows, with no meter keeping more than 15 y of 15-min readouts
+(:data:`MAX_ROWS_PER_METER` = 525 600). The bench's rule:
+
+    rows kept per meter = min(MAX_ROWS_PER_METER, CAPACITY_ROWS // meters in the database)
+
+It reproduces every 15-min figure and the hourly 1/32/128/256-meter ones; for 512 meters
+hourly it keeps 1 y where the table says 0.5 y (the table is not one budget there; the bench
+keeps the simpler rule). When a meter is over its limit its oldest rows go, and every row that
+goes is counted (:meth:`ValueDatabase.dropped`): nothing disappears silently. A new meter
+lowers the limit for all, and all are trimmed at once.
+
+M-Bus status byte logging (seed 002 §6.14.3, "meter log"): a :class:`StatusByteLogging`
+mode decides which readouts write a status line to the meter's log (:meth:`meter_log`):
+
+- ``ALWAYS``: every readout that has a status byte;
+- ``NEVER``: none;
+- ``ON_CHANGE`` (default, §6.14.3): the byte differs from that meter's previous status byte;
+  the first status byte a meter ever reports counts as a change (there was none before);
+- ``ON_ERROR``: the byte has an error bit set: application status (bits 0-1) not 0, power
+  low (bit 2), permanent (bit 3) or temporary error (bit 4), EN 13757-3 / PROTOCOL.md §4.3;
+  the manufacturer bits 5-7 are not errors.
+
+A readout without a status byte (failed, not decryptable) writes no status line. A meter log
+keeps at most as many lines as the meter keeps rows (it has at most one line per readout).
+Times are world seconds passed in by the caller; the database never reads a clock.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from enum import Enum
+
+from simulator.gateways.cme3100.log import LogEntry, Severity
+from simulator.mbus.telegram import STATUS_APPLICATION, STATUS_BITS
+
+#: Row budget of the whole database: 128 meters x 1 year of 15-min readouts (Table 11).
+CAPACITY_ROWS = 128 * 365 * 96
+#: Most rows one meter keeps: 15 years of 15-min readouts (Table 11, 1 meter).
+MAX_ROWS_PER_METER = 15 * 365 * 96
+#: Status byte bits the bench counts as an error for ``ON_ERROR`` (module doc).
+STATUS_ERROR_MASK = 0x1F
+#: Source name of meter-log lines.
+METER_LOG_SOURCE = "MeterLog"
+
+
+class ValueDbError(ValueError):
+    """Bad input to the value database: says what and for which meter."""
+
+
+class ReadoutStatus(Enum):
+    """Outcome of one readout of one meter."""
+
+    OK = "ok"
+    FAILED = "failed"
+    NOT_DECRYPTABLE = "not-decryptable"
+
+
+class StatusByteLogging(Enum):
+    """When the M-Bus status byte goes to the meter log (seed 002 §6.14.3)."""
+
+    ALWAYS = "always"
+    NEVER = "never"
+    ON_CHANGE = "on-change"
+    ON_ERROR = "on-error"
+
+
+@dataclass(frozen=True)
+class Readout:
+    """One readout of one meter.
+
+    ``at`` world time (s) of the readout; ``meter`` secondary address (8 digits);
+    ``position`` meter-list position (None if not in a list); ``status_byte`` the status
+    byte of the (first) RSP_UD, None when no telegram was decoded; ``message`` the readings
+    text (e.g. ``Readout successfully``); ``telegrams`` the raw RSP_UD frames as received
+    (one per telegram of a multi-telegram readout); ``telegram_count`` = ``len(telegrams)``.
+    """
+
+    at: float
+    meter: str
+    status: ReadoutStatus
+    status_byte: int | None = None
+    message: str = ""
+    telegrams: tuple[bytes, ...] = ()
+    position: int | None = None
+
+    @property
+    def telegram_count(self) -> int:
+        return len(self.telegrams)
+
+
+def rows_per_meter(meters: int) -> int:
+    """Rows kept per meter when the database holds ``meters`` meters (module doc rule)."""
+    return min(MAX_ROWS_PER_METER, CAPACITY_ROWS // max(1, meters))
+
+
+def status_text(byte: int) -> str:
+    """Meter-log text for a status byte: ``M-Bus status ok`` (seed 004 §6.14.4 shot) or
+    ``M-Bus status 0x14: power_low, temporary_error``."""
+    if byte == 0:
+        return "M-Bus status ok"
+    names = [name for bit, name in STATUS_BITS.items() if byte & bit]
+    app = STATUS_APPLICATION[byte & 0x03]
+    names = ([app] if app else []) + names + (["manufacturer"] if byte & 0xE0 else [])
+    return f"M-Bus status 0x{byte:02X}: {', '.join(names)}"
+
+
+class ValueDatabase:
+    """Readouts per meter in time order, with the storage limit and status-byte log of the
+    module doc. ``capacity_rows`` / ``max_rows_per_meter`` override the Table 11 budget (tests
+    use small ones)."""
+
+    def __init__(
+        self,
+        *,
+        status_byte_logging: StatusByteLogging = StatusByteLogging.ON_CHANGE,
+        capacity_rows: int = CAPACITY_ROWS,
+        max_rows_per_meter: int = MAX_ROWS_PER_METER,
+    ) -> None:
+        if capacity_rows < 1 or max_rows_per_meter < 1:
+            raise ValueDbError("capacity_rows and max_rows_per_meter must be >= 1")
+        self.status_byte_logging = status_byte_logging
+        self.capacity_rows = capacity_rows
+        self.max_rows_per_meter = max_rows_per_meter
+        self._rows: dict[str, list[Readout]] = {}
+        self._dropped: dict[str, int] = {}
+        self._last_byte: dict[str, int] = {}
+        self._meter_log: dict[str, list[LogEntry]] = {}
+
+    @property
+    def limit(self) -> int:
+        """Rows each meter keeps now (module doc rule with this database's budget)."""
+        n = max(1, len(self._rows))
+        return min(self.max_rows_per_meter, self.capacity_rows // n)
+
+    def store(self, readout: Readout) -> LogEntry | None:
+        """Store one readout; returns the meter-log status line it wrote, if any.
+
+        Raises :class:`ValueDbError` if the readout is older than that meter's latest row
+        (rows go in time order), the meter is not 8 digits, or ``telegram_count`` and the
+        status disagree (an OK readout needs at least one telegram)."""
+        meter = readout.meter
+        if len(meter) != 8 or not meter.isdigit():
+            raise ValueDbError(f"meter {meter!r}: secondary address must be 8 digits")
+        if readout.status is ReadoutStatus.OK and not readout.telegrams:
+            raise ValueDbError(f"meter {meter}: an OK readout at {readout.at} s has no telegram")
+        if readout.status_byte is not None and not 0 <= readout.status_byte <= 0xFF:
+            raise ValueDbError(f"meter {meter}: status byte {readout.status_byte} not 0..255")
+        rows = self._rows.get(meter)
+        if rows and readout.at < rows[-1].at:
+            raise ValueDbError(
+                f"meter {meter}: readout at {readout.at} s is older than the latest "
+                f"({rows[-1].at} s)"
+            )
+        if rows is None:
+            rows = self._rows[meter] = []
+            self._dropped[meter] = 0
+            self._trim_all()  # one more meter: a lower limit for every meter
+        rows.append(readout)
+        self._trim(meter)
+        return self._log_status_byte(readout)
+
+    def readouts(
+        self, meter: str, since: float | None = None, until: float | None = None
+    ) -> list[Readout]:
+        """Rows of ``meter`` with ``since <= at <= until`` (world s, either open), oldest
+        first; an unknown meter has none."""
+        rows = self._rows.get(meter, [])
+        lo = 0 if since is None else bisect_left(rows, since, key=lambda r: r.at)
+        hi = len(rows) if until is None else bisect_right(rows, until, key=lambda r: r.at)
+        return rows[lo:hi]
+
+    def latest(self, meter: str) -> Readout | None:
+        """The newest row of ``meter`` (None if never stored)."""
+        rows = self._rows.get(meter)
+        return rows[-1] if rows else None
+
+    def latest_all(self) -> dict[str, Readout]:
+        """The newest row of every meter, by secondary address."""
+        return {m: rows[-1] for m, rows in self._rows.items() if rows}
+
+    def meters(self) -> list[str]:
+        """Meters with rows, in the order they were first stored."""
+        return list(self._rows)
+
+    def dropped(self, meter: str | None = None) -> int:
+        """Rows dropped by the storage limit: for ``meter``, or in all."""
+        if meter is None:
+            return sum(self._dropped.values())
+        return self._dropped.get(meter, 0)
+
+    def meter_log(self, meter: str) -> list[LogEntry]:
+        """The meter's status-byte lines (seed 002 §6.14.3), oldest first."""
+        return list(self._meter_log.get(meter, []))
+
+    def _trim(self, meter: str) -> None:
+        rows = self._rows[meter]
+        excess = len(rows) - self.limit
+        if excess > 0:
+            del rows[:excess]
+            self._dropped[meter] += excess
+        # the meter log has at most one line per readout: the same limit bounds it
+        log = self._meter_log.get(meter)
+        if log and len(log) > self.limit:
+            del log[: len(log) - self.limit]
+
+    def _trim_all(self) -> None:
+        for meter in self._rows:
+            self._trim(meter)
+
+    def _log_status_byte(self, readout: Readout) -> LogEntry | None:
+        byte = readout.status_byte
+        if byte is None:
+            return None
+        previous = self._last_byte.get(readout.meter)
+        self._last_byte[readout.meter] = byte
+        mode = self.status_byte_logging
+        write = (
+            mode is StatusByteLogging.ALWAYS
+            or (mode is StatusByteLogging.ON_CHANGE and byte != previous)
+            or (mode is StatusByteLogging.ON_ERROR and byte & STATUS_ERROR_MASK)
+        )
+        if not write:
+            return None
+        severity = Severity.WARNING if byte & STATUS_ERROR_MASK else Severity.INFO
+        entry = LogEntry(
+            readout.at, severity, f"{METER_LOG_SOURCE}:{readout.meter}", status_text(byte)
+        )
+        self._meter_log.setdefault(readout.meter, []).append(entry)
+        return entry
