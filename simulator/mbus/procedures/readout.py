@@ -22,7 +22,7 @@ class Readout:
     """The result of reading one meter.
 
     ``target``: primary address or secondary address; ``ok``: every telegram read (up to the
-    limit); ``telegrams``: the decoded RSP_UDs in order; ``error``: why it failed (``None``
+    limit); ``telegrams``: the decoded RSP_UDs in order (``frames``: their bytes); ``error``: why it failed (``None``
     if ok); ``attempts``: REQ_UD2 requests sent; ``started``/``finished``: driver time (s);
     ``more_pending``: the last telegram read still announced more (DIF 1F) at the limit.
     """
@@ -35,6 +35,7 @@ class Readout:
     started: float = 0.0
     finished: float = 0.0
     more_pending: bool = False
+    frames: list[bytes] = field(default_factory=list)
 
     @property
     def records(self) -> list:
@@ -54,6 +55,13 @@ def telegram_of(rx: Heard) -> tuple[Telegram | None, str]:
         return decode_telegram(frame), ""
     except MBusError as exc:
         return None, f"bad frame: {exc}"
+
+
+def same_content(a: bytes, b: bytes) -> bool:
+    """Two RSP_UD frames equal but for the access number (byte 15 of a CI 72 long frame)."""
+    if len(a) != len(b) or len(a) < 21:
+        return a == b
+    return a[:15] == b[:15] and a[16:-2] == b[16:-2]
 
 
 def read(
@@ -98,7 +106,10 @@ def read(
         if telegram is None:
             out.error = error
             return (yield from _finish(m, out))
+        if s.stop_on_repeat and any(same_content(rx.data, f) for f in out.frames):
+            break
         out.telegrams.append(telegram)
+        out.frames.append(rx.data)
         if not telegram.more_follow:
             break
         if len(out.telegrams) >= limit:

@@ -56,6 +56,10 @@ class MasterSettings:
     #: (continue at every colliding hex node: also finds F meters hidden behind two found
     #: siblings, at up to 15 probes per remaining position). docs/mbus.md "F nibbles".
     f_nibble_search: str = "unexplained"
+    #: End a multi-telegram readout at a telegram that repeats an earlier one but for its
+    #: access number (the meter starts over, or repeats one telegram despite DIF 1F); the
+    #: recorder's rule, off for the gateway model.
+    stop_on_repeat: bool = False
 
     def __post_init__(self) -> None:
         if self.f_nibble_search not in F_NIBBLE_MODES:
