@@ -47,8 +47,9 @@ def search_secondary(m: MasterMachine, mask: str) -> Proc[list[SecondaryAddress]
     Raises :class:`~simulator.mbus.errors.AddressError` for a malformed ``mask``.
     """
     found: dict[str, SecondaryAddress] = {}
+    crowded: list[str] = []  # fully descended masks that still collide (twins)
     parsed = SecondaryMask.parse(mask)
-    yield from _descend(m, str(parsed), 0, found, probe_first=True)
+    yield from _descend(m, str(parsed), 0, found, crowded, probe_first=True)
     yield from m.note(
         "search", result="done", mask=str(parsed), found=[str(a) for a in found.values()]
     )
@@ -60,6 +61,7 @@ def _descend(
     mask: str,
     pos: int,
     found: dict[str, SecondaryAddress],
+    crowded: list[str],
     *,
     probe_first: bool = False,
     continuation: bool = False,
@@ -80,7 +82,7 @@ def _descend(
     while pos < 16 and mask[pos] != "F":
         pos += 1
     if pos >= 16:
-        yield from _leaf(m, mask, found, proven)
+        yield from _leaf(m, mask, found, crowded, proven)
         return
     hex_pos = pos >= 8 and m.settings.hex_search
     values = "0123456789ABCDE" if hex_pos else "0123456789"
@@ -88,15 +90,20 @@ def _descend(
         probe = mask[:pos] + v + mask[pos + 1 :]
         result = yield from _probe(m, probe, found)
         if result == "collision":
-            yield from _descend(m, probe, pos + 1, found, continuation=continuation, proven=proven)
+            yield from _descend(
+                m, probe, pos + 1, found, crowded, continuation=continuation, proven=proven
+            )
     mode = m.settings.f_nibble_search
     if not hex_pos or mode == "off":
         return
     # Meters with F here matched the parent but none of 0-E. The parent collided (>= 2
     # answers); if fewer than two found meters with a non-F nibble here match it, at
     # least one answer came from an F meter: keep F ("any") here and descend further.
+    # A crowded leaf below (twins that no probe splits) stands for two such answers.
     parent = SecondaryMask.parse(mask)
-    explained = sum(1 for k, a in found.items() if k[pos] != "F" and parent.matches(a)) >= 2
+    answers = sum(1 for k, a in found.items() if k[pos] != "F" and parent.matches(a))
+    answers += 2 * sum(1 for c in crowded if c[pos] != "F" and _under(c, mask))
+    explained = answers >= 2
     # "always" also continues at explained nodes of the plain descent and, for runs of F
     # (version FF), at the first position of a continuation; those Fs are not proven.
     if not explained or (mode == "always" and (head or not continuation)):
@@ -105,14 +112,24 @@ def _descend(
             mask,
             pos + 1,
             found,
+            crowded,
             continuation=True,
             head=True,
             proven=proven if explained else proven | {pos},
         )
 
 
+def _under(mask: str, parent: str) -> bool:
+    """Every address ``mask`` selects is selected by ``parent`` (F = any nibble)."""
+    return all(p == "F" or p == c for c, p in zip(mask, parent, strict=True))
+
+
 def _leaf(
-    m: MasterMachine, mask: str, found: dict[str, SecondaryAddress], proven: frozenset[int]
+    m: MasterMachine,
+    mask: str,
+    found: dict[str, SecondaryAddress],
+    crowded: list[str],
+    proven: frozenset[int],
 ) -> Proc[None]:
     """A fully descended mask still collides: infer an F meter, or give up."""
     known = [a for a in found.values() if SecondaryMask.parse(mask).matches(a)]
@@ -138,6 +155,8 @@ def _leaf(
             return
     # Twins: two meters answer a fully given address; they cannot be told apart.
     result = "ambiguous" if len(known) >= 2 else "unresolved"
+    if result == "unresolved":
+        crowded.append(mask)
     yield from m.note("search", result=result, mask=mask)
 
 
