@@ -17,7 +17,7 @@ import random
 
 import pytest
 import serial
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from simulator.bridge.pty import PtyTransport
@@ -142,6 +142,8 @@ def run_pty(meters: list[dict], how: str, seed: int) -> tuple[list, list]:
 
 @settings(
     max_examples=6,
+    # no shrinking: each step of it is a real-time run; the failing example is printed as is
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(
