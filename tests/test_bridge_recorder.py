@@ -8,6 +8,7 @@ then answer exactly what was recorded.
 from __future__ import annotations
 
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +16,14 @@ from pathlib import Path
 import pytest
 
 from simulator.bridge.recorder import Recorder, RecorderError, Recording, write_fixtures
-from simulator.bridge.serve import BridgeService, realtime_segment
+from simulator.bridge.serve import BridgeService, Segment, realtime_segment
 from simulator.bridge.tcp_service import TcpServerTransport
-from simulator.mbus.slave import read_hex_file
+from simulator.core.world import World
+from simulator.mbus.address import SecondaryAddress
+from simulator.mbus.bus import Bus
+from simulator.mbus.slave import Slave, read_hex_file
 from simulator.mbus.telegram import decode_telegram, telegram_json
+from simulator.meters.wired import water_records
 
 ROOT = Path(__file__).resolve().parent.parent
 TELEGRAMS = ROOT / "fixtures" / "telegrams"
@@ -192,3 +197,47 @@ def test_secondary_search_descends_when_one_clean_e5_hides_several_meters(tmp_pa
     )
     out = "".join(e["hex"] for e in seg.world.trace.select("bridge_bytes", direction="out"))
     assert out.startswith("e5e5e5")  # all three went to the master
+
+
+def test_twins_are_recorded_apart_not_merged(tmp_path):
+    """Two water meters with one secondary address at primaries 5 and 6 (a third at 7 shares
+    their ID but not their version): a primary scan records three meters, the twins under
+    distinct fixture names, and says so in the problems (the master's rule: a meter is what
+    answers at an address, never merged by content)."""
+    # a scenario file refuses twins (duplicate secondary address): build the bus directly
+    world = World(4, realtime=True)
+    bus = Bus(world)
+    for primary, version in ((5, 1), (6, 1), (7, 2)):
+        addr = SecondaryAddress(31_000_001, "ELV", version, 7)
+        records = water_records(random.Random(version))
+        bus.attach(Slave(world, addr, primary=primary, records=records, name=f"twin{primary}"))
+    seg = Segment(world, bus, bus.slaves, None)  # type: ignore[arg-type]
+    tcp = TcpServerTransport("127.0.0.1", 0, idle_timeout=0)
+    service = BridgeService(seg.world, seg.bus)
+    service.attach(tcp)
+    service.start()
+    try:
+        rec = Recorder(url(tcp), parity="N", retries=0)
+        try:
+            result = rec.scan_primary(range(5, 8))
+        finally:
+            rec.close()
+    finally:
+        service.stop()
+    assert [(m.primary, m.address.id, m.address.version) for m in result.meters] == [
+        (5, 31000001, 1),
+        (6, 31000001, 1),
+        (7, 31000001, 2),
+    ]
+    assert [p for p in result.problems if p.startswith("twins:")] == [
+        f"twins: {result.meters[0].address} answers at primary 6 and at primary 5: "
+        "recorded as separate meters"
+    ]
+    files = {p.name for p in write_fixtures(result, tmp_path / "out", source="test")}
+    assert {
+        "31000001_ELV_v0107_p5.hex",
+        "31000001_ELV_v0107_p6.hex",
+        "31000001_ELV_v0207.hex",
+    } <= files
+    replay = realtime_segment(tmp_path / "out" / "recorded.toml")
+    assert sorted(s.primary for s in replay.slaves) == [5, 6, 7]

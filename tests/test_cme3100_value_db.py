@@ -3,6 +3,8 @@ Table 11, §6.14.3)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from simulator.gateways.cme3100.value_db import (
@@ -28,14 +30,28 @@ def rsp(status: int = 0, access: int = 1) -> bytes:
     return LongFrame(0x08, 0x00, 0x72, body).to_bytes()
 
 
+def rd(at, meter, status, status_byte=None, message="", telegrams=(), position=None):
+    """One readout in the shared record (read_at: local time of world time ``at``)."""
+    return Readout(
+        meter=meter,
+        read_at=datetime(2026, 1, 5) + timedelta(seconds=at),
+        telegrams=telegrams,
+        status=status,
+        position=position,
+        at=at,
+        status_byte=status_byte,
+        message=message,
+    )
+
+
 def ok(at: float, meter: str = A, status: int = 0) -> Readout:
-    return Readout(at, meter, ReadoutStatus.OK, status, "Readout successfully", (rsp(status),))
+    return rd(at, meter, ReadoutStatus.OK, status, "Readout successfully", (rsp(status),))
 
 
 def test_row_keeps_everything_and_raw_telegram_decodes_back():
     db = ValueDatabase()
     two = (rsp(0, 1), rsp(0, 2))
-    db.store(Readout(900.0, A, ReadoutStatus.OK, 0x00, "Readout successfully", two, position=3))
+    db.store(rd(900.0, A, ReadoutStatus.OK, 0x00, "Readout successfully", two, position=3))
     row = db.latest(A)
     assert (row.at, row.meter, row.position, row.telegram_count) == (900.0, A, 3, 2)
     assert row.telegrams == two
@@ -46,7 +62,7 @@ def test_queries_by_meter_and_time_range_and_latest():
     db = ValueDatabase()
     for t in (0.0, 900.0, 1800.0, 2700.0):
         db.store(ok(t, A))
-    db.store(Readout(900.0, B, ReadoutStatus.FAILED, message="No response"))
+    db.store(rd(900.0, B, ReadoutStatus.FAILED, message="No response"))
     assert [r.at for r in db.readouts(A, since=900.0, until=1800.0)] == [900.0, 1800.0]
     assert [r.at for r in db.readouts(A, since=901.0)] == [1800.0, 2700.0]
     assert db.readouts("99999999") == []
@@ -100,7 +116,7 @@ def test_status_byte_logging_modes(mode, expected):
     for t, byte in ((0.0, 0x00), (1.0, 0x00), (2.0, 0x14), (3.0, 0x14), (4.0, 0x00)):
         db.store(ok(t, A, byte))
         if t == 1.0:
-            db.store(Readout(1.5, A, ReadoutStatus.FAILED, message="No response"))
+            db.store(rd(1.5, A, ReadoutStatus.FAILED, message="No response"))
     assert [e.created for e in db.meter_log(A)] == expected
 
 
@@ -127,4 +143,4 @@ def test_bad_input_is_a_typed_error():
     with pytest.raises(ValueDbError, match="8 digits"):
         db.store(ok(11.0, "1234"))
     with pytest.raises(ValueDbError, match="no telegram"):
-        db.store(Readout(11.0, A, ReadoutStatus.OK, 0))
+        db.store(rd(11.0, A, ReadoutStatus.OK, 0))

@@ -164,7 +164,12 @@ def test_a_new_kind_is_one_module_and_one_registry_line(toy_kind, tmp_path):
     assert res.summary["trace_events"] == 11 and res.summary["seed"] == 3
     lines = (tmp_path / "out" / "trace.jsonl").read_text().splitlines()
     assert len(lines) == 12 and '"kind":"trace_header"' in lines[0]  # header + 11 ticks
-    assert json.loads(lines[-1]) == {"kind": "toy_tick", "n": 11, "source": "toy", "t": 7200.0 - 600}
+    assert json.loads(lines[-1]) == {
+        "kind": "toy_tick",
+        "n": 11,
+        "source": "toy",
+        "t": 7200.0 - 600,
+    }
     jsonschema.validate(res.summary, schema())  # the schema grows a branch for it
 
 

@@ -136,17 +136,26 @@ def test_valid_file_exits_0(tmp_path):
     assert main(["trace", "validate", str(t.write_jsonl(tmp_path / "t.jsonl"))]) == 0
 
 
-def test_deprecated_record_builds_the_typed_event():
+def test_producers_emit_typed_events_only_and_a_trace_line_reads_back_typed():
     w = World(seed=1)
-    e = w.record("security_state", "gw", **{"from": "factory_key", "to": "password_set"})
-    assert isinstance(e, events.SecurityState) and e["from"] == "factory_key"
-    assert e.to_json() == (
+    assert not hasattr(w, "record")  # no untyped producer path left
+    with pytest.raises(TypeError):
+        w.trace.record(0.0, "scan", "m", found=[])  # the old kwargs form is gone
+    e = w.emit(events.SecurityState(source="gw", from_="factory_key", to="password_set"))
+    assert e["from"] == "factory_key"
+    line = e.to_json()
+    assert line == (
         '{"from":"factory_key","kind":"security_state","source":"gw","t":0.0,"to":"password_set"}'
     )
+    back = json.loads(line)
+    kind, source, t = back.pop("kind"), back.pop("source"), back.pop("t")
+    again = events.from_fields(kind, source, back)  # a reader rebuilding the typed event
+    again.t = t
+    assert again.to_json() == line
     with pytest.raises(KeyError, match="unknown trace event kind 'tick'"):
-        w.record("tick", "test", n=1)
+        events.from_fields("tick", "test", {"n": 1})
     with pytest.raises(TypeError, match="trace event 'scan'.*colour"):
-        w.record("scan", "m", found=[], colour="red")
+        events.from_fields("scan", "m", {"found": [], "colour": "red"})
 
 
 def test_optional_fields_are_omitted_until_set_and_readers_see_fields():

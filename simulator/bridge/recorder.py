@@ -8,11 +8,17 @@ format: ``<name>.hex`` (the RSP_UD frame as hex) and ``<name>.json`` (where it c
 its decode, :func:`simulator.mbus.telegram.telegram_json`), plus ``recorded.toml``, an mbus
 scenario whose ``[[slaves]]`` replay the recordings (``telegram = [...]``).
 
-This is a plain synchronous serial master (no world: it talks to real hardware in real
-time). Timing follows libmbus (PROTOCOL.md §2.5): a reply must start within
-``(330 + 11) bit times + 150 ms`` of the end of the request (about 0.3 s at 2400 bit/s, the
-extra 100 ms covers USB adapters); a reply is complete when the frame grammar says so, or
-after 3 character times of silence.
+The procedures are the simulated gateway's own (:mod:`simulator.mbus.procedures`), driven in
+real time on the port by :class:`~simulator.bridge.serial_master.SerialMaster`; only the
+timing is libmbus's (PROTOCOL.md §2.5): a reply must start within ``(330 + 11) bit times +
+150 ms`` of the end of the request (about 0.3 s at 2400 bit/s, the extra 100 ms covers USB
+adapters), and the master idles 11 character times between requests.
+
+Twins (two meters with one secondary address) follow the master's rule
+(:mod:`simulator.mbus.procedures.search`): never merged. A primary scan records each address
+that answers as its own meter (two with one secondary address get distinct fixture names, and
+a problem line says so); a secondary address that several meters answer cannot be selected
+alone, so it is reported as a problem and not recorded.
 
 Errors: :class:`RecorderError` for a port that cannot be opened; silent meters, collisions
 and bad frames are retried (``retries``) and reported in :attr:`Recording.problems`, never
@@ -22,7 +28,7 @@ raised.
 from __future__ import annotations
 
 import json
-import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,19 +36,10 @@ from pathlib import Path
 
 import serial
 
+from simulator.bridge.serial_master import SerialMaster
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
-from simulator.mbus.errors import MBusError
-from simulator.mbus.frames import (
-    ADDR_NETWORK,
-    FCB,
-    REQ_UD2,
-    SND_NKE,
-    SND_UD,
-    LongFrame,
-    ShortFrame,
-    frame_length,
-    parse_frame,
-)
+from simulator.mbus.frames import ADDR_NETWORK
+from simulator.mbus.procedures import Heard, MasterSettings, target_str
 from simulator.mbus.telegram import Telegram, decode_telegram, telegram_json
 
 CHAR_BITS = 11
@@ -79,8 +76,9 @@ class Recorder:
     """A synchronous M-Bus master on a pyserial ``url`` at ``baud`` bit/s.
 
     ``echo``: the converter echoes our bytes (they are read and dropped); ``retries``: extra
-    attempts for a silent or garbled reply; ``timeout``: first-byte wait (s, default
-    :func:`reply_timeout`); ``max_telegrams``: multi-telegram limit per meter.
+    attempts for a silent or garbled reply (selection and readout retries); ``timeout``:
+    first-byte wait (s, default :func:`reply_timeout`); ``max_telegrams``: multi-telegram
+    limit per meter. Raises :class:`RecorderError` if the port cannot be opened.
     """
 
     def __init__(
@@ -106,135 +104,69 @@ class Recorder:
         self.timeout = timeout if timeout is not None else reply_timeout(baud)
         self.max_telegrams = max_telegrams
         self.log = log or (lambda msg: None)
+        self.master = SerialMaster(self.port, recorder_settings(self), echo=echo)
 
     def close(self) -> None:
         self.port.close()
 
-    # -- one exchange ---------------------------------------------------------------------
+    # -- single exchanges (the machine's) ---------------------------------------------------
     def exchange(self, frame: bytes) -> bytes:
         """Write ``frame``; return the reply bytes (``b""`` if none within the timeout)."""
-        self.port.reset_input_buffer()
-        self.port.write(frame)
-        self.port.flush()
-        if self.echo:
-            self._read_until(len(frame), time.monotonic() + 1.0)
-        # the request takes n character times on the wire before the window opens
-        deadline = time.monotonic() + len(frame) * CHAR_BITS / self.baud + self.timeout
-        buf = b""
-        last = 0.0
-        gap = 3 * CHAR_BITS / self.baud + 0.02
-        while True:
-            limit = deadline if not buf else min(deadline + 5.0, last + gap)
-            chunk = self.port.read(max(1, self.port.in_waiting))
-            now = time.monotonic()
-            if chunk:
-                buf += chunk
-                last = now
-                try:
-                    n = frame_length(buf)
-                except MBusError:
-                    n = None  # garbled: read until silence
-                if n is not None and len(buf) >= n:
-                    # a complete frame; a collision may still be trailing: drain it
-                    buf += self._read_until(0, now + gap)
-                    return buf
-            elif now > limit:
-                return buf
+        rx: Heard = self.master.drive(self.master.machine.request(frame))
+        return rx.data
 
-    def _read_until(self, n: int, deadline: float) -> bytes:
-        out = b""
-        while time.monotonic() < deadline and (n == 0 or len(out) < n):
-            out += self.port.read(max(1, self.port.in_waiting))
-        return out
-
-    def _pause(self) -> None:
-        time.sleep(11 * CHAR_BITS / self.baud)  # a short idle between requests
-
-    # -- procedures -------------------------------------------------------------------------
-    def snd_nke(self, address: int) -> bytes:
-        reply = self.exchange(ShortFrame(SND_NKE, address).to_bytes())
-        self._pause()
-        return reply
+    def snd_nke(self, address: int) -> bool:
+        """SND_NKE to ``address``; True on a clean E5."""
+        return self.master.snd_nke(address)
 
     def select(self, mask: SecondaryMask) -> str:
         """``"single"`` (one clean E5), ``"collision"`` or ``"none"``."""
-        frame = LongFrame(SND_UD, ADDR_NETWORK, 0x52, mask.to_bytes()).to_bytes()
-        for _ in range(self.retries + 1):
-            reply = self.exchange(frame)
-            self._pause()
-            if reply == b"\xe5":
-                return "single"
-            if reply:
-                return "collision"
-        return "none"
+        return self.master.select(mask)
 
-    def read_all(self, address: int) -> tuple[list[bytes], str | None]:
-        """Every telegram of the meter at ``address`` (253 = the selected one)."""
-        frames: list[bytes] = []
-        fcb = True
-        while len(frames) < self.max_telegrams:
-            request = ShortFrame(REQ_UD2 | (FCB if fcb else 0), address).to_bytes()
-            telegram = None
-            for _ in range(self.retries + 1):
-                reply = self.exchange(request)
-                self._pause()
-                try:
-                    frame = parse_frame(reply)
-                    if isinstance(frame, LongFrame):
-                        telegram = decode_telegram(frame)
-                        break
-                except MBusError:
-                    continue
-            if telegram is None:
-                return frames, f"a={address}: no valid RSP_UD after {self.retries + 1} attempts"
-            if any(_same_content(reply, f) for f in frames):
-                # the meter starts over (or repeats one telegram forever despite DIF 1F)
-                return frames, None
-            frames.append(reply)
-            if not telegram.more_follow:
-                return frames, None
-            fcb = not fcb
-        return frames, None
+    def read_all(self, address: int | SecondaryAddress) -> tuple[list[bytes], str | None]:
+        """Every telegram of the meter at ``address`` and the problem, if any."""
+        ro = self.master.read(address)
+        problem = None if ro.ok else f"{target_str(address)}: {ro.error} ({ro.attempts} REQ_UD2)"
+        return ro.frames, problem
 
+    # -- procedures -------------------------------------------------------------------------
     def scan_primary(self, addresses: Iterable[int] = range(0, 251)) -> Recording:
+        """Primary scan, then every telegram of each address that answered."""
         rec = Recording()
-        for a in addresses:
-            if not any(self.snd_nke(a) for _ in range(self.retries + 1)):
-                continue
+        for a in self.master.scan_primary(addresses):
             self.log(f"primary {a}: answers")
             frames, problem = self.read_all(a)
             self._add(rec, frames, a, problem)
         return rec
 
     def search_secondary(self, mask: str = "FFFFFFFFFFFFFFFF") -> Recording:
-        """Wildcard search by digit descent on collision (libmbus's method, PROTOCOL.md §3.1)."""
+        """Wildcard search by digit descent (PROTOCOL.md §3.1), then read each meter found."""
         rec = Recording()
         self.snd_nke(ADDR_NETWORK)  # deselect everybody
-        self._descend(SecondaryMask.parse(mask), str(SecondaryMask.parse(mask)), 0, rec)
+        seen = len(self.master.notes)
+        found = self.master.search_secondary(mask)
+        inferred = set()
+        for note in self.master.notes[seen:]:
+            f = note.fields
+            if note.kind != "search":
+                continue
+            if f["result"] in ("unresolved", "ambiguous"):
+                rec.problems.append(
+                    f"mask {f['mask']}: several meters answer it and no probe tells them "
+                    "apart (twins with one secondary address?): not recorded"
+                )
+            elif f["result"] == "inferred":
+                inferred.add(f["address"])
+                rec.problems.append(
+                    f"{f['address']}: inferred from a collision, can never be selected alone: "
+                    "not recorded"
+                )
+        for address in found:
+            if str(address) in inferred:
+                continue
+            frames, problem = self.read_all(address)
+            self._add(rec, frames, None, problem)
         return rec
-
-    def _descend(self, mask: SecondaryMask, text: str, pos: int, rec: Recording) -> None:
-        result = self.select(mask)
-        if result == "none":
-            return
-        problem = None
-        if result == "single":
-            frames, problem = self.read_all(ADDR_NETWORK)
-            if frames:
-                self._add(rec, frames, None, problem)
-                return
-            # One clean E5 but no valid RSP_UD: several meters were selected and their E5s
-            # merged or came one by one; their RSP_UDs collide. libmbus's probe treats this
-            # as a collision too (PROTOCOL.md §3.1), so descend.
-        while pos < 16 and text[pos] != "F":
-            pos += 1
-        if pos >= 8:  # ID fully given and still colliding: two meters share an ID
-            rec.problems.append(problem or f"mask {text}: collision that ID digits cannot resolve")
-            return
-        for digit in "0123456789":
-            probe = text[:pos] + digit + text[pos + 1 :]
-            self.log(f"probe {probe}")
-            self._descend(SecondaryMask.parse(probe), probe, pos + 1, rec)
 
     def _add(
         self, rec: Recording, frames: list[bytes], primary: int | None, problem: str | None
@@ -248,17 +180,47 @@ class Recorder:
         if address is None:
             rec.problems.append(f"a={primary}: RSP_UD without a long header, not recorded")
             return
-        if any(m.address == address for m in rec.meters):
-            return
+        twins = [m for m in rec.meters if m.address == address]
+        if twins:  # twins are two meters: recorded apart, never merged
+            where = ", ".join(f"primary {m.primary}" for m in twins)
+            rec.problems.append(
+                f"twins: {address} answers at primary {primary} and at {where}: "
+                "recorded as separate meters"
+            )
         rec.meters.append(MeterRecording(address, primary, frames, telegrams))
         self.log(f"recorded {address}: {len(frames)} telegram(s)")
 
 
-def _same_content(a: bytes, b: bytes) -> bool:
-    """Two RSP_UD frames equal but for the access number (byte 15 of a CI 72 long frame)."""
-    if len(a) != len(b) or len(a) < 21:
-        return a == b
-    return a[:15] == b[:15] and a[16:-2] == b[16:-2]
+def recorder_settings(rec: Recorder) -> MasterSettings:
+    """The master settings of a recorder: libmbus timing, ``retries`` for both retry knobs."""
+    pause = 11 * CHAR_BITS / rec.baud  # a short idle between requests
+    return MasterSettings(
+        response_timeout=rec.timeout,
+        readout_retries=rec.retries,
+        selection_retries=rec.retries,
+        init_idle=pause,
+        collision_idle=pause,
+        request_idle=pause,
+        multi_telegram=True,
+        max_telegrams=rec.max_telegrams,
+        stop_on_repeat=True,
+    )
+
+
+def fixture_names(meters: list[MeterRecording]) -> list[str]:
+    """One base file name per meter, ``<ID>_<MAN>``; twins get ``_v<VER><MED>`` and, if still
+    alike, ``_p<primary>`` (or their position) so no recording overwrites another."""
+    names = [f"{m.address.id:08d}_{m.address.manufacturer}" for m in meters]
+    counts = Counter(names)
+    names = [
+        n if counts[n] == 1 else f"{n}_v{m.address.version:02X}{m.address.medium:02X}"
+        for n, m in zip(names, meters, strict=True)
+    ]
+    counts = Counter(names)
+    return [
+        n if counts[n] == 1 else f"{n}_p{m.primary}" if m.primary is not None else f"{n}_{i}"
+        for i, (n, m) in enumerate(zip(names, meters, strict=True))
+    ]
 
 
 def write_fixtures(rec: Recording, out_dir: str | Path, *, source: str) -> list[Path]:
@@ -268,8 +230,7 @@ def write_fixtures(rec: Recording, out_dir: str | Path, *, source: str) -> list[
     written: list[Path] = []
     groups: list[str] = []
     when = datetime.now(UTC).isoformat(timespec="seconds")  # the recorder is not a model
-    for m in rec.meters:
-        base = f"{m.address.id:08d}_{m.address.manufacturer}"
+    for m, base in zip(rec.meters, fixture_names(rec.meters), strict=True):
         names = []
         for i, (frame, telegram) in enumerate(zip(m.frames, m.telegrams, strict=True)):
             name = base if len(m.frames) == 1 else f"{base}_t{i}"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from simulator.core.events import HEADER_KIND, TraceEvent, from_fields, header_line
+from simulator.core.events import HEADER_KIND, TraceEvent, header_line
 
 __all__ = ["Trace", "TraceEvent"]
 
@@ -42,20 +42,14 @@ class Trace:
         if sink is not None:
             sink.write(header_line() + "\n")
 
-    def record(self, event: TraceEvent | float, *legacy: Any, **fields: Any) -> TraceEvent:
+    def record(self, event: TraceEvent) -> TraceEvent:
         """Append ``event`` (its ``t`` set) and hand it to the listeners and the sink; return it.
 
-        Deprecated form, kept while producers move to typed events:
-        ``record(t, kind, source, wall=None, **fields)`` builds the typed event of ``kind``
-        (KeyError for an unknown kind, TypeError for a field the kind does not have).
+        Producers build typed events (:mod:`simulator.core.events`); ``TypeError`` for
+        anything else.
         """
         if not isinstance(event, TraceEvent):
-            kind, source, *rest = legacy
-            wall = rest[0] if rest else fields.pop("wall", None)
-            built = from_fields(kind, source, fields)
-            built.t = float(event)
-            built.wall = wall
-            event = built
+            raise TypeError(f"a trace records typed events, not {type(event).__name__}")
         self.count += 1
         if self.keep:
             self._events.append(event)

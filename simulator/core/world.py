@@ -19,7 +19,7 @@ import numpy as np
 import simpy
 import simpy.rt
 
-from simulator.core.events import TraceEvent, from_fields
+from simulator.core.events import TraceEvent
 from simulator.core.rng import numpy_stream, stream
 from simulator.core.trace import Trace
 
@@ -118,13 +118,3 @@ class World:
             event.wall = time.time() - (now - t)
         self.trace.record(event)
         return event
-
-    def record(
-        self, kind: str, source: str, *, at: float | None = None, **fields: Any
-    ) -> TraceEvent:
-        """Deprecated: :meth:`emit` the typed event of ``kind`` built from ``fields``.
-
-        Kept for producers not yet converted; KeyError for an unknown kind, TypeError for a
-        field the kind does not have.
-        """
-        return self.emit(from_fields(kind, source, fields), at=at)

@@ -245,39 +245,23 @@ class Bus:
         self.counters["bus_seconds"] += duration
         if self.overloaded:
             self._record_overload(source)
-            facts = frame_facts(data)
-            self.world.emit(
-                ev.Frame(
-                    source=source,
-                    direction="m2s",
-                    hex=data.hex(),
-                    summary=facts.summary,
-                    outcome="overload",
-                    baud=baud,
-                    end=round(start + duration, 9),
-                    **facts.trace_fields(),
-                ),
-                at=start,
-            )
+            self._frame(source, "m2s", data, "overload", baud, start + duration, at=start)
             yield self.world.timeout(start + duration - self.world.now)
             self._last_m2s_end = self.world.now
             return
         facts = frame_facts(data)
         summary, outcome = facts.summary, _m2s_outcome(facts)
         talkover = self._talkover(start, start + duration)
-        self.world.emit(
-            ev.Frame(
-                source=source,
-                direction="m2s",
-                hex=data.hex(),
-                summary=summary,
-                outcome=outcome,
-                baud=baud,
-                end=round(start + duration, 9),
-                talkover=sorted({tx.source for tx in talkover}) if talkover else UNSET,
-                **facts.trace_fields(),
-            ),
+        self._frame(
+            source,
+            "m2s",
+            data,
+            outcome,
+            baud,
+            start + duration,
+            facts,
             at=start,
+            talkover=sorted({tx.source for tx in talkover}) if talkover else UNSET,
         )
         yield self.world.timeout(start + duration - self.world.now)
         self._last_m2s_end = end = self.world.now
@@ -366,18 +350,7 @@ class Bus:
         if self.overloaded:
             yield self.world.timeout(timeout)
             self._record_overload(source)
-            self.world.emit(
-                ev.Frame(
-                    source=source,
-                    direction="s2m",
-                    hex="",
-                    summary="",
-                    outcome="overload",
-                    baud=baud,
-                    end=round(self.world.now, 9),
-                    senders=[],
-                )
-            )
+            self._frame(source, "s2m", b"", "overload", baud, self.world.now, senders=[])
             return Reception(
                 start=self.world.now,
                 end=self.world.now,
@@ -404,18 +377,8 @@ class Bus:
             if not record_timeout:
                 return Reception(start=self.world.now, end=self.world.now, baud=baud)
             self.counters["timeouts"] += 1
-            self.world.emit(
-                ev.Frame(
-                    source=source,
-                    direction="s2m",
-                    hex="",
-                    summary="",
-                    outcome="timeout",
-                    baud=baud,
-                    end=round(self.world.now, 9),
-                    senders=[],
-                    waited=round(timeout, 9),
-                )
+            self._frame(
+                source, "s2m", b"", "timeout", baud, self.world.now, senders=[], waited=timeout
             )
             return Reception(start=self.world.now, end=self.world.now, baud=baud)
         for tx in cluster:
@@ -439,47 +402,75 @@ class Bus:
         yield self.world.timeout(rx.start - now)
         lo, hi = response_window(baud)
         delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line really moved
-        self.world.emit(
-            ev.Frame(
-                source=source,
-                direction="s2m",
-                hex=rx.data.hex(),
-                summary=facts.summary,
-                outcome=rx.outcome,
-                baud=baud,
-                end=round(rx.end, 9),
-                senders=rx.sources,
-                uart_errors=sum(not c.ok for c in chars),
-                bit_errors=sum(len(tx.flips) for tx in cluster),
-                delay=round(delay, 9),
-                in_window=bool(lo <= delay <= hi),
-                collision_detected=rx.collision_detected,
-                talkover=talkover,
-                **facts.trace_fields(),
-            )
+        self._frame(
+            source,
+            "s2m",
+            rx.data,
+            rx.outcome,
+            baud,
+            rx.end,
+            facts,
+            senders=rx.sources,
+            uart_errors=sum(not c.ok for c in chars),
+            bit_errors=sum(len(tx.flips) for tx in cluster),
+            delay=delay,
+            in_window=bool(lo <= delay <= hi),
+            collision_detected=rx.collision_detected,
+            talkover=talkover,
         )
         yield self.world.timeout(rx.end + gap - self.world.now)
         return rx
+
+    def _frame(
+        self,
+        source: str,
+        direction: str,
+        data: bytes,
+        outcome: str,
+        baud: int,
+        end: float,
+        facts: FrameFacts | None = None,
+        *,
+        at: float | None = None,
+        **extra: Any,
+    ) -> None:
+        """The one place a ``frame`` trace event is built (docs/trace.md): the bytes, their
+        parsed facts (function, address, CI, FCB, more-follow; none for an empty reception),
+        times rounded to 1 ns (``end``, and ``start``/``delay``/``waited`` when given)."""
+        if facts is None and data:
+            facts = frame_facts(data)
+        for key in ("start", "delay", "waited"):
+            if key in extra:
+                extra[key] = round(extra[key], 9)
+        self.world.emit(
+            ev.Frame(
+                source=source,
+                direction=direction,
+                hex=data.hex(),
+                summary=facts.summary if facts else "",
+                outcome=outcome,
+                baud=baud,
+                end=round(end, 9),
+                **extra,
+                **(facts.trace_fields() if facts else {}),
+            ),
+            at=at,
+        )
 
     def _drop_unheard(self, listen_from: float, source: str) -> None:
         """Replies that ended before anyone listened (e.g. late ones after a timeout)."""
         for tx in [tx for tx in self._pending if tx.end <= listen_from]:
             self._pending.remove(tx)
-            facts = frame_facts(tx.data)
-            self.world.emit(
-                ev.Frame(
-                    source=source,
-                    direction="s2m",
-                    hex=tx.data.hex(),
-                    summary=facts.summary,
-                    outcome="ignored",
-                    baud=tx.baud,
-                    start=round(tx.start, 9),
-                    end=round(tx.end, 9),
-                    senders=[tx.source],
-                    talkover=self._talked_over_any([tx]),
-                    **facts.trace_fields(),
-                )
+            self._frame(
+                source,
+                "s2m",
+                tx.data,
+                "ignored",
+                tx.baud,
+                tx.end,
+                start=tx.start,
+                senders=[tx.source],
+                talkover=self._talked_over_any([tx]),
             )
 
     def _talked_over_any(self, txs: list[Transmission]) -> bool:

@@ -140,6 +140,10 @@ class MasterSettings(StrictModel):
     hex_search: bool = _S["hex_search"].default
     #: ``"off"`` | ``"unexplained"`` | ``"always"`` (docs/mbus.md "F nibbles")
     f_nibble_search: Literal["off", "unexplained", "always"] = _S["f_nibble_search"].default
+    #: End a multi-telegram readout at a telegram that repeats an earlier one but for its
+    #: access number (the meter starts over, or repeats one telegram despite DIF 1F); the
+    #: recorder's rule, off for the gateway model.
+    stop_on_repeat: bool = False
 
     @classmethod
     def from_timing(cls, timing: MbusTiming, **knobs: object) -> MasterSettings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
 from simulator.mbus.errors import MBusError
 from simulator.mbus.frames import START_LONG, LongFrame, parse_body, parse_frame
@@ -34,6 +35,14 @@ def user_data(telegram: bytes) -> bytes:
     return bytes([frame.c, frame.a, frame.ci]) + frame.data
 
 
+class ReadoutStatus(StrEnum):
+    """Outcome of one readout of one meter (compares equal to its text: ``"ok"``)."""
+
+    OK = "ok"
+    FAILED = "failed"
+    NOT_DECRYPTABLE = "not-decryptable"
+
+
 @dataclass(frozen=True)
 class Readout:
     """One readout of one meter.
@@ -42,8 +51,10 @@ class Readout:
     ID, ``"05047168"``); ``read_at``: local wall time of the read (naive ``datetime``);
     ``telegrams``: the RSP_UD frames in the order read (multi-telegram readouts have several),
     each a long frame or a bare ``C A CI data`` body; empty when the readout failed;
-    ``status``: ``"ok"`` or why the readout failed; ``position``/``primary_address``: from the
-    meter list (None if unknown).
+    ``status``: ``"ok"`` (:class:`ReadoutStatus`) or why the readout failed;
+    ``position``/``primary_address``: from the meter list (None if unknown); ``at``: world
+    time of the read (s, the database's order); ``status_byte``: the status byte of the first
+    RSP_UD (None without one); ``message``: the readings text (``Readout successfully``).
 
     A readout is a *value* (something a push report carries) only when it has telegrams.
     Two readouts are the same value when ``key`` (meter, read time) is equal.
@@ -52,9 +63,12 @@ class Readout:
     meter: str
     read_at: datetime
     telegrams: tuple[bytes, ...] = ()
-    status: str = "ok"
+    status: str = ReadoutStatus.OK
     position: int | None = None
     primary_address: int | None = None
+    at: float = 0.0
+    status_byte: int | None = None
+    message: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.meter, str) or not self.meter or ";" in self.meter:
@@ -73,3 +87,7 @@ class Readout:
     def is_value(self) -> bool:
         """True when the readout delivered telegrams (a failed readout carries no values)."""
         return bool(self.telegrams)
+
+    @property
+    def telegram_count(self) -> int:
+        return len(self.telegrams)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Protocol
 
 from simulator.gateways.cme3100.log import GatewayLog, Severity
-from simulator.gateways.cme3100.value_db import ReadoutStatus
+from simulator.gateways.cme3100.readout import ReadoutStatus
 
 Oid = tuple[int, ...]
 
@@ -266,7 +266,7 @@ class SnmpModel:
                 ReadoutStatus.NOT_DECRYPTABLE: MeterStatus.NOT_READ,
                 ReadoutStatus.FAILED: MeterStatus.FAILED,
             }[status]
-        self._round = {m: s is ReadoutStatus.OK for m, s in results.items()}
+        self._round = {m: s == ReadoutStatus.OK for m, s in results.items()}
         return self._update(at)
 
     def report_result(self, at: float, slot: int, ok: bool, name: str = "") -> list[TrapDelivery]:

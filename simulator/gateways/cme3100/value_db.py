@@ -39,10 +39,10 @@ Times are world seconds passed in by the caller; the database never reads a cloc
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from dataclasses import dataclass
 from enum import Enum
 
 from simulator.gateways.cme3100.log import LogEntry, Severity
+from simulator.gateways.cme3100.readout import Readout, ReadoutStatus
 from simulator.mbus.telegram import STATUS_APPLICATION, STATUS_BITS
 
 #: Row budget of the whole database: 128 meters x 1 year of 15-min readouts (Table 11).
@@ -59,14 +59,6 @@ class ValueDbError(ValueError):
     """Bad input to the value database: says what and for which meter."""
 
 
-class ReadoutStatus(Enum):
-    """Outcome of one readout of one meter."""
-
-    OK = "ok"
-    FAILED = "failed"
-    NOT_DECRYPTABLE = "not-decryptable"
-
-
 class StatusByteLogging(Enum):
     """When the M-Bus status byte goes to the meter log (seed 002 §6.14.3)."""
 
@@ -74,30 +66,6 @@ class StatusByteLogging(Enum):
     NEVER = "never"
     ON_CHANGE = "on-change"
     ON_ERROR = "on-error"
-
-
-@dataclass(frozen=True)
-class Readout:
-    """One readout of one meter.
-
-    ``at`` world time (s) of the readout; ``meter`` secondary address (8 digits);
-    ``position`` meter-list position (None if not in a list); ``status_byte`` the status
-    byte of the (first) RSP_UD, None when no telegram was decoded; ``message`` the readings
-    text (e.g. ``Readout successfully``); ``telegrams`` the raw RSP_UD frames as received
-    (one per telegram of a multi-telegram readout); ``telegram_count`` = ``len(telegrams)``.
-    """
-
-    at: float
-    meter: str
-    status: ReadoutStatus
-    status_byte: int | None = None
-    message: str = ""
-    telegrams: tuple[bytes, ...] = ()
-    position: int | None = None
-
-    @property
-    def telegram_count(self) -> int:
-        return len(self.telegrams)
 
 
 def rows_per_meter(meters: int) -> int:
@@ -153,7 +121,7 @@ class ValueDatabase:
         meter = readout.meter
         if len(meter) != 8 or not meter.isdigit():
             raise ValueDbError(f"meter {meter!r}: secondary address must be 8 digits")
-        if readout.status is ReadoutStatus.OK and not readout.telegrams:
+        if readout.status == ReadoutStatus.OK and not readout.telegrams:
             raise ValueDbError(f"meter {meter}: an OK readout at {readout.at} s has no telegram")
         if readout.status_byte is not None and not 0 <= readout.status_byte <= 0xFF:
             raise ValueDbError(f"meter {meter}: status byte {readout.status_byte} not 0..255")
@@ -239,3 +207,6 @@ class ValueDatabase:
         )
         self._meter_log.setdefault(readout.meter, []).append(entry)
         return entry
+
+
+__all__ = ["Readout", "ReadoutStatus", "StatusByteLogging", "ValueDatabase", "ValueDbError"]
