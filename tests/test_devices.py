@@ -26,6 +26,7 @@ SHORT_RUNS = {
     "stream": (SCEN / "stream-small.toml", 0.25),
     "nbiot": (SCEN / "nbiot-fleet.toml", 1.0),
     "cme2100": (SCEN / "cme2100-small.toml", 2.0),
+    "cme3100": (SCEN / "cme3100-building.toml", 3.0),
 }
 
 

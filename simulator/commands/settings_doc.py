@@ -12,6 +12,12 @@ from pathlib import Path
 
 from simulator.core.settings import describe, markdown_table
 from simulator.gateways.cme2100.settings import Cme2100Settings
+from simulator.gateways.cme3100.gateway_settings import (
+    Cme3100Settings,
+    EventReport,
+    ReportSlot,
+    SnmpService,
+)
 from simulator.gateways.cme3100.settings import StreamSettings
 from simulator.mbus.settings import (
     MULTI_TELEGRAM_TIMING,
@@ -43,6 +49,31 @@ SECTIONS = [
         (MULTI_TELEGRAM_TIMING, "seed 004 §6.25.3"),
         "The readout group's own time and retry block (seed 004 §6.25.3): "
         "`MasterSettings.multi_telegram_defaults()`. Same knobs and ranges, other defaults.",
+    ),
+    (
+        "CMe3100 gateway: scenario `[gateway]`",
+        Cme3100Settings,
+        None,
+        'The gateway as one device (`kind = "cme3100"`, docs/cme3100.md); `search` and '
+        "`readout` are the two M-Bus time and retry blocks (block A and block B above).",
+    ),
+    (
+        "CMe3100 push report: `[[gateway.reports]]`",
+        ReportSlot,
+        None,
+        "Push reports > Report 1-5 (seed 002 §6.9.1); templates in docs/cme3100-reports.md.",
+    ),
+    (
+        "CMe3100 event report: `[[gateway.event_reports]]`",
+        EventReport,
+        None,
+        "Event reports (seed 002 §6.9 Table 5; CME3100.md §6).",
+    ),
+    (
+        "CMe3100 SNMP: `[gateway.snmp]`",
+        SnmpService,
+        None,
+        "Services > SNMP (seed 002 §6.30; docs/cme3100-snmp.md).",
     ),
     (
         "CMe3100 Stream Plugin properties",

@@ -646,6 +646,74 @@ class CadNotifyFailed(TraceEvent):
     reason: str
 
 
+# == CMe3100 gateway (simulator/gateways/cme3100/gateway.py) ===================================
+
+
+@event
+class ReadoutRound(TraceEvent):
+    """A CMe3100 readout round over its active meters finished (seed 002 §6.7, §6.22)."""
+
+    kind = "readout_round"
+    trigger: Annotated[str, "schedule, manual, retry"]
+    started: Annotated[float, "world s the round started"]
+    meters: Annotated[int, "active meters read"]
+    ok: int
+    failed: int
+    passive: Annotated[int, "installed meters skipped as passive"]
+
+
+@event
+class PushAttempt(TraceEvent):
+    """One delivery attempt of a CMe3100 push or event report (seed 002 §6.9, §6.32)."""
+
+    kind = "push_attempt"
+    report: Annotated[str, "report slot name"]
+    protocol: Annotated[str, "http, ftp, mail"]
+    template: Annotated[int, "template number (1xxx mail, 2xxx FTP, 3xxx HTTP)"]
+    attempt: Annotated[int, "0 = first attempt, 1.. = retries"]
+    ok: bool
+    status: Annotated[
+        int | None, "receiver's code (HTTP status, FTP/SMTP reply), None if unreached"
+    ]
+    reason: Annotated[str, "why not delivered, empty if delivered"]
+    values: Annotated[int, "readouts the report carries"]
+    resent: Annotated[int, "of them already delivered before (fixed Value Period)"]
+    bytes: Annotated[int, "report bytes"]
+    file: Annotated[str, "report file name"]
+    duration_s: Annotated[float, "s the attempt took"]
+
+
+@event
+class ValuesLost(TraceEvent):
+    """Unsent readouts of one meter fell out of a report's Value Period (seed 002 §6.32.2)."""
+
+    kind = "values_lost"
+    report: Annotated[str, "report slot name"]
+    meter: Annotated[str, "8-digit identification"]
+    read_at: Annotated[list[str], "local times the lost readouts were read, ISO 8601"]
+
+
+@event
+class GatewayEvent(TraceEvent):
+    """Something the CMe3100 reports as an event (CME3100.md §6): startup, installation,
+    readout_failed, licence_exceeded, configuration_changed."""
+
+    kind = "gateway_event"
+    event: str
+    detail: str
+
+
+@event
+class SnmpStatus(TraceEvent):
+    """The CMe3100's aggregated SNMP status changed (seed 002 §6.30 Table 8)."""
+
+    kind = "snmp_status"
+    old: Annotated[int, "1 OK, 2 WARNING, 3 ERROR"]
+    new: Annotated[int, "1 OK, 2 WARNING, 3 ERROR"]
+    traps: Annotated[int, "recipients that acknowledged the notification"]
+    recipients: int
+
+
 # == serial bridge (simulator/bridge) ==========================================================
 
 

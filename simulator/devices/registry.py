@@ -37,6 +37,7 @@ BUILTIN: dict[str, str] = {
     "stream": "simulator.gateways.cme3100.stream_runner",
     "nbiot": "simulator.nbiot.runner",
     "cme2100": "simulator.gateways.cme2100.runner",
+    "cme3100": "simulator.gateways.cme3100.runner",
 }
 
 #: Entry-point group through which other packages add kinds.

@@ -1,0 +1,255 @@
+"""The CMe3100 gateway's settings: one pydantic model, every default with its source.
+
+Facts: ``../shared/CME3100.md`` (sections named per field); where the manuals show no default,
+the bench's choice is marked ``bench`` and explained in docs/cme3100.md. The Stream Plugin's
+own settings are :mod:`simulator.gateways.cme3100.settings`; the M-Bus time and retry blocks
+are :class:`simulator.mbus.settings.MbusTiming` (block A for search, block B for readouts,
+CME3100.md §2 and Gaps #9).
+
+Schedules are a preset name (:data:`PRESETS`) or a cron pattern as seed 002 §6.39.1 reads it
+(:mod:`simulator.gateways.cme3100.cron`, with ``?`` and ``|``). A preset report waits for a
+readout round that is in progress when it fires (002 §6.9.1: presets stay in step with the
+readout cycle); a custom cron report does not.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Literal
+
+import pydantic
+from pydantic import Field
+
+from simulator.core.settings import setting
+from simulator.gateways.cme3100.cron import CronError, CronSchedule
+from simulator.gateways.cme3100.reports.names import Template, TemplateError
+from simulator.gateways.cme3100.value_period import INTERVALS, ValuePeriod, ValuePeriodError
+from simulator.mbus.settings import MULTI_TELEGRAM_TIMING, MbusTiming
+from simulator.scenario import StrictModel
+
+#: Schedule presets (004 §6.7.1, §6.13.1, §6.32.2 shots; CME3100.md Gaps #7).
+PRESETS: dict[str, str] = {
+    "1min": "* * * * *",
+    "5min": "*/5 * * * *",
+    "10min": "*/10 * * * *",
+    "15min": "*/15 * * * *",
+    "30min": "*/30 * * * *",
+    "hourly": "0 * * * *",
+    "daily": "0 0 * * *",
+    "weekly": "0 0 * * 1",
+    "monthly": "0 0 1 * *",
+}
+PROTOCOL_OF_TEMPLATE = {1: "mail", 2: "ftp", 3: "http"}
+VALUE_PERIOD_UNITS = ("minutes", "hours", "days", "weeks", "months")
+
+
+def parse_schedule(text: str, rng: random.Random | None = None) -> tuple[CronSchedule, bool]:
+    """``(schedule, synced)`` for a preset name or a cron pattern; ``synced`` is True for a
+    preset (module doc). ``rng`` draws the ``?`` picks (a device's own stream).
+    Raises :class:`~simulator.gateways.cme3100.cron.CronError`."""
+    preset = PRESETS.get(text.strip().lower())
+    if preset is not None:
+        return CronSchedule.parse(preset, rng), True
+    return CronSchedule.parse(text, rng), False
+
+
+def parse_value_period(text: str) -> ValuePeriod:
+    """``"auto"`` or ``"<n> <unit>"`` (units :data:`VALUE_PERIOD_UNITS`, 002 §6.32.2).
+    Raises :class:`~simulator.gateways.cme3100.value_period.ValuePeriodError`."""
+    words = text.strip().lower().split()
+    if words == ["auto"]:
+        return ValuePeriod.auto()
+    if len(words) == 2 and words[0].isascii() and words[0].isdigit():
+        unit = words[1] if words[1].endswith("s") else words[1] + "s"
+        if unit in VALUE_PERIOD_UNITS:
+            return ValuePeriod.fixed(int(words[0]), unit)
+    raise ValuePeriodError(
+        f"Value Period {text!r}: 'auto' or '<n> <unit>' with unit one of {VALUE_PERIOD_UNITS}"
+    )
+
+
+class _Destination(StrictModel):
+    """Where a report goes: the head-end's URL or mailboxes and its login."""
+
+    target: str = setting(
+        min_length=1, source="004 §6.8", doc="URL (HTTP, FTP folder) or e-mail recipients, ','"
+    )
+    user: str | None = setting(None, source="004 §6.8.2-3", doc="login (HTTP Basic, FTP)")
+    password: str = setting("", source="004 §6.8.2-3", doc="password")
+
+
+class ReportSlot(_Destination):
+    """One push report (Push reports > Report 1-5, 002 §6.9.1; 004 §6.9.1 shot)."""
+
+    name: str = setting(min_length=1, max_length=40, source="004 §6.13.1", doc="report name")
+    template: int = setting(
+        source="002 §6.9", doc="1xxx mail, 2xxx FTP, 3xxx HTTP (docs/cme3100-reports.md)"
+    )
+    schedule: str = setting("hourly", source="002 §6.9.1", doc="preset or cron (module doc)")
+    value_period: str = setting("auto", source="002 §6.32.2", doc="auto or '<n> <unit>'")
+    value_interval: str = setting("all", source="002 §6.32.3", doc=f"one of {INTERVALS}")
+
+    @property
+    def protocol(self) -> str:
+        return PROTOCOL_OF_TEMPLATE[self.template // 1000]
+
+    @pydantic.field_validator("template")
+    @classmethod
+    def _template(cls, v: int) -> int:
+        try:
+            t = Template(v)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        if t.kind == 5:
+            raise ValueError(f"template {v} is an event report: list it under [[event_reports]]")
+        return v
+
+    @pydantic.field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        try:
+            parse_schedule(v)
+        except CronError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @pydantic.field_validator("value_period")
+    @classmethod
+    def _period(cls, v: str) -> str:
+        try:
+            parse_value_period(v)
+        except ValuePeriodError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @pydantic.field_validator("value_interval")
+    @classmethod
+    def _interval(cls, v: str) -> str:
+        if v not in INTERVALS:
+            raise ValueError(f"one of {INTERVALS}")
+        return v
+
+
+#: Events an event report can be sent on (CME3100.md §6 and Gaps #2; the x005 names).
+EVENTS = (
+    "startup",
+    "installation-done",
+    "readout-failed",
+    "licence-exceeded",
+    "configuration-changed",
+)
+
+
+class EventReport(_Destination):
+    """An event report (002 §6.9 Table 5 "Event"; 004 §6.35.1 shot): sent when one of
+    ``events`` happens, without a schedule."""
+
+    name: str = setting("events", min_length=1, source="004 §6.35.1", doc="report name")
+    template: int = setting(3005, source="CME3100.md §5.3", doc="x005 event report")
+    events: list[Literal[EVENTS]] = setting(  # type: ignore[valid-type]
+        default_factory=lambda: list(EVENTS), source="CME3100.md §6", doc="what triggers it"
+    )
+
+    @property
+    def protocol(self) -> str:
+        return PROTOCOL_OF_TEMPLATE[self.template // 1000]
+
+    @pydantic.field_validator("template")
+    @classmethod
+    def _template(cls, v: int) -> int:
+        try:
+            t = Template(v)
+        except TemplateError as exc:
+            raise ValueError(str(exc)) from None
+        if t.kind != 5:
+            raise ValueError(f"template {v} is not an event report (x005)")
+        return v
+
+
+class TrapTarget(StrictModel):
+    host: str = setting(min_length=1, source="002 §6.30.2", doc="trap receiver")
+    port: int = setting(162, ge=1, le=65535, source="002 §6.30.2", doc="UDP port")
+
+
+class SnmpService(StrictModel):
+    """Services > SNMP (002 §6.30; 004 §6.30.1 shot; CME3100.md §7)."""
+
+    enabled: bool = setting(False, source="004 §6.30.1", doc="off by default")
+    community: str = setting("public", min_length=1, source="004 §6.30.1", doc="v2c read-only")
+    port: int = setting(161, ge=0, le=65535, source="004 §6.30.1", doc="UDP port")
+    traps: list[TrapTarget] = Field(default_factory=list)
+    trap_retries: int = setting(3, ge=0, le=255, source="bench (Gaps #10)", doc="per trap")
+    trap_timeout_ms: int = setting(5000, ge=1, source="bench (Gaps #10)", doc="per try")
+
+
+class Cme3100Settings(StrictModel):
+    """Everything the bench sets on a CMe3100 (docs/cme3100.md; docs/settings.md table)."""
+
+    serial: str = setting(
+        "0016045167", pattern=r"^\d{10}$", source="CME3100.md §5.2 (G1)", doc="10 digits"
+    )
+    licence: int = setting(8, source="002 §4.5.1", doc="8 (none), 32, 64, 128, 256, 512")
+    readout_schedule: str = setting(
+        "hourly", source="bench (Gaps #10)", doc="readout cycle: preset or cron"
+    )
+    search_baud: Literal[300, 2400, 9600] = setting(
+        2400, unit="bit/s", source="004 §6.25.1", doc="meter search rate"
+    )
+    search: MbusTiming = Field(default_factory=MbusTiming)
+    readout: MbusTiming = Field(default_factory=lambda: MULTI_TELEGRAM_TIMING.model_copy())
+    multi_telegram: Literal["off", "auto"] = setting(
+        "off", source="004 §6.25.3", doc='"off": the first telegram only'
+    )
+    multi_telegram_limit: int = setting(
+        0, ge=0, le=1000, source="004 §6.25.3", doc="0 = automatic (DIF 1F)"
+    )
+    adaptive_retries: bool = setting(True, source="002 §6.32.1", doc="Table 9")
+    job_retries: int = setting(3, ge=0, le=20, source="bench (Gaps #10)", doc="scheduled jobs")
+    job_retry_offset_s: float = setting(
+        60.0, unit="s", ge=0, source="bench (Gaps #10)", doc="between job retries"
+    )
+    http_timeout_s: float = setting(
+        60.0, unit="s", ge=-1, source="bench (Gaps #10)", doc="-1: the server decides"
+    )
+    ftp_timeout_s: float = setting(
+        60.0, unit="s", ge=-1, source="bench (Gaps #10)", doc="-1: the server decides"
+    )
+    mail_timeout_s: float = setting(
+        60.0, unit="s", ge=-1, source="bench (Gaps #10)", doc="-1: the server decides"
+    )
+    status_byte_logging: Literal["always", "never", "on-change", "on-error"] = setting(
+        "on-change", source="002 §6.14.3", doc="meter log of the M-Bus status byte"
+    )
+    reports: list[ReportSlot] = Field(default_factory=list, max_length=5)
+    event_reports: list[EventReport] = Field(default_factory=list, max_length=3)
+    snmp: SnmpService = Field(default_factory=SnmpService)
+
+    @pydantic.field_validator("licence")
+    @classmethod
+    def _licence(cls, v: int) -> int:
+        from simulator.gateways.cme3100.installation import LICENCE_STEPS
+
+        if v not in LICENCE_STEPS:
+            raise ValueError(f"one of {LICENCE_STEPS}")
+        return v
+
+    @pydantic.field_validator("readout_schedule")
+    @classmethod
+    def _schedule(cls, v: str) -> str:
+        try:
+            parse_schedule(v)
+        except CronError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @pydantic.model_validator(mode="after")
+    def _unique_names(self) -> Cme3100Settings:
+        names = [r.name for r in (*self.reports, *self.event_reports)]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"report names must be unique: {dup} used twice")
+        return self
+
+    def timeout_s(self, protocol: str) -> float:
+        """The push timeout of ``protocol`` (s; -1 = the server decides)."""
+        return float(getattr(self, f"{protocol}_timeout_s"))

@@ -1,0 +1,311 @@
+"""``meterbench run`` for ``kind = "cme3100"``: a CMe3100 reads its meters and pushes reports.
+
+The run builds the wired segment exactly as ``kind = "mbus"`` does
+(:func:`simulator.building.runner.build_segment`), puts a
+:class:`~simulator.gateways.cme3100.gateway.Cme3100` on its master, and gives the gateway one
+in-world head-end per protocol (:class:`~simulator.sinks.outages.OutageSink`) that fails
+during the scenario's ``[[outages]]``.
+
+The summary counts deliveries **at the head-end**: every accepted report is parsed back
+(:mod:`.headend`) and each value ``(meter, read time)`` is matched against the value database.
+Per report: reports, attempts, retries and their spacing (s), values delivered, delivered
+twice, lost (out of the Value Period, named in ``values_lost`` events and the log) and pending
+(read after the last delivery, at the end of the run); ``exactly_once`` says that every value
+read from an active meter was delivered once, or is named lost, or was read after the last
+delivered report (pending), and that none arrived twice or unasked.
+
+Files: ``trace.jsonl``, ``push_attempts.csv``, ``readouts.csv``, ``headend/<report>/...`` (every
+report the head-ends accepted, as received), ``readout_rounds.png`` and ``push_delivery.png``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pydantic
+
+from simulator.building.runner import build_segment
+from simulator.building.scenario_model import MbusScenario
+from simulator.core import events as ev
+from simulator.devices.registry import BuildContext, DeviceKind, Outcome
+from simulator.gateways.cme3100.gateway import Cme3100
+from simulator.gateways.cme3100.gateway_scenario import Cme3100Scenario, validate
+from simulator.gateways.cme3100.headend import values_in
+from simulator.gateways.cme3100.readout import ReadoutStatus
+from simulator.mbus.meterlist import read_meter_list
+from simulator.sinks.outages import Outage, OutageSink
+
+ATTEMPT_COLUMNS = (
+    "t_s", "time", "report", "protocol", "template", "attempt", "ok", "status", "reason",
+    "values", "bytes", "file",
+)  # fmt: skip
+READOUT_COLUMNS = ("t_s", "read_at", "meter", "position", "status", "status_byte", "telegrams")
+
+
+class Cme3100Run:
+    """The segment, the gateway and its head-ends, built in the skeleton's world."""
+
+    def __init__(self, ctx: BuildContext) -> None:
+        sc: Cme3100Scenario = ctx.scenario
+        self.ctx, self.sc = ctx, sc
+        world = ctx.world
+        mbus = MbusScenario(
+            kind="mbus",
+            seed=ctx.seed,
+            start=sc.start,
+            hours=ctx.hours,
+            bus=sc.bus,
+            slaves=sc.slaves,
+        )
+        self.seg = build_segment(world, ctx.doc, mbus)
+        # one head-end per report, failing during its protocol's outages
+        outages = {
+            p: [
+                Outage(o.start_h * 3600.0, (o.start_h + o.hours) * 3600.0, o.fault)
+                for o in sc.outages
+                if o.protocol == p
+            ]
+            for p in ("http", "ftp", "mail")
+        }
+        reports = [*sc.gateway.reports, *sc.gateway.event_reports]
+        self.sinks = {
+            r.name: OutageSink(r.protocol, clock=lambda: world.now, outages=outages[r.protocol])
+            for r in reports
+        }
+        meter_list = None
+        if sc.install.meter_list is not None:
+            entries = read_meter_list(ctx.doc.resolve_path(sc.install.meter_list))
+            meter_list = [e for e in entries if e.mode != "esecondary"]  # wireless: not wired
+        self.gateway = Cme3100(
+            world,
+            sc.gateway,
+            self.seg.master,
+            self.sinks,
+            meter_list=meter_list,
+            search=sc.install.search,
+        ).start()
+        self.attempts: list[ev.PushAttempt] = []
+        self.rounds: list[ev.ReadoutRound] = []
+        world.trace.subscribe(self._collect)
+        self.attempt_csv = ctx.csv("push_attempts.csv", ATTEMPT_COLUMNS)
+
+    def _collect(self, e: Any) -> None:
+        if isinstance(e, ev.PushAttempt):
+            self.attempts.append(e)
+            when = self.ctx.world.clock(e.t).replace(tzinfo=None).isoformat()
+            self.attempt_csv.writerow(
+                [round(e.t, 3), when, e.report, e.protocol, e.template, e.attempt, e.ok]
+                + [e.status, e.reason, e.values, e.bytes, e.file]
+            )
+        elif isinstance(e, ev.ReadoutRound):
+            self.rounds.append(e)
+
+    def advance(self, until: float, last: bool) -> None:
+        self.ctx.world.run(until=until)
+
+    def status(self) -> str:
+        r = self.gateway.rounds
+        return f"round {r.rounds}: {r.ok} ok, {r.failed} failed; {len(self.attempts)} pushes"
+
+    # -- results ------------------------------------------------------------------------------
+    def finish(self) -> Outcome:
+        gw, ctx = self.gateway, self.ctx
+        read = self._values_read()
+        reports = {slot.slot.name: self._slot_figures(slot, read) for slot in gw.slots}
+        self._write_readouts()
+        self._write_received()
+        inst = gw.installation
+        figures: dict[str, Any] = {
+            "licence": inst.licence,
+            "meters_installed": len(inst.meters),
+            "meters_active": len(inst.active()),
+            "meters_passive": len(inst.passive()),
+            "passive_meters": [m.position for m in inst.passive()],
+            "readout_rounds": gw.rounds.rounds,
+            "readout_rounds_skipped": gw.rounds.skipped,
+            "readouts_ok": gw.rounds.ok,
+            "readouts_failed": gw.rounds.failed,
+            "values_read": len(read),
+            "values_dropped_by_storage": gw.db.dropped(),
+            "reports": reports,
+            "events": dict(Counter(name for _, name, _ in gw.event_log)),
+            "snmp_status": int(gw.snmp.status),
+            "log_entries": len(gw.log.entries()),
+            "exactly_once": all(r["exactly_once"] for r in reports.values()),
+        }
+        table = [
+            ("meters installed / active / passive", f"{len(inst.meters)} / "
+             f"{len(inst.active())} / {len(inst.passive())} (licence {inst.licence})"),
+            ("readout rounds", f"{gw.rounds.rounds} ({gw.rounds.ok} ok, {gw.rounds.failed} "
+             f"failed readouts, {gw.rounds.skipped} firings skipped)"),
+        ]  # fmt: skip
+        for name, r in reports.items():
+            table.append(
+                (
+                    f"{name} ({r['protocol']} {r['template']})",
+                    f"{r['delivered']}/{r['reports']} reports, {r['retries']} retries, "
+                    f"values {r['values_delivered']} delivered, {r['delivered_twice']} twice, "
+                    f"{r['values_lost']} lost, {r['values_pending']} pending",
+                )
+            )
+        table.append(("every value exactly once", "yes" if figures["exactly_once"] else "NO"))
+        table.append(("sim time", f"{ctx.hours:g} h"))
+        return Outcome(figures, table)
+
+    def _values_read(self) -> set[tuple[str, datetime]]:
+        """Every value stored from an active meter: (meter, read time to the second)."""
+        db = self.gateway.db
+        return {
+            (r.meter, r.read_at.replace(microsecond=0))
+            for m in db.meters()
+            for r in db.readouts(m)
+            if r.status == ReadoutStatus.OK
+        }
+
+    def _slot_figures(self, slot: Any, read: set[tuple[str, datetime]]) -> dict[str, Any]:
+        name, sink = slot.slot.name, self.sinks[slot.slot.name]
+        received: Counter[tuple[str, datetime]] = Counter()
+        first_target = None
+        for report in sink.received:
+            if slot.slot.protocol == "mail":  # one copy per recipient: count the first's
+                first_target = first_target or report.target
+                if report.target != first_target:
+                    continue
+            received.update(values_in(report, slot.slot.protocol, slot.slot.template))
+        lost = {(m, t.replace(microsecond=0)) for m, t in slot.ledger.lost}
+        delivered = set(received) & read
+        attempts = [a for a in self.attempts if a.report == name]
+        # a value read before the last delivered report was built must be in a report or
+        # lost; only later ones may still be pending
+        last_ok = max((a.t for a in attempts if a.ok), default=None)
+        cut = None if last_ok is None else self.ctx.world.clock(last_ok).replace(tzinfo=None)
+        undelivered = read - delivered - lost
+        missing = {v for v in undelivered if cut is not None and v[1] <= cut}
+        pending = undelivered - missing
+        gaps = sorted(
+            {
+                round(b.t - (a.t + a.duration_s), 3)
+                for a, b in zip(attempts, attempts[1:], strict=False)
+                if b.attempt == a.attempt + 1
+            }
+        )
+        twice = sum(1 for n in received.values() if n > 1)
+        unknown = len(set(received) - read)
+        return {
+            "protocol": slot.slot.protocol,
+            "template": slot.slot.template,
+            "schedule": slot.slot.schedule,
+            "period_s": slot.period_s,
+            "retry_plan": {"retries": slot.plan.count, "spacing_s": slot.plan.spacing_s},
+            "reports": slot.stats.reports,
+            "delivered": slot.stats.delivered,
+            "failed": slot.stats.failed,
+            "attempts": slot.stats.attempts,
+            "retries": len(slot.stats.retries),
+            "retry_gaps_s": gaps,
+            "values_delivered": len(delivered),
+            "delivered_twice": twice,
+            "values_unknown": unknown,
+            "values_lost": len(lost),
+            "values_pending": len(pending),
+            "values_missing": len(missing),
+            "exactly_once": twice == 0 and unknown == 0 and not missing and not (lost & delivered),
+        }
+
+    def _write_readouts(self) -> None:
+        gw, ctx = self.gateway, self.ctx
+        w = ctx.csv("readouts.csv", READOUT_COLUMNS)
+        rows = [r for m in gw.db.meters() for r in gw.db.readouts(m)]
+        for r in sorted(rows, key=lambda r: (r.at, r.meter)):
+            byte = "" if r.status_byte is None else f"{r.status_byte:02x}"
+            w.writerow(
+                [round(r.at, 6), r.read_at.isoformat(), r.meter, r.position, r.status]
+                + [byte, len(r.telegrams)]
+            )
+
+    def _write_received(self) -> None:
+        """Every accepted report as its head-end got it: headend/<report>/<n>-<file>."""
+        root = self.ctx.out / "headend"
+        for report_name, sink in self.sinks.items():
+            for n, report in enumerate(sink.received, 1):
+                name = report.header("Filename") or "mail.eml"
+                path = root / _safe(report_name) / f"{n:04d}-{name}"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(report.body)
+
+    def plots(self, out: Path) -> list[Path]:
+        from simulator.gateways.cme3100.gateway_plots import delivery_plot, rounds_plot
+
+        title = f"{self.sc.name or self.ctx.doc.path.stem} (seed {self.ctx.seed})"
+        return [
+            rounds_plot(self.rounds, self.ctx.world, out / "readout_rounds.png", title),
+            delivery_plot(self.attempts, self.ctx.world, out / "push_delivery.png", title),
+        ]
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+class _ReportFigures(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    protocol: str
+    template: int
+    schedule: str
+    period_s: float = pydantic.Field(description="report schedule period (s)")
+    retry_plan: dict[str, float] = pydantic.Field(description="Table 9 row: retries, spacing_s")
+    reports: int = pydantic.Field(description="reports built (each with its retries)")
+    delivered: int
+    failed: int = pydantic.Field(description="reports not delivered after every retry")
+    attempts: int
+    retries: int
+    retry_gaps_s: list[float] = pydantic.Field(
+        description="distinct gaps between a failed attempt's end and its retry (s)"
+    )
+    values_delivered: int = pydantic.Field(description="values the head-end got (distinct)")
+    delivered_twice: int = pydantic.Field(description="values the head-end got more than once")
+    values_unknown: int = pydantic.Field(description="values at the head-end never read")
+    values_lost: int = pydantic.Field(description="unsent values out of the Value Period")
+    values_pending: int = pydantic.Field(description="read after the last delivery")
+    values_missing: int = pydantic.Field(
+        description="read before the last delivery, yet neither delivered nor named lost"
+    )
+    exactly_once: bool
+
+
+class Cme3100Summary(pydantic.BaseModel):
+    """Figures of a ``cme3100`` run (docs/cme3100.md)."""
+
+    model_config = pydantic.ConfigDict(extra="forbid")
+
+    licence: int
+    meters_installed: int
+    meters_active: int
+    meters_passive: int
+    passive_meters: list[str] = pydantic.Field(description="positions, latest installed")
+    readout_rounds: int
+    readout_rounds_skipped: int = pydantic.Field(description="firings passed during a round")
+    readouts_ok: int
+    readouts_failed: int
+    values_read: int = pydantic.Field(description="OK readouts stored (values)")
+    values_dropped_by_storage: int = pydantic.Field(description="value database limit (§4)")
+    reports: dict[str, _ReportFigures] = pydantic.Field(description="per report slot")
+    events: dict[str, int] = pydantic.Field(description="gateway events raised, by name")
+    snmp_status: int = pydantic.Field(description="Table 8 status at the end: 1, 2 or 3")
+    log_entries: int
+    exactly_once: bool = pydantic.Field(description="every report's accounting holds")
+
+
+DEVICE = DeviceKind(
+    name="cme3100",
+    title="a CMe3100 gateway reading wired meters and pushing reports",
+    scenario=Cme3100Scenario,
+    validate=validate,
+    build=Cme3100Run,
+    summary=Cme3100Summary,
+    plots=True,
+)

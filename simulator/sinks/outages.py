@@ -1,0 +1,100 @@
+"""Receivers that fail on a schedule: outages are part of a scenario.
+
+:class:`OutageSink` wraps an in-world sink (:class:`~simulator.sinks.base.WorldSink`) and
+answers every report that arrives inside an :class:`Outage` window with that outage's fault
+instead of accepting it. The clock is the world's (``clock() -> world s``), never the wall.
+
+Faults and what the gateway sees (the status is the protocol's own reply code):
+
+===========  =============  ==============  ============  =========================================
+fault        HTTP           FTP             SMTP          meaning
+===========  =============  ==============  ============  =========================================
+refuse       None           None            None          connection refused (nothing listens)
+5xx          503            451             451           server error, try later
+timeout      None           None            None          server hangs past the gateway's timeout
+auth         401            530             535           login failure (bad user or password)
+disk_full    507            552             552           no space for the report
+===========  =============  ==============  ============  =========================================
+
+A ``timeout`` delivery has ``reason == "timeout"``; the push engine then counts the attempt
+as lasting the protocol's timeout (seed 002 §6.32.4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from simulator.sinks.base import Delivery, Report, WorldSink
+
+FAULTS = ("refuse", "5xx", "timeout", "auth", "disk_full")
+PROTOCOLS = ("http", "ftp", "mail")
+
+_CODES: dict[str, dict[str, int | None]] = {
+    "refuse": {"http": None, "ftp": None, "mail": None},
+    "5xx": {"http": 503, "ftp": 451, "mail": 451},
+    "timeout": {"http": None, "ftp": None, "mail": None},
+    "auth": {"http": 401, "ftp": 530, "mail": 535},
+    "disk_full": {"http": 507, "ftp": 552, "mail": 552},
+}
+_REASONS = {
+    "refuse": "connection refused",
+    "5xx": "server error",
+    "timeout": "timeout",
+    "auth": "login failed",
+    "disk_full": "disk full",
+}
+
+
+@dataclass(frozen=True)
+class Outage:
+    """The receiver fails with ``fault`` from ``start_s`` (inclusive) to ``end_s`` (exclusive),
+    world seconds. Raises ``ValueError`` for an unknown fault or an empty window."""
+
+    start_s: float
+    end_s: float
+    fault: str = "refuse"
+
+    def __post_init__(self) -> None:
+        if self.fault not in FAULTS:
+            raise ValueError(f"outage fault {self.fault!r}: one of {FAULTS}")
+        if not self.end_s > self.start_s:
+            raise ValueError(f"outage window [{self.start_s}, {self.end_s}) s is empty")
+
+    def covers(self, t: float) -> bool:
+        return self.start_s <= t < self.end_s
+
+
+@dataclass
+class OutageSink:
+    """An in-world receiver of ``protocol`` reports that fails inside ``outages`` (module
+    doc). ``inner`` keeps what was accepted; ``deliveries`` every ``(t, report, delivery)``."""
+
+    protocol: str
+    clock: Callable[[], float]
+    outages: Sequence[Outage] = ()
+    inner: WorldSink = field(default_factory=WorldSink)
+    deliveries: list[tuple[float, Report, Delivery]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"sink protocol {self.protocol!r}: one of {PROTOCOLS}")
+
+    def outage_at(self, t: float) -> Outage | None:
+        return next((o for o in self.outages if o.covers(t)), None)
+
+    def deliver(self, report: Report) -> Delivery:
+        now = self.clock()
+        outage = self.outage_at(now)
+        if outage is None:
+            delivery = self.inner.deliver(report)
+        else:
+            code = _CODES[outage.fault][self.protocol]
+            delivery = Delivery(False, code, reason=_REASONS[outage.fault])
+        self.deliveries.append((now, report, delivery))
+        return delivery
+
+    @property
+    def received(self) -> list[Report]:
+        """The reports accepted, in order."""
+        return self.inner.received
