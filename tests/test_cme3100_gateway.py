@@ -220,7 +220,7 @@ def test_value_period_auto_delivers_unsent_values_once_and_names_the_oldest_lost
     reads: dict[str, list[str]] = {}
     for line in (tmp_path / "out" / "readouts.csv").read_text().splitlines()[1:]:
         t_s, read_at, meter, _pos, status, *_ = line.split(",")
-        if status == "ok" and float(t_s) > last_ok:
+        if status == "ok" and float(t_s) > last_ok + 1e-3:  # t_s is rounded to 1 us
             reads.setdefault(meter, []).append(read_at)
     named: dict[str, list[str]] = {}  # lost values are named as each attempt finds them
     for e in lost:
@@ -276,3 +276,55 @@ def test_mail_report_is_a_cp1252_csv_attachment(building):
     text = report_text(Report("x", (mails[0].read_bytes(),), "message/rfc822"), "mail")
     assert text.startswith("#serial-number;") and ";created;" in text
     assert b'charset="windows-1252"' in mails[0].read_bytes()
+
+
+def test_snmp_traps_on_each_status_change_and_a_manager_reads_the_lists(tmp_path):
+    """The gateway model with a real INFORM sender: a pysnmp receiver gets a notification when
+    the HTTP outage fails its only report (ERROR) and when it recovers (Table 8); a pysnmp
+    manager then reads the Status Report and walks the Meter Status List from the agent."""
+    from test_cme3100_snmp_agent import HOST, Receiver, get, plain, query, walk
+
+    from simulator.building.runner import build_segment
+    from simulator.building.scenario_model import MbusScenario
+    from simulator.gateways.cme3100.gateway_scenario import validate
+    from simulator.gateways.cme3100.snmp import METER_TABLE, STATUS_REPORT
+    from simulator.gateways.cme3100.snmp_agent import InformSender, SnmpAgent
+    from simulator.sinks.outages import Outage, OutageSink
+
+    rx, sender = Receiver(), InformSender()
+    path = scenario(
+        tmp_path,
+        f"""
+        [gateway]
+        licence = 8
+        [gateway.snmp]
+        enabled = true
+        traps = [{{ host = "{HOST}", port = {rx.port} }}]
+        trap_timeout_ms = 1000
+        [[gateway.reports]]
+        name = "hourly"
+        template = 3001
+        target = "http://h.invalid/s"
+        """,
+    )
+    try:
+        doc = load_toml(path)
+        sc = validate(doc)
+        world = World(sc.seed, start=sc.start)
+        mbus = MbusScenario(kind="mbus", seed=sc.seed, bus=sc.bus, slaves=sc.slaves)
+        seg = build_segment(world, doc, mbus)
+        sink = OutageSink("http", clock=lambda: world.now, outages=[Outage(7200, 10800, "5xx")])
+        gw = Cme3100(world, sc.gateway, seg.master, {"hourly": sink}, trap_sink=sender)
+        gw.start()
+        world.run(until=5 * 3600)
+        got = [int(n[STATUS_REPORT + (0,)]) for n in rx.received]
+        assert got == [3, 1]  # its only report failed at 02:00: ERROR; OK again at 03:00
+        with SnmpAgent(gw.snmp, HOST, port=0) as agent:
+            err, _, vbs = query(get, agent.port, STATUS_REPORT + (0,))
+            assert err is None and int(vbs[0][1]) == 1
+            rows = plain(query(walk, agent.port, METER_TABLE))
+        status = [v for o, v in rows if o[len(METER_TABLE) + 1] == 3]  # status column
+        assert status == [1, 1, 1]  # every meter read OK in the last round
+    finally:
+        sender.close()
+        rx.close()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from simulator.core import events as ev
 from simulator.core.world import World
@@ -103,9 +103,11 @@ class Cme3100:
             log=self.log,
         )
         self.meter_list, self.search = meter_list, search
+        self._installed = False
         self.schedule, _ = parse_schedule(settings.readout_schedule, world.rng(f"{name}/cron"))
         self.rounds = RoundStats()
-        self._idle = world.event().succeed()  # fired while no readout round runs
+        self._running = False
+        self._round_end = world.event()  # fires when the current or next round ends
         plan = slot_plan(
             settings.adaptive_retries, settings.job_retries, settings.job_retry_offset_s
         )
@@ -117,7 +119,7 @@ class Cme3100:
                 sinks[slot.name],
                 self.identity,
                 readouts=self._by_meter,
-                round_done=lambda: self._idle,
+                round_done=self.round_done,
                 timeout_s=settings.timeout_s(slot.protocol),
                 plan=plan,
                 source=f"{name}/report{i + 1}",
@@ -178,6 +180,7 @@ class Cme3100:
                 ]
             method = f"{self.search}_search"
         result = self.installation.install(entries)
+        self._installed = True
         self.snmp.set_meters([_meter_id(m) for m in self.installation.meters])
         world.emit(ev.Install(source=self.name, method=method, meters=len(result.installed)))
         self.raise_event(
@@ -193,7 +196,7 @@ class Cme3100:
     def read_all(self, trigger: str = "manual") -> Generator:
         """One readout round over the active meters (block B timing, each meter's baud)."""
         world, master, rounds = self.world, self.master, self.rounds
-        self._idle = world.event()
+        self._running = True
         started = world.now
         rounds.rounds += 1
         rounds.round_starts.append(started)
@@ -207,8 +210,9 @@ class Cme3100:
                 if readout.status != ReadoutStatus.OK:
                     failed.append(meter.position)
         finally:
-            idle, self._idle = self._idle, world.event().succeed()
-            idle.succeed()
+            self._running = False
+            end, self._round_end = self._round_end, world.event()
+            end.succeed()
         ok = sum(1 for s in results.values() if s == ReadoutStatus.OK)
         rounds.ok += ok
         rounds.failed += len(failed)
@@ -312,8 +316,16 @@ class Cme3100:
         return {m: self.db.readouts(m) for m in self.db.meters()}
 
     def round_done(self):
-        """An event that fires when no readout round is running."""
-        return self._idle
+        """An event for a synced report (002 §6.9.1): it fires when the round running now, or
+        the one the readout schedule starts at this very instant, has ended; at once when no
+        round is running or due."""
+        world = self.world
+        due = (
+            self.schedule.next_after(world.clock() - timedelta(microseconds=1)) == world.clock()
+        )
+        if self._running or (due and self._installed):
+            return self._round_end
+        return world.event().succeed()
 
     def local_time(self) -> datetime:
         return self.world.clock().replace(tzinfo=None)
