@@ -15,7 +15,7 @@ readout cycle); a custom cron report does not.
 from __future__ import annotations
 
 import random
-from typing import Literal
+from typing import Annotated, Literal
 
 import pydantic
 from pydantic import Field
@@ -68,6 +68,35 @@ def parse_value_period(text: str) -> ValuePeriod:
     )
 
 
+def _checked(parse, errors):
+    """A pydantic after-validator: ``parse(value)`` must not raise one of ``errors``."""
+
+    def check(value):
+        try:
+            parse(value)
+        except errors as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    return pydantic.AfterValidator(check)
+
+
+Schedule = Annotated[str, _checked(parse_schedule, CronError)]
+PeriodText = Annotated[str, _checked(parse_value_period, ValuePeriodError)]
+
+
+def _template(kind_ok, why: str):
+    def parse(v: int) -> None:
+        if not kind_ok(Template(v).kind):
+            raise TemplateError(f"template {v} {why}")
+
+    return _checked(parse, TemplateError)
+
+
+PushTemplate = Annotated[int, _template(lambda k: k != 5, "is an event report: [[event_reports]]")]
+EventTemplate = Annotated[int, _template(lambda k: k == 5, "is not an event report (x005)")]
+
+
 class _Destination(StrictModel):
     """Where a report goes: the head-end's URL or mailboxes and its login."""
 
@@ -82,45 +111,16 @@ class ReportSlot(_Destination):
     """One push report (Push reports > Report 1-5, 002 §6.9.1; 004 §6.9.1 shot)."""
 
     name: str = setting(min_length=1, max_length=40, source="004 §6.13.1", doc="report name")
-    template: int = setting(
+    template: PushTemplate = setting(
         source="002 §6.9", doc="1xxx mail, 2xxx FTP, 3xxx HTTP (docs/cme3100-reports.md)"
     )
-    schedule: str = setting("hourly", source="002 §6.9.1", doc="preset or cron (module doc)")
-    value_period: str = setting("auto", source="002 §6.32.2", doc="auto or '<n> <unit>'")
+    schedule: Schedule = setting("hourly", source="002 §6.9.1", doc="preset or cron (module doc)")
+    value_period: PeriodText = setting("auto", source="002 §6.32.2", doc="auto or '<n> <unit>'")
     value_interval: str = setting("all", source="002 §6.32.3", doc=f"one of {INTERVALS}")
 
     @property
     def protocol(self) -> str:
         return PROTOCOL_OF_TEMPLATE[self.template // 1000]
-
-    @pydantic.field_validator("template")
-    @classmethod
-    def _template(cls, v: int) -> int:
-        try:
-            t = Template(v)
-        except TemplateError as exc:
-            raise ValueError(str(exc)) from None
-        if t.kind == 5:
-            raise ValueError(f"template {v} is an event report: list it under [[event_reports]]")
-        return v
-
-    @pydantic.field_validator("schedule")
-    @classmethod
-    def _schedule(cls, v: str) -> str:
-        try:
-            parse_schedule(v)
-        except CronError as exc:
-            raise ValueError(str(exc)) from None
-        return v
-
-    @pydantic.field_validator("value_period")
-    @classmethod
-    def _period(cls, v: str) -> str:
-        try:
-            parse_value_period(v)
-        except ValuePeriodError as exc:
-            raise ValueError(str(exc)) from None
-        return v
 
     @pydantic.field_validator("value_interval")
     @classmethod
@@ -145,7 +145,7 @@ class EventReport(_Destination):
     ``events`` happens, without a schedule."""
 
     name: str = setting("events", min_length=1, source="004 §6.35.1", doc="report name")
-    template: int = setting(3005, source="CME3100.md §5.3", doc="x005 event report")
+    template: EventTemplate = setting(3005, source="CME3100.md §5.3", doc="x005 event report")
     events: list[Literal[EVENTS]] = setting(  # type: ignore[valid-type]
         default_factory=lambda: list(EVENTS), source="CME3100.md §6", doc="what triggers it"
     )
@@ -153,17 +153,6 @@ class EventReport(_Destination):
     @property
     def protocol(self) -> str:
         return PROTOCOL_OF_TEMPLATE[self.template // 1000]
-
-    @pydantic.field_validator("template")
-    @classmethod
-    def _template(cls, v: int) -> int:
-        try:
-            t = Template(v)
-        except TemplateError as exc:
-            raise ValueError(str(exc)) from None
-        if t.kind != 5:
-            raise ValueError(f"template {v} is not an event report (x005)")
-        return v
 
 
 class TrapTarget(StrictModel):
@@ -189,7 +178,7 @@ class Cme3100Settings(StrictModel):
         "0016045167", pattern=r"^\d{10}$", source="CME3100.md §5.2 (G1)", doc="10 digits"
     )
     licence: int = setting(8, source="002 §4.5.1", doc="8 (none), 32, 64, 128, 256, 512")
-    readout_schedule: str = setting(
+    readout_schedule: Schedule = setting(
         "hourly", source="bench (Gaps #10)", doc="readout cycle: preset or cron"
     )
     search_baud: Literal[300, 2400, 9600] = setting(
@@ -231,15 +220,6 @@ class Cme3100Settings(StrictModel):
 
         if v not in LICENCE_STEPS:
             raise ValueError(f"one of {LICENCE_STEPS}")
-        return v
-
-    @pydantic.field_validator("readout_schedule")
-    @classmethod
-    def _schedule(cls, v: str) -> str:
-        try:
-            parse_schedule(v)
-        except CronError as exc:
-            raise ValueError(str(exc)) from None
         return v
 
     @pydantic.model_validator(mode="after")
