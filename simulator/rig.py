@@ -35,6 +35,11 @@ KNOWN_FEATURES: dict[str, str] = {
     "multi_telegram": "the DUT reads multi-telegram meters (FCB toggling, DIF 1F)",
     "unit_load_emulation": "hardware that draws a configurable number of unit loads",
     "late_reply_emulation": "the bench can answer after a configurable delay",
+    "push_reports": "the DUT pushes reports to the bench's head-ends (CMe3100 push suite)",
+    "push_http": "the DUT pushes HTTP reports",
+    "push_ftp": "the DUT pushes FTP reports",
+    "push_mail": "the DUT pushes e-mail reports",
+    "event_reports": "the DUT sends event reports (x005)",
 }
 
 #: The default rig shipped in the package (used when the working directory has no rigs/).
@@ -103,6 +108,15 @@ class Timing(StrictModel):
     reply_timeout_s: float | None = Field(None, gt=0, le=60)
 
 
+class PushBench(StrictModel):
+    """The CMe3100 push suite's bench (docs/cme3100-suite.md): the scenario whose meters the
+    bench emulates, whose meter list and settings the gateway gets, and whose outages the
+    head-ends play; ``hours`` how long the suite runs it (virtual time on a sim rig)."""
+
+    scenario: str
+    hours: float | None = Field(None, gt=0, le=24 * 31)
+
+
 class Rig(StrictModel):
     """One bench (see module doc). ``path`` is filled in by :func:`load_rig`."""
 
@@ -114,7 +128,13 @@ class Rig(StrictModel):
     transports: list[TransportSpec] = Field(default_factory=list)
     timing: Timing = Field(default_factory=Timing)
     features: list[str] = Field(default_factory=list)
+    push: PushBench | None = None
     path: str = ""
+
+    def resolve(self, relative: str) -> Path:
+        """A path written in the rig file, relative to the rig file's folder."""
+        p = Path(relative)
+        return p if p.is_absolute() else Path(self.path).parent / p
 
     def has(self, feature: str) -> bool:
         return feature in self.features

@@ -39,11 +39,13 @@ STEPS = 20
 
 @dataclass
 class RunOutcome:
-    """A finished run: ``summary`` (what summary.json holds), console ``table``, ``files``."""
+    """A finished run: ``summary`` (what summary.json holds), console ``table``, ``files``,
+    and the finished ``simulation`` (the kind's object, for suites that inspect the world)."""
 
     summary: dict[str, Any]
     table: list[tuple[str, str]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
+    simulation: Any = None
 
 
 def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> RunOutcome:
@@ -106,4 +108,4 @@ def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> Run
     summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     files.append(summary_path)
     table = [*result.table, ("trace events", str(world.trace.count))]
-    return RunOutcome(summary=summary, table=table, files=files)
+    return RunOutcome(summary=summary, table=table, files=files, simulation=sim)

@@ -94,6 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "requires_feature(name, ...): skip unless the meterbench rig has every named feature",
     )
+    config.addinivalue_line("markers", "cme3100: the CMe3100 push suite (docs/cme3100-suite.md)")
     path = config.getoption("--mbench-record", default=None)
     if path:
         config.stash[_RECORD_KEY] = TestRecord(Path(path), config)

@@ -37,7 +37,7 @@ from simulator.gateways.cme3100.installation import Installation, InstalledMeter
 from simulator.gateways.cme3100.log import GatewayLog, Severity
 from simulator.gateways.cme3100.push import PushSlot, envelope, slot_plan
 from simulator.gateways.cme3100.readout import Readout, ReadoutStatus
-from simulator.gateways.cme3100.reports.bodies import Event
+from simulator.gateways.cme3100.reports.bodies import Event, MeterEntry
 from simulator.gateways.cme3100.reports.identity import GatewayIdentity
 from simulator.gateways.cme3100.reports.render import render
 from simulator.gateways.cme3100.snmp import SnmpModel, SnmpSettings, TrapRecipient, TrapSink
@@ -124,6 +124,7 @@ class Cme3100:
                 plan=plan,
                 source=f"{name}/report{i + 1}",
                 on_result=self._report_result,
+                meters=self.meter_entries,
             )
             for i, slot in enumerate(settings.reports)
         ]
@@ -312,6 +313,30 @@ class Cme3100:
         )
 
     # -- views --------------------------------------------------------------------------------
+    def meter_entries(self) -> list[MeterEntry]:
+        """The meter list as the x007 status report shows it: state, last read, last status."""
+        out = []
+        for m in self.installation.meters:
+            meter = _meter_id(m)
+            last = self.db.latest(meter)
+            addr = _address_of(m, last)
+            out.append(
+                MeterEntry(
+                    position=m.order,
+                    meter=meter,
+                    primary_address=m.entry.primary,
+                    manufacturer=addr.manufacturer if addr else "",
+                    version=addr.version if addr else 0,
+                    medium=addr.medium if addr else 0,
+                    baud_rate=m.entry.baud,
+                    addressing=m.entry.mode,
+                    state=m.state,
+                    last_read=None if last is None else last.read_at,
+                    last_status="" if last is None else str(last.status),
+                )
+            )
+        return out
+
     def _by_meter(self) -> dict[str, list[Readout]]:
         return {m: self.db.readouts(m) for m in self.db.meters()}
 
@@ -320,9 +345,7 @@ class Cme3100:
         the one the readout schedule starts at this very instant, has ended; at once when no
         round is running or due."""
         world = self.world
-        due = (
-            self.schedule.next_after(world.clock() - timedelta(microseconds=1)) == world.clock()
-        )
+        due = self.schedule.next_after(world.clock() - timedelta(microseconds=1)) == world.clock()
         if self._running or (due and self._installed):
             return self._round_end
         return world.event().succeed()
@@ -338,3 +361,17 @@ def _meter_id(meter: InstalledMeter) -> str:
     if sec and sec != "00000000":
         return f"{SecondaryAddress.parse(sec).id:08d}" if len(sec) == 16 else sec[:8]
     return f"{meter.entry.primary or 0:08d}"
+
+
+def _address_of(meter: InstalledMeter, last: Readout | None) -> SecondaryAddress | None:
+    """The meter's full secondary address: from its latest telegram, else from the list."""
+    if last is not None and last.telegrams:
+        from simulator.mbus.errors import MBusError
+        from simulator.mbus.telegram import decode_telegram
+
+        try:
+            return decode_telegram(last.telegrams[0]).header.address
+        except MBusError:  # a stored telegram the codec rejects: fall back to the list
+            pass
+    sec = meter.entry.secondary
+    return SecondaryAddress.parse(sec) if len(sec) == 16 else None

@@ -96,6 +96,7 @@ class PushSlot:
         plan: Callable[[float], RetryPlan],
         source: str,
         on_result: Callable[[float, int, bool, str], None] = lambda *a: None,
+        meters: Callable[[], list] = list,
     ) -> None:
         self.world, self.index, self.slot, self.sink = world, index, slot, sink
         self.identity = identity
@@ -107,6 +108,7 @@ class PushSlot:
         self.ledger = DeliveryLedger(parse_value_period(slot.value_period), slot.value_interval)
         self.source = source
         self.on_result = on_result
+        self.meters = meters  # the meter list with states, for x007 status reports
         self.stats = SlotStats()
         self._sequence = 0
 
@@ -165,7 +167,13 @@ class PushSlot:
     def _attempt(self, attempt: int, selection: Selection) -> Generator:
         world, stats = self.world, self.stats
         stats.attempts += 1
-        files = render(self.slot.template, self.identity, self._local(), readouts=selection.values)
+        files = render(
+            self.slot.template,
+            self.identity,
+            self._local(),
+            readouts=selection.values,
+            meters=self.meters() if self.slot.template % 1000 == 7 else (),
+        )
         deliveries: list[Delivery] = []
         sent = 0
         for rendered in files:

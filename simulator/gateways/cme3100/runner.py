@@ -36,12 +36,15 @@ from simulator.gateways.cme3100.gateway_scenario import Cme3100Scenario, validat
 from simulator.gateways.cme3100.headend import values_in
 from simulator.gateways.cme3100.readout import ReadoutStatus
 from simulator.mbus.meterlist import read_meter_list
+from simulator.mbus.sim_dut import SimDut
 from simulator.sinks.outages import Outage, OutageSink
 
 ATTEMPT_COLUMNS = (
     "t_s", "time", "report", "protocol", "template", "attempt", "ok", "status", "reason",
     "values", "bytes", "file",
 )  # fmt: skip
+#: Template kinds whose rows are meter values (the head-end accounting applies to them).
+VALUE_TEMPLATES = (1, 101, 109, 115)
 READOUT_COLUMNS = ("t_s", "read_at", "meter", "position", "status", "status_byte", "telegrams")
 
 
@@ -175,6 +178,8 @@ class Cme3100Run:
                 if report.target != first_target:
                     continue
             received.update(values_in(report, slot.slot.protocol, slot.slot.template))
+        if slot.slot.template % 1000 not in VALUE_TEMPLATES:  # x007: no values to account
+            read = set()
         lost = {(m, t.replace(microsecond=0)) for m, t in slot.ledger.lost}
         delivered = set(received) & read
         attempts = [a for a in self.attempts if a.report == name]
@@ -308,4 +313,5 @@ DEVICE = DeviceKind(
     build=Cme3100Run,
     summary=Cme3100Summary,
     plots=True,
+    sim_dut=SimDut,  # its M-Bus master is the master model: the master suite runs on it too
 )

@@ -1,0 +1,124 @@
+"""CMe3100 push suite: the bench plays the meters, the gateway reads them on its schedule and
+pushes reports, the bench's head-ends receive them and the checks compare (docs/cme3100-suite.md).
+
+Run: ``python3 -m pytest --rig rigs/sim-cme3100.toml -m cme3100 simulator/testing/suites``.
+Every check works on what a lab has too, the wire and the head-ends
+(:mod:`simulator.testing.push_checks`); the rig's ``[push] scenario`` names the emulated
+meters, the gateway's settings and the head-ends' outages. Each test states its real duration
+on a lab rig (the sim rig runs the whole scenario once, in virtual time, for all of them).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from simulator.gateways.cme3100.gateway_settings import parse_schedule
+from simulator.testing import push_checks as pc
+from simulator.testing.push_bench import run_push
+
+pytestmark = [pytest.mark.cme3100, pytest.mark.requires_feature("push_reports")]
+
+
+@pytest.fixture(scope="module")
+def push(rig, tmp_path_factory):
+    """The evidence of one run of the rig's push scenario (shared by the module's tests)."""
+    evidence, outcome = run_push(rig, tmp_path_factory.mktemp("push"))
+    return evidence, outcome
+
+
+def _reports(ev, protocol: str | None = None, kinds=(1, 101, 109, 115)) -> list[str]:
+    return [
+        name
+        for name, r in ev.reports.items()
+        if r["period_s"] and r["template"] % 1000 in kinds and protocol in (None, r["protocol"])
+    ]
+
+
+def test_every_reported_value_is_what_the_meter_sent(push):
+    """Lab: one readout and report period (15 min). Values: every value of every received
+    report matches a read on the wire (x001: the very telegram bytes; value reports: each
+    value decoded from that telegram), within the read instant seen on the wire."""
+    ev, _ = push
+    assert _reports(ev), "the scenario pushes no value report"
+    assert pc.check_values(ev) == []
+
+
+def test_rounds_start_on_the_schedule_and_read_every_active_meter(push):
+    """Lab: 1 h. Rounds start within 30 s after the cron firing (boot, bus and clock
+    tolerance), each reads every active meter, passive meters are never addressed."""
+    ev, outcome = push
+    # the schedule the bench configured (the setup sheet), read as the gateway reads it
+    schedule, _ = parse_schedule(outcome.simulation.sc.gateway.readout_schedule)
+    first = schedule.next_after(ev.start)
+    period_s = (schedule.next_after(first) - first).total_seconds()
+    end = outcome.summary["sim_seconds"]
+    assert pc.check_schedule(ev, period_s, 30.0, end) == []
+
+
+def test_licence_the_latest_installed_are_not_read(push):
+    """Lab: one round. With more meters than the licence, the latest installed are passive."""
+    ev, _ = push
+    assert ev.passive, "the scenario installs no more meters than the licence"
+    assert not set(ev.passive) & {m for _, m in ev.selected()}
+
+
+@pytest.mark.requires_feature("push_http")
+def test_retries_follow_table_9_while_the_head_end_fails(push):
+    """Lab: 2 h of a failing HTTP head-end. Attempts per report and their spacing as Table 9
+    says for the report's schedule period (002 §6.32.1)."""
+    ev, _ = push
+    failing = [n for n in _reports(ev, "http", (1, 7, 101, 109, 115)) if any(
+        not a.delivery.ok for a in ev.arrivals[n])]  # fmt: skip
+    assert failing, "no HTTP report met a failing head-end"
+    for name in failing:
+        assert pc.check_retries(ev, name) == [], name
+
+
+@pytest.mark.requires_feature("push_http")
+def test_after_an_outage_every_unsent_value_arrives_once(push):
+    """Lab: the outage plus one report period. Value Period Auto: the next delivered report
+    carries every value read since the last one, none twice."""
+    ev, _ = push
+    for name in _reports(ev):
+        assert pc.check_recovery(ev, name) == [], name
+
+
+@pytest.mark.requires_feature("push_http")
+def test_a_hanging_head_end_is_dropped_after_the_protocol_timeout(push):
+    """Lab: 1 h of a hanging HTTP head-end. The attempt after a hung one starts the
+    protocol's timeout plus Table 9's spacing later (checked by check_retries)."""
+    ev, _ = push
+    hung = [
+        (n, a)
+        for n in ev.arrivals
+        if ev.reports[n]["period_s"]  # scheduled reports (event reports have no retries)
+        for a in ev.arrivals[n]
+        if a.delivery.reason == "timeout"
+    ]
+    assert hung, "no head-end hung"
+    for name in {n for n, _ in hung}:
+        assert pc.check_retries(ev, name) == [], name
+
+
+def test_failed_meters_show_in_the_status_report_and_snmp(push):
+    """Lab: 1 h. A meter that stops answering and one with a bad checksum are failed in the
+    x007 status report, the SNMP Meter Status List (3) and the aggregated status (2)."""
+    ev, outcome = push
+    status = _reports(ev, kinds=(7,))
+    assert status, "the scenario sends no status report"
+    failed = pc.failed_meters_in_status_report(ev, status[0])
+    assert set(failed) == {"92000003", "93000001"}, failed
+    snmp = outcome.simulation.gateway.snmp
+    assert {m: int(snmp.meter_status(m)) for m in failed} == {m: 3 for m in failed}
+    assert int(snmp.status) == 2
+
+
+@pytest.mark.requires_feature("event_reports")
+def test_documented_events_arrive(push):
+    """Lab: start-up. Startup, installation done, licence exceeded and readout failed reach
+    the event head-end as x005 reports."""
+    ev, _ = push
+    events = [n for n, r in ev.reports.items() if r["template"] % 1000 == 5]
+    assert events
+    expected = ("startup", "installation-done", "licence-exceeded", "readout-failed")
+    assert pc.check_events(ev, events[0], expected) == []

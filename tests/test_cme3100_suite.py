@@ -1,0 +1,154 @@
+"""The CMe3100 push suite passes on the sim rig, and each of its checks fails when the model is
+broken on purpose (issue 12: "a mutation test per check, kept as tests")."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.rig import load_rig
+from simulator.testing import push_checks as pc
+from simulator.testing.bench import BenchError
+from simulator.testing.push_bench import run_push
+
+ROOT = Path(__file__).resolve().parent.parent
+RIG = ROOT / "rigs" / "sim-cme3100.toml"
+
+
+def test_the_push_suite_passes_on_the_sim_rig():
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rig", str(RIG)]
+        + ["-m", "cme3100", "simulator/testing/suites"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert "8 passed" in proc.stdout and "failed" not in proc.stdout
+
+
+def evidence(tmp_path, hours: float):
+    rig = load_rig(RIG)
+    rig = rig.model_copy(update={"push": rig.push.model_copy(update={"hours": hours})})
+    return run_push(rig, tmp_path / "run")
+
+
+def test_the_unbroken_model_passes_every_check(tmp_path):
+    ev, outcome = evidence(tmp_path, 12)
+    assert pc.check_values(ev) == []
+    assert pc.check_schedule(ev, 900, 30, outcome.summary["sim_seconds"]) == []
+    for name in ("values-http", "status-http"):
+        assert pc.check_retries(ev, name) == []
+    assert pc.check_recovery(ev, "values-http") == []
+    assert pc.check_events(ev, "events", ["startup", "readout-failed"]) == []
+
+
+def test_mutation_values_stamped_with_a_wrong_read_time(tmp_path, monkeypatch):
+    from simulator.gateways.cme3100 import gateway
+
+    real = gateway.Readout
+
+    def late(**kw):  # the gateway stamps each value two minutes after it read it
+        from datetime import timedelta
+
+        kw["read_at"] += timedelta(minutes=2)
+        return real(**kw)
+
+    monkeypatch.setattr(gateway, "Readout", late)
+    ev, _ = evidence(tmp_path, 2)
+    assert pc.check_values(ev)
+
+
+def test_mutation_rounds_off_the_clock(tmp_path, monkeypatch):
+    from simulator.gateways.cme3100 import gateway
+
+    parse = gateway.parse_schedule
+    monkeypatch.setattr(gateway, "parse_schedule", lambda text, rng=None: parse("5-59/15 * * * *"))
+    ev, outcome = evidence(tmp_path, 2)
+    assert pc.check_schedule(ev, 900, 30, outcome.summary["sim_seconds"])
+
+
+def test_mutation_a_passive_meter_read(tmp_path, monkeypatch):
+    from simulator.gateways.cme3100.installation import Installation
+
+    monkeypatch.setattr(Installation, "active", lambda self: list(self.meters))
+    ev, outcome = evidence(tmp_path, 1)
+    assert pc.check_schedule(ev, 900, 30, outcome.summary["sim_seconds"])
+
+
+def test_mutation_a_skipped_retry(tmp_path, monkeypatch):
+    from simulator.gateways.cme3100 import gateway, push
+
+    plan = push.slot_plan
+
+    def one_less(*a):
+        rule = plan(*a)
+        return lambda p: push.RetryPlan(max(0, rule(p).count - 1), rule(p).spacing_s)
+
+    monkeypatch.setattr(gateway, "slot_plan", one_less)
+    ev, _ = evidence(tmp_path, 9)
+    assert pc.check_retries(ev, "status-http")  # hourly: 2 retries at 300 s, one missing
+
+
+def test_mutation_a_failed_report_settled_as_delivered(tmp_path, monkeypatch):
+    from simulator.gateways.cme3100.value_period import DeliveryLedger
+
+    settle = DeliveryLedger.settle
+    monkeypatch.setattr(DeliveryLedger, "settle", lambda self, sel, ok: settle(self, sel, True))
+    ev, _ = evidence(tmp_path, 9)
+    assert pc.check_recovery(ev, "values-http")
+
+
+def test_mutation_the_push_timeout_ignored(tmp_path, monkeypatch):
+    from simulator.gateways.cme3100 import push
+
+    monkeypatch.setattr(push, "SERVER_TIMEOUT_S", 0.0)
+    real_init = push.PushSlot.__init__
+
+    def no_timeout(self, *a, **kw):
+        real_init(self, *a, **kw)
+        self.timeout_s = 0.0  # a hung attempt is given up at once
+
+    monkeypatch.setattr(push.PushSlot, "__init__", no_timeout)
+    ev, _ = evidence(tmp_path, 12)
+    assert pc.check_retries(ev, "values-http") or pc.check_retries(ev, "status-http")
+
+
+def test_mutation_failed_meters_reported_ok(tmp_path, monkeypatch):
+    import dataclasses
+
+    from simulator.gateways.cme3100.gateway import Cme3100
+
+    real = Cme3100.meter_entries
+    monkeypatch.setattr(
+        Cme3100,
+        "meter_entries",
+        lambda self: [dataclasses.replace(e, last_status="ok") for e in real(self)],
+    )
+    ev, _ = evidence(tmp_path, 2)
+    assert pc.failed_meters_in_status_report(ev, "status-http") == {}  # the suite's check sees it
+
+
+def test_mutation_an_event_never_sent(tmp_path, monkeypatch):
+    from simulator.gateways.cme3100.gateway import Cme3100
+
+    raise_event = Cme3100.raise_event
+    monkeypatch.setattr(
+        Cme3100,
+        "raise_event",
+        lambda self, name, detail="": (
+            None if name == "readout-failed" else raise_event(self, name, detail)
+        ),
+    )
+    ev, _ = evidence(tmp_path, 1)
+    assert pc.check_events(ev, "events", ["readout-failed"])
+
+
+def test_a_lab_rig_is_a_bench_error_not_a_device_failure(tmp_path):
+    rig = load_rig(RIG).model_copy(update={"mode": "lab"})
+    with pytest.raises(BenchError, match="does not drive yet"):
+        run_push(rig, tmp_path)
