@@ -149,6 +149,22 @@ def test_mutation_an_event_never_sent(tmp_path, monkeypatch):
 
 
 def test_a_lab_rig_is_a_bench_error_not_a_device_failure(tmp_path):
-    rig = load_rig(RIG).model_copy(update={"mode": "lab"})
+    from simulator.rig import TransportSpec
+
+    pty = [TransportSpec(name="dut", pty=True)]  # an adapter that opens: the next reason shows
+    rig = load_rig(RIG).model_copy(update={"mode": "lab", "transports": pty})
     with pytest.raises(BenchError, match="does not drive yet"):
         run_push(rig, tmp_path)
+
+
+def test_the_lab_rig_collects_without_hardware_and_a_dry_run_errors_with_the_adapter():
+    lab = ROOT / "rigs" / "lab-cme3100-push.toml"
+    base = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rig", str(lab)]
+    args = ["-m", "cme3100", "simulator/testing/suites"]
+    collect = subprocess.run(
+        [*base, *args, "--collect-only"], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert collect.returncode == 0 and "8/18 tests collected" in collect.stdout, collect.stdout
+    run = subprocess.run([*base, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert run.returncode == 1 and "8 errors" in run.stdout and " failed," not in run.stdout
+    assert "transport dut /dev/ttyUSB0 cannot be opened" in run.stdout  # the adapter's reason

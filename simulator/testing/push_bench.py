@@ -33,6 +33,7 @@ def run_push(rig: Rig, out: Path) -> tuple[PushEvidence, Any]:
     if rig.push is None:
         raise BenchError(f"rig {rig.name!r} has no [push] section (the push suite's scenario)")
     if rig.mode == "lab":
+        check_adapter(rig)  # a missing adapter is named first: that is what the lab fixes
         raise BenchError(
             f"rig {rig.name!r}: the push suite on a physical CMe3100 needs the bench's "
             "receivers and the bridge in real time, which meterbench does not drive yet"
@@ -82,3 +83,27 @@ def expected_states(doc, licence: int) -> tuple[list[str], list[str]]:
         return [], []
     ids = [e.secondary[:8] for e in read_meter_list(doc.resolve_path(ml)) if e.mode != "esecondary"]
     return ids[:licence], ids[licence:]
+
+
+def check_adapter(rig: Rig) -> None:
+    """Open and close the rig's ``dut`` transport; :class:`BenchError` with the rig, the
+    transport and the OS reason when it cannot be opened (a fast dry run of a lab rig)."""
+    from simulator.bridge.serve import open_rig_transport
+    from simulator.bridge.transports import os_reason
+
+    spec = rig.transport("dut")
+    if spec is None:
+        raise BenchError(f"rig {rig.name!r} has no transport named 'dut'")
+    where = spec.url or spec.tcp or "pty"
+    try:
+        transport = open_rig_transport(spec)
+    except OSError as exc:
+        raise BenchError(
+            f"rig {rig.name}: transport dut {where} cannot be opened: {os_reason(exc)}"
+        ) from None
+    try:
+        error = getattr(transport, "open_error", None)
+        if error is not None:
+            raise BenchError(f"rig {rig.name}: transport dut {where} cannot be opened: {error}")
+    finally:
+        transport.close()
