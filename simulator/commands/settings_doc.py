@@ -82,21 +82,21 @@ SECTIONS = [
         "CMe3100 Virtual M-Bus over TCP: `[gateway.virtual_mbus]`",
         VirtualMbusService,
         None,
-        "Services > Virtual M-Bus over TCP/IP (seed 002 §6.27; docs/cme3100.md \"Services\").",
+        'Services > Virtual M-Bus over TCP/IP (seed 002 §6.27; docs/cme3100.md "Services").',
     ),
     (
         "CMe3100 Transparent M-Bus over TCP: `[gateway.transparent_mbus_1]`, `_2`",
         TransparentMbusService,
         None,
         "Services > Transparent M-Bus over TCP/IP 1 and 2 (seed 002 §6.26); service 2 "
-        "defaults to port 10002 (docs/cme3100.md \"Services\").",
+        'defaults to port 10002 (docs/cme3100.md "Services").',
     ),
     (
         "CMe3100 M-Bus slave ports: `[gateway.slave_port_1]`, `_2`",
         SlavePortService,
         None,
         "Services > M-Bus slave port 1 and 2 (seed 002 §6.28); settings only, no wire model "
-        "yet (docs/cme3100.md \"Services\").",
+        'yet (docs/cme3100.md "Services").',
     ),
     (
         "CMe3100 Stream Plugin properties",
