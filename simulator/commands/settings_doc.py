@@ -16,7 +16,10 @@ from simulator.gateways.cme3100.gateway_settings import (
     Cme3100Settings,
     EventReport,
     ReportSlot,
+    SlavePortService,
     SnmpService,
+    TransparentMbusService,
+    VirtualMbusService,
 )
 from simulator.gateways.cme3100.settings import StreamSettings
 from simulator.mbus.settings import (
@@ -74,6 +77,26 @@ SECTIONS = [
         SnmpService,
         None,
         "Services > SNMP (seed 002 §6.30; docs/cme3100-snmp.md).",
+    ),
+    (
+        "CMe3100 Virtual M-Bus over TCP: `[gateway.virtual_mbus]`",
+        VirtualMbusService,
+        None,
+        'Services > Virtual M-Bus over TCP/IP (seed 002 §6.27; docs/cme3100.md "Services").',
+    ),
+    (
+        "CMe3100 Transparent M-Bus over TCP: `[gateway.transparent_mbus_1]`, `_2`",
+        TransparentMbusService,
+        None,
+        "Services > Transparent M-Bus over TCP/IP 1 and 2 (seed 002 §6.26); service 2 "
+        'defaults to port 10002 (docs/cme3100.md "Services").',
+    ),
+    (
+        "CMe3100 M-Bus slave ports: `[gateway.slave_port_1]`, `_2`",
+        SlavePortService,
+        None,
+        "Services > M-Bus slave port 1 and 2 (seed 002 §6.28); settings only, no wire model "
+        'yet (docs/cme3100.md "Services").',
     ),
     (
         "CMe3100 Stream Plugin properties",

@@ -714,6 +714,24 @@ class SnmpStatus(TraceEvent):
     recipients: int
 
 
+@event
+class VirtualMbusExchange(TraceEvent):
+    """A request to the CMe3100's Virtual M-Bus service and its answer from the value
+    database (seed 002 §6.27; simulator/gateways/cme3100/virtual_mbus.py); no bus traffic."""
+
+    kind = "virtual_mbus"
+    request: Annotated[Hex, "the request frame"]
+    reply: Annotated[Hex, "what the gateway sent back (empty = silence)"]
+    outcome: Annotated[
+        str,
+        "ack, rsp_ud, repeat, not_valid, expired, no_value, no_meter, ambiguous, deselected, "
+        "ignored",
+    ]
+    meter: Annotated[str, "8-digit identification answered for, empty if none"]
+    telegram: Annotated[int, "index of the stored telegram served (multi-telegram)"] = UNSET
+    age_s: Annotated[float, "age of the value served, s"] = UNSET
+
+
 # == serial bridge (simulator/bridge) ==========================================================
 
 

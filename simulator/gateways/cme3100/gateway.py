@@ -30,6 +30,8 @@ from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import simpy
+
 from simulator.core import events as ev
 from simulator.core.world import World
 from simulator.gateways.cme3100.gateway_settings import Cme3100Settings, parse_schedule
@@ -41,7 +43,9 @@ from simulator.gateways.cme3100.reports.bodies import Event, MeterEntry
 from simulator.gateways.cme3100.reports.identity import GatewayIdentity
 from simulator.gateways.cme3100.reports.render import render
 from simulator.gateways.cme3100.snmp import SnmpModel, SnmpSettings, TrapRecipient, TrapSink
+from simulator.gateways.cme3100.transparent_mbus import TransparentMbus
 from simulator.gateways.cme3100.value_db import StatusByteLogging, ValueDatabase
+from simulator.gateways.cme3100.virtual_mbus import VirtualMbus, VirtualMeter
 from simulator.mbus.address import SecondaryAddress
 from simulator.mbus.master import Master
 from simulator.mbus.meterlist import MeterListEntry
@@ -130,6 +134,20 @@ class Cme3100:
         ]
         self.event_log: list[tuple[float, str, str]] = []
         self._event_seq = 0
+        # Transparent M-Bus shares the bus with readouts (docs/cme3100.md "Services"); without
+        # an enabled service there is no lock, and the rounds run exactly as before
+        services = [
+            (i, s)
+            for i, s in enumerate((settings.transparent_mbus_1, settings.transparent_mbus_2), 1)
+            if s.enabled
+        ]
+        self.bus_lock = simpy.Resource(world.env, capacity=1) if services else None
+        self.transparent = [
+            TransparentMbus(
+                world, master.bus, s, bus_lock=self.bus_lock, name=f"{name}/transparent{i}"
+            )
+            for i, s in services
+        ]
 
     # -- settings of the master ---------------------------------------------------------------
     def _master_settings(self, timing: MbusTiming) -> MasterSettings:
@@ -148,7 +166,7 @@ class Cme3100:
 
     def _main(self) -> Generator:
         self.raise_event("startup", f"firmware {self.identity.application}")
-        yield from self.install()
+        yield from self._holding_bus(self.install())
         while True:
             nxt = self.schedule.next_after(self.world.clock())
             yield self.world.timeout((nxt - self.world.start).total_seconds() - self.world.now)
@@ -206,7 +224,7 @@ class Cme3100:
         failed: list[str] = []
         try:
             for meter in self.installation.active():
-                readout = yield from self.read_meter(meter)
+                readout = yield from self._holding_bus(self.read_meter(meter))
                 results[readout.meter] = ReadoutStatus(readout.status)
                 if readout.status != ReadoutStatus.OK:
                     failed.append(meter.position)
@@ -231,6 +249,14 @@ class Cme3100:
         self._snmp(self.snmp.readout_round(world.now, results))
         if failed:
             self.raise_event("readout-failed", ", ".join(failed[:10]))
+
+    def _holding_bus(self, proc: Generator) -> Generator:
+        """Run ``proc`` holding the bus lock (when a Transparent M-Bus service shares it)."""
+        if self.bus_lock is None:
+            return (yield from proc)
+        with self.bus_lock.request() as req:
+            yield req
+            return (yield from proc)
 
     def read_meter(self, meter: InstalledMeter) -> Generator:
         """Read one meter and store the readout (a manual readout of one meter, 002 §6.22)."""
@@ -311,6 +337,19 @@ class Cme3100:
                 recipients=len(deliveries),
             )
         )
+
+    # -- services (002 §6.26-6.28, docs/cme3100.md "Services") -------------------------------
+    def virtual_meters(self) -> list[VirtualMeter]:
+        """Every installed meter as the Virtual M-Bus service presents it."""
+        return [
+            VirtualMeter(_meter_id(m), m.entry.primary, m.entry.secondary)
+            for m in self.installation.meters
+        ]
+
+    def virtual_mbus(self) -> VirtualMbus:
+        """The Virtual M-Bus service over this gateway's value database (its settings)."""
+        s = self.settings.virtual_mbus
+        return VirtualMbus(self.db, self.virtual_meters, expiry_s=s.expiry_s, expired=s.expired)
 
     # -- views --------------------------------------------------------------------------------
     def meter_entries(self) -> list[MeterEntry]:

@@ -17,6 +17,9 @@ Shape (see fixtures/scenarios/cme3100-building.toml)::
     [[gateway.reports]]  name, template, schedule, value_period, value_interval, target, ...
     [[gateway.event_reports]] name, template, target, events
     [gateway.snmp] enabled, community, traps = [{host, port}], trap_retries, trap_timeout_ms
+    [gateway.virtual_mbus] enabled, port, expiry_s, idle_timeout_s, expired, clients
+    [gateway.transparent_mbus_1] (and _2) enabled, port, baud, packing, packing_interval_ms, ...
+    [gateway.slave_port_1] (and _2) enabled, mode, baud, ...   # docs/cme3100.md "Services"
 
     [[outages]]                        # a head-end failing for a while (in-world sinks)
     protocol = "http" | "ftp" | "mail"; start_h = 24; hours = 30

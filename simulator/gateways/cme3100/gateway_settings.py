@@ -171,6 +171,73 @@ class SnmpService(StrictModel):
     trap_timeout_ms: int = setting(5000, ge=1, source="bench (Gaps #10)", doc="per try")
 
 
+#: What the Virtual M-Bus service answers for a value older than its expiry (CME3100.md Gaps
+#: #11; docs/cme3100.md "Services"): 004's UI text ("no reply") or 002's "not valid" notice.
+EXPIRED_MODES = ("no_reply", "not_valid")
+
+
+class VirtualMbusService(StrictModel):
+    """Services > Virtual M-Bus over TCP/IP (002 §6.27; 004 §6.27.1 shot; CME3100.md §9):
+    answers M-Bus requests from the value database, never from the bus."""
+
+    enabled: bool = setting(False, source="004 §6.27.1 shot", doc="off by default")
+    port: int = setting(10003, ge=0, le=65535, source="bench (Gaps #10)", doc="TCP port")
+    expiry_s: float = setting(
+        3600.0, unit="s", gt=0, source="004 §6.28.1 shot", doc="older values are not served"
+    )
+    idle_timeout_s: float = setting(
+        15.0, unit="s", ge=0, source="004 §6.28.1 shot", doc="silent client closed; 0 = never"
+    )
+    expired: Literal[EXPIRED_MODES] = setting(  # type: ignore[valid-type]
+        "no_reply", source="004 §6.27.1 shot / 002 §6.27.1 (Gaps #11)", doc="past expiry"
+    )
+    clients: int = setting(
+        2, ge=1, le=2, source="004 §6.27.1 shot", doc="connections served at once"
+    )
+
+
+class TransparentMbusService(StrictModel):
+    """Services > Transparent M-Bus over TCP/IP 1 or 2 (002 §6.26; 004 §6.26.1 shot):
+    a client's bytes go onto the gateway's bus, the meters' replies come back."""
+
+    enabled: bool = setting(False, source="004 §6.26.1 shot", doc="off by default")
+    port: int = setting(
+        10001, ge=0, le=65535, source="bench (Gaps #10)", doc="TCP port (service 2: 10002)"
+    )
+    baud: Literal[300, 2400, 9600] = setting(
+        2400, unit="bit/s", source="bench (Gaps #10)", doc="rate on the bus"
+    )
+    packing: Literal["mbus", "transparent"] = setting(
+        "mbus", source="002 §6.26.1; 004 shot (checked)", doc="frame check or none"
+    )
+    packing_interval_ms: float = setting(
+        0.0, unit="ms", ge=0, le=60_000, source="bench (Gaps #10)", doc="docs/cme3100.md"
+    )
+    idle_timeout_s: float = setting(
+        15.0, unit="s", ge=0, source="bench (Gaps #10)", doc="silent client closed; 0 = never"
+    )
+
+
+class SlavePortService(StrictModel):
+    """Services > M-Bus slave port 1 or 2 (002 §6.28; 004 §6.28.1 shot): Virtual or
+    Transparent M-Bus on the wired slave port (settings only, docs/cme3100.md "Services")."""
+
+    enabled: bool = setting(False, source="004 §6.28.1 shot", doc="off by default")
+    mode: Literal["virtual", "transparent"] = setting(
+        "virtual", source="004 §6.28.1 shot", doc="service on the port"
+    )
+    baud: Literal[300, 2400, 9600] = setting(
+        2400, unit="bit/s", source="004 §6.28.1 shot", doc="rate to the master"
+    )
+    packing_interval_ms: float = setting(
+        0.0, unit="ms", ge=0, le=60_000, source="004 §6.28.1 shot", doc="docs/cme3100.md"
+    )
+    expiry_s: float = setting(
+        3600.0, unit="s", gt=0, source="004 §6.28.1 shot", doc="Virtual M-Bus value expiry"
+    )
+    idle_timeout_s: float = setting(15.0, unit="s", ge=0, source="004 §6.28.1 shot", doc="")
+
+
 class Cme3100Settings(StrictModel):
     """Everything the bench sets on a CMe3100 (docs/cme3100.md; docs/settings.md table)."""
 
@@ -212,6 +279,13 @@ class Cme3100Settings(StrictModel):
     reports: list[ReportSlot] = Field(default_factory=list, max_length=5)
     event_reports: list[EventReport] = Field(default_factory=list, max_length=3)
     snmp: SnmpService = Field(default_factory=SnmpService)
+    virtual_mbus: VirtualMbusService = Field(default_factory=VirtualMbusService)
+    transparent_mbus_1: TransparentMbusService = Field(default_factory=TransparentMbusService)
+    transparent_mbus_2: TransparentMbusService = Field(
+        default_factory=lambda: TransparentMbusService(port=10002)
+    )
+    slave_port_1: SlavePortService = Field(default_factory=SlavePortService)
+    slave_port_2: SlavePortService = Field(default_factory=SlavePortService)
 
     @pydantic.field_validator("licence")
     @classmethod

@@ -154,6 +154,14 @@ class ValueDatabase:
         rows = self._rows.get(meter)
         return rows[-1] if rows else None
 
+    def latest_value(self, meter: str) -> Readout | None:
+        """The newest row of ``meter`` that carries telegrams (a failed readout after it does
+        not hide it; the Virtual M-Bus service serves this one), or None."""
+        for row in reversed(self._rows.get(meter, ())):
+            if row.telegrams:
+                return row
+        return None
+
     def latest_all(self) -> dict[str, Readout]:
         """The newest row of every meter, by secondary address."""
         return {m: rows[-1] for m, rows in self._rows.items() if rows}
