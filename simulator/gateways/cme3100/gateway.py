@@ -127,7 +127,8 @@ class Cme3100:
         self.auto = auto_configuration(self, config_source)
         self.auto_ticker = Ticker(self.clock, self.schedule)  # its schedule set when started
         self.rounds = RoundStats()
-        self._idle = world.event().succeed()  # fired while no readout round runs
+        self._idle = world.event().succeed()  # fired while no readout round runs or is due
+        self._rounds_due = 0
         plan = slot_plan(
             settings.adaptive_retries, settings.job_retries, settings.job_retry_offset_s
         )
@@ -275,15 +276,21 @@ class Cme3100:
         """One readout round over ``meters`` (default: the active meters; block B timing,
         each meter's baud) once the bus is free -> the meters that failed. ``trigger``:
         schedule, manual, retry, install."""
+        if not self._rounds_due:  # a due round counts as running: preset reports wait for it
+            self._idle = self.world.event()
+        self._rounds_due += 1
         yield from self.bus.acquire(trigger)
         try:
             return (yield from self._round(trigger, meters))
         finally:
             self.bus.release()
+            self._rounds_due -= 1
+            if not self._rounds_due:
+                idle, self._idle = self._idle, self.world.event().succeed()
+                idle.succeed()
 
     def _round(self, trigger: str, meters: list[InstalledMeter] | None) -> Generator:
         world, master, rounds = self.world, self.master, self.rounds
-        self._idle = world.event()
         started = world.now
         rounds.rounds += 1
         rounds.round_starts.append(started)
@@ -291,16 +298,12 @@ class Cme3100:
         results: dict[str, ReadoutStatus] = {}
         failed: list[InstalledMeter] = []
         self.last_round: list[Readout] = []
-        try:
-            for meter in self.installation.active() if meters is None else meters:
-                readout = yield from self.read_meter(meter)
-                self.last_round.append(readout)
-                results[readout.meter] = ReadoutStatus(readout.status)
-                if readout.status != ReadoutStatus.OK:
-                    failed.append(meter)
-        finally:
-            idle, self._idle = self._idle, world.event().succeed()
-            idle.succeed()
+        for meter in self.installation.active() if meters is None else meters:
+            readout = yield from self.read_meter(meter)
+            self.last_round.append(readout)
+            results[readout.meter] = ReadoutStatus(readout.status)
+            if readout.status != ReadoutStatus.OK:
+                failed.append(meter)
         ok = sum(1 for s in results.values() if s == ReadoutStatus.OK)
         rounds.ok += ok
         rounds.failed += len(failed)
