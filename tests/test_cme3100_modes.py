@@ -230,3 +230,26 @@ def test_operator_switches_meters_and_loads_a_licence_at_given_times(tmp_path):
     ]
     assert summary["licence"] == 32 and summary["meters_active"] == 32
     assert summary["passive_meters"] == ["M03", *(f"M{i}" for i in range(34, 41))]
+
+
+def test_the_bus_goes_to_a_waiting_round_before_continuous_readout():
+    from simulator.core.world import World
+    from simulator.gateways.cme3100.bus_lock import CONTINUOUS, ROUND, BusLock
+
+    world = World(1)
+    lock = BusLock(world)
+    order: list[tuple[float, str]] = []
+
+    def job(name: str, priority: int, start: float, hold: float):
+        yield world.timeout(start)
+        yield from lock.acquire(name, priority)
+        order.append((world.now, name))
+        yield world.timeout(hold)
+        lock.release()
+
+    world.process(job("manual", ROUND, 0, 10))
+    world.process(job("continuous", CONTINUOUS, 1, 1))  # waits first...
+    world.process(job("schedule", ROUND, 2, 5))  # ...yet the round goes first
+    world.run()
+    assert order == [(0, "manual"), (10, "schedule"), (15, "continuous")]
+    assert lock.holder is None and lock.waiting == 0
