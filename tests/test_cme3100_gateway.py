@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import textwrap
 from pathlib import Path
 
@@ -339,6 +340,10 @@ def test_snmp_traps_on_each_status_change_and_a_manager_reads_the_lists(tmp_path
         gw = Cme3100(world, sc.gateway, seg.master, {"hourly": sink}, trap_sink=sender)
         gw.start()
         world.run(until=5 * 3600)
+        acked = [d for d in gw.snmp.deliveries if d.ok]
+        deadline = time.monotonic() + 3.0  # the receiver acknowledges before its callback runs
+        while len(rx.received) < len(acked) and time.monotonic() < deadline:
+            time.sleep(0.02)
         got = [int(n[STATUS_REPORT + (0,)]) for n in rx.received]
         assert got == [3, 1]  # its only report failed at 02:00: ERROR; OK again at 03:00
         with SnmpAgent(gw.snmp, HOST, port=0) as agent:

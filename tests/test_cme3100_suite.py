@@ -137,13 +137,11 @@ def test_mutation_an_event_never_sent(tmp_path, monkeypatch):
     from simulator.gateways.cme3100.gateway import Cme3100
 
     raise_event = Cme3100.raise_event
-    monkeypatch.setattr(
-        Cme3100,
-        "raise_event",
-        lambda self, name, detail="": (
-            None if name == "readout-failed" else raise_event(self, name, detail)
-        ),
-    )
+
+    def without_readout_failed(self, name, *a, **kw):
+        return None if name == "readout-failed" else raise_event(self, name, *a, **kw)
+
+    monkeypatch.setattr(Cme3100, "raise_event", without_readout_failed)
     ev, _ = evidence(tmp_path, 1)
     assert pc.check_events(ev, "events", ["readout-failed"])
 

@@ -158,10 +158,10 @@ def test_a_client_can_disturb_a_readout_by_switching_a_meters_baud():
     assert quiet.trace.select("readout_round")[0]["failed"] == 0  # the control run reads all
 
 
-def test_without_an_enabled_service_the_gateway_has_no_bus_lock():
+def test_without_an_enabled_service_nothing_else_takes_the_bus():
     world = World(1)
     gw = Cme3100(world, Cme3100Settings(), Master(Bus(world)), {}, meter_list=[])
-    assert gw.bus_lock is None and gw.transparent == []
+    assert gw.transparent == [] and gw.bus.waiting == 0 and gw.bus.holder is None
     s = Cme3100Settings()
     assert (s.transparent_mbus_1.port, s.transparent_mbus_2.port) == (10001, 10002)
     assert (s.transparent_mbus_1.packing, s.transparent_mbus_1.idle_timeout_s) == ("mbus", 15.0)

@@ -13,11 +13,13 @@ from pathlib import Path
 from simulator.core.settings import describe, markdown_table
 from simulator.gateways.cme2100.settings import Cme2100Settings
 from simulator.gateways.cme3100.gateway_settings import (
+    AutoConfigSettings,
     Cme3100Settings,
     EventReport,
     ReportSlot,
     SlavePortService,
     SnmpService,
+    TimeSettings,
     TransparentMbusService,
     VirtualMbusService,
 )
@@ -97,6 +99,18 @@ SECTIONS = [
         None,
         "Services > M-Bus slave port 1 and 2 (seed 002 §6.28); settings only, no wire model "
         'yet (docs/cme3100.md "Services").',
+    ),
+    (
+        "CMe3100 time: `[gateway.time]`",
+        TimeSettings,
+        None,
+        'System > Time (seed 002 §6.3.1; CME3100.md §10; docs/cme3100.md "Time").',
+    ),
+    (
+        "CMe3100 Auto Configuration: `[gateway.auto_config]`",
+        AutoConfigSettings,
+        None,
+        'System > Auto Configuration (seed 002 §6.31.1; docs/cme3100.md "Configuration").',
     ),
     (
         "CMe3100 Stream Plugin properties",

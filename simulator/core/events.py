@@ -732,6 +732,18 @@ class VirtualMbusExchange(TraceEvent):
     age_s: Annotated[float, "age of the value served, s"] = UNSET
 
 
+@event
+class ClockStep(TraceEvent):
+    """The CMe3100's clock was stepped: an NTP sync found a difference of at least the
+    accepted one, or the scenario set the clock (CME3100.md §10, Gaps #13)."""
+
+    kind = "clock_step"
+    reason: Annotated[str, "ntp or scenario"]
+    step_s: Annotated[float, "s the clock moved, + forward"]
+    before: Annotated[str, "local time before the step, ISO 8601"]
+    after: Annotated[str, "local time after the step, ISO 8601"]
+
+
 # == serial bridge (simulator/bridge) ==========================================================
 
 

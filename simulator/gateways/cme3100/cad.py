@@ -204,7 +204,10 @@ class AutoConfiguration:
         self.results: list[SyncResult] = []
 
     def _get(self, url: str) -> bytes:
-        got = self.source.fetch(url, (("User-Agent", self.plugin.identity.user_agent()),))
+        headers = (("User-Agent", self.plugin.identity.user_agent()),)
+        # a gateway target may log in (HTTP Basic, 002 §6.31.1); the plugin has no login
+        headers += getattr(self.plugin, "auth_headers", ())
+        got = self.source.fetch(url, headers)
         if not got.ok:
             raise PushError(got.reason, got.status)
         return got.reply
@@ -255,11 +258,13 @@ class AutoConfiguration:
             return SyncResult(INCOMPATIBLE_MODE, [f"Sync-Mode is {cad.mode!r}, not 'server'"], {})
         problems = []
         props: dict[str, str] = {}
+        # the plugin's items go to its stream.cfg; a gateway target names its own files
+        allowed = getattr(self.plugin, "config_files", (None, STREAM_CONFIG_FILE))
         for item in cad.configs:
-            if item.path not in (None, STREAM_CONFIG_FILE):
+            if item.path not in allowed:
+                files = ", ".join(p for p in allowed if p) or "none: give no |path"
                 problems.append(
-                    f"line {item.line}: config file {item.path} is not modelled "
-                    f"(only {STREAM_CONFIG_FILE})"
+                    f"line {item.line}: config file {item.path} is not modelled (only {files})"
                 )
             props[item.key] = item.value
         fetched: dict[str, bytes] = {}

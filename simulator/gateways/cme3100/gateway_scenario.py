@@ -25,6 +25,17 @@ Shape (see fixtures/scenarios/cme3100-building.toml)::
     protocol = "http" | "ftp" | "mail"; start_h = 24; hours = 30
     fault = "refuse" | "5xx" | "timeout" | "auth" | "disk_full"
 
+    [[actions]]                        # the operator (or the world) at a world time
+    at_h = 12; do = "clock_step"; step_s = -3600
+    at_h = 13; do = "meter_state"; position = "Flat 33 water"; state = "active"
+    at_h = 14; do = "licence"; licence = 64
+    at_h = 15; do = "read_all"         # "Read all & store" (002 §6.22)
+    at_h = 16; do = "read_meter"; position = "Flat 1 heat"
+    at_h = 17; do = "auto_config"      # a CAD sync now (gateway.auto_config.url)
+
+    [config_server]                    # in-world files the gateway fetches (CAD), by URL,
+    files = { "http://cfg.invalid/gw.cad" = "gw.cad" }   # paths relative to this file
+
 Validation reports every problem at once with file:line (pydantic, the wired segment's cross
 checks, the meter list's own rows, outages of a protocol no report uses).
 """
@@ -32,7 +43,7 @@ checks, the meter list's own rows, outages of a protocol no report uses).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
@@ -56,6 +67,63 @@ class OutageModel(StrictModel):
     fault: Literal[FAULTS] = "refuse"  # type: ignore[valid-type]
 
 
+class _Action(StrictModel):
+    at_h: float = Field(ge=0)
+
+
+class ClockStepAction(_Action):
+    do: Literal["clock_step"]
+    step_s: float
+
+
+class MeterStateAction(_Action):
+    do: Literal["meter_state"]
+    position: str = Field(min_length=1)
+    state: Literal["active", "passive"]
+
+
+class LicenceAction(_Action):
+    do: Literal["licence"]
+    licence: int
+
+    @field_validator("licence")
+    @classmethod
+    def _step(cls, v: int) -> int:
+        from simulator.gateways.cme3100.installation import LICENCE_STEPS
+
+        if v not in LICENCE_STEPS:
+            raise ValueError(f"one of {LICENCE_STEPS}")
+        return v
+
+
+class ReadAllAction(_Action):
+    do: Literal["read_all"]
+
+
+class ReadMeterAction(_Action):
+    do: Literal["read_meter"]
+    position: str = Field(min_length=1)
+
+
+class AutoConfigAction(_Action):
+    do: Literal["auto_config"]
+
+
+Action = Annotated[
+    ClockStepAction
+    | MeterStateAction
+    | LicenceAction
+    | ReadAllAction
+    | ReadMeterAction
+    | AutoConfigAction,
+    Field(discriminator="do"),
+]
+
+
+class ConfigServerModel(StrictModel):
+    files: dict[str, str] = Field(default_factory=dict)
+
+
 class Cme3100Scenario(StrictModel):
     kind: Literal["cme3100"]
     name: str | None = None
@@ -68,6 +136,8 @@ class Cme3100Scenario(StrictModel):
     install: InstallModel = Field(default_factory=InstallModel)
     gateway: Cme3100Settings = Field(default_factory=Cme3100Settings)
     outages: list[OutageModel] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+    config_server: ConfigServerModel = Field(default_factory=ConfigServerModel)
 
     @field_validator("start")
     @classmethod
@@ -81,9 +151,14 @@ def _extra_issues(doc: ScenarioDoc) -> list[Issue]:
     ml = inst.get("meter_list")
     if isinstance(ml, str):
         try:
-            read_meter_list(doc.resolve_path(ml))
+            positions = {e.position for e in read_meter_list(doc.resolve_path(ml))}
         except ScenarioError as exc:  # the list's own rows, with their file:line
             issues += exc.issues
+        else:  # an action naming a meter the list does not install
+            for i, a in enumerate(doc.data.get("actions") or []):
+                pos = a.get("position") if isinstance(a, dict) else None
+                if isinstance(pos, str) and pos not in positions:
+                    issues.append(doc.issue(("actions", i, "position"), f"{pos!r} is not in {ml}"))
     gw = doc.data.get("gateway") if isinstance(doc.data.get("gateway"), dict) else {}
     used = {
         {1: "mail", 2: "ftp", 3: "http"}.get(r.get("template", 0) // 1000)
@@ -97,6 +172,11 @@ def _extra_issues(doc: ScenarioDoc) -> list[Issue]:
                 issues.append(
                     doc.issue(("outages", i, "protocol"), f"no report uses {o['protocol']}")
                 )
+    server = doc.data.get("config_server")
+    files = server.get("files") if isinstance(server, dict) else None
+    for url, rel in (files or {}).items():
+        if isinstance(rel, str) and not doc.resolve_path(rel).is_file():
+            issues.append(doc.issue(("config_server", "files", url), f"no file {rel}"))
     return issues
 
 

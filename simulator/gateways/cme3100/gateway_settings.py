@@ -94,7 +94,9 @@ def _template(kind_ok, why: str):
 
 
 PushTemplate = Annotated[int, _template(lambda k: k != 5, "is an event report: [[event_reports]]")]
-EventTemplate = Annotated[int, _template(lambda k: k == 5, "is not an event report (x005)")]
+EventTemplate = Annotated[
+    int, _template(lambda k: k in (1, 5), "is not an event report (x005) or x001 (commission)")
+]
 
 
 class _Destination(StrictModel):
@@ -142,7 +144,9 @@ EVENTS = (
 
 class EventReport(_Destination):
     """An event report (002 §6.9 Table 5 "Event"; 004 §6.35.1 shot): sent when one of
-    ``events`` happens, without a schedule."""
+    ``events`` happens, without a schedule. An x001 template (raw M-Bus values) is the
+    commission report: it may only list ``installation-done`` and carries the values of the
+    readout that follows the installation (CME3100.md §6 "Installation ... x001 content")."""
 
     name: str = setting("events", min_length=1, source="004 §6.35.1", doc="report name")
     template: EventTemplate = setting(3005, source="CME3100.md §5.3", doc="x005 event report")
@@ -153,6 +157,15 @@ class EventReport(_Destination):
     @property
     def protocol(self) -> str:
         return PROTOCOL_OF_TEMPLATE[self.template // 1000]
+
+    @pydantic.model_validator(mode="after")
+    def _commission(self) -> EventReport:
+        if self.template % 1000 == 1 and self.events != ["installation-done"]:
+            raise ValueError(
+                f"template {self.template} (x001) is the commission report: "
+                'events = ["installation-done"]'
+            )
+        return self
 
 
 class TrapTarget(StrictModel):
@@ -238,6 +251,41 @@ class SlavePortService(StrictModel):
     idle_timeout_s: float = setting(15.0, unit="s", ge=0, source="004 §6.28.1 shot", doc="")
 
 
+class TimeSettings(StrictModel):
+    """System > Time (002 §6.3.1; 004 shot; CME3100.md §10): the RTC and its NTP sync
+    (:mod:`.clock`; docs/cme3100.md "Time")."""
+
+    rtc_drift_ppm: float = setting(
+        0.0,
+        unit="ppm",
+        ge=-1000,
+        le=1000,
+        source="bench (002 Table 11: < 2 s/day = 23.1 ppm)",
+        doc="RTC rate error, + runs fast; 0 = an ideal clock",
+    )
+    ntp: bool = setting(True, source="002 §6.3.1", doc="sync the clock with NTP")
+    sync_schedule: Schedule = setting(
+        "hourly", source="004 §6.3.1 shot", doc="sync schedule: preset or cron"
+    )
+    accepted_diff_s: float = setting(
+        60.0, unit="s", ge=0, source="004 §6.3.1 shot", doc="no step below this difference"
+    )
+
+
+class AutoConfigSettings(StrictModel):
+    """System > Auto Configuration (002 §6.31.1; 004 shot; CME3100.md §11): a CAD file whose
+    ``Sync-Config-N: key=value`` lines set gateway settings by dotted key
+    (:mod:`.gateway_config`)."""
+
+    enabled: bool = setting(False, source="002 §6.31.1", doc="off by default")
+    schedule: Schedule = setting(
+        "30 0 * * *", source="004 §6.31.1 shot", doc="preset or cron (custom by default)"
+    )
+    url: str | None = setting(None, source="002 §6.31.1", doc="the CAD file's URL")
+    user: str | None = setting(None, source="002 §6.31.1", doc="Basic auth user (none: no auth)")
+    password: str = setting("", source="002 §6.31.1", doc="Basic auth password")
+
+
 class Cme3100Settings(StrictModel):
     """Everything the bench sets on a CMe3100 (docs/cme3100.md; docs/settings.md table)."""
 
@@ -286,6 +334,16 @@ class Cme3100Settings(StrictModel):
     )
     slave_port_1: SlavePortService = Field(default_factory=SlavePortService)
     slave_port_2: SlavePortService = Field(default_factory=SlavePortService)
+    # -- time, readout modes, jobs, auto configuration (docs/cme3100.md) ----------------------
+    time: TimeSettings = Field(default_factory=TimeSettings)
+    continuous_readout: bool = setting(
+        False, source="002 §6.23", doc="back-to-back reads into RAM between rounds"
+    )
+    job_manual_retries: int = setting(0, ge=0, le=20, source="bench (Gaps #10)", doc="manual jobs")
+    job_manual_retry_offset_s: float = setting(
+        60.0, unit="s", ge=0, source="bench (Gaps #10)", doc="between manual job retries"
+    )
+    auto_config: AutoConfigSettings = Field(default_factory=AutoConfigSettings)
 
     @pydantic.field_validator("licence")
     @classmethod

@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from simulator.core import events as ev
+from simulator.gateways.cme3100.clock import GatewayClock, Ticker
 from simulator.gateways.cme3100.gateway_settings import (
     ReportSlot,
     parse_schedule,
@@ -97,6 +98,7 @@ class PushSlot:
         source: str,
         on_result: Callable[[float, int, bool, str], None] = lambda *a: None,
         meters: Callable[[], list] = list,
+        clock: GatewayClock | None = None,
     ) -> None:
         self.world, self.index, self.slot, self.sink = world, index, slot, sink
         self.identity = identity
@@ -109,6 +111,9 @@ class PushSlot:
         self.source = source
         self.on_result = on_result
         self.meters = meters  # the meter list with states, for x007 status reports
+        #: the gateway's clock: the schedule fires on it and reports carry its time
+        self.clock = clock if clock is not None else GatewayClock(world)
+        self.ticker = Ticker(self.clock, self.schedule)
         self.stats = SlotStats()
         self._sequence = 0
 
@@ -117,21 +122,17 @@ class PushSlot:
         return self
 
     def _local(self) -> datetime:
-        return self.world.clock().replace(tzinfo=None)
+        return self.clock.local()
 
     def _loop(self) -> Generator:
-        world = self.world
         while True:
-            nxt = self.schedule.next_after(world.clock())
-            yield world.timeout((nxt - world.start).total_seconds() - world.now)
+            nxt = yield from self.ticker.next()
             if self.synced:
                 yield self.round_done()
             yield from self.send()
             # firings that passed while waiting or retrying are skipped: the next report
             # carries their values
-            t = nxt
-            while (t := self.schedule.next_after(t)) - world.start <= world.clock() - world.start:
-                self.stats.skipped_firings += 1
+            self.stats.skipped_firings += self.ticker.passed(nxt)
 
     def send(self) -> Generator:
         """One report with its retries (a generator for ``world.process``); returns True

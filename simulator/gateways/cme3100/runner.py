@@ -21,6 +21,7 @@ report the head-ends accepted, as received), ``readout_rounds.png`` and ``push_d
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Generator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from simulator.gateways.cme3100.headend import values_in
 from simulator.gateways.cme3100.readout import ReadoutStatus
 from simulator.mbus.meterlist import read_meter_list
 from simulator.mbus.sim_dut import SimDut
+from simulator.sinks.base import WorldSource
 from simulator.sinks.outages import Outage, OutageSink
 
 ATTEMPT_COLUMNS = (
@@ -82,6 +84,10 @@ class Cme3100Run:
         if sc.install.meter_list is not None:
             entries = read_meter_list(ctx.doc.resolve_path(sc.install.meter_list))
             meter_list = [e for e in entries if e.mode != "esecondary"]  # wireless: not wired
+        files = {
+            url: ctx.doc.resolve_path(rel).read_bytes()
+            for url, rel in sc.config_server.files.items()
+        }
         self.gateway = Cme3100(
             world,
             sc.gateway,
@@ -89,11 +95,31 @@ class Cme3100Run:
             self.sinks,
             meter_list=meter_list,
             search=sc.install.search,
+            config_source=WorldSource(files),
         ).start()
+        for action in sc.actions:
+            world.process(self._act(action))
         self.attempts: list[ev.PushAttempt] = []
         self.rounds: list[ev.ReadoutRound] = []
         world.trace.subscribe(self._collect)
         self.attempt_csv = ctx.csv("push_attempts.csv", ATTEMPT_COLUMNS)
+
+    def _act(self, action: Any) -> Generator:
+        """One scenario action at its world time (docs/cme3100.md)."""
+        gw = self.gateway
+        yield self.ctx.world.timeout(action.at_h * 3600.0)
+        if action.do == "clock_step":
+            gw.step_clock(action.step_s, "scenario")
+        elif action.do == "meter_state":
+            gw.set_meter_state(action.position, action.state)
+        elif action.do == "licence":
+            gw.load_licence(action.licence)
+        elif action.do == "read_all":
+            yield from gw.manual_read()
+        elif action.do == "read_meter":
+            yield from gw.manual_read(action.position)
+        else:
+            gw.auto.sync()
 
     def _collect(self, e: Any) -> None:
         if isinstance(e, ev.PushAttempt):
@@ -186,7 +212,7 @@ class Cme3100Run:
         # a value read before the last delivered report was built must be in a report or
         # lost; only later ones may still be pending
         last_ok = max((a.t for a in attempts if a.ok), default=None)
-        cut = None if last_ok is None else self.ctx.world.clock(last_ok).replace(tzinfo=None)
+        cut = None if last_ok is None else self.gateway.clock.local(last_ok)
         undelivered = read - delivered - lost
         missing = {v for v in undelivered if cut is not None and v[1] <= cut}
         pending = undelivered - missing

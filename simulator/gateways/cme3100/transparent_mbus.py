@@ -18,7 +18,7 @@ takes 002 §6.26.1's reading for the direction client -> bus):
 
 **The bus** (002 §6.26: "M-Bus activity due to one service interrupts the other service";
 the bench's rule, docs/cme3100.md "Services"): requests interleave with readout rounds at
-meter boundaries. The gateway holds its bus lock (``Cme3100.bus_lock``) for the readout of
+meter boundaries. The gateway holds its bus lock (``Cme3100.bus``, :class:`~.bus_lock.BusLock`) for the readout of
 one meter (selection, REQ_UD2s, retries); a forwarded request waits for the meter being read,
 then the round's next meter waits for the forwarded exchange. So rounds take longer, and
 what a client does to a meter (select it, change its primary address or baud) acts on the
@@ -35,12 +35,11 @@ from collections import deque
 from collections.abc import Generator
 from typing import Any
 
-import simpy
-
 from simulator.bridge.bridge import REPLY_MARGIN
 from simulator.bridge.framing import Framed, Framer, default_gap
 from simulator.core import events as ev
 from simulator.core.world import World
+from simulator.gateways.cme3100.bus_lock import BusLock
 from simulator.gateways.cme3100.gateway_settings import TransparentMbusService
 from simulator.mbus.bus import Bus
 from simulator.mbus.errors import MBusError
@@ -71,7 +70,7 @@ class TransparentMbus:
         bus: Bus,
         settings: TransparentMbusService,
         *,
-        bus_lock: simpy.Resource | None = None,
+        bus_lock: BusLock | None = None,
         name: str = "cme3100/transparent1",
     ) -> None:
         self.world, self.bus, self.settings, self.bus_lock = world, bus, settings, bus_lock
@@ -128,10 +127,10 @@ class TransparentMbus:
     def _exchange(self, item: Framed) -> Generator[Any, Any, None]:
         world, bus, baud = self.world, self.bus, self.settings.baud
         ready = world.now
-        req = self.bus_lock.request() if self.bus_lock is not None else None
+        lock = self.bus_lock
+        if lock is not None:
+            yield from lock.acquire(self.name)
         try:
-            if req is not None:
-                yield req
             waited = world.now - ready
             self.counters["requests"] += 1
             self.counters["waited_s"] += waited
@@ -141,8 +140,8 @@ class TransparentMbus:
                 response_window(baud)[1] + REPLY_MARGIN, baud=baud, source=self.name
             )
         finally:
-            if req is not None:
-                self.bus_lock.release(req)  # type: ignore[union-attr]
+            if lock is not None:
+                lock.release()
         exchange = ev.BridgeExchange(
             source=self.name,
             request=item.data.hex(),
