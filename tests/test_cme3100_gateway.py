@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import random
-import time
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
