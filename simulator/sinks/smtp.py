@@ -18,6 +18,7 @@ when the client did not authenticate); ``timeout`` answers MAIL with nothing unt
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from dataclasses import dataclass
 from email import policy
@@ -112,21 +113,21 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-class _EphemeralController(Controller):
-    """aiosmtpd's Controller with port 0 allowed (learns the bound port before its
-    self-test) and the fault-taking protocol."""
+class _BoundController(Controller):
+    """aiosmtpd's Controller serving a socket bound beforehand (so a bind error is raised at
+    once, not after aiosmtpd's ready timeout, and port 0 works) with the fault-taking
+    protocol."""
 
     def __init__(self, sink: SmtpSink, **kw: Any) -> None:
         super().__init__(_Handler(sink), **kw)
         self.sink = sink
+        self.sock: socket.socket | None = None
 
     def factory(self) -> SMTP:
         return _Server(self.sink, self.handler, **self.SMTP_kwargs)
 
-    def _trigger_server(self) -> None:
-        if self.port == 0 and self.server is not None:
-            self.port = self.server.sockets[0].getsockname()[1]
-        super()._trigger_server()
+    def _create_server(self):
+        return self.loop.create_server(self._factory_invoker, sock=self.sock)
 
 
 class SmtpSink(Receiver):
@@ -147,7 +148,7 @@ class SmtpSink(Receiver):
     ) -> None:
         super().__init__(host, port, **kw)
         self.user, self.password = user, password
-        self._controller = _EphemeralController(
+        self._controller = _BoundController(
             self,
             hostname=host,
             port=port,
@@ -162,6 +163,7 @@ class SmtpSink(Receiver):
 
     @property
     def port(self) -> int:
+        """The port listened on (the ephemeral one once started)."""
         return int(self._controller.port) if hasattr(self, "_controller") else self._port
 
     @port.setter
@@ -193,11 +195,17 @@ class SmtpSink(Receiver):
 
     def _start(self) -> None:
         self._release = None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            self._controller.start()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._port))
+            sock.listen()
         except OSError as exc:
-            self._controller._thread = None
+            sock.close()
             raise self._bind_error(exc) from exc
+        self._controller.sock = sock
+        self._controller.port = sock.getsockname()[1]
+        self._controller.start()
         self._serving = True
 
     def _stop(self) -> None:
