@@ -43,12 +43,24 @@ class _Transport(udp.UdpAsyncioTransport):
 
         def process() -> None:  # the notification callback runs inside, synchronously
             self.sink._current = (bytes(datagram), remote)
+            self._held = []
             try:
                 self._callback_function(self, transportAddress, datagram)
             finally:
                 self.sink._current = None
+                held, self._held = self._held, None
+                for message, address in held:
+                    super(_Transport, self).send_message(message, address)
 
         self.loop.call_soon(process)
+
+    def send_message(self, outgoingMessage, transportAddress) -> None:  # noqa: N803
+        # pysnmp acknowledges an INFORM before it hands the notification over; the ack is
+        # held until the record is made, so a sender that saw the ack finds it recorded
+        if getattr(self, "_held", None) is not None:
+            self._held.append((outgoingMessage, transportAddress))
+            return
+        super().send_message(outgoingMessage, transportAddress)
 
 
 class TrapReceiver(Receiver):
