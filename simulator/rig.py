@@ -117,6 +117,66 @@ class PushBench(StrictModel):
     hours: float | None = Field(None, gt=0, le=24 * 31)
 
 
+Port = Field(0, ge=0, le=65535)  # 0: an ephemeral port (tests; read back after start)
+
+
+class HttpReceiverSpec(StrictModel):
+    """``[receivers.http]``: where the bench takes HTTP push reports (CME3100.md §5.1
+    "HTTP page"); ``user`` set: Basic auth with ``user``/``password`` is required."""
+
+    host: str = "127.0.0.1"
+    port: int = Port
+    path: str = Field("/", pattern=r"^/")
+    user: str | None = None
+    password: str = ""
+
+
+class FtpReceiverSpec(StrictModel):
+    """``[receivers.ftp]``: the bench's FTP server (CME3100.md §5.1 "FTP page"): one account,
+    per-test directories under ``root`` (relative to the rig file; empty: a temporary
+    directory removed at the end of the session)."""
+
+    host: str = "127.0.0.1"
+    port: int = Port
+    user: str = "meterbench"
+    password: str = "meterbench"
+    root: str = ""
+
+
+class SmtpReceiverSpec(StrictModel):
+    """``[receivers.smtp]``: the bench's mail server (CME3100.md §5.1 "SMTP page");
+    ``user`` set: AUTH with ``user``/``password`` is required."""
+
+    host: str = "127.0.0.1"
+    port: int = Port
+    user: str | None = None
+    password: str = ""
+
+
+class TrapReceiverSpec(StrictModel):
+    """``[receivers.snmp_traps]``: the bench's SNMP v2c trap/INFORM receiver (UDP;
+    CME3100.md §7)."""
+
+    host: str = "127.0.0.1"
+    port: int = Port
+    community: str = Field("public", min_length=1)
+
+
+class ReceiversSpec(StrictModel):
+    """``[receivers]``: the servers the bench starts for a session to receive what the
+    gateway pushes (:class:`simulator.testing.receivers.Receivers`); a missing table: none."""
+
+    http: HttpReceiverSpec | None = None
+    ftp: FtpReceiverSpec | None = None
+    smtp: SmtpReceiverSpec | None = None
+    snmp_traps: TrapReceiverSpec | None = None
+
+    def named(self) -> dict[str, HttpReceiverSpec | FtpReceiverSpec | SmtpReceiverSpec
+                            | TrapReceiverSpec]:  # fmt: skip
+        """The receivers the rig names, ``{table name: spec}``."""
+        return {k: v for k in type(self).model_fields if (v := getattr(self, k)) is not None}
+
+
 class Rig(StrictModel):
     """One bench (see module doc). ``path`` is filled in by :func:`load_rig`."""
 
@@ -129,6 +189,7 @@ class Rig(StrictModel):
     timing: Timing = Field(default_factory=Timing)
     features: list[str] = Field(default_factory=list)
     push: PushBench | None = None
+    receivers: ReceiversSpec | None = None
     path: str = ""
 
     def resolve(self, relative: str) -> Path:
@@ -167,6 +228,37 @@ def _cross_check(rig: Rig) -> list[tuple[tuple, str]]:
     if rig.mode == "lab" and rig.transport("dut") is None:
         out.append((("transports",), 'a lab rig needs a transport named "dut"'))
     out += _kind_problems(rig)
+    out += _receiver_problems(rig)
+    return out
+
+
+#: Addresses a physical gateway cannot reach on the bench host.
+_LOOPBACK = ("127.", "localhost", "::1")
+#: Hosts that bind every address (so share ports with every other host).
+_WILDCARD = {"0.0.0.0", "::", ""}
+
+
+def _receiver_problems(rig: Rig) -> list[tuple[tuple, str]]:
+    if rig.receivers is None:
+        return []
+    out: list[tuple[tuple, str]] = []
+    tcp: list[tuple[str, str, int]] = []
+    for name, spec in rig.receivers.named().items():
+        if rig.mode == "lab" and spec.host.startswith(_LOOPBACK):
+            out.append(
+                (
+                    ("receivers", name, "host"),
+                    f"{spec.host} is this host's loopback: a physical gateway cannot reach it; "
+                    "give the bench's address on the gateway's network (or 0.0.0.0)",
+                )
+            )
+        if name == "snmp_traps" or not spec.port:  # UDP may share a number with TCP
+            continue
+        for other, host, port in tcp:
+            if port == spec.port and (host == spec.host or _WILDCARD & {host, spec.host}):
+                msg = f"port {spec.port} is also the {other} receiver's ({host})"
+                out.append((("receivers", name, "port"), msg))
+        tcp.append((name, spec.host, spec.port))
     return out
 
 

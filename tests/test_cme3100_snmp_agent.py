@@ -12,9 +12,6 @@ import threading
 import time
 
 import pytest
-from pysnmp.carrier.asyncio.dgram import udp
-from pysnmp.entity import config, engine
-from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -46,6 +43,7 @@ from simulator.gateways.cme3100.snmp_agent import (
     SnmpAgent,
 )
 from simulator.gateways.cme3100.value_db import ReadoutStatus as R
+from simulator.sinks.snmp_traps import TrapReceiver
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -146,41 +144,8 @@ def test_wrong_community_gets_no_answer(served):
     assert err is None and int(vbs[0][1]) == 1  # the agent is alive; only the community
 
 
-class Receiver:
-    """A pysnmp notification receiver (community ``public``) on a free port, in a thread."""
-
-    def __init__(self) -> None:
-        self.received: list[dict] = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((HOST, 0))
-        self.port = self.sock.getsockname()[1]
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        asyncio.run_coroutine_threadsafe(self._setup(), self.loop).result(5)
-
-    async def _setup(self) -> None:
-        self.engine = engine.SnmpEngine()
-        transport = udp.UdpAsyncioTransport().open_server_mode(sock=self.sock)
-        config.add_transport(self.engine, udp.DOMAIN_NAME, transport)
-        config.add_v1_system(self.engine, "rx", "public")
-
-        def on_notification(_eng, _ref, _engine_id, _ctx, var_binds, _cb):
-            self.received.append({tuple(o): v for o, v in var_binds})
-
-        ntfrcv.NotificationReceiver(self.engine, on_notification)
-
-    def close(self) -> None:
-        async def stop():
-            self.engine.close_dispatcher()
-
-        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-
-
 def test_receiver_gets_an_inform_on_each_change_and_none_without(served):
-    rx = Receiver()
+    rx = TrapReceiver(HOST).start()
     sender = InformSender()
     try:
         settings = SnmpSettings(recipients=(TrapRecipient(HOST, rx.port),), trap_timeout_ms=1000)
@@ -198,7 +163,7 @@ def test_receiver_gets_an_inform_on_each_change_and_none_without(served):
                 assert d.ok, d.reason  # acknowledged (INFORM), so already received
         got = [
             (int(n[SYS_UPTIME]), tuple(n[SNMP_TRAP_OID]), int(n[STATUS_REPORT + (0,)]))
-            for n in rx.received
+            for n in (r.meta.varbinds for r in rx.received)
         ]
         assert got == [
             (20000, STATUS_CHANGE, 2),
@@ -207,7 +172,7 @@ def test_receiver_gets_an_inform_on_each_change_and_none_without(served):
         ]
     finally:
         sender.close()
-        rx.close()
+        rx.stop()
 
 
 def test_inform_retries_then_gives_up_on_a_silent_receiver():

@@ -13,11 +13,13 @@ code; None when nothing was reached) and why not.
   its real counterpart.
 - Real transports, used only when a run asks for real sinks:
   :class:`simulator.sinks.http_client.HttpPost` (HTTP POST, chunked, seed 003 §9.3.1) and
-  :class:`simulator.sinks.smtp_client.SmtpSend` (SMTP). The report bytes are the same
-  whichever sink gets them.
+  :class:`simulator.sinks.smtp_client.SmtpSend` (SMTP) and
+  :class:`simulator.sinks.ftp_client.FtpUpload` (FTP). The report bytes are the same
+  whichever sink gets them; a real server that does not answer in time gives
+  ``reason == "timeout"``, as the in-world :class:`~.outages.OutageSink` does.
 
-(The recording servers in :mod:`.http`, :mod:`.smtp` and :mod:`.udp` are the *other end*:
-real head-ends that tests and runs start locally.)
+(The recording servers in :mod:`.http`, :mod:`.ftp`, :mod:`.smtp`, :mod:`.snmp_traps` and
+:mod:`.udp` are the *other end*: real head-ends that tests and runs start locally.)
 """
 
 from __future__ import annotations

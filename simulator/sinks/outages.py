@@ -30,14 +30,17 @@ from simulator.sinks.base import Delivery, Report, WorldSink
 FAULTS = ("refuse", "5xx", "timeout", "auth", "disk_full")
 PROTOCOLS = ("http", "ftp", "mail")
 
-_CODES: dict[str, dict[str, int | None]] = {
+#: The reply code of each fault per protocol (None: nothing answered), shared with the real
+#: receivers (:mod:`.receiver`).
+CODES: dict[str, dict[str, int | None]] = {
     "refuse": {"http": None, "ftp": None, "mail": None},
     "5xx": {"http": 503, "ftp": 451, "mail": 451},
     "timeout": {"http": None, "ftp": None, "mail": None},
     "auth": {"http": 401, "ftp": 530, "mail": 535},
     "disk_full": {"http": 507, "ftp": 552, "mail": 552},
 }
-_REASONS = {
+#: The ``Delivery.reason`` of each fault.
+REASONS = {
     "refuse": "connection refused",
     "5xx": "server error",
     "timeout": "timeout",
@@ -89,8 +92,8 @@ class OutageSink:
         if outage is None:
             delivery = self.inner.deliver(report)
         else:
-            code = _CODES[outage.fault][self.protocol]
-            delivery = Delivery(False, code, reason=_REASONS[outage.fault])
+            code = CODES[outage.fault][self.protocol]
+            delivery = Delivery(False, code, reason=REASONS[outage.fault])
         self.deliveries.append((now, report, delivery))
         return delivery
 
