@@ -210,6 +210,9 @@ class RunOptions:
     hours: float | None = None
     progress: Any = None
     quiet: bool = False
+    #: kinds that push reports send them through real clients to real local receivers
+    #: (``meterbench run --real-sinks``; the report bytes are the same as in-world)
+    real_sinks: bool = False
 
     def resolve(self, seed: int, hours: float) -> tuple[int, float]:
         """The run's seed and duration (h): the scenario's, unless overridden here.

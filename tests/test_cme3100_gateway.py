@@ -394,3 +394,19 @@ def test_mutation_reading_a_passive_meter_is_caught(tmp_path, monkeypatch):
     summary, trace = run(path, tmp_path / "out", hours=2)
     passive = {f"{55000000 + i:08d}" for i in (9, 10)}  # the latest installed two
     assert summary["meters_passive"] == 2 and selected_ids(trace) & passive  # the check sees it
+
+
+def test_real_sinks_carry_the_same_reports_as_the_in_world_run(tmp_path):
+    """``--real-sinks``: real clients to real local receivers (HTTP, FTP, SMTP) failing in the
+    same world-time windows; the receivers got byte for byte what the clients delivered, and
+    the accounting equals the in-world run's."""
+    path = ROOT / "fixtures" / "scenarios" / "cme3100-suite.toml"
+    world = run_scenario(path, RunOptions(tmp_path / "w", hours=12)).summary
+    real = run_scenario(path, RunOptions(tmp_path / "r", hours=12, real_sinks=True)).summary
+    assert real["real_sinks"] and all(v["same"] for v in real["real_sinks"].values())
+    assert real["real_sinks"]["http"]["received"] > 0 and real["real_sinks"]["ftp"]["received"]
+    assert world["real_sinks"] is None
+    for name, r in world["reports"].items():
+        keys = ("reports", "delivered", "failed", "retries", "values_delivered", "values_lost")
+        assert {k: real["reports"][name][k] for k in keys} == {k: r[k] for k in keys}, name
+    assert real["exactly_once"] and world["exactly_once"]

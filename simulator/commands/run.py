@@ -39,6 +39,11 @@ def add_parser(sub) -> None:
         "--hours", type=_hours, default=None, help="override the simulated duration (h, > 0)"
     )
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument(
+        "--real-sinks",
+        action="store_true",
+        help="push reports through real clients to local HTTP/FTP/SMTP receivers (cme3100)",
+    )
     p.set_defaults(func=main)
 
 
@@ -62,6 +67,7 @@ def main(args) -> int:
         hours=args.hours,
         progress=Progress(enabled=not args.quiet),
         quiet=args.quiet,
+        real_sinks=args.real_sinks,
     )
     try:
         result = run_scenario(path, opts)

@@ -92,6 +92,7 @@ class BuildContext:
     out: Path
     options: RunOptions
     _open: list[IO[str]] = field(default_factory=list, repr=False)
+    _cleanups: list[Callable[[], None]] = field(default_factory=list, repr=False)
     files: list[Path] = field(default_factory=list)
 
     @property
@@ -111,9 +112,15 @@ class BuildContext:
         writer.writerow(columns)
         return writer
 
+    def on_close(self, cleanup: Callable[[], None]) -> None:
+        """Call ``cleanup`` when the run ends, however it ends (real servers, threads)."""
+        self._cleanups.append(cleanup)
+
     def close(self) -> None:
         while self._open:
             self._open.pop().close()
+        while self._cleanups:
+            self._cleanups.pop()()
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 
 On a sim rig the bench runs the rig's ``[push] scenario`` (a ``kind = "cme3100"`` scenario)
 through the device registry in virtual time: the emulated meters on the wire, the gateway
-model, one head-end per report failing during the scenario's outages. The evidence it hands to
+model pushing through real clients (HTTP, FTP, SMTP) to real receivers on 127.0.0.1 that fail
+during the scenario's outages (:mod:`simulator.gateways.cme3100.real_head_ends`). An arrival
+is what the receiver answered, as the client saw it, stamped with world time. The evidence it hands to
 :mod:`simulator.testing.push_checks` is what a lab has too: the frames on the wire and what
 each head-end received and answered. What the bench *expects* (which meters are active, how
 long a report may hang) comes from the rig's scenario and meter list, not from the model.
@@ -40,7 +42,8 @@ def run_push(rig: Rig, out: Path) -> tuple[PushEvidence, Any]:
         )
     path = rig.resolve(rig.push.scenario)
     doc = load_toml(path)
-    outcome = run_scenario(doc, RunOptions(out, hours=rig.push.hours, quiet=True))
+    # always real: report bytes go through real clients to local receivers (issue 12)
+    outcome = run_scenario(doc, RunOptions(out, hours=rig.push.hours, quiet=True, real_sinks=True))
     sim = outcome.simulation
     settings = sim.sc.gateway
     frames = [

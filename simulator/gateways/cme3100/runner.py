@@ -36,6 +36,7 @@ from simulator.gateways.cme3100.gateway import Cme3100
 from simulator.gateways.cme3100.gateway_scenario import Cme3100Scenario, validate
 from simulator.gateways.cme3100.headend import values_in
 from simulator.gateways.cme3100.readout import ReadoutStatus
+from simulator.gateways.cme3100.real_head_ends import RealHeadEnds
 from simulator.mbus.meterlist import read_meter_list
 from simulator.mbus.sim_dut import SimDut
 from simulator.sinks.base import WorldSource
@@ -75,11 +76,21 @@ class Cme3100Run:
             ]
             for p in ("http", "ftp", "mail")
         }
-        reports = [*sc.gateway.reports, *sc.gateway.event_reports]
-        self.sinks = {
-            r.name: OutageSink(r.protocol, clock=lambda: world.now, outages=outages[r.protocol])
-            for r in reports
-        }
+        settings = sc.gateway
+        self.real: RealHeadEnds | None = None
+        if ctx.options.real_sinks:  # real receivers on 127.0.0.1, real clients (module doc)
+            self.real = RealHeadEnds(lambda: world.now, outages).start()
+            ctx.on_close(self.real.stop)
+            settings = self.real.retarget(settings)
+            self.sinks = {
+                r.name: self.real.client(r.protocol, r.user, r.password)
+                for r in [*settings.reports, *settings.event_reports]
+            }
+        else:
+            self.sinks = {
+                r.name: OutageSink(r.protocol, clock=lambda: world.now, outages=outages[r.protocol])
+                for r in [*settings.reports, *settings.event_reports]
+            }
         meter_list = None
         if sc.install.meter_list is not None:
             entries = read_meter_list(ctx.doc.resolve_path(sc.install.meter_list))
@@ -90,7 +101,7 @@ class Cme3100Run:
         }
         self.gateway = Cme3100(
             world,
-            sc.gateway,
+            settings,
             self.seg.master,
             self.sinks,
             meter_list=meter_list,
@@ -164,6 +175,7 @@ class Cme3100Run:
             "snmp_status": int(gw.snmp.status),
             "log_entries": len(gw.log.entries()),
             "exactly_once": all(r["exactly_once"] for r in reports.values()),
+            "real_sinks": self._real_figures(),
         }
         table = [
             ("meters installed / active / passive", f"{len(inst.meters)} / "
@@ -183,6 +195,33 @@ class Cme3100Run:
         table.append(("every value exactly once", "yes" if figures["exactly_once"] else "NO"))
         table.append(("sim time", f"{ctx.hours:g} h"))
         return Outcome(figures, table)
+
+    def _real_figures(self) -> dict[str, dict[str, int]] | None:
+        """With real sinks: per protocol, reports the receiver accepted (server side) and
+        whether they are byte for byte what the clients delivered (client side)."""
+        if self.real is None:
+            return None
+        out = {}
+        for protocol in ("http", "ftp", "mail"):
+            server = self.real.received_bodies(protocol)
+            client = [
+                rep.body
+                for name, sink in self.sinks.items()
+                if self._protocol_of(name) == protocol
+                for _t, rep, d in sink.deliveries
+                if d.ok
+            ]
+            same = (
+                sorted(server) == sorted(client)
+                if protocol != "mail"
+                else len(server) == len(client)
+            )
+            out[protocol] = {"received": len(server), "delivered": len(client), "same": int(same)}
+        return out
+
+    def _protocol_of(self, name: str) -> str:
+        s = self.sc.gateway
+        return next(r.protocol for r in [*s.reports, *s.event_reports] if r.name == name)
 
     def _values_read(self) -> set[tuple[str, datetime]]:
         """Every value stored from an active meter: (meter, read time to the second)."""
@@ -329,6 +368,9 @@ class Cme3100Summary(pydantic.BaseModel):
     snmp_status: int = pydantic.Field(description="Table 8 status at the end: 1, 2 or 3")
     log_entries: int
     exactly_once: bool = pydantic.Field(description="every report's accounting holds")
+    real_sinks: dict[str, dict[str, int]] | None = pydantic.Field(
+        None, description="--real-sinks: per protocol received (server) / delivered (client)"
+    )
 
 
 DEVICE = DeviceKind(
