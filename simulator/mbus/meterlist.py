@@ -24,6 +24,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulator.core.text import decimal, is_decimal
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
 from simulator.mbus.errors import AddressError
 from simulator.scenario import Issue, ScenarioError
@@ -109,7 +110,7 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
                 )
             )
         if mode != "primary" or secondary:
-            if len(secondary) == 8 and secondary.isdigit():
+            if len(secondary) == 8 and is_decimal(secondary):
                 pass
             elif len(secondary) == 16:
                 try:
@@ -126,7 +127,7 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
                     )
                 )
         baud_text = cell("BaudRate")
-        baud = int(baud_text) if baud_text.isdigit() else -1
+        baud = decimal(baud_text) or -1
         if baud not in BAUDS:
             issues.append(
                 Issue(source, line, "BaudRate", f"must be 300 or 2400 (or 9600), got {baud_text!r}")
@@ -134,8 +135,8 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
         prim_text = cell("PrimaryAddress")
         primary: int | None = None
         if prim_text:
-            if prim_text.isdigit() and int(prim_text) <= 250:
-                primary = int(prim_text)
+            if (p := decimal(prim_text)) is not None and p <= 250:
+                primary = p
             else:
                 issues.append(
                     Issue(source, line, "PrimaryAddress", f"must be 0..250, got {prim_text!r}")

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulator.core.text import is_decimal, is_letters
 from simulator.wmbus.frame import KeyFileError
 
 COLUMNS = ("address", "key", "manufacturer", "devicetype", "version")
@@ -167,7 +168,7 @@ class KeyStore:
                 )
             addr = cells["address"].strip()
             if addr != "-1":
-                if addr.isdigit() and len(addr) <= 8:
+                if is_decimal(addr) and len(addr) <= 8:
                     entry_fields["id"] = int(addr)
                 elif _HEX16.fullmatch(addr):
                     from simulator.mbus.address import SecondaryAddress
@@ -190,7 +191,7 @@ class KeyStore:
                     )
             man = cells["manufacturer"].strip()
             if man != "*":
-                if len(man) == 3 and man.isascii() and man.isalpha():
+                if len(man) == 3 and is_letters(man):
                     if entry_fields.get("manufacturer", man.upper()) != man.upper():
                         problems.append(f"manufacturer: {man!r} contradicts the address")
                     entry_fields["manufacturer"] = man.upper()

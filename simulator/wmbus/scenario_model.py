@@ -58,6 +58,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from simulator.core.text import is_letters
 from simulator.scenario import StrictModel
 from simulator.wmbus.channel import PRESETS
 from simulator.wmbus.meter import MODES, PROFILES
@@ -102,7 +103,7 @@ class MetersModel(StrictModel):
     @field_validator("manufacturers")
     @classmethod
     def _man(cls, v):
-        bad = [k for k in v if not (len(k) == 3 and k.isalpha() and k.isupper())]
+        bad = [k for k in v if not (len(k) == 3 and is_letters(k) and k.isupper())]
         if bad:
             raise ValueError(f"manufacturer codes must be three capital letters: {bad}")
         return _weights(v, list(v), "manufacturer")

@@ -67,7 +67,7 @@ Fault = Literal["wrong_key", "factory_key", "tampered", "plaintext", "replay"]
 DEFAULT_WRONG_KEY = "Wr0ngKey-0000000"
 #: Placeholders an SMS ``text`` may use, filled from ``[gateway]``.
 PLACEHOLDERS = ("password", "email", "expected_meters", "factory_key")
-_AT = re.compile(r"^(\d{1,4}):([0-5]\d)(?::([0-5]\d(?:\.\d{1,6})?))?$")
+_AT = re.compile(r"^([0-9]{1,4}):([0-5][0-9])(?::([0-5][0-9](?:\.[0-9]{1,6})?))?$")
 
 
 def parse_at(text: str) -> float:

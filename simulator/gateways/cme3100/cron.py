@@ -24,6 +24,8 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from simulator.core.text import decimal
+
 FIELDS = ("minute", "hour", "day of month", "month", "day of week", "year")
 BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7), (1970, 2199))
 MONTHS = {
@@ -44,9 +46,9 @@ def _value(text: str, index: int, pattern: str) -> int:
     low = text.lower()
     if low in names:
         return names[low]
-    if not text.isdigit():
+    v = decimal(text)
+    if v is None:
         raise CronError(f"cron {pattern!r}: {FIELDS[index]} {text!r} is not a number")
-    v = int(text)
     lo, hi = BOUNDS[index]
     if not lo <= v <= hi:
         raise CronError(f"cron {pattern!r}: {FIELDS[index]} {v} is outside {lo}-{hi}")
@@ -65,12 +67,12 @@ def _field(text: str, index: int, pattern: str, rng: random.Random) -> frozenset
         base, _, step_text = part.partition("/")
         step = 1
         if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
+            step = decimal(step_text) or 0
+            if step == 0:
                 raise CronError(
                     f"cron {pattern!r}: {FIELDS[index]} step {step_text!r} "
                     "must be a positive number"
                 )
-            step = int(step_text)
         if base == "*":
             a, b = lo, hi
         elif "-" in base:
