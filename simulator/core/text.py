@@ -7,6 +7,10 @@ into a number (or crash ``int()``). Every parser of user text asks these helpers
 
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterator
+from typing import Any
+
 DECIMAL = frozenset("0123456789")
 HEX = frozenset("0123456789abcdefABCDEF")
 LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -35,3 +39,23 @@ MAX_DIGITS = 18
 def decimal(text: str) -> int | None:
     """``int(text)`` for 1..18 ASCII decimal digits, else ``None`` (never raises)."""
     return int(text) if len(text) <= MAX_DIGITS and is_decimal(text) else None
+
+
+class CsvRowError(ValueError):
+    """A CSV row the ``csv`` module cannot read (a cell over its field limit, a stray quote
+    in strict mode); ``line`` is the 1-based line where reading stopped."""
+
+    def __init__(self, reason: str, line: int) -> None:
+        self.reason, self.line = reason, line
+        super().__init__(f"line {line}: {reason}")
+
+
+def csv_rows(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """``(line, row)`` for each row of a ``csv.reader`` (``line``: where the row ends); a
+    ``csv.Error`` becomes :class:`CsvRowError` with the line, so each file format reports it
+    as its own typed error (meter list, key file)."""
+    try:
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as exc:
+        raise CsvRowError(f"not readable as CSV: {exc}", max(reader.line_num, 1)) from None

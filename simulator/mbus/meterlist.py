@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.core.text import decimal, is_decimal
+from simulator.core.text import CsvRowError, csv_rows, decimal, is_decimal
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
 from simulator.mbus.errors import AddressError
-from simulator.scenario import Issue, ScenarioError
+from simulator.scenario import Issue, ScenarioError, read_text
 
 COLUMNS = (
     "Position",
@@ -76,7 +77,11 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
         raise ScenarioError([Issue(source, 1, "", "empty meter list: a header row is needed")])
     delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+    rows = csv_rows(reader)
+    try:
+        header = [h.strip().lstrip("\ufeff") for h in next(rows)[1]]
+    except CsvRowError as exc:
+        raise ScenarioError([Issue(source, exc.line, "", exc.reason)]) from None
     issues: list[Issue] = []
     index = {name.lower().replace(" ", ""): i for i, name in enumerate(header)}
     for col in COLUMNS[:4]:
@@ -85,8 +90,24 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
     if issues:
         raise ScenarioError(issues)
     entries: list[MeterListEntry] = []
-    for row in reader:
-        line = reader.line_num
+    try:
+        _read_rows(rows, index, source, entries, issues)
+    except CsvRowError as exc:
+        issues.append(Issue(source, exc.line, "", exc.reason))
+    if issues:
+        raise ScenarioError(issues)
+    return entries
+
+
+def _read_rows(
+    rows: Iterator[tuple[int, list[str]]],
+    index: dict[str, int],
+    source: str,
+    entries: list[MeterListEntry],
+    issues: list[Issue],
+) -> None:
+    """Check each data row: good ones go to ``entries``, problems to ``issues``."""
+    for line, row in rows:
 
         def cell(col: str, row: list[str] = row) -> str:
             i = index.get(col.lower())
@@ -151,19 +172,12 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
                     position, secondary, baud, mode, primary, cell("EnhancedAddress") or None, line
                 )
             )
-    if issues:
-        raise ScenarioError(issues)
-    return entries
 
 
 def read_meter_list(path: str | Path) -> list[MeterListEntry]:
     """Read a meter-list CSV file (UTF-8, BOM allowed); see :func:`parse_meter_list`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ScenarioError([Issue(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
-    return parse_meter_list(text, str(path))
+    return parse_meter_list(read_text(path, "utf-8-sig"), str(path))
 
 
 def format_meter_list(entries: list[MeterListEntry]) -> str:

@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulator.core.text import is_decimal, is_letters
+from simulator.core.text import CsvRowError, csv_rows, is_decimal, is_letters
 from simulator.wmbus.frame import KeyFileError
 
 COLUMNS = ("address", "key", "manufacturer", "devicetype", "version")
@@ -135,8 +135,14 @@ class KeyStore:
         issues: list[KeyFileIssue] = []
         entries: list[KeyEntry] = []
         columns: dict[str, int] | None = None
-        for row in reader:
-            line = reader.line_num
+        try:
+            rows = list(csv_rows(reader))
+        except CsvRowError as exc:
+            raise KeyFileError(
+                f"{source}:{exc.line}: {exc.reason}",
+                issues=[KeyFileIssue(source, exc.line, "csv", exc.reason)],
+            ) from None
+        for line, row in rows:
             if not any(cell.strip() for cell in row):
                 continue
             if columns is None:

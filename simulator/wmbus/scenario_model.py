@@ -59,7 +59,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from simulator.core.text import is_letters
-from simulator.scenario import StrictModel
+from simulator.scenario import ScenarioDoc, StrictModel, budget_check
 from simulator.wmbus.channel import PRESETS
 from simulator.wmbus.meter import MODES, PROFILES
 from simulator.wmbus.receiver import RADIO_MODES
@@ -174,3 +174,12 @@ class StreamScenario(StrictModel):
     receivers: ReceiversModel
     plugin: PluginModel = Field(default_factory=PluginModel)
     report: ReportModel = Field(default_factory=ReportModel)
+
+
+def validate(doc: ScenarioDoc) -> StreamScenario:
+    """Validate a ``stream`` scenario; :class:`ScenarioError` lists every problem at once,
+    including a run over :data:`~simulator.scenario.MAX_METERS` /
+    :data:`~simulator.scenario.MAX_EVENTS` (meters x telegrams)."""
+    count = (("meters", "count"), MetersModel.model_fields["count"].default)
+    interval = (("meters", "interval_s"), MetersModel.model_fields["interval_s"].default)
+    return doc.validate(StreamScenario, checks=[budget_check(count, interval, 1.0)])

@@ -59,7 +59,7 @@ from simulator.core.world import EPOCH
 from simulator.gateways.cme2100.gateway import EMAIL_RE
 from simulator.gateways.cme2100.protocol import KeyFormatError, check_key_text
 from simulator.gateways.cme2100.sender import PASSWORD_KEY
-from simulator.scenario import Issue, ScenarioDoc, StrictModel
+from simulator.scenario import Issue, ScenarioDoc, StartTime, StrictModel
 
 Fault = Literal["wrong_key", "factory_key", "tampered", "plaintext", "replay"]
 
@@ -147,7 +147,7 @@ class Cme2100Scenario(StrictModel):
     name: str | None = None
     description: str | None = None
     seed: int = 0
-    start: datetime = EPOCH
+    start: StartTime = EPOCH
     hours: float = Field(24.0, gt=0, le=24 * 366)
     gateway: GatewayModel
     smtp: SmtpModel | None = None
