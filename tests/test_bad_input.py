@@ -336,3 +336,17 @@ def test_scenario_naming_a_300_character_meter_list_is_a_problem_not_a_crash(tmp
     body = re.sub(r'meter_list = "[^"]*"', 'meter_list = "' + "m" * 300 + '.csv"', body)
     path.write_text(body, encoding="utf-8")
     assert any("meter list not found" in i for i in problems(path))
+
+
+@pytest.mark.parametrize(
+    ("replace", "key"),
+    [
+        ({"resolutions_s__[": "resolutions_s = [0.0, "}, "report.resolutions_s.0"),
+        ({"resolutions_s__[": "resolutions_s = [-1, "}, "report.resolutions_s.0"),
+        ({"grid__[": "grid = [100000, 100000] #"}, "receivers"),
+    ],
+)
+def test_stream_values_that_crashed_or_hung_the_run_are_refused(tmp_path, replace, key) -> None:
+    # found by running stream-small with each number set to 0, -1, 1e-9 and 1e9
+    issues = problems(scenario(tmp_path, "stream-small", **replace))
+    assert any(f": {key}: " in i for i in issues), issues

@@ -54,7 +54,7 @@ their defaults where they have one)::
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -109,6 +109,11 @@ class MetersModel(StrictModel):
         return _weights(v, list(v), "manufacturer")
 
 
+#: The most receivers one scenario may place (``grid`` cells or ``positions``): every telegram
+#: is evaluated at every receiver, so this bounds the work per telegram.
+MAX_RECEIVERS = 10_000
+
+
 class ChannelModel(StrictModel):
     preset: str = "oulu"
     sigma_db: float | None = Field(None, ge=0, le=30)
@@ -124,7 +129,7 @@ class ChannelModel(StrictModel):
 
 class ReceiversModel(StrictModel):
     grid: tuple[int, int] | None = None
-    positions: list[tuple[float, float]] | None = None
+    positions: list[tuple[float, float]] | None = Field(None, max_length=MAX_RECEIVERS)
     radio_mode: str = "T1_C1A_C1B"
     capture_db: float = Field(6.0, ge=-1, le=60)
     noise_floor_dbm: float = Field(-115.0, ge=-150, le=-60)
@@ -143,6 +148,10 @@ class ReceiversModel(StrictModel):
             raise ValueError("give exactly one of grid = [cols, rows] or positions = [[x, y], ...]")
         if self.grid is not None and (self.grid[0] < 1 or self.grid[1] < 1):
             raise ValueError("grid needs at least 1 x 1 receivers")
+        if self.grid is not None and self.grid[0] * self.grid[1] > MAX_RECEIVERS:
+            raise ValueError(
+                f"grid of {self.grid[0] * self.grid[1]} receivers; at most {MAX_RECEIVERS}"
+            )
         if self.positions is not None and not self.positions:
             raise ValueError("positions is empty")
         return self
@@ -156,7 +165,9 @@ class PluginModel(StrictModel):
 
 
 class ReportModel(StrictModel):
-    resolutions_s: list[float] = Field(default_factory=lambda: [900.0, 86400.0])
+    resolutions_s: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [900.0, 86400.0]
+    )
     redundancy_threshold: float = Field(0.98, ge=0, le=1)
     distance_bin_m: float = Field(50.0, gt=0)
     plots: bool = True
