@@ -171,7 +171,7 @@ class CronSchedule:
             pattern = _Pattern(*parsed[:5], parsed[5] if len(parsed) == 6 else None)
             if not pattern.reachable():
                 raise CronError(
-                    f"cron {part.strip()!r}: no calendar day has that day of month, month"
+                    f"cron {part.strip()!r} never fires: no calendar day has that day of month, month"
                     f"{', weekday' if pattern.dow != frozenset(range(7)) else ''}"
                     f"{' and year' if pattern.year is not None else ''} (e.g. 31 February)"
                 )
