@@ -16,8 +16,9 @@ import re
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import pydantic
 
@@ -150,7 +151,14 @@ class ScenarioDoc:
             issues = [self.issue(e["loc"], _message(e)) for e in exc.errors()]
         if checks:
             for check in checks:
-                issues += check(self)
+                try:
+                    issues += check(self)
+                except (TypeError, ValueError, KeyError, AttributeError, OverflowError):
+                    # Checks read the raw document; a value of the wrong kind (a table where a
+                    # number belongs) can trip them. The model has said what is wrong then;
+                    # with a valid model the check itself is wrong, so that still raises.
+                    if result is not None:
+                        raise
             issues.sort(key=lambda i: (i.line or 0, i.key))
         if issues:
             raise ScenarioError(issues)
@@ -174,13 +182,40 @@ def _message(err: dict[str, Any]) -> str:
     return msg
 
 
-def load_toml(path: str | Path) -> ScenarioDoc:
-    """Read a TOML file. Raises :class:`ScenarioError` with the line of a syntax error."""
+def read_text(path: str | Path, encoding: str = "utf-8") -> str:
+    """The text of a file a scenario names (or the scenario itself). Raises
+    :class:`ScenarioError` when it cannot be read (missing, a name too long, ...) or is not
+    ``encoding`` (UTF-8; ``utf-8-sig`` allows a BOM): line and byte offset of the first bad
+    byte."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
-        raise ScenarioError([Issue(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
+        why = exc.strerror or str(exc)
+        raise ScenarioError([Issue(str(path), None, "", f"cannot read: {why}")]) from None
+    except ValueError as exc:  # a NUL in the path
+        raise ScenarioError([Issue(str(path), None, "", f"cannot read: {exc}")]) from None
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        msg = f"not UTF-8: byte {raw[exc.start]:#04x} at offset {exc.start} ({exc.reason})"
+        raise ScenarioError([Issue(str(path), line, "", msg)]) from None
+
+
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False (not an exception) for a name too long or with a NUL."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def load_toml(path: str | Path) -> ScenarioDoc:
+    """Read a TOML file. Raises :class:`ScenarioError` with the line of a syntax error, or
+    (:func:`read_text`) the line and byte offset of bytes that are not UTF-8."""
+    path = Path(path)
+    text = read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -192,9 +227,86 @@ def load_toml(path: str | Path) -> ScenarioDoc:
 
 
 class StrictModel(pydantic.BaseModel):
-    """Base for scenario/rig models: unknown keys are errors (they are usually typos)."""
+    """Base for scenario/rig models: unknown keys are errors (they are usually typos), and
+    ``inf``/``nan`` (TOML has both) are refused in every float: no interval, value or time
+    in a model is meant to be infinite."""
 
-    model_config = pydantic.ConfigDict(extra="forbid", frozen=False)
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
+
+
+#: The most meters (or NB-IoT modules) one scenario may create, over all its groups: the
+#: ``stream`` kind's ceiling (a 100 000-meter city runs in minutes; 2 million is the bench's
+#: stated edge). Checked on the raw file before any meter or address list is built.
+MAX_METERS = 2_000_000
+
+#: The most scheduled transmissions or readouts one run may hold (meters x rounds): ten times
+#: the 100 000-meter city day (9.6 million telegrams). Checked before anything is built.
+MAX_EVENTS = 100_000_000
+
+#: Calendar window of world time (``start`` to ``start + hours``): the narrowest of the codecs
+#: the models write dates with (SMS TP-SCTS two-digit years read back as 2000..2068 by
+#: ``%y``; M-Bus type F/G dates; cron years 1970..2199).
+EARLIEST_START = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_END = datetime(2068, 12, 31, tzinfo=UTC)
+
+
+def _in_window(v: datetime) -> datetime:
+    v = v if v.tzinfo is not None else v.replace(tzinfo=UTC)
+    if not EARLIEST_START <= v <= LATEST_END - timedelta(days=367):
+        raise ValueError(
+            f"start must lie in {EARLIEST_START:%Y-%m-%d}..{LATEST_END.year - 1}-12-30 (the run "
+            f"must end by {LATEST_END:%Y-%m-%d}, the calendar the codecs can write)"
+        )
+    return v
+
+
+#: A scenario's ``start`` (world time 0): aware (naive = UTC), within the calendar window.
+StartTime = Annotated[datetime, pydantic.AfterValidator(_in_window)]
+
+
+def budget_issues(
+    doc: ScenarioDoc, key_path: Sequence[Any], meters: float, events: float
+) -> list[Issue]:
+    """Issues (at ``key_path``) when ``meters`` or ``events`` exceed :data:`MAX_METERS` /
+    :data:`MAX_EVENTS`; kinds compute both from the raw file before building anything."""
+    out = []
+    if meters > MAX_METERS:
+        msg = f"{meters:.0f} meters; a scenario may create at most {MAX_METERS}"
+        out.append(doc.issue(key_path, msg))
+    if events > MAX_EVENTS:
+        msg = (
+            f"about {events:.3g} scheduled transmissions/readouts; a run may hold at most "
+            f"{MAX_EVENTS:.0e} (fewer meters, a longer interval or fewer hours)"
+        )
+        out.append(doc.issue(key_path, msg))
+    return out
+
+
+def budget_check(
+    count: tuple[tuple[str, ...], float], interval: tuple[tuple[str, ...], float], unit_s: float
+) -> Callable[[ScenarioDoc], list[Issue]]:
+    """A ``ScenarioDoc.validate`` check for kinds whose size is one count and one interval:
+    ``count`` and ``interval`` are (key path, default); ``unit_s`` is the interval's unit in
+    s. Events = count x (hours x 3600 s) / interval. Values of the wrong kind are left to
+    the model."""
+
+    def check(doc: ScenarioDoc) -> list[Issue]:
+        def raw(path: tuple[str, ...], default: float) -> Any:
+            node: Any = doc.data
+            for key in path:
+                node = node.get(key, {}) if isinstance(node, dict) else None
+            return default if node == {} else node
+
+        n, every, hours = raw(*count), raw(*interval), raw(("hours",), 24.0)
+        if not all(_finite_positive(v) for v in (n, every, hours)):
+            return []
+        return budget_issues(doc, count[0], n, n * hours * 3600.0 / (every * unit_s))
+
+    return check
+
+
+def _finite_positive(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and 0 < v < float("inf")
 
 
 @dataclass

@@ -105,3 +105,23 @@ def test_sender_commands_a_simulated_cme2100_through_the_modem():
         (reply,) = modem.wait_for_sms(1, timeout=5)
         assert sender.decrypt_response(reply.text) == f"OK e-mail recipient set to {long_address}"
     assert gateway.recipient == long_address
+
+
+def test_a_ucs2_sms_is_read_and_does_not_block_later_messages(sim, driver):
+    # issue 14: one UCS2 SMS (a phone's choice as soon as a character is not GSM 7-bit) made
+    # receive() raise on every later call, since the message stayed in storage.
+    sim.deliver(GATEWAY_NUMBER, "status? ÅÄÖ €", ucs2=True)
+    sim.deliver(GATEWAY_NUMBER, "plain")
+    got = driver.wait_for_sms(2, timeout=5)
+    assert [m.text for m in got] == ["status? ÅÄÖ €", "plain"]
+    assert driver.command("AT+CMGL=4") == []
+
+
+def test_an_undecodable_sms_is_set_aside_and_deleted(sim, driver):
+    sim.deliver(GATEWAY_NUMBER, "first")
+    index, (stat, pdu) = next(iter(sim._store.items()))
+    sim._store[index] = (stat, pdu[:22] + "04" + pdu[24:])  # DCS 8-bit data: not decodable
+    sim.deliver(GATEWAY_NUMBER, "second")
+    assert [m.text for m in driver.wait_for_sms(1, timeout=5)] == ["second"]
+    assert [(i, type(e).__name__) for i, _, e in driver.rejected] == [(index, "PduError")]
+    assert driver.command("AT+CMGL=4") == []

@@ -21,6 +21,7 @@ from simulator.bridge.realtime import RealtimeDriver
 from simulator.bridge.tcp_service import TcpServerTransport
 from simulator.bridge.transports import SerialTransport, Transport
 from simulator.building.scenario_model import MbusScenario, validate
+from simulator.core.text import decimal
 from simulator.core.trace import Trace
 from simulator.core.world import World
 from simulator.mbus.bus import Bus
@@ -43,9 +44,10 @@ def open_rig_transport(spec: TransportSpec) -> Transport:
 def parse_host_port(text: str) -> tuple[str, int]:
     """``"HOST:PORT"`` -> (host, port); ``ValueError`` naming the text if malformed."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    number = decimal(port)
+    if not sep or number is None or number > 65535:
         raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return host or "127.0.0.1", int(port)
+    return host or "127.0.0.1", number
 
 
 @dataclass

@@ -44,6 +44,7 @@ meter list required but absent) together in one :class:`~simulator.scenario.Scen
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -54,13 +55,23 @@ from simulator.mbus.electrical import JYSTY_NF_PER_M, JYSTY_OHM_PER_M
 from simulator.mbus.faults import FAULT_KINDS
 from simulator.mbus.settings import MbusSettings
 from simulator.meters.wired import TEMPLATES
-from simulator.scenario import Issue, ScenarioDoc, StrictModel
+from simulator.scenario import (
+    Issue,
+    ScenarioDoc,
+    StartTime,
+    StrictModel,
+    budget_issues,
+    is_file,
+)
 
 Baud = Literal[300, 600, 1200, 2400, 4800, 9600, 19200, 38400]
 FaultKind = Literal["silent", "late", "early", "bad_checksum", "truncated", "garbled"]
 Command = Literal["SND_NKE", "REQ_UD2", "REQ_UD1", "SND_UD"]
 assert set(FaultKind.__args__) == set(FAULT_KINDS)  # type: ignore[attr-defined]
 
+
+#: The most meters one ``[[slaves]]`` group may hold (``count`` or ``ids``).
+MAX_GROUP = 1000
 
 #: ``[bus.master.settings]``: the CMe3100 M-Bus settings model (one declaration).
 SettingsModel = MbusSettings
@@ -107,10 +118,10 @@ class SlaveGroup(StrictModel):
     name: str | None = None
     template: str | None = None
     telegram: str | list[str] | None = None
-    count: int = Field(1, ge=1, le=1000)
+    count: int = Field(1, ge=1, le=MAX_GROUP)
     id: int | None = Field(None, ge=0, le=99_999_999)
     id_step: int = Field(1, ge=1)
-    ids: list[int] | None = None
+    ids: list[int] | None = Field(None, max_length=MAX_GROUP)
     manufacturer: str = Field("ELV", pattern=r"^[A-Za-z]{3}$")
     version: int = Field(1, ge=0, le=255)
     medium: int | None = Field(None, ge=0, le=255)
@@ -154,7 +165,7 @@ class MbusScenario(StrictModel):
     name: str | None = None
     description: str | None = None
     seed: int = 0
-    start: datetime = EPOCH
+    start: StartTime = EPOCH
     hours: float = Field(24.0, gt=0, le=24 * 366)
     bus: BusModel = Field(default_factory=BusModel)
     readout: ReadoutModel = Field(default_factory=ReadoutModel)
@@ -188,6 +199,13 @@ def cross_issues(doc: ScenarioDoc) -> list[Issue]:
     issues: list[Issue] = []
     data = doc.data
     groups = data.get("slaves") if isinstance(data.get("slaves"), list) else []
+    sizes = [_group_size(g) for g in groups]
+    readout = data.get("readout") if isinstance(data.get("readout"), dict) else {}
+    interval = readout.get("interval_min", 60.0)
+    hours = data.get("hours", 24.0)
+    if None not in sizes and _number(interval) and _number(hours) and interval > 0 and hours > 0:
+        meters = sum(n for n in sizes if n is not None)
+        issues += budget_issues(doc, ("slaves",), meters, meters * hours * 60.0 / interval)
     seen_primary: dict[int, int] = {}
     seen_secondary: dict[tuple[Any, ...], int] = {}
     for gi, g in enumerate(groups):
@@ -204,7 +222,7 @@ def cross_issues(doc: ScenarioDoc) -> list[Issue]:
         if has_tg:
             files = g["telegram"] if isinstance(g["telegram"], list) else [g["telegram"]]
             for f in files:
-                if isinstance(f, str) and not doc.resolve_path(f).is_file():
+                if isinstance(f, str) and not is_file(doc.resolve_path(f)):
                     issues.append(
                         doc.issue(
                             ("slaves", gi, "telegram"), f"golden telegram file not found: {f}"
@@ -232,6 +250,10 @@ def cross_issues(doc: ScenarioDoc) -> list[Issue]:
                     ("slaves", gi, "baud"), f"baud {baud} is not among this slave's bauds {bauds}"
                 )
             )
+        if sizes[gi] is None:
+            # Bigger than MAX_GROUP (the model says so, with the line) or a count of the
+            # wrong kind: its addresses are not expanded (count = 30000000 took gigabytes).
+            continue
         try:
             ids = group_ids(g) if (g.get("ids") is not None or g.get("id") is not None) else []
             prims = group_primaries(g)
@@ -270,16 +292,31 @@ def cross_issues(doc: ScenarioDoc) -> list[Issue]:
                     )
                 )
             seen_secondary.setdefault(key, gi)
-    readout = data.get("readout") if isinstance(data.get("readout"), dict) else {}
     if readout.get("install") == "meter_list":
         ml = readout.get("meter_list")
         if not ml:
             issues.append(
                 doc.issue(("readout", "install"), 'install = "meter_list" needs readout.meter_list')
             )
-        elif isinstance(ml, str) and not doc.resolve_path(ml).is_file():
+        elif isinstance(ml, str) and not is_file(doc.resolve_path(ml)):
             issues.append(doc.issue(("readout", "meter_list"), f"meter list not found: {ml}"))
     return issues
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _group_size(g: Any) -> int | None:
+    """Meters in a raw ``[[slaves]]`` group, or None when it is not a sane size."""
+    if not isinstance(g, dict):
+        return 0
+    ids, count = g.get("ids"), g.get("count", 1)
+    if isinstance(ids, list):
+        return len(ids) if len(ids) <= MAX_GROUP else None
+    if isinstance(count, int) and not isinstance(count, bool) and 1 <= count <= MAX_GROUP:
+        return count
+    return None
 
 
 def _profile_issues(doc: ScenarioDoc, gi: int, g: dict[str, Any]) -> list[Issue]:

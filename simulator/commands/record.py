@@ -11,6 +11,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from simulator.core.text import decimal
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("record", help="record a real M-Bus into golden telegram fixtures")
@@ -53,9 +55,9 @@ def add_parser(sub) -> None:
 
 def _range(text: str) -> range:
     lo, sep, hi = text.partition("-")
-    if not lo.isdigit() or (sep and not hi.isdigit()):
+    a, b = decimal(lo), decimal(hi) if sep else decimal(lo)
+    if a is None or b is None:
         raise ValueError(f"--addresses: expected A-B, got {text!r}")
-    a, b = int(lo), int(hi) if sep else int(lo)
     if not 0 <= a <= b <= 250:
         raise ValueError(f"--addresses: primary addresses are 0..250, got {text!r}")
     return range(a, b + 1)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from simulator.core.text import is_decimal
 from simulator.mbus.errors import AddressError
 
 _HEX16 = re.compile(r"[0-9A-Fa-f]{16}")
@@ -148,7 +149,7 @@ class SecondaryAddress:
         if not _HEX16.fullmatch(t):
             raise AddressError(f"secondary address must be 16 hex characters, got {text!r}")
         for i, ch in enumerate(t[:8]):
-            if not ch.isdigit():
+            if not is_decimal(ch):
                 raise AddressError(f"ID digit {ch!r} is not 0-9 in {t!r}", i)
         raw = bytes.fromhex(t[:8])[::-1] + bytes.fromhex(t[8:])
         return cls.from_bytes(raw)
@@ -195,7 +196,7 @@ class SecondaryMask:
         if not _HEX16.fullmatch(t):
             raise AddressError(f"mask must be 16 hex characters, got {text!r}")
         for i, ch in enumerate(t[:8]):
-            if not (ch.isdigit() or ch == "F"):
+            if not (is_decimal(ch) or ch == "F"):
                 raise AddressError(f"ID character {ch!r} must be 0-9 or F in {t!r}", i)
         return cls(bytes.fromhex(t[:8])[::-1] + bytes.fromhex(t[8:]))
 

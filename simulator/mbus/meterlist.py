@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulator.core.text import CsvRowError, csv_rows, decimal, is_decimal
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
 from simulator.mbus.errors import AddressError
-from simulator.scenario import Issue, ScenarioError
+from simulator.scenario import Issue, ScenarioError, read_text
 
 COLUMNS = (
     "Position",
@@ -75,7 +77,11 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
         raise ScenarioError([Issue(source, 1, "", "empty meter list: a header row is needed")])
     delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = [h.strip().lstrip("\ufeff") for h in next(reader)]
+    rows = csv_rows(reader)
+    try:
+        header = [h.strip().lstrip("\ufeff") for h in next(rows)[1]]
+    except CsvRowError as exc:
+        raise ScenarioError([Issue(source, exc.line, "", exc.reason)]) from None
     issues: list[Issue] = []
     index = {name.lower().replace(" ", ""): i for i, name in enumerate(header)}
     for col in COLUMNS[:4]:
@@ -84,8 +90,24 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
     if issues:
         raise ScenarioError(issues)
     entries: list[MeterListEntry] = []
-    for row in reader:
-        line = reader.line_num
+    try:
+        _read_rows(rows, index, source, entries, issues)
+    except CsvRowError as exc:
+        issues.append(Issue(source, exc.line, "", exc.reason))
+    if issues:
+        raise ScenarioError(issues)
+    return entries
+
+
+def _read_rows(
+    rows: Iterator[tuple[int, list[str]]],
+    index: dict[str, int],
+    source: str,
+    entries: list[MeterListEntry],
+    issues: list[Issue],
+) -> None:
+    """Check each data row: good ones go to ``entries``, problems to ``issues``."""
+    for line, row in rows:
 
         def cell(col: str, row: list[str] = row) -> str:
             i = index.get(col.lower())
@@ -109,7 +131,7 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
                 )
             )
         if mode != "primary" or secondary:
-            if len(secondary) == 8 and secondary.isdigit():
+            if len(secondary) == 8 and is_decimal(secondary):
                 pass
             elif len(secondary) == 16:
                 try:
@@ -126,7 +148,7 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
                     )
                 )
         baud_text = cell("BaudRate")
-        baud = int(baud_text) if baud_text.isdigit() else -1
+        baud = decimal(baud_text) or -1
         if baud not in BAUDS:
             issues.append(
                 Issue(source, line, "BaudRate", f"must be 300 or 2400 (or 9600), got {baud_text!r}")
@@ -134,8 +156,8 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
         prim_text = cell("PrimaryAddress")
         primary: int | None = None
         if prim_text:
-            if prim_text.isdigit() and int(prim_text) <= 250:
-                primary = int(prim_text)
+            if (p := decimal(prim_text)) is not None and p <= 250:
+                primary = p
             else:
                 issues.append(
                     Issue(source, line, "PrimaryAddress", f"must be 0..250, got {prim_text!r}")
@@ -150,19 +172,12 @@ def parse_meter_list(text: str, source: str = "<meter list>") -> list[MeterListE
                     position, secondary, baud, mode, primary, cell("EnhancedAddress") or None, line
                 )
             )
-    if issues:
-        raise ScenarioError(issues)
-    return entries
 
 
 def read_meter_list(path: str | Path) -> list[MeterListEntry]:
     """Read a meter-list CSV file (UTF-8, BOM allowed); see :func:`parse_meter_list`."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ScenarioError([Issue(str(path), None, "", f"cannot read: {exc.strerror}")]) from None
-    return parse_meter_list(text, str(path))
+    return parse_meter_list(read_text(path, "utf-8-sig"), str(path))
 
 
 def format_meter_list(entries: list[MeterListEntry]) -> str:

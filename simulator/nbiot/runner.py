@@ -26,6 +26,7 @@ from simulator.nbiot.module import Cmi6140
 from simulator.nbiot.network import exception_report_latency
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.scenario_model import NbiotScenario
+from simulator.nbiot.scenario_model import validate as validate_nbiot
 from simulator.nbiot.server import NbiotServer
 
 
@@ -414,6 +415,7 @@ DEVICE = DeviceKind(
     name="nbiot",
     title="a fleet of CMi6140 NB-IoT modules in one cell",
     scenario=NbiotScenario,
+    validate=validate_nbiot,
     build=NbiotRun,
     summary=NbiotSummary,
     trace=lambda scn: "off" if scn.output.trace == "off" else "full",

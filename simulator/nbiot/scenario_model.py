@@ -27,7 +27,7 @@ import pydantic
 from simulator.nbiot.config import ModuleConfig
 from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import NetworkParams
-from simulator.scenario import StrictModel
+from simulator.scenario import ScenarioDoc, StrictModel, budget_check
 
 
 class CouplingLoss(StrictModel):
@@ -80,3 +80,15 @@ class NbiotScenario(StrictModel):
     power: PowerModel = PowerModel()
     time_sync: list[TimeSync] = []
     output: Output = Output()
+
+
+def validate(doc: ScenarioDoc) -> NbiotScenario:
+    """Validate an ``nbiot`` scenario; :class:`ScenarioError` lists every problem at once,
+    including a run over :data:`~simulator.scenario.MAX_METERS` /
+    :data:`~simulator.scenario.MAX_EVENTS` (modules x transmissions)."""
+    count = (("fleet", "modules"), Fleet.model_fields["modules"].default)
+    interval = (
+        ("module", "transmit_interval_min"),
+        ModuleConfig.model_fields["transmit_interval_min"].default,
+    )
+    return doc.validate(NbiotScenario, checks=[budget_check(count, interval, 60.0)])

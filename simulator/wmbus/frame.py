@@ -18,7 +18,7 @@ in the input; nothing else leaks out (house rule: one clear typed error).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from simulator.core.errors import PositionedError
 from simulator.wmbus.crc import crc16_en13757
@@ -157,6 +157,14 @@ class LinkHeader:
     id: int
     version: int
     device_type: int
+    #: The M-field as received, when parsed: decoders show any code (``@@@``, ``[``, bit 15
+    #: set) as letters, which do not all pack back, so re-encoding uses the received bytes.
+    m_field: int | None = field(default=None, compare=False, repr=False)
+
+    def _m_field(self) -> int:
+        if self.m_field is not None and _manufacturer_letters(self.m_field) == self.manufacturer:
+            return self.m_field
+        return _manufacturer_code(self.manufacturer)
 
     def to_bytes(self) -> bytes:
         """The 9 bytes ``C M(2) A(6)`` (without L). Raises :class:`FrameError` on bad fields."""
@@ -168,7 +176,7 @@ class LinkHeader:
                 raise FrameError(f"{name} must be 0..255, got {v!r}")
         return (
             bytes([self.c])
-            + _manufacturer_code(self.manufacturer).to_bytes(2, "little")
+            + self._m_field().to_bytes(2, "little")
             + bytes.fromhex(f"{self.id:08d}")[::-1]
             + bytes([self.version, self.device_type])
         )
@@ -192,6 +200,7 @@ class LinkHeader:
             id=_bcd_id(payload[3:7], offset + 3),
             version=payload[7],
             device_type=payload[8],
+            m_field=man,
         )
 
     @property

@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from simulator.core.text import CsvRowError, csv_rows, is_decimal, is_letters
 from simulator.wmbus.frame import KeyFileError
 
 COLUMNS = ("address", "key", "manufacturer", "devicetype", "version")
@@ -134,8 +135,14 @@ class KeyStore:
         issues: list[KeyFileIssue] = []
         entries: list[KeyEntry] = []
         columns: dict[str, int] | None = None
-        for row in reader:
-            line = reader.line_num
+        try:
+            rows = list(csv_rows(reader))
+        except CsvRowError as exc:
+            raise KeyFileError(
+                f"{source}:{exc.line}: {exc.reason}",
+                issues=[KeyFileIssue(source, exc.line, "csv", exc.reason)],
+            ) from None
+        for line, row in rows:
             if not any(cell.strip() for cell in row):
                 continue
             if columns is None:
@@ -167,7 +174,7 @@ class KeyStore:
                 )
             addr = cells["address"].strip()
             if addr != "-1":
-                if addr.isdigit() and len(addr) <= 8:
+                if is_decimal(addr) and len(addr) <= 8:
                     entry_fields["id"] = int(addr)
                 elif _HEX16.fullmatch(addr):
                     from simulator.mbus.address import SecondaryAddress
@@ -190,7 +197,7 @@ class KeyStore:
                     )
             man = cells["manufacturer"].strip()
             if man != "*":
-                if len(man) == 3 and man.isascii() and man.isalpha():
+                if len(man) == 3 and is_letters(man):
                     if entry_fields.get("manufacturer", man.upper()) != man.upper():
                         problems.append(f"manufacturer: {man!r} contradicts the address")
                     entry_fields["manufacturer"] = man.upper()

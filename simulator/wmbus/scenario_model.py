@@ -54,11 +54,12 @@ their defaults where they have one)::
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from simulator.scenario import StrictModel
+from simulator.core.text import is_letters
+from simulator.scenario import ScenarioDoc, StrictModel, budget_check
 from simulator.wmbus.channel import PRESETS
 from simulator.wmbus.meter import MODES, PROFILES
 from simulator.wmbus.receiver import RADIO_MODES
@@ -102,10 +103,15 @@ class MetersModel(StrictModel):
     @field_validator("manufacturers")
     @classmethod
     def _man(cls, v):
-        bad = [k for k in v if not (len(k) == 3 and k.isalpha() and k.isupper())]
+        bad = [k for k in v if not (len(k) == 3 and is_letters(k) and k.isupper())]
         if bad:
             raise ValueError(f"manufacturer codes must be three capital letters: {bad}")
         return _weights(v, list(v), "manufacturer")
+
+
+#: The most receivers one scenario may place (``grid`` cells or ``positions``): every telegram
+#: is evaluated at every receiver, so this bounds the work per telegram.
+MAX_RECEIVERS = 10_000
 
 
 class ChannelModel(StrictModel):
@@ -123,7 +129,7 @@ class ChannelModel(StrictModel):
 
 class ReceiversModel(StrictModel):
     grid: tuple[int, int] | None = None
-    positions: list[tuple[float, float]] | None = None
+    positions: list[tuple[float, float]] | None = Field(None, max_length=MAX_RECEIVERS)
     radio_mode: str = "T1_C1A_C1B"
     capture_db: float = Field(6.0, ge=-1, le=60)
     noise_floor_dbm: float = Field(-115.0, ge=-150, le=-60)
@@ -142,6 +148,10 @@ class ReceiversModel(StrictModel):
             raise ValueError("give exactly one of grid = [cols, rows] or positions = [[x, y], ...]")
         if self.grid is not None and (self.grid[0] < 1 or self.grid[1] < 1):
             raise ValueError("grid needs at least 1 x 1 receivers")
+        if self.grid is not None and self.grid[0] * self.grid[1] > MAX_RECEIVERS:
+            raise ValueError(
+                f"grid of {self.grid[0] * self.grid[1]} receivers; at most {MAX_RECEIVERS}"
+            )
         if self.positions is not None and not self.positions:
             raise ValueError("positions is empty")
         return self
@@ -155,7 +165,9 @@ class PluginModel(StrictModel):
 
 
 class ReportModel(StrictModel):
-    resolutions_s: list[float] = Field(default_factory=lambda: [900.0, 86400.0])
+    resolutions_s: list[Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: [900.0, 86400.0]
+    )
     redundancy_threshold: float = Field(0.98, ge=0, le=1)
     distance_bin_m: float = Field(50.0, gt=0)
     plots: bool = True
@@ -173,3 +185,12 @@ class StreamScenario(StrictModel):
     receivers: ReceiversModel
     plugin: PluginModel = Field(default_factory=PluginModel)
     report: ReportModel = Field(default_factory=ReportModel)
+
+
+def validate(doc: ScenarioDoc) -> StreamScenario:
+    """Validate a ``stream`` scenario; :class:`ScenarioError` lists every problem at once,
+    including a run over :data:`~simulator.scenario.MAX_METERS` /
+    :data:`~simulator.scenario.MAX_EVENTS` (meters x telegrams)."""
+    count = (("meters", "count"), MetersModel.model_fields["count"].default)
+    interval = (("meters", "interval_s"), MetersModel.model_fields["interval_s"].default)
+    return doc.validate(StreamScenario, checks=[budget_check(count, interval, 1.0)])

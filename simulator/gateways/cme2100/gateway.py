@@ -40,6 +40,7 @@ from typing import Any
 import simpy
 
 from simulator.core import events as ev
+from simulator.core.text import decimal
 from simulator.core.world import World
 from simulator.gateways.cme2100.protocol import (
     Direction,
@@ -275,13 +276,13 @@ class Cme2100:
         self._respond(key, f"OK e-mail recipient set to {args[1]}")
 
     def _install_command(self, args: list[str], key: str) -> None:
-        if not 1 <= len(args) <= 2 or not args[0].isdigit():
+        expected = decimal(args[0]) if args else None
+        if not 1 <= len(args) <= 2 or expected is None:
             self._respond(key, "ERROR usage: install <expected number of meters> [CAD file]")
             return
         if self._installing:
             self._respond(key, "ERROR installation already in progress")
             return
-        expected = int(args[0])
         cad = args[1] if len(args) == 2 else None
         self._installing = True
         self._respond(key, f"installation started, expecting {expected} meters")

@@ -27,10 +27,17 @@ from datetime import datetime
 
 import serial
 
-from simulator.gateways.cme2100.pdu import Reassembler, decode_pdu, encode_submit, tpdu_length
+from simulator.core.text import decimal
+from simulator.gateways.cme2100.pdu import (
+    PduError,
+    Reassembler,
+    decode_pdu,
+    encode_submit,
+    tpdu_length,
+)
 from simulator.gateways.cme2100.sms import SINGLE_SEPTETS, septet_length
 
-FINAL = re.compile(r"^(OK|ERROR|\+CMS ERROR: ?\d+|\+CME ERROR: ?.+|NO CARRIER)$")
+FINAL = re.compile(r"^(OK|ERROR|\+CMS ERROR: ?[0-9]+|\+CME ERROR: ?.+|NO CARRIER)$")
 URC = re.compile(r"^\+(CMTI|CDSI|CMT|CDS):")
 CTRL_Z = b"\x1a"
 
@@ -73,6 +80,8 @@ class GsmModem:
         self._buf = bytearray()
         self._reference = 0
         self._reassembler = Reassembler()
+        #: stored messages that could not be decoded: (index, PDU hex, the PduError)
+        self.rejected: list[tuple[int, str, PduError]] = []
 
     # -- life cycle ---------------------------------------------------------------------------
     def init(self) -> GsmModem:
@@ -170,7 +179,10 @@ class GsmModem:
         lines = self._collect(command)
         for line in lines:
             if line.startswith("+CMGS:"):
-                return int(line.split(":", 1)[1].strip().split(",")[0])
+                mr = decimal(line.split(":", 1)[1].strip().split(",")[0])
+                if mr is None:
+                    raise ModemError(command, f"bad message reference in {line!r}", lines)
+                return mr
         raise ModemError(command, "no +CMGS reference in the response", lines)
 
     # -- receiving ----------------------------------------------------------------------------
@@ -181,37 +193,28 @@ class GsmModem:
         """
         self.urcs.clear()
         out: list[ReceivedSms] = []
-        if self.mode == "text":
-            entries = self._list_text()
-        else:
-            entries = self._list_pdu()
-        for index, number, text, ts, part in entries:
-            whole = self._reassembler.add(part) if part is not None else text
+        command = "AT+CMGL=4" if self.mode == "pdu" else 'AT+CMGL="ALL"'
+        for index, fields, body in parse_cmgl(self.command(command), command):
+            if self.mode == "text":
+                number = fields[1].strip('"') if len(fields) > 1 else ""
+                whole: str | None = body
+                ts = None
+            else:
+                try:
+                    sms = decode_pdu(body)
+                except PduError as exc:
+                    # Set aside and deleted like any read message: one message this driver
+                    # cannot read must not stay in storage and stop every later receive().
+                    self.rejected.append((index, body, exc))
+                    whole = None
+                else:
+                    number, ts = sms.number, sms.timestamp
+                    whole = self._reassembler.add(sms)
             if whole is not None:
                 out.append(ReceivedSms(number, whole, ts))
             if delete:
                 self.command(f"AT+CMGD={index}")
         return out
-
-    def _list_pdu(self):
-        lines = self.command("AT+CMGL=4")
-        entries = []
-        for i, line in enumerate(lines):
-            if line.startswith("+CMGL:") and i + 1 < len(lines):
-                index = int(line.split(":", 1)[1].split(",")[0])
-                sms = decode_pdu(lines[i + 1])
-                entries.append((index, sms.number, sms.text, sms.timestamp, sms))
-        return entries
-
-    def _list_text(self):
-        lines = self.command('AT+CMGL="ALL"')
-        entries = []
-        for i, line in enumerate(lines):
-            if line.startswith("+CMGL:") and i + 1 < len(lines):
-                fields = line.split(":", 1)[1].split(",")
-                number = fields[2].strip('"') if len(fields) > 2 else ""
-                entries.append((int(fields[0]), number, lines[i + 1], None, None))
-        return entries
 
     def wait_for_sms(self, count: int = 1, timeout: float | None = None) -> list[ReceivedSms]:
         """Poll for ``count`` complete messages (``ModemError`` ``timeout`` otherwise)."""
@@ -227,3 +230,21 @@ class GsmModem:
             line = self._read_line(min(deadline, time.monotonic() + 0.2))
             if line is not None and URC.match(line):
                 self.urcs.append(line)
+
+
+def parse_cmgl(lines: list[str], command: str = "AT+CMGL") -> list[tuple[int, list[str], str]]:
+    """The stored messages of an ``AT+CMGL`` response (TS 27.005 §3.4.2 PDU, §4.1 text):
+    ``(index, the other header fields, the line after the header)`` for each
+    ``+CMGL: <index>,...`` line. Raises :class:`ModemError` for a header without a decimal
+    index or without its body line."""
+    out = []
+    for i, line in enumerate(lines):
+        if not line.startswith("+CMGL:"):
+            continue
+        fields = line.split(":", 1)[1].strip().split(",")
+        index = decimal(fields[0].strip())
+        if index is None or i + 1 >= len(lines):
+            what = "no decimal index" if index is None else "no message line"
+            raise ModemError(command, f"{what} in {line!r} (line {i + 1})", lines)
+        out.append((index, fields[1:], lines[i + 1]))
+    return out

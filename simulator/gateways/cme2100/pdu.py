@@ -2,7 +2,9 @@
 
 The modem driver uses PDU mode (``AT+CMGF=0``) because text mode cannot send the user data
 header (UDH) that concatenated SMS need. Only the GSM 7-bit default alphabet (DCS 0x00) is
-encoded; the concatenation UDH is IEI 0x00 (8-bit reference): ``05 00 03 ref total seq``.
+encoded by the driver; SMS-DELIVER may also carry UCS2 (DCS 0x08: UTF-16BE, 70 characters a
+part, 67 with a header), which a phone uses as soon as one character is outside GSM 7-bit. The
+concatenation UDH is IEI 0x00 (8-bit reference): ``05 00 03 ref total seq``.
 
 PDU hex, as exchanged with the modem, starts with the SMSC address; the driver sends ``00``
 ("use the SMSC stored in the SIM"). ``AT+CMGS=<n>`` takes the TPDU length ``n`` in octets,
@@ -14,12 +16,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from simulator.core.text import is_decimal
 from simulator.gateways.cme2100.sms import from_septets, split_septets, to_septets
 
 MTI_DELIVER = 0x00
 MTI_SUBMIT = 0x01
 UDHI = 0x40
 IEI_CONCAT_8BIT = 0x00
+DCS_GSM7, DCS_UCS2 = 0x00, 0x08
+UCS2_SINGLE, UCS2_PART = 70, 67  # characters (UTF-16 code units) per SMS, TS 23.040 §9.2.3.16
 
 
 class PduError(ValueError):
@@ -73,7 +78,7 @@ def unpack_septets(data: bytes, count: int, fill_bits: int = 0) -> list[int]:
 def encode_address(number: str) -> bytes:
     """TP address field: digit count, type of address, swapped BCD digits (F-padded)."""
     digits = number[1:] if number.startswith("+") else number
-    if not digits.isdigit() or not 1 <= len(digits) <= 20:
+    if not is_decimal(digits) or not 1 <= len(digits) <= 20:
         raise ValueError(f"phone number {number!r}: 1..20 digits, optional leading '+'")
     toa = 0x91 if number.startswith("+") else 0x81
     return bytes([len(digits), toa]) + _semi_octets(digits)
@@ -125,23 +130,47 @@ def tpdu_length(pdu_hex: str) -> int:
 
 
 # -- SMS-DELIVER ----------------------------------------------------------------------------
-def encode_deliver(number: str, text: str, *, timestamp: datetime, reference: int = 0) -> list[str]:
+def encode_deliver(
+    number: str, text: str, *, timestamp: datetime, reference: int = 0, ucs2: bool = False
+) -> list[str]:
     """SMS-DELIVER PDUs (hex, empty SMSC field) as a network hands ``text`` from ``number``.
 
     Used by the simulated modem; ``timestamp`` is the service-centre time stamp (aware).
+    ``ucs2``: send as a phone does when the text is not GSM 7-bit (DCS 0x08, UTF-16BE).
     """
-    parts = split_septets(to_septets(text))
+    parts: list = _ucs2_parts(text) if ucs2 else split_septets(to_septets(text))
     oa = encode_address(number)
     scts = _encode_scts(timestamp)
+    dcs = DCS_UCS2 if ucs2 else DCS_GSM7
     out = []
-    for seq, septets in enumerate(parts, start=1):
+    for seq, part in enumerate(parts, start=1):
         udh = b""
         if len(parts) > 1:
             udh = bytes([5, IEI_CONCAT_8BIT, 3, reference & 0xFF, len(parts), seq])
         first = MTI_DELIVER | 0x04 | (UDHI if udh else 0)  # 0x04: TP-MMS, no more messages
-        tpdu = bytes([first]) + oa + bytes([0x00, 0x00]) + scts + _user_data(udh, septets)
+        ud = _ucs2_user_data(udh, part) if ucs2 else _user_data(udh, part)
+        tpdu = bytes([first]) + oa + bytes([0x00, dcs]) + scts + ud
         out.append(("00" + tpdu.hex()).upper())
     return out
+
+
+def _ucs2_parts(text: str) -> list[bytes]:
+    """``text`` as UTF-16BE parts of at most 70 (one SMS) or 67 (each part) code units,
+    never splitting a surrogate pair."""
+    units = [ch.encode("utf-16-be") for ch in text]
+    if sum(len(u) for u in units) <= 2 * UCS2_SINGLE:
+        return [b"".join(units)]
+    parts, cur = [], b""
+    for u in units:
+        if len(cur) + len(u) > 2 * UCS2_PART:
+            parts.append(cur)
+            cur = b""
+        cur += u
+    return [*parts, cur]
+
+
+def _ucs2_user_data(udh: bytes, data: bytes) -> bytes:
+    return bytes([len(udh) + len(data)]) + udh + data  # UDL counts octets, udh[0] is UDHL
 
 
 def _encode_scts(ts: datetime) -> bytes:
@@ -154,13 +183,27 @@ def _encode_scts(ts: datetime) -> bytes:
     return _semi_octets(digits) + bytes([tz])
 
 
-def _decode_scts(data: bytes) -> datetime:
+def _decode_scts(data: bytes, offset: int) -> datetime:
+    """TP-SCTS (TS 23.040 §9.2.3.11): 6 swapped-BCD octets YYMMDDhhmmss, then the zone in
+    quarter hours. Raises :class:`PduError` (``offset`` = the octet) for a non-decimal
+    semi-octet or a date that does not exist."""
+    if len(data) < 7:
+        raise IndexError  # truncated: decode_pdu reports it
+    for k, b in enumerate(data[:7]):
+        low = b & 0x07 if k == 6 else b & 0x0F  # the zone's bit 3 is its sign
+        if low > 9 or b >> 4 > 9:
+            raise PduError(f"service-centre time stamp octet {b:02X} is not decimal", offset + k)
     d = _read_semi_octets(data[:6])
     tz = data[6]
     quarters = (tz & 0x07) * 10 + (tz >> 4)
     sign = -1 if tz & 0x08 else 1
+    if quarters > 4 * 18:  # datetime zones stop short of 24 h; real ones within 18 h
+        raise PduError(f"time zone {quarters} quarter hours is beyond 18 h", offset + 6)
     zone = timezone(timedelta(minutes=15 * quarters * sign))
-    return datetime.strptime(d, "%y%m%d%H%M%S").replace(tzinfo=zone)
+    try:
+        return datetime.strptime(d, "%y%m%d%H%M%S").replace(tzinfo=zone)
+    except ValueError:
+        raise PduError(f"service-centre time stamp {d} is not a date", offset) from None
 
 
 def decode_pdu(pdu_hex: str) -> SmsPdu:
@@ -195,12 +238,13 @@ def _decode(raw: bytes) -> SmsPdu:
     i += 2 + nbytes
     i += 1  # TP-PID
     dcs = raw[i]
-    if dcs & 0x0C != 0x00:
-        raise PduError(f"data coding scheme {dcs:#04x} is not the GSM 7-bit alphabet", i)
+    alphabet = dcs & 0x0C
+    if alphabet not in (DCS_GSM7, DCS_UCS2):
+        raise PduError(f"data coding scheme {dcs:#04x} is neither GSM 7-bit nor UCS2", i)
     i += 1
     timestamp = None
     if mti == MTI_DELIVER:
-        timestamp = _decode_scts(raw[i : i + 7])
+        timestamp = _decode_scts(raw[i : i + 7], i)
         i += 7
     elif (first >> 3) & 0x03 == 0x02:  # relative validity period, one octet
         i += 1
@@ -209,8 +253,7 @@ def _decode(raw: bytes) -> SmsPdu:
     udl = raw[i]
     ud = raw[i + 1 :]
     concat = None
-    fill = 0
-    header_septets = 0
+    fill = header_septets = udhl = 0
     if first & UDHI:
         udhl = ud[0]
         udh = ud[1 : 1 + udhl]
@@ -223,8 +266,20 @@ def _decode(raw: bytes) -> SmsPdu:
         fill = (7 - ((udhl + 1) * 8) % 7) % 7
         header_septets = ((udhl + 1) * 8 + fill) // 7
         ud = ud[1 + udhl :]
-    septets = unpack_septets(ud, udl - header_septets, fill)
     kind = "submit" if mti == MTI_SUBMIT else "deliver"
+    if alphabet == DCS_UCS2:  # UDL counts octets, header included
+        n = udl - (1 + udhl if first & UDHI else 0)
+        body = ud[: max(n, 0)]
+        if n < 0 or len(body) != n or n % 2:
+            raise PduError(f"UCS2 user data of {n} octets (must be even, {len(ud)} there)", i)
+        try:
+            text = body.decode("utf-16-be")
+        except UnicodeDecodeError as exc:
+            raise PduError(f"UCS2 user data: {exc.reason}", i + 1 + exc.start) from None
+        return SmsPdu(kind, number, text, concat, timestamp)
+    if udl < header_septets:
+        raise PduError(f"user data length {udl} is shorter than its header", i)
+    septets = unpack_septets(ud, udl - header_septets, fill)
     return SmsPdu(kind, number, from_septets(septets), concat, timestamp)
 
 

@@ -59,7 +59,7 @@ from simulator.core.world import EPOCH
 from simulator.gateways.cme2100.gateway import EMAIL_RE
 from simulator.gateways.cme2100.protocol import KeyFormatError, check_key_text
 from simulator.gateways.cme2100.sender import PASSWORD_KEY
-from simulator.scenario import Issue, ScenarioDoc, StrictModel
+from simulator.scenario import Issue, ScenarioDoc, StartTime, StrictModel
 
 Fault = Literal["wrong_key", "factory_key", "tampered", "plaintext", "replay"]
 
@@ -67,7 +67,7 @@ Fault = Literal["wrong_key", "factory_key", "tampered", "plaintext", "replay"]
 DEFAULT_WRONG_KEY = "Wr0ngKey-0000000"
 #: Placeholders an SMS ``text`` may use, filled from ``[gateway]``.
 PLACEHOLDERS = ("password", "email", "expected_meters", "factory_key")
-_AT = re.compile(r"^(\d{1,4}):([0-5]\d)(?::([0-5]\d(?:\.\d{1,6})?))?$")
+_AT = re.compile(r"^([0-9]{1,4}):([0-5][0-9])(?::([0-5][0-9](?:\.[0-9]{1,6})?))?$")
 
 
 def parse_at(text: str) -> float:
@@ -147,7 +147,7 @@ class Cme2100Scenario(StrictModel):
     name: str | None = None
     description: str | None = None
     seed: int = 0
-    start: datetime = EPOCH
+    start: StartTime = EPOCH
     hours: float = Field(24.0, gt=0, le=24 * 366)
     gateway: GatewayModel
     smtp: SmtpModel | None = None

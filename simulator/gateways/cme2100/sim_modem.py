@@ -100,13 +100,14 @@ class SimulatedModem:
         self.stop()
 
     # -- network side -------------------------------------------------------------------------
-    def deliver(self, number: str, text: str) -> list[int]:
-        """An SMS from ``number`` arrives: stored (one index per part) and announced."""
+    def deliver(self, number: str, text: str, *, ucs2: bool = False) -> list[int]:
+        """An SMS from ``number`` arrives: stored (one index per part) and announced.
+        ``ucs2``: coded as a phone codes text outside GSM 7-bit (DCS 0x08)."""
         with self._lock:
             self._deliver_ref = (self._deliver_ref + 1) % 256
             indices = []
             for pdu in encode_deliver(
-                number, text, timestamp=self.clock(), reference=self._deliver_ref
+                number, text, timestamp=self.clock(), reference=self._deliver_ref, ucs2=ucs2
             ):
                 index = self._free_index()
                 self._store[index] = ("0", pdu)
@@ -255,5 +256,5 @@ class SimulatedModem:
 
 
 def _int(text: str) -> int:
-    m = re.match(r"\s*(\d+)", text)
+    m = re.match(r"\s*([0-9]+)", text)
     return int(m.group(1)) if m else -1

@@ -92,13 +92,16 @@ class CadFile:
 
 
 _LINE = re.compile(r"^([A-Za-z0-9-]+)\s*:\s?(.*)$")
-_CONFIG = re.compile(r"^Sync-Config-(\d+)$", re.I)
-_FILE = re.compile(r"^Sync-File-(\d+)-URL$", re.I)
+_CONFIG = re.compile(r"^Sync-Config-([0-9]{1,9})$", re.I)
+_FILE = re.compile(r"^Sync-File-([0-9]{1,9})-URL$", re.I)
 
 
 def _is_url(text: str) -> bool:
-    p = urlsplit(text)
-    return p.scheme in ("http", "https") and bool(p.hostname)
+    try:  # urlsplit raises ValueError for "http://[::1" and bad ports
+        p = urlsplit(text)
+        return p.scheme in ("http", "https") and bool(p.hostname) and (p.port or 1) > 0
+    except ValueError:
+        return False
 
 
 def parse_cad(text: str, source: str = "cad") -> CadFile:
@@ -156,13 +159,15 @@ def parse_cad(text: str, source: str = "cad") -> CadFile:
                 )
             )
     for name, items in (("Sync-Config", configs), ("Sync-File", files)):
-        if items and sorted(items) != list(range(len(items))):
-            missing = sorted(set(range(max(items) + 1)) - set(items))
+        if items and max(items) >= len(items):
+            # Only indexes below the item count can be missing; a huge index (10000000) must
+            # not make this list (or anything else) that long.
+            missing = [i for i in range(len(items)) if i not in items]
             problems.append(
                 (
                     None,
                     f"{name} indexes must start at 0 and be continuous; "
-                    f"missing {', '.join(map(str, missing))}",
+                    f"missing {', '.join(map(str, missing))} (highest given {max(items)})",
                 )
             )
     if mode is None:

@@ -20,9 +20,12 @@ the field and the bad text.
 
 from __future__ import annotations
 
+import calendar
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+
+from simulator.core.text import decimal
 
 FIELDS = ("minute", "hour", "day of month", "month", "day of week", "year")
 BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7), (1970, 2199))
@@ -33,6 +36,11 @@ MONTHS = {
     )
 }
 DAYS = {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
+_MONTH_DAYS = {m: calendar.monthrange(2000, m)[1] for m in range(1, 13)}  # 2000: leap year
+
+#: How far :meth:`CronSchedule.next_after` looks by default: one 28-year weekday cycle and a
+#: week, so every pattern :meth:`CronSchedule.parse` accepts without a year fires within it.
+HORIZON_DAYS = 366 * 28 + 7
 
 
 class CronError(ValueError):
@@ -44,9 +52,9 @@ def _value(text: str, index: int, pattern: str) -> int:
     low = text.lower()
     if low in names:
         return names[low]
-    if not text.isdigit():
+    v = decimal(text)
+    if v is None:
         raise CronError(f"cron {pattern!r}: {FIELDS[index]} {text!r} is not a number")
-    v = int(text)
     lo, hi = BOUNDS[index]
     if not lo <= v <= hi:
         raise CronError(f"cron {pattern!r}: {FIELDS[index]} {v} is outside {lo}-{hi}")
@@ -65,12 +73,12 @@ def _field(text: str, index: int, pattern: str, rng: random.Random) -> frozenset
         base, _, step_text = part.partition("/")
         step = 1
         if step_text:
-            if not step_text.isdigit() or int(step_text) == 0:
+            step = decimal(step_text) or 0
+            if step == 0:
                 raise CronError(
                     f"cron {pattern!r}: {FIELDS[index]} step {step_text!r} "
                     "must be a positive number"
                 )
-            step = int(step_text)
         if base == "*":
             a, b = lo, hi
         elif "-" in base:
@@ -105,6 +113,25 @@ class _Pattern:
             and (d.isoweekday() % 7) in self.dow
             and (self.year is None or d.year in self.year)
         )
+
+    def reachable(self) -> bool:
+        """True if some calendar day matches (31 February never comes; 29 February on a
+        Monday does, every 28 years or so). Days of month and months alone decide unless
+        weekdays or years restrict: then the 28-year weekday cycle from 2000 (or the given
+        years) is searched."""
+        pairs = [(m, d) for m in self.month for d in self.dom if d <= _MONTH_DAYS[m]]
+        if not pairs:
+            return False
+        if self.dow == frozenset(range(7)) and self.year is None:
+            return True
+        years = sorted(self.year) if self.year is not None else range(2000, 2028)
+        for y in years:
+            for m, d in pairs:
+                if (m, d) == (2, 29) and not calendar.isleap(y):
+                    continue
+                if date(y, m, d).isoweekday() % 7 in self.dow:
+                    return True
+        return False
 
     def next_after(self, t: datetime, horizon_days: int) -> datetime | None:
         day = t.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -141,10 +168,17 @@ class CronSchedule:
                     "(minute hour day month weekday) or 6 (+ year)"
                 )
             parsed = [_field(f, i, part.strip(), rng) for i, f in enumerate(fields)]
-            patterns.append(_Pattern(*parsed[:5], parsed[5] if len(parsed) == 6 else None))
+            pattern = _Pattern(*parsed[:5], parsed[5] if len(parsed) == 6 else None)
+            if not pattern.reachable():
+                raise CronError(
+                    f"cron {part.strip()!r} never fires: no calendar day has that day of month, month"
+                    f"{', weekday' if pattern.dow != frozenset(range(7)) else ''}"
+                    f"{' and year' if pattern.year is not None else ''} (e.g. 31 February)"
+                )
+            patterns.append(pattern)
         return cls(text.strip(), tuple(patterns))
 
-    def next_after(self, t: datetime, horizon_days: int = 366 * 5) -> datetime:
+    def next_after(self, t: datetime, horizon_days: int = HORIZON_DAYS) -> datetime:
         """The first firing strictly after ``t`` (whole minutes, same tzinfo).
 
         Raises :class:`CronError` if none falls within ``horizon_days``.

@@ -51,7 +51,7 @@ from simulator.building.scenario_model import BusModel, SlaveGroup, cross_issues
 from simulator.core.world import EPOCH
 from simulator.gateways.cme3100.gateway_settings import Cme3100Settings
 from simulator.mbus.meterlist import read_meter_list
-from simulator.scenario import Issue, ScenarioDoc, ScenarioError, StrictModel
+from simulator.scenario import Issue, ScenarioDoc, ScenarioError, StartTime, StrictModel
 from simulator.sinks.outages import FAULTS
 
 
@@ -129,7 +129,7 @@ class Cme3100Scenario(StrictModel):
     name: str | None = None
     description: str = ""
     seed: int = 0
-    start: datetime = EPOCH
+    start: StartTime = EPOCH
     hours: float = Field(24.0, gt=0, le=24 * 366)
     bus: BusModel = Field(default_factory=BusModel)
     slaves: list[SlaveGroup] = Field(min_length=1)

@@ -21,6 +21,7 @@ import pydantic
 from pydantic import Field
 
 from simulator.core.settings import setting
+from simulator.core.text import decimal
 from simulator.gateways.cme3100.cron import CronError, CronSchedule
 from simulator.gateways.cme3100.reports.names import Template, TemplateError
 from simulator.gateways.cme3100.value_period import INTERVALS, ValuePeriod, ValuePeriodError
@@ -59,10 +60,11 @@ def parse_value_period(text: str) -> ValuePeriod:
     words = text.strip().lower().split()
     if words == ["auto"]:
         return ValuePeriod.auto()
-    if len(words) == 2 and words[0].isascii() and words[0].isdigit():
+    amount = decimal(words[0]) if len(words) == 2 else None
+    if amount is not None:
         unit = words[1] if words[1].endswith("s") else words[1] + "s"
         if unit in VALUE_PERIOD_UNITS:
-            return ValuePeriod.fixed(int(words[0]), unit)
+            return ValuePeriod.fixed(amount, unit)
     raise ValuePeriodError(
         f"Value Period {text!r}: 'auto' or '<n> <unit>' with unit one of {VALUE_PERIOD_UNITS}"
     )

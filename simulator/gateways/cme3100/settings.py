@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pydantic
 
 from simulator.core.settings import setting
+from simulator.core.text import decimal
 from simulator.gateways.cme3100.cron import CronError, CronSchedule
 from simulator.wmbus.receiver import RADIO_MODES
 
@@ -166,7 +167,7 @@ def _device_types(text: str) -> tuple[int, ...]:
 def _ids(text: str) -> tuple[int, ...]:
     out = []
     for p in _list(text):
-        if not re.fullmatch(r"\d{1,8}", p):
+        if not re.fullmatch(r"[0-9]{1,8}", p):
             raise ValueError(f"device identity {p!r} is not an 8-digit meter ID")
         out.append(int(p))
     return tuple(out)
@@ -179,7 +180,7 @@ def _radio_mode(text: str) -> str:
 
 
 def _baud(text: str) -> int:
-    if not text.isdigit() or int(text) not in USB_BAUD_RATES:
+    if decimal(text) not in USB_BAUD_RATES:
         raise ValueError(f"{text!r} is not one of {' '.join(map(str, USB_BAUD_RATES))}")
     return int(text)
 

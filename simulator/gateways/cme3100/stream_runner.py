@@ -45,6 +45,7 @@ from simulator.wmbus.radio_kernel import (
 )
 from simulator.wmbus.receiver import Receiver
 from simulator.wmbus.scenario_model import StreamScenario
+from simulator.wmbus.scenario_model import validate as validate_stream
 
 
 def _pick(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
@@ -600,6 +601,7 @@ DEVICE = DeviceKind(
     name="stream",
     title="wM-Bus meters, radio and a CMe3100 Stream Plugin",
     scenario=StreamScenario,
+    validate=validate_stream,
     build=StreamRun,
     summary=StreamSummary,
     trace=lambda sc: "keep" if sc.engine == "event" else "full",

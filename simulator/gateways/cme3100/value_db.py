@@ -41,6 +41,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from enum import Enum
 
+from simulator.core.text import is_decimal
 from simulator.gateways.cme3100.log import LogEntry, Severity
 from simulator.gateways.cme3100.readout import Readout, ReadoutStatus
 from simulator.mbus.telegram import STATUS_APPLICATION, STATUS_BITS
@@ -119,7 +120,7 @@ class ValueDatabase:
         (rows go in time order), the meter is not 8 digits, or ``telegram_count`` and the
         status disagree (an OK readout needs at least one telegram)."""
         meter = readout.meter
-        if len(meter) != 8 or not meter.isdigit():
+        if len(meter) != 8 or not is_decimal(meter):
             raise ValueDbError(f"meter {meter!r}: secondary address must be 8 digits")
         if readout.status == ReadoutStatus.OK and not readout.telegrams:
             raise ValueDbError(f"meter {meter}: an OK readout at {readout.at} s has no telegram")

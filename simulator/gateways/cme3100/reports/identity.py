@@ -26,7 +26,7 @@ class GatewayIdentity:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"\d{8,10}", self.serial):
+        if not re.fullmatch(r"[0-9]{8,10}", self.serial):
             raise TemplateError(f"gateway serial {self.serial!r}: 8-10 digits expected")
 
     @property
