@@ -292,7 +292,7 @@ class Cme3100Settings(StrictModel):
     """Everything the bench sets on a CMe3100 (docs/cme3100.md; docs/settings.md table)."""
 
     serial: str = setting(
-        "0016045167", pattern=r"^\d{10}$", source="CME3100.md §5.2 (G1)", doc="10 digits"
+        "0016045167", pattern=r"^[0-9]{10}$", source="CME3100.md §5.2 (G1)", doc="10 digits"
     )
     licence: int = setting(8, source="002 §4.5.1", doc="8 (none), 32, 64, 128, 256, 512")
     readout_schedule: Schedule = setting(
