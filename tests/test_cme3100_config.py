@@ -178,7 +178,7 @@ report = st.fixed_dictionaries(
 )
 SETTINGS = st.fixed_dictionaries(
     {
-        "serial": st.from_regex(r"\A\d{10}\Z"),
+        "serial": st.from_regex(r"\A[0-9]{10}\Z"),  # the serial is ASCII digits only
         "licence": st.sampled_from(LICENCE_STEPS),
         "readout_schedule": st.sampled_from(CRONS),
         "search_baud": st.sampled_from([300, 2400, 9600]),
