@@ -410,3 +410,12 @@ def test_real_sinks_carry_the_same_reports_as_the_in_world_run(tmp_path):
         keys = ("reports", "delivered", "failed", "retries", "values_delivered", "values_lost")
         assert {k: real["reports"][name][k] for k in keys} == {k: r[k] for k in keys}, name
     assert real["exactly_once"] and world["exactly_once"]
+
+
+def test_the_serial_is_ten_ascii_digits():
+    import pydantic
+
+    assert Cme3100Settings(serial="0016000001").serial == "0016000001"
+    for bad in ("000000000\u0660", "001600000", "00160000011", "00160O0001"):
+        with pytest.raises(pydantic.ValidationError, match="serial"):
+            Cme3100Settings(serial=bad)
