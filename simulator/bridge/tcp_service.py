@@ -103,6 +103,11 @@ class TcpServerTransport:
                 if self._client is None:
                     self._take(conn, who)
                     continue
+                if _closing(self._client):
+                    # the served client has hung up; the reader has not drained it yet: the
+                    # newcomer is next, not refused (a rule, not the reader's timing)
+                    self._waiting.appendleft((conn, who))
+                    continue
                 # one client at a time (seed 002 §6.26): a rule, not a race
                 served = f"one client at a time: {self._peer} is being served"
                 if self.busy == "queue":
@@ -210,3 +215,13 @@ class TcpServerTransport:
         with contextlib.suppress(OSError):
             self._srv.close()
         self._accepter.join(timeout=2)
+
+
+def _closing(sock: socket.socket) -> bool:
+    """The peer closed its side (or the socket failed): Linux POLLRDHUP/HUP/ERR."""
+    poller = select.poll()
+    poller.register(sock, getattr(select, "POLLRDHUP", 0x2000) | select.POLLHUP | select.POLLERR)
+    try:
+        return bool(poller.poll(0))
+    except OSError:
+        return True
