@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 import pytest
-import serial
 
 from simulator.mbus.wire import response_window
+from simulator.testing.serve_process import MasterClient as Master
 from simulator.testing.serve_process import ServeProcess
 
 pytestmark = pytest.mark.timeout(60)
@@ -51,66 +51,6 @@ def scenario(tmp_path: Path, baud: int, delay_ms: float | None = None) -> Path:
         f'[[slaves]]\ntemplate = "water"\nid = 12345678\nprimary = 4\nbaud = {baud}\n{delay}'
     )
     return path
-
-
-class Master:
-    """One master session on the served transport (a TCP client or a program on the pty)."""
-
-    def __init__(self, served: ServeProcess, baud: int = 2400) -> None:
-        self.kind = served.kind
-        if self.kind == "tcp":
-            self.sock = socket.create_connection(served.address, timeout=2.0)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        else:
-            self.port = serial.Serial(served.path, baud, timeout=0)
-            time.sleep(0.03)  # the bridge notices the open within 20 ms (its session starts)
-
-    def write(self, data: bytes) -> float:
-        """Write ``data``; returns ``time.monotonic()`` just before the write."""
-        t = time.monotonic()
-        if self.kind == "tcp":
-            self.sock.sendall(data)
-        else:
-            self.port.write(data)
-        return t
-
-    def read_for(self, seconds: float, want: int | None = None) -> tuple[bytes, float | None]:
-        """Bytes that arrive within ``seconds`` (stop early once ``want`` arrived) and the
-        monotonic time the first one was seen."""
-        got, first = b"", None
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and (want is None or len(got) < want):
-            if self.kind == "tcp":
-                self.sock.settimeout(max(0.001, min(0.01, end - time.monotonic())))
-                try:
-                    chunk = self.sock.recv(4096)
-                except TimeoutError:
-                    chunk = b""
-                if chunk == b"" and not self._tcp_open():
-                    break
-            else:
-                chunk = self.port.read(4096)
-                if not chunk:
-                    time.sleep(0.0005)
-            if chunk and first is None:
-                first = time.monotonic()
-            got += chunk
-        return got, first
-
-    def _tcp_open(self) -> bool:
-        try:
-            self.sock.settimeout(0)
-            return self.sock.recv(1, socket.MSG_PEEK) != b""
-        except BlockingIOError:
-            return True
-        except OSError:
-            return False
-
-    def close(self) -> None:
-        if self.kind == "tcp":
-            self.sock.close()
-        else:
-            self.port.close()
 
 
 def by_kind(events: list[dict], kind: str, **match) -> list[dict]:

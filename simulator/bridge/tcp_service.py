@@ -41,8 +41,9 @@ from simulator.bridge.transports import PortGone, SessionEnded
 #: what to do with a second client while one is served
 BUSY_POLICIES = ("refuse", "queue")
 
-#: The reader retries quickly: a TCP client should not wait for a slow back-off.
-RECONNECT_BACKOFF_MAX = 0.05
+#: The reader retries at once: :meth:`TcpServerTransport.reopen` itself waits (up to 0.2 s)
+#: for the next client, so a new client's first bytes are read as soon as it is accepted.
+RECONNECT_BACKOFF_MAX = 0.002
 
 
 class TcpServerTransport:
@@ -106,7 +107,7 @@ class TcpServerTransport:
                 if _closing(self._client):
                     # the served client has hung up; the reader has not drained it yet: the
                     # newcomer is next, not refused (a rule, not the reader's timing)
-                    self._waiting.appendleft((conn, who))
+                    self._waiting.append((conn, who))  # first come, first served
                     continue
                 # one client at a time (seed 002 §6.26): a rule, not a race
                 served = f"one client at a time: {self._peer} is being served"

@@ -5,8 +5,9 @@ the bridge runs in its own process (its own GIL, its own scheduler slot) and the
 another. :class:`ServeProcess` starts ``python -m simulator.cli serve SCENARIO (--tcp
 127.0.0.1:0 | --pty) --trace FILE ...``, reads the address or pty path it prints, and on
 :meth:`ServeProcess.stop` ends it with SIGTERM (which writes the trace, like Ctrl-C) and loads
-the trace. Every wait is bounded: a service that does not come up or does not stop within
-its timeout is killed and reported with its stderr.
+the trace. :class:`MasterClient` is one master session on it (a TCP client, or a program
+that opens the pty). Every wait is bounded: a service that does not come up or does not stop
+within its timeout is killed and reported with its stderr.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ from __future__ import annotations
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import serial
 
 from simulator.core.trace import Trace
 
@@ -156,12 +160,63 @@ class ServeProcess:
         self.kill()
 
 
-def wait_for(predicate, timeout: float, step: float = 0.01) -> bool:
-    """Poll ``predicate()`` until true or ``timeout`` s passed; returns its last value."""
-    end = time.monotonic() + timeout
-    while True:
-        if predicate():
+class MasterClient:
+    """One master session on a :class:`ServeProcess`: a TCP client or a program on the pty
+    (opened 8N1 at ``baud`` bit/s). Every read is bounded by its ``seconds``."""
+
+    def __init__(self, served: ServeProcess, baud: int = 2400) -> None:
+        self.kind = served.kind
+        if self.kind == "tcp":
+            self.sock = socket.create_connection(served.address, timeout=2.0)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        else:
+            self.port = serial.Serial(served.path, baud, timeout=0)
+            time.sleep(0.03)  # the bridge notices the open within 20 ms (its session starts)
+
+    def write(self, data: bytes) -> float:
+        """Write ``data``; returns ``time.monotonic()`` just before the write."""
+        t = time.monotonic()
+        if self.kind == "tcp":
+            self.sock.sendall(data)
+        else:
+            self.port.write(data)
+        return t
+
+    def read_for(self, seconds: float, want: int | None = None) -> tuple[bytes, float | None]:
+        """Bytes that arrive within ``seconds`` (stop early once ``want`` arrived) and the
+        monotonic time the first one was seen."""
+        got, first = b"", None
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and (want is None or len(got) < want):
+            if self.kind == "tcp":
+                self.sock.settimeout(max(0.001, min(0.01, end - time.monotonic())))
+                try:
+                    chunk = self.sock.recv(4096)
+                except TimeoutError:
+                    chunk = b""
+                if chunk == b"" and not self._tcp_open():
+                    break
+            else:
+                chunk = self.port.read(4096)
+                if not chunk:
+                    time.sleep(0.0005)
+            if chunk and first is None:
+                first = time.monotonic()
+            got += chunk
+        return got, first
+
+    def _tcp_open(self) -> bool:
+        try:
+            self.sock.settimeout(0)
+            return self.sock.recv(1, socket.MSG_PEEK) != b""
+        except BlockingIOError:
             return True
-        if time.monotonic() > end:
+        except OSError:
             return False
-        time.sleep(step)
+
+    def close(self) -> None:
+        if self.kind == "tcp":
+            self.sock.close()
+        else:
+            self.port.close()
+
