@@ -191,7 +191,7 @@ def window_probe(baud: int, n: int) -> dict:
         x
         for e in events
         if e["kind"] == "bridge_bytes" and e["direction"] == "out"
-        for x in e["byte_late_ms"]
+        for x in e.get("byte_late_ms", [])  # not in traces of bridges before sessions
     ]
     return {
         "baud": baud,
@@ -200,7 +200,7 @@ def window_probe(baud: int, n: int) -> dict:
         "jitter_p50_ms": round(_pct(jitter, 50), 3),
         "jitter_p99_ms": round(_pct(jitter, 99), 3),
         "jitter_max_ms": round(max(jitter), 3),
-        "byte_late_p99_ms": round(_pct(late, 99), 3),
+        "byte_late_p99_ms": round(_pct(late, 99), 3) if late else None,
         "absent_probes": len(seen),
     }
 

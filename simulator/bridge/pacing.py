@@ -7,7 +7,7 @@ wire consecutive characters are one character time (11/baud s, EN 13757-2 8E1) a
 
 :class:`PacedWriter` owns one thread that sleeps until each byte is due and writes it, then
 reports what was written with the actual monotonic and wall-clock (Unix) instants, so the
-trace shows when bytes really left. A timed wait on Linux wakes within about 0.1 ms; the
+trace shows when bytes really left. ``time.sleep`` on Linux wakes within about 0.1 ms; the
 bench measures the resulting reply delays (benches/bench_bridge.py, docs/bridge.md).
 
 Sessions: a submission may name the transport connection it is for (``port_session``): every
@@ -28,6 +28,9 @@ from dataclasses import dataclass, field
 from simulator.bridge.transports import PortGone, SessionEnded, Transport
 
 CHAR_BITS = 11
+
+#: How often (s) a writer waiting for a due instant looks whether its session was cancelled.
+CANCEL_POLL = 0.005
 
 
 def char_times(start: float, count: int, baud: int) -> list[float]:
@@ -71,7 +74,6 @@ class PacedWriter:
         self.on_written = on_written
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._min_session = 0
-        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bridge-writer", daemon=True)
         self._thread.start()
 
@@ -98,7 +100,6 @@ class PacedWriter:
         """Drop every submission of a session numbered below ``before`` (reported with
         ``cancelled``), without waiting for its due instants."""
         self._min_session = max(self._min_session, before)
-        self._wake.set()
 
     def idle(self) -> bool:
         """True when nothing is queued (a submission being written counts as queued)."""
@@ -149,15 +150,16 @@ class PacedWriter:
                 self._jobs.task_done()
 
     def _wait_until(self, at: float, session: int) -> bool:
-        """Sleep until monotonic ``at``; False as soon as ``session`` is cancelled."""
+        """Sleep until monotonic ``at``; False once ``session`` is cancelled (seen within
+        :data:`CANCEL_POLL` s). ``time.sleep`` keeps the due instants sharp: a wait on an event
+        woke up to 3 ms late under load (benches/bench_bridge.py)."""
         while True:
-            self._wake.clear()
             if session < self._min_session:
                 return False
             delay = at - time.monotonic()
             if delay <= 0:
                 return True
-            self._wake.wait(delay)
+            time.sleep(min(delay, CANCEL_POLL))
 
 
 @dataclass(frozen=True)
