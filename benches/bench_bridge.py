@@ -105,6 +105,7 @@ def paced_burst(n: int = 600, baud: int = 9600) -> tuple[float, list[float]]:
     writer = PacedWriter(pty, done.put)
     try:
         with serial.Serial(pty.path, baud, timeout=2.0) as port:
+            pty.reopen()  # the program has it open: its session starts (the reader does this)
             time.sleep(0.05)
             start = time.monotonic() + 0.01
             due = char_times(start, n, baud)
