@@ -219,4 +219,3 @@ class MasterClient:
             self.sock.close()
         else:
             self.port.close()
-
