@@ -9,15 +9,29 @@
    1.146 ms); reported: achieved bytes/s against the nominal 872.7 bytes/s, and the per-byte
    lateness against the due instants (p50, p99, max in ms).
 
+3. **Reply window per baud (300, 2400, 9600 bit/s)**, against ``meterbench serve --pty`` in
+   its own process (:class:`~simulator.testing.serve_process.ServeProcess`), the master in
+   this one at libmbus cadence: SND_NKE to the meter (which answers at a delay drawn inside
+   the EN 13757-2 window), then SND_NKE to an absent address, waiting the libmbus timeout
+   ((330 + 11) bit times + 150 ms) for a reply that never comes, and so on. Reported per baud:
+   replies whose first byte the master saw inside the window measured from its request's end
+   (write + 5 character times), and the start jitter (seen - modelled delay, the modelled one
+   from the trace's ``bridge_exchange``): p50, p99, max in ms. A bridge that waits out empty
+   windows falls behind by ~60 ms per absent address at 300 bit/s and leaves the window.
+   ``BENCH_WINDOW_N="300:20,2400:60,9600:60"`` sets the replies per baud.
+
 Run: ``pytest benches/bench_bridge.py --benchmark-only -s``; the figures are in
-``extra_info`` and printed.
+``extra_info`` and printed (``-k window`` for the per-baud table only).
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import serial
 
@@ -29,6 +43,7 @@ from simulator.mbus.bus import Bus
 from simulator.mbus.slave import ResponseDelay
 from simulator.mbus.wire import response_window
 from simulator.testing.bench import MeterSpec
+from simulator.testing.serve_process import ServeProcess
 
 SND_NKE_1 = bytes.fromhex("1040014116")
 EXCHANGES = 60
@@ -90,6 +105,7 @@ def paced_burst(n: int = 600, baud: int = 9600) -> tuple[float, list[float]]:
     writer = PacedWriter(pty, done.put)
     try:
         with serial.Serial(pty.path, baud, timeout=2.0) as port:
+            pty.reopen()  # the program has it open: its session starts (the reader does this)
             time.sleep(0.05)
             start = time.monotonic() + 0.01
             due = char_times(start, n, baud)
@@ -122,3 +138,92 @@ def test_bench_paced_throughput_9600(benchmark):
     benchmark.extra_info.update(info)
     print("\npaced writer at 9600 bit/s:", info)
     assert min(lateness) >= 0  # never early
+
+
+WINDOW_N = {300: 20, 2400: 60, 9600: 60}
+
+
+def _window_n() -> dict[int, int]:
+    spec = os.environ.get("BENCH_WINDOW_N")
+    if not spec:
+        return dict(WINDOW_N)
+    return {int(b): int(n) for b, n in (part.split(":") for part in spec.split(","))}
+
+
+def _snd_nke(address: int) -> bytes:
+    return bytes([0x10, 0x40, address, (0x40 + address) & 0xFF, 0x16])
+
+
+def window_probe(baud: int, n: int) -> dict:
+    """``n`` replies at ``baud`` over a pty, absent-address probes in between (see doc)."""
+    lo, hi = response_window(baud)
+    duration = 5 * 11 / baud
+    absent_wait = (330 + 11) / baud + 0.150  # libmbus reply timeout
+    idle = 11 * 11 / baud  # libmbus: 11 character times between frames
+    with tempfile.TemporaryDirectory() as tmp:
+        scenario = Path(tmp) / "bus.toml"
+        scenario.write_text(
+            f'kind = "mbus"\nseed = 11\n[bus]\nbaud = {baud}\n[[slaves]]\n'
+            f'template = "water"\nid = 12345678\nprimary = 4\nbaud = {baud}\n'
+            "delay_window = [0.0, 0.3]\n"
+        )
+        srv = ServeProcess(scenario, "pty", Path(tmp) / "trace.jsonl", "--baud", str(baud))
+        with srv:
+            seen = []
+            with serial.Serial(srv.path, baud, timeout=hi + 0.5) as port:
+                time.sleep(0.1)
+                for _ in range(n):
+                    t0 = time.monotonic()
+                    port.write(_snd_nke(4))
+                    reply = port.read(1)
+                    t1 = time.monotonic()
+                    assert reply == b"\xe5", reply
+                    seen.append(t1 - (t0 + duration))
+                    time.sleep(idle)
+                    port.write(_snd_nke(7))  # nobody has address 7
+                    port.timeout = absent_wait
+                    assert port.read(1) == b""
+                    port.timeout = hi + 0.5
+            events = srv.stop()
+    modelled = [e["delay"] for e in events if e["kind"] == "bridge_exchange" and e["reply"]]
+    assert len(modelled) == len(seen)
+    jitter = [(s - m) * 1000 for s, m in zip(seen, modelled, strict=True)]
+    late = [
+        x
+        for e in events
+        if e["kind"] == "bridge_bytes" and e["direction"] == "out"
+        for x in e.get("byte_late_ms", [])  # not in traces of bridges before sessions
+    ]
+    return {
+        "baud": baud,
+        "replies": len(seen),
+        "inside_window": sum(lo <= s <= hi for s in seen),
+        "jitter_p50_ms": round(_pct(jitter, 50), 3),
+        "jitter_p99_ms": round(_pct(jitter, 99), 3),
+        "jitter_max_ms": round(max(jitter), 3),
+        "byte_late_p99_ms": round(_pct(late, 99), 3) if late else None,
+        "absent_probes": len(seen),
+    }
+
+
+def window_table() -> list[dict]:
+    return [window_probe(baud, n) for baud, n in sorted(_window_n().items())]
+
+
+def test_bench_reply_window_per_baud(benchmark):
+    rows = benchmark.pedantic(window_table, rounds=1, iterations=1)
+    head = (
+        "| bit/s | replies inside the window | start jitter p50 / p99 / max (ms) | "
+        "byte lateness p99 (ms) | absent-address probes |"
+    )
+    lines = [head, "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['baud']} | {r['inside_window']}/{r['replies']} | {r['jitter_p50_ms']} / "
+            f"{r['jitter_p99_ms']} / {r['jitter_max_ms']} | {r['byte_late_p99_ms']} | "
+            f"{r['absent_probes']} |"
+        )
+    benchmark.extra_info["rows"] = rows
+    print("\nreply window per baud over a pty (meterbench serve in its own process):")
+    print("\n".join(lines))
+    assert all(r["inside_window"] == r["replies"] for r in rows)

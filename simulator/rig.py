@@ -88,6 +88,8 @@ class TransportSpec(StrictModel):
     pty: bool = False
     pty_link: str | None = None
     tcp: str | None = None  # HOST:PORT of a transparent M-Bus TCP service to offer
+    #: a second TCP client while one is served: refused, or queued until the first leaves
+    tcp_busy: Literal["refuse", "queue"] = "refuse"
     baud: Literal[300, 600, 1200, 2400, 4800, 9600] = 2400
     parity: Literal["N", "E"] = "N"
     echo: bool = False

@@ -21,7 +21,7 @@ from simulator.bridge.transports import PortGone, SerialTransport
 
 SND_NKE_1 = bytes.fromhex("1040014116")
 REQ_UD2_1 = bytes.fromhex("105b015c16")
-SELECT = bytes.fromhex("680b0b6853fd52785634121596010494 16".replace(" ", ""))
+SELECT = bytes.fromhex("680b0b6853fd52785634121596010466 16".replace(" ", ""))  # valid CS
 
 
 # -- pty -------------------------------------------------------------------------------------
@@ -29,6 +29,7 @@ def test_pty_passes_bytes_both_ways_unchanged():
     pty = PtyTransport()
     try:
         with serial.Serial(pty.path, 2400, timeout=1) as master:
+            pty.reopen()  # a master program opened it: its session starts (the reader does this)
             every_byte = bytes(range(256))
             master.write(every_byte)
             got = b""
@@ -47,6 +48,7 @@ def test_pty_link_points_at_terminal_and_is_removed(tmp_path):
     pty = PtyTransport(link=link)
     assert os.path.realpath(link) == os.path.realpath(pty.path)
     with serial.Serial(str(link), 2400, timeout=0.5) as master:
+        pty.reopen()
         master.write(b"\xe5")
         assert pty.read(1.0) == b"\xe5"
     pty.close()
@@ -127,7 +129,9 @@ def frames_of(items):
 def test_framer_cuts_back_to_back_frames_from_one_chunk():
     f = Framer(default_gap(2400))
     out = f.feed(0.0, SND_NKE_1 + REQ_UD2_1 + b"\xe5" + SELECT)
-    assert frames_of(out) == [SND_NKE_1, REQ_UD2_1, b"\xe5", SELECT]
+    # a master never sends the single character E5 (only slaves do): junk, not a request
+    assert frames_of(out) == [SND_NKE_1, REQ_UD2_1, SELECT]
+    assert [i.data for i in out if i.kind == "junk"] == [b"\xe5"]
     assert f.pending == 0
 
 
@@ -200,6 +204,7 @@ def test_paced_writer_writes_each_byte_at_its_instant():
     writer = PacedWriter(pty, done.put)
     try:
         with serial.Serial(pty.path, 9600, timeout=1) as master:
+            pty.reopen()
             start = time.monotonic() + 0.02
             due = char_times(start, 8, 2400)  # 4.58 ms apart
             writer.submit(b"\x68\x03\x03\x68\x08\x01\x72\x7b", due, tag="reply")
@@ -242,20 +247,23 @@ def test_reader_stamps_chunks_and_survives_master_unplug():
     master = serial.Serial(pty.path, 2400, timeout=0.5)
     reader = PortReader(pty, inbox, poll=0.02, backoff=0.01, backoff_max=0.05).start()
     try:
+        # the first master's session starts through reopen() (gone: none yet, back: session 1)
+        assert [inbox.get(timeout=2).kind for _ in range(2)] == ["gone", "back"]
         before = time.monotonic()
         master.write(REQ_UD2_1)
         ev = inbox.get(timeout=2)
         assert ev.kind == "rx" and ev.data == REQ_UD2_1 and ev.mono >= before
+        assert ev.session == 1
         master.close()  # USB unplug as the bridge sees it
         ev = inbox.get(timeout=2)
         assert ev.kind == "gone"
         time.sleep(0.1)
         again = serial.Serial(pty.path, 2400, timeout=0.5)
         ev = inbox.get(timeout=2)
-        assert ev.kind == "back"
+        assert ev.kind == "back" and ev.session == 2
         again.write(SND_NKE_1)
         ev = inbox.get(timeout=2)
-        assert ev.kind == "rx" and ev.data == SND_NKE_1
+        assert ev.kind == "rx" and ev.data == SND_NKE_1 and ev.session == 2
         again.close()
     finally:
         reader.stop()

@@ -5,29 +5,38 @@
 writes:
 
 1. The reader thread (:mod:`simulator.bridge.reader`) stamps the bytes; the framer
-   (:mod:`simulator.bridge.framing`) cuts them into frames by the EN 13757-2 grammar and by
-   inter-byte silence; junk is logged (trace ``bridge_junk``) and skipped.
+   (:mod:`simulator.bridge.framing`) cuts out valid frames by EN 13757-2 frame sync (start
+   byte, L-fields, checksum, stop byte, inter-byte gap); junk is logged (``bridge_junk``) and
+   never reaches the bus, so noise costs no time and the next valid frame is served at once.
 2. The frame goes on the simulated bus (``Bus.transmit``, source ``"bridge"``) at the master's
-   current baud rate; the slaves hear it exactly as they would hear the simulated master.
-3. ``Bus.receive`` gathers their reply (collisions combined as a wired-AND and decoded by the
-   master's UART model) while the driver lets the world run ahead of the wall clock. After
-   the first reception the bridge keeps receiving while a reply is still on its way, until
-   the EN 13757-2 window (330 bit times + 50 ms after the request, or ``reply_timeout`` if
-   longer) has passed: several E5 to a wildcard selection with spread delays are separate
-   receptions, and a master on a real wire sees them all. A request that arrives meanwhile
-   is handled afterwards (its ``queued_ms`` in the trace).
+   current baud rate, as sent from its own arrival (a burst) or from its first byte on the
+   wire (a pacing adapter, :func:`wire_start`), never earlier than the end of the previous
+   request and reply: each reply window is measured from that request's own end, however
+   busy the bridge was when it got to it.
+3. If a slave's reply is on its way, ``Bus.receive`` gathers it (collisions combined as a
+   wired-AND and decoded by the master's UART model) while the driver lets the world run
+   ahead of the wall clock; the bridge keeps receiving while a further reply is on its way
+   inside the window (330 bit times + 50 ms, or ``reply_timeout`` if longer). If no slave is
+   going to answer (absent address, a frame nobody accepts) the bridge does not wait for the
+   window at all: the next request is read at once.
 4. Each reception's bytes, garbled ones included, are written back one by one at their modelled
-   instants (``RxChar.t``), i.e. each reply starts inside the slave's configured delay after
-   the request's last byte (EN 13757-2: 11 bit times .. 330 bit times + 50 ms; PROTOCOL.md
-   §2.5), paced one character time (11/baud s) apart.
+   instants (``RxChar.t``) mapped to ``time.monotonic()``, paced one character time (11/baud s)
+   apart; every written byte's lateness is traced.
+
+Sessions (docs/bridge.md "Sessions"): a master session is one TCP client, one open..close of
+the pty by a master program, or on a serial line a run of traffic that ends after
+``session_idle`` s of silence, or when the port goes away. At its end the framer's held bytes,
+queued requests and replies not yet written are dropped and traced (``bridge_dropped``), and
+the transport flushes its buffers: nothing one master sent is ever answered to another.
 
 Baud rate: the bridge follows an acknowledged baud-switch control frame (CI B8..BF answered
 with E5, PROTOCOL.md §2.6) and, on a pty, the speed the master program set on its terminal.
 ``echo=True`` writes the master's own bytes back first, as some level converters do.
 
 Trace events (docs/bridge.md): ``bridge_bytes`` (every byte in/out/echo, with world and wall
-times), ``bridge_junk``, ``bridge_port`` (gone/back), ``bridge_exchange`` (request, reply,
-delay), ``bridge_baud``.
+times and write lateness), ``bridge_junk``, ``bridge_port`` (gone/back), ``bridge_session``
+(start/end/refused/queued), ``bridge_dropped``, ``bridge_exchange`` (request, reply, delay),
+``bridge_baud``.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import queue
 import time
 from collections import deque
 from collections.abc import Generator
+from dataclasses import dataclass
 from typing import Any
 
 from simulator.bridge.framing import Framed, Framer, default_gap
@@ -44,6 +54,7 @@ from simulator.bridge.reader import PortEvent, PortReader
 from simulator.bridge.realtime import RealtimeDriver
 from simulator.bridge.transports import Transport
 from simulator.core import events
+from simulator.core.events import UNSET
 from simulator.core.world import World
 from simulator.mbus.bus import Bus, Reception
 from simulator.mbus.errors import MBusError
@@ -60,6 +71,22 @@ from simulator.mbus.wire import (
 #: gives up on a reply; a slave configured to answer later needs ``reply_timeout``.
 REPLY_MARGIN = 0.020
 
+#: Silence (s, no byte either way) that ends a master session on a serial line, which has no
+#: connection to open or close: longer than the 300 bit/s reply window (1.15 s), so a reply
+#: in flight is never cut by it.
+SESSION_IDLE = 2.0
+
+
+@dataclass
+class Session:
+    """One master's session: ``number`` (1, 2, ... per bridge), the transport connection it
+    runs on (``port_session``), world s of its start and of its last byte either way."""
+
+    number: int
+    port_session: int
+    started: float
+    last_activity: float
+
 
 class SerialBridge:
     """Connects ``transport`` (the physical master's side) to ``bus`` in ``driver``'s world.
@@ -68,7 +95,9 @@ class SerialBridge:
     bytes back (level-converter echo); ``reply_timeout``: how long (s) to listen for a reply
     after a request (default: end of the reply window + 20 ms); ``gap``: inter-byte silence
     that ends a partial frame (default :func:`~simulator.bridge.framing.default_gap`);
-    ``packing``: ``"mbus"`` (frame grammar) or ``"transparent"`` (TCP service mode).
+    ``packing``: ``"mbus"`` (frame grammar) or ``"transparent"`` (TCP service mode);
+    ``session_idle``: silence (s) that ends a session on a transport without connections of
+    its own (a serial line; default :data:`SESSION_IDLE` or the reply timeout + 0.5 s if longer).
     """
 
     def __init__(
@@ -84,6 +113,7 @@ class SerialBridge:
         packing: str = "mbus",
         name: str = "bridge",
         start_reader: bool = True,
+        session_idle: float | None = None,
     ) -> None:
         self.driver = driver
         self.world: World = driver.world
@@ -95,9 +125,15 @@ class SerialBridge:
         self._gap = gap
         self.name = name
         self.framer = Framer(gap or default_gap(self.baud), mode=packing)  # type: ignore[arg-type]
-        self._requests: deque[Framed] = deque()
+        self._requests: deque[tuple[Framed, int]] = deque()  # (frame, session number)
         self._wake: Any = None
         self._line_baud = self._read_line_baud()
+        # pty and TCP clients open and close; a serial line only falls silent
+        self._by_connection = bool(getattr(transport, "sessions_by_connection", False))
+        self.session_idle = session_idle or max(SESSION_IDLE, self.reply_timeout(300) + 0.5)
+        self.session: Session | None = None
+        self._sessions = 0
+        self._line_free = float("-inf")  # world s the last reply forwarded ended
         self.counters = {
             "requests": 0,
             "replies": 0,
@@ -106,8 +142,15 @@ class SerialBridge:
             "bytes_out": 0,
             "late_replies": 0,
             "port_lost": 0,
+            "sessions": 0,
+            "refused": 0,
+            "dropped_requests": 0,
+            "dropped_replies": 0,
+            "dropped_bytes": 0,
         }
         self.writer = PacedWriter(transport, self._written_from_thread)
+        if hasattr(transport, "on_notice"):
+            transport.on_notice = self._notice_from_thread  # type: ignore[attr-defined]
         backoff_max = getattr(transport, "reconnect_backoff_max", 2.0)
         self.reader = PortReader(
             transport, _Forward(self), backoff=min(0.05, backoff_max), backoff_max=backoff_max
@@ -166,6 +209,9 @@ class SerialBridge:
                     source=self.name, state="gone", port=self.transport.name, reason=ev.reason
                 ),
             )
+            if ev.data:  # read by the transport at the hang-up: in, then dropped
+                self._bytes_in(t, ev.wall, ev.data)
+            self._end_session(t, ev.wall, f"port gone: {ev.reason}", unread=ev.data)
             return
         if ev.kind == "back":
             self._record(
@@ -173,26 +219,139 @@ class SerialBridge:
                 ev.wall,
                 events.BridgePort(source=self.name, state="back", port=self.transport.name),
             )
+            if self._by_connection:
+                self._start_session(t, ev.wall, ev.session, "a master connected")
             return
-        self.counters["bytes_in"] += len(ev.data)
-        self._record(
-            t,
-            ev.wall,
-            events.BridgeBytes(
-                source=self.name,
-                direction="in",
-                hex=ev.data.hex(),
-                n=len(ev.data),
-                byte_t=[round(t, 6)] * len(ev.data),
-                byte_wall=[round(ev.wall, 6)] * len(ev.data),
-            ),
-        )
+        self._bytes_in(t, ev.wall, ev.data)
+        s = self.session
+        if s is not None and ev.session != s.port_session:
+            self._drop(t, ev.wall, "input", s.number, ev.data, "bytes of an ended connection")
+            return
+        if s is None:
+            if self._by_connection:
+                self._drop(t, ev.wall, "input", 0, ev.data, "no master session open")
+                return
+            s = self._start_session(t, ev.wall, ev.session, "first bytes on the line")
+        elif not self._by_connection and t - s.last_activity > self.session_idle:
+            idle = t - s.last_activity
+            self._end_session(t, ev.wall, f"line silent {idle:.3f} s > {self.session_idle:g} s")
+            s = self._start_session(t, ev.wall, ev.session, "first bytes after a silence")
+        s.last_activity = t
         if self.echo:
             start = max(ev.mono, time.monotonic())
-            self.writer.submit(ev.data, char_times(start, len(ev.data), self.baud), tag="echo")
+            self.writer.submit(
+                ev.data,
+                char_times(start, len(ev.data), self.baud),
+                tag="echo",
+                session=s.number,
+                port_session=s.port_session,
+            )
         for item in self.framer.feed(t, ev.data):
             self._take(item)
         self._poke()
+
+    def _bytes_in(self, t: float, wall: float | None, data: bytes) -> None:
+        self.counters["bytes_in"] += len(data)
+        self._record(
+            t,
+            wall,
+            events.BridgeBytes(
+                source=self.name,
+                direction="in",
+                hex=data.hex(),
+                n=len(data),
+                byte_t=[round(t, 6)] * len(data),
+                byte_wall=[round(wall, 6)] * len(data) if wall is not None else [],
+            ),
+        )
+
+    # -- sessions ---------------------------------------------------------------------------
+    def _start_session(self, t: float, wall: float | None, port_session: int, why: str) -> Session:
+        if self.session is not None:
+            self._end_session(t, wall, "a new session started")
+        self._sessions += 1
+        self.counters["sessions"] += 1
+        self.session = Session(self._sessions, port_session, t, t)
+        peer = getattr(self.transport, "peer", "") or UNSET
+        self._record(
+            t,
+            wall,
+            events.BridgeSession(
+                source=self.name,
+                state="start",
+                session=self._sessions,
+                port=self.transport.name,
+                peer=peer,
+                reason=why,
+            ),
+        )
+        return self.session
+
+    def _end_session(
+        self, t: float, wall: float | None, reason: str, *, unread: bytes = b""
+    ) -> None:
+        """Drop what the session left behind: held bytes, queued requests, unwritten replies
+        (the exchange in progress drops its own reply when it sees the session changed)."""
+        s = self.session
+        number = s.number if s is not None else 0
+        held = self.framer.reset() + unread
+        if held:
+            self._drop(t, wall, "input", number, held, f"session ended ({reason})")
+        while self._requests:
+            item, sid = self._requests.popleft()
+            self.counters["dropped_requests"] += 1
+            self._drop(t, wall, "request", sid, item.data, f"session ended ({reason})")
+        if s is None:
+            return
+        self.session = None
+        self.writer.cancel(before=number + 1)
+        self._record(
+            t,
+            wall,
+            events.BridgeSession(
+                source=self.name,
+                state="end",
+                session=number,
+                port=self.transport.name,
+                reason=reason,
+            ),
+        )
+
+    def _drop(
+        self, t: float, wall: float | None, what: str, session: int, data: bytes, reason: str
+    ) -> None:
+        self.counters["dropped_bytes"] += len(data)
+        self._record(
+            t,
+            wall,
+            events.BridgeDropped(
+                source=self.name,
+                what=what,
+                session=session,
+                hex=data.hex(),
+                n=len(data),
+                reason=reason,
+            ),
+        )
+
+    def _notice_from_thread(self, state: str, peer: str, reason: str) -> None:
+        self.driver.post(self._on_notice, time.monotonic(), (state, peer, reason, time.time()))
+
+    def _on_notice(self, notice: tuple[str, str, str, float]) -> None:
+        state, peer, reason, wall = notice
+        self.counters["refused"] += state == "refused"
+        self._record(
+            self.world.now,
+            wall,
+            events.BridgeSession(
+                source=self.name,
+                state=state,
+                session=0,
+                port=self.transport.name,
+                peer=peer,
+                reason=reason,
+            ),
+        )
 
     def _written_from_thread(self, w: Written) -> None:
         mono = w.mono[0] if w.mono else time.monotonic()
@@ -202,6 +361,9 @@ class SerialBridge:
         if w.data:
             t = self.driver.world_time(w.mono[0])
             self.counters["bytes_out"] += len(w.data)
+            if self.session is not None and self.session.number == w.session:
+                self.session.last_activity = max(self.session.last_activity, t)
+            late = [(m - d) * 1000 for m, d in zip(w.mono, w.due, strict=False)]
             self._record(
                 t,
                 w.wall[0],
@@ -212,12 +374,16 @@ class SerialBridge:
                     n=len(w.data),
                     byte_t=[round(self.driver.world_time(m), 6) for m in w.mono],
                     byte_wall=[round(x, 6) for x in w.wall],
-                    lateness_ms=round(
-                        max(m - d for m, d in zip(w.mono, w.due, strict=False)) * 1000, 3
-                    ),
+                    lateness_ms=round(max(late), 3),
+                    byte_late_ms=[round(x, 3) for x in late],
                 ),
             )
-        if w.error:
+        if w.unwritten:
+            t = self.driver.world_time(w.mono[-1] if w.mono else time.monotonic())
+            what = "echo" if w.tag == "echo" else "reply"
+            self.counters["dropped_replies"] += w.tag != "echo"
+            self._drop(t, None, what, w.session, w.unwritten, w.error or "not written")
+        if w.error and not w.cancelled:
             self.world.emit(
                 events.BridgePort(
                     source=self.name,
@@ -238,8 +404,10 @@ class SerialBridge:
                     source=self.name, hex=item.data.hex(), n=len(item.data), reason=item.reason
                 ),
             )
+        elif self.session is not None:
+            self._requests.append((item, self.session.number))
         else:
-            self._requests.append(item)
+            self._drop(item.last, None, "request", 0, item.data, "no master session open")
 
     def _poke(self) -> None:
         if self._wake is not None and not self._wake.triggered:
@@ -259,30 +427,43 @@ class SerialBridge:
                 for item in self.framer.expire(self.world.now):
                     self._take(item)
                 continue
-            yield from self._exchange(self._requests.popleft())
+            yield from self._exchange(*self._requests.popleft())
 
-    def _exchange(self, item: Framed) -> Generator[Any, Any, None]:
+    def _exchange(self, item: Framed, sid: int) -> Generator[Any, Any, None]:
         self._follow_line_baud()
         baud = self.baud
         data = item.data
         self.counters["requests"] += 1
-        # > 0 when the bus was still busy (e.g. closing the previous reception after its
-        # idle time) as the request arrived: the model sees the request that much later
+        # > 0 when the bridge was still busy with an earlier exchange as the request arrived;
+        # the model still places the request at its own time (below), not this much later
         queued = self.world.now - item.last
         receptions: list[Reception] = []
         self.driver.hold_lookahead()
         try:
             start = wire_start(item, baud)
+            if start is None:
+                start = item.first  # a burst left the master's UART from its arrival
+            # half duplex: not before the previous request and the reply it got had ended
+            start = max(start, self.bus.last_request_end, self._line_free)
             yield from self.bus.transmit(data, baud=baud, source=self.name, start=start)
-            request_end = self.world.now
-            rx = yield from self.bus.receive(self.reply_timeout(baud), baud=baud, source=self.name)
+            request_end = self.bus.last_request_end
+            deadline = request_end + self.reply_timeout(baud)
+            coming = self.bus.next_reply_start()
+            if coming is None or coming >= deadline:
+                # nobody will answer inside the window: do not wait it out (a master that
+                # scans absent addresses would otherwise build a backlog)
+                rx = Reception(start=request_end, end=request_end, baud=baud)
+            else:
+                rx = yield from self.bus.receive(
+                    max(0.0, deadline - self.world.now), baud=baud, source=self.name
+                )
             if rx.chars:
                 receptions.append(rx)
             # A real master's line carries every reply in the window, not only the first
             # reception (e.g. several E5 to a wildcard selection with spread delays): keep
-            # listening while a reply is still on its way and the window is open.
+            # listening while another reply is on its way and starts inside the window.
             window_end = request_end + self.listen_window(baud)
-            while rx.chars and self.world.now < min(window_end, self.bus.line_busy_until):
+            while rx.chars and (self.bus.next_reply_start() or window_end) < window_end:
                 rx = yield from self.bus.receive(
                     window_end - self.world.now,
                     baud=baud,
@@ -305,12 +486,22 @@ class SerialBridge:
             queued_ms=round(max(0.0, queued) * 1000, 3),
             receptions=len(receptions),
         )
+        if receptions:
+            self._line_free = max(self._line_free, receptions[-1].end)
+        current = self.session if self.session is not None and self.session.number == sid else None
         for i, r in enumerate(receptions):
             due = [self.driver.mono_time(c.t) for c in r.chars]
             late = due[0] < time.monotonic()
             self.counters["replies"] += 1
             self.counters["late_replies"] += int(late)
-            self.writer.submit(r.data, due, tag="reply")
+            if current is None:
+                # the master that asked has gone: its reply must not reach the next one
+                self.counters["dropped_replies"] += 1
+                self._drop(r.start, None, "reply", sid, r.data, f"session {sid} ended")
+            else:
+                self.writer.submit(
+                    r.data, due, tag="reply", session=sid, port_session=current.port_session
+                )
             if i == 0:
                 exchange.delay = round(r.chars[0].t - request_end, 6)
                 exchange.late = late

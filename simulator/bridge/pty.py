@@ -17,6 +17,15 @@ Limitations (documented in docs/bridge.md):
   until somebody opens it again; :class:`PtyTransport` reports that as
   :class:`~simulator.bridge.transports.PortGone` and :meth:`PtyTransport.reopen` succeeds once a
   program has the terminal open again.
+
+Sessions: a pty keeps its buffers while the controlling side is open, so bytes would cross
+from one master program to the next: what the closing program wrote but the bridge had not
+read yet (Linux reports POLLIN together with POLLHUP), and reply bytes written for it that
+the next program would read on open. At the hang-up :class:`PtyTransport` therefore reads and
+drops the unread input (``PortGone.dropped``), flushes both directions (``tcflush``) and
+refuses every write until a program opens the terminal again (a new :attr:`session`).
+Limitation: a program that opens the terminal within the reader's wake-up (~0.1 ms) after the
+previous one closed it is not seen as a new session (the hang-up never shows).
 """
 
 from __future__ import annotations
@@ -26,10 +35,11 @@ import errno
 import os
 import select
 import termios
+import threading
 import tty
 from pathlib import Path
 
-from simulator.bridge.transports import PortGone
+from simulator.bridge.transports import PortGone, SessionEnded
 
 _SPEEDS = {
     getattr(termios, f"B{b}"): b
@@ -49,6 +59,8 @@ class PtyTransport:
     #: Polling the hang-up state is cheap, so a master program that (re)opens the terminal
     #: is noticed within 20 ms.
     reconnect_backoff_max = 0.02
+    #: a session is one connection (pty: one open..close by a program; TCP: one client)
+    sessions_by_connection = True
 
     def __init__(self, *, link: str | Path | None = None) -> None:
         self._fd, slave_fd = os.openpty()
@@ -67,6 +79,10 @@ class PtyTransport:
         self._poll = select.poll()
         self._poll.register(self._fd, select.POLLIN)
         self._closed = False
+        # the hang-up and the writer race: a write either lands before the flush or is refused
+        self._lock = threading.Lock()
+        self._hung_up = True  # nobody has the terminal open yet
+        self.session = 0
 
     def fileno(self) -> int:
         return self._fd
@@ -80,30 +96,61 @@ class PtyTransport:
     def read(self, timeout: float) -> bytes:
         if self._closed:
             raise PortGone(f"{self.path}: closed")
+        if self._hung_up:
+            # opened before the reader saw it closed: start the session through reopen()
+            raise PortGone(f"{self.path}: no program has the terminal open")
         events = self._poll.poll(max(0, int(timeout * 1000)))
         if not events:
             return b""
         if any(ev & select.POLLHUP for _, ev in events):
-            raise PortGone(f"{self.path}: no program has the terminal open")
+            dropped = self._hang_up()
+            raise PortGone(f"{self.path}: no program has the terminal open", dropped=dropped)
         try:
             return os.read(self._fd, 4096)
         except BlockingIOError:
             return b""
         except OSError as exc:
             if exc.errno == errno.EIO:
-                raise PortGone(f"{self.path}: terminal closed by the master program") from None
+                dropped = self._hang_up()
+                raise PortGone(
+                    f"{self.path}: terminal closed by the master program", dropped=dropped
+                ) from None
             raise PortGone(f"{self.path}: read failed: {exc}") from None
 
-    def write(self, data: bytes) -> None:
+    def _hang_up(self) -> bytes:
+        """The program closed the terminal: end its session, return its unread bytes."""
+        with self._lock:
+            if self._hung_up:
+                return b""
+            self._hung_up = True
+            unread = bytearray()
+            while any(ev & select.POLLIN for _, ev in self._poll.poll(0)):
+                try:
+                    chunk = os.read(self._fd, 4096)
+                except OSError:
+                    break  # EIO: nothing left
+                if not chunk:
+                    break
+                unread += chunk
+            with contextlib.suppress(termios.error, OSError):
+                termios.tcflush(self._fd, termios.TCIOFLUSH)
+            return bytes(unread)
+
+    def write(self, data: bytes, session: int | None = None) -> None:
         if self._closed:
             raise PortGone(f"{self.path}: closed")
-        try:
-            view = memoryview(data)
-            while view:
-                n = os.write(self._fd, view)
-                view = view[n:]
-        except OSError as exc:
-            raise PortGone(f"{self.path}: write failed: {exc}") from None
+        with self._lock:
+            if self._hung_up:
+                raise SessionEnded(f"{self.path}: no program has the terminal open")
+            if session is not None and session != self.session:
+                raise SessionEnded(f"{self.path}: session {session} ended (now {self.session})")
+            try:
+                view = memoryview(data)
+                while view:
+                    n = os.write(self._fd, view)
+                    view = view[n:]
+            except OSError as exc:
+                raise PortGone(f"{self.path}: write failed: {exc}") from None
 
     def set_baud(self, baud: int) -> None:
         """A pty does not pace bytes; the bridge's pacing carries the baud rate."""
@@ -126,6 +173,10 @@ class PtyTransport:
         """Succeeds once a master program has the terminal open again."""
         if not self.peer_present():
             raise PortGone(f"{self.path}: waiting for a master program to open it")
+        with self._lock:
+            if self._hung_up:
+                self._hung_up = False
+                self.session += 1
 
     def close(self) -> None:
         if self._closed:

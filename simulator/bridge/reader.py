@@ -10,6 +10,10 @@ When the port vanishes (USB unplug, socket dropped, pty closed by the master pro
 reader reports ``"gone"`` once, retries :meth:`Transport.reopen` with exponential back-off
 (``backoff`` s doubling up to ``backoff_max`` s) and reports ``"back"`` when it works again.
 Nothing is raised out of the thread.
+
+Each event carries the transport's connection number (:attr:`Transport.session`) as the
+reader knew it when it read, so the bridge can tell which master the bytes came from; a
+``"gone"`` event carries the bytes the transport threw away at the hang-up (``data``).
 """
 
 from __future__ import annotations
@@ -25,13 +29,15 @@ from simulator.bridge.transports import PortGone, Transport
 
 @dataclass(frozen=True)
 class PortEvent:
-    """``kind``: "rx" (``data`` arrived), "gone" (``reason``), "back" (reopened)."""
+    """``kind``: "rx" (``data`` arrived), "gone" (``reason``; ``data``: unread bytes the
+    transport dropped), "back" (reopened); ``session``: the transport's connection number."""
 
     kind: Literal["rx", "gone", "back"]
     mono: float
     wall: float
     data: bytes = b""
     reason: str = ""
+    session: int = 0
 
 
 class PortReader:
@@ -67,23 +73,28 @@ class PortReader:
         self._stop.set()
         self._thread.join(timeout=5.0)
 
-    def _put(self, kind: str, data: bytes = b"", reason: str = "") -> None:
-        self.inbox.put(PortEvent(kind, time.monotonic(), time.time(), data, reason))  # type: ignore[arg-type]
+    def _put(self, kind: str, data: bytes = b"", reason: str = "", session: int = -1) -> None:
+        if session < 0:
+            session = getattr(self.transport, "session", 0)
+        self.inbox.put(PortEvent(kind, time.monotonic(), time.time(), data, reason, session))  # type: ignore[arg-type]
 
     def _run(self) -> None:
         while not self._stop.is_set():
+            # the connection the bytes belong to: taken before the read (a TCP read refuses
+            # to read from a client the reader was not told about, see tcp_service)
+            session = getattr(self.transport, "session", 0)
             try:
                 data = self.transport.read(self.poll)
             except PortGone as exc:
                 self.connected = False
                 self.gone_since = time.monotonic()
                 self.last_gone_reason = str(exc)
-                self._put("gone", reason=str(exc))
+                self._put("gone", getattr(exc, "dropped", b""), str(exc), session)
                 self._reconnect()
                 continue
             if data:
                 # stamp first: the stamp is the arrival time the framer and the trace use
-                self._put("rx", data)
+                self._put("rx", data, session=session)
 
     def _reconnect(self) -> None:
         delay = self.backoff

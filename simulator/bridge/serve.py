@@ -36,7 +36,7 @@ def open_rig_transport(spec: TransportSpec) -> Transport:
         return PtyTransport(link=spec.pty_link)
     if spec.tcp:
         host, port = parse_host_port(spec.tcp)
-        return TcpServerTransport(host, port)
+        return TcpServerTransport(host, port, busy=spec.tcp_busy)
     assert spec.url is not None
     return SerialTransport(spec.url, baud=spec.baud, parity=spec.parity)
 

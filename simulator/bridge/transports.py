@@ -12,6 +12,12 @@ Errors: a transport raises :class:`PortGone` when the far end vanished (USB unpl
 dropped, pty closed by the master); the bridge's reader then reopens it with back-off
 (:meth:`Transport.reopen`). ``read`` returning ``b""`` only means "nothing within the
 timeout".
+
+Sessions: :attr:`Transport.session` numbers the far end's connections (a TCP client, a
+program's open..close of the pty, an open of a serial port): it changes whenever the far end
+may be someone else. ``write(data, session=n)`` writes only while connection ``n`` is the
+current one and raises :class:`SessionEnded` otherwise, so a reply meant for one master can
+never reach the next (docs/bridge.md "Sessions").
 """
 
 from __future__ import annotations
@@ -24,7 +30,19 @@ import serial
 
 
 class PortGone(Exception):
-    """The transport's far end is gone (unplugged, disconnected); ``reopen()`` may bring it back."""
+    """The transport's far end is gone (unplugged, disconnected); ``reopen()`` may bring it back.
+
+    ``dropped``: bytes the far end had sent but nobody will answer (a pty's unread input when
+    the master program closed it), thrown away by the transport and reported by the reader.
+    """
+
+    def __init__(self, reason: str, *, dropped: bytes = b"") -> None:
+        super().__init__(reason)
+        self.dropped = dropped
+
+
+class SessionEnded(PortGone):
+    """A write for connection ``n`` while another one (or none) is current."""
 
 
 class Transport(Protocol):
@@ -32,12 +50,15 @@ class Transport(Protocol):
     reader thread plus one writer thread)."""
 
     name: str
+    #: number of the current connection of the far end (0: none yet); see module doc
+    session: int
 
     def read(self, timeout: float) -> bytes:
         """Bytes available within ``timeout`` s (``b""`` if none); :class:`PortGone` if gone."""
 
-    def write(self, data: bytes) -> None:
-        """Write ``data`` now; :class:`PortGone` if the far end is gone."""
+    def write(self, data: bytes, session: int | None = None) -> None:
+        """Write ``data`` now; :class:`PortGone` if the far end is gone, :class:`SessionEnded`
+        if ``session`` is given and is not the current connection."""
 
     def set_baud(self, baud: int) -> None:
         """Follow a baud switch (bit/s); a no-op where the transport has no line speed."""
@@ -67,6 +88,7 @@ class SerialTransport:
         self.parity = parity
         self._port: serial.SerialBase | None = None
         self._lock = threading.Lock()
+        self.session = 0
         #: why the last open failed (OS reason, e.g. "[Errno 2] No such file or directory"),
         #: None while the port is open
         self.open_error: str | None = None
@@ -98,6 +120,7 @@ class SerialTransport:
                 self._port = None
             self._port = self._open()
             self.open_error = None
+            self.session += 1
 
     def read(self, timeout: float) -> bytes:
         port = self._port
@@ -114,10 +137,12 @@ class SerialTransport:
             # TypeError/AttributeError: pyserial internals after a concurrent close
             raise PortGone(f"{self.url}: read failed: {exc}") from None
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, session: int | None = None) -> None:
         port = self._port
         if port is None:
             raise PortGone(f"{self.url}: not open")
+        if session is not None and session != self.session:
+            raise SessionEnded(f"{self.url}: connection {session} ended (now {self.session})")
         try:
             port.write(data)
         except (serial.SerialException, OSError, TypeError, AttributeError) as exc:

@@ -9,8 +9,13 @@ time, so a physical or external master can read it:
   masters at ``--tcp`` instead.
 * ``--port URL``: any pyserial URL (``/dev/ttyUSB0`` behind an M-Bus slave adapter,
   ``socket://``, ``rfc2217://``, ``loop://``).
-* ``--tcp HOST:PORT``: transparent M-Bus over TCP (seed 002 §6.26): one client at a time,
-  ``--idle-timeout``, ``--packing mbus|transparent`` and ``--packing-interval``.
+* ``--tcp HOST:PORT``: transparent M-Bus over TCP (seed 002 §6.26): one client at a time
+  (``--tcp-busy refuse|queue`` says what happens to a second one), ``--idle-timeout``,
+  ``--packing mbus|transparent`` and ``--packing-interval``.
+
+Each master session (a TCP client; a program's open..close of the pty; on a serial line,
+traffic until ``--session-idle`` s of silence) ends with everything it left queued dropped
+and traced: nothing one master sent is answered to another (docs/bridge.md "Sessions").
 
 Several transports may be given at once. The trace (every byte with world and wall times)
 is written to ``--trace`` when the service stops (Ctrl-C or ``--seconds``).
@@ -74,6 +79,19 @@ def add_parser(sub) -> None:
         type=float,
         default=15.0,
         help="TCP: close a silent client after this many s (0 = never; default 15)",
+    )
+    p.add_argument(
+        "--tcp-busy",
+        choices=("refuse", "queue"),
+        default="refuse",
+        help="TCP: a second client while one is served is refused (default) or waits its turn",
+    )
+    p.add_argument(
+        "--session-idle",
+        type=float,
+        default=None,
+        metavar="S",
+        help="serial lines (--port): silence that ends a master session (default 2 s)",
     )
     p.add_argument(
         "--packing",
@@ -143,16 +161,18 @@ def main(args) -> int:
             link = f" (link {args.pty_link})" if args.pty_link else ""
             print(f"pty: {pty.path}{link}  -- open it 8N1 at {baud} bit/s", flush=True)
         for url in args.port:
-            service.attach(SerialTransport(url, baud=baud), **common)
+            service.attach(
+                SerialTransport(url, baud=baud), session_idle=args.session_idle, **common
+            )
             print(f"port: {url} at {baud} bit/s", flush=True)
         for spec in args.tcp:
             host, port = parse_host_port(spec)
-            tcp = TcpServerTransport(host, port, idle_timeout=args.idle_timeout)
+            tcp = TcpServerTransport(host, port, idle_timeout=args.idle_timeout, busy=args.tcp_busy)
             gap = args.packing_interval / 1000 if args.packing_interval else None
             service.attach(tcp, packing=args.packing, gap=gap, **common)
             print(
                 f"tcp: {tcp.address[0]}:{tcp.address[1]} (transparent M-Bus, "
-                f"packing {args.packing})",
+                f"packing {args.packing}, second client: {args.tcp_busy})",
                 flush=True,
             )
     except (OSError, ValueError) as exc:
@@ -164,11 +184,13 @@ def main(args) -> int:
     # SIGINT works even when a non-interactive shell started us in the background (SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    print(
-        f"serving {len(seg.slaves)} simulated slave(s) from {path.name}; Ctrl-C to stop", flush=True
-    )
-    print(slave_listing(seg.slaves), flush=True)
     try:
+        # inside the try: a SIGTERM right after the "serving" line still ends in a trace
+        print(
+            f"serving {len(seg.slaves)} simulated slave(s) from {path.name}; Ctrl-C to stop",
+            flush=True,
+        )
+        print(slave_listing(seg.slaves), flush=True)
         service.run(until=args.seconds)
     except KeyboardInterrupt:
         pass

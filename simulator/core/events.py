@@ -773,12 +773,14 @@ class BridgeBytes(TraceEvent):
     """Bytes read from or written to the master's port."""
 
     kind = "bridge_bytes"
+    version = 2  # 2: byte_late_ms
     direction: Annotated[str, "in, out, echo"]
     hex: Hex
     n: Annotated[int, "byte count"]
     byte_t: Annotated[list[float], "world time of each byte, s"]
     byte_wall: Annotated[list[float], "Unix time of each byte, s"]
     lateness_ms: Annotated[float, "worst write lateness, ms"] = UNSET
+    byte_late_ms: Annotated[list[float], "write lateness of each byte (actual - due), ms"] = UNSET
 
 
 @event
@@ -788,6 +790,34 @@ class BridgeJunk(TraceEvent):
     kind = "bridge_junk"
     hex: Hex
     n: int
+    reason: str
+
+
+@event
+class BridgeSession(TraceEvent):
+    """A master session on the bridge's port started, ended, or a second master was refused.
+
+    A session is one TCP connection, one open..close of the pty by a master program, or on a
+    serial line a run of traffic ended by ``session_idle`` s of silence (docs/bridge.md).
+    """
+
+    kind = "bridge_session"
+    state: Annotated[str, "start, end, refused, queued"]
+    session: Annotated[int, "bridge session number (1, 2, ...); 0 for a refused client"]
+    port: str
+    peer: Annotated[str, "the TCP client's host:port"] = UNSET
+    reason: str = UNSET
+
+
+@event
+class BridgeDropped(TraceEvent):
+    """Bytes of an ended session the bridge threw away instead of forwarding."""
+
+    kind = "bridge_dropped"
+    what: Annotated[str, "input (held or unread bytes), request (queued frame), reply, echo"]
+    session: Annotated[int, "the session the bytes belonged to"]
+    hex: Hex
+    n: Annotated[int, "byte count"]
     reason: str
 
 

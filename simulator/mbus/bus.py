@@ -235,7 +235,9 @@ class Bus:
 
         ``start`` (world s, <= now) says the first start bit was already on the wire then: the
         serial bridge passes it for a request that a pacing adapter delivered byte by byte, so
-        the frame ends when its last byte arrived instead of one frame duration later.
+        the frame ends when its last byte arrived instead of one frame duration later, and for
+        a request that arrived while it was still busy (the frame then may have ended before
+        now: the slaves hear it now and place their replies after its own end).
         """
         baud = baud or self.baud
         data = bytes(data)
@@ -246,8 +248,7 @@ class Bus:
         if self.overloaded:
             self._record_overload(source)
             self._frame(source, "m2s", data, "overload", baud, start + duration, at=start)
-            yield self.world.timeout(start + duration - self.world.now)
-            self._last_m2s_end = self.world.now
+            self._last_m2s_end = yield from self._until(start + duration)
             return
         facts = frame_facts(data)
         summary, outcome = facts.summary, _m2s_outcome(facts)
@@ -263,8 +264,7 @@ class Bus:
             at=start,
             talkover=sorted({tx.source for tx in talkover}) if talkover else UNSET,
         )
-        yield self.world.timeout(start + duration - self.world.now)
-        self._last_m2s_end = end = self.world.now
+        self._last_m2s_end = end = yield from self._until(start + duration)
         deaf = {id(tx.owner) for tx in talkover if tx.owner is not None}
         for tx in talkover:
             self.counters["talkovers"] += 1
@@ -286,6 +286,13 @@ class Bus:
             reply = slave.hear(data, baud)
             if reply is not None and reply.data:
                 self._put_reply(slave, reply, end)
+
+    def _until(self, t: float) -> Generator[Any, Any, float]:
+        """Wait until world time ``t`` (s); returns the frame's end: now, or ``t`` if past."""
+        if t < self.world.now:
+            return t
+        yield self.world.timeout(t - self.world.now)
+        return self.world.now
 
     def _talkover(self, start: float, end: float) -> list[Transmission]:
         """Replies whose bits are on the line between ``start`` and ``end`` (world s)."""
@@ -399,7 +406,7 @@ class Bus:
         self.counters["bus_seconds"] += rx.end - rx.start
         if rx.outcome == "collision":
             self.counters["collisions"] += 1
-        yield self.world.timeout(rx.start - now)
+        yield self.world.timeout(max(0.0, rx.start - now))
         lo, hi = response_window(baud)
         delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line really moved
         self._frame(
@@ -487,6 +494,11 @@ class Bus:
     def last_request_end(self) -> float:
         """World time (s) the master's last frame ended."""
         return self._last_m2s_end
+
+    def next_reply_start(self) -> float | None:
+        """World time (s) of the first start bit of the earliest reply on its way, or None
+        when no slave is going to answer (the serial bridge then does not wait for one)."""
+        return min((tx.start for tx in self._pending), default=None)
 
     @property
     def line_busy_until(self) -> float:
