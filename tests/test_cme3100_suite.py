@@ -166,3 +166,26 @@ def test_the_lab_rig_collects_without_hardware_and_a_dry_run_errors_with_the_ada
     run = subprocess.run([*base, *args], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert run.returncode == 1 and "8 errors" in run.stdout and " failed," not in run.stdout
     assert "transport dut /dev/ttyUSB0 cannot be opened" in run.stdout  # the adapter's reason
+
+
+def test_mutation_snmp_meter_status_always_read(tmp_path, monkeypatch):
+    """A model whose SNMP Meter Status List says "read" for every meter: the suite's SNMP
+    reading (through the agent and a manager) shows no failed meter any more."""
+    from simulator.gateways.cme3100.readout import ReadoutStatus
+    from simulator.gateways.cme3100.snmp import METER_ENTRY, METER_STATUS, METER_TABLE, SnmpModel
+    from simulator.testing.push_bench import snmp_agent_of
+    from simulator.testing.snmp_manager import snmp_walk
+
+    def all_ok(run):
+        return lambda self, at, results: run(self, at, dict.fromkeys(results, ReadoutStatus.OK))
+
+    def codes(ev_outcome):
+        with snmp_agent_of(ev_outcome) as (host, port):
+            rows = snmp_walk(host, port, METER_TABLE)
+        return sorted(v for o, v in rows if o[len(METER_ENTRY)] == METER_STATUS)
+
+    _, outcome = evidence(tmp_path / "good", 2)
+    assert 3 in codes(outcome)  # the unbroken model shows its failed meters
+    monkeypatch.setattr(SnmpModel, "readout_round", all_ok(SnmpModel.readout_round))
+    _, outcome = evidence(tmp_path / "broken", 2)
+    assert 3 not in codes(outcome)

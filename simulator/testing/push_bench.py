@@ -17,6 +17,8 @@ with :class:`~simulator.testing.bench.BenchError` saying so (an ERROR, not a dev
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -110,3 +112,13 @@ def check_adapter(rig: Rig) -> None:
             raise BenchError(f"rig {rig.name}: transport dut {where} cannot be opened: {error}")
     finally:
         transport.close()
+
+
+@contextmanager
+def snmp_agent_of(outcome: Any) -> Iterator[tuple[str, int]]:
+    """``(host, port)`` of the gateway's SNMP agent: on a sim rig the model's agent served on
+    127.0.0.1 for as long as the block runs (a lab reads the unit's agent instead)."""
+    from simulator.gateways.cme3100.snmp_agent import SnmpAgent
+
+    with SnmpAgent(outcome.simulation.gateway.snmp, "127.0.0.1", port=0) as agent:
+        yield "127.0.0.1", agent.port

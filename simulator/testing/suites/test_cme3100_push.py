@@ -13,8 +13,16 @@ from __future__ import annotations
 import pytest
 
 from simulator.gateways.cme3100.gateway_settings import parse_schedule
+from simulator.gateways.cme3100.snmp import (
+    METER_ADDRESS,
+    METER_ENTRY,
+    METER_STATUS,
+    METER_TABLE,
+    STATUS_REPORT,
+)
 from simulator.testing import push_checks as pc
-from simulator.testing.push_bench import run_push
+from simulator.testing.push_bench import run_push, snmp_agent_of
+from simulator.testing.snmp_manager import snmp_get, snmp_walk
 
 pytestmark = [pytest.mark.cme3100, pytest.mark.requires_feature("push_reports")]
 
@@ -108,9 +116,14 @@ def test_failed_meters_show_in_the_status_report_and_snmp(push):
     assert status, "the scenario sends no status report"
     failed = pc.failed_meters_in_status_report(ev, status[0])
     assert set(failed) == {"92000003", "93000001"}, failed
-    snmp = outcome.simulation.gateway.snmp
-    assert {m: int(snmp.meter_status(m)) for m in failed} == {m: 3 for m in failed}
-    assert int(snmp.status) == 2
+    # SNMP as an NMS reads it: the gateway's agent (the model's, served on 127.0.0.1)
+    with snmp_agent_of(outcome) as (host, port):
+        assert snmp_get(host, port, STATUS_REPORT + (0,)) == 2  # Table 8: WARNING
+        rows = snmp_walk(host, port, METER_TABLE)
+    column = len(METER_ENTRY)  # OID = entry . column . index
+    ids = {o[-1]: v for o, v in rows if o[column] == METER_ADDRESS}
+    codes = {ids[o[-1]]: v for o, v in rows if o[column] == METER_STATUS}
+    assert {m: codes[m] for m in failed} == {m: 3 for m in failed}
 
 
 @pytest.mark.requires_feature("event_reports")
