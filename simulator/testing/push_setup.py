@@ -138,10 +138,13 @@ def gateway_setup(rig: Rig, receivers: Receivers, bench_host: str | None = None)
     sc, _ = load_scenario(rig)
     s = sc.gateway
 
+    missing: list[str] = []
+
     def need(table: str, what: str):
         rx = getattr(receivers, table)
-        if rx is None:
-            raise BenchError(f"rig {rig.name!r}: {what} needs a running [receivers.{table}]")
+        if rx is None:  # every missing receiver is named at once, below
+            missing.append(f"{what} needs a running [receivers.{table}]")
+            return rx, ""
         return rx, _host(rig, table, rx.host, bench_host)
 
     def move(r):
@@ -149,32 +152,36 @@ def gateway_setup(rig: Rig, receivers: Receivers, bench_host: str | None = None)
         path = urlsplit(r.target).path or "/"
         if r.protocol == "http":
             rx, host = need("http", what)
+            if rx is None:
+                return r
             prefix = receivers.spec.http.path.rstrip("/") if receivers.spec.http else ""
             url = f"http://{host}:{rx.port}{prefix}{path}"
             return r.model_copy(update={"target": url, "user": rx.user, "password": rx.password})
         if r.protocol == "ftp":
             rx, host = need("ftp", what)
+            if rx is None:
+                return r
             url = f"ftp://{host}:{rx.port}/{path.strip('/') or 'reports'}"
             return r.model_copy(update={"target": url, "user": rx.user, "password": rx.password})
-        need("smtp", what)
+        need("smtp", what)  # the recipients stay; the SMTP server is the receiver
         return r
 
+    reports = [move(r) for r in s.reports]
+    event_reports = [move(r) for r in s.event_reports]
     snmp = s.snmp
     if snmp.enabled and snmp.traps:
         rx, host = need("snmp_traps", "SNMP traps")
-        traps = [TrapTarget(host=host, port=rx.port)]
-        snmp = snmp.model_copy(update={"traps": traps, "community": rx.community})
-    settings = s.model_copy(
-        update={
-            "reports": [move(r) for r in s.reports],
-            "event_reports": [move(r) for r in s.event_reports],
-            "snmp": snmp,
-        }
-    )
+        if rx is not None:
+            traps = [TrapTarget(host=host, port=rx.port)]
+            snmp = snmp.model_copy(update={"traps": traps, "community": rx.community})
+    if missing:
+        raise BenchError(f"rig {rig.name!r}: " + "; ".join(missing))
+    update = {"reports": reports, "event_reports": event_reports, "snmp": snmp}
+    settings = s.model_copy(update=update)
     smtp = None
     if any(r.protocol == "mail" for r in (*s.reports, *s.event_reports)):
-        rx, host = need("smtp", "mail reports")
-        smtp = (host, rx.port, rx.user, rx.password)
+        rx = receivers.smtp  # there: a mail report would have named it missing
+        smtp = (_host(rig, "smtp", rx.host, bench_host), rx.port, rx.user, rx.password)
     return GatewaySetup(rig, sc, settings, tuple(emulated_meters(rig)), smtp)
 
 
