@@ -119,14 +119,40 @@ def test_one_settings_object_makes_the_cad_and_the_model(lab, rx, tmp_path):
     assert {k: getattr(back, k) for k in carried} == {
         k: getattr(setup.settings, k) for k in carried
     }
-    # only where the reports go (and who receives traps) differs from the model's settings
+    # a factory-fresh unit loaded with the CAD runs the model's settings: only where the
+    # reports go (and who receives traps) differs
+    unit = ps.settings_from_cad(Cme3100Settings(), cad)
     skip = {"target", "user", "password"}
-    assert [r.model_dump(exclude=skip) for r in back.reports] == [
-        r.model_dump(exclude=skip) for r in model.reports
-    ]
-    assert back.model_dump(exclude={"reports", "event_reports", "snmp"}) == model.model_dump(
-        exclude={"reports", "event_reports", "snmp"}
+    for key in ("reports", "event_reports"):
+        assert [r.model_dump(exclude=skip) for r in getattr(unit, key)] == [
+            r.model_dump(exclude=skip) for r in getattr(model, key)
+        ]
+    assert unit.snmp.model_dump(exclude={"traps", "community"}) == model.snmp.model_dump(
+        exclude={"traps", "community"}
     )
+    rest = {"reports", "event_reports", "snmp"}
+    assert unit.model_dump(exclude=rest) == model.model_dump(exclude=rest)
+
+
+def test_cad_carries_any_settings_a_scenario_changes():
+    s = Cme3100Settings(
+        continuous_readout=True,
+        status_byte_logging="always",
+        multi_telegram="auto",
+        mail_timeout_s=-1,
+        readout_schedule="5-59/15 * * * *",
+        time={"rtc_drift_ppm": 20, "ntp": False},
+        virtual_mbus={"enabled": True, "port": 10100},
+        reports=[
+            {
+                "name": "r",
+                "template": 3001,
+                "target": "http://x/y|/z",
+                "schedule": "0 1 * * *|0 13 * * *",
+            }
+        ],
+    )
+    assert ps.settings_from_cad(Cme3100Settings(), ps.cad_text(s)) == s
 
 
 # -- the sheet and the operator -----------------------------------------------------------

@@ -206,9 +206,9 @@ def cad_text(settings: Cme3100Settings, sync_id: str = "meterbench") -> str:
     lines.append(f"Sync-Id: {sync_id}")
     for n, key in enumerate(cad_keys(settings)):
         v = data[key]
-        text = json.dumps(v, separators=(",", ":")) if isinstance(v, list | dict) else str(v)
-        if isinstance(v, bool):
-            text = text.lower()
+        text = v if isinstance(v, str) else json.dumps(v, separators=(",", ":"))
+        if not isinstance(v, str):  # a '|/' in JSON (a URL) would read as a config file
+            text = text.replace("|", r"\u007c")
         lines.append(f"Sync-Config-{n}: {key}={text}")
     return "\n".join(lines) + "\n"
 
