@@ -140,9 +140,10 @@ def test_cad_carries_any_settings_a_scenario_changes():
         status_byte_logging="always",
         multi_telegram="auto",
         mail_timeout_s=-1,
-        readout_schedule="5-59/15 * * * *",
+        readout_schedule="0 1 * * *|0 13 * * *",
         time={"rtc_drift_ppm": 20, "ntp": False},
         virtual_mbus={"enabled": True, "port": 10100},
+        event_reports=[{"template": 3005, "target": "http://x/e|/f"}],
         reports=[
             {
                 "name": "r",
