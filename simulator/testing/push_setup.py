@@ -218,8 +218,9 @@ def settings_from_cad(base: Cme3100Settings, text: str) -> Cme3100Settings:
     key; :func:`~simulator.gateways.cme3100.gateway_config.updated`). Raises
     :class:`~simulator.gateways.cme3100.cad.CadError` or :class:`SettingsError`."""
     cad = parse_cad(text)
-    if any(c.path is not None for c in cad.configs):
-        raise SettingsError([(c.key, f"config file {c.path}: none expected") for c in cad.configs])
+    with_file = [(c.key, f"config file {c.path}: none expected") for c in cad.configs if c.path]
+    if with_file:
+        raise SettingsError(with_file)
     return updated(base, {c.key: c.value for c in cad.configs}, refused=())
 
 
