@@ -48,14 +48,21 @@ class ConfigError(ValueError):
 
 
 # -- dotted keys --------------------------------------------------------------------------------
-def updated(settings: Cme3100Settings, props: Mapping[str, str]) -> Cme3100Settings:
+def updated(
+    settings: Cme3100Settings,
+    props: Mapping[str, str],
+    *,
+    refused: tuple[str, ...] = RESTART_KEYS,
+) -> Cme3100Settings:
     """``settings`` with each dotted ``key = value`` of ``props`` set; raises
-    :class:`~.settings.SettingsError` listing every bad key (unknown, refused, invalid)."""
+    :class:`~.settings.SettingsError` listing every bad key (unknown, refused, invalid).
+    ``refused``: top-level keys not taken (the running model's :data:`RESTART_KEYS`; a unit
+    being set up before its run, :mod:`simulator.testing.push_setup`, takes every key)."""
     data = settings.model_dump(mode="json")
     problems: list[tuple[str, str]] = []
     for key, value in props.items():
-        if key.split(".")[0] in RESTART_KEYS:
-            problems.append((key, f"not changed while running (one of {RESTART_KEYS})"))
+        if key.split(".")[0] in refused:
+            problems.append((key, f"not changed while running (one of {refused})"))
             continue
         try:
             _set(data, key.split("."), value)
