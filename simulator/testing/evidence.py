@@ -16,6 +16,7 @@ test id (characters outside ``[A-Za-z0-9_.-]`` become ``_``), with:
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from datetime import UTC, datetime
@@ -63,7 +64,7 @@ def write_folder(
 
     ``verdict``: ``outcome``, ``duration_s``, ``measurements`` (dicts), ``message``;
     ``attachments``: file name -> ``str``, ``bytes``, a :class:`Path` (copied) or any JSON-able
-    object (written as JSON)."""
+    object (written as JSON); a path is hard-linked where it can be, else copied."""
     folder = root / folder_name(nodeid)
     if folder.exists():
         shutil.rmtree(folder)  # a rerun replaces the old evidence, never mixes with it
@@ -76,7 +77,10 @@ def write_folder(
     for name, data in (attachments or {}).items():
         target = folder / folder_name(name)
         if isinstance(data, Path):
-            shutil.copyfile(data, target)
+            try:  # tests sharing one run's files share their bytes too
+                os.link(data, target)
+            except OSError:
+                shutil.copyfile(data, target)
         elif isinstance(data, bytes):
             target.write_bytes(data)
         elif isinstance(data, str):
