@@ -78,6 +78,9 @@ class DeviceUnderTest(StrictModel):
     trigger: str = ""
     #: lab only: the procedure is over after this much bus silence (s).
     quiet_s: float = Field(15.0, gt=0)
+    #: shell command printing a JSON object with any of ``model``, ``serial``, ``firmware``
+    #: read from the device (e.g. over its console); empty = the values above are the record's
+    identify: str = ""
 
 
 class TransportSpec(StrictModel):

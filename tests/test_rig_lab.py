@@ -18,6 +18,7 @@ from simulator.rig import load_rig
 from simulator.testing import bench as bench_module
 from simulator.testing.bench import Bench, BenchError, MeterSpec
 from simulator.testing.observe import idle_gaps, requests_to
+from simulator.testing.operator import Operator
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -118,7 +119,8 @@ def test_lab_port_gone_during_the_wait_fails_with_the_reason(tmp_path, monkeypat
     monkeypatch.setattr(bench_module, "PORT_GONE_LIMIT_S", 0.5)
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
-    bench = Bench(lab_rig(tmp_path, f'url = "socket://127.0.0.1:{port}"', quiet_s=5))
+    rig = lab_rig(tmp_path, f'url = "socket://127.0.0.1:{port}"', quiet_s=5)
+    bench = Bench(rig, operator=Operator(mode="auto"))  # no trigger: an unattended operator
     try:
         run = bench.setup([MeterSpec(12345678, primary=3)])
         conn, _ = server.accept()

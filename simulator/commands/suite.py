@@ -8,6 +8,7 @@ pytest's (0 = every test passed or was skipped for a missing feature).
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -78,17 +79,33 @@ def pytest_args(
 def main(args) -> int:
     import pytest
 
-    from simulator.rig import load_rig
+    from simulator.rig import default_rig_path, load_rig
     from simulator.scenario import ScenarioError
     from simulator.testing.html_report import write_report
 
-    if args.rig is not None:
-        # a bad rig file is one clear error here, not a UsageError traceback per suite test
-        try:
-            load_rig(args.rig)
-        except ScenarioError as exc:
-            print(f"meterbench suite: {exc}", file=sys.stderr)
-            return 2
+    env = os.environ.get("MBENCH_RIG")
+    path, source = (
+        (args.rig, "--rig")
+        if args.rig is not None
+        else (Path(env), "$MBENCH_RIG")
+        if env
+        else (default_rig_path(), "default")
+    )
+    # a bad rig file is one clear error here, not a UsageError traceback per suite test
+    try:
+        rig = load_rig(path)
+    except ScenarioError as exc:
+        print(f"meterbench suite: {exc}", file=sys.stderr)
+        return 2
+    if rig.mode == "lab" and source != "--rig":
+        print(
+            f"meterbench suite: {path} (from {source}) is lab rig {rig.name!r}; a lab rig runs "
+            f"only when named explicitly: --rig {path}",
+            file=sys.stderr,
+        )
+        return 2
+    hint = "" if source == "--rig" else "; name a lab rig with --rig"
+    print(f"meterbench suite: rig {rig.name} (mode {rig.mode}) from {path} ({source}{hint})")
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     code = int(

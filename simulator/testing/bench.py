@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import shlex
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -44,6 +43,9 @@ from simulator.mbus.master import MasterSettings
 from simulator.mbus.slave import ResponseDelay, Slave
 from simulator.meters.wired import TEMPLATES
 from simulator.rig import Rig, TransportSpec
+from simulator.testing.errors import BenchError
+
+__all__ = ["Bench", "BenchError", "BenchRun", "LabDut", "MeterSpec", "master_settings"]
 
 #: How long (s) a lab bench's serial port may stay gone while a procedure waits before the
 #: bench gives up (an adapter re-enumerating after a USB glitch is back well within this).
@@ -52,13 +54,6 @@ PORT_GONE_LIMIT_S = 5.0
 #: A procedure fails with ``TimeoutError`` when the gateway sent no request for
 #: ``max(NO_REQUEST_MIN_S, 4 * quiet_s)`` s after its trigger.
 NO_REQUEST_MIN_S = 60.0
-
-
-class BenchError(RuntimeError):
-    """The bench cannot reach the device under test: its port cannot be opened or is gone.
-
-    The message names the rig, the transport (name and port) and the OS reason.
-    """
 
 
 @dataclass(frozen=True)
@@ -142,13 +137,15 @@ class LabDut:
     """A physical gateway behind the serial bridge (see module doc).
 
     ``trigger``: shell command template with ``{procedure}``, ``{target}`` and ``{baud}``; empty =
-    prompt the operator on stderr. ``quiet_s``: bus silence that ends a procedure.
+    ask the ``operator`` (:class:`simulator.testing.operator.Operator`; the plugin's ``operator``
+    fixture gets past pytest's capture and times out). ``quiet_s``: bus silence that ends a
+    procedure.
 
     Raises :class:`BenchError` when the rig's ``dut`` transport cannot be opened (e.g. no
     ``/dev/ttyUSB0``); a pty or TCP service waiting for its master program is not an error.
     """
 
-    def __init__(self, rig: Rig, world: World, bus: Bus) -> None:
+    def __init__(self, rig: Rig, world: World, bus: Bus, operator: Any = None) -> None:
         from simulator.bridge.bridge import SerialBridge
         from simulator.bridge.realtime import RealtimeDriver
         from simulator.bridge.serve import open_rig_transport
@@ -157,6 +154,7 @@ class LabDut:
         self.rig = rig
         self.world = world
         self.bus = bus
+        self.operator = operator
         spec = rig.transport("dut")
         assert spec is not None  # load_rig guarantees it for lab rigs
         self.spec = spec
@@ -193,10 +191,14 @@ class LabDut:
                 timeout=60,
             )
         else:
-            print(f"[meterbench] make the gateway run: {name} {target}", file=sys.stderr)
+            if self.operator is None:
+                from simulator.testing.operator import Operator
+
+                self.operator = Operator()
+            self.operator.confirm(f"make the gateway run: {name} {target}".rstrip())
         quiet = self.rig.dut.quiet_s
         reader = self.bridge.reader
-        started = last_change = time.monotonic()
+        started = last_change = time.monotonic()  # after the operator's answer
         last_count = before
         while True:
             time.sleep(min(0.2, quiet / 4))
@@ -257,8 +259,9 @@ def _describe_port(spec: TransportSpec) -> str:
 class Bench:
     """The session's bench for ``rig``; :meth:`setup` builds a fresh run per test."""
 
-    def __init__(self, rig: Rig) -> None:
+    def __init__(self, rig: Rig, operator: Any = None) -> None:
         self.rig = rig
+        self.operator = operator  # asked by a lab DUT without a trigger (None: a terminal)
         self.current: BenchRun | None = None
         self._runs = 0
 
@@ -289,7 +292,7 @@ class Bench:
             bus.attach(slave)
             slaves[spec.id] = slave
         if lab:
-            dut: Any = LabDut(self.rig, world, bus)
+            dut: Any = LabDut(self.rig, world, bus, self.operator)
         else:
             s = master_settings(self.rig, behaviour=True)
             # the simulated DUT is the registered kind's model (rig [dut] kind)

@@ -36,10 +36,19 @@ def render(record: dict[str, Any]) -> str:
         counts[t["outcome"]] = counts.get(t["outcome"], 0) + 1
     started = record.get("started")
     when = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds") if started else "?"
+    run = record.get("run", {})
+    chosen = f" (by {rig['chosen_by']})" if rig.get("chosen_by") else ""
+    ident = dev.get("source", "rig file")
+    if dev.get("identify_error"):
+        ident += f"; {dev['identify_error']}"
     head = [
-        ("rig", f"{rig.get('name', '?')} ({rig.get('mode', '?')}) - {rig.get('path', '')}"),
+        ("meterbench", run.get("meterbench_version") or record.get("meterbench_version", "?")),
+        ("rig", f"{rig.get('name', '?')} ({rig.get('mode', '?')}) - {rig.get('path', '')}{chosen}"),
+        ("adapter", run.get("adapter", "?")),
         ("features", ", ".join(rig.get("features", []))),
         ("device", f"{dev.get('model', '?')} firmware {dev.get('firmware', '?')}"),
+        ("serial", dev.get("serial") or "(not given)"),
+        ("identity from", ident),
         ("M-Bus settings", ", ".join(f"{k}={v}" for k, v in sorted(dev.get("mbus", {}).items()))),
         ("git commit", record.get("git_commit") or "unknown"),
         ("started (UTC)", when),
@@ -54,7 +63,7 @@ def render(record: dict[str, Any]) -> str:
     out += [f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in head]
     out.append(
         "</table><h2>Tests</h2><table><tr><th>test</th><th>outcome</th>"
-        "<th>time (s)</th><th>measurements (value, unit, limits)</th></tr>"
+        "<th>time (s)</th><th>measurements (value, unit, limits)</th><th>evidence</th></tr>"
     )
     for t in tests:
         ms = "".join(
@@ -66,9 +75,13 @@ def render(record: dict[str, Any]) -> str:
         msg = t.get("message")
         detail = f"<pre>{escape(msg[-1500:])}</pre>" if msg and t["outcome"] != "passed" else ""
         name = t["nodeid"].split("::")[-1]
+        folder = t.get("evidence")
+        link = f"<a href='{escape(folder, quote=True)}/'>{escape(folder)}</a>" if folder else ""
+        outcome = t["outcome"] + (" (bench fault)" if t.get("bench_fault") else "")
         out.append(
             f"<tr><td>{escape(name)}{detail}</td><td class='{t['outcome']}'>"
-            f"{t['outcome']}</td><td>{t.get('duration_s', 0):.3f}</td><td>{ms}</td></tr>"
+            f"{escape(outcome)}</td><td>{t.get('duration_s', 0):.3f}</td><td>{ms}</td>"
+            f"<td>{link}</td></tr>"
         )
     out.append("</table></body></html>\n")
     return "\n".join(out)

@@ -1,9 +1,19 @@
 """The meterbench pytest plugin (entry point ``pytest11: meterbench``).
 
 Options: ``--rig PATH`` (or env ``MBENCH_RIG``; default ``rigs/sim.toml`` in the working
-directory, else the copy shipped in the package) and ``--mbench-record PATH`` (a JSON test
-record). Marker: ``@pytest.mark.requires_feature("name", ...)`` skips a test, with the reason,
-when the rig lacks a feature (:data:`simulator.rig.KNOWN_FEATURES`).
+directory, else the copy shipped in the package; a **lab** rig must be named with ``--rig``:
+from the env var or the default path it is a usage error), ``--mbench-record PATH`` (a JSON
+test record), ``--mbench-evidence DIR`` (per-test evidence folders, :mod:`.evidence`; default
+``evidence/`` next to the record, else ``results/evidence``; ``none`` = off),
+``--operator terminal|auto`` and ``--operator-timeout S`` (:mod:`.operator`).
+Markers: ``@pytest.mark.requires_feature("name", ...)`` skips a test, with the reason, when the
+rig lacks a feature (:data:`simulator.rig.KNOWN_FEATURES`); ``@pytest.mark.lab_only`` needs a
+lab rig named with ``--rig`` (usage error without ``--rig``, skip on a sim rig).
+
+A :class:`~simulator.testing.bench.BenchError` raised in a test body (adapter gone, a receiver
+that cannot bind, no operator answer) is a fault of the bench: the test is reported as ERROR
+(``E``, "ERROR at call of ..."), its JUnit property ``mbench_bench_fault`` and its record entry
+(``outcome: "error"``, ``bench_fault: true``) say so; a fixture raising it is an ERROR anyway.
 
 Fixtures:
 
@@ -17,11 +27,15 @@ bus_trace  function  the trace of the test's current setup
 measure    function  ``measure(name, value, unit, low=None, high=None, budget=None)``:
                      records a measurement with its limits (and the budget they came
                      from) and fails the test if it is outside them
+operator   session   the :class:`~simulator.testing.operator.Operator` (``confirm(msg)``),
+                     past pytest's capture; the bench's lab DUT asks through it
+evidence   function  ``evidence.attach(name, data)``: a file for the test's evidence folder
 ========== ========= =================================================================
 
 Measurements land in the JUnit XML as properties (``record_property``, name
 ``measurement:<name>``, value a JSON object) and, with ``--mbench-record``, in a JSON record
-together with the rig, the device under test and the git commit.
+together with the run facts (rig, adapter, DUT model/serial/firmware, meterbench version:
+:mod:`.run_facts`), the git commit and each test's evidence folder.
 
 Cost for projects that never use these fixtures: none beyond option parsing; the rig is only
 loaded when a fixture or the ``requires_feature`` marker needs it.
@@ -39,6 +53,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from simulator.testing.errors import BenchError
+from simulator.testing.evidence import write_folder
+from simulator.testing.operator import DEFAULT_TIMEOUT_S, Operator
 
 _RIG_KEY = pytest.StashKey["Any"]()
 _RECORD_KEY = pytest.StashKey["TestRecord"]()
@@ -87,6 +105,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="PATH",
         help="write a JSON test record (rig, device, git commit, measurements)",
     )
+    group.addoption(
+        "--mbench-evidence",
+        default=None,
+        metavar="DIR",
+        help="per-test evidence folders (default: evidence/ next to --mbench-record, else "
+        "results/evidence; 'none' = off)",
+    )
+    group.addoption(
+        "--operator",
+        default="terminal",
+        choices=("terminal", "auto"),
+        help="operator prompts: ask on the terminal (default) or log and confirm at once "
+        "(auto: an unattended rig that confirms by hardware)",
+    )
+    group.addoption(
+        "--operator-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds to wait for an operator's answer (default {DEFAULT_TIMEOUT_S:g})",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -95,6 +134,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "requires_feature(name, ...): skip unless the meterbench rig has every named feature",
     )
     config.addinivalue_line("markers", "cme3100: the CMe3100 push suite (docs/cme3100-suite.md)")
+    config.addinivalue_line(
+        "markers", "lab_only: needs a lab rig named with --rig (skipped on a sim rig)"
+    )
     path = config.getoption("--mbench-record", default=None)
     if path:
         config.stash[_RECORD_KEY] = TestRecord(Path(path), config)
@@ -102,10 +144,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def rig_path(config: pytest.Config) -> Path:
     """The rig file this session uses (option, env var, cwd, packaged copy)."""
+    return rig_source(config)[0]
+
+
+def rig_source(config: pytest.Config) -> tuple[Path, str]:
+    """The rig file and where its name came from: ``"--rig"``, ``"$MBENCH_RIG"`` or
+    ``"default"``."""
     from simulator.rig import default_rig_path
 
-    opt = config.getoption("--rig", default=None) or os.environ.get("MBENCH_RIG")
-    return Path(opt) if opt else default_rig_path(config.invocation_params.dir)
+    if opt := config.getoption("--rig", default=None):
+        return Path(opt), "--rig"
+    if env := os.environ.get("MBENCH_RIG"):
+        return Path(env), "$MBENCH_RIG"
+    return default_rig_path(config.invocation_params.dir), "default"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which rig the session uses and why (without loading it: the plugin stays inert)."""
+    path, source = rig_source(config)
+    hint = "" if source == "--rig" else "; name a lab rig with --rig"
+    return f"meterbench rig: {path} ({source}{hint})"
 
 
 def load_session_rig(config: pytest.Config):
@@ -119,14 +177,35 @@ def load_session_rig(config: pytest.Config):
         from simulator.rig import load_rig
         from simulator.scenario import ScenarioError
 
+        path, source = rig_source(config)
         try:
-            config.stash[_RIG_KEY] = load_rig(rig_path(config))
+            rig = load_rig(path)
         except ScenarioError as exc:
             pytest.exit(f"meterbench rig: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        if rig.mode == "lab" and source != "--rig":
+            # a lab run drives real hardware and an operator: never by accident
+            pytest.exit(
+                f"meterbench rig: {path} (from {source}) is lab rig {rig.name!r}; a lab rig "
+                f"runs only when named explicitly: --rig {path}",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
+        config.stash[_RIG_KEY] = rig
     return config.stash[_RIG_KEY]
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("lab_only") is not None:
+        path, source = rig_source(item.config)
+        if source != "--rig":
+            pytest.exit(
+                f"{item.nodeid} is lab-only: name the lab rig with --rig PATH "
+                f"(this session would use {path}, from {source})",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
+        if load_session_rig(item.config).mode != "lab":
+            pytest.skip(
+                f"lab-only test; rig {load_session_rig(item.config).name!r} is not a lab rig"
+            )
     marks = list(item.iter_markers("requires_feature"))
     if not marks:
         return
@@ -149,13 +228,46 @@ def rig(pytestconfig: pytest.Config):
 
 
 @pytest.fixture(scope="session")
-def bench(rig):
+def operator(pytestconfig: pytest.Config) -> Operator:
+    """The person at the bench (``--operator``, ``--operator-timeout``); prompts get past
+    pytest's capture (module :mod:`simulator.testing.operator`)."""
+    return Operator(
+        mode=pytestconfig.getoption("--operator"),
+        timeout_s=pytestconfig.getoption("--operator-timeout"),
+        capture=pytestconfig.pluginmanager.getplugin("capturemanager"),
+    )
+
+
+@pytest.fixture(scope="session")
+def bench(rig, operator):
     """The session's bench; ``bench.setup(meters)`` gives each test a fresh run."""
     from simulator.testing.bench import Bench
 
-    b = Bench(rig)
+    b = Bench(rig, operator=operator)
     yield b
     b.teardown()
+
+
+class Evidence:
+    """Files a test adds to its evidence folder: ``attach(name, data)`` (``str``, ``bytes``, a
+    :class:`Path` to copy, or a JSON-able object)."""
+
+    def __init__(self) -> None:
+        self.files: dict[str, Any] = {}
+
+    def attach(self, name: str, data: Any) -> None:
+        self.files[name] = data
+
+
+_EVIDENCE = pytest.StashKey[Evidence]()
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    """This test's :class:`Evidence` (written to its folder with the trace and the verdict)."""
+    ev = Evidence()
+    request.node.stash[_EVIDENCE] = ev
+    return ev
 
 
 class _Current:
@@ -248,7 +360,10 @@ class TestRecord:
         )
         entry["duration_s"] = round(entry["duration_s"] + report.duration, 6)
         if report.failed:
-            entry["outcome"] = "failed" if report.when == "call" else "error"
+            fault = getattr(report, "mbench_bench_fault", False)
+            entry["outcome"] = "failed" if report.when == "call" and not fault else "error"
+            if fault:
+                entry["bench_fault"] = True
             entry["message"] = str(report.longrepr)[-2000:]
         elif report.skipped and entry["outcome"] == "passed":
             entry["outcome"] = "skipped"
@@ -256,22 +371,31 @@ class TestRecord:
             entry["message"] = lr[2] if isinstance(lr, tuple) else str(lr)
         if report.when == "call" or (report.when == "setup" and report.skipped):
             entry["measurements"] = [m.to_json() for m in item.stash.get(_MEASUREMENTS, [])]
+        folder = item.stash.get(_FOLDER, None)
+        if folder is not None:
+            try:
+                entry["evidence"] = str(folder.relative_to(self.path.resolve().parent))
+            except ValueError:
+                entry["evidence"] = str(folder)
 
     def write(self) -> None:
-        rig_info: dict[str, Any] = {"path": str(rig_path(self.config))}
+        from simulator import __version__
+        from simulator.testing.run_facts import run_facts
+
+        path, source = rig_source(self.config)
+        rig_info: dict[str, Any] = {"path": str(path), "chosen_by": source}
         device: dict[str, Any] = {}
+        run: dict[str, Any] = {"meterbench_version": __version__}
         try:
             rig = load_session_rig(self.config)
             rig_info.update(name=rig.name, mode=rig.mode, features=rig.features)
-            device = {
-                "model": rig.dut.model,
-                "firmware": rig.dut.firmware,
-                "serial": rig.dut.serial,
-                "mbus": rig.dut.mbus.model_dump(),
-            }
+            run = run_facts(rig)
+            device = {**run["dut"], "mbus": rig.dut.mbus.model_dump()}
         except pytest.UsageError as exc:
             rig_info["error"] = str(exc)
         doc = {
+            "run": run,
+            "meterbench_version": __version__,
             "rig": rig_info,
             "device": device,
             "git_commit": git_commit(Path(str(self.config.rootpath))),
@@ -299,12 +423,103 @@ def git_commit(where: Path) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+# -- bench faults and evidence ----------------------------------------------------------------
+_FOLDER = pytest.StashKey[Path]()
+_PHASES = pytest.StashKey[list]()
+_MARK = pytest.StashKey[tuple]()  # (bench runs, operator prompts) when the test started
+_RUN = pytest.StashKey[Any]()
+
+
+def evidence_root(config: pytest.Config) -> Path | None:
+    """Where per-test evidence folders go (``None``: ``--mbench-evidence none``)."""
+    opt = config.getoption("--mbench-evidence", default=None)
+    if opt == "none":
+        return None
+    if opt:
+        return Path(opt).resolve()
+    record = config.getoption("--mbench-record", default=None)
+    if record:
+        return Path(record).resolve().parent / "evidence"
+    return Path(config.invocation_params.dir) / "results" / "evidence"
+
+
+def _bench_of(item: pytest.Item):
+    from simulator.testing.bench import Bench
+
+    b = (getattr(item, "funcargs", None) or {}).get("bench")
+    return b if isinstance(b, Bench) else None
+
+
+def _operator_of(item: pytest.Item) -> Operator | None:
+    funcargs = getattr(item, "funcargs", None) or {}
+    op = funcargs.get("operator")
+    if op is None and _bench_of(item) is not None:
+        op = _bench_of(item).operator
+    return op if isinstance(op, Operator) else None
+
+
+def _verdict(item: pytest.Item) -> dict[str, Any]:
+    outcome, message, duration = "passed", "", 0.0
+    for rep in item.stash.get(_PHASES, []):
+        duration += rep.duration
+        if rep.failed:
+            if getattr(rep, "mbench_bench_fault", False):
+                outcome = "error (bench fault)"
+            elif outcome == "passed" or rep.when == "call":
+                outcome = "failed" if rep.when == "call" else "error"
+            message = str(rep.longrepr)
+        elif rep.skipped and outcome == "passed":
+            outcome = "skipped"
+            message = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+    ms = [m.to_json() for m in item.stash.get(_MEASUREMENTS, [])]
+    return {"outcome": outcome, "message": message, "duration_s": duration, "measurements": ms}
+
+
+def _keep_evidence(item: pytest.Item, report: pytest.TestReport) -> None:
+    """Snapshot the test's bench run after the call; write its folder after teardown."""
+    bench = _bench_of(item)
+    op = _operator_of(item)
+    if report.when == "setup":
+        item.stash[_MARK] = (bench._runs if bench else 0, len(op.log) if op else 0)
+    elif report.when == "call" and bench is not None and bench.current is not None:
+        if bench._runs > item.stash.get(_MARK, (0, 0))[0]:
+            item.stash[_RUN] = bench.current  # the session teardown may close it later
+    elif report.when == "teardown":
+        attached = item.stash.get(_EVIDENCE, None)
+        root = evidence_root(item.config)
+        if root is None or (bench is None and attached is None):
+            return
+        run = item.stash.get(_RUN, None)
+        item.stash[_FOLDER] = write_folder(
+            root,
+            item.nodeid,
+            verdict=_verdict(item),
+            trace=run.trace if run is not None else None,
+            attachments=attached.files if attached else None,
+            prompts=op.log[item.stash.get(_MARK, (0, 0))[1] :] if op else (),
+        )
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
+    report = outcome.get_result()
+    if report.failed and call.excinfo is not None and call.excinfo.errisinstance(BenchError):
+        # the bench, not the device under test, failed: report an ERROR (pytest_report_teststatus)
+        report.mbench_bench_fault = True
+        item.user_properties.append(("mbench_bench_fault", call.excinfo.exconly()[-500:]))
+    item.stash.setdefault(_PHASES, []).append(report)
+    _keep_evidence(item, report)
     record = item.config.stash.get(_RECORD_KEY, None)
     if record is not None:
-        record.add(item, outcome.get_result())
+        record.add(item, report)
+
+
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config):
+    """A bench fault in a test body shows as ERROR (``E``), like one in a fixture."""
+    if report.when == "call" and report.failed and getattr(report, "mbench_bench_fault", False):
+        return "error", "E", "ERROR"
+    return None
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

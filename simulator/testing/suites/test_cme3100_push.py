@@ -28,10 +28,38 @@ pytestmark = [pytest.mark.cme3100, pytest.mark.requires_feature("push_reports")]
 
 
 @pytest.fixture(scope="module")
-def push(rig, tmp_path_factory):
-    """The evidence of one run of the rig's push scenario (shared by the module's tests)."""
-    evidence, outcome = run_push(rig, tmp_path_factory.mktemp("push"))
-    return evidence, outcome
+def push_run(rig, tmp_path_factory):
+    """One run of the rig's push scenario (shared by the module's tests) and its folder."""
+    out = tmp_path_factory.mktemp("push")
+    ev, outcome = run_push(rig, out)
+    return ev, outcome, out
+
+
+@pytest.fixture
+def push(push_run, evidence):
+    """The push evidence; the run's trace and what each head-end received go to the test's
+    evidence folder (the plugin's ``evidence`` fixture)."""
+    ev, outcome, out = push_run
+    evidence.attach("trace.jsonl", out / "trace.jsonl")
+    evidence.attach(
+        "received.json",
+        {name: [_arrival(a) for a in arrivals] for name, arrivals in ev.arrivals.items()},
+    )
+    return ev, outcome
+
+
+def _arrival(a) -> dict:
+    """One received report as JSON: bench time (s), target, type, body, the answer given."""
+    d = a.delivery
+    return {
+        "t": a.t,
+        "target": a.report.target,
+        "content_type": a.report.content_type,
+        "body": a.report.body.decode("utf-8", "replace"),
+        "delivered": d.ok,
+        "status": d.status,
+        "reason": d.reason,
+    }
 
 
 def _reports(ev, protocol: str | None = None, kinds=(1, 101, 109, 115)) -> list[str]:
