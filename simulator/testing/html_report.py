@@ -160,12 +160,19 @@ def render(record: dict[str, Any], base: Path | None = None) -> str:
         )
         msg = t.get("message")
         if msg and t["outcome"] != "passed":
-            out.append(f"<pre>{escape(msg[-1500:])}</pre>")
+            out.append(_message(msg))
         out.append(_evidence_links(t.get("evidence"), base))
         out.append(_measurements_table(t.get("measurements", [])))
     out += _histograms(record)
     out.append("</body></html>\n")
     return "\n".join(out)
+
+
+def _message(msg: str) -> str:
+    """The error lines of a failure (pytest's ``E`` lines) shown, the traceback tail folded."""
+    errors = [ln[1:].strip() for ln in msg.splitlines() if ln.startswith("E ")]
+    head = f"<pre class='failed'>{escape(chr(10).join(errors[-6:]))}</pre>" if errors else ""
+    return f"{head}<details><summary>traceback</summary><pre>{escape(msg[-1500:])}</pre></details>"
 
 
 def _budget(b: dict | None) -> str:
