@@ -8,8 +8,9 @@
   URL, or the ``url`` of the rig's transport named ``modem``) and, with ``--wait``, print the
   decrypted responses that arrive within S seconds.
 
-The key can also come from the environment variable ``MBENCH_SMS_KEY`` (formerly ``METERBENCH_SMS_KEY``, still read) so it does not
-end up in the shell history. Counters are explicit: the tool keeps no hidden state, and the
+The key can also come from the environment variable ``MBENCH_SMS_KEY`` (formerly
+``METERBENCH_SMS_KEY``, still read with a warning) so it does not end up in the shell history.
+Counters are explicit: the tool keeps no hidden state, and the
 gateway rejects a counter that is not above the last one it accepted.
 """
 
