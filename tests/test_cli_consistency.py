@@ -82,6 +82,17 @@ def test_decode_file_dash_reads_stdin_and_a_bad_frame_fails_the_checks():
     assert "stdin:2" in proc.stderr and "checksum" in proc.stderr
 
 
+WMBUS_KAM = "2A442D2C998734761B168D2091D37CAC21E1D68CDAFFCD3DC452BD802913FF7B1706CA9E355D6C2701CC24"
+
+
+def test_decode_wmbus_dash_reads_stdin_like_the_argument():
+    keys = ("--wmbus", "--keys", "fixtures/wmbus/keys_bench.csv")
+    piped = mb("decode", *keys, "-", stdin=f"# one telegram\n{WMBUS_KAM}\n")
+    given = mb("decode", *keys, WMBUS_KAM)
+    assert piped.returncode == given.returncode == EXIT_OK, piped.stderr
+    assert piped.stdout == given.stdout and "KAM 76348799" in piped.stdout
+
+
 def test_decode_without_input_is_a_usage_error():
     proc = mb("decode")
     assert proc.returncode == EXIT_USAGE and "no input" in proc.stderr
