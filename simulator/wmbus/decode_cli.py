@@ -2,8 +2,9 @@
 
 Called by the ``decode`` verb (``simulator/commands/decode.py``) as ``main(args)`` with
 ``args.hex`` (list of hex words: joined into *one* telegram, so ``2E 44 93 ..`` works),
-``args.file`` (``-`` or a lone ``-`` HEX argument: standard input; one telegram per line; ``#`` comments and blank lines skipped; rtlwmbus lines
-``T1;1;1;date;rssi;;id;0x<hex>`` use their last field), ``args.json``, ``args.key`` (32 hex
+``args.file`` (one telegram per line; ``#`` comments and blank lines skipped; rtlwmbus lines
+``T1;1;1;date;rssi;;id;0x<hex>`` use their last field; ``-``, or ``-`` as the only HEX
+argument, reads standard input), ``args.json``, ``args.key`` (32 hex
 characters) and ``args.keys`` (a CMe3100 key file, seed 002 §6.15).
 
 Frame format A or B, with or without block CRCs, is detected. Exit status: 0 all telegrams
