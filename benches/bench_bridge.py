@@ -18,7 +18,7 @@
    (write + 5 character times), and the start jitter (seen - modelled delay, the modelled one
    from the trace's ``bridge_exchange``): p50, p99, max in ms. A bridge that waits out empty
    windows falls behind by ~60 ms per absent address at 300 bit/s and leaves the window.
-   ``BENCH_WINDOW_N="300:20,2400:60,9600:60"`` sets the replies per baud.
+   ``MBENCH_WINDOW_N="300:20,2400:60,9600:60"`` sets the replies per baud.
 
 Run: ``pytest benches/bench_bridge.py --benchmark-only -s``; the figures are in
 ``extra_info`` and printed (``-k window`` for the per-baud table only).
@@ -144,7 +144,7 @@ WINDOW_N = {300: 20, 2400: 60, 9600: 60}
 
 
 def _window_n() -> dict[int, int]:
-    spec = os.environ.get("BENCH_WINDOW_N")
+    spec = os.environ.get("MBENCH_WINDOW_N") or os.environ.get("BENCH_WINDOW_N")  # old name
     if not spec:
         return dict(WINDOW_N)
     return {int(b): int(n) for b, n in (part.split(":") for part in spec.split(","))}

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, settings
 #   does not depend on which random examples one run drew; the fuzz harness (test_fuzz.py)
 #   stays well under a minute on 2 cores.
 # - dev: the same with varying seeds, to explore locally.
-# - deep: nightly fuzzing, a million examples a property (MB_FUZZ_EXAMPLES overrides the
+# - deep: nightly fuzzing, a million examples a property (MBENCH_FUZZ_EXAMPLES overrides the
 #   count for a shorter soak): `pytest tests/test_fuzz.py --hypothesis-profile=deep`.
 # No deadline anywhere: a 2-core machine under load makes per-example timing meaningless
 # (speed is measured in benches/, not asserted in tests).
@@ -21,7 +21,9 @@ settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True
 settings.register_profile("dev", deadline=None, print_blob=True)
 settings.register_profile(
     "deep",
-    max_examples=int(os.environ.get("MB_FUZZ_EXAMPLES", "1000000")),
+    max_examples=int(
+        os.environ.get("MBENCH_FUZZ_EXAMPLES") or os.environ.get("MB_FUZZ_EXAMPLES", "1000000")
+    ),
     deadline=None,
     print_blob=True,
     suppress_health_check=list(HealthCheck),

@@ -45,7 +45,7 @@ def test_encrypt_and_decrypt_reproduce_the_vectors(v, capsys):
 
 
 def test_decrypt_errors_name_the_reason(capsys, monkeypatch):
-    monkeypatch.setenv("METERBENCH_SMS_KEY", "Pa55-word_2026!x")
+    monkeypatch.setenv("MBENCH_SMS_KEY", "Pa55-word_2026!x")
     assert main(["sms", "decrypt", "not base64"]) == 2
     assert "not_base64url" in capsys.readouterr().err
     assert main(["sms", "decrypt", VECTORS[0]["sms"]]) == 2  # other key, other direction
@@ -54,9 +54,9 @@ def test_decrypt_errors_name_the_reason(capsys, monkeypatch):
     assert "bad_tag" in capsys.readouterr().err
     assert main(["sms", "encrypt", "--key", "short", "--counter", "1", "x"]) == 2
     assert "exactly 16 characters" in capsys.readouterr().err
-    monkeypatch.delenv("METERBENCH_SMS_KEY")
+    monkeypatch.delenv("MBENCH_SMS_KEY")
     assert main(["sms", "encrypt", "--counter", "1", "x"]) == 2
-    assert "METERBENCH_SMS_KEY" in capsys.readouterr().err
+    assert "MBENCH_SMS_KEY" in capsys.readouterr().err
 
 
 @pytest.mark.timeout(60)

@@ -335,10 +335,10 @@ def test_record_and_html_header_carry_the_run_facts(tmp_path):
     assert record["rig"]["chosen_by"] == "--rig"
     html = render(record)
     for row in (
-        f"<th>meterbench</th><td>{__version__}</td>",
-        "<th>adapter</th><td>none (simulated DUT)</td>",
-        "<th>serial</th><td>(not given)</td>",
-        "<th>identity from</th><td>rig file</td>",
-        "<a href='evidence/test_x.py_test_a/'>",
+        f"<th>meterbench version</th><td>{__version__}</td>",
+        "<th>adapter / transport</th><td>none (simulated DUT)</td>",
+        "<th>DUT serial</th><td>not given</td>",
+        "<th>DUT identity from</th><td>rig file</td>",
+        "evidence/test_x.py_test_a",
     ):
         assert row in html, row

@@ -124,9 +124,9 @@ def _readout_trace(init_gap: float, request_gap: float) -> Trace:
 def _run_check(trace: Trace, rig, rule: str) -> Measurement:
     taken: list[Measurement] = []
 
-    def measure(name, value, unit, low=None, high=None, *, budget=None):
+    def measure(name, value, unit, low=None, high=None, *, budget=None, samples=None):
         budget = budget.to_json() if hasattr(budget, "to_json") else budget
-        taken.append(Measurement(name, float(value), unit, low, high, budget))
+        taken.append(Measurement(name, float(value), unit, low, high, budget, samples))
         return taken[-1]
 
     _check_gaps(trace, rig, measure, rule)

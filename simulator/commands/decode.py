@@ -63,13 +63,15 @@ _STARTS = (ACK, START_SHORT, START_LONG)
 
 def add_parser(sub) -> None:
     p = sub.add_parser("decode", help="decode wired M-Bus frames (or wM-Bus with --wmbus)")
-    p.add_argument("hex", nargs="*", help="frame bytes in hex, with or without spaces")
+    p.add_argument(
+        "hex", nargs="*", help="frame bytes in hex, with or without spaces; - reads stdin"
+    )
     p.add_argument(
         "--file",
         "-f",
         type=Path,
         default=None,
-        help="file with one frame per line, or one frame over several lines",
+        help="file with one frame per line, or one frame over several lines (- = stdin)",
     )
     p.add_argument("--json", action="store_true", help="one JSON object per frame")
     p.add_argument("--wmbus", action="store_true", help="decode wireless M-Bus telegrams")
@@ -114,36 +116,52 @@ def _is_whole(buf: bytes) -> bool:
 
 
 def read_units(args) -> list[tuple[str, bytes | InputError]]:
-    """The byte strings to decode, each with where it came from (``argument``, ``F:line``)."""
+    """The byte strings to decode, each with where it came from (``argument``, ``F:line``).
+
+    ``-`` as the only HEX argument, or ``--file -``, reads standard input like a file
+    (lines named ``stdin:N``).
+    """
     units: list[tuple[str, bytes | InputError]] = []
-    if args.hex:
+    hex_args = list(args.hex)
+    if hex_args == ["-"]:
+        units.extend(_lines(sys.stdin.read(), "stdin"))
+        hex_args = []
+    if hex_args:
         try:
-            units.append(("argument", clean_hex("".join(args.hex), "argument")))
+            units.append(("argument", clean_hex("".join(hex_args), "argument")))
         except InputError as exc:
             units.append(("argument", exc))
     if args.file is not None:
-        text = Path(args.file).read_text(encoding="utf-8", errors="replace")
-        lines: list[tuple[str, bytes | InputError]] = []
-        for n, line in enumerate(text.splitlines(), 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if ";" in line:  # Stream mode CSV: (serial;device;date;count;telegram)
-                line = line.rstrip(")").split(";")[-1]
-                if line.strip().lower() == "telegram":  # the heading line (seed 003 §9.3.2)
-                    continue
-            where = f"{args.file}:{n}"
-            try:
-                lines.append((where, clean_hex(line, where)))
-            except InputError as exc:
-                lines.append((where, exc))
-        good = [b for _, b in lines if isinstance(b, bytes)]
-        if len(lines) > 1 and good and not all(_is_whole(b) for b in good):
-            joined = b"".join(good)
-            if _is_whole(joined) or (joined[:1] and joined[0] in _STARTS):
-                lines = [(f"{args.file}", joined)]
-        units.extend(lines)
+        if str(args.file) == "-":
+            units.extend(_lines(sys.stdin.read(), "stdin"))
+        else:
+            text = Path(args.file).read_text(encoding="utf-8", errors="replace")
+            units.extend(_lines(text, str(args.file)))
     return units
+
+
+def _lines(text: str, name: str) -> list[tuple[str, bytes | InputError]]:
+    """The units of a file's text: one frame per line, or one frame over several lines."""
+    lines: list[tuple[str, bytes | InputError]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if ";" in line:  # Stream mode CSV: (serial;device;date;count;telegram)
+            line = line.rstrip(")").split(";")[-1]
+            if line.strip().lower() == "telegram":  # the heading line (seed 003 §9.3.2)
+                continue
+        where = f"{name}:{n}"
+        try:
+            lines.append((where, clean_hex(line, where)))
+        except InputError as exc:
+            lines.append((where, exc))
+    good = [b for _, b in lines if isinstance(b, bytes)]
+    if len(lines) > 1 and good and not all(_is_whole(b) for b in good):
+        joined = b"".join(good)
+        if _is_whole(joined) or (joined[:1] and joined[0] in _STARTS):
+            lines = [(name, joined)]
+    return lines
 
 
 def split_unit(buf: bytes) -> list[tuple[int, Frame | MBusError]]:

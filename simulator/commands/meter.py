@@ -12,6 +12,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from simulator.cli import out_file
+
 
 def add_parser(sub) -> None:
     p = sub.add_parser("meter", help="meter type files: write one from a telegram, check them")
@@ -19,7 +21,7 @@ def add_parser(sub) -> None:
     f = verbs.add_parser("from-telegram", help="write a meter type file from a real telegram")
     f.add_argument("hex", nargs="+", help="telegram bytes in hex, or @FILE")
     f.add_argument("--name", default=None, help="meter type name (default from the header)")
-    f.add_argument("--out", type=Path, default=None, help="file to write (default: stdout)")
+    f.add_argument("--out", type=out_file, default=None, help="file to write (default: stdout)")
     f.set_defaults(func=from_telegram)
     c = verbs.add_parser("check", help="load meter files and check their golden telegrams")
     c.add_argument("files", nargs="+", type=Path)

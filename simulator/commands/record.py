@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from simulator.cli import EXIT_BENCH_FAULT, EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USAGE, out_dir
 from simulator.core.text import decimal
 
 
@@ -46,7 +47,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=out_dir,
         default=Path("fixtures") / "telegrams" / "recorded",
         help="folder for the fixtures and recorded.toml",
     )
@@ -77,9 +78,12 @@ def main(args) -> int:
             timeout=args.timeout,
             log=lambda m: print(m, file=sys.stderr, flush=True),
         )
-    except (RecorderError, ValueError) as exc:
+    except ValueError as exc:
         print(f"meterbench record: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    except RecorderError as exc:  # the port cannot be opened: the bench, not the meters
+        print(f"meterbench record: {exc}", file=sys.stderr)
+        return EXIT_BENCH_FAULT
     try:
         result = rec.search_secondary(args.mask) if args.secondary else rec.scan_primary(addresses)
     finally:
@@ -95,4 +99,4 @@ def main(args) -> int:
     for problem in result.problems:
         print(f"problem: {problem}", file=sys.stderr)
     print(f"recorded {len(result.meters)} meter(s); wrote {len(files)} file(s) to {args.out}")
-    return 0 if result.meters else 1
+    return EXIT_OK if result.meters else EXIT_CHECKS_FAILED

@@ -14,6 +14,7 @@ import math
 import sys
 from pathlib import Path
 
+from simulator.cli import EXIT_OK, EXIT_USAGE, out_dir
 from simulator.devices import run_scenario
 from simulator.report.console import Progress, format_table
 from simulator.scenario import DEFAULT_SCENARIO, RunOptions, ScenarioError
@@ -30,7 +31,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=out_dir,
         default=None,
         help="results folder (default: ./meterbench-results/<scenario name>)",
     )
@@ -73,10 +74,10 @@ def main(args) -> int:
         result = run_scenario(path, opts)
     except ScenarioError as exc:
         print(f"meterbench run: {path}: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     summary = result.summary
     rows = [*result.table, ("wall time", f"{summary['wall_seconds']:.2f} s")]
     title = f"meterbench run: {path.name} ({summary['kind']}, seed {summary['seed']})"
     print(format_table(rows, title=title))
     print("wrote: " + ", ".join(str(f) for f in result.files))
-    return 0
+    return EXIT_OK

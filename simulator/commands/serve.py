@@ -27,6 +27,7 @@ import signal
 import sys
 from pathlib import Path
 
+from simulator.cli import EXIT_BENCH_FAULT, EXIT_USAGE
 from simulator.scenario import DEFAULT_SCENARIO, ScenarioError
 
 PARITY_NOTE = (
@@ -179,7 +180,8 @@ def main(args) -> int:
         print(f"meterbench serve: {exc}", file=sys.stderr)
         for b in service.bridges:
             b.close()
-        return 2
+        # a port, pty or TCP address that cannot be opened is a bench fault; a bad value usage
+        return EXIT_USAGE if isinstance(exc, ValueError) else EXIT_BENCH_FAULT
     # SIGTERM (kill, systemd, timeout) stops like Ctrl-C, so the trace is still written; and
     # SIGINT works even when a non-interactive shell started us in the background (SIG_IGN)
     signal.signal(signal.SIGTERM, _interrupt)

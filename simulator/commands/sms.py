@@ -8,16 +8,17 @@
   URL, or the ``url`` of the rig's transport named ``modem``) and, with ``--wait``, print the
   decrypted responses that arrive within S seconds.
 
-The key can also come from the environment variable ``METERBENCH_SMS_KEY`` so it does not
-end up in the shell history. Counters are explicit: the tool keeps no hidden state, and the
+The key can also come from the environment variable ``MBENCH_SMS_KEY`` (formerly
+``METERBENCH_SMS_KEY``, still read with a warning) so it does not end up in the shell history.
+Counters are explicit: the tool keeps no hidden state, and the
 gateway rejects a counter that is not above the last one it accepted.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 
+from simulator.cli import EXIT_BENCH_FAULT, EXIT_CHECKS_FAILED, EXIT_USAGE, env
 from simulator.gateways.cme2100.protocol import (
     Direction,
     KeyFormatError,
@@ -28,7 +29,8 @@ from simulator.gateways.cme2100.protocol import (
 from simulator.gateways.cme2100.sms import SmsEncodingError, parts_needed
 from simulator.scenario import Issue, ScenarioError
 
-KEY_ENV = "METERBENCH_SMS_KEY"
+KEY_ENV = "MBENCH_SMS_KEY"
+OLD_KEY_ENV = "METERBENCH_SMS_KEY"  # before the MBENCH_ prefix; still read, with a warning
 
 
 def add_parser(sub) -> None:
@@ -75,15 +77,15 @@ def add_parser(sub) -> None:
 
 
 def _key(args) -> str:
-    key = args.key if args.key is not None else os.environ.get(KEY_ENV)
+    key = args.key if args.key is not None else env("SMS_KEY", old=OLD_KEY_ENV)
     if key is None:
         raise KeyFormatError(f"no key: give --key or set ${KEY_ENV}")
     return key
 
 
-def _fail(verb: str, exc: Exception) -> int:
+def _fail(verb: str, exc: Exception, code: int = EXIT_USAGE) -> int:
     print(f"meterbench sms {verb}: {exc}", file=sys.stderr)
-    return 2
+    return code
 
 
 def _encrypt(args) -> int:
@@ -132,20 +134,15 @@ def _send(args) -> int:
                     replies = modem.wait_for_sms(1, timeout=args.wait)
                 except ModemError:
                     print(f"no response within {args.wait} s", file=sys.stderr)
-                    return 1
+                    return EXIT_CHECKS_FAILED
                 for sms in replies:
                     try:
                         print(decrypt(key, sms.text, direction=Direction.RESPONSE).text)
                     except SmsProtocolError as exc:
                         print(f"{sms.number}: undecryptable ({exc}): {sms.text}")
-    except (
-        KeyFormatError,
-        ValueError,
-        SmsEncodingError,
-        ModemError,
-        OSError,
-        ScenarioError,
-    ) as exc:
+    except (ModemError, OSError) as exc:  # the modem or its port: the bench
+        return _fail("send", exc, EXIT_BENCH_FAULT)
+    except (KeyFormatError, ValueError, SmsEncodingError, ScenarioError) as exc:
         return _fail("send", exc)
     return 0
 

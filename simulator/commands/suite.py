@@ -2,8 +2,12 @@
 
 Runs the packaged suite (:mod:`simulator.testing.suites.test_mbus_master`) with pytest and the
 meterbench plugin, and writes DIR/junit.xml (measurements as properties), DIR/record.json
-(rig, device, git commit, outcomes, measurements) and DIR/report.html. The exit status is
-pytest's (0 = every test passed or was skipped for a missing feature).
+(rig, device, git commit, outcomes, measurements) and DIR/report.html. Exit status
+(:mod:`simulator.cli` convention, from pytest's and the record): 0 every test passed or was
+skipped for a missing feature, 1 a test failed, 2 usage error (bad rig file, ``-k`` selecting
+nothing, ``--out`` naming a file), 3 bench fault (a test stopped by a
+:class:`~simulator.testing.bench.BenchError` such as a missing adapter, or pytest's internal
+error), 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,6 +16,15 @@ import os
 import sys
 from importlib.metadata import entry_points
 from pathlib import Path
+
+from simulator.cli import (
+    EXIT_BENCH_FAULT,
+    EXIT_CHECKS_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    out_dir,
+)
 
 SUITES = Path(__file__).resolve().parent.parent / "testing" / "suites"
 
@@ -33,7 +46,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--out",
-        type=Path,
+        type=out_dir,
         default=Path("meterbench-results") / "suite",
         help="folder for junit.xml, record.json and report.html",
     )
@@ -96,14 +109,14 @@ def main(args) -> int:
         rig = load_rig(path)
     except ScenarioError as exc:
         print(f"meterbench suite: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if rig.mode == "lab" and source != "--rig":
         print(
             f"meterbench suite: {path} (from {source}) is lab rig {rig.name!r}; a lab rig runs "
             f"only when named explicitly: --rig {path}",
             file=sys.stderr,
         )
-        return 2
+        return EXIT_USAGE
     hint = "" if source == "--rig" else "; name a lab rig with --rig"
     print(f"meterbench suite: rig {rig.name} (mode {rig.mode}) from {path} ({source}{hint})")
     out: Path = args.out
@@ -121,4 +134,25 @@ def main(args) -> int:
         print(f"wrote: {out / 'junit.xml'}, {record}, {html}")
     else:
         print("meterbench suite: no test record was written (usage error?)", file=sys.stderr)
-    return code
+    return exit_status(code, record)
+
+
+# pytest.ExitCode -> the meterbench convention (TESTS_FAILED is refined by the record)
+_PYTEST_EXIT = {0: EXIT_OK, 1: EXIT_CHECKS_FAILED, 2: EXIT_INTERRUPTED, 3: EXIT_BENCH_FAULT}
+BENCH_FAULTS = ("BenchError", "BenchFault", "ReceiverUnavailable")
+
+
+def exit_status(pytest_code: int, record: Path) -> int:
+    """The verb's exit status for pytest's ``pytest_code`` and the JSON ``record`` it wrote.
+
+    A test stopped by a bench fault (its message names one of :data:`BENCH_FAULTS`) makes the
+    run a bench fault (3) rather than a failure of the device under test (1).
+    """
+    if pytest_code == 1 and record.is_file():
+        import json
+
+        tests = json.loads(record.read_text(encoding="utf-8")).get("tests", [])
+        bad = [t for t in tests if t["outcome"] in ("failed", "error")]
+        if any(any(n in (t.get("message") or "") for n in BENCH_FAULTS) for t in bad):
+            return EXIT_BENCH_FAULT
+    return _PYTEST_EXIT.get(pytest_code, EXIT_USAGE)  # 4 usage error, 5 no tests collected

@@ -76,6 +76,7 @@ class Measurement:
     low: float | None = None
     high: float | None = None
     budget: dict[str, Any] | None = None
+    samples: list[float] | None = None  # every value the test saw (the report's histograms)
 
     @property
     def passed(self) -> bool:
@@ -87,6 +88,8 @@ class Measurement:
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
+        if d["samples"] is None:
+            del d["samples"]
         d["passed"] = self.passed
         return d
 
@@ -304,9 +307,10 @@ def bus_trace(bench):
 
 @pytest.fixture
 def measure(request: pytest.FixtureRequest, record_property):
-    """``measure(name, value, unit, low=None, high=None, *, budget=None) -> Measurement``;
-    fails if outside. ``budget``: a JSON-able dict (or an object with ``to_json()``) saying
-    how the limits were derived; recorded with the measurement."""
+    """``measure(name, value, unit, low=None, high=None, *, budget=None, samples=None)
+    -> Measurement``; fails if outside. ``budget``: a JSON-able dict (or an object with
+    ``to_json()``) saying how the limits were derived; ``samples``: every value behind
+    ``value`` (e.g. all gaps of which ``value`` is the shortest); both recorded with it."""
     taken: list[Measurement] = []
     request.node.stash[_MEASUREMENTS] = taken
 
@@ -319,10 +323,11 @@ def measure(request: pytest.FixtureRequest, record_property):
         *,
         check: bool = True,
         budget: Any = None,
+        samples: list[float] | None = None,
     ) -> Measurement:
         if budget is not None and hasattr(budget, "to_json"):
             budget = budget.to_json()
-        m = Measurement(name, float(value), unit, low, high, budget)
+        m = Measurement(name, float(value), unit, low, high, budget, samples)
         taken.append(m)
         record_property(f"measurement:{name}", json.dumps(m.to_json(), sort_keys=True))
         if check and not m.passed:

@@ -3,7 +3,8 @@
 Called by the ``decode`` verb (``simulator/commands/decode.py``) as ``main(args)`` with
 ``args.hex`` (list of hex words: joined into *one* telegram, so ``2E 44 93 ..`` works),
 ``args.file`` (one telegram per line; ``#`` comments and blank lines skipped; rtlwmbus lines
-``T1;1;1;date;rssi;;id;0x<hex>`` use their last field), ``args.json``, ``args.key`` (32 hex
+``T1;1;1;date;rssi;;id;0x<hex>`` use their last field; ``-``, or ``-`` as the only HEX
+argument, reads standard input), ``args.json``, ``args.key`` (32 hex
 characters) and ``args.keys`` (a CMe3100 key file, seed 002 §6.15).
 
 Frame format A or B, with or without block CRCs, is detected. Exit status: 0 all telegrams
@@ -52,6 +53,9 @@ def _clean_hex(text: str, where: str) -> bytes:
 def _inputs(args) -> list[tuple[str, bytes | UsageError]]:
     items: list[tuple[str, bytes | UsageError]] = []
     words = list(getattr(args, "hex", None) or [])
+    sources = []  # files read line by line; "-" is standard input
+    if words == ["-"]:
+        words, sources = [], ["-"]
     if words:
         try:
             items.append(("argument", _clean_hex("".join(words), "argument")))
@@ -59,15 +63,21 @@ def _inputs(args) -> list[tuple[str, bytes | UsageError]]:
             items.append(("argument", exc))
     path = getattr(args, "file", None)
     if path:
+        sources.append(path)
+    for path in sources:
+        name = "stdin" if str(path) == "-" else str(path)
         try:
-            with open(path, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
+            if name == "stdin":
+                lines = sys.stdin.read().splitlines()
+            else:
+                with open(path, encoding="utf-8") as fh:
+                    lines = fh.read().splitlines()
         except OSError as exc:
             raise UsageError(f"{path}: cannot read: {exc}") from None
         for n, line in enumerate(lines, 1):
             if not line.strip() or line.lstrip().startswith(("#", "{")):
                 continue  # "{" skips the expected-JSON lines of wmbusmeters simulation files
-            where = f"{path}:{n}"
+            where = f"{name}:{n}"
             try:
                 items.append((where, _clean_hex(line, where)))
             except UsageError as exc:

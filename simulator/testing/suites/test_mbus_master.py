@@ -70,7 +70,8 @@ def _check_gaps(trace, rig, measure, rule: str, *, needed: bool = True) -> None:
         assert not needed, f"no gap of kind {rule} in the trace"
         return
     budget = gap_budget(rig, rule)
-    measure(f"{rule} min", min(gaps), "s", low=budget.low, budget=budget)
+    facts = {**budget.to_json(), "baud": rig.dut.mbus.baud}
+    measure(f"{rule} min", min(gaps), "s", low=budget.low, budget=facts, samples=gaps)
 
 
 # -- finding slaves ---------------------------------------------------------------------------
