@@ -124,7 +124,12 @@ class Cmi6140:
         self.unsent: list[payload.Readout] = []
         self.produced = 0
         self.sent = 0
-        self.expired = 0
+        self.expired = 0  # dropped by max age (the module's own count, §7.3.4)
+        # Ground truth for the accounting: readouts (seq) whose telegram reached the server and
+        # readouts the module dropped; a reading whose ACK was lost is in both.
+        self.at_server: set[int] = set()
+        self.dropped: set[int] = set()
+        self._in_flight: frozenset[int] = frozenset()
         self.transmissions = 0
         self.failed_telegrams = 0
         self.dtls_retransmissions = 0  # handshake flights resent (spurious when nothing lost)
@@ -263,6 +268,7 @@ class Cmi6140:
         max_age = timedelta(hours=cfg.upload_max_age_h)
         keep = [r for r in self.unsent if now - r.local_time <= max_age]
         self.expired += len(self.unsent) - len(keep)
+        self.dropped.update(r.seq for r in self.unsent if now - r.local_time > max_age)
         self.unsent = keep
         ordered = sorted(keep, key=lambda r: r.seq, reverse=cfg.upload_order == "lifo")
         per = cfg.readouts_per_telegram if cfg.message_encoding == "senml_cbor" else 1
@@ -300,6 +306,7 @@ class Cmi6140:
             self.world.emit(tx)
             for batch in telegrams:
                 data = self._encode(batch)
+                self._in_flight = frozenset(r.seq for r in batch)
                 ok = False
                 attempts = 0
                 for _ in range(self.config.communication_retry_count + 1):
@@ -335,6 +342,8 @@ class Cmi6140:
             if t > self.world.now:
                 yield self.world.timeout(t - self.world.now)
             if kind == SERVER:
+                if item.get("data") is not None:
+                    self.at_server |= self._in_flight
                 self.server.receive(self.name, **item)
             else:
                 self.world.emit(item)
@@ -539,6 +548,17 @@ class Cmi6140:
         return self._exchange(t, up, down, retries, "publish", "mqttsn", tl, data)
 
     # -- results ------------------------------------------------------------------------------
+    def accounting(self) -> dict[str, int]:
+        """Each readout taken in exactly one state: ``delivered`` (its telegram reached the
+        server, acknowledged or not), ``pending`` (stored, not at the server) or
+        ``expired`` (dropped by max age before any copy reached the server)."""
+        pending = sum(1 for r in self.unsent if r.seq not in self.at_server)
+        return {
+            "delivered": len(self.at_server),
+            "pending": pending,
+            "expired": len(self.dropped - self.at_server),
+        }
+
     def summary(self, t_end: float) -> dict[str, Any]:
         """Counters, state times and energy up to world time ``t_end``."""
         self.radio.finish(t_end)
@@ -549,8 +569,9 @@ class Cmi6140:
             "ce_level": self.radio.ce_level,
             "produced": self.produced,
             "sent": self.sent,
-            "expired": self.expired,
+            "dropped_by_age": self.expired,
             "unsent": len(self.unsent),
+            **self.accounting(),
             "failed_telegrams": self.failed_telegrams,
             "ra_collisions": self.radio.times.ra_collisions,
             "dtls_retransmissions": self.dtls_retransmissions,
