@@ -226,3 +226,27 @@ def _fleet_scenario():
     from simulator.nbiot.scenario_model import NbiotScenario
 
     return NbiotScenario.model_validate({"name": "acct", "fleet": {"modules": 1}})
+
+
+@pytest.mark.parametrize("utc_offset", [60, -300, 30])
+def test_the_utc_offset_shifts_reported_timestamps_not_the_meter_clock(utc_offset):
+    """Seed 001 §7.3.1 (issue 14): readout on the hour stays on the hour; at 12:00 meter time
+    a meter with offset +60 reports 11:00."""
+    w, srv = _world(5)
+    cfg = ModuleConfig(
+        readout_interval_min=60,
+        utc_offset_min=utc_offset,
+        transmit_interval_min=60,
+        transmit_offset_min=0,
+        transmit_delay_min=5,
+    )
+    m = Cmi6140(w, 13, srv, config=cfg, coupling_loss_db=130, security=False)
+    w.run(6 * H)
+    readouts = w.trace.select("nbiot.readout", m.name, reason="schedule")
+    assert [e.t for e in readouts] == [h * H for h in range(1, 6)]
+    assert [e["local_time"][11:] for e in readouts] == [f"0{h}:00:00" for h in range(1, 6)]
+    # each reported timestamp is meter time minus the offset
+    local = {int(datetime(2026, 1, 5, h, tzinfo=UTC).timestamp()) for h in range(1, 6)}
+    reported = {s + utc_offset * 60 for s in srv.delivered[m.name]}
+    assert reported and reported <= local
+    assert m.utc_now() == w.clock() - timedelta(minutes=utc_offset)

@@ -6,8 +6,9 @@ Behaviour:
   (:func:`.schedule.next_slot`); **transmission** (a set of unsent readouts sent to an LwM2M or
   MQTT-SN server) planned on full hours of the transmit interval and sent after a random delay
   in [T_offset, T_offset + T_delay] (seed 001 §7.3.3).
-* **Time**: the meter keeps local standard time = UTC + UTC offset + clock error; readouts are
-  stamped in meter time and the UTC offset is subtracted before transmission (§7.3.1). A time
+* **Time**: the meter keeps local standard time = world clock + clock error (the world clock
+  is read as the site's local standard time); readouts are stamped in meter time and only the
+  reported timestamps have the UTC offset subtracted before transmission (§7.3.1). A time
   synchronisation (:meth:`Cmi6140.sync_time`) reschedules and always makes an extra readout and
   transmission (§7.3.2, the 23:58 -> 00:02 case).
 * **Retransmission** (§7.3.4): unsent readouts stay stored; each transmission drops those older
@@ -163,18 +164,20 @@ class Cmi6140:
         return self.local_at(self.world.now)
 
     def local_at(self, t: float) -> datetime:
-        utc = self.world.clock(t)
-        shift = timedelta(minutes=self.config.utc_offset_min, seconds=self.clock_error_s)
-        return (utc + shift).replace(tzinfo=None)
+        """The meter's clock at world time ``t``: the world clock (the site's local standard
+        time) plus the clock error. The UTC offset is not in it: it only shifts the timestamps
+        the module reports (seed 001 §7.3.1), so a readout on the hour stays on the hour."""
+        return (self.world.clock(t) + timedelta(seconds=self.clock_error_s)).replace(tzinfo=None)
 
     def world_time_of(self, local: datetime) -> float:
         """World seconds at which the meter's clock shows ``local``."""
-        shift = timedelta(minutes=self.config.utc_offset_min, seconds=self.clock_error_s)
-        utc = (local - shift).replace(tzinfo=UTC)
-        return (utc - self.world.start).total_seconds()
+        at = (local - timedelta(seconds=self.clock_error_s)).replace(tzinfo=UTC)
+        return (at - self.world.start).total_seconds()
 
     def utc_now(self) -> datetime:
-        return self.world.clock()
+        """UTC as the module reports it: meter time minus the UTC offset (§7.3.1)."""
+        shift = timedelta(minutes=self.config.utc_offset_min)
+        return (self.local_now() - shift).replace(tzinfo=UTC)
 
     def sync_time(self, clock_error_s: float = 0.0) -> None:
         """Synchronise the meter clock now (OTC App, time server or network time; §7.3.2)."""
