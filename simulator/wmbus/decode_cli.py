@@ -112,7 +112,7 @@ def describe(t: WMBusTelegram) -> str:
     """Multi-line human summary of a parsed telegram."""
     lk = t.link
     lines = [
-        f"{lk.c_name} {lk.manufacturer} {lk.id:08d} version {lk.version} "
+        f"{lk.c_name} {lk.manufacturer} {lk.id_text} version {lk.version} "
         f"device type {lk.device_type} (format {t.fmt}, {'CRCs ok' if t.crc else 'no CRCs'})"
     ]
     if t.ell:
