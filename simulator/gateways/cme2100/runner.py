@@ -47,7 +47,7 @@ from simulator.core.trace import TraceEvent
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme2100.gateway import Cme2100
-from simulator.gateways.cme2100.protocol import Direction, SmsProtocolError, encrypt
+from simulator.gateways.cme2100.protocol import Direction, SmsProtocolError, encrypt, sms_body
 from simulator.gateways.cme2100.scenario_model import (
     DEFAULT_WRONG_KEY,
     Cme2100Scenario,
@@ -195,7 +195,7 @@ class HeadEnd:
             )
         )
         yield self.world.timeout(self._delay())
-        self._to_gateway[text.strip()].append(rec)
+        self._to_gateway[sms_body(text)].append(rec)
         self.gateway.receive(text)
 
     def _on_trace(self, ev: TraceEvent) -> None:
