@@ -300,3 +300,43 @@ def test_junk_never_raises_and_never_enters_memory_unless_valid(junk):
     assert ok is (len(plugin.memory) == 1)
     if not ok:
         assert len(world.trace.select("stream_bad_telegram")) == 1
+
+
+def test_accounting_every_telegram_is_bad_filtered_or_accepted_and_each_accepted_one_ends_once():
+    """Issue 14 accounting: telegrams = bad + filtered + accepted; accepted = pushed +
+    replaced + pending, through failed pushes and newer telegrams of the same meter."""
+    import pytest
+
+    from simulator.core.accounting import AccountingError
+    from simulator.sinks.base import WorldSink
+
+    world = World(8)
+    sink = WorldSink()
+    sink.fail_next(1)
+    settings = StreamSettings.from_properties(
+        {
+            "receiving.server.url": "http://head-end.invalid/r",
+            "receiving.server.push.cron": "0 * * * *",
+            "filter.manufacturer": "ELV",
+        }
+    )
+    plugin = StreamPlugin(world, settings, retry_s=60.0, sink=sink).start()
+    for i, m in enumerate([1, 2, 1, 3, 1]):  # meter 1 three times before the first push
+        world.process(_once(world, plugin, 80000000 + m, 10.0 + i))
+    world.process(_once_raw(world, plugin, tele(80000009, man="KAM"), 20.0))  # filtered
+    world.process(_once_raw(world, plugin, b"\x05\x44\x00", 21.0))  # bad
+    world.process(_once(world, plugin, 80000002, 3630.0))  # after the failed push
+    world.process(_once(world, plugin, 80000004, 7300.0))  # pending at the end
+    world.run(until=7400)
+    assert (plugin.telegrams, plugin.bad, plugin.filtered, plugin.accepted) == (9, 1, 1, 7)
+    assert (plugin.pushed_meters, plugin.replaced, len(plugin.memory)) == (3, 3, 1)
+    assert [e["ok"] for e in world.trace.select("stream_push")] == [False, True]
+    plugin.check_accounting()
+    plugin.pushed_meters += 1  # a meter counted twice
+    with pytest.raises(AccountingError, match=r"plugin/00000161: accepted 7 != pushed 4"):
+        plugin.check_accounting()
+
+
+def _once_raw(world, plugin, raw, at):
+    yield world.timeout(at)
+    plugin.receive(raw, rssi_dbm=-85, mode="T1")

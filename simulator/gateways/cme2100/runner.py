@@ -43,6 +43,7 @@ import pydantic
 from simulator.building.runner import build_segment
 from simulator.building.scenario_model import MbusScenario
 from simulator.core import events
+from simulator.core.accounting import check_balance
 from simulator.core.trace import TraceEvent
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
@@ -389,6 +390,11 @@ class Cme2100Run:
         tally, gateway, head_end, reports = self.tally, self.gateway, self.head_end, self.reports
         seg = self.seg
         in_flight = head_end.flush()
+        # every SMS the head-end sent was accepted, rejected or is still on its way (issue 14)
+        check_balance(
+            g.name, "SMS sent", head_end.sent,
+            accepted=tally.sms_accepted, rejected=tally.sms_rejected, in_flight=in_flight,
+        )  # fmt: skip
         delivered = [p for p in tally.pushes if p["outcome"] == "delivered"]
         failed = [p for p in tally.pushes if p["outcome"] == "failed"]
         summary: dict[str, Any] = {

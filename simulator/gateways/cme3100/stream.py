@@ -38,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.core import events as ev
+from simulator.core.accounting import check_balance
 from simulator.core.world import World
 from simulator.gateways.cme3100.analyzer import RESET_PERIOD_S, Analyzer
 from simulator.gateways.cme3100.container import wired_container
@@ -109,6 +110,9 @@ class StreamPlugin:
         self.memory: dict[tuple, Pending] = {}
         self.pushed_meters = 0
         self.failed_pushes = 0
+        # accounting (issue 14): telegrams = bad + filtered + accepted, and
+        # accepted = pushed + replaced (a newer one of the same meter came first) + pending
+        self.telegrams = self.bad = self.filtered = self.accepted = self.replaced = 0
         self._attempt = 0
         self._wake = None
 
@@ -141,6 +145,7 @@ class StreamPlugin:
         """
         if not self.settings.service_enabled:
             return False
+        self.telegrams += 1
         try:
             _fmt, payload = decode_frame(raw, fmt, crc=True)
             link = LinkHeader.from_payload(payload)
@@ -151,6 +156,7 @@ class StreamPlugin:
                 fabrication_no=receiver_serial,
             )
         except (WMBusError, ValueError) as exc:
+            self.bad += 1
             self.world.emit(
                 ev.StreamBadTelegram(
                     source=self.source,
@@ -174,8 +180,25 @@ class StreamPlugin:
             )
         )
         if ok:
+            self.accepted += 1
+            self.replaced += link.address_key in self.memory
             self.memory[link.address_key] = Pending(link.id_text, self.world.now, wired)
+        else:
+            self.filtered += 1
         return ok
+
+    def check_accounting(self) -> None:
+        """Raise :class:`~simulator.core.accounting.AccountingError` unless every telegram
+        handed in is bad, filtered or accepted, and every accepted one was pushed, replaced by
+        a newer one of the same meter, or is still pending (issue 14)."""
+        check_balance(
+            self.source, "telegrams", self.telegrams,
+            bad=self.bad, filtered=self.filtered, accepted=self.accepted,
+        )  # fmt: skip
+        check_balance(
+            self.source, "accepted", self.accepted,
+            pushed=self.pushed_meters, replaced=self.replaced, pending=len(self.memory),
+        )  # fmt: skip
 
     # -- pushing --------------------------------------------------------------------------
     def report_lines(self, pending: list[Pending]) -> list[bytes]:
