@@ -4,8 +4,8 @@ OMA objects 3 (Device), 4 (Connectivity Monitoring) and 10 (LwM2M Cellular Conne
 resource ids from the OMA registry (RADIO-NBIOT.md §7), and the Elvaco objects 33906 (MCM
 Config), 33907 (bench: transmission settings), 33908 (Meter Info) and 33909 (NB-IoT Info).
 The page summaries show 33906/0/2 message format (42 Standard, 43 Extended), /4 NFC enabled,
-/5 config locked (Boolean, W: writable, locks / opens with the PAK), /6 adjust time; 33908/0/2 comm status (0 OK, 1 no meter detected, 2 error),
-/3 error flags; 33909/0/0 IMSI. Resources the summaries do not show are marked ``bench`` and
+/5 config locked (Boolean, W: locks / opens with the PAK), /6 adjust time; 33908/0/2 comm
+status (0 OK, 1 no meter detected, 2 error), /3 error flags; 33909/0/0 IMSI. Resources the summaries do not show are marked ``bench`` and
 documented in docs/nbiot.md.
 
 A resource reads its value from the module through a getter, so what a server reads is what the
