@@ -224,3 +224,35 @@ def test_command_sender_counts_switches_keys_and_rejects_replayed_responses():
     with pytest.raises(p.SmsProtocolError) as e:
         s.decrypt_response(resp)
     assert e.value.reason == "replay"
+
+
+WS = VECTORS["surrounding_whitespace"]
+WS_VECTOR = next(v for v in VECTORS["vectors"] if v["name"] == WS["vector"])
+
+
+@pytest.mark.parametrize("text", WS["tolerated"])
+def test_surrounding_space_cr_lf_is_tolerated(text):
+    """Spec §3 step 0 (issue 14): phones and SMS centres add line breaks around the text."""
+    msg = p.decrypt(WS_VECTOR["key"], text, direction=p.Direction(WS_VECTOR["direction"]))
+    assert msg.text == WS_VECTOR["plaintext"]
+
+
+@pytest.mark.parametrize("case", WS["rejected"], ids=lambda c: repr(c["text"][:3]))
+def test_other_whitespace_and_inner_line_breaks_are_rejected_with_their_offset(case):
+    with pytest.raises(p.SmsProtocolError) as e:
+        p.parse_text(case["text"])
+    assert (e.value.reason, e.value.offset) == (case["reason"], case["offset"])
+
+
+def test_the_gateway_applies_the_same_whitespace_rule():
+    from simulator.core.world import World
+    from simulator.gateways.cme2100.gateway import Cme2100
+
+    world = World(1)
+    gw = Cme2100(world, factory_key=WS_VECTOR["key"])
+    gw.receive(WS["tolerated"][0])
+    gw.receive(WS_VECTOR["sms"] + "\t")  # a tab is not tolerated: rejected, not accepted
+    world.run(60)
+    outcomes = [(e["outcome"], e.get("reason")) for e in gw.world.trace.select("sms")]
+    assert outcomes[0] == ("accepted", None)
+    assert outcomes[-1] == ("rejected", "not_base64url")

@@ -161,3 +161,25 @@ def test_reading_the_battery_level_does_not_disturb_the_module():
         return w.trace.to_jsonl(), m.summary(w.now)["energy_j"]
 
     assert run(True) == run(False)
+
+
+def test_config_locked_33906_0_5_is_writable_with_the_pak():
+    """Seed 001 p. 15: /33906/0/5 Config locked is Boolean W (issue 14: it was read-only)."""
+    w = World(5)
+    m = Cmi6140(w, 43, NbiotServer(w), coupling_loss_db=150.0, start=False)
+    with pytest.raises(ConfigError, match="Product Access Key"):
+        objects.write(m, "/33906/0/5", True)  # no PAK known to the DM server: refused
+    m.dm_pak = "pak-43"
+    with pytest.raises(ConfigError, match="Boolean"):
+        objects.write(m, "/33906/0/5", 1)
+    objects.write(m, "/33906/0/5", True)
+    assert objects.read(m, "/33906/0/5") is True and m.store.locked
+    with pytest.raises(ConfigLockedError):
+        m.store.write("readout_interval_min", 15)  # NFC without the PAK
+    objects.write(m, "/33907/0/0", 15)  # the DM server has it
+    m.dm_pak = "wrong"
+    with pytest.raises(ConfigLockedError):
+        objects.write(m, "/33906/0/5", False)
+    m.dm_pak = "pak-43"
+    objects.write(m, "/33906/0/5", False)
+    assert objects.read(m, "/33906/0/5") is False

@@ -158,3 +158,95 @@ def test_readouts_older_than_the_maximum_age_are_dropped():
     # sent a few minutes after 11:00, so 07:00 is already older than 4 h
     assert hours[:3] == [8, 9, 10]
     assert m.expired == 7  # 01:00 .. 07:00
+
+
+class _NoAckRadio:
+    """Fault injection: once registered, every downlink (the ACK of a Send) is lost; uplinks
+    reach the server as modelled."""
+
+    def __init__(self, module):
+        self._module, self._radio = module, module.radio
+
+    def __getattr__(self, name):
+        return getattr(self._radio, name)
+
+    def downlink(self, t, nbytes, tl):
+        if self._module._registered:
+            return None
+        return self._radio.downlink(t, nbytes, tl)
+
+
+def test_a_reading_whose_ack_was_lost_is_delivered_not_expired():
+    """Issue 14: it was counted both delivered (server) and expired (module max age)."""
+    from simulator.nbiot.runner import _summarise
+
+    w, srv = _world(4)
+    cfg = ModuleConfig(
+        upload_max_age_h=3,
+        communication_retry_count=0,
+        readouts_per_telegram=1,
+        max_uploads_per_transmission=2,
+        transmit_offset_min=0,
+        transmit_delay_min=10,
+        message_encoding="senml_cbor",
+    )
+    m = Cmi6140(w, 11, srv, config=cfg, coupling_loss_db=130, security=False)
+    m.radio = _NoAckRadio(m)
+    w.run(12 * H)
+    assert m.failed_telegrams > 0 and m.expired > 0  # ACKs lost, readouts dropped by age
+    acc = m.accounting()
+    at_server = len(srv.delivered[m.name])
+    assert acc["delivered"] == at_server > 0
+    # the case of the issue: the module's own counts overlap the server's
+    assert at_server + m.expired + len(m.unsent) > m.produced
+    assert m.produced == acc["delivered"] + acc["pending"] + acc["expired"]
+    summary, _, _ = _summarise(_fleet_scenario(), 1, 12, srv, [m], w.now)
+    assert summary["readouts_delivered"] == at_server
+    assert (
+        summary["readouts_produced"]
+        == summary["readouts_delivered"] + summary["readouts_pending"] + summary["readouts_expired"]
+    )
+
+
+def test_the_accounting_check_names_the_module_and_counts():
+    from simulator.core.accounting import AccountingError
+    from simulator.nbiot.runner import _summarise
+
+    w, srv = _world(4)
+    m = Cmi6140(w, 12, srv, config=ModuleConfig(), coupling_loss_db=130, security=False)
+    w.run(3 * H)
+    m.produced += 1  # a readout that is in no state
+    with pytest.raises(
+        AccountingError, match=r"cmi6140/00000012: readouts taken \d+ != delivered \d+ \+ pending"
+    ):
+        _summarise(_fleet_scenario(), 1, 3, srv, [m], w.now)
+
+
+def _fleet_scenario():
+    from simulator.nbiot.scenario_model import NbiotScenario
+
+    return NbiotScenario.model_validate({"name": "acct", "fleet": {"modules": 1}})
+
+
+@pytest.mark.parametrize("utc_offset", [60, -300, 30])
+def test_the_utc_offset_shifts_reported_timestamps_not_the_meter_clock(utc_offset):
+    """Seed 001 §7.3.1 (issue 14): readout on the hour stays on the hour; at 12:00 meter time
+    a meter with offset +60 reports 11:00."""
+    w, srv = _world(5)
+    cfg = ModuleConfig(
+        readout_interval_min=60,
+        utc_offset_min=utc_offset,
+        transmit_interval_min=60,
+        transmit_offset_min=0,
+        transmit_delay_min=5,
+    )
+    m = Cmi6140(w, 13, srv, config=cfg, coupling_loss_db=130, security=False)
+    w.run(6 * H)
+    readouts = w.trace.select("nbiot.readout", m.name, reason="schedule")
+    assert [e.t for e in readouts] == [h * H for h in range(1, 6)]
+    assert [e["local_time"][11:] for e in readouts] == [f"0{h}:00:00" for h in range(1, 6)]
+    # each reported timestamp is meter time minus the offset
+    local = {int(datetime(2026, 1, 5, h, tzinfo=UTC).timestamp()) for h in range(1, 6)}
+    reported = {s + utc_offset * 60 for s in srv.delivered[m.name]}
+    assert reported and reported <= local
+    assert m.utc_now() == w.clock() - timedelta(minutes=utc_offset)

@@ -77,3 +77,21 @@ def test_bad_input_gives_one_clear_error():
     truncated = bytes.fromhex(MANUAL_EXAMPLE)[:-5]
     with pytest.raises(ContainerError, match="runs past"):
         parse_container(truncated)
+
+
+def _wireless(n: int) -> bytes:
+    """A wireless telegram of ``n`` bytes from its L-field (CRCs removed)."""
+    return bytes([n - 1]) + WIRELESS[1:11] + bytes(n - 11)
+
+
+def test_a_telegram_of_192_bytes_or_more_does_not_collide_with_the_lvar_range():
+    """Issue 14: LVAR 0xC0..0xFF is not a byte-string length (EN 13757-3 DIF 0x0D)."""
+    ok = wired_container(_wireless(191), rssi_dbm=-80)
+    assert parse_container(ok).wireless == _wireless(191)
+    for n in (192, 200, 255):
+        with pytest.raises(ContainerError, match="LVAR"):
+            wired_container(_wireless(n), rssi_dbm=-80)
+    forged = bytearray(ok)
+    forged[forged.index(bytes.fromhex("0DFD3B")) + 3] = 0xC0
+    with pytest.raises(ContainerError, match="LVAR 0xC0"):
+        parse_container(bytes(forged) + bytes(1))

@@ -141,6 +141,58 @@ def test_failed_push_http_500_is_retried_and_nothing_is_lost():
     assert plugin.memory == {}
 
 
+def test_http_204_from_the_head_end_is_a_successful_push():
+    """Issue 14: any 2xx is success ("the standard for an HTTP server", seed 003 §9.3.1)."""
+    with HttpSink() as sink:
+        sink.fail_next(1, status=204)  # the head-end answers 204 No Content
+        world = World(2)
+        settings = StreamSettings.from_properties(
+            {"receiving.server.url": sink.url("/r"), "receiving.server.push.cron": "0 * * * *"}
+        )
+        plugin = StreamPlugin(world, settings, retry_s=60.0, sink=HttpPost()).start()
+        world.process(_once(world, plugin, 20000001, 10.0))
+        world.run(until=3600 + 200)
+    assert [r.status for r in sink.requests] == [204]
+    pushes = world.trace.select("stream_push")
+    assert [(e["ok"], e["status"]) for e in pushes] == [(True, 204)]
+    assert plugin.memory == {} and plugin.failed_pushes == 0
+
+
+def _link_raw(raw: bytes) -> bytes:
+    """``raw`` (an on-air frame) with the A-field ID bytes set to ``7A 34 87 99`` (not BCD);
+    CRCs recomputed."""
+    from simulator.wmbus.frame import encode_frame
+
+    _fmt, payload = decode_frame(raw, None, crc=True)
+    return encode_frame(payload[:3] + bytes.fromhex("7A348799") + payload[7:], "A")
+
+
+def test_non_bcd_meter_ids_are_kept_and_pushed_as_decoders_show_them():
+    """Issue 14: hex meter IDs were dropped as bad telegrams."""
+    world = World(3)
+    plugin = StreamPlugin(world)
+    assert plugin.receive(_link_raw(tele(11111111)), rssi_dbm=-80) is True
+    assert world.trace.select("stream_bad_telegram") == []
+    (p,) = plugin.memory.values()
+    line = plugin.report_lines([p])[0].decode()
+    assert line.split(";")[1] == "9987347A"
+    assert parse_container(p.wired).wireless[4:8] == bytes.fromhex("7A348799")
+
+
+def test_same_id_other_manufacturer_or_type_does_not_overwrite_in_push_memory():
+    """Issue 14: the push memory is keyed by the whole address, not the ID alone."""
+    world = World(4)
+    plugin = StreamPlugin(world)
+    plugin.receive(tele(70000001, man="ELV", dev=0x07), rssi_dbm=-80)
+    plugin.receive(tele(70000001, man="KAM", dev=0x07), rssi_dbm=-80)
+    plugin.receive(tele(70000001, man="ELV", dev=0x04), rssi_dbm=-80)
+    plugin.receive(tele(70000001, man="ELV", dev=0x07, volume=9), rssi_dbm=-80)  # replaces
+    assert len(plugin.memory) == 3
+    lines = plugin.report_lines(list(plugin.memory.values()))
+    assert [line.split(b";")[1] for line in lines] == [b"70000001"] * 3
+    assert len(plugin.analyzer.meters) == 3
+
+
 def _once(world, plugin, meter_id, at):
     yield world.timeout(at)
     plugin.receive(tele(meter_id), rssi_dbm=-85, mode="T1")
@@ -198,15 +250,15 @@ def test_filters_analyzer_and_csv():
     ]
     for meter_id, man, dev, mode, expected in cases:
         assert plugin.receive(tele(meter_id, man=man, dev=dev), rssi_dbm=-90, mode=mode) is expected
-    assert sorted(plugin.memory) == [40000001, 40000002]
+    assert sorted(p.meter_id for p in plugin.memory.values()) == ["40000001", "40000002"]
     assert plugin.analyzer.summary(world.now)["telegrams_ok"] == 6
     csv_text = plugin.analyzer.to_csv()
     assert csv_text.splitlines()[0] == "Meter ID;Filter;Telegrams;Signal;Man.;Type"
     assert "40000003;Filtered;1;-90;ELV;water" in csv_text
     only = plugin.analyzer.rows(show_only_filtered=True, allow_list=settings.allow_list)
-    assert {r.meter_id for r in only} == {40000001, 40000002, 40000004}
-    # an empty allow list means "show all"
-    assert len(plugin.analyzer.rows(show_only_filtered=True, allow_list=())) == 4
+    assert {r.meter_id for r in only} == {"40000001", "40000002", "40000004"}
+    # an empty allow list means "show all"; 40000002 KAM type 1B and type 04 are two meters
+    assert len(plugin.analyzer.rows(show_only_filtered=True, allow_list=())) == 5
     plugin.analyzer.reset(world.now)
     assert plugin.analyzer.summary(world.now)["meters_found"] == 0
 
@@ -232,7 +284,7 @@ def test_bad_frame_is_counted_and_does_not_stop_the_plugin():
     assert plugin.receive(tele(60000002, fmt="B"), rssi_dbm=-80) is True
     bad = world.trace.select("stream_bad_telegram")
     assert len(bad) == 2 and bad[0]["reason"]
-    assert list(plugin.memory) == [60000002]
+    assert [p.meter_id for p in plugin.memory.values()] == ["60000002"]
 
 
 from hypothesis import given, settings  # noqa: E402
@@ -248,3 +300,43 @@ def test_junk_never_raises_and_never_enters_memory_unless_valid(junk):
     assert ok is (len(plugin.memory) == 1)
     if not ok:
         assert len(world.trace.select("stream_bad_telegram")) == 1
+
+
+def test_accounting_every_telegram_is_bad_filtered_or_accepted_and_each_accepted_one_ends_once():
+    """Issue 14 accounting: telegrams = bad + filtered + accepted; accepted = pushed +
+    replaced + pending, through failed pushes and newer telegrams of the same meter."""
+    import pytest
+
+    from simulator.core.accounting import AccountingError
+    from simulator.sinks.base import WorldSink
+
+    world = World(8)
+    sink = WorldSink()
+    sink.fail_next(1)
+    settings = StreamSettings.from_properties(
+        {
+            "receiving.server.url": "http://head-end.invalid/r",
+            "receiving.server.push.cron": "0 * * * *",
+            "filter.manufacturer": "ELV",
+        }
+    )
+    plugin = StreamPlugin(world, settings, retry_s=60.0, sink=sink).start()
+    for i, m in enumerate([1, 2, 1, 3, 1]):  # meter 1 three times before the first push
+        world.process(_once(world, plugin, 80000000 + m, 10.0 + i))
+    world.process(_once_raw(world, plugin, tele(80000009, man="KAM"), 20.0))  # filtered
+    world.process(_once_raw(world, plugin, b"\x05\x44\x00", 21.0))  # bad
+    world.process(_once(world, plugin, 80000002, 3630.0))  # after the failed push
+    world.process(_once(world, plugin, 80000004, 7300.0))  # pending at the end
+    world.run(until=7400)
+    assert (plugin.telegrams, plugin.bad, plugin.filtered, plugin.accepted) == (9, 1, 1, 7)
+    assert (plugin.pushed_meters, plugin.replaced, len(plugin.memory)) == (3, 3, 1)
+    assert [e["ok"] for e in world.trace.select("stream_push")] == [False, True]
+    plugin.check_accounting()
+    plugin.pushed_meters += 1  # a meter counted twice
+    with pytest.raises(AccountingError, match=r"plugin/00000161: accepted 7 != pushed 4"):
+        plugin.check_accounting()
+
+
+def _once_raw(world, plugin, raw, at):
+    yield world.timeout(at)
+    plugin.receive(raw, rssi_dbm=-85, mode="T1")

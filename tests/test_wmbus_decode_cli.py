@@ -109,3 +109,29 @@ def test_values_keep_their_digits(capsys) -> None:
     )
     rc, out, _ = run(capsys, raw.hex())
     assert rc == 0 and "123456.789 m3" in out
+
+
+#: CMa12w room sensor, from wmbusmeters' simulations/simulation_c1.txt (published telegram,
+#: CRCs removed, ``_`` at the header/payload split): 23.34 °C, id 66666666.
+CMA12W = "2744961566666666201B7AF9000020_2F2F02651E094265180902FD1B30030DFD0F05302E302E340F"
+
+
+def test_file_in_wmbusmeters_simulation_format(tmp_path: Path, capsys) -> None:
+    """Issue 14: ``telegram=|HEX|`` lines (and their expected-JSON lines) are read."""
+    f = tmp_path / "simulation_c1.txt"
+    f.write_text(
+        "# Test CMa12w C1 telegrams\n\n"
+        f"telegram=|{CMA12W}|\n"
+        '{"media":"room sensor","meter":"cma12w","id":"66666666"}\n'
+        f"telegram=||{MC21}|+24\n"  # logged undecrypted, 24 s later
+        "telegram=|zz|\n"
+        "telegram=2A44\n",
+        encoding="utf-8",
+    )
+    rc, out, err = run(capsys, "--file", str(f), "--key", MC21_KEY)
+    assert rc == 1
+    assert "SND_NR ELV 66666666" in out and "23.34" in out
+    assert "6.408 m3" in out
+    assert f"{f}:6: not hex" in err
+    assert f"{f}:7: expected telegram=|HEX|" in err
+    assert f"{f}:4" not in err  # the JSON line is skipped

@@ -173,6 +173,13 @@ def test_link_header_round_trip_and_non_bcd_id() -> None:
     link = LinkHeader(0, 0x44, "KAM", 76348799, 0x1B, 0x16)
     assert link.to_bytes().hex() == "442d2c998734761b16"
     assert LinkHeader.from_payload(link.to_bytes()) == link
-    with pytest.raises(FrameError) as err:
-        LinkHeader.from_payload(bytes.fromhex("442d2c9987347A1b16"))
-    assert err.value.offset == 7  # L at 0, C at 1, ID bytes at 4..7
+    # a non-BCD ID (several manufacturers use hex IDs) is accepted, shown as decoders show it
+    # (hex digits of the 4 ID bytes, MSB first) and re-encoded from the received bytes
+    raw = bytes.fromhex("442d2c9987347A1b16")
+    odd = LinkHeader.from_payload(raw)
+    assert odd.id is None and odd.id_text == "7A348799"
+    assert odd.to_bytes() == raw
+    assert odd.address_key != link.address_key
+    # building one still needs an ID in range
+    with pytest.raises(FrameError, match="ID must be"):
+        LinkHeader(0, 0x44, "KAM", None, 0x1B, 0x16).to_bytes()

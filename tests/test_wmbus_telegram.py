@@ -191,6 +191,26 @@ def test_mode5_announced_but_plaintext_is_rejected() -> None:
         parse_telegram(bytes(raw), keys=KEY, crc=False)
 
 
+def _mode5_announced_plaintext() -> bytes:
+    raw = bytearray(build_telegram(**meter(security_mode=5, key=KEY, crc=False)))
+    plain = b"\x2f\x2f" + b"".join(r.to_bytes() for r in sample_records())
+    plain += b"\x2f" * (-len(plain) % 16)
+    raw[15:] = plain
+    raw[0] = len(raw) - 1
+    return bytes(raw)
+
+
+def test_mode5_announced_but_plaintext_without_a_key_decodes_as_established_decoders_do():
+    """Issue 14: no key set and a valid record structure (2F 2F, then DIF/VIF): decoded."""
+    t = parse_telegram(_mode5_announced_plaintext(), crc=False)
+    assert t.security_mode == 5 and not t.encrypted and not t.decrypted
+    assert t.records_error is None and values(t) == PLAIN
+    assert parse_telegram(_mode5_announced_plaintext(), crc=False, strict=True).records
+    # real ciphertext without a key is still left undecoded
+    enc = parse_telegram(build_telegram(**meter(security_mode=5, key=KEY)))
+    assert enc.encrypted and enc.records == [] and "no key" in enc.records_error
+
+
 def test_bad_records_are_reported_not_raised_unless_strict() -> None:
     raw = build_telegram(**meter(records=bytes.fromhex("04 06 39 30".replace(" ", ""))))
     t = parse_telegram(raw)

@@ -28,6 +28,7 @@ from simulator.building.scenario_model import (
     validate,
 )
 from simulator.core import events as ev
+from simulator.core.accounting import check_balance
 from simulator.core.trace import Trace
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
@@ -282,6 +283,8 @@ class MbusRun:
         self.stats = dict.fromkeys(
             ("rounds", "readouts_ok", "readouts_failed", "records", "rounds_skipped"), 0
         )
+        self._started = 0  # readouts begun; the run's end may cut the last one
+        self._reading = False
         ctx.world.process(self._main())
 
     def _main(self):
@@ -295,7 +298,10 @@ class MbusRun:
             stats["rounds"] += 1
             for meter in seg.meters:
                 bus.baud = meter.baud
+                self._started += 1
+                self._reading = True
                 ro = yield from master.read(meter.target)
+                self._reading = False
                 if ro.ok:
                     meter.ok += 1
                     stats["readouts_ok"] += 1
@@ -321,6 +327,15 @@ class MbusRun:
     def finish(self) -> Outcome:
         seg, bus, stats, end = self.seg, self.seg.bus, self.stats, self.ctx.end
         c = bus.counters
+        # issue 14: every readout begun ended ok or failed, or was cut by the end of the run
+        check_balance(
+            "mbus master", "readouts started", self._started,
+            ok=stats["readouts_ok"], failed=stats["readouts_failed"], cut=int(self._reading),
+        )  # fmt: skip
+        check_balance(
+            "mbus master", "meter readouts", sum(m.ok + m.failed for m in seg.meters),
+            ok=stats["readouts_ok"], failed=stats["readouts_failed"],
+        )  # fmt: skip
         figures = {
             "slaves": len(seg.slaves),
             "unit_loads": bus.unit_loads,

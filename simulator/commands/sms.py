@@ -102,7 +102,7 @@ def _encrypt(args) -> int:
 def _decrypt(args) -> int:
     direction = Direction.COMMAND if args.command else Direction.RESPONSE
     try:
-        message = decrypt(_key(args), args.sms.strip(), direction=direction)
+        message = decrypt(_key(args), args.sms, direction=direction)
     except (KeyFormatError, SmsProtocolError) as exc:
         if getattr(exc, "reason", None) == "bad_direction":
             # encrypt makes commands by default, decrypt expects responses: say which flag fits

@@ -4,8 +4,8 @@ OMA objects 3 (Device), 4 (Connectivity Monitoring) and 10 (LwM2M Cellular Conne
 resource ids from the OMA registry (RADIO-NBIOT.md §7), and the Elvaco objects 33906 (MCM
 Config), 33907 (bench: transmission settings), 33908 (Meter Info) and 33909 (NB-IoT Info).
 The page summaries show 33906/0/2 message format (42 Standard, 43 Extended), /4 NFC enabled,
-/5 config locked, /6 adjust time; 33908/0/2 comm status (0 OK, 1 no meter detected, 2 error),
-/3 error flags; 33909/0/0 IMSI. Resources the summaries do not show are marked ``bench`` and
+/5 config locked (Boolean, W: locks / opens with the PAK), /6 adjust time; 33908/0/2 comm
+status (0 OK, 1 no meter detected, 2 error), /3 error flags; 33909/0/0 IMSI. Resources the summaries do not show are marked ``bench`` and
 documented in docs/nbiot.md.
 
 A resource reads its value from the module through a getter, so what a server reads is what the
@@ -55,6 +55,20 @@ def _cfg(name: str) -> Callable[[Any], Any]:
 
 def _write_cfg(name: str) -> Callable[[Any, Any], None]:
     return lambda m, v: m.store.write(name, v, pak=getattr(m, "dm_pak", None))
+
+
+def _write_lock(m: Any, value: Any) -> None:
+    """/33906/0/5: True locks, False opens; :class:`~.config.ConfigError` for a non-Boolean
+    or a missing PAK, :class:`~.config.ConfigLockedError` for a wrong one."""
+    from simulator.nbiot.config import ConfigError
+
+    if not isinstance(value, bool):
+        raise ConfigError(f"/33906/0/5 Config locked is Boolean, got {value!r}")
+    pak = getattr(m, "dm_pak", None)
+    if value:
+        m.store.lock(pak or "")
+    else:
+        m.store.unlock(pak or "")
 
 
 RESOURCES: tuple[Resource, ...] = (
@@ -122,7 +136,11 @@ RESOURCES: tuple[Resource, ...] = (
         lambda m, v: _write_cfg("message_format")(m, {42: "standard", 43: "extended"}.get(v, v)),
     ),
     Resource(33906, 4, "NFC Enabled", "Boolean", "R", lambda m: True),
-    Resource(33906, 5, "Config locked", "Boolean", "R", lambda m: m.store.locked),
+    # Seed 001 p. 15 lists it Boolean, W: a DM server locks (True) or opens (False) the
+    # configuration with the module's Product Access Key (``dm_pak``, §7.2).
+    Resource(
+        33906, 5, "Config locked", "Boolean", "RW", lambda m: m.store.locked, _write_lock
+    ),  # fmt: skip
     Resource(33906, 6, "Adjust time", "Integer", "W", None, lambda m, v: m.adjust_time(v)),
     # 33907: bench-defined (the page summaries do not list it)
     Resource(

@@ -6,8 +6,9 @@ Behaviour:
   (:func:`.schedule.next_slot`); **transmission** (a set of unsent readouts sent to an LwM2M or
   MQTT-SN server) planned on full hours of the transmit interval and sent after a random delay
   in [T_offset, T_offset + T_delay] (seed 001 §7.3.3).
-* **Time**: the meter keeps local standard time = UTC + UTC offset + clock error; readouts are
-  stamped in meter time and the UTC offset is subtracted before transmission (§7.3.1). A time
+* **Time**: the meter keeps local standard time = world clock + clock error (the world clock
+  is read as the site's local standard time); readouts are stamped in meter time and only the
+  reported timestamps have the UTC offset subtracted before transmission (§7.3.1). A time
   synchronisation (:meth:`Cmi6140.sync_time`) reschedules and always makes an extra readout and
   transmission (§7.3.2, the 23:58 -> 00:02 case).
 * **Retransmission** (§7.3.4): unsent readouts stay stored; each transmission drops those older
@@ -124,7 +125,12 @@ class Cmi6140:
         self.unsent: list[payload.Readout] = []
         self.produced = 0
         self.sent = 0
-        self.expired = 0
+        self.expired = 0  # dropped by max age (the module's own count, §7.3.4)
+        # Ground truth for the accounting: readouts (seq) whose telegram reached the server and
+        # readouts the module dropped; a reading whose ACK was lost is in both.
+        self.at_server: set[int] = set()
+        self.dropped: set[int] = set()
+        self._in_flight: frozenset[int] = frozenset()
         self.transmissions = 0
         self.failed_telegrams = 0
         self.dtls_retransmissions = 0  # handshake flights resent (spurious when nothing lost)
@@ -158,18 +164,20 @@ class Cmi6140:
         return self.local_at(self.world.now)
 
     def local_at(self, t: float) -> datetime:
-        utc = self.world.clock(t)
-        shift = timedelta(minutes=self.config.utc_offset_min, seconds=self.clock_error_s)
-        return (utc + shift).replace(tzinfo=None)
+        """The meter's clock at world time ``t``: the world clock (the site's local standard
+        time) plus the clock error. The UTC offset is not in it: it only shifts the timestamps
+        the module reports (seed 001 §7.3.1), so a readout on the hour stays on the hour."""
+        return (self.world.clock(t) + timedelta(seconds=self.clock_error_s)).replace(tzinfo=None)
 
     def world_time_of(self, local: datetime) -> float:
         """World seconds at which the meter's clock shows ``local``."""
-        shift = timedelta(minutes=self.config.utc_offset_min, seconds=self.clock_error_s)
-        utc = (local - shift).replace(tzinfo=UTC)
-        return (utc - self.world.start).total_seconds()
+        at = (local - timedelta(seconds=self.clock_error_s)).replace(tzinfo=UTC)
+        return (at - self.world.start).total_seconds()
 
     def utc_now(self) -> datetime:
-        return self.world.clock()
+        """UTC as the module reports it: meter time minus the UTC offset (§7.3.1)."""
+        shift = timedelta(minutes=self.config.utc_offset_min)
+        return (self.local_now() - shift).replace(tzinfo=UTC)
 
     def sync_time(self, clock_error_s: float = 0.0) -> None:
         """Synchronise the meter clock now (OTC App, time server or network time; §7.3.2)."""
@@ -263,6 +271,7 @@ class Cmi6140:
         max_age = timedelta(hours=cfg.upload_max_age_h)
         keep = [r for r in self.unsent if now - r.local_time <= max_age]
         self.expired += len(self.unsent) - len(keep)
+        self.dropped.update(r.seq for r in self.unsent if now - r.local_time > max_age)
         self.unsent = keep
         ordered = sorted(keep, key=lambda r: r.seq, reverse=cfg.upload_order == "lifo")
         per = cfg.readouts_per_telegram if cfg.message_encoding == "senml_cbor" else 1
@@ -300,6 +309,7 @@ class Cmi6140:
             self.world.emit(tx)
             for batch in telegrams:
                 data = self._encode(batch)
+                self._in_flight = frozenset(r.seq for r in batch)
                 ok = False
                 attempts = 0
                 for _ in range(self.config.communication_retry_count + 1):
@@ -335,6 +345,8 @@ class Cmi6140:
             if t > self.world.now:
                 yield self.world.timeout(t - self.world.now)
             if kind == SERVER:
+                if item.get("data") is not None:
+                    self.at_server |= self._in_flight
                 self.server.receive(self.name, **item)
             else:
                 self.world.emit(item)
@@ -539,6 +551,17 @@ class Cmi6140:
         return self._exchange(t, up, down, retries, "publish", "mqttsn", tl, data)
 
     # -- results ------------------------------------------------------------------------------
+    def accounting(self) -> dict[str, int]:
+        """Each readout taken in exactly one state: ``delivered`` (its telegram reached the
+        server, acknowledged or not), ``pending`` (stored, not at the server) or
+        ``expired`` (dropped by max age before any copy reached the server)."""
+        pending = sum(1 for r in self.unsent if r.seq not in self.at_server)
+        return {
+            "delivered": len(self.at_server),
+            "pending": pending,
+            "expired": len(self.dropped - self.at_server),
+        }
+
     def summary(self, t_end: float) -> dict[str, Any]:
         """Counters, state times and energy up to world time ``t_end``."""
         self.radio.finish(t_end)
@@ -549,8 +572,9 @@ class Cmi6140:
             "ce_level": self.radio.ce_level,
             "produced": self.produced,
             "sent": self.sent,
-            "expired": self.expired,
+            "dropped_by_age": self.expired,
             "unsent": len(self.unsent),
+            **self.accounting(),
             "failed_telegrams": self.failed_telegrams,
             "ra_collisions": self.radio.times.ra_collisions,
             "dtls_retransmissions": self.dtls_retransmissions,

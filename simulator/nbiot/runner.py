@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pydantic
 
+from simulator.core.accounting import check_balance
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.nbiot.module import Cmi6140
@@ -140,7 +141,15 @@ def _summarise(
         lat = server.latencies.get(m.name, [])
         all_lat += lat
         windows += m.tx_window_s
-        s["delivered"] = len(server.delivered.get(m.name, ()))
+        # readouts taken = delivered + pending + expired, each readout in one state (issue 14)
+        check_balance(
+            m.name,
+            "readouts taken",
+            s["produced"],
+            delivered=s["delivered"],
+            pending=s["pending"],
+            expired=s["expired"],
+        )
         s["latency_p50_s"] = _pct(lat, 50)
         s["latency_max_s"] = round(max(lat), 3) if lat else None
         s["energy_j_per_day"] = s["energy_j"] / days
@@ -186,6 +195,7 @@ def _summarise(
         "readouts_produced": produced,
         "readouts_delivered": delivered,
         "delivered_ratio": _ratio(delivered, produced),
+        "readouts_pending": sum(s["pending"] for s in per_module),
         "readouts_expired": sum(s["expired"] for s in per_module),
         "uplinks_at_server": server.uplinks,
         "ra_collisions": sum(s["ra_collisions"] for s in per_module),
@@ -287,7 +297,9 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
         "produced",
         "delivered",
         "sent",
+        "pending",
         "expired",
+        "dropped_by_age",
         "unsent",
         "failed_telegrams",
         "ra_collisions",
@@ -392,9 +404,17 @@ class NbiotSummary(pydantic.BaseModel):
 
     modules: int = pydantic.Field(description="CMi6140 modules in the cell")
     readouts_produced: int = pydantic.Field(description="readouts the modules took")
-    readouts_delivered: int = pydantic.Field(description="readouts that reached the server")
+    readouts_delivered: int = pydantic.Field(
+        description="readouts a telegram carried to the server, acknowledged or not"
+    )
     delivered_ratio: float = pydantic.Field(ge=0, le=1)
-    readouts_expired: int = pydantic.Field(description="readouts dropped by max age / count")
+    readouts_pending: int = pydantic.Field(
+        description="readouts still stored at the end that no copy of reached the server"
+    )
+    readouts_expired: int = pydantic.Field(
+        description="readouts dropped by max age before any copy reached the server "
+        "(produced = delivered + pending + expired)"
+    )
     uplinks_at_server: int
     ra_collisions: int = pydantic.Field(description="lost NPRACH contentions")
     dtls_timer_profile: str

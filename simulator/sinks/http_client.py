@@ -77,7 +77,7 @@ def http_request(
 @dataclass(frozen=True)
 class HttpPost:
     """A :class:`~.base.Sink` that POSTs each report to its target URL; delivered when the
-    server answers 200 (seed 003 §9.3.1). ``chunked`` False sends a plain body with
+    server answers 2xx (200, 204 ...; seed 003 §9.3.1: "the standard for an HTTP server"). ``chunked`` False sends a plain body with
     Content-Length; ``timeout`` in s (wall time)."""
 
     chunked: bool = True
@@ -97,7 +97,7 @@ class HttpPost:
             )
         except PushError as exc:
             return Delivery(False, None, reason=exc.reason)
-        ok = status == 200
+        ok = 200 <= status < 300  # any 2xx (204 No Content too): "the standard for HTTP"
         return Delivery(ok, status, reply=reply, reason="" if ok else f"status {status}")
 
 

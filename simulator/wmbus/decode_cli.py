@@ -3,8 +3,9 @@
 Called by the ``decode`` verb (``simulator/commands/decode.py``) as ``main(args)`` with
 ``args.hex`` (list of hex words: joined into *one* telegram, so ``2E 44 93 ..`` works),
 ``args.file`` (one telegram per line; ``#`` comments and blank lines skipped; rtlwmbus lines
-``T1;1;1;date;rssi;;id;0x<hex>`` use their last field; ``-``, or ``-`` as the only HEX
-argument, reads standard input), ``args.json``, ``args.key`` (32 hex
+``T1;1;1;date;rssi;;id;0x<hex>`` use their last field; wmbusmeters simulation files:
+``telegram=|<hex>|`` lines, their expected-JSON ``{...}`` lines skipped; ``-``, or ``-`` as
+the only HEX argument, reads standard input), ``args.json``, ``args.key`` (32 hex
 characters) and ``args.keys`` (a CMe3100 key file, seed 002 §6.15).
 
 Frame format A or B, with or without block CRCs, is detected. Exit status: 0 all telegrams
@@ -20,6 +21,7 @@ RSP_UD.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from typing import Any, TextIO
 
@@ -32,9 +34,19 @@ class UsageError(Exception):
     """Bad command-line input (exit status 2)."""
 
 
+#: A wmbusmeters simulation-file line: ``telegram=|HEX|`` (``||`` = logged undecrypted; ``_``
+#: marks the header/payload split; an optional ``+<seconds>`` after the closing bar).
+_SIMULATION_LINE = re.compile(r"telegram=\|+([^|]*)\|(?:\+\d+)?")
+
+
 def _clean_hex(text: str, where: str) -> bytes:
     t = text.strip()
-    if ";" in t:  # rtlwmbus / wmbusmeters simulation line: the telegram is the last field
+    if t.startswith("telegram="):
+        m = _SIMULATION_LINE.fullmatch(t)
+        if m is None:
+            raise UsageError(f"{where}: expected telegram=|HEX| (a wmbusmeters simulation line)")
+        t = m.group(1)
+    elif ";" in t:  # rtlwmbus / wmbusmeters simulation line: the telegram is the last field
         t = t.rsplit(";", 1)[1]
     t = t.replace(" ", "").replace(":", "").replace("_", "")
     if t[:2].lower() == "0x":
@@ -122,7 +134,7 @@ def describe(t: WMBusTelegram) -> str:
     """Multi-line human summary of a parsed telegram."""
     lk = t.link
     lines = [
-        f"{lk.c_name} {lk.manufacturer} {lk.id:08d} version {lk.version} "
+        f"{lk.c_name} {lk.manufacturer} {lk.id_text} version {lk.version} "
         f"device type {lk.device_type} (format {t.fmt}, {'CRCs ok' if t.crc else 'no CRCs'})"
     ]
     if t.ell:

@@ -112,10 +112,11 @@ class KeyFileError(WMBusError):
         return (type(self), (self.reason, self.offset, self.issues))
 
 
-def _bcd_id(raw: bytes, offset: int) -> int:
-    for i, byte in enumerate(raw):
-        if byte >> 4 > 9 or byte & 0xF > 9:
-            raise FrameError(f"A-field ID byte {byte:02X} is not BCD", offset + i)
+def _bcd_id(raw: bytes) -> int | None:
+    """The A-field ID as a number, ``None`` if a nibble is not BCD (several manufacturers
+    use hex IDs; decoders show them as hex digits, see :attr:`LinkHeader.id_text`)."""
+    if any(byte >> 4 > 9 or byte & 0xF > 9 for byte in raw):
+        return None
     return int(bytes(raw[::-1]).hex())
 
 
@@ -144,7 +145,9 @@ class LinkHeader:
     manufacturer:
         Three letters (M-field, 2 bytes LE on air), e.g. ``"KAM"``.
     id:
-        0..99_999_999, the meter number (A-field ID, 4 BCD bytes LSB first).
+        0..99_999_999, the meter number (A-field ID, 4 BCD bytes LSB first); ``None`` when
+        a parsed ID is not BCD (then :attr:`id_text` is its hex form and re-encoding uses the
+        received bytes).
     version:
         0..255 (A-field version).
     device_type:
@@ -154,12 +157,34 @@ class LinkHeader:
     l: int  # noqa: E741 - the standard's name for the length field
     c: int
     manufacturer: str
-    id: int
+    id: int | None
     version: int
     device_type: int
     #: The M-field as received, when parsed: decoders show any code (``@@@``, ``[``, bit 15
     #: set) as letters, which do not all pack back, so re-encoding uses the received bytes.
     m_field: int | None = field(default=None, compare=False, repr=False)
+    #: The 4 A-field ID bytes as received (LSB first), kept for IDs that are not BCD.
+    id_field: bytes | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def id_text(self) -> str:
+        """The ID as decoders print it: 8 digits, hex digits (upper case, as the
+        wired header shows it) for a non-BCD ID."""
+        if self.id is None and self.id_field is not None:
+            return self.id_field[::-1].hex().upper()
+        return f"{self.id:08d}"
+
+    @property
+    def address_key(self) -> tuple[int, str, int, int]:
+        """The whole address (M-field, ID, version, device type): what tells meters apart."""
+        return (self._m_field(), self.id_text, self.version, self.device_type)
+
+    def _id_bytes(self) -> bytes:
+        if self.id is None and self.id_field is not None and len(self.id_field) == 4:
+            return bytes(self.id_field)
+        if not isinstance(self.id, int) or not 0 <= self.id <= 99_999_999:
+            raise FrameError(f"ID must be 0..99999999, got {self.id!r}")
+        return bytes.fromhex(f"{self.id:08d}")[::-1]
 
     def _m_field(self) -> int:
         if self.m_field is not None and _manufacturer_letters(self.m_field) == self.manufacturer:
@@ -168,8 +193,7 @@ class LinkHeader:
 
     def to_bytes(self) -> bytes:
         """The 9 bytes ``C M(2) A(6)`` (without L). Raises :class:`FrameError` on bad fields."""
-        if not isinstance(self.id, int) or not 0 <= self.id <= 99_999_999:
-            raise FrameError(f"ID must be 0..99999999, got {self.id!r}")
+        ident = self._id_bytes()
         for name in ("c", "version", "device_type"):
             v = getattr(self, name)
             if not isinstance(v, int) or not 0 <= v <= 255:
@@ -177,7 +201,7 @@ class LinkHeader:
         return (
             bytes([self.c])
             + self._m_field().to_bytes(2, "little")
-            + bytes.fromhex(f"{self.id:08d}")[::-1]
+            + ident
             + bytes([self.version, self.device_type])
         )
 
@@ -185,7 +209,7 @@ class LinkHeader:
     def from_payload(cls, payload: bytes, l_field: int = 0, offset: int = 1) -> LinkHeader:
         """Parse ``C M A`` from the start of ``payload``; ``offset`` = where C sits in the input.
 
-        Raises :class:`FrameError` if fewer than 9 bytes or the ID is not BCD.
+        Raises :class:`FrameError` if fewer than 9 bytes; a non-BCD ID gives ``id`` None.
         """
         if len(payload) < DLL_HEADER_LEN:
             raise FrameError(
@@ -197,10 +221,11 @@ class LinkHeader:
             l=l_field,
             c=payload[0],
             manufacturer=_manufacturer_letters(man),
-            id=_bcd_id(payload[3:7], offset + 3),
+            id=_bcd_id(payload[3:7]),
             version=payload[7],
             device_type=payload[8],
             m_field=man,
+            id_field=bytes(payload[3:7]),
         )
 
     @property

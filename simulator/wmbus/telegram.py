@@ -13,6 +13,9 @@ Key choice (:func:`parse_telegram`): ``keys`` may be one 16-byte key, a
 its link-layer identity, in the store's priority order, each tried until one passes the
 check) or ``None``. A telegram that is encrypted and has no candidate key is returned
 undecrypted (``decrypted=False``, no records): a gateway forwards such telegrams as they came.
+One whose configuration word announces mode 5/7 but whose data is plaintext (no key set, data
+starts with 2F 2F and decodes as records) is decoded as received (``encrypted=False``), as
+established decoders do.
 If candidate keys exist and none passes, :class:`~simulator.wmbus.frame.WrongKeyError` is
 raised: a wrong key never yields garbage records.
 """
@@ -165,6 +168,22 @@ def _identities(link: LinkHeader, tpl_address: bytes | None) -> list[tuple[str, 
     return out
 
 
+def _plaintext_despite_flags(apl: bytes, offset: int, candidates: list[bytes]) -> bool:
+    """True if a telegram whose configuration word announces mode 5/7 carries plaintext:
+    no key is set and the data starts with the 2F 2F check bytes a decrypted block starts
+    with and then decodes as DIF/VIF records. Established decoders (wmbusmeters) decode such
+    telegrams; with a key set the mismatch stays an error (issue 14)."""
+    if candidates or apl[:2] != b"\x2f\x2f":
+        return False
+    from simulator.mbus.errors import MBusError
+
+    try:
+        _records_api().decode_records(apl, offset=offset)
+    except (MBusError, WMBusError):  # not plaintext records
+        return False
+    return True
+
+
 def _candidate_keys(keys, link: LinkHeader, tpl_address: bytes | None) -> list[bytes]:
     if keys is None:
         return []
@@ -310,6 +329,10 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
             f"CI {tpl_ci:02X} is not a TPL with DIF/VIF records (72/7A/78); "
             "compact (79) and manufacturer frames are not decoded"
         )
+    elif mode in (SECURITY_MODE_5, SECURITY_MODE_7) and _plaintext_despite_flags(
+        apl, base(pos), _candidate_keys(keys, link, tpl_address)
+    ):
+        pass  # no key and plain records (2F 2F, then valid DIF/VIF): decode as received
     elif mode in (SECURITY_MODE_5, SECURITY_MODE_7):
         encrypted = True
         n = tpl_h.encrypted_blocks * 16
@@ -577,7 +600,7 @@ def telegram_json(t: WMBusTelegram) -> dict[str, Any]:
         "c": f"{lk.c:02X}",
         "c_name": lk.c_name,
         "manufacturer": lk.manufacturer,
-        "id": f"{lk.id:08d}",
+        "id": lk.id_text,
         "version": lk.version,
         "device_type": lk.device_type,
         "format": t.fmt,

@@ -53,6 +53,7 @@ from simulator.gateways.cme2100.protocol import (
     encrypt,
     open_frame,
     parse_text,
+    sms_body,
 )
 from simulator.gateways.cme2100.report import ValueRow, build_report
 from simulator.gateways.cme2100.sender import PASSWORD_KEY
@@ -166,7 +167,7 @@ class Cme2100:
         )
 
     def _handle(self, text: str) -> None:
-        text = text.strip()
+        text = sms_body(text)  # spec §3 step 0: only surrounding space / CR / LF
         try:
             frame = parse_text(text)
         except SmsProtocolError as err:

@@ -53,6 +53,10 @@ COUNTER_MAX = 2**32 - 1
 HKDF_SALT = b"CMe2100-SMS-v1"
 HKDF_INFO_PREFIX = b"CMe2100 SMS v1 keys"
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+#: What a receiver removes around the Base64URL text before checking it (spec §3 step 0):
+#: space, CR and LF, the GSM-7 characters phones and SMS centres add (trailing line break,
+#: signature separator). Nothing else, and nothing inside the text.
+SURROUNDING_WHITESPACE = " \r\n"
 
 #: Reason codes of :class:`SmsProtocolError` (and of rejected "sms" trace events).
 REASONS = {
@@ -195,13 +199,28 @@ class Frame:
         return bytes([self.version, self.direction]) + self.counter.to_bytes(4, "big")
 
 
+def sms_body(text: str) -> str:
+    """``text`` without the surrounding space, CR and LF a receiver tolerates (spec §3,
+    "Receiving" step 0); any other character, or whitespace inside, stays (and then fails
+    as ``not_base64url``)."""
+    return text.strip(SURROUNDING_WHITESPACE)
+
+
 def parse_text(text: str) -> Frame:
     """Decode an SMS text into a :class:`Frame` (no key needed, nothing authenticated yet).
 
-    Raises :class:`SmsProtocolError` (``empty``, ``not_base64url``, ``non_canonical``,
-    ``truncated``, ``bad_version``, ``bad_counter``).
+    Surrounding space / CR / LF is tolerated (:func:`sms_body`); offsets of Base64URL
+    problems count in ``text`` as received. Raises :class:`SmsProtocolError` (``empty``,
+    ``not_base64url``, ``non_canonical``, ``truncated``, ``bad_version``, ``bad_counter``).
     """
-    raw = b64url_decode(text)
+    body = sms_body(text)
+    lead = len(text) - len(text.lstrip(SURROUNDING_WHITESPACE))
+    try:
+        raw = b64url_decode(body)
+    except SmsProtocolError as err:
+        if err.offset is None or not lead:
+            raise
+        raise SmsProtocolError(err.reason, err.detail, err.offset + lead) from None
     if len(raw) < OVERHEAD:
         raise SmsProtocolError(
             "truncated", f"{len(raw)} bytes, a v1 frame has at least {OVERHEAD}", len(raw)

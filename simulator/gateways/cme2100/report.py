@@ -99,6 +99,7 @@ def build_report(
         maintype="text",
         subtype="csv",
         filename=f"pushreport_{gateway}_{day}.csv",
+        params={"charset": "utf-8"},  # a text part names its charset (RFC 2046 §4.1.2)
     )
     # Deterministic MIME boundary: the email package would draw one from the global random.
     msg.set_boundary(f"=_meterbench_{gateway}_{day}_{sequence}")
@@ -112,5 +113,8 @@ def read_report_rows(msg: EmailMessage | bytes) -> list[dict[str, str]]:
     for part in msg.iter_attachments():
         if part.get_content_type() == "text/csv":
             payload = part.get_payload(decode=True)
-            return list(csv.DictReader(io.StringIO(payload.decode("utf-8"))))
+            charset = part.get_content_charset()
+            if charset is None:
+                raise ValueError("the text/csv attachment does not name its charset")
+            return list(csv.DictReader(io.StringIO(payload.decode(charset))))
     raise ValueError("the message has no text/csv attachment")

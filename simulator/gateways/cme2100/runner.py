@@ -43,11 +43,12 @@ import pydantic
 from simulator.building.runner import build_segment
 from simulator.building.scenario_model import MbusScenario
 from simulator.core import events
+from simulator.core.accounting import check_balance
 from simulator.core.trace import TraceEvent
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme2100.gateway import Cme2100
-from simulator.gateways.cme2100.protocol import Direction, SmsProtocolError, encrypt
+from simulator.gateways.cme2100.protocol import Direction, SmsProtocolError, encrypt, sms_body
 from simulator.gateways.cme2100.scenario_model import (
     DEFAULT_WRONG_KEY,
     Cme2100Scenario,
@@ -195,7 +196,7 @@ class HeadEnd:
             )
         )
         yield self.world.timeout(self._delay())
-        self._to_gateway[text.strip()].append(rec)
+        self._to_gateway[sms_body(text)].append(rec)
         self.gateway.receive(text)
 
     def _on_trace(self, ev: TraceEvent) -> None:
@@ -389,6 +390,11 @@ class Cme2100Run:
         tally, gateway, head_end, reports = self.tally, self.gateway, self.head_end, self.reports
         seg = self.seg
         in_flight = head_end.flush()
+        # every SMS the head-end sent was accepted, rejected or is still on its way (issue 14)
+        check_balance(
+            g.name, "SMS sent", head_end.sent,
+            accepted=tally.sms_accepted, rejected=tally.sms_rejected, in_flight=in_flight,
+        )  # fmt: skip
         delivered = [p for p in tally.pushes if p["outcome"] == "delivered"]
         failed = [p for p in tally.pushes if p["outcome"] == "failed"]
         summary: dict[str, Any] = {

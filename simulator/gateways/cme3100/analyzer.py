@@ -31,7 +31,7 @@ def device_type_name(code: int) -> str:
 class MeterStats:
     """One analyzer row."""
 
-    meter_id: int
+    meter_id: str  # 8 digits as decoders print them (hex digits for a non-BCD ID)
     manufacturer: str
     device_type: int
     telegrams: int = 0
@@ -44,16 +44,25 @@ class Analyzer:
 
     def __init__(self, started_at: float = 0.0) -> None:
         self.started_at = started_at
-        self.meters: dict[int, MeterStats] = {}
+        #: one row per whole address (M-field, ID, version, type): same ID, other meter
+        self.meters: dict[tuple, MeterStats] = {}
         self.telegrams_ok = 0
 
     def update(
-        self, meter_id: int, manufacturer: str, device_type: int, rssi_dbm: float, accepted: bool
+        self,
+        meter_id: str,
+        manufacturer: str,
+        device_type: int,
+        rssi_dbm: float,
+        accepted: bool,
+        key: tuple | None = None,
     ) -> None:
-        """Count one correctly received telegram."""
-        st = self.meters.get(meter_id)
+        """Count one correctly received telegram; ``key`` tells meters apart (default: the
+        ID, manufacturer and type)."""
+        key = key if key is not None else (meter_id, manufacturer, device_type)
+        st = self.meters.get(key)
         if st is None:
-            st = self.meters[meter_id] = MeterStats(meter_id, manufacturer, device_type)
+            st = self.meters[key] = MeterStats(meter_id, manufacturer, device_type)
         st.telegrams += 1
         st.last_rssi_dbm = round(float(rssi_dbm))
         st.accepted = accepted
@@ -70,9 +79,9 @@ class Analyzer:
         """Rows sorted by telegram count (most first), then meter ID."""
         rows = list(self.meters.values())
         if show_only_filtered and allow_list:
-            allowed = set(allow_list)
+            allowed = {f"{a:08d}" for a in allow_list}
             rows = [r for r in rows if r.meter_id in allowed]
-        return sorted(rows, key=lambda r: (-r.telegrams, r.meter_id))
+        return sorted(rows, key=lambda r: (-r.telegrams, r.meter_id, r.manufacturer))
 
     def summary(self, now: float) -> dict:
         return {
@@ -89,7 +98,7 @@ class Analyzer:
         for r in self.rows(**kw):
             w.writerow(
                 [
-                    f"{r.meter_id:08d}",
+                    r.meter_id,
                     "Accepted" if r.accepted else "Filtered",
                     r.telegrams,
                     "" if r.last_rssi_dbm is None else r.last_rssi_dbm,

@@ -24,7 +24,11 @@ Interpretation notes (the manual is terse):
   which makes 0x1C = -74 dBm, inside the -73..-93 dBm the analyzer screenshot (§5.3) shows.
   The bench uses that coding (2 dB steps, -130..-0 dBm -> 0x00..0x41, rounded half up);
   the container test checks it against pymeterbus.
-- The container length is one byte (0..255); a longer wireless telegram cannot be contained.
+- The container length is the LVAR byte of DIF 0x0D (EN 13757-3 variable length): only
+  0x00..0xBF mean "that many bytes"; 0xC0..0xFF code BCD / binary numbers and special
+  lengths. A wireless telegram of 192 bytes or more (L-field on) cannot be contained: its
+  length would read as another LVAR kind, so :func:`wired_container` refuses it and
+  :func:`parse_container` refuses such a length byte.
 
 Errors are :class:`ContainerError` (a ``ValueError``) naming the offset and what is wrong.
 """
@@ -37,6 +41,8 @@ RSP_UD = 0x08
 CI_LONG_HEADER = 0x72
 RSSI_RECORD = bytes([0x01, 0xFD, 0x71])
 CONTAINER_RECORD = bytes([0x0D, 0xFD, 0x3B])
+#: Longest contained telegram (bytes): LVAR 0x00..0xBF is a byte string of LVAR bytes.
+MAX_CONTAINED = 0xBF
 FABRICATION_RECORD = bytes([0x0C, 0x78])
 
 
@@ -93,9 +99,10 @@ def wired_container(
             "(CRCs must be removed)",
             0,
         )
-    if len(wireless) > 255:
+    if len(wireless) > MAX_CONTAINED:
         raise ContainerError(
-            f"wireless telegram of {len(wireless)} bytes exceeds the one-byte container length"
+            f"wireless telegram of {len(wireless)} bytes does not fit the container: its LVAR "
+            f"length byte codes a byte string only up to {MAX_CONTAINED} (0xBF) bytes"
         )
     raw = rssi_byte(rssi_dbm)
     m, ident, version, dev = wireless[2:4], wireless[4:8], wireless[8], wireless[9]
@@ -144,6 +151,10 @@ def parse_container(user_data: bytes) -> Contained:
             pos += 4
         elif b[pos : pos + 3] == CONTAINER_RECORD and pos + 4 <= len(b):
             n = b[pos + 3]
+            if n > MAX_CONTAINED:
+                raise ContainerError(
+                    f"container LVAR 0x{n:02X} is not a byte-string length (0x00..0xBF)", pos + 3
+                )
             body = b[pos + 4 : pos + 4 + n]
             if len(body) != n:
                 raise ContainerError(

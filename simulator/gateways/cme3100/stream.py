@@ -6,7 +6,8 @@ with its RSSI. The plugin
 1. checks the frame (CRCs; a bad frame is counted and traced, never fatal);
 2. counts it in the :class:`~.analyzer.Analyzer` and applies the filters (seed 003 §5.2/§6.1:
    manufacturer, device type, allow list, radio mode; an empty filter accepts everything);
-3. keeps only the **last** accepted telegram per meter until the next push (§3.2: "If a
+3. keeps only the **last** accepted telegram per meter (per whole address: manufacturer, ID,
+   version, device type) until the next push (§3.2: "If a
    meter is sending more frequently than scheduled push interval, the CMe3100 will only push
    the last received meter telegram");
 4. at each ``receiving.server.push.cron`` firing hands the report for ``receiving.server.url``
@@ -17,10 +18,11 @@ with its RSSI. The plugin
 
        <product serial>;<device identification>;<YYYY-MM-DD hh:mm:ss>;<value data count>;<telegram>
 
-   product serial 8 digits, device identification the meter's 8-digit ID, date the reception
+   product serial 8 digits, device identification the meter's 8-digit ID (hex digits for
+   a non-BCD ID, as decoders print it), date the reception
    time (UTC), value data count ``00``, telegram the wired container
    (:mod:`.container`, hex, upper case);
-5. clears the memory after a successful push (HTTP 200); a failed push (an HTTP error status,
+5. clears the memory after a successful push (any HTTP 2xx, e.g. 204 No Content); a failed push (an HTTP error status,
    or the server down) keeps everything and is retried every ``retry_s`` (s) until it goes
    through (the next scheduled push also retries). The manual gives no retry interval; 60 s
    is the bench's choice. Nothing is lost: a newer telegram of the same meter replaces the
@@ -36,6 +38,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulator.core import events as ev
+from simulator.core.accounting import check_balance
 from simulator.core.world import World
 from simulator.gateways.cme3100.analyzer import RESET_PERIOD_S, Analyzer
 from simulator.gateways.cme3100.container import wired_container
@@ -76,7 +79,7 @@ class ProductIdentity:
 class Pending:
     """The last accepted telegram of one meter since the last push."""
 
-    meter_id: int
+    meter_id: str  # 8 digits (hex digits for a non-BCD ID)
     t: float
     wired: bytes
 
@@ -103,9 +106,13 @@ class StreamPlugin:
         self.sink: Sink = sink if sink is not None else WorldSink()
         self.source = f"plugin/{self.identity.serial:08d}"
         self.analyzer = Analyzer(world.now)
-        self.memory: dict[int, Pending] = {}
+        #: last telegram per whole address (:attr:`LinkHeader.address_key`)
+        self.memory: dict[tuple, Pending] = {}
         self.pushed_meters = 0
         self.failed_pushes = 0
+        # accounting (issue 14): telegrams = bad + filtered + accepted, and
+        # accepted = pushed + replaced (a newer one of the same meter came first) + pending
+        self.telegrams = self.bad = self.filtered = self.accepted = self.replaced = 0
         self._attempt = 0
         self._wake = None
 
@@ -138,6 +145,7 @@ class StreamPlugin:
         """
         if not self.settings.service_enabled:
             return False
+        self.telegrams += 1
         try:
             _fmt, payload = decode_frame(raw, fmt, crc=True)
             link = LinkHeader.from_payload(payload)
@@ -148,6 +156,7 @@ class StreamPlugin:
                 fabrication_no=receiver_serial,
             )
         except (WMBusError, ValueError) as exc:
+            self.bad += 1
             self.world.emit(
                 ev.StreamBadTelegram(
                     source=self.source,
@@ -158,28 +167,47 @@ class StreamPlugin:
             )
             return False
         ok = self.accepts(link, mode)
-        self.analyzer.update(link.id, link.manufacturer, link.device_type, rssi_dbm, ok)
+        self.analyzer.update(
+            link.id_text, link.manufacturer, link.device_type, rssi_dbm, ok, link.address_key
+        )
         self.world.emit(
             ev.StreamRx(
                 source=self.source,
-                meter=f"{link.id:08d}",
+                meter=link.id_text,
                 receiver=receiver,
                 rssi_dbm=round(float(rssi_dbm), 1),
                 accepted=ok,
             )
         )
         if ok:
-            self.memory[link.id] = Pending(link.id, self.world.now, wired)
+            self.accepted += 1
+            self.replaced += link.address_key in self.memory
+            self.memory[link.address_key] = Pending(link.id_text, self.world.now, wired)
+        else:
+            self.filtered += 1
         return ok
+
+    def check_accounting(self) -> None:
+        """Raise :class:`~simulator.core.accounting.AccountingError` unless every telegram
+        handed in is bad, filtered or accepted, and every accepted one was pushed, replaced by
+        a newer one of the same meter, or is still pending (issue 14)."""
+        check_balance(
+            self.source, "telegrams", self.telegrams,
+            bad=self.bad, filtered=self.filtered, accepted=self.accepted,
+        )  # fmt: skip
+        check_balance(
+            self.source, "accepted", self.accepted,
+            pushed=self.pushed_meters, replaced=self.replaced, pending=len(self.memory),
+        )  # fmt: skip
 
     # -- pushing --------------------------------------------------------------------------
     def report_lines(self, pending: list[Pending]) -> list[bytes]:
         """Stream report lines (seed 003 §9.3.2), one per meter, sorted by meter ID."""
         out = []
-        for p in sorted(pending, key=lambda p: p.meter_id):
+        for p in sorted(pending, key=lambda p: (p.meter_id, p.wired)):
             date = self.world.clock(p.t).strftime("%Y-%m-%d %H:%M:%S")
             out.append(
-                f"{self.identity.serial:08d};{p.meter_id:08d};{date};00;"
+                f"{self.identity.serial:08d};{p.meter_id};{date};00;"
                 f"{p.wired.hex().upper()}\n".encode()
             )
         return out
@@ -196,7 +224,7 @@ class StreamPlugin:
             url, tuple(lines), REPORT_CONTENT_TYPE, (("User-Agent", self.identity.user_agent()),)
         )
         delivery = self.sink.deliver(report)
-        ok = delivery.ok and delivery.status == 200
+        ok = delivery.ok and delivery.status is not None and 200 <= delivery.status < 300
         self.world.emit(
             ev.StreamPush(
                 source=self.source,

@@ -30,6 +30,7 @@ import numpy as np
 import pydantic
 
 from simulator.core import events as ev
+from simulator.core.accounting import check_balance
 from simulator.core.rng import numpy_stream
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme3100 import redundancy as red
@@ -226,6 +227,13 @@ class _EventEngine:
                 w.writerows(lines)
             files.append(out / "headend.csv")
             pushes = world.trace.select("stream_push")
+            for p in self.plugins:
+                p.check_accounting()
+            # every line the head-end got is a meter a plugin counted as pushed, and back
+            check_balance(
+                "head-end", "report lines", len(lines),
+                pushed_by_plugins=sum(p.pushed_meters for p in self.plugins),
+            )  # fmt: skip
             extra["headend"] = {
                 "pushes_ok": sum(1 for e in pushes if e["ok"]),
                 "pushes_failed": sum(1 for e in pushes if not e["ok"]),
