@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from simulator.mbus.record_spec import quantise  # noqa: F401 (re-exported)
 from simulator.meters.harmonic import Harmonic
 
 DAY = 86400.0

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import random
 
-from simulator.mbus.record_spec import RecordSpec
+from simulator.mbus.record_spec import RecordSpec, quantise
 from simulator.meters.profiles import (
     DAY,
     ClockValue,
@@ -25,7 +25,6 @@ from simulator.meters.profiles import (
     Integral,
     Profile,
     Wave,
-    quantise,
 )
 from simulator.meters.types import TypeView
 

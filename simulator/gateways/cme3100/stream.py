@@ -44,7 +44,6 @@ from simulator.gateways.cme3100.analyzer import RESET_PERIOD_S, Analyzer
 from simulator.gateways.cme3100.container import wired_container
 from simulator.gateways.cme3100.settings import StreamSettings
 from simulator.sinks.base import Report, Sink, WorldSink
-from simulator.sinks.http_client import PushError, http_request  # noqa: F401 (re-exported)
 from simulator.wmbus.frame import LinkHeader, WMBusError, decode_frame
 from simulator.wmbus.receiver import RADIO_MODES
 
