@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from simulator.core.trace_invariants import check_bridge_bytes
 from simulator.mbus.errors import MBusError
 from simulator.mbus.frames import LongFrame, parse_frame
 from simulator.testing.serve_process import MasterClient, ServeProcess
@@ -143,17 +144,7 @@ def account(events: list[dict], written: bytes) -> None:
 
     bytes_in = b"".join(bytes.fromhex(e["hex"]) for e in of("bridge_bytes", direction="in"))
     assert bytes_in == written, "the bridge logged other bytes in than the masters wrote"
-    requests = sum(len(e["request"]) // 2 for e in of("bridge_exchange"))
-    junk = sum(e["n"] for e in of("bridge_junk"))
-    dropped_in = sum(e["n"] for e in of("bridge_dropped") if e["what"] in ("input", "request"))
-    assert requests + junk + dropped_in == len(bytes_in), (requests, junk, dropped_in)
-    replies = sum(
-        len(e["reply"]) // 2 + sum(len(x["reply"]) // 2 for x in e.get("more", []))
-        for e in of("bridge_exchange")
-    )
-    out = sum(e["n"] for e in of("bridge_bytes", direction="out"))
-    dropped_out = sum(e["n"] for e in of("bridge_dropped", what="reply"))
-    assert out + dropped_out == replies, (out, dropped_out, replies)
+    check_bridge_bytes(events)  # the run-end check serve itself makes (every byte in = traced)
     starts = of("bridge_session", state="start")
     assert [e["session"] for e in starts] == list(range(1, len(starts) + 1))
 

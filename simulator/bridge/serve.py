@@ -23,6 +23,7 @@ from simulator.bridge.transports import SerialTransport, Transport
 from simulator.building.scenario_model import MbusScenario, validate
 from simulator.core.text import decimal
 from simulator.core.trace import Trace
+from simulator.core.trace_invariants import check_bridge_bytes
 from simulator.core.world import World
 from simulator.mbus.bus import Bus
 from simulator.mbus.slave import Slave
@@ -119,3 +120,9 @@ class BridgeService:
             b.close()
         # events posted by the threads after the loop ended still belong in the trace
         self.driver.drain_into_world()
+
+    def check(self) -> dict[str, dict[str, int]]:
+        """Every byte in = traced, per bridge (after :meth:`stop`): the trace and the bridges'
+        counters add up (:func:`~simulator.core.trace_invariants.check_bridge_bytes`); raises
+        :class:`~simulator.core.accounting.AccountingError` if not. Returns the tallies."""
+        return check_bridge_bytes(self.world.trace, {b.name: b.counters for b in self.bridges})

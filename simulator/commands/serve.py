@@ -27,7 +27,8 @@ import signal
 import sys
 from pathlib import Path
 
-from simulator.cli import EXIT_BENCH_FAULT, EXIT_USAGE
+from simulator.cli import EXIT_BENCH_FAULT, EXIT_CHECKS_FAILED, EXIT_USAGE
+from simulator.core.accounting import AccountingError
 from simulator.scenario import DEFAULT_SCENARIO, ScenarioError
 
 PARITY_NOTE = (
@@ -201,6 +202,11 @@ def main(args) -> int:
         if args.trace:
             seg.world.trace.write_jsonl(args.trace)
             print(f"wrote: {args.trace}")
+    try:
+        service.check()  # every byte in = traced (issue 14); after the trace is written
+    except AccountingError as exc:
+        print(f"meterbench serve: {exc}", file=sys.stderr)
+        return EXIT_CHECKS_FAILED
     counters = {k: sum(b.counters[k] for b in service.bridges) for k in service.bridges[0].counters}
     print("bridge: " + ", ".join(f"{k}={v}" for k, v in counters.items()))
     return 0

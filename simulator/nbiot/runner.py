@@ -21,6 +21,7 @@ import numpy as np
 import pydantic
 
 from simulator.core.accounting import check_balance
+from simulator.core.trace_invariants import NbiotOnce
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.nbiot.module import Cmi6140
@@ -105,6 +106,9 @@ class NbiotRun:
 
     def __init__(self, ctx: BuildContext) -> None:
         self.ctx, self.scn = ctx, ctx.scenario
+        # each readout delivered at most once unless the trace shows a retransmission
+        self.once = NbiotOnce()
+        ctx.world.trace.subscribe(self.once)
         self.server, self.modules = build(self.scn, ctx.world)
 
     def advance(self, until: float, last: bool) -> None:
@@ -115,6 +119,7 @@ class NbiotRun:
 
     def finish(self) -> Outcome:
         ctx = self.ctx
+        self.once.check()
         figures, rows, self.per_module = _summarise(
             self.scn, ctx.seed, ctx.hours, self.server, self.modules, ctx.end
         )

@@ -1,0 +1,134 @@
+"""Run-end invariants read from the trace (issue 14): each value delivered at most once unless
+the trace shows a retransmission (nbiot), and every byte in = traced (the serial bridge).
+
+Each check is shown to pass on a real run and to fail when the model is broken on purpose.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import pytest
+import serial
+
+from simulator.bridge import bridge as bridge_module
+from simulator.core.accounting import AccountingError
+from simulator.core.trace_invariants import NbiotOnce, check_bridge_bytes
+from simulator.devices import run_scenario
+from simulator.nbiot.server import NbiotServer
+from simulator.scenario import RunOptions, load_toml
+from simulator.testing.bench import MeterSpec
+from tests.test_bridge import REQ_UD2_1, make_service, read_exactly
+
+SMALL = textwrap.dedent("""\
+    kind = "nbiot"
+    name = "once"
+    seed = 3
+    hours = 25
+    [fleet]
+    modules = 40
+    coupling_loss = { distribution = "uniform", low_db = 150.0, high_db = 164.0 }
+    [module]
+    transmit_interval_min = 1440
+    readouts_per_telegram = 24
+    [output]
+    trace = "message"
+    """)
+
+
+def _nbiot(tmp_path):
+    path = tmp_path / "once.toml"
+    path.write_text(SMALL)
+    return run_scenario(load_toml(path), RunOptions(out_dir=tmp_path / "out"))
+
+
+def test_nbiot_run_passes_and_its_trace_has_retransmissions(tmp_path):
+    result = _nbiot(tmp_path)
+    rows = [r for r in _read(tmp_path) if r["kind"] == "nbiot.uplink" and r["op"] == "send"]
+    assert any(r["duplicate"] for r in rows), "the scenario must exercise retransmissions"
+    assert result.summary["readouts_delivered"] > 0
+
+
+def test_server_that_forgets_retransmissions_fails_the_run(tmp_path, monkeypatch):
+    receive = NbiotServer.receive
+
+    def forgetful(self, *args, **kw):  # broken on purpose: every CoAP retransmission is new
+        kw["duplicate"] = False
+        return receive(self, *args, **kw)
+
+    monkeypatch.setattr(NbiotServer, "receive", forgetful)
+    with pytest.raises(AccountingError, match=r"nbiot cmi6140/\d+: readouts .* arrived 2 times"):
+        _nbiot(tmp_path)
+
+
+def test_value_again_after_an_acknowledged_telegram_is_reported_with_both_lines():
+    once = NbiotOnce()
+    up = dict(kind="nbiot.uplink", source="server", module="cmi6140/1", op="send")
+    once(dict(up, t=10.0, duplicate=False, readouts=2, times=[100, 200]))
+    once(dict(kind="nbiot.telegram", source="cmi6140/1", t=11.0, ok=True, attempts=1))
+    once(dict(up, t=20.0, duplicate=True))  # flagged: fine
+    once.check()
+    once(dict(up, t=30.0, duplicate=False, readouts=2, times=[200, 300]))
+    with pytest.raises(AccountingError, match=r"readouts \[200, 300\].*t=10.0.*t=30.0"):
+        once.check()
+
+
+def test_failed_telegram_may_deliver_its_readouts_again():
+    once = NbiotOnce()
+    up = dict(kind="nbiot.uplink", source="server", module="cmi6140/1", op="send")
+    once(dict(up, t=10.0, duplicate=False, readouts=30, times=[100, 3000]))
+    once(dict(kind="nbiot.telegram", source="cmi6140/1", t=11.0, ok=False, attempts=3))
+    once(dict(up, t=50.0, duplicate=False, readouts=30, times=[100, 3000]))
+    once(dict(kind="nbiot.telegram", source="cmi6140/1", t=51.0, ok=True, attempts=1))
+    once.check()
+
+
+def _read(tmp_path):
+    from simulator.core.trace import Trace
+
+    return Trace.read_jsonl(tmp_path / "out" / "trace.jsonl")
+
+
+def _bridge_session():
+    """A real bridge on a pty: one junk byte, one REQ_UD2 answered, then stop."""
+    service, pty = make_service([MeterSpec(11111111, primary=1)])
+    try:
+        with serial.Serial(pty.path, 2400, timeout=1.0) as port:
+            time.sleep(0.05)
+            port.write(b"\x55" + REQ_UD2_1)
+            assert read_exactly(port, 4, 3.0)
+            time.sleep(0.5)  # the whole RSP_UD leaves before the stop
+    finally:
+        service.stop()
+    return service
+
+
+def test_bridge_run_accounts_for_every_byte():
+    service = _bridge_session()
+    tally = service.check()["bridge"]
+    assert tally["in"] == 6 and tally["requests"] == 5 and tally["junk"] == 1
+    assert tally["out"] == tally["replies"] > 0
+
+
+def test_bridge_that_hides_junk_fails_the_check(monkeypatch):
+    real = bridge_module.SerialBridge._record
+
+    def hide_junk(self, t, wall, event):  # broken on purpose: junk not traced
+        if event.kind != "bridge_junk":
+            real(self, t, wall, event)
+
+    monkeypatch.setattr(bridge_module.SerialBridge, "_record", hide_junk)
+    service = _bridge_session()
+    with pytest.raises(AccountingError, match=r"bridge bridge: bytes in 6 != request 5 \+ junk 0"):
+        service.check()
+
+
+def test_bridge_counter_that_drifts_from_the_trace_fails():
+    events = [
+        dict(kind="bridge_bytes", source="b", t=0.0, direction="in", n=5),
+        dict(kind="bridge_exchange", source="b", t=0.1, request="105b015c16", reply=""),
+    ]
+    check_bridge_bytes(events, {"b": {"bytes_in": 5, "bytes_out": 0, "junk_bytes": 0}})
+    with pytest.raises(AccountingError, match="counter bytes_in 6 != traced 5"):
+        check_bridge_bytes(events, {"b": {"bytes_in": 6, "bytes_out": 0, "junk_bytes": 0}})
