@@ -28,10 +28,11 @@ pytestmark = [pytest.mark.cme3100, pytest.mark.requires_feature("push_reports")]
 
 
 @pytest.fixture(scope="module")
-def push_run(rig, tmp_path_factory):
-    """One run of the rig's push scenario (shared by the module's tests) and its folder."""
+def push_run(rig, tmp_path_factory, operator):
+    """One run of the rig's push scenario (shared by the module's tests) and its folder; on a
+    lab rig the operator confirms the unit's setup sheet first."""
     out = tmp_path_factory.mktemp("push")
-    ev, outcome = run_push(rig, out)
+    ev, outcome = run_push(rig, out, confirm=lambda sheet: operator.confirm(sheet) is not None)
     return ev, outcome, out
 
 
