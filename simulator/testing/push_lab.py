@@ -9,9 +9,10 @@ rig's ``dut`` transport, runs for ``[push] hours`` of wall time and returns the 
 :class:`~simulator.testing.push_checks.PushEvidence` the sim rig gives: the bus's ``frame``
 events (requests the bridge received, replies it sent) and each report's arrivals.
 
-Bench time 0 is the world's start; ``start`` is its UTC wall time, so the checks compare
-the gateway's report stamps with it: the unit's clock must be on UTC (NTP) for the values
-check (``clock_tolerance_s``).
+Bench time 0 is the top of the UTC hour the run starts in (``start``), as on the sim rig
+where the scenario starts on the hour: the schedule check counts rounds from it, and the
+values check compares the gateway's report stamps with ``start`` + bench s, so the unit's
+clock must be on UTC (NTP) within ``clock_tolerance_s``.
 """
 
 from __future__ import annotations
@@ -141,11 +142,17 @@ def run_push_lab(
         finally:
             service.stop()
         wall, mono = datetime.now(UTC), time.monotonic()
-        start = wall - timedelta(seconds=service.driver.world_time(mono))
+        world0 = wall - timedelta(seconds=service.driver.world_time(mono))
+        start = world0.replace(minute=0, second=0, microsecond=0)
+        shift = (world0 - start).total_seconds()  # world s -> bench s
         records = [rec for r in rx.all().values() for rec in r.received]
-        arrivals = arrivals_from(records, settings, service.driver.world_time)
+        arrivals = arrivals_from(records, settings, lambda m: service.driver.world_time(m) + shift)
     trace.write_jsonl(out / "trace.jsonl")
-    frames = [e for e in Trace.read_jsonl(out / "trace.jsonl") if e["kind"] == "frame"]
+    frames = [
+        {**e, **{k: e[k] + shift for k in ("t", "end", "start") if isinstance(e.get(k), float)}}
+        for e in Trace.read_jsonl(out / "trace.jsonl")
+        if e["kind"] == "frame"
+    ]
     active, passive = expected_states(doc, settings.licence)
     return PushEvidence(
         frames=frames,
