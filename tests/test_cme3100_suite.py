@@ -151,7 +151,7 @@ def test_a_lab_rig_is_a_bench_error_not_a_device_failure(tmp_path):
 
     pty = [TransportSpec(name="dut", pty=True)]  # an adapter that opens: the next reason shows
     rig = load_rig(RIG).model_copy(update={"mode": "lab", "transports": pty})
-    with pytest.raises(BenchError, match="does not drive yet"):
+    with pytest.raises(BenchError, match="needs an operator to confirm"):
         run_push(rig, tmp_path)
 
 

@@ -9,15 +9,14 @@ is what the receiver answered, as the client saw it, stamped with world time. Th
 each head-end received and answered. What the bench *expects* (which meters are active, how
 long a report may hang) comes from the rig's scenario and meter list, not from the model.
 
-On a lab rig the physical gateway would be the device under test, fed by the bridge and
-pushing to real receivers on the bench host. That path is not built yet: a lab run stops
-with :class:`~simulator.testing.bench.BenchError` saying so (an ERROR, not a device failure).
+On a lab rig the physical gateway is the device under test, fed by the bridge and pushing
+to real receivers on the bench host, in real time (:mod:`simulator.testing.push_lab`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,18 +29,25 @@ from simulator.testing.bench import BenchError
 from simulator.testing.push_checks import Arrival, PushEvidence
 
 
-def run_push(rig: Rig, out: Path) -> tuple[PushEvidence, Any]:
+def run_push(
+    rig: Rig, out: Path, confirm: Callable[[str], bool] | None = None
+) -> tuple[PushEvidence, Any]:
     """Run the rig's push scenario into ``out`` (trace, head-end files, summary) and return
-    the evidence and the run outcome. Raises :class:`BenchError` for a rig without
-    ``[push]`` or a lab rig (not built)."""
+    the evidence and the run outcome (None on a lab rig). On a lab rig the pass runs in real
+    time through :func:`simulator.testing.push_lab.run_push_lab`, the setup shown through
+    ``confirm(sheet) -> bool``. Raises :class:`BenchError` for a rig without ``[push]``, a
+    lab rig whose adapter cannot be opened, or a lab run without ``confirm``."""
     if rig.push is None:
         raise BenchError(f"rig {rig.name!r} has no [push] section (the push suite's scenario)")
     if rig.mode == "lab":
         check_adapter(rig)  # a missing adapter is named first: that is what the lab fixes
-        raise BenchError(
-            f"rig {rig.name!r}: the push suite on a physical CMe3100 needs the bench's "
-            "receivers and the bridge in real time, which meterbench does not drive yet"
-        )
+        if confirm is None:
+            raise BenchError(
+                f"rig {rig.name!r}: the lab push run needs an operator to confirm the setup"
+            )
+        from simulator.testing.push_lab import run_push_lab
+
+        return run_push_lab(rig, out, confirm), None
     path = rig.resolve(rig.push.scenario)
     doc = load_toml(path)
     # always real: report bytes go through real clients to local receivers (issue 12)

@@ -22,16 +22,18 @@ from simulator.gateways.cme3100.snmp import (
 )
 from simulator.testing import push_checks as pc
 from simulator.testing.push_bench import run_push, snmp_agent_of
+from simulator.testing.push_setup import apply_sim
 from simulator.testing.snmp_manager import snmp_get, snmp_walk
 
 pytestmark = [pytest.mark.cme3100, pytest.mark.requires_feature("push_reports")]
 
 
 @pytest.fixture(scope="module")
-def push_run(rig, tmp_path_factory):
-    """One run of the rig's push scenario (shared by the module's tests) and its folder."""
+def push_run(rig, tmp_path_factory, operator):
+    """One run of the rig's push scenario (shared by the module's tests) and its folder; on a
+    lab rig the operator confirms the unit's setup sheet first."""
     out = tmp_path_factory.mktemp("push")
-    ev, outcome = run_push(rig, out)
+    ev, outcome = run_push(rig, out, confirm=lambda sheet: operator.confirm(sheet) is not None)
     return ev, outcome, out
 
 
@@ -79,15 +81,17 @@ def test_every_reported_value_is_what_the_meter_sent(push):
     assert pc.check_values(ev) == []
 
 
-def test_rounds_start_on_the_schedule_and_read_every_active_meter(push):
+def test_rounds_start_on_the_schedule_and_read_every_active_meter(push, rig):
     """Lab: 1 h. Rounds start within 30 s after the cron firing (boot, bus and clock
     tolerance), each reads every active meter, passive meters are never addressed."""
     ev, outcome = push
     # the schedule the bench configured (the setup sheet), read as the gateway reads it
-    schedule, _ = parse_schedule(outcome.simulation.sc.gateway.readout_schedule)
+    schedule, _ = parse_schedule(apply_sim(rig).readout_schedule)
     first = schedule.next_after(ev.start)
     period_s = (schedule.next_after(first) - first).total_seconds()
-    end = outcome.summary["sim_seconds"]
+    # the run's end: the sim's length, or in the lab the last byte on the wire
+    wire_end = max((f["end"] for f in ev.frames), default=0.0)
+    end = outcome.summary["sim_seconds"] if outcome is not None else wire_end
     assert pc.check_schedule(ev, period_s, 30.0, end) == []
 
 
