@@ -617,8 +617,9 @@ class Cme3100:
         return out
 
     # -- views --------------------------------------------------------------------------------
-    def _by_meter(self) -> dict[str, list[Readout]]:
-        return {m: self.db.readouts(m) for m in self.db.meters()}
+    def _by_meter(self) -> dict[str, Sequence[Readout]]:
+        # views, not copies: every report attempt reads them (the ledger bisects)
+        return {m: self.db.rows(m) for m in self.db.meters()}
 
     def round_done(self):
         """An event for a synced report (002 §6.9.1): it fires when the round running (or due

@@ -39,6 +39,7 @@ Times are world seconds passed in by the caller; the database never reads a cloc
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from enum import Enum
 
 from simulator.core.text import is_decimal
@@ -149,6 +150,12 @@ class ValueDatabase:
         lo = 0 if since is None else bisect_left(rows, since, key=lambda r: r.at)
         hi = len(rows) if until is None else bisect_right(rows, until, key=lambda r: r.at)
         return rows[lo:hi]
+
+    def rows(self, meter: str) -> Sequence[Readout]:
+        """All rows of ``meter``, oldest first, without a copy: a read-only view for readers
+        that bisect (the push reports' Value Period ledger at every report); valid until the
+        next :meth:`store`."""
+        return self._rows.get(meter, ())
 
     def latest(self, meter: str) -> Readout | None:
         """The newest row of ``meter`` (None if never stored)."""
