@@ -110,6 +110,11 @@ class _Destination(StrictModel):
     user: str | None = setting(None, source="004 §6.8.2-3", doc="login (HTTP Basic, FTP)")
     password: str = setting("", source="004 §6.8.2-3", doc="password")
 
+    @property
+    def protocol(self) -> str:
+        """``mail``, ``ftp`` or ``http``: the template's first digit (1xxx, 2xxx, 3xxx)."""
+        return PROTOCOL_OF_TEMPLATE[self.template // 1000]  # type: ignore[attr-defined]
+
 
 class ReportSlot(_Destination):
     """One push report (Push reports > Report 1-5, 002 §6.9.1; 004 §6.9.1 shot)."""
@@ -121,10 +126,6 @@ class ReportSlot(_Destination):
     schedule: Schedule = setting("hourly", source="002 §6.9.1", doc="preset or cron (module doc)")
     value_period: PeriodText = setting("auto", source="002 §6.32.2", doc="auto or '<n> <unit>'")
     value_interval: str = setting("all", source="002 §6.32.3", doc=f"one of {INTERVALS}")
-
-    @property
-    def protocol(self) -> str:
-        return PROTOCOL_OF_TEMPLATE[self.template // 1000]
 
     @pydantic.field_validator("value_interval")
     @classmethod
@@ -155,10 +156,6 @@ class EventReport(_Destination):
     events: list[Literal[EVENTS]] = setting(  # type: ignore[valid-type]
         default_factory=lambda: list(EVENTS), source="CME3100.md §6", doc="what triggers it"
     )
-
-    @property
-    def protocol(self) -> str:
-        return PROTOCOL_OF_TEMPLATE[self.template // 1000]
 
     @pydantic.model_validator(mode="after")
     def _commission(self) -> EventReport:
