@@ -6,7 +6,6 @@ All on 127.0.0.1 with free ports; every wait has a timeout.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -17,7 +16,6 @@ from pysnmp.hlapi.v3arch.asyncio import (
     ContextData,
     ObjectIdentity,
     ObjectType,
-    SnmpEngine,
     UdpTransportTarget,
     bulk_walk_cmd,
     get_cmd,
@@ -44,6 +42,7 @@ from simulator.gateways.cme3100.snmp_agent import (
 )
 from simulator.gateways.cme3100.value_db import ReadoutStatus as R
 from simulator.sinks.snmp_traps import TrapReceiver
+from simulator.testing.snmp_manager import run_manager
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -61,15 +60,7 @@ def served():
 
 def query(coro_fn, *args):
     """Run one manager operation on a fresh loop and engine (the test is the manager)."""
-
-    async def run():
-        eng = SnmpEngine()
-        try:
-            return await coro_fn(eng, *args)
-        finally:
-            eng.close_dispatcher()
-
-    return asyncio.run(run())
+    return run_manager(coro_fn, *args)
 
 
 async def get(eng, port, oid, community="public", timeout=1.0):

@@ -33,7 +33,10 @@ def _plain(value: Any) -> int | str:
     return value.prettyPrint() if hasattr(value, "asOctets") else int(value)
 
 
-def _run(coro_fn, *args):
+def run_manager(coro_fn, *args):
+    """Run ``coro_fn(engine, *args)`` on a fresh pysnmp engine and event loop, closing the
+    engine's dispatcher afterwards (what every manager call here does)."""
+
     async def run():
         eng = SnmpEngine()
         try:
@@ -74,7 +77,7 @@ def snmp_get(
     host: str, port: int, oid: Oid, community: str = "public", timeout: float = 2.0
 ) -> int | str:
     """One GET; :class:`SnmpQueryError` when nothing or an error comes back."""
-    return _run(_get, host, port, oid, community, timeout)
+    return run_manager(_get, host, port, oid, community, timeout)
 
 
 def snmp_walk(
@@ -86,4 +89,4 @@ def snmp_walk(
     limit: int = 10_000,
 ) -> list[tuple[Oid, int | str]]:
     """GETNEXT from ``prefix`` while inside it -> ``[(oid, value)]``."""
-    return _run(_walk, host, port, prefix, community, timeout, limit)
+    return run_manager(_walk, host, port, prefix, community, timeout, limit)
