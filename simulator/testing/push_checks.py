@@ -20,6 +20,7 @@ from typing import Any
 
 from simulator.gateways.cme3100.headend import report_text, values_in
 from simulator.gateways.cme3100.readout import user_data
+from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.gateways.cme3100.reports.parse import parse_install
 from simulator.gateways.cme3100.retries import adaptive_plan
 from simulator.mbus.errors import MBusError
@@ -94,7 +95,7 @@ class PushEvidence:
 
 def _value_reports(ev: PushEvidence) -> Iterable[tuple[str, Arrival]]:
     for name, arrivals in ev.arrivals.items():
-        if ev.reports[name]["template"] % 1000 in (1, 101, 109, 115):
+        if ev.reports[name]["template"] % 1000 in VALUE_KINDS:
             for a in arrivals:
                 if a.delivery.ok:
                     yield name, a

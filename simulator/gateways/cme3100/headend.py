@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from email import message_from_bytes, policy
 
+from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.gateways.cme3100.reports.parse import parse_install, parse_value_report
 from simulator.sinks.base import Report
 
@@ -36,7 +37,7 @@ def values_in(report: Report, protocol: str, template: int) -> list[tuple[str, d
     kind = template % 1000
     if kind == 1:
         pairs = [(r.meter, r.created) for r in parse_install(text)]
-    elif kind in (101, 109, 115):
+    elif kind in VALUE_KINDS:  # the decoded value reports (x001 handled above)
         pairs = [
             (r.fields["device-identification"], _created(r.fields["created"]))
             for r in parse_value_report(text)

@@ -37,6 +37,7 @@ from simulator.gateways.cme3100.gateway_scenario import Cme3100Scenario, validat
 from simulator.gateways.cme3100.headend import values_in
 from simulator.gateways.cme3100.readout import ReadoutStatus
 from simulator.gateways.cme3100.real_head_ends import RealHeadEnds
+from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.mbus.meterlist import read_meter_list
 from simulator.mbus.sim_dut import SimDut
 from simulator.sinks.base import WorldSource
@@ -46,8 +47,6 @@ ATTEMPT_COLUMNS = (
     "t_s", "time", "report", "protocol", "template", "attempt", "ok", "status", "reason",
     "values", "bytes", "file",
 )  # fmt: skip
-#: Template kinds whose rows are meter values (the head-end accounting applies to them).
-VALUE_TEMPLATES = (1, 101, 109, 115)
 READOUT_COLUMNS = ("t_s", "read_at", "meter", "position", "status", "status_byte", "telegrams")
 
 
@@ -243,7 +242,7 @@ class Cme3100Run:
                 if report.target != first_target:
                     continue
             received.update(values_in(report, slot.slot.protocol, slot.slot.template))
-        if slot.slot.template % 1000 not in VALUE_TEMPLATES:  # x007: no values to account
+        if slot.slot.template % 1000 not in VALUE_KINDS:  # x007: no values to account
             read = set()
         lost = {(m, t.replace(microsecond=0)) for m, t in slot.ledger.lost}
         delivered = set(received) & read

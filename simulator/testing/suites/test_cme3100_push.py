@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from simulator.gateways.cme3100.gateway_settings import parse_schedule
+from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.gateways.cme3100.snmp import (
     METER_ADDRESS,
     METER_ENTRY,
@@ -64,7 +65,7 @@ def _arrival(a) -> dict:
     }
 
 
-def _reports(ev, protocol: str | None = None, kinds=(1, 101, 109, 115)) -> list[str]:
+def _reports(ev, protocol: str | None = None, kinds=VALUE_KINDS) -> list[str]:
     return [
         name
         for name, r in ev.reports.items()
@@ -107,7 +108,7 @@ def test_retries_follow_table_9_while_the_head_end_fails(push):
     """Lab: 2 h of a failing HTTP head-end. Attempts per report and their spacing as Table 9
     says for the report's schedule period (002 §6.32.1)."""
     ev, _ = push
-    failing = [n for n in _reports(ev, "http", (1, 7, 101, 109, 115)) if any(
+    failing = [n for n in _reports(ev, "http", (*VALUE_KINDS, 7)) if any(
         not a.delivery.ok for a in ev.arrivals[n])]  # fmt: skip
     assert failing, "no HTTP report met a failing head-end"
     for name in failing:

@@ -31,6 +31,8 @@ REPORT_TYPES = {
     109: "valuereport",
     115: "valuereport",
 }
+#: Template kinds whose rows are meter values: raw (x001) and decoded (x101, x109, x115).
+VALUE_KINDS = (1, 101, 109, 115)
 
 
 class TemplateError(ValueError):
