@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from simulator.core.world import World
-from simulator.nbiot import schedule
+from simulator.nbiot import payload, schedule
 from simulator.nbiot.config import ModuleConfig
 from simulator.nbiot.module import Cmi6140
 from simulator.nbiot.network import NetworkParams
@@ -250,3 +250,57 @@ def test_the_utc_offset_shifts_reported_timestamps_not_the_meter_clock(utc_offse
     reported = {s + utc_offset * 60 for s in srv.delivered[m.name]}
     assert reported and reported <= local
     assert m.utc_now() == w.clock() - timedelta(minutes=utc_offset)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "fmt"),
+    [
+        ("mbus", "pulse"),
+        ("mbus", "combined"),
+        ("mbus", "extended"),
+        ("json", "pulse"),
+        ("senml_cbor", "combined"),
+    ],
+)
+def test_every_message_format_reaches_the_server_decoded(encoding, fmt):
+    """Seed 001 §7.4: the server decodes each format/encoding; the registers are the meter's."""
+    from simulator.nbiot.module import MeterProfile
+
+    w, srv = _world(6)
+    cfg = ModuleConfig(
+        message_encoding=encoding,
+        message_format=fmt,
+        pulse_inputs=("volume", "energy"),
+        readouts_per_telegram=1,
+    )
+    meter = MeterProfile(cooling_w=3000, pulse_a_per_h=7, pulse_b_per_h=2)
+    m = Cmi6140(w, 13, srv, config=cfg, coupling_loss_db=130, security=False, meter=meter)
+    bodies = []
+    receive = srv.receive
+
+    def spy(module, **kw):
+        if kw.get("data") is not None and not kw.get("duplicate"):
+            bodies.append(kw["data"])
+        receive(module, **kw)
+
+    srv.receive = spy
+    w.run(6 * H)
+    assert srv.decode_errors == 0 and bodies
+    decode = {
+        "mbus": lambda b: [payload.decode_mbus_message(b)[1]],
+        "json": lambda b: [payload.decode_json(b)],
+        "senml_cbor": payload.decode_senml_cbor,
+    }[encoding]
+    got = [d for b in bodies for d in decode(b)]
+    hours = [(d.utc_time - got[0].utc_time).total_seconds() / 3600 for d in got]
+    regs = got[-1].registers
+    # the meter's registers grow with its load: cooling 3 kW, 7 and 2 pulses an hour
+    if fmt == "pulse":
+        assert regs["pulse_b"] - got[0].registers["pulse_b"] == int(2 * hours[-1])
+        assert "cooling_kwh" not in regs
+    if fmt == "combined":
+        assert regs["cooling_kwh"] - got[0].registers["cooling_kwh"] == int(3 * hours[-1])
+    if fmt == "extended":
+        assert {"tariff2_wh", "tariff3_wh"} <= set(regs)
+    assert {d.meter_id for d in got} == {13}
+    assert m.accounting()["delivered"] == len(srv.delivered[m.name]) > 0

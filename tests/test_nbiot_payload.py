@@ -132,9 +132,9 @@ def test_senml_decoder_rejects_unknown_encoder_and_junk_with_a_reason():
         max_size=12,
     ),
     st.integers(-720, 720),
-    st.booleans(),
+    st.sampled_from(payload.FORMATS),
 )
-def test_senml_round_trip(values, utc_offset, extended):
+def test_senml_round_trip(values, utc_offset, fmt):
     rs = [
         Readout(
             42,
@@ -143,20 +143,27 @@ def test_senml_round_trip(values, utc_offset, extended):
             power_w=p,
             error_flags=f,
             tariff2_wh=e,
+            cooling_kwh=e,
+            pulse_b=e,
             seq=i,
         )
         for i, (e, p, f) in enumerate(values)
     ]
-    data = payload.encode_senml_cbor(rs, utc_offset_min=utc_offset, extended=extended)
+    data = payload.encode_senml_cbor(rs, utc_offset_min=utc_offset, fmt=fmt)
     back = payload.decode_senml_cbor(data)
-    assert [b.registers for b in back] == [payload.registers_of(r, extended=extended) for r in rs]
+    assert [b.registers for b in back] == [payload.registers_of(r, fmt=fmt) for r in rs]
     assert [b.utc_time for b in back] == [r.utc_time(utc_offset) for r in rs]
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.binary(max_size=64))
 def test_decoders_are_total_on_junk(junk):
-    for decode in (payload.decode_senml_cbor, payload.decode_json, payload.decode_mbus_records):
+    for decode in (
+        payload.decode_senml_cbor,
+        payload.decode_json,
+        payload.decode_mbus_records,
+        payload.decode_mbus_message,
+    ):
         try:
             decode(junk)
         except PayloadError:
@@ -195,9 +202,117 @@ def test_json_standard_and_extended_messages_have_the_manual_keys():
         "EF",
     ]  # seed 001 Table 9 JSON example order
     assert std["ID"] == 12345678 and std["FT"] == 80.3 and std["EF"] == "0x00004012"
-    ext = json.loads(payload.encode_json(EXAMPLE, extended=True))
-    assert {"T2", "U2", "T3", "U3"} <= set(ext)
-    back = payload.decode_json(payload.encode_json(EXAMPLE, extended=True))
-    assert back.registers == payload.registers_of(EXAMPLE, extended=True)
+    ext = json.loads(payload.encode_json(EXAMPLE, fmt="extended"))
+    # Table 13: tariff 2/3 and the missing time are "only included in the extended message"
+    assert {"T2", "U2", "T3", "U3", "MT", "MU"} <= set(ext)
+    assert not {"T2", "MT"} & set(std)
+    back = payload.decode_json(payload.encode_json(EXAMPLE, fmt="extended"))
+    assert back.registers == payload.registers_of(EXAMPLE, fmt="extended", encoding="json")
     with pytest.raises(PayloadError, match="'TS'"):
         payload.decode_json(b'{"ID": 1}')
+
+
+# -- the four message formats and the plain M-Bus encoding (seed 001 §7.4.1, §7.4.2.1) ---------
+# CMi6140 User's Manual V1.2 (2022-09) Table 12, the pulse inputs' examples as printed.
+PULSE_A_VOLUME = bytes.fromhex("844014B1EB0100")  # = 1258.73 m3
+PULSE_A_ENERGY = bytes.fromhex("84400725120000")  # = 46450 kWh
+PULSE_B_VOLUME = bytes.fromhex("848040144E1E0100")  # = 732.94 m3
+PULSE_B_ENERGY = bytes.fromhex("8480400601230000")  # = 8961 kWh
+
+
+def _wired(dibs: bytes) -> list:
+    from simulator.mbus.records import decode_records
+
+    records, _rest, _more = decode_records(dibs)
+    return records
+
+
+def test_the_manuals_pulse_examples_read_with_the_wired_codec():
+    # Independent of the payload module: the project's EN 13757-3 codec reads the printed bytes.
+    got = [(r.subunit, r.value, r.unit) for r in _wired(PULSE_A_VOLUME + PULSE_A_ENERGY)]
+    got += [(r.subunit, r.value, r.unit) for r in _wired(PULSE_B_VOLUME + PULSE_B_ENERGY)]
+    assert [(s, u) for s, _, u in got] == [(1, "m3"), (1, "Wh"), (2, "m3"), (2, "Wh")]
+    kilo = {"m3": 1, "Wh": 1000}  # the manual prints kWh
+    assert [(s, round(float(v) / kilo[u], 2)) for s, v, u in got] == [
+        (1, 1258.73),
+        (1, 46450.0),
+        (2, 732.94),
+        (2, 8961.0),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "a", "b", "dibs"),
+    [
+        (("volume", "energy"), 125873, 8961, PULSE_A_VOLUME + PULSE_B_ENERGY),
+        (("volume", "volume"), 125873, 73294, PULSE_A_VOLUME + PULSE_B_VOLUME),
+    ],
+)
+def test_pulse_format_writes_the_manuals_records(inputs, a, b, dibs):
+    r = Readout(1, datetime(2021, 12, 2, 13, 14), pulse_a=a, pulse_b=b)
+    records = payload.encode_mbus_records(r, fmt="pulse", pulse_inputs=inputs)
+    assert dibs in records
+    assert payload.decode_mbus_records(records)["pulse_a"] == a
+
+
+def test_pulse_json_keys_follow_the_manuals_example():
+    # Table 12 JSON: In A measuring volume gives VA/UA, In B measuring energy EB/UB.
+    r = Readout(12345678, datetime(2021, 12, 2, 13, 14, 15), pulse_a=300, pulse_b=2)
+    msg = json.loads(payload.encode_json(r, fmt="pulse"))
+    assert (msg["VA"], msg["UA"], msg["EB"], msg["UB"]) == (3, "m3", 2, "kWh")
+    assert list(msg)[:6] == ["TS", "ID", "E", "U", "V", "VU"]
+    assert payload.decode_json(payload.encode_json(r, fmt="pulse")).registers["pulse_a"] == 300
+
+
+def test_combined_format_carries_the_cooling_energy():
+    r = Readout(5, datetime(2024, 1, 1, 0, 0), energy_kwh=10, cooling_kwh=77)
+    records = payload.encode_mbus_records(r, fmt="combined")
+    # the wired codec reads it as a second energy record, kWh, marked manufacturer-specific
+    heat, cooling = [rec for rec in _wired(records) if rec.quantity == "energy"]
+    assert (heat.value, cooling.value, cooling.vife) == (10_000, 77_000, (0xFF, 0x02))
+    assert payload.decode_mbus_records(records)["cooling_kwh"] == 77
+    assert json.loads(payload.encode_json(r, fmt="combined"))["CE"] == 77
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.sampled_from(payload.FORMATS),
+    st.integers(0, 99_999_999),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)),
+    st.integers(0, 2**31 - 1),
+    st.integers(-720, 720),
+)
+def test_mbus_message_round_trip(fmt, meter_id, when, value, offset):
+    when = when.replace(second=0, microsecond=0)
+    r = Readout(meter_id, when, energy_kwh=value, tariff3_wh=value, pulse_a=value, cooling_kwh=1)
+    got_fmt, back = payload.decode_mbus_message(
+        payload.encode_mbus_message(r, fmt=fmt, utc_offset_min=offset)
+    )
+    assert got_fmt == fmt and back.meter_id == meter_id
+    assert back.utc_time == r.utc_time(offset)
+    assert back.registers == payload.registers_of(r, fmt=fmt)
+
+
+def test_mbus_message_leads_with_format_id_date_and_meter_id():
+    msg = payload.encode_mbus_message(EXAMPLE, fmt="extended")
+    assert msg[0] == 0x43  # Table 10: "Extended: Message format ID: 67"
+    assert msg[1:3] == b"\x04\x6d" and msg[7:9] == b"\x0c\x78"
+    assert msg[9:13] == bytes.fromhex("78563412")  # BCD, least significant byte first
+    # the wired codec reads the date/time record as EN 13757-3 type F
+    stamp = _wired(msg[1:7])[0].value
+    assert (stamp.year, stamp.month, stamp.day, stamp.hour) == (2019, 11, 28, 20)
+
+
+@pytest.mark.parametrize(
+    ("data", "where"),
+    [
+        (b"", "offset 0"),
+        (b"\x99" + bytes(12), "0x99 at offset 0"),
+        (b"\x42\x04\x6d" + bytes(4), "offset 1"),
+        (bytes.fromhex("42046d000c05330c78AB563412"), "offset 9"),
+        (bytes.fromhex("42046d000c05330c787856341204"), "offset 13"),
+    ],
+)
+def test_bad_mbus_messages_say_where(data, where):
+    with pytest.raises(PayloadError, match=where):
+        payload.decode_mbus_message(data)

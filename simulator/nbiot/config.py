@@ -164,8 +164,13 @@ class ModuleConfig(StrictModel):
     edrx_cycle_s: float = PARAMS["edrx_cycle_s"].default
     paging_time_window_s: float = PARAMS["paging_time_window_s"].default
     protocol: Literal["lwm2m", "mqttsn"] = "lwm2m"  # seed 001 §7.3: LwM2M or MQTT-SN server
-    message_encoding: Literal["senml_cbor", "json"] = "senml_cbor"  # seed 001 §7.5 default
-    message_format: Literal["standard", "extended"] = "standard"  # seed 001 §7.4.1
+    message_encoding: Literal["senml_cbor", "json", "mbus"] = "senml_cbor"  # seed 001 §7.5 default
+    message_format: Literal["standard", "extended", "pulse", "combined"] = "standard"  # §7.4.1
+    # What pulse inputs In A / In B count (seed 001 Table 12): "volume" or "energy".
+    pulse_inputs: tuple[Literal["volume", "energy"], Literal["volume", "energy"]] = (
+        "volume",
+        "energy",
+    )
     upload_order: Literal["fifo", "lifo"] = "fifo"  # seed 001 §7.3.4 ("Auto upload order")
     max_uploads_per_transmission: int = _default("max_uploads_per_transmission")
     upload_max_age_h: float = PARAMS["upload_max_age_h"].default

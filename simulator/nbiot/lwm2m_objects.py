@@ -3,7 +3,8 @@
 OMA objects 3 (Device), 4 (Connectivity Monitoring) and 10 (LwM2M Cellular Connectivity), with
 resource ids from the OMA registry (RADIO-NBIOT.md §7), and the Elvaco objects 33906 (MCM
 Config), 33907 (bench: transmission settings), 33908 (Meter Info) and 33909 (NB-IoT Info).
-The page summaries show 33906/0/2 message format (42 Standard, 43 Extended), /4 NFC enabled,
+The page summaries show 33906/0/2 message format (42 Standard, 43 Extended; the bench adds 44
+Pulse and 45 Combined, see :data:`~.payload.FORMAT_IDS`), /4 NFC enabled,
 /5 config locked (Boolean, W: locks / opens with the PAK), /6 adjust time; 33908/0/2 comm
 status (0 OK, 1 no meter detected, 2 error), /3 error flags; 33909/0/0 IMSI. Resources the summaries do not show are marked ``bench`` and
 documented in docs/nbiot.md.
@@ -20,7 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from simulator.nbiot import timers
+from simulator.nbiot import payload, timers
+
+#: /33906/0/2 values: the message format identifier in hex digits (0x42 is shown as 42).
+_FORMAT_VALUES = {name: int(f"{fid:X}") for name, fid in payload.FORMAT_IDS.items()}
+_FORMAT_NAMES = {v: k for k, v in _FORMAT_VALUES.items()}
 
 
 class LwM2MPathError(LookupError):
@@ -132,8 +137,8 @@ RESOURCES: tuple[Resource, ...] = (
         "Message format",
         "Integer",
         "RW",
-        lambda m: {"standard": 42, "extended": 43}[m.store.read("message_format")],
-        lambda m, v: _write_cfg("message_format")(m, {42: "standard", 43: "extended"}.get(v, v)),
+        lambda m: _FORMAT_VALUES[m.store.read("message_format")],
+        lambda m, v: _write_cfg("message_format")(m, _FORMAT_NAMES.get(v, v)),
     ),
     Resource(33906, 4, "NFC Enabled", "Boolean", "R", lambda m: True),
     # Seed 001 p. 15 lists it Boolean, W: a DM server locks (True) or opens (False) the

@@ -51,7 +51,12 @@ from simulator.nbiot.server import NbiotServer
 
 @dataclass(frozen=True)
 class MeterProfile:
-    """What the heat meter behind the module measures (constant load; registers grow)."""
+    """What the heat meter behind the module measures (constant load; registers grow).
+
+    ``cooling_w`` is the cooling load of a combined heat/cooling meter (Combined format);
+    ``pulse_a_per_h`` / ``pulse_b_per_h`` are the counts per hour on the pulse inputs In A /
+    In B (0.01 m3 or kWh, as the module's ``pulse_inputs`` say; Pulse format).
+    """
 
     energy0_kwh: int = 12000
     volume0_dl: int = 30000
@@ -59,6 +64,9 @@ class MeterProfile:
     flow_lph: int = 200
     forward_dc: int = 700
     return_dc: int = 450
+    cooling_w: int = 0
+    pulse_a_per_h: int = 0
+    pulse_b_per_h: int = 0
 
 
 class Cmi6140:
@@ -216,6 +224,9 @@ class Cmi6140:
             "forward_dc": m.forward_dc,
             "return_dc": m.return_dc,
             "error_flags": 0,
+            "cooling_kwh": int(m.cooling_w * hours / 1000),
+            "pulse_a": int(m.pulse_a_per_h * hours),
+            "pulse_b": int(m.pulse_b_per_h * hours),
         }
 
     def _readout(self, local: datetime, reason: str) -> payload.Readout:
@@ -281,10 +292,14 @@ class Cmi6140:
 
     def _encode(self, batch: list[payload.Readout]) -> bytes:
         cfg = self.config
-        ext = cfg.message_format == "extended"
+        kw = dict(
+            utc_offset_min=cfg.utc_offset_min, fmt=cfg.message_format, pulse_inputs=cfg.pulse_inputs
+        )
         if cfg.message_encoding == "senml_cbor":
-            return payload.encode_senml_cbor(batch, utc_offset_min=cfg.utc_offset_min, extended=ext)
-        return payload.encode_json(batch[0], utc_offset_min=cfg.utc_offset_min, extended=ext)
+            return payload.encode_senml_cbor(batch, **kw)
+        if cfg.message_encoding == "mbus":
+            return payload.encode_mbus_message(batch[0], **kw)
+        return payload.encode_json(batch[0], **kw)
 
     def _transmission(self, reason: str, planned: datetime | None) -> Generator:
         with self._radio_lock.request() as req:
@@ -508,7 +523,7 @@ class Cmi6140:
                 ok, t = self._coap(t, coap.update_size(), coap.changed_ack_size(), "update", tl)
                 if not ok:
                     return False, t
-            cf = 112 if cfg.message_encoding == "senml_cbor" else 50
+            cf = payload.CONTENT_FORMATS[cfg.message_encoding]
             return self._coap(
                 t, coap.send_size(len(data), cf), coap.changed_ack_size(), "send", tl, data
             )

@@ -7,10 +7,36 @@
   is encoder type << 8 | encoder version (0x0000 = M-Bus, version 0, the manual's example); then
   one record per further readout ``{6: time offset s, 8: M-Bus records}``. Byte layout and sizes
   as in the manual's "Example and Data Size" (page 27).
-* **JSON** standard and extended messages (seed 001 §7.4.1 Tables 9, 10 and 13): one object per
-  readout with keys TS, ID, E, U, V, VU, P, PU, F, FU, FT, TU, RT, RU, EF; the extended message
-  adds the tariff registers T2/U2 and T3/U3 (Table 13 prints "U2" for the tariff-3 unit, an
-  evident typo; the bench writes "U3").
+* **M-Bus** (seed 001 §7.4.2.1): the message format identifier byte, the meter's date and time
+  (type F, ``04 6D``) and ID (``0C 78`` BCD8), then the format's data records (DIBs). Table 10
+  lists date/time and ID for Extended; the sibling CMi6110's manual (V1.3, Table 6) leads
+  Standard and Extended alike with them, as the bench does for every format. In a SenML pack
+  the base name and time carry them and "vd" holds only the format's records.
+* **JSON** (seed 001 §7.4.2.2, Table 13): one object per readout with keys TS, ID, E, U, V, VU,
+  P, PU, F, FU, FT, TU, RT, RU, EF; the extended message adds the tariff registers T2/U2 and
+  T3/U3 (Table 13 prints "U2" for the tariff-3 unit, an evident typo; the bench writes "U3")
+  and the missing time MT/MU ("only included in the extended message").
+
+The four message formats (seed 001 §7.4.1; the full pages are in the CMi6140 User's Manual
+V1.2, 2022-09, pp. 20-24):
+
+* **Standard** (Table 9, format id 66 = 0x42; LwM2M /33906/0/2 value 42 hex): energy, volume,
+  power, flow, forward and return temperature, info codes.
+* **Extended** (Table 10, format id 67 = 0x43): Standard plus the tariff 2 / 3 energies.
+* **Pulse** (Table 12): Standard plus the module's pulse inputs In A and In B, each counting a
+  volume (VIF 0x14, 0.01 m3) or an energy (VIF 0x06, kWh) as configured: In A is sub-unit 1
+  (DIFE ``40``), In B sub-unit 2 (DIFE ``80 40``); the manual's examples ``84 40 14 B1EB0100``
+  (1258.73 m3) and ``84 80 40 06 01230000`` (8961 kWh) are its test vectors. JSON keys: the
+  quantity letter and the input (``VA``/``EB``...), units ``UA``/``UB`` (Table 12's example).
+* **Combined** (Table 11): a combined heat/cooling meter's heat and cooling energies. The
+  CMi6140's Table 11 page is not among the sources; the bench takes the layout of the same
+  vendor's combined heat/cooling format (CMi4140 User's Manual V1.1, Table 14): cooling energy
+  ``04 86 FF 02`` (kWh, INT32: VIF 0x06 with a manufacturer-specific VIFE 0xFF, 0x02) after the
+  heat energy. Its JSON keys ``CE``/``CU`` are the bench's own.
+
+The format identifiers of Pulse and Combined are not in the sources either: the bench uses
+68 (0x44) and 69 (0x45), after Standard's and Extended's. Change :data:`FORMAT_IDS` when the
+manual's page is found.
 
 Timestamps: the meter keeps local standard time; the UTC offset (minutes) is subtracted before
 transmission (seed 001 §7.3.1), e.g. +60 turns a 12:00 readout into 11:00 UTC.
@@ -20,6 +46,8 @@ INT32), volume ``04 15`` (0.1 m3, INT32), power ``02 2B`` (W, INT16), flow ``02 
 INT16), forward / return temperature ``02 5A`` / ``02 5E`` (0.1 degC, INT16), info codes
 ``04 FD 17`` (INT32; Table 9 note: "always 32 bits"), tariff 2 / 3 energy ``84 20 03`` /
 ``84 30 03`` (Wh, INT32). Malformed input raises :class:`PayloadError` with the offset.
+The records decode with the project's wired codec (:mod:`simulator.mbus.records`), which the
+tests use as the independent check.
 """
 
 from __future__ import annotations
@@ -40,6 +68,20 @@ KNOWN_ENCODERS = {ENCODER_MBUS_V0}
 #: CoAP Content-Format of SenML CBOR (RFC 8428 Table 8) and of JSON (RFC 7252 §12.3).
 CONTENT_FORMAT_SENML_CBOR = 112
 CONTENT_FORMAT_JSON = 50
+#: CoAP Content-Format of the plain M-Bus message: application/octet-stream (RFC 7252 §12.3).
+CONTENT_FORMAT_OCTETS = 42
+#: Content-Format per message encoding (the module's CoAP Send).
+CONTENT_FORMATS = {
+    "senml_cbor": CONTENT_FORMAT_SENML_CBOR,
+    "json": CONTENT_FORMAT_JSON,
+    "mbus": CONTENT_FORMAT_OCTETS,
+}
+
+#: The message formats (seed 001 §7.4.1) and their identifiers (module doc: 68/69 assumed).
+FORMAT_IDS = {"standard": 0x42, "extended": 0x43, "pulse": 0x44, "combined": 0x45}
+FORMATS = tuple(FORMAT_IDS)
+#: What a pulse input counts (seed 001 Table 12): volume in 0.01 m3 or energy in kWh.
+PULSE_QUANTITIES = ("volume", "energy")
 
 
 class PayloadError(ValueError):
@@ -53,8 +95,11 @@ class Readout:
     ``local_time`` is the meter's local standard time (naive datetime, no DST); registers are
     integers in the units of their M-Bus records: ``energy_kwh`` (kWh), ``volume_dl`` (0.1 m3),
     ``power_w`` (W), ``flow_lph`` (l/h), ``forward_dc`` / ``return_dc`` (0.1 degC),
-    ``error_flags`` (32-bit info codes), ``tariff2_wh`` / ``tariff3_wh`` (Wh, extended only).
-    ``seq`` numbers the readouts of one module (0, 1, ...); it is not transmitted.
+    ``error_flags`` (32-bit info codes), ``tariff2_wh`` / ``tariff3_wh`` (Wh, extended only),
+    ``missing_time_h`` (h the meter could not measure; extended JSON only),
+    ``cooling_kwh`` (kWh, combined only), ``pulse_a`` / ``pulse_b`` (the pulse inputs' counts
+    in 0.01 m3 or kWh, pulse only). ``seq`` numbers the readouts of one module (0, 1, ...); it
+    is not transmitted.
     """
 
     meter_id: int
@@ -68,6 +113,10 @@ class Readout:
     error_flags: int = 0
     tariff2_wh: int = 0
     tariff3_wh: int = 0
+    missing_time_h: int = 0
+    cooling_kwh: int = 0
+    pulse_a: int = 0
+    pulse_b: int = 0
     seq: int = field(default=0, compare=False)
 
     def utc_time(self, utc_offset_min: int) -> datetime:
@@ -76,7 +125,8 @@ class Readout:
 
 
 # -- M-Bus data records -----------------------------------------------------------------------
-_STANDARD = (
+_Record = tuple[str, bytes, str]  # register, DIF/DIFE/VIF/VIFE header, struct format
+_STANDARD: tuple[_Record, ...] = (
     ("energy_kwh", b"\x04\x06", "<i"),
     ("volume_dl", b"\x04\x15", "<i"),
     ("power_w", b"\x02\x2b", "<h"),
@@ -84,62 +134,176 @@ _STANDARD = (
     ("forward_dc", b"\x02\x5a", "<h"),
     ("return_dc", b"\x02\x5e", "<h"),
 )
-_TARIFFS = (("tariff2_wh", b"\x84\x20\x03", "<i"), ("tariff3_wh", b"\x84\x30\x03", "<i"))
-_INFO32 = ("error_flags", b"\x04\xfd\x17", "<I")
-_INFO16 = ("error_flags", b"\x02\xfd\x17", "<H")
-_BY_HEADER = {h: (name, fmt) for name, h, fmt in (*_STANDARD, *_TARIFFS, _INFO32, _INFO16)}
+_TARIFFS: tuple[_Record, ...] = (
+    ("tariff2_wh", b"\x84\x20\x03", "<i"),
+    ("tariff3_wh", b"\x84\x30\x03", "<i"),
+)
+_COOLING: _Record = ("cooling_kwh", b"\x04\x86\xff\x02", "<i")
+#: Pulse inputs (Table 12): In A sub-unit 1 (DIFE 40), In B sub-unit 2 (DIFE 80 40).
+_PULSE_DIB = {"pulse_a": b"\x84\x40", "pulse_b": b"\x84\x80\x40"}
+_PULSE_VIF = {"volume": b"\x14", "energy": b"\x06"}
+_INFO32: _Record = ("error_flags", b"\x04\xfd\x17", "<I")
+_INFO16: _Record = ("error_flags", b"\x02\xfd\x17", "<H")
+_PULSES: tuple[_Record, ...] = tuple(
+    (name, dib + vif, "<i") for name, dib in _PULSE_DIB.items() for vif in _PULSE_VIF.values()
+)
+_BY_HEADER = {
+    h: (name, fmt) for name, h, fmt in (*_STANDARD, *_TARIFFS, _COOLING, *_PULSES, _INFO32, _INFO16)
+}
+_HEADER_LENGTHS = sorted({len(h) for h in _BY_HEADER}, reverse=True)
+#: Extended's leading records in the plain M-Bus message: date/time type F, meter ID BCD8.
+_DATETIME_F, _METER_ID = b"\x04\x6d", b"\x0c\x78"
+
+
+def _check_format(fmt: str, pulse_inputs: tuple[str, str]) -> None:
+    if fmt not in FORMAT_IDS:
+        raise PayloadError(f"unknown message format {fmt!r}; one of {', '.join(FORMATS)}")
+    for q in pulse_inputs:
+        if q not in PULSE_QUANTITIES:
+            raise PayloadError(f"pulse input quantity {q!r}; one of {', '.join(PULSE_QUANTITIES)}")
+
+
+def _layout(fmt: str, info_bits: int, pulse_inputs: tuple[str, str]) -> list[_Record]:
+    _check_format(fmt, pulse_inputs)
+    layout = list(_STANDARD)
+    if fmt == "extended":
+        layout[2:2] = _TARIFFS  # Table 10 order: energy, volume, tariff 2, tariff 3, power...
+    elif fmt == "combined":
+        layout.insert(1, _COOLING)  # heat energy, cooling energy, volume... (module doc)
+    elif fmt == "pulse":
+        layout[2:2] = [
+            (name, _PULSE_DIB[name] + _PULSE_VIF[q], "<i")
+            for name, q in zip(_PULSE_DIB, pulse_inputs, strict=True)
+        ]
+    layout.append(_INFO32 if info_bits == 32 else _INFO16)
+    return layout
 
 
 def encode_mbus_records(
     r: Readout,
     *,
-    extended: bool = False,
+    fmt: str = "standard",
     info_bits: int = 32,
     fields: tuple[str, ...] | None = None,
+    pulse_inputs: tuple[str, str] = ("volume", "energy"),
 ) -> bytes:
-    """M-Bus data records (DIF, VIF, data; little-endian) of a readout.
+    """M-Bus data records (DIF, VIF, data; little-endian) of a readout in format ``fmt``.
 
     ``fields`` restricts the output to the named registers (the manual's later SenML records
-    may carry fewer fields); ``info_bits`` 16 writes the info codes as ``02 FD 17``.
+    may carry fewer fields); ``info_bits`` 16 writes the info codes as ``02 FD 17``;
+    ``pulse_inputs`` says what In A and In B count (pulse format). Raises :class:`PayloadError`
+    for an unknown format or a register that does not fit its record.
     """
-    layout = list(_STANDARD)
-    if extended:
-        layout[2:2] = _TARIFFS  # Table 10 order: energy, volume, tariff 2, tariff 3, power...
-    layout.append(_INFO32 if info_bits == 32 else _INFO16)
     out = bytearray()
-    for name, header, fmt in layout:
+    for name, header, sfmt in _layout(fmt, info_bits, pulse_inputs):
         if fields is not None and name not in fields:
             continue
         try:
-            out += header + struct.pack(fmt, getattr(r, name))
+            out += header + struct.pack(sfmt, getattr(r, name))
         except struct.error:
             raise PayloadError(
-                f"{name} = {getattr(r, name)} does not fit {fmt[1:]} (record {header.hex()})"
+                f"{name} = {getattr(r, name)} does not fit {sfmt[1:]} (record {header.hex()})"
             ) from None
     return bytes(out)
 
 
-def decode_mbus_records(data: bytes) -> dict[str, int]:
-    """The registers of :func:`encode_mbus_records` output; :class:`PayloadError` with offset."""
+def decode_mbus_records(data: bytes, base: int = 0) -> dict[str, int]:
+    """The registers of :func:`encode_mbus_records` output; :class:`PayloadError` with offset.
+
+    ``base`` is added to the offsets in errors (where ``data`` starts in its message).
+    """
     out: dict[str, int] = {}
     i = 0
     while i < len(data):
-        for hlen in (3, 2):
+        for hlen in _HEADER_LENGTHS:
             header = bytes(data[i : i + hlen])
             if header in _BY_HEADER:
                 break
         else:
-            raise PayloadError(f"unknown M-Bus record header {data[i : i + 3].hex()} at offset {i}")
+            raise PayloadError(
+                f"unknown M-Bus record header {data[i : i + 3].hex()} at offset {base + i}"
+            )
         name, fmt = _BY_HEADER[header]
         size = struct.calcsize(fmt)
         if i + hlen + size > len(data):
             raise PayloadError(
-                f"M-Bus record {header.hex()} at offset {i} is truncated "
+                f"M-Bus record {header.hex()} at offset {base + i} is truncated "
                 f"({len(data) - i - hlen} of {size} data bytes)"
             )
         (out[name],) = struct.unpack_from(fmt, data, i + hlen)
         i += hlen + size
     return out
+
+
+def _type_f(dt: datetime) -> bytes:
+    """EN 13757-3 Annex A type F (date and time, 32 bits): minute, hour, day, month, year."""
+    y = dt.year % 100
+    return bytes(
+        (
+            dt.minute & 0x3F,
+            dt.hour & 0x1F,
+            (dt.day & 0x1F) | ((y & 0x07) << 5),
+            (dt.month & 0x0F) | ((y >> 3) << 4),
+        )
+    )
+
+
+def _bcd8(n: int) -> bytes:
+    if not 0 <= n <= 99_999_999:
+        raise PayloadError(f"meter ID {n} does not fit BCD8 (8 digits)")
+    return bytes.fromhex(f"{n:08d}")[::-1]
+
+
+def encode_mbus_message(
+    r: Readout,
+    *,
+    fmt: str = "standard",
+    utc_offset_min: int = 0,
+    pulse_inputs: tuple[str, str] = ("volume", "energy"),
+) -> bytes:
+    """The plain M-Bus message (seed 001 §7.4.2.1): format identifier byte, the readout's date
+    and time (type F, as transmitted: UTC offset applied; minute resolution) and the meter ID
+    (BCD8), then the format's records. Raises :class:`PayloadError`.
+    """
+    _check_format(fmt, pulse_inputs)
+    stamp = r.utc_time(utc_offset_min)
+    head = bytes((FORMAT_IDS[fmt],)) + _DATETIME_F + _type_f(stamp) + _METER_ID + _bcd8(r.meter_id)
+    return head + encode_mbus_records(r, fmt=fmt, pulse_inputs=pulse_inputs)
+
+
+def decode_mbus_message(data: bytes) -> tuple[str, DecodedReadout]:
+    """Read :func:`encode_mbus_message` output back: (format name, readout).
+
+    Raises :class:`PayloadError` with the offset: an unknown format identifier, a missing or
+    impossible date/time, a meter ID that is not BCD, or a bad record.
+    """
+    if not data:
+        raise PayloadError("empty M-Bus message (no format identifier at offset 0)")
+    names = {v: k for k, v in FORMAT_IDS.items()}
+    if data[0] not in names:
+        raise PayloadError(f"unknown message format identifier 0x{data[0]:02X} at offset 0")
+    fmt = names[data[0]]
+    if len(data) < 13 or data[1:3] != _DATETIME_F or data[7:9] != _METER_ID:
+        raise PayloadError(
+            "message lacks its date/time (046D) at offset 1 and ID (0C78) at offset 7"
+        )
+    t = data[3:7]
+    try:
+        utc_time = datetime(
+            2000 + ((t[2] >> 5) | ((t[3] >> 4) << 3)),
+            t[3] & 0x0F,
+            t[2] & 0x1F,
+            t[1] & 0x1F,
+            t[0] & 0x3F,
+            tzinfo=UTC,
+        )
+    except ValueError as exc:
+        raise PayloadError(f"date/time (type F) at offset 3: {exc}") from None
+    digits = data[9:13][::-1].hex()
+    if not digits.isdigit():
+        raise PayloadError(f"meter ID at offset 9 is not BCD ({digits})")
+    registers = decode_mbus_records(data[13:], base=13)
+    return fmt, DecodedReadout(int(digits), utc_time, registers)
 
 
 # -- SenML CBOR -------------------------------------------------------------------------------
@@ -151,14 +315,16 @@ def encode_senml_cbor(
     readouts: list[Readout],
     *,
     utc_offset_min: int = 0,
-    extended: bool = False,
+    fmt: str = "standard",
     encoder: int = ENCODER_MBUS_V0,
     info_bits: int = 32,
     later_fields: tuple[str, ...] | None = None,
+    pulse_inputs: tuple[str, str] = ("volume", "energy"),
 ) -> bytes:
     """A SenML CBOR pack of one or more readouts of one meter (seed 001 §7.4.2.3).
 
-    ``later_fields`` limits the records after the first to those registers (the manual's
+    Each readout's "vd" holds its M-Bus records in message format ``fmt``. ``later_fields``
+    limits the records after the first to those registers (the manual's
     example sends only the energy in them). Raises :class:`PayloadError`.
     """
     if not readouts:
@@ -169,7 +335,7 @@ def encode_senml_cbor(
         {
             BN: f"{first.meter_id:08d}",
             BT: base,
-            VD: encode_mbus_records(first, extended=extended, info_bits=info_bits),
+            VD: encode_mbus_records(first, fmt=fmt, info_bits=info_bits, pulse_inputs=pulse_inputs),
         },
         {N: "V", V: encoder},
     ]
@@ -183,7 +349,7 @@ def encode_senml_cbor(
             {
                 T: _unix(r.utc_time(utc_offset_min)) - base,
                 VD: encode_mbus_records(
-                    r, extended=extended, info_bits=info_bits, fields=later_fields
+                    r, fmt=fmt, info_bits=info_bits, fields=later_fields, pulse_inputs=pulse_inputs
                 ),
             }
         )
@@ -238,35 +404,62 @@ def decode_senml_cbor(data: bytes) -> list[DecodedReadout]:
 
 
 # -- JSON -------------------------------------------------------------------------------------
-def json_message(r: Readout, *, utc_offset_min: int = 0, extended: bool = False) -> dict:
-    """The JSON message object of one readout (seed 001 Tables 9/10/13)."""
+#: JSON key and unit of a pulse input's quantity (seed 001 Table 12's example: VA/UA, EB/UB).
+_PULSE_JSON = {"volume": ("V", "m3", 100), "energy": ("E", "kWh", 1)}
+
+
+def json_message(
+    r: Readout,
+    *,
+    utc_offset_min: int = 0,
+    fmt: str = "standard",
+    pulse_inputs: tuple[str, str] = ("volume", "energy"),
+) -> dict:
+    """The JSON message object of one readout (seed 001 Tables 9, 10, 12, 13; module doc)."""
+    _check_format(fmt, pulse_inputs)
     msg: dict[str, Any] = {
         "TS": r.utc_time(utc_offset_min).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "ID": r.meter_id,
         "E": r.energy_kwh,
         "U": "kWh",
-        "V": round(r.volume_dl / 10, 1),
-        "VU": "m3",
-        "P": r.power_w,
-        "PU": "W",
-        "F": r.flow_lph,
-        "FU": "l/h",
-        "FT": round(r.forward_dc / 10, 1),
-        "TU": "C",
-        "RT": round(r.return_dc / 10, 1),
-        "RU": "C",
-        "EF": f"0x{r.error_flags:08X}",
     }
-    if extended:
+    if fmt == "combined":
+        msg.update({"CE": r.cooling_kwh, "CU": "kWh"})
+    msg.update({"V": round(r.volume_dl / 10, 1), "VU": "m3"})
+    if fmt == "pulse":
+        for name, q, letter in zip(("pulse_a", "pulse_b"), pulse_inputs, "AB", strict=True):
+            key, unit, div = _PULSE_JSON[q]
+            value = getattr(r, name)
+            msg.update({key + letter: value / div if div > 1 else value, "U" + letter: unit})
+    msg.update(
+        {
+            "P": r.power_w,
+            "PU": "W",
+            "F": r.flow_lph,
+            "FU": "l/h",
+            "FT": round(r.forward_dc / 10, 1),
+            "TU": "C",
+            "RT": round(r.return_dc / 10, 1),
+            "RU": "C",
+            "EF": f"0x{r.error_flags:08X}",
+        }
+    )
+    if fmt == "extended":
         msg.update({"T2": r.tariff2_wh, "U2": "Wh", "T3": r.tariff3_wh, "U3": "Wh"})
+        msg.update({"MT": r.missing_time_h, "MU": "h"})
     return msg
 
 
-def encode_json(r: Readout, *, utc_offset_min: int = 0, extended: bool = False) -> bytes:
+def encode_json(
+    r: Readout,
+    *,
+    utc_offset_min: int = 0,
+    fmt: str = "standard",
+    pulse_inputs: tuple[str, str] = ("volume", "energy"),
+) -> bytes:
     """One JSON message as sent (compact separators, UTF-8)."""
-    return json.dumps(
-        json_message(r, utc_offset_min=utc_offset_min, extended=extended), separators=(",", ":")
-    ).encode()
+    msg = json_message(r, utc_offset_min=utc_offset_min, fmt=fmt, pulse_inputs=pulse_inputs)
+    return json.dumps(msg, separators=(",", ":")).encode()
 
 
 def decode_json(data: bytes) -> DecodedReadout:
@@ -275,6 +468,8 @@ def decode_json(data: bytes) -> DecodedReadout:
         msg = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PayloadError(f"not JSON: {exc}") from None
+    if not isinstance(msg, dict):
+        raise PayloadError("a JSON message is one object")
     try:
         ts = datetime.strptime(msg["TS"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
         regs = {
@@ -288,6 +483,14 @@ def decode_json(data: bytes) -> DecodedReadout:
         }
         if "T2" in msg:
             regs.update(tariff2_wh=int(msg["T2"]), tariff3_wh=int(msg["T3"]))
+        if "MT" in msg:
+            regs["missing_time_h"] = int(msg["MT"])
+        if "CE" in msg:
+            regs["cooling_kwh"] = int(msg["CE"])
+        for name, letter in (("pulse_a", "A"), ("pulse_b", "B")):
+            for key, _unit, div in _PULSE_JSON.values():
+                if key + letter in msg:
+                    regs[name] = round(msg[key + letter] * div)
         return DecodedReadout(int(msg["ID"]), ts, regs)
     except KeyError as exc:
         raise PayloadError(f"JSON message lacks key {exc.args[0]!r}") from None
@@ -295,11 +498,14 @@ def decode_json(data: bytes) -> DecodedReadout:
         raise PayloadError(f"JSON message has a bad value: {exc}") from None
 
 
-def registers_of(r: Readout, *, extended: bool = False) -> dict[str, int]:
-    """The registers a decoder should give back for ``r`` (for round-trip checks)."""
-    names = [n for n, _, _ in _STANDARD] + ["error_flags"]
-    if extended:
-        names += ["tariff2_wh", "tariff3_wh"]
+def registers_of(r: Readout, *, fmt: str = "standard", encoding: str = "mbus") -> dict[str, int]:
+    """The registers a decoder should give back for ``r`` in ``fmt`` (round-trip checks).
+
+    ``encoding`` "json" adds the extended message's missing time, which M-Bus does not carry.
+    """
+    names = [n for n, _, _ in _layout(fmt, 32, ("volume", "energy"))]
+    if fmt == "extended" and encoding == "json":
+        names.append("missing_time_h")
     return {n: getattr(r, n) for n in names}
 
 

@@ -57,6 +57,8 @@ class NbiotServer:
                 try:
                     if encoding == "senml_cbor":
                         decoded = payload.decode_senml_cbor(data)
+                    elif encoding == "mbus":
+                        decoded = [payload.decode_mbus_message(data)[1]]
                     else:
                         decoded = [payload.decode_json(data)]
                 except payload.PayloadError as exc:

@@ -146,6 +146,11 @@ class _Root(resource.Resource):
                 decoded = payload.decode_json(request.payload)
             except payload.PayloadError as exc:
                 error = str(exc)
+        elif cf_int == payload.CONTENT_FORMAT_OCTETS:
+            try:
+                decoded = payload.decode_mbus_message(request.payload)[1]
+            except payload.PayloadError as exc:
+                error = str(exc)
         rec = CoapRecord(
             time.time(),
             str(request.remote.hostinfo),
