@@ -138,3 +138,34 @@ def test_semicolon_and_bom_and_missing_file(tmp_path: Path) -> None:
     assert KeyStore.from_csv(p).lookup("ELV", 1, 1, 1) == bytes.fromhex(K1)
     with pytest.raises(KeyFileError, match="cannot read"):
         KeyStore.from_csv(tmp_path / "missing.csv")
+
+
+def test_meters_with_non_bcd_ids_find_their_key() -> None:
+    """Issue 14: several manufacturers send hex IDs; the key file names them by their hex
+    digits (as decoders print them) and the decoder finds the key for such a meter."""
+    from simulator.mbus.records import DataRecord
+    from simulator.wmbus.telegram import build_telegram, parse_telegram
+
+    key = bytes(range(16))
+    store = KeyStore.parse(
+        "Address,Key,Manufacturer,DeviceType,Version\n"
+        f"7a348799,{key.hex()},KAM,22,27\n"
+        f"76348799,{bytes(16).hex()},KAM,22,27\n"
+    )
+    assert store.lookup("KAM", "7A348799", 27, 22) == key
+    assert store.lookup("KAM", 76348799, 27, 22) == bytes(16)  # the BCD twin keeps its own
+    raw = build_telegram(
+        manufacturer="KAM",
+        id="7A348799",
+        version=27,
+        device_type=22,
+        records=[DataRecord.from_value(0x06, 1_234_000)],
+        access_no=5,
+        security_mode=5,
+        key=key,
+    )
+    t = parse_telegram(raw, keys=store)
+    assert t.link.id is None and t.link.id_text == "7A348799"
+    assert [r.value for r in t.records] == [1_234_000]
+    store.link(bytes(range(1, 17)), "KAM", "7a348799", 27, 22)
+    assert store.lookup("KAM", "7A348799", 27, 22) == bytes(range(1, 17))

@@ -4,8 +4,9 @@ The file is CSV with the header ``Address, Key, Manufacturer, DeviceType, Versio
 any column order; ``,``, ``;`` or tab separated; Excel 97-2003 files are not read: save as
 CSV). Each row is a key and the filter of the meters it applies to (Table 6):
 
-* ``Address``: the meter's ID (up to 8 digits, e.g. ``13360079``) or its 16-hex secondary
-  address (libmbus form, ID + manufacturer + version + medium), ``-1`` = any;
+* ``Address``: the meter's ID (up to 8 digits, e.g. ``13360079``; or 8 hex digits such as
+  ``1234ABCD`` for the meters whose A-field ID is not BCD, as decoders print it) or its 16-hex
+  secondary address (libmbus form, ID + manufacturer + version + medium), ``-1`` = any;
 * ``Key``: 32 hex characters (AES-128);
 * ``Manufacturer``: three letters, ``*`` = any;
 * ``DeviceType``: 0..255 (decimal or ``0x..``), ``-1`` = any;
@@ -35,6 +36,16 @@ from simulator.wmbus.frame import KeyFileError
 COLUMNS = ("address", "key", "manufacturer", "devicetype", "version")
 _HEX32 = re.compile(r"[0-9A-Fa-f]{32}")
 _HEX16 = re.compile(r"[0-9A-Fa-f]{16}")
+_HEX8 = re.compile(r"[0-9A-Fa-f]{8}")
+
+
+def id_text(meter_id: int | str) -> str:
+    """A meter ID as the key store compares it: 8 characters, decimal digits for a BCD ID
+    (``13360079``), upper-case hex digits for one that is not BCD (``1234ABCD``, see
+    :attr:`~simulator.wmbus.frame.LinkHeader.id_text`). Both spellings of one ID agree."""
+    if isinstance(meter_id, int):
+        return f"{meter_id:08d}"
+    return meter_id.strip().upper().zfill(8)
 
 
 @dataclass(frozen=True)
@@ -52,10 +63,11 @@ class KeyFileIssue:
 
 @dataclass(frozen=True)
 class KeyEntry:
-    """One key with its matching criteria; ``None`` = wildcard (-1 / *)."""
+    """One key with its matching criteria; ``None`` = wildcard (-1 / *). ``id`` is the ID's
+    8-character text (:func:`id_text`)."""
 
     key: bytes
-    id: int | None = None
+    id: str | None = None
     manufacturer: str | None = None
     device_type: int | None = None
     version: int | None = None
@@ -68,9 +80,9 @@ class KeyEntry:
             v is not None for v in (self.id, self.manufacturer, self.device_type, self.version)
         )
 
-    def matches(self, manufacturer: str, id: int, version: int, device_type: int) -> bool:  # noqa: A002
+    def matches(self, manufacturer: str, id: int | str, version: int, device_type: int) -> bool:  # noqa: A002
         return (
-            (self.id is None or self.id == id)
+            (self.id is None or self.id == id_text(id))
             and (self.manufacturer is None or self.manufacturer == manufacturer.upper())
             and (self.device_type is None or self.device_type == device_type)
             and (self.version is None or self.version == version)
@@ -97,7 +109,7 @@ class KeyStore:
 
     def __init__(self, entries: list[KeyEntry] | None = None) -> None:
         self._entries: list[KeyEntry] = list(entries or [])
-        self._linked: dict[tuple[str, int, int, int], bytes] = {}
+        self._linked: dict[tuple[str, str, int, int], bytes] = {}
 
     def __len__(self) -> int:
         return len(self._entries) + len(self._linked)
@@ -175,7 +187,9 @@ class KeyStore:
             addr = cells["address"].strip()
             if addr != "-1":
                 if is_decimal(addr) and len(addr) <= 8:
-                    entry_fields["id"] = int(addr)
+                    entry_fields["id"] = id_text(int(addr))
+                elif _HEX8.fullmatch(addr):
+                    entry_fields["id"] = id_text(addr)
                 elif _HEX16.fullmatch(addr):
                     from simulator.mbus.address import SecondaryAddress
                     from simulator.mbus.errors import MBusError
@@ -183,7 +197,7 @@ class KeyStore:
                     try:
                         a = SecondaryAddress.parse(addr)
                         entry_fields.update(
-                            id=a.id,
+                            id=id_text(a.id),
                             manufacturer=a.manufacturer,
                             version=a.version,
                             device_type=a.medium,
@@ -192,8 +206,8 @@ class KeyStore:
                         problems.append(f"address: {exc.reason}")
                 else:
                     problems.append(
-                        f"address: {addr!r} is not -1, an ID of up to 8 digits "
-                        "or a 16-hex secondary address"
+                        f"address: {addr!r} is not -1, an ID of up to 8 digits, "
+                        "8 hex digits (a non-BCD ID) or a 16-hex secondary address"
                     )
             man = cells["manufacturer"].strip()
             if man != "*":
@@ -230,41 +244,49 @@ class KeyStore:
         self,
         key: bytes,
         *,
-        id: int | None = None,
+        id: int | str | None = None,
         manufacturer: str | None = None,  # noqa: A002
         device_type: int | None = None,
         version: int | None = None,
     ) -> None:
-        """Register a key as the web interface does (§6.15.2); ``None`` = any."""
+        """Register a key as the web interface does (§6.15.2); ``None`` = any. ``id`` is a
+        number (BCD ID) or the 8 hex digits of a non-BCD ID."""
         if len(key) != 16:
             raise KeyFileError(f"an AES-128 key is 16 bytes, got {len(key)}")
         self._entries.append(
-            KeyEntry(bytes(key), id, manufacturer and manufacturer.upper(), device_type, version)
+            KeyEntry(
+                bytes(key),
+                None if id is None else id_text(id),
+                manufacturer and manufacturer.upper(),
+                device_type,
+                version,
+            )
         )
 
     def link(
         self,
         key: bytes,
         manufacturer: str,
-        id: int,
+        id: int | str,
         version: int,  # noqa: A002
         device_type: int,
     ) -> None:
         """Link a key to one meter (§6.15.3): it is used for that meter before any file row."""
         if len(key) != 16:
             raise KeyFileError(f"an AES-128 key is 16 bytes, got {len(key)}")
-        self._linked[(manufacturer.upper(), id, version, device_type)] = bytes(key)
+        self._linked[(manufacturer.upper(), id_text(id), version, device_type)] = bytes(key)
 
     def candidates(
         self,
         manufacturer: str,
-        id: int,
+        id: int | str,
         version: int,  # noqa: A002
         device_type: int,
     ) -> list[bytes]:
-        """Every key that may apply to the meter, best first (module docstring)."""
+        """Every key that may apply to the meter, best first (module docstring). ``id``: the
+        BCD ID as a number, or a non-BCD ID's 8 hex digits (:func:`id_text`)."""
         out: list[bytes] = []
-        linked = self._linked.get((manufacturer.upper(), id, version, device_type))
+        linked = self._linked.get((manufacturer.upper(), id_text(id), version, device_type))
         if linked is not None:
             out.append(linked)
         ordered = sorted(
@@ -279,7 +301,7 @@ class KeyStore:
     def lookup(
         self,
         manufacturer: str,
-        id: int,
+        id: int | str,
         version: int,  # noqa: A002
         device_type: int,
     ) -> bytes | None:

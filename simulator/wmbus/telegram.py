@@ -154,17 +154,18 @@ def _records_api():
     return records
 
 
-def _identities(link: LinkHeader, tpl_address: bytes | None) -> list[tuple[str, int, int, int]]:
+def _identities(link: LinkHeader, tpl_address: bytes | None) -> list[tuple[str, str, int, int]]:
     out = []
     if tpl_address is not None:
         try:
             from simulator.mbus.address import SecondaryAddress
 
             a = SecondaryAddress.from_bytes(tpl_address)
-            out.append((a.manufacturer, a.id, a.version, a.medium))
+            out.append((a.manufacturer, f"{a.id:08d}", a.version, a.medium))
         except Exception:  # noqa: BLE001 - an odd long header only loses its key lookup
             pass
-    out.append((link.manufacturer, link.id, link.version, link.device_type))
+    # id_text: a non-BCD ID (id None) is looked up by its hex digits (issue 14)
+    out.append((link.manufacturer, link.id_text, link.version, link.device_type))
     return out
 
 
@@ -439,7 +440,7 @@ def _tpl_dict(tpl_h: TPL | None) -> dict:
 def build_telegram(
     *,
     manufacturer: str,
-    id: int,  # noqa: A002 - the standard's field name
+    id: int | str,  # noqa: A002 - the standard's field name
     version: int,
     device_type: int,
     records: list | bytes,
@@ -469,12 +470,20 @@ def build_telegram(
     or a dict of its fields (``ci``, ``cc``, ``acc`` (default ``access_no``), ``sn``, ``m2``,
     ``a2``); SN security bits 29-31 = 1 encrypt the rest with AES-CTR and ``key``.
     ``config_flags`` are ORed into the config field (bits 15-13, 3-0).
-    ``crc=False`` returns L + payload without block CRCs.
+    ``crc=False`` returns L + payload without block CRCs. ``id``: 0..99_999_999 (sent as BCD),
+    or 8 hex digits for a meter whose ID is not BCD (``"7A348799"``, as decoders print it).
 
     Raises :class:`MissingKeyError`, :class:`SecurityError` (plaintext too long for 15 blocks),
     :class:`FrameError` (bad link fields or too long for the frame format), ``LayerError``.
     """
-    link = LinkHeader(0, c, manufacturer, id, version, device_type)
+    if isinstance(id, str):
+        if len(id) != 8 or any(ch not in "0123456789abcdefABCDEF" for ch in id):
+            raise FrameError(f"a hex ID is 8 hex digits, got {id!r}")
+        link = LinkHeader(
+            0, c, manufacturer, None, version, device_type, id_field=bytes.fromhex(id)[::-1]
+        )
+    else:
+        link = LinkHeader(0, c, manufacturer, id, version, device_type)
     head = link.to_bytes()
     if isinstance(records, bytes | bytearray):
         apl = bytes(records)
