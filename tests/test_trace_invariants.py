@@ -14,7 +14,7 @@ import serial
 
 from simulator.bridge import bridge as bridge_module
 from simulator.core.accounting import AccountingError
-from simulator.core.trace_invariants import NbiotOnce, check_bridge_bytes
+from simulator.core.trace_invariants import Cme3100Once, NbiotOnce, check_bridge_bytes
 from simulator.devices import run_scenario
 from simulator.nbiot.server import NbiotServer
 from simulator.scenario import RunOptions, load_toml
@@ -82,6 +82,52 @@ def test_failed_telegram_may_deliver_its_readouts_again():
     once(dict(up, t=50.0, duplicate=False, readouts=30, times=[100, 3000]))
     once(dict(kind="nbiot.telegram", source="cmi6140/1", t=51.0, ok=True, attempts=1))
     once.check()
+
+
+# -- CMe3100: each value delivered at most once per report (issue 14) -------------------------
+def _cme3100(tmp_path):
+    from pathlib import Path
+
+    scenario = Path(__file__).parents[1] / "fixtures" / "scenarios" / "cme3100-suite.toml"
+    return run_scenario(load_toml(scenario), RunOptions(out_dir=tmp_path / "out", hours=30))
+
+
+def test_cme3100_run_passes_and_its_trace_names_new_values(tmp_path):
+    result = _cme3100(tmp_path)
+    rows = [r for r in _read(tmp_path) if r["kind"] == "push_attempt" and r["ok"]]
+    carried = [r for r in rows if r.get("new_values")]
+    assert carried, "the scenario's reports must carry values"
+    spans = [v for r in carried for v in r["new_values"].values()]
+    assert all(first <= last and n >= 1 for first, last, n in spans)
+    assert result.summary["kind"] == "cme3100"
+
+
+def test_cme3100_ledger_that_forgets_deliveries_fails_the_run(tmp_path, monkeypatch):
+    from simulator.gateways.cme3100.value_period import DeliveryLedger
+
+    settle = DeliveryLedger.settle
+
+    def forgetful(self, selection, delivered):  # broken on purpose: nothing marked delivered
+        return settle(self, selection, False)
+
+    monkeypatch.setattr(DeliveryLedger, "settle", forgetful)
+    with pytest.raises(AccountingError, match=r"cme3100 .* delivered twice as new"):
+        _cme3100(tmp_path)
+
+
+def test_cme3100_once_allows_resent_and_failed_values():
+    once = Cme3100Once()
+    push = dict(kind="push_attempt", source="cme3100/report1", report="r1")
+    span = {"1": ["2026-01-01T00:00:00", "2026-01-01T05:00:00", 6]}
+    once(dict(push, t=1.0, ok=False, new_values=span))  # failed: goes again by design
+    once(dict(push, t=2.0, ok=True, new_values=span))
+    once(dict(push, t=3.0, ok=True, new_values={}, resent=6))  # fixed period: resent apart
+    once(dict(push, t=4.0, ok=True, new_values=span, report="r2"))  # another slot
+    once.check()
+    later = {"1": ["2026-01-01T05:00:00", "2026-01-01T06:00:00", 2]}
+    once(dict(push, t=5.0, ok=True, new_values=later))
+    with pytest.raises(AccountingError, match=r"T05:00:00, 2026-01-01T05:00:00\].*t=2.0.*t=5.0"):
+        once.check()
 
 
 def _read(tmp_path):

@@ -681,6 +681,11 @@ class PushAttempt(TraceEvent):
     bytes: Annotated[int, "report bytes"]
     file: Annotated[str, "report file name"]
     duration_s: Annotated[float, "s the attempt took"]
+    new_values: Annotated[
+        dict[str, list[str | int]],
+        "per meter: [first, last read_at (ISO 8601), count] of the values carried for the "
+        "first time (not resent); what the at-most-once check reads",
+    ] = UNSET
 
 
 @event

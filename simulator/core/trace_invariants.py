@@ -5,6 +5,11 @@ Two general invariants (issue 14, "Accounting invariants"; docs/trace.md):
 * **at most once** -- :class:`NbiotOnce`: each readout value reaches the server in at most one
   non-``duplicate`` ``nbiot.uplink`` unless the trace records a retransmission (the module's
   ``nbiot.telegram`` reports ``attempts`` > 1, or ``ok = false`` so its readouts go again).
+* **at most once, CMe3100** -- :class:`Cme3100Once`: within one report slot, the values a
+  delivered ``push_attempt`` carries for the first time (``new_values``: per meter the first
+  and last read time) never overlap those of an earlier delivered attempt; values a fixed
+  Value Period sends again are counted apart (``resent``), and a failed attempt's values go
+  again by design (``ok = false`` in the trace).
 * **every byte in = traced** -- :func:`check_bridge_bytes`: for each bridge, the bytes read
   (``bridge_bytes`` in) = request bytes (``bridge_exchange``) + junk (``bridge_junk``) + dropped
   input/requests (``bridge_dropped``); the reply bytes of the exchanges = bytes written
@@ -95,6 +100,43 @@ class NbiotOnce:
         if ev.get("ok"):
             self._done[module] += firsts
         # not ok: the trace shows these readouts go again, so a later arrival is a retransmission
+
+    def check(self) -> None:
+        """Raise :class:`AccountingError` with the first violation (and how many there are)."""
+        if self.errors:
+            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+            raise AccountingError(self.errors[0] + more)
+
+
+class Cme3100Once:
+    """Trace listener for the cme3100 kind: each value delivered at most once per report slot
+    (module doc). :meth:`check` raises :class:`AccountingError` naming the slot, the meter,
+    the read times and both trace lines."""
+
+    def __init__(self) -> None:
+        # (gateway, slot, meter) -> [(first, last, trace line)]
+        self._done: dict[tuple[str, str, str], list[tuple[str, str, str]]] = defaultdict(list)
+        self.errors: list[str] = []
+
+    def __call__(self, ev: Any) -> None:
+        if _kind(ev) != "push_attempt" or not ev.get("ok"):
+            return
+        new = ev.get("new_values")
+        if not new or not isinstance(new, Mapping):
+            return
+        source = ev["source"] if isinstance(ev, Mapping) else ev.source
+        line = _at(ev)
+        for meter, (first, last, _n) in new.items():
+            done = self._done[(source, ev.get("report"), meter)]
+            for a, b, earlier in done:
+                if not (last < a or b < first):
+                    self.errors.append(
+                        f"cme3100 {source} report {ev.get('report')!r} meter {meter}: values "
+                        f"read in [{max(a, first)}, {min(b, last)}] delivered twice as new: "
+                        f"{earlier}; again {line}"
+                    )
+                    break
+            done.append((first, last, line))
 
     def check(self) -> None:
         """Raise :class:`AccountingError` with the first violation (and how many there are)."""

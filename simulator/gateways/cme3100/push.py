@@ -202,6 +202,7 @@ class PushSlot:
                 bytes=sent,
                 file=files[0].name if files else "",
                 duration_s=duration,
+                new_values=_new_values(selection),
             )
         )
         if ok:
@@ -209,6 +210,23 @@ class PushSlot:
         if duration:
             yield world.timeout(duration)
         return ok, duration
+
+
+def _new_values(selection: Selection) -> dict[str, list]:
+    """Per meter, ``[first, last, count]`` of the values carried for the first time (read
+    times ISO 8601): the trace's evidence for the at-most-once check (issue 14)."""
+    resent = {r.key for r in selection.resent}
+    out: dict[str, list] = {}
+    for r in selection.values:  # by meter, then read time
+        if r.key in resent:
+            continue
+        span = out.get(r.meter)
+        if span is None:
+            out[r.meter] = [r.read_at.isoformat(), r.read_at.isoformat(), 1]
+        else:
+            span[1] = r.read_at.isoformat()
+            span[2] += 1
+    return out
 
 
 def _by_meter(readouts: tuple[Readout, ...]) -> dict[str, list[datetime]]:

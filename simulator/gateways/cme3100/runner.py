@@ -31,6 +31,7 @@ import pydantic
 from simulator.building.runner import build_segment
 from simulator.building.scenario_model import MbusScenario
 from simulator.core import events as ev
+from simulator.core.trace_invariants import Cme3100Once
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme3100.gateway import Cme3100
 from simulator.gateways.cme3100.gateway_scenario import Cme3100Scenario, validate
@@ -112,6 +113,9 @@ class Cme3100Run:
         self.attempts: list[ev.PushAttempt] = []
         self.rounds: list[ev.ReadoutRound] = []
         world.trace.subscribe(self._collect)
+        # each value delivered at most once per report unless the trace shows it resent
+        self.once = Cme3100Once()
+        world.trace.subscribe(self.once)
         self.attempt_csv = ctx.csv("push_attempts.csv", ATTEMPT_COLUMNS)
 
     def _act(self, action: Any) -> Generator:
@@ -152,6 +156,7 @@ class Cme3100Run:
     # -- results ------------------------------------------------------------------------------
     def finish(self) -> Outcome:
         gw, ctx = self.gateway, self.ctx
+        self.once.check()  # AccountingError: the run's own trace shows a value sent twice
         read = self._values_read()
         reports = {slot.slot.name: self._slot_figures(slot, read) for slot in gw.slots}
         self._write_readouts()
