@@ -14,7 +14,12 @@ import serial
 
 from simulator.bridge import bridge as bridge_module
 from simulator.core.accounting import AccountingError
-from simulator.core.trace_invariants import Cme3100Once, NbiotOnce, check_bridge_bytes
+from simulator.core.trace_invariants import (
+    Cme3100Once,
+    NbiotOnce,
+    PushWindowOnce,
+    check_bridge_bytes,
+)
 from simulator.devices import run_scenario
 from simulator.nbiot.server import NbiotServer
 from simulator.scenario import RunOptions, load_toml
@@ -127,6 +132,66 @@ def test_cme3100_once_allows_resent_and_failed_values():
     later = {"1": ["2026-01-01T05:00:00", "2026-01-01T06:00:00", 2]}
     once(dict(push, t=5.0, ok=True, new_values=later))
     with pytest.raises(AccountingError, match=r"T05:00:00, 2026-01-01T05:00:00\].*t=2.0.*t=5.0"):
+        once.check()
+
+
+# -- stream and CMe2100: delivered push windows never overlap (issue 14) -----------------------
+def _shipped(tmp_path, name, hours):
+    from pathlib import Path
+
+    scenario = Path(__file__).parents[1] / "fixtures" / "scenarios" / f"{name}.toml"
+    return run_scenario(load_toml(scenario), RunOptions(out_dir=tmp_path / "out", hours=hours))
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"), [("stream-small", "stream_push"), ("cme2100-small", "push")]
+)
+def test_push_windows_are_traced_and_the_run_passes(tmp_path, name, kind):
+    _shipped(tmp_path, name, 50 if kind == "push" else 2)
+    windows = [r["window"] for r in _read(tmp_path) if r["kind"] == kind and r.get("window")]
+    assert len(windows) >= 2 and all(a <= b for a, b in windows)
+
+
+def test_stream_plugin_that_keeps_pushed_telegrams_fails_the_run(tmp_path, monkeypatch):
+    from simulator.gateways.cme3100.stream import StreamPlugin
+
+    push = StreamPlugin.push
+
+    def sticky(self):  # broken on purpose: the memory survives a delivered push
+        kept = dict(self.memory)
+        ok = push(self)
+        self.memory.update({k: v for k, v in kept.items() if k not in self.memory})
+        return ok
+
+    monkeypatch.setattr(StreamPlugin, "push", sticky)
+    with pytest.raises(AccountingError, match=r"stream_push plugin/\d+: values of .* twice"):
+        _shipped(tmp_path, "stream-small", 2)
+
+
+def test_cme2100_that_keeps_delivered_rows_fails_the_run(tmp_path, monkeypatch):
+    from simulator.gateways.cme2100.gateway import Cme2100
+
+    push = Cme2100._push
+
+    def sticky(self):  # broken on purpose: the rows stay pending after a delivered report
+        kept = list(self._pending)
+        push(self)
+        self._pending[:0] = [r for r in kept if r not in self._pending]
+
+    monkeypatch.setattr(Cme2100, "_push", sticky)
+    with pytest.raises(AccountingError, match=r"push cme2100: values of .* twice"):
+        _shipped(tmp_path, "cme2100-small", 50)
+
+
+def test_failed_push_may_carry_its_values_again():
+    once = PushWindowOnce()
+    base = dict(kind="stream_push", source="plugin/1")
+    once(dict(base, t=1.0, ok=False, window=[0.0, 10.0]))
+    once(dict(base, t=2.0, ok=True, window=[0.0, 12.0]))
+    once(dict(base, t=3.0, ok=True, window=[12.5, 20.0]))
+    once.check()
+    once(dict(base, t=4.0, ok=True, window=[19.0, 30.0]))
+    with pytest.raises(AccountingError, match=r"\[19.0, 20.0\].*t=3.0.*t=4.0"):
         once.check()
 
 

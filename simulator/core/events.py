@@ -348,6 +348,10 @@ class Push(TraceEvent):
     subject: str = UNSET
     meters: int = UNSET
     rows: Annotated[int, "readout rows in the report"] = UNSET
+    window: Annotated[
+        list[str],
+        "[first, last] read time (ISO 8601) of the rows carried; what the at-most-once check reads",
+    ] = UNSET
 
 
 @event
@@ -617,6 +621,11 @@ class StreamPush(TraceEvent):
     status: Annotated[int | str, "HTTP status, or the transport error"]
     attempt: int
     bytes: Annotated[int, "report bytes"]
+    window: Annotated[
+        list[float],
+        "[first, last] world time (s) the carried telegrams were received; what the "
+        "at-most-once check reads",
+    ] = UNSET
 
 
 @event

@@ -10,6 +10,10 @@ Two general invariants (issue 14, "Accounting invariants"; docs/trace.md):
   and last read time) never overlap those of an earlier delivered attempt; values a fixed
   Value Period sends again are counted apart (``resent``), and a failed attempt's values go
   again by design (``ok = false`` in the trace).
+* **at most once, stream and CMe2100** -- :class:`PushWindowOnce`: a delivered push carries
+  the values received (stream: telegrams, world s) or read (CMe2100: report rows, ISO time)
+  in its ``window`` [first, last]; the windows of one source's delivered pushes never overlap.
+  A failed push keeps its values for the next one, so only delivered pushes count.
 * **every byte in = traced** -- :func:`check_bridge_bytes`: for each bridge, the bytes read
   (``bridge_bytes`` in) = request bytes (``bridge_exchange``) + junk (``bridge_junk``) + dropped
   input/requests (``bridge_dropped``); the reply bytes of the exchanges = bytes written
@@ -47,7 +51,19 @@ def _overlap(a: _Values, b: _Values) -> bool:
     return not (a[1] < b[0] or b[1] < a[0])
 
 
-class NbiotOnce:
+class _Listener:
+    """A trace listener that collects violations in ``errors``; :meth:`check` raises."""
+
+    errors: list[str]
+
+    def check(self) -> None:
+        """Raise :class:`AccountingError` with the first violation (and how many there are)."""
+        if self.errors:
+            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+            raise AccountingError(self.errors[0] + more)
+
+
+class NbiotOnce(_Listener):
     """Trace listener for the nbiot kind: each readout delivered at most once (module doc).
 
     An uplink names its readouts' UTC times (``times``: all of them, or ``[min, max]`` when
@@ -101,14 +117,8 @@ class NbiotOnce:
             self._done[module] += firsts
         # not ok: the trace shows these readouts go again, so a later arrival is a retransmission
 
-    def check(self) -> None:
-        """Raise :class:`AccountingError` with the first violation (and how many there are)."""
-        if self.errors:
-            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-            raise AccountingError(self.errors[0] + more)
 
-
-class Cme3100Once:
+class Cme3100Once(_Listener):
     """Trace listener for the cme3100 kind: each value delivered at most once per report slot
     (module doc). :meth:`check` raises :class:`AccountingError` naming the slot, the meter,
     the read times and both trace lines."""
@@ -138,11 +148,40 @@ class Cme3100Once:
                     break
             done.append((first, last, line))
 
-    def check(self) -> None:
-        """Raise :class:`AccountingError` with the first violation (and how many there are)."""
-        if self.errors:
-            more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
-            raise AccountingError(self.errors[0] + more)
+
+class PushWindowOnce(_Listener):
+    """Trace listener for the stream (``stream_push``, ``ok``) and cme2100 (``push``,
+    ``outcome = delivered``) kinds: the ``window`` of each delivered push does not overlap
+    an earlier delivered push's of the same source (module doc). :meth:`check` raises
+    :class:`AccountingError` naming both trace lines."""
+
+    _DELIVERED = {
+        "stream_push": lambda ev: bool(ev.get("ok")),
+        "push": lambda ev: ev.get("outcome") == "delivered",
+    }
+
+    def __init__(self) -> None:
+        self._done: dict[str, list[tuple[Any, Any, str]]] = defaultdict(list)
+        self.errors: list[str] = []
+
+    def __call__(self, ev: Any) -> None:
+        delivered = self._DELIVERED.get(_kind(ev))
+        if delivered is None or not delivered(ev):
+            return
+        window = ev.get("window")
+        if not window:
+            return
+        first, last = window
+        source = ev["source"] if isinstance(ev, Mapping) else ev.source
+        line = _at(ev)
+        for a, b, earlier in self._done[source]:
+            if not (last < a or b < first):
+                self.errors.append(
+                    f"{_kind(ev)} {source}: values of [{max(a, first)}, {min(b, last)}] "
+                    f"delivered twice: {earlier}; again {line}"
+                )
+                break
+        self._done[source].append((first, last, line))
 
 
 def _show(vals: _Values) -> str:

@@ -392,6 +392,7 @@ class Cme2100:
                 subject=msg["Subject"],
                 meters=len(self.installed),
                 rows=len(rows),
+                window=[rows[0].timestamp, rows[-1].timestamp] if rows else ev.UNSET,
             )
         )
         if delivery.ok:  # else keep the rows for the next report

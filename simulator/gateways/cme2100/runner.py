@@ -45,6 +45,7 @@ from simulator.building.scenario_model import MbusScenario
 from simulator.core import events
 from simulator.core.accounting import check_balance
 from simulator.core.trace import TraceEvent
+from simulator.core.trace_invariants import PushWindowOnce
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme2100.gateway import Cme2100
@@ -360,6 +361,9 @@ class Cme2100Run:
         writer = ctx.csv("sms.csv", SMS_COLUMNS)
         self.seg = build_segment(ctx.world, ctx.doc, _segment_scenario(sc, ctx.hours))
         ctx.world.trace.subscribe(self.tally.listener(g.name))
+        # each value row delivered at most once (a failed report keeps its rows for the next)
+        self.once = PushWindowOnce()
+        ctx.world.trace.subscribe(self.once)
         self.gateway = Cme2100(
             ctx.world,
             factory_key=g.factory_key,
@@ -390,6 +394,7 @@ class Cme2100Run:
         tally, gateway, head_end, reports = self.tally, self.gateway, self.head_end, self.reports
         seg = self.seg
         in_flight = head_end.flush()
+        self.once.check()
         # every SMS the head-end sent was accepted, rejected or is still on its way (issue 14)
         check_balance(
             g.name, "SMS sent", head_end.sent,

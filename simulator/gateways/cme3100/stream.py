@@ -224,6 +224,7 @@ class StreamPlugin:
         )
         delivery = self.sink.deliver(report)
         ok = delivery.ok and delivery.status is not None and 200 <= delivery.status < 300
+        received = [p.t for p in snapshot.values()]
         self.world.emit(
             ev.StreamPush(
                 source=self.source,
@@ -232,6 +233,7 @@ class StreamPlugin:
                 status=delivery.status if delivery.status is not None else delivery.reason,
                 attempt=self._attempt,
                 bytes=sum(len(line) for line in lines),
+                window=[round(min(received), 6), round(max(received), 6)],
             )
         )
         if not ok:

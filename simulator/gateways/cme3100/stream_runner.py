@@ -32,6 +32,7 @@ import pydantic
 from simulator.core import events as ev
 from simulator.core.accounting import check_balance
 from simulator.core.rng import numpy_stream
+from simulator.core.trace_invariants import PushWindowOnce
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme3100 import redundancy as red
 from simulator.gateways.cme3100.settings import SettingsError, StreamSettings
@@ -296,6 +297,9 @@ class StreamRun:
     def __init__(self, ctx: BuildContext) -> None:
         sc: StreamScenario = ctx.scenario
         self.ctx, self.sc = ctx, sc
+        # each telegram pushed at most once (a failed push keeps its memory for the next)
+        self.once = PushWindowOnce()
+        ctx.world.trace.subscribe(self.once)
         self.settings = _settings(ctx.doc, sc)
         meters = build_meters(sc, ctx.seed)
         receivers = build_receivers(sc)
@@ -322,6 +326,7 @@ class StreamRun:
 
     def finish(self) -> Outcome:
         sc, setup, ctx = self.sc, self.setup, self.ctx
+        self.once.check()
         n_m, n_r = len(setup.meters), len(setup.receivers)
         rx_m, rx_r, rx_t, extra, files = self.engine.receptions()
         window = _push_window_s(self.settings, ctx.world.clock(0))
