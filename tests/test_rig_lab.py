@@ -74,6 +74,12 @@ def test_lab_rig_bench_observes_a_gateway_through_the_bridge(tmp_path):
         rsp = [e for e in trace.select("frame", direction="s2m") if e["outcome"] == "ok"]
         assert rsp[-1]["summary"].startswith("RSP_UD a=3")
         assert all(e.wall is not None for e in trace.select("bridge_bytes"))
+        # every byte in = traced, checked when the run closes (issue 14); a counter that
+        # drifts from the trace is a bench fault, not the gateway's
+        run.dut.bridge.counters["bytes_in"] += 1
+        with pytest.raises(BenchError, match=r"bridge accounting: .*bytes_in \d+ != traced"):
+            bench.teardown()
+        bench.current = None
     finally:
         bench.teardown()
     assert not link.exists()

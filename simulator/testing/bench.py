@@ -245,9 +245,19 @@ class LabDut:
         time.sleep(seconds)
 
     def close(self) -> None:
+        """Stop the bridge, then check that every byte in was traced (issue 14): a mismatch
+        is a bench fault (:class:`BenchError`), the device is not to blame."""
+        from simulator.core.accounting import AccountingError
+        from simulator.core.trace_invariants import check_bridge_bytes
+
         self.driver.stop_event.set()
         self._thread.join(timeout=5)
         self.bridge.close()
+        self.driver.drain_into_world()  # what the threads reported after the loop ended
+        try:
+            check_bridge_bytes(self.world.trace, {self.bridge.name: self.bridge.counters})
+        except AccountingError as exc:
+            raise BenchError(f"bridge accounting: {exc}") from None
 
 
 def _describe_port(spec: TransportSpec) -> str:
