@@ -530,6 +530,7 @@ PAYLOAD_DECODERS = {
     "senml_cbor": nb.decode_senml_cbor,
     "json": nb.decode_json,
     "mbus_records": nb.decode_mbus_records,
+    "mbus_message": nb.decode_mbus_message,
 }
 
 
@@ -540,6 +541,19 @@ PAYLOAD_DECODERS = {
         mutated(readouts().map(lambda r: nb.encode_senml_cbor([r]))),
         mutated(readouts().map(lambda r: nb.encode_json(r))),
         mutated(readouts().map(lambda r: nb.encode_mbus_records(r))),
+        mutated(
+            st.tuples(readouts(), st.sampled_from(nb.FORMATS)).map(
+                lambda rf: nb.encode_mbus_message(rf[0], fmt=rf[1])
+            )
+        ),
+    ),
+)
+# found by the deep profile (this session): a SenML data value that is a number, not bytes
+@example(
+    "senml_cbor",
+    bytes.fromhex(
+        "82a321683030303030303030221a386d438008005823040600000000041500000000022b0000023b"
+        "0000025a0000025e000004fd1700000000a20061560200"
     ),
 )
 def test_fuzz_nbiot_payloads(kind: str, data: bytes) -> None:
@@ -549,13 +563,16 @@ def test_fuzz_nbiot_payloads(kind: str, data: bytes) -> None:
         assert str(err)
 
 
-@given(readouts())
-def test_nbiot_payload_round_trips(r: nb.Readout) -> None:
-    back = nb.decode_senml_cbor(nb.encode_senml_cbor([r]))
-    assert len(back) == 1
-    regs = nb.decode_mbus_records(nb.encode_mbus_records(r))
-    assert regs == nb.registers_of(r)
-    assert nb.decode_json(nb.encode_json(r)) is not None
+@given(readouts(), st.sampled_from(nb.FORMATS))
+def test_nbiot_payload_round_trips(r: nb.Readout, fmt: str) -> None:
+    back = nb.decode_senml_cbor(nb.encode_senml_cbor([r], fmt=fmt))
+    assert len(back) == 1 and back[0].registers == nb.registers_of(r, fmt=fmt)
+    regs = nb.decode_mbus_records(nb.encode_mbus_records(r, fmt=fmt))
+    assert regs == nb.registers_of(r, fmt=fmt)
+    got_fmt, msg = nb.decode_mbus_message(nb.encode_mbus_message(r, fmt=fmt))
+    assert got_fmt == fmt and msg.registers == nb.registers_of(r, fmt=fmt)
+    json_back = nb.decode_json(nb.encode_json(r, fmt=fmt))
+    assert json_back.registers == nb.registers_of(r, fmt=fmt, encoding="json")
 
 
 # -- AT responses (the modem driver's side of TS 27.005) -------------------------------------

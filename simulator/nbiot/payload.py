@@ -394,6 +394,10 @@ def decode_senml_cbor(data: bytes) -> list[DecodedReadout]:
             continue
         if VD not in rec:
             raise PayloadError(f"record {idx} has no data value (label 8)")
+        if not isinstance(rec[VD], bytes):
+            raise PayloadError(
+                f"record {idx}: data value (label 8) is {type(rec[VD]).__name__}, not bytes"
+            )
         try:
             registers = decode_mbus_records(rec[VD])
         except PayloadError as exc:
