@@ -18,6 +18,7 @@ problem (unknown keys, bad values, cross-field problems) with file, line and dot
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -25,6 +26,7 @@ from pydantic import Field
 
 from simulator.mbus.settings import DutMbusSettings
 from simulator.scenario import Issue, ScenarioError, StrictModel, load_toml
+from simulator.sinks.outages import OutageModel
 
 #: Features a rig may declare; a test that needs one is skipped (with the reason) elsewhere.
 KNOWN_FEATURES: dict[str, str] = {
@@ -81,6 +83,17 @@ class DeviceUnderTest(StrictModel):
     #: shell command printing a JSON object with any of ``model``, ``serial``, ``firmware``
     #: read from the device (e.g. over its console); empty = the values above are the record's
     identify: str = ""
+    #: lab only: the unit's SNMP agent, ``host`` or ``host:port`` (default port 161), that
+    #: the push suite reads as an NMS does (CME3100.md §6, SNMPv2c); empty: none to read
+    snmp: str = ""
+    snmp_community: str = "public"
+
+    def snmp_address(self) -> tuple[str, int] | None:
+        """``(host, port)`` of :attr:`snmp`, None when it is empty."""
+        if not self.snmp:
+            return None
+        host, _, port = self.snmp.rpartition(":") if ":" in self.snmp else (self.snmp, "", "")
+        return (host, int(port)) if port else (self.snmp, 161)
 
 
 class TransportSpec(StrictModel):
@@ -120,6 +133,9 @@ class PushBench(StrictModel):
 
     scenario: str
     hours: float | None = Field(None, gt=0, le=24 * 31)
+    #: Lab only: the head-end outages the receivers play, h after the pass starts (the
+    #: scenario's own outages are timed for its virtual days); None: the scenario's.
+    outages: list[OutageModel] | None = None
 
 
 Port = Field(0, ge=0, le=65535)  # 0: an ephemeral port (tests; read back after start)
@@ -230,8 +246,28 @@ def _cross_check(rig: Rig) -> list[tuple[tuple, str]]:
             out.append((("transports", i, "pty_link"), "pty_link needs pty = true"))
     if rig.mode == "lab" and rig.dut.sim.model_dump(exclude_none=True):
         out.append((("dut", "sim"), '[dut.sim] only applies to mode = "sim"'))
+    if rig.dut.snmp and not re.fullmatch(r"[^:\s]+(:\d{1,5})?", rig.dut.snmp):
+        out.append((("dut", "snmp"), f"{rig.dut.snmp!r} is not host or host:port"))
     if rig.mode == "lab" and rig.transport("dut") is None:
         out.append((("transports",), 'a lab rig needs a transport named "dut"'))
+    if rig.mode == "sim" and rig.push is not None and rig.push.outages is not None:
+        out.append(
+            (
+                ("push", "outages"),
+                "only a lab rig plays [[push.outages]]; a sim rig plays the scenario's [[outages]]",
+            )
+        )
+    if rig.push is not None and rig.push.outages:
+        needs = {o.protocol: i for i, o in enumerate(rig.push.outages)}
+        table = {"http": "http", "ftp": "ftp", "mail": "smtp"}
+        for protocol, i in needs.items():
+            if rig.receivers is None or getattr(rig.receivers, table[protocol]) is None:
+                out.append(
+                    (
+                        ("push", "outages", i),
+                        f"a {protocol} outage needs [receivers.{table[protocol]}]",
+                    )
+                )
     out += _kind_problems(rig)
     out += _receiver_problems(rig)
     return out

@@ -180,7 +180,7 @@ def test_mutation_snmp_meter_status_always_read(tmp_path, monkeypatch):
         return lambda self, at, results: run(self, at, dict.fromkeys(results, ReadoutStatus.OK))
 
     def codes(ev_outcome):
-        with snmp_agent_of(ev_outcome) as (host, port):
+        with snmp_agent_of(ev_outcome) as (host, port, _community):
             rows = snmp_walk(host, port, METER_TABLE)
         return sorted(v for o, v in rows if o[len(METER_ENTRY)] == METER_STATUS)
 
@@ -189,3 +189,29 @@ def test_mutation_snmp_meter_status_always_read(tmp_path, monkeypatch):
     monkeypatch.setattr(SnmpModel, "readout_round", all_ok(SnmpModel.readout_round))
     _, outcome = evidence(tmp_path / "broken", 2)
     assert 3 not in codes(outcome)
+
+
+def test_quick_selects_the_lab_tests_that_fit_30_minutes():
+    """Issue 12: ``--quick`` keeps the push tests whose stated lab duration fits the quick
+    pass (plugin.QUICK_LAB_MINUTES) and deselects the rest; collection needs no hardware."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from simulator.testing.plugin import QUICK_LAB_MINUTES
+
+    root = Path(__file__).resolve().parent.parent
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--collect-only"]
+    cmd += ["--rig", str(root / "rigs" / "lab-cme3100-push.toml"), "-m", "cme3100"]
+    cmd += [str(root / "simulator" / "testing" / "suites")]
+    quick = subprocess.run([*cmd, "--quick"], capture_output=True, text=True, timeout=120)
+    full = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    names = lambda p: {ln.split("::")[-1] for ln in p.stdout.splitlines() if "::" in ln}  # noqa: E731
+    assert names(quick) == {
+        "test_every_reported_value_is_what_the_meter_sent",
+        "test_licence_the_latest_installed_are_not_read",
+        "test_failed_meters_show_in_the_status_report_and_snmp",
+        "test_documented_events_arrive",
+    }, quick.stdout
+    assert len(names(full)) == 8 and names(quick) < names(full)
+    assert QUICK_LAB_MINUTES + 5 <= 30  # the pass plus setup stays within 30 min

@@ -75,3 +75,83 @@ def test_a_lab_pass_on_a_pty_gives_wire_frames_and_mapped_arrivals(tmp_path):
     assert all(not v for k, v in ev.arrivals.items() if k != "values-http")  # stray: unmapped
     assert ev.reports["values-http"]["period_s"] == 900.0
     assert ev.active and len(ev.active) + len(ev.passive) > len(ev.active)
+
+
+def test_the_lab_receivers_play_the_rigs_outage_plan(tmp_path):
+    """Issue 12: in the lab the receivers fail as the rig's [[push.outages]] say, timed from the
+    pass's start, so the retry and recovery checks see a failing head-end."""
+    import urllib.error
+
+    from simulator.sinks.outages import OutageModel
+
+    link = tmp_path / "dut"
+    push = load_rig(LAB).push.model_copy(
+        update={"outages": [OutageModel(protocol="http", start_h=0, hours=2.5 / 3600, fault="5xx")]}
+    )
+    rig = load_rig(LAB).model_copy(
+        update={
+            "transports": [TransportSpec(name="dut", pty=True, pty_link=str(link))],
+            "receivers": SPEC,
+            "push": push,
+        }
+    )
+    codes: list[int] = []
+
+    def gateway(sheet: str) -> None:
+        url = re.search(r"\| values-http \| \d+ \| `([^`]+)`", sheet).group(1)
+        for wait in (0.8, 2.7):  # inside the outage, then after it
+            time.sleep(wait)
+            try:
+                codes.append(_post(url, b"ID;value\n12345678;42\n"))
+            except urllib.error.HTTPError as exc:
+                codes.append(exc.code)
+
+    def confirm(sheet: str) -> bool:
+        threading.Thread(target=gateway, args=(sheet,), daemon=True).start()
+        return True
+
+    ev = run_push_lab(rig, tmp_path / "run", confirm, hours=4.5 / 3600)
+    assert codes == [503, 200], codes
+    got = ev.arrivals["values-http"]
+    assert [a.delivery.ok for a in got] == [False, True]
+    assert got[0].delivery.reason == "5xx" and got[0].delivery.status == 503
+
+
+def test_snmp_check_on_a_lab_rig_reads_the_units_agent_or_errors_as_a_bench_fault():
+    """Issue 12: on a lab rig the SNMP check reads the unit's agent ([dut] snmp); a rig that
+    names none is a bench fault (BenchError -> ERROR), not the gateway's failure."""
+    import pytest
+
+    from simulator.testing.bench import BenchError
+    from simulator.testing.push_bench import snmp_agent_of
+
+    rig = load_rig(LAB)
+    with pytest.raises(BenchError, match=r"\[dut\] snmp names no SNMP agent"):
+        with snmp_agent_of(None, rig):
+            pass
+    dut = rig.dut.model_copy(update={"snmp": "192.0.2.20:1161", "snmp_community": "ops"})
+    with snmp_agent_of(None, rig.model_copy(update={"dut": dut})) as agent:
+        assert agent == ("192.0.2.20", 1161, "ops")
+    dut = rig.dut.model_copy(update={"snmp": "gw.lab"})
+    assert dut.snmp_address() == ("gw.lab", 161)
+
+
+def test_rig_outage_plans_are_checked_when_the_rig_loads(tmp_path):
+    """A sim rig plays the scenario's outages, so [[push.outages]] there is a mistake; a lab
+    outage needs the receiver of its protocol; a bad [dut] snmp is named."""
+    import pytest
+
+    from simulator.scenario import ScenarioError
+
+    text = LAB.read_text().replace('"../fixtures/', f'"{LAB.parent.parent}/fixtures/')
+    bad = text.replace('mode = "lab"', 'mode = "sim"').replace('url = "/dev/ttyUSB0"', "pty = true")
+    (tmp_path / "sim.toml").write_text(bad)
+    with pytest.raises(ScenarioError, match="only a lab rig plays"):
+        load_rig(tmp_path / "sim.toml")
+    no_http = re.sub(r"\[receivers\.http\]\n(.+\n)+?\n", "", text)
+    assert "[receivers.http]" not in no_http
+    (tmp_path / "lab.toml").write_text(no_http.replace('serial = ""', 'serial = ""\nsnmp = "a b"'))
+    with pytest.raises(ScenarioError) as err:
+        load_rig(tmp_path / "lab.toml")
+    msg = str(err.value)  # both problems at once
+    assert "'a b' is not host or host:port" in msg and "needs [receivers.http]" in msg, msg

@@ -24,7 +24,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
+from pydantic import Field
+
+from simulator.scenario import StrictModel
 from simulator.sinks.base import Delivery, Report, WorldSink
 
 FAULTS = ("refuse", "5xx", "timeout", "auth", "disk_full")
@@ -66,6 +70,22 @@ class Outage:
 
     def covers(self, t: float) -> bool:
         return self.start_s <= t < self.end_s
+
+
+class OutageModel(StrictModel):
+    """A head-end outage as a scenario (``[[outages]]``) or a lab rig (``[[push.outages]]``)
+    writes it: ``protocol``'s receiver fails with ``fault`` from ``start_h`` for ``hours``
+    (h after the run's start)."""
+
+    protocol: Literal["http", "ftp", "mail"]
+    start_h: float = Field(ge=0)
+    hours: float = Field(gt=0)
+    fault: Literal[FAULTS] = "refuse"  # type: ignore[valid-type]
+
+    def window(self, origin_s: float = 0.0) -> Outage:
+        """The outage as an :class:`Outage` window, ``origin_s`` + start (s)."""
+        start = origin_s + self.start_h * 3600.0
+        return Outage(start, start + self.hours * 3600.0, self.fault)
 
 
 @dataclass

@@ -123,6 +123,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(auto: an unattended rig that confirms by hardware)",
     )
     group.addoption(
+        "--quick",
+        action="store_true",
+        help=f"lab rigs: a pass of {QUICK_LAB_MINUTES} min of real time, and only the tests "
+        f"marked lab_minutes(m) with m <= {QUICK_LAB_MINUTES} (the rest are deselected)",
+    )
+    group.addoption(
         "--operator-timeout",
         type=float,
         default=DEFAULT_TIMEOUT_S,
@@ -140,9 +146,36 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "lab_only: needs a lab rig named with --rig (skipped on a sim rig)"
     )
+    config.addinivalue_line(
+        "markers",
+        "lab_minutes(m): the real minutes the test needs on a lab rig (--quick keeps those "
+        f"with m <= {QUICK_LAB_MINUTES})",
+    )
     path = config.getoption("--mbench-record", default=None)
     if path:
         config.stash[_RECORD_KEY] = TestRecord(Path(path), config)
+
+
+#: The real duration of a ``--quick`` lab pass (min); with setup it stays within 30 min.
+QUICK_LAB_MINUTES = 25
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--quick``: deselect the tests whose ``lab_minutes`` exceed the quick pass."""
+    if not config.getoption("--quick", default=False):
+        return
+    keep, drop = [], []
+    for item in items:
+        mark = item.get_closest_marker("lab_minutes")
+        (drop if mark is not None and mark.args[0] > QUICK_LAB_MINUTES else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def quick_lab_hours(config: pytest.Config) -> float | None:
+    """The lab pass length (h) ``--quick`` asks for, None without it."""
+    return QUICK_LAB_MINUTES / 60 if config.getoption("--quick", default=False) else None
 
 
 def rig_path(config: pytest.Config) -> Path:

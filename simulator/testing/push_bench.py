@@ -30,12 +30,16 @@ from simulator.testing.push_checks import Arrival, PushEvidence
 
 
 def run_push(
-    rig: Rig, out: Path, confirm: Callable[[str], bool] | None = None
+    rig: Rig,
+    out: Path,
+    confirm: Callable[[str], bool] | None = None,
+    *,
+    lab_hours: float | None = None,
 ) -> tuple[PushEvidence, Any]:
     """Run the rig's push scenario into ``out`` (trace, head-end files, summary) and return
     the evidence and the run outcome (None on a lab rig). On a lab rig the pass runs in real
-    time through :func:`simulator.testing.push_lab.run_push_lab`, the setup shown through
-    ``confirm(sheet) -> bool``. Raises :class:`BenchError` for a rig without ``[push]``, a
+    time through :func:`simulator.testing.push_lab.run_push_lab` for ``lab_hours`` (default
+    ``[push] hours``), the setup shown through ``confirm(sheet) -> bool``. Raises :class:`BenchError` for a rig without ``[push]``, a
     lab rig whose adapter cannot be opened, or a lab run without ``confirm``."""
     if rig.push is None:
         raise BenchError(f"rig {rig.name!r} has no [push] section (the push suite's scenario)")
@@ -47,7 +51,7 @@ def run_push(
             )
         from simulator.testing.push_lab import run_push_lab
 
-        return run_push_lab(rig, out, confirm), None
+        return run_push_lab(rig, out, confirm, hours=lab_hours), None
     path = rig.resolve(rig.push.scenario)
     doc = load_toml(path)
     # always real: report bytes go through real clients to local receivers (issue 12)
@@ -121,10 +125,19 @@ def check_adapter(rig: Rig) -> None:
 
 
 @contextmanager
-def snmp_agent_of(outcome: Any) -> Iterator[tuple[str, int]]:
-    """``(host, port)`` of the gateway's SNMP agent: on a sim rig the model's agent served on
-    127.0.0.1 for as long as the block runs (a lab reads the unit's agent instead)."""
+def snmp_agent_of(outcome: Any, rig: Any = None) -> Iterator[tuple[str, int, str]]:
+    """``(host, port, community)`` of the gateway's SNMP agent: on a sim rig the model's
+    agent served on 127.0.0.1 for as long as the block runs; on a lab rig (``outcome`` None)
+    the unit's agent named by the rig's ``[dut] snmp``. Raises :class:`BenchError` when a
+    lab rig names none (the bench cannot look, the unit is not to blame)."""
+    if outcome is None:
+        address = rig.dut.snmp_address() if rig is not None else None
+        if address is None:
+            name = rig.name if rig is not None else "?"
+            raise BenchError(f"rig {name}: [dut] snmp names no SNMP agent of the unit to read")
+        yield (*address, rig.dut.snmp_community)
+        return
     from simulator.gateways.cme3100.snmp_agent import SnmpAgent
 
     with SnmpAgent(outcome.simulation.gateway.snmp, "127.0.0.1", port=0) as agent:
-        yield "127.0.0.1", agent.port
+        yield "127.0.0.1", agent.port, "public"

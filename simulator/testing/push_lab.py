@@ -9,6 +9,10 @@ rig's ``dut`` transport, runs for ``[push] hours`` of wall time and returns the 
 :class:`~simulator.testing.push_checks.PushEvidence` the sim rig gives: the bus's ``frame``
 events (requests the bridge received, replies it sent) and each report's arrivals.
 
+The receivers play the head-end outages of the rig's ``[[push.outages]]`` (else the
+scenario's ``[[outages]]``), timed from the moment the bridge starts (:func:`play_outages`),
+so the retries, recovery and timeout checks have something to see in the lab.
+
 Bench time 0 is the top of the UTC hour the run starts in (``start``), as on the sim rig
 where the scenario starts on the hour: the schedule check counts rounds from it, and the
 values check compares the gateway's report stamps with ``start`` + bench s, so the unit's
@@ -79,6 +83,26 @@ def arrivals_from(
     return out
 
 
+#: The receiver table that takes each report protocol.
+RECEIVER_OF = {"http": "http", "ftp": "ftp", "mail": "smtp"}
+
+
+def play_outages(rig: Rig, rx: Receivers, outages: list, origin_unix_s: float) -> list[str]:
+    """Schedule ``outages`` (:class:`~simulator.sinks.outages.OutageModel`, h from
+    ``origin_unix_s``) on the receivers of their protocols; returns one line per outage for
+    the log. Raises :class:`BenchError` for an outage whose protocol has no receiver."""
+    running = rx.all()
+    lines = []
+    for o in outages:
+        table = RECEIVER_OF[o.protocol]
+        receiver = running.get(table)
+        if receiver is None:
+            raise BenchError(f"rig {rig.name}: an outage of {o.protocol} needs [receivers.{table}]")
+        receiver.faults.fail_during([o.window(origin_unix_s)])
+        lines.append(f"{o.protocol} {o.fault} from +{o.start_h:g} h for {o.hours:g} h")
+    return lines
+
+
 def report_settings(settings: Cme3100Settings, start: datetime) -> dict[str, dict]:
     """``PushEvidence.reports`` of ``settings``: protocol, template, schedule period (s)."""
     naive = start.replace(tzinfo=None)
@@ -137,6 +161,8 @@ def run_push_lab(
             transport, baud=spec.baud, echo=spec.echo, reply_timeout=rig.timing.reply_timeout_s
         )
         service.start()
+        plan = rig.push.outages if rig.push.outages is not None else sc.outages
+        play_outages(rig, rx, plan, time.time())
         try:
             time.sleep(duration_s)
         finally:

@@ -52,19 +52,12 @@ from simulator.core.world import EPOCH
 from simulator.gateways.cme3100.gateway_settings import Cme3100Settings
 from simulator.mbus.meterlist import read_meter_list
 from simulator.scenario import Issue, ScenarioDoc, ScenarioError, StartTime, StrictModel
-from simulator.sinks.outages import FAULTS
+from simulator.sinks.outages import OutageModel
 
 
 class InstallModel(StrictModel):
     meter_list: str | None = None
     search: Literal["secondary", "primary"] = "secondary"
-
-
-class OutageModel(StrictModel):
-    protocol: Literal["http", "ftp", "mail"]
-    start_h: float = Field(ge=0)
-    hours: float = Field(gt=0)
-    fault: Literal[FAULTS] = "refuse"  # type: ignore[valid-type]
 
 
 class _Action(StrictModel):

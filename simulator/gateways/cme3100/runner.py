@@ -42,7 +42,7 @@ from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.mbus.meterlist import read_meter_list
 from simulator.mbus.sim_dut import SimDut
 from simulator.sinks.base import WorldSource
-from simulator.sinks.outages import Outage, OutageSink
+from simulator.sinks.outages import OutageSink
 
 ATTEMPT_COLUMNS = (
     "t_s", "time", "report", "protocol", "template", "attempt", "ok", "status", "reason",
@@ -69,12 +69,7 @@ class Cme3100Run:
         self.seg = build_segment(world, ctx.doc, mbus)
         # one head-end per report, failing during its protocol's outages
         outages = {
-            p: [
-                Outage(o.start_h * 3600.0, (o.start_h + o.hours) * 3600.0, o.fault)
-                for o in sc.outages
-                if o.protocol == p
-            ]
-            for p in ("http", "ftp", "mail")
+            p: [o.window() for o in sc.outages if o.protocol == p] for p in ("http", "ftp", "mail")
         }
         settings = sc.gateway
         self.real: RealHeadEnds | None = None

@@ -22,6 +22,7 @@ from simulator.gateways.cme3100.snmp import (
     STATUS_REPORT,
 )
 from simulator.testing import push_checks as pc
+from simulator.testing.plugin import quick_lab_hours
 from simulator.testing.push_bench import run_push, snmp_agent_of
 from simulator.testing.push_setup import apply_sim
 from simulator.testing.snmp_manager import snmp_get, snmp_walk
@@ -30,11 +31,17 @@ pytestmark = [pytest.mark.cme3100, pytest.mark.requires_feature("push_reports")]
 
 
 @pytest.fixture(scope="module")
-def push_run(rig, tmp_path_factory, operator):
+def push_run(rig, tmp_path_factory, operator, pytestconfig):
     """One run of the rig's push scenario (shared by the module's tests) and its folder; on a
-    lab rig the operator confirms the unit's setup sheet first."""
+    lab rig the operator confirms the unit's setup sheet first, and ``--quick`` shortens the
+    pass to the quick tests' needs."""
     out = tmp_path_factory.mktemp("push")
-    ev, outcome = run_push(rig, out, confirm=lambda sheet: operator.confirm(sheet) is not None)
+    ev, outcome = run_push(
+        rig,
+        out,
+        confirm=lambda sheet: operator.confirm(sheet) is not None,
+        lab_hours=quick_lab_hours(pytestconfig),
+    )
     return ev, outcome, out
 
 
@@ -73,8 +80,9 @@ def _reports(ev, protocol: str | None = None, kinds=VALUE_KINDS) -> list[str]:
     ]
 
 
+@pytest.mark.lab_minutes(15)
 def test_every_reported_value_is_what_the_meter_sent(push):
-    """Lab: one readout and report period (15 min). Values: every value of every received
+    """Lab: 15 min (one readout and report period). Values: every value of every received
     report matches a read on the wire (x001: the very telegram bytes; value reports: each
     value decoded from that telegram), within the read instant seen on the wire."""
     ev, _ = push
@@ -82,8 +90,9 @@ def test_every_reported_value_is_what_the_meter_sent(push):
     assert pc.check_values(ev) == []
 
 
+@pytest.mark.lab_minutes(60)
 def test_rounds_start_on_the_schedule_and_read_every_active_meter(push, rig):
-    """Lab: 1 h. Rounds start within 30 s after the cron firing (boot, bus and clock
+    """Lab: 60 min (four rounds). Rounds start within 30 s after the cron firing (boot, bus and clock
     tolerance), each reads every active meter, passive meters are never addressed."""
     ev, outcome = push
     # the schedule the bench configured (the setup sheet), read as the gateway reads it
@@ -96,16 +105,18 @@ def test_rounds_start_on_the_schedule_and_read_every_active_meter(push, rig):
     assert pc.check_schedule(ev, period_s, 30.0, end) == []
 
 
+@pytest.mark.lab_minutes(15)
 def test_licence_the_latest_installed_are_not_read(push):
-    """Lab: one round. With more meters than the licence, the latest installed are passive."""
+    """Lab: 15 min (one round). With more meters than the licence, the latest installed are passive."""
     ev, _ = push
     assert ev.passive, "the scenario installs no more meters than the licence"
     assert not set(ev.passive) & {m for _, m in ev.selected()}
 
 
 @pytest.mark.requires_feature("push_http")
+@pytest.mark.lab_minutes(60)
 def test_retries_follow_table_9_while_the_head_end_fails(push):
-    """Lab: 2 h of a failing HTTP head-end. Attempts per report and their spacing as Table 9
+    """Lab: 60 min (the lab rig's 30 min HTTP 503 from +15 min, and what follows). Attempts per report and their spacing as Table 9
     says for the report's schedule period (002 §6.32.1)."""
     ev, _ = push
     failing = [n for n in _reports(ev, "http", (*VALUE_KINDS, 7)) if any(
@@ -116,8 +127,9 @@ def test_retries_follow_table_9_while_the_head_end_fails(push):
 
 
 @pytest.mark.requires_feature("push_http")
+@pytest.mark.lab_minutes(60)
 def test_after_an_outage_every_unsent_value_arrives_once(push):
-    """Lab: the outage plus one report period. Value Period Auto: the next delivered report
+    """Lab: 60 min (the outage ends at +45 min, plus one report period). Value Period Auto: the next delivered report
     carries every value read since the last one, none twice."""
     ev, _ = push
     for name in _reports(ev):
@@ -125,8 +137,10 @@ def test_after_an_outage_every_unsent_value_arrives_once(push):
 
 
 @pytest.mark.requires_feature("push_http")
+@pytest.mark.lab_minutes(120)
 def test_a_hanging_head_end_is_dropped_after_the_protocol_timeout(push):
-    """Lab: 1 h of a hanging HTTP head-end. The attempt after a hung one starts the
+    """Lab: 120 min (the lab rig's hanging HTTP head-end from +60 min for 15 min, its
+    retries after the timeout). The attempt after a hung one starts the
     protocol's timeout plus Table 9's spacing later (checked by check_retries)."""
     ev, _ = push
     hung = [
@@ -141,18 +155,20 @@ def test_a_hanging_head_end_is_dropped_after_the_protocol_timeout(push):
         assert pc.check_retries(ev, name) == [], name
 
 
-def test_failed_meters_show_in_the_status_report_and_snmp(push):
-    """Lab: 1 h. A meter that stops answering and one with a bad checksum are failed in the
-    x007 status report, the SNMP Meter Status List (3) and the aggregated status (2)."""
+@pytest.mark.lab_minutes(20)
+def test_failed_meters_show_in_the_status_report_and_snmp(push, rig):
+    """Lab: 20 min (a round and the status report after it). A meter that stops answering,
+    one that answers after the response timeout and one with a bad checksum are failed in
+    the x007 status report, the SNMP Meter Status List (3) and the aggregated status (2)."""
     ev, outcome = push
     status = _reports(ev, kinds=(7,))
     assert status, "the scenario sends no status report"
     failed = pc.failed_meters_in_status_report(ev, status[0])
-    assert set(failed) == {"92000003", "93000001"}, failed
-    # SNMP as an NMS reads it: the gateway's agent (the model's, served on 127.0.0.1)
-    with snmp_agent_of(outcome) as (host, port):
-        assert snmp_get(host, port, STATUS_REPORT + (0,)) == 2  # Table 8: WARNING
-        rows = snmp_walk(host, port, METER_TABLE)
+    assert set(failed) == {"91000004", "92000003", "93000001"}, failed
+    # SNMP as an NMS reads it: the model's agent on 127.0.0.1, or the unit's ([dut] snmp)
+    with snmp_agent_of(outcome, rig) as (host, port, community):
+        assert snmp_get(host, port, STATUS_REPORT + (0,), community) == 2  # Table 8: WARNING
+        rows = snmp_walk(host, port, METER_TABLE, community)
     column = len(METER_ENTRY)  # OID = entry . column . index
     ids = {o[-1]: v for o, v in rows if o[column] == METER_ADDRESS}
     codes = {ids[o[-1]]: v for o, v in rows if o[column] == METER_STATUS}
@@ -160,8 +176,9 @@ def test_failed_meters_show_in_the_status_report_and_snmp(push):
 
 
 @pytest.mark.requires_feature("event_reports")
+@pytest.mark.lab_minutes(15)
 def test_documented_events_arrive(push):
-    """Lab: start-up. Startup, installation done, licence exceeded and readout failed reach
+    """Lab: 15 min (start-up and the first round). Startup, installation done, licence exceeded and readout failed reach
     the event head-end as x005 reports."""
     ev, _ = push
     events = [n for n, r in ev.reports.items() if r["template"] % 1000 == 5]
