@@ -183,7 +183,10 @@ def test_fuzz_wireless_frames(data: bytes) -> None:
 @given(wireless())
 def test_wireless_round_trip(case) -> None:
     data, fields = case
-    t = parse_telegram(data)
+    # Said, not detected: a frame built without CRCs whose last two bytes happen to be a valid
+    # CRC reads as one with CRCs under detection (the deep profile found such a case, 1 in
+    # 65,536); detection itself is fuzzed above.
+    t = parse_telegram(data, crc=fields["crc"])
     assert (t.link.manufacturer, t.link.id, t.link.version, t.link.device_type) == (
         fields["manufacturer"],
         fields["id"],
