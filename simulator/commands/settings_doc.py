@@ -129,7 +129,7 @@ SECTIONS = [
         "CMe2100 SMS network",
         SmsNetworkSettings,
         None,
-        "What the mobile network does to each SMS of a `kind = \"cme2100\"` run, "
+        'What the mobile network does to each SMS of a `kind = "cme2100"` run, '
         "set in the scenario's `[sms_network]` (all off by default).",
     ),
 ]
