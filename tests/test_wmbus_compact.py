@@ -124,3 +124,27 @@ def test_build_rejects_compact_with_security_or_bytes() -> None:
         build_telegram(records=recs, ci=0x79, security_mode=5, key=bytes(16), **kw)
     with pytest.raises(LayerError, match="from records"):
         build_telegram(records=b"\x04\x13\x00\x00\x00\x00", ci=0x79, **kw)
+
+
+#: The same meter's compact frame as wmbusmeters ``tests/test_analyze.sh`` ("Test analyze
+#: compact telegram", ``--analyze=plain``) gives it: ELL CTR flags but the content in clear
+#: (payload CRC 7F17 OK, signature eda8, data CRC 6ab6, 6.408 m3, 127 °C, 19 °C): the
+#: compact form of exactly the encrypted full frame above.
+COMPACT_PLAIN = bytes.fromhex(
+    "23442D2C998734761B168D2087D19EAD217F1779EDA86AB6710008190000081900007F13"
+)
+
+
+def test_published_plain_compact_frame_matches_the_decrypted_full_frame() -> None:
+    store = _store_with(parse_telegram(FULL, keys=KEY))
+    head = parse_telegram(COMPACT_PLAIN)  # no key: ELL headers only, content kept as sent
+    assert head.records_error == "ELL AES-CTR encrypted, no key"
+    payload_crc, ci, compact = head.apl[:2], head.apl[2], head.apl[3:]
+    assert int.from_bytes(payload_crc, "little") == crc16_en13757(head.apl[2:])  # 7F17 OK
+    assert ci == 0x79
+    signature, full = store.expand(compact)
+    assert signature == 0xA8ED
+    # the data CRC 6AB6 of the compact frame is the CRC of the full frame's record part
+    assert full == parse_telegram(FULL, keys=KEY).apl
+    recs, _, _ = decode_records(full)
+    assert [r.value for r in recs] == [0x71, pytest.approx(6.408), pytest.approx(6.408), 127, 19]
