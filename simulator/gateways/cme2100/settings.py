@@ -32,7 +32,7 @@ class Cme2100Settings(StrictModel):
 DEFAULTS = Cme2100Settings()
 
 
-NET = "bench (3GPP TS 23.040 §3.1: SMS are stored and forwarded by the SMS centre)"
+NET = "bench (the SMS centre stores and forwards SMS, 3GPP TS 23.040; values are not sourced)"
 
 
 class SmsNetworkSettings(StrictModel):
