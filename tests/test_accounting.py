@@ -41,7 +41,12 @@ def test_cme2100_sms_sent_are_accepted_rejected_or_in_flight(tmp_path, monkeypat
     from simulator.gateways.cme2100 import runner
 
     flush = runner.HeadEnd.flush
-    monkeypatch.setattr(runner.HeadEnd, "flush", lambda self: flush(self) + 1)  # one lost
+
+    def one_lost(self):  # one SMS to the gateway that the run lost track of
+        left, to_gateway = flush(self)
+        return left + 1, to_gateway + 1
+
+    monkeypatch.setattr(runner.HeadEnd, "flush", one_lost)
     with pytest.raises(AccountingError, match="SMS sent"):
         _run(tmp_path / "broken", "cme2100-small.toml", 24.0)
 

@@ -274,7 +274,9 @@ def test_unicode_digits_in_the_cme2100_install_command_get_the_usage_error(digit
     gateway._respond = lambda key, text: replies.append(text)  # the reply text only
     gateway._install_command([digit], gateway.key)
     world.run(10)
-    assert replies == ["ERROR usage: install <expected number of meters> [CAD file]"]
+    assert replies == [
+        "ERROR usage: install [primary|secondary] <expected number of meters> [CAD file]"
+    ]
 
 
 # -- SMS-DELIVER time stamps ----------------------------------------------------------------

@@ -136,8 +136,14 @@ def test_factory_state_rejects_other_keys_and_replays(bench):
         ("qset email not-an-address", "ERROR invalid e-mail address 'not-an-address'"),
         ("qset email", "ERROR usage: qset email <recipient>"),
         ("qset sms +4670", "ERROR usage: qset email <recipient>"),
-        ("install", "ERROR usage: install <expected number of meters> [CAD file]"),
-        ("install many", "ERROR usage: install <expected number of meters> [CAD file]"),
+        (
+            "install",
+            "ERROR usage: install [primary|secondary] <expected number of meters> [CAD file]",
+        ),
+        (
+            "install many",
+            "ERROR usage: install [primary|secondary] <expected number of meters> [CAD file]",
+        ),
         ("common.mbus.baudrate=300", "ERROR unknown configuration key 'common.mbus.baudrate'"),
     ],
 )

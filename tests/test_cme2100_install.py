@@ -26,13 +26,14 @@ DAY = 86400.0
 METERS = [(12345678, "ELV", "heat"), (20250001, "KAM", "water"), (31000042, "ABB", "electricity")]
 
 
-def build(world: World, meters=METERS, sink=None):
+def build(world: World, meters=METERS, sink=None, primaries=None):
     bus = mbus_bus.Bus(world, baud=READOUT_BAUD)
-    for ident, manufacturer, medium in meters:
+    for n, (ident, manufacturer, medium) in enumerate(meters):
         template = TEMPLATES[medium]
         address = SecondaryAddress(ident, manufacturer, 1, template.medium)
         records = template.build(world.rng(f"records/{ident}"), 1)
-        bus.attach(mbus_slave.Slave(world, address, records=records))
+        primary = 0 if primaries is None else primaries[n]
+        bus.attach(mbus_slave.Slave(world, address, records=records, primary=primary))
     master = mbus_master.Master(bus)
     return Cme2100(world, factory_key=FACTORY_KEY, master=master, sink=sink)
 
@@ -127,3 +128,69 @@ def test_a_failed_delivery_keeps_the_values_for_the_next_report():
     (delivered,) = sink.received
     stamps = {r["timestamp"] for r in read_report_rows(delivered.body)}
     assert len(stamps) == 23 + 24  # day 1 kept, day 2 added
+
+
+PRIMARIES = [7, 42, 250]
+
+
+def test_install_by_primary_address_scans_reads_and_names_the_meters():
+    sink = WorldSink(status=250)
+    world = World(seed=4)
+    gateway = build(world, sink=sink, primaries=PRIMARIES)
+    phone = Phone(world, gateway)
+    phone.send(phone.sender.password_command(PASSWORD))
+    phone.sender.switch_key(PASSWORD)
+    phone.send("qset email ops@example.com")
+    phone.send("install primary 3")
+    # SND_NKE to 0..250 with the CMe3100 timing (1 s timeout, one selection retry): ~84 min
+    world.run(2 * HOUR)
+    texts = [t for _, t in phone.replies]
+    assert texts[-2:] == [
+        "installation started, expecting 3 meters by primary address",
+        "installation completed: found 3 of 3 expected meters OK",
+    ]
+    started, done = world.trace.select("install")
+    assert started["method"] == done["method"] == "primary_scan"
+    assert done["primary_addresses"] == PRIMARIES
+    # each primary address was read once to learn the secondary address it answers with
+    expected = [str(SecondaryAddress(i, m, 1, TEMPLATES[k].medium)) for i, m, k in METERS]
+    assert done["addresses"] == expected
+    assert world.trace.select("scan")[0]["found"] == PRIMARIES
+    assert gateway.installed == PRIMARIES
+
+    world.run(DAY + 60)  # hourly readouts by primary address, then the 00:00 report
+    cycles = world.trace.select("readout_cycle")
+    assert cycles and all((c["ok"], c["failed"]) == (3, 0) for c in cycles)
+    (delivered,) = sink.received
+    rows = read_report_rows(delivered.body)
+    assert {r["secondary_address"] for r in rows} == set(expected)
+    assert {r["id"] for r in rows} == {f"{i:08d}" for i, _, _ in METERS}
+
+
+def test_install_secondary_spelled_out_is_the_default_search():
+    world = World(seed=4)
+    gateway = build(world, primaries=PRIMARIES)
+    phone = Phone(world, gateway)
+    phone.send(phone.sender.password_command(PASSWORD))
+    phone.sender.switch_key(PASSWORD)
+    phone.send("install secondary 3")
+    world.run(world.now + HOUR - 120)
+    assert phone.replies[-1][1] == "installation completed: found 3 of 3 expected meters OK"
+    done = world.trace.select("install", phase="completed")[0]
+    assert "method" not in done.fields and "primary_addresses" not in done.fields
+    assert world.trace.select("search") and not world.trace.select("scan")
+    assert all(isinstance(a, SecondaryAddress) for a in gateway.installed)
+
+
+def test_install_primary_with_meters_sharing_address_0_finds_one_address():
+    # the factory default primary address 0 on every meter: a primary scan sees one
+    # (colliding) answer at 0, so installing by primary address cannot tell them apart
+    world = World(seed=4)
+    gateway = build(world)
+    phone = Phone(world, gateway)
+    phone.send(phone.sender.password_command(PASSWORD))
+    phone.sender.switch_key(PASSWORD)
+    phone.send("install primary 3")
+    world.run(2 * HOUR)
+    assert phone.replies[-1][1] == "installation completed: found 1 of 3 expected meters MISMATCH"
+    assert world.trace.select("install", phase="completed")[0]["primary_addresses"] == [0]

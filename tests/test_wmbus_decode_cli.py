@@ -135,3 +135,45 @@ def test_file_in_wmbusmeters_simulation_format(tmp_path: Path, capsys) -> None:
     assert f"{f}:6: not hex" in err
     assert f"{f}:7: expected telegram=|HEX|" in err
     assert f"{f}:4" not in err  # the JSON line is skipped
+
+
+def test_one_file_shares_compact_formats_and_afl_fragments(capsys, tmp_path) -> None:
+    # compact frames decode after their full frame in the same input (wmbusmeters
+    # tests/test_analyze.sh pair); AFL fragments join into one message
+    from simulator.mbus.records import decode_records
+    from simulator.wmbus.telegram import build_fragments
+
+    compact = "23442D2C998734761B168D20983081B2227A6FA1F10E1B79B5EB4B17E81F930E937EE06C"
+    recs, _, _ = decode_records(bytes.fromhex("0413393000000C1378563412"))
+    frags = build_fragments(
+        fragment_size=9, manufacturer="ELS", id=12345678, version=3, device_type=7,
+        records=recs, access_no=5, security_mode=7, key=bytes.fromhex(MC21_KEY),
+    )  # fmt: skip
+    lines = [compact, MC21, compact, *(f.hex() for f in frags)]
+    path = tmp_path / "t.txt"
+    path.write_text("\n".join(lines) + "\n")
+    rc, out, _ = run(capsys, "--file", str(path), "--key", MC21_KEY, "--json")
+    assert rc == 0
+    docs = [json.loads(x) for x in out.splitlines()]
+    assert "A8ED unknown" in docs[0]["records_error"]
+    assert docs[2]["format_signature"] == "A8ED" and docs[2]["records_error"] is None
+    assert [r["value"] for r in docs[2]["records"]][1] == pytest.approx(6.409)
+    *held, last = docs[3:]
+    assert all("held" in d["records_error"] for d in held)
+    assert last["afl"]["fragments"] == len(frags) and len(last["records"]) == 2
+
+
+def test_a_message_missing_its_last_fragment_fails_the_decode(capsys, tmp_path) -> None:
+    from simulator.mbus.records import decode_records
+    from simulator.wmbus.telegram import build_fragments
+
+    recs, _, _ = decode_records(bytes.fromhex("0413393000000C1378563412"))
+    frags = build_fragments(
+        fragment_size=9, manufacturer="ELS", id=12345678, version=3, device_type=7,
+        records=recs, access_no=5, security_mode=7, key=bytes.fromhex(MC21_KEY),
+    )  # fmt: skip
+    path = tmp_path / "t.txt"
+    path.write_text("\n".join(f.hex() for f in frags[:-1]) + "\n")
+    rc, _, err = run(capsys, "--file", str(path), "--key", MC21_KEY)
+    assert rc == 1
+    assert "FragmentError" in err and "last fragment missing" in err

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from simulator.core.settings import describe, markdown_table
-from simulator.gateways.cme2100.settings import Cme2100Settings
+from simulator.gateways.cme2100.settings import Cme2100Settings, SmsNetworkSettings
 from simulator.gateways.cme3100.gateway_settings import (
     AutoConfigSettings,
     Cme3100Settings,
@@ -124,6 +124,13 @@ SECTIONS = [
         Cme2100Settings,
         None,
         "What a commissioned CMe2100 does (seed 000).",
+    ),
+    (
+        "CMe2100 SMS network",
+        SmsNetworkSettings,
+        None,
+        'What the mobile network does to each SMS of a `kind = "cme2100"` run, '
+        "set in the scenario's `[sms_network]` (all off by default).",
     ),
 ]
 

@@ -311,6 +311,7 @@ class Install(TraceEvent):
     """Installation of meters (mbus runner: meter list or search; CMe2100: install command)."""
 
     kind = "install"
+    version = 2  # 2: primary_addresses
     method: Annotated[str, "meter_list, primary_scan, secondary_search"] = UNSET
     meters: Annotated[int, "meters installed"] = UNSET
     position: Annotated[str, "meter list position skipped"] = UNSET
@@ -319,6 +320,7 @@ class Install(TraceEvent):
     expected: Annotated[int, "CMe2100: meters the install command expects"] = UNSET
     found: Annotated[int, "CMe2100: meters found"] = UNSET
     addresses: Annotated[list[str], "CMe2100: secondary addresses found"] = UNSET
+    primary_addresses: Annotated[list[int], "CMe2100 install primary: addresses found"] = UNSET
     cad_file: Annotated[str | None, "CMe2100: CAD file named in the command"] = UNSET
 
 
@@ -368,6 +370,7 @@ class Sms(TraceEvent):
     """An SMS sent or received (by the gateway or the bench's head-end)."""
 
     kind = "sms"
+    version = 2  # 2: coding
     direction: Annotated[str, "in or out, seen from the source"]
     text: Annotated[str, "the SMS as sent (encrypted form)"]
     outcome: Annotated[str, "accepted, rejected, sent, answered, ..."] = UNSET
@@ -379,6 +382,19 @@ class Sms(TraceEvent):
     command: Annotated[str, "command text (secrets redacted)"] = UNSET
     plain: Annotated[str, "plaintext (secrets redacted)"] = UNSET
     fault: Annotated[str, "fault the bench injected into this SMS"] = UNSET
+    coding: Annotated[str, "ucs2 when the SMS came UCS-2 coded (DCS 08), else absent"] = UNSET
+
+
+@event
+class SmsNetwork(TraceEvent):
+    """What the mobile network did to one SMS beyond its plain latency (a CMe2100 run with
+    ``[sms_network]``; plain deliveries are not traced)."""
+
+    kind = "sms_network"
+    direction: Annotated[str, "to_gateway or from_gateway"]
+    text: Annotated[str, "the SMS as sent"]
+    fate: Annotated[str, "lost, late, duplicated or late+duplicated"]
+    delays_s: Annotated[list[float], "s from sending to each copy's arrival; empty when lost"]
 
 
 # == NB-IoT (simulator/nbiot) ==================================================================

@@ -5,6 +5,7 @@ Modules (one concept each):
 * :mod:`.crc` CRC-16/EN-13757;
 * :mod:`.frame` data link layer (L, C, M, A), frame formats A and B, block CRCs, the error family;
 * :mod:`.layers` ELL (CI 8C..8F), AFL (CI 90), TPL headers (CI 7A/72/78);
+* :mod:`.afl` AFL fragment reassembly; :mod:`.compact` compact frames (CI 79, format signature);
 * :mod:`.security` OMS security modes 5 and 7, ELL AES-CTR;
 * :mod:`.phy` 3-of-6, Manchester, NRZ, preamble/sync, time on air;
 * :mod:`.keys` the CMe3100 encryption key file and key matching;
@@ -29,6 +30,7 @@ from simulator.wmbus.frame import (
     KeyFileError,
     LayerError,
     LinkHeader,
+    MacError,
     MissingKeyError,
     RecordsError,
     SecurityError,
@@ -56,6 +58,7 @@ __all__ = [
     "KeyStore",
     "LayerError",
     "LinkHeader",
+    "MacError",
     "MissingKeyError",
     "RecordsError",
     "SecurityError",

@@ -8,7 +8,10 @@ Called by the ``decode`` verb (``simulator/commands/decode.py``) as ``main(args)
 the only HEX argument, reads standard input), ``args.json``, ``args.key`` (32 hex
 characters) and ``args.keys`` (a CMe3100 key file, seed 002 §6.15).
 
-Frame format A or B, with or without block CRCs, is detected. Exit status: 0 all telegrams
+Frame format A or B, with or without block CRCs, is detected. The telegrams of one call
+share one receiver memory: a full frame teaches the format of later compact frames (CI 79)
+and AFL fragments are joined into their message (a message still open at the end is an
+error). Exit status: 0 all telegrams
 decoded, 1 at least one failed (each failure is reported with its line and offset, the others
 are still decoded), 2 bad usage (no input, bad key, bad key file: every bad line listed).
 ``--json`` prints one JSON object per telegram and line, like the wired ``decode``.
@@ -25,6 +28,8 @@ import re
 import sys
 from typing import Any, TextIO
 
+from simulator.wmbus.afl import FragmentError, Reassembler
+from simulator.wmbus.compact import FormatStore
 from simulator.wmbus.frame import KeyFileError, WMBusError
 from simulator.wmbus.keys import KeyStore
 from simulator.wmbus.telegram import WMBusTelegram, parse_telegram, telegram_json
@@ -143,7 +148,10 @@ def describe(t: WMBusTelegram) -> str:
         lines.append(f"ELL CI {e['ci']} CC={e['cc']:02X} ACC={e['acc']}{extra}")
     if t.afl:
         a = t.afl
-        lines.append(f"AFL MCL={a['mcl']} MCR={a['mcr']} MAC={a['mac']}")
+        frag = f" in {a['fragments']} fragments" if a.get("fragments", 1) > 1 else ""
+        lines.append(f"AFL MCL={a['mcl']} MCR={a['mcr']} MAC={a['mac']}{frag}")
+    if t.format_signature is not None:
+        lines.append(f"compact frame (CI 79), format signature {t.format_signature:04X}")
     if t.tpl:
         p = t.tpl
         hdr = f"TPL CI {p['ci']}"
@@ -222,6 +230,9 @@ def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
         print(f"error: {exc}", file=err)
         return 2
     status = 0
+    # One receiver's memory across the input, as wmbusmeters keeps it: formats learned from
+    # full frames expand later compact frames; AFL fragments are joined into their message.
+    formats, fragments = FormatStore(), Reassembler()
     for where, raw in items:
         if isinstance(raw, UsageError):
             print(f"error: {raw}", file=err)
@@ -230,7 +241,7 @@ def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
             status = 1
             continue
         try:
-            t = parse_telegram(raw, keys=keys)
+            t = parse_telegram(raw, keys=keys, formats=formats, fragments=fragments)
         except WMBusError as exc:
             print(f"error: {where}: {type(exc).__name__}: {exc}", file=err)
             if as_json:
@@ -245,4 +256,10 @@ def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
             if len(items) > 1:
                 print(f"# {where}", file=out)
             print(describe(t), file=out)
+    for sender in fragments.pending:
+        exc = FragmentError(f"AFL message from {sender.hex().upper()}: last fragment missing")
+        print(f"error: end of input: FragmentError: {exc}", file=err)
+        if as_json:
+            print(json.dumps(_error_json("end of input", exc), ensure_ascii=False), file=out)
+        status = 1
     return status

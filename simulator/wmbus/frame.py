@@ -87,6 +87,11 @@ class WrongKeyError(SecurityError):
     """The key does not decrypt the telegram (no ``2F 2F``, bad MAC or bad ELL payload CRC)."""
 
 
+class MacError(WrongKeyError):
+    """The AFL MAC of a mode-7 telegram does not verify (wrong key or altered data); ``offset``
+    is the TPL CI the MAC covers from (EN 13757-7, PROTOCOL.md §5.5)."""
+
+
 class MissingKeyError(SecurityError):
     """An operation needs a key (e.g. building an encrypted telegram) and none was given."""
 

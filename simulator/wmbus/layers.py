@@ -227,6 +227,7 @@ class AFL:
             "mcr": self.mcr,
             "mac": None if self.mac is None else self.mac.hex().upper(),
             "ml": self.ml,
+            "fragment_id": self.fcl & 0xFF,
             "more_fragments": bool(self.fcl & FCL_MORE_FRAGMENTS),
         }
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from simulator.wmbus import security as sec
+from simulator.wmbus.afl import FragmentError, Reassembler, fragment_id, split_message
+from simulator.wmbus.compact import CI_COMPACT, CompactFrameError, FormatStore, compact_apl
 from simulator.wmbus.crc import crc16_en13757
 from simulator.wmbus.frame import (
     DLL_HEADER_LEN,
@@ -33,6 +35,7 @@ from simulator.wmbus.frame import (
     FrameError,
     LayerError,
     LinkHeader,
+    MacError,
     MissingKeyError,
     RecordsError,
     SecurityError,
@@ -102,7 +105,10 @@ class WMBusTelegram:
     more_follow, manufacturer_data:
         DIF 1F / 0F tails of the records.
     records_error:
-        Why the records were not decoded (no key, compact frame, bad records), else ``None``.
+        Why the records were not decoded (no key, unknown compact format, bad records), else
+        ``None``.
+    format_signature:
+        For a compact frame (CI 79): its format signature (:mod:`.compact`), else ``None``.
     """
 
     link: LinkHeader
@@ -122,6 +128,7 @@ class WMBusTelegram:
     manufacturer_data: bytes = b""
     records_error: str | None = None
     tpl_ci: int | None = None
+    format_signature: int | None = None
     _tpl_address: bytes | None = field(default=None, repr=False)
 
     @property
@@ -209,7 +216,7 @@ def _try_keys(candidates: list[bytes], attempt, what: str):
     assert last is not None
     n = len(candidates)
     tried = f"{what}: {n} keys tried, none fits; last: " if n > 1 else ""
-    raise WrongKeyError(f"{tried}{last.reason}", last.offset)
+    raise type(last)(f"{tried}{last.reason}", last.offset)  # keeps MacError a MacError
 
 
 # --- parse --------------------------------------------------------------------------------
@@ -222,6 +229,8 @@ def parse_telegram(
     fmt: str | None = None,
     crc: bool | None = None,
     strict: bool = False,
+    formats: FormatStore | None = None,
+    fragments: Reassembler | None = None,
 ) -> WMBusTelegram:
     """Parse one received telegram (L-field first), decrypting where a key fits.
 
@@ -229,19 +238,33 @@ def parse_telegram(
     With ``strict`` a records problem raises :class:`RecordsError`; otherwise it is kept in
     ``records_error`` with the headers still decoded.
 
+    ``formats`` (:class:`~simulator.wmbus.compact.FormatStore`): the receiver's memory of
+    compact-frame formats; every decoded full frame teaches it its format and a compact frame
+    (CI 79) is expanded from it. Without it a compact frame keeps ``records_error``.
+    ``fragments`` (:class:`~simulator.wmbus.afl.Reassembler`): the receiver's open AFL
+    fragmented messages; a fragment that is not the last comes back with its headers only
+    (``records_error`` says it is held), the last one with the whole message decoded.
+    Error offsets after the first fragment count in the reassembled message.
+
     Raises :class:`~simulator.wmbus.frame.WMBusError` subclasses only: ``FrameError``/
     ``CRCError`` (link layer), ``LayerError`` (ELL/AFL/TPL), ``WrongKeyError`` (keys given but
-    none fits), ``SecurityError`` (e.g. mode 7 without AFL), ``RecordsError`` (strict).
+    none fits; ``MacError`` for a mode-7 AFL MAC that does not verify), ``SecurityError``
+    (e.g. mode 7 without AFL), ``FragmentError`` (a missing AFL fragment), ``RecordsError``
+    (strict; ``UnknownFormatError`` / ``CompactFrameError`` for compact frames).
     """
     fmt_used, payload = decode_frame(raw, fmt, crc=crc)
     had_crc = len(raw) != len(payload) + 1
     try:
-        return _parse_payload(bytes(raw)[0], payload, fmt_used, had_crc, keys, strict)
+        return _parse_payload(
+            bytes(raw)[0], payload, fmt_used, had_crc, keys, strict, formats, fragments
+        )
     except IndexError as exc:  # a bounds check missed: still one typed error
         raise LayerError(f"telegram ends too early ({exc})") from None
 
 
-def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTelegram:
+def _parse_payload(
+    l_field, payload, fmt_used, had_crc, keys, strict, formats, fragments
+) -> WMBusTelegram:
     link = LinkHeader.from_payload(payload, l_field, offset=1)
     if len(payload) <= DLL_HEADER_LEN:
         raise LayerError("no CI-field after the link header", 1 + len(payload))
@@ -250,6 +273,7 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
     first_ci = data[pos]
     ell_h: ELL | None = None
     afl_h: AFL | None = None
+    afl_count = 1
     encrypted = decrypted = False
     no_key_reason: str | None = None
 
@@ -311,9 +335,33 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
     if pos >= len(data):
         raise LayerError("no CI-field after the ELL", base(pos))
     if data[pos] == CI_AFL:
+        afl_pos = pos
         afl_h, pos = AFL.parse(data, pos)
-        if afl_h.fcl & FCL_MORE_FRAGMENTS:
-            raise LayerError("fragmented AFL telegrams are not supported", base(pos))
+        if fragments is not None:
+            whole = fragments.add(link.address_bytes, afl_h, bytes(data[pos:]), base(afl_pos))
+            if whole is None:  # more fragments to come: only the headers so far
+                return WMBusTelegram(
+                    link=link,
+                    ci=first_ci,
+                    ell=ell_h.to_dict() if ell_h else None,
+                    afl=afl_h.to_dict(),
+                    tpl={},
+                    records=[],
+                    encrypted=False,
+                    decrypted=False,
+                    security_mode=0,
+                    raw=bytes(payload),
+                    fmt=fmt_used,
+                    crc=had_crc,
+                    records_error=f"AFL fragment {fragment_id(afl_h)} held: more fragments follow",
+                )
+            afl_h, message, afl_count = whole
+            data[pos:] = message  # the reassembled message (TPL onwards) after the first AFL
+        elif afl_h.fcl & FCL_MORE_FRAGMENTS:
+            raise FragmentError(
+                "fragmented AFL message: reassembling it needs a fragment store (fragments=)",
+                base(afl_pos),
+            )
     if pos >= len(data):
         raise LayerError("no TPL CI-field", base(pos))
     tpl_pos = pos
@@ -325,10 +373,14 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
     mode = tpl_h.security_mode if tpl_h else SECURITY_NONE
     tpl_address = tpl_h.address if tpl_h else None
     apl = bytes(data[pos:])
-    if tpl_h is None:
+    signature: int | None = None
+    if tpl_ci == CI_COMPACT:
+        signature, apl, records_error = _expand_compact(data, pos + 1, formats, strict, base)
+        pos += 1 + 4  # CI, signature, data CRC: the records' data start here
+    elif tpl_h is None:
         records_error = (
-            f"CI {tpl_ci:02X} is not a TPL with DIF/VIF records (72/7A/78); "
-            "compact (79) and manufacturer frames are not decoded"
+            f"CI {tpl_ci:02X} is not a TPL with DIF/VIF records (72/7A/78/79); "
+            "manufacturer frames are not decoded"
         )
     elif mode in (SECURITY_MODE_5, SECURITY_MODE_7) and _plaintext_despite_flags(
         apl, base(pos), _candidate_keys(keys, link, tpl_address)
@@ -370,7 +422,7 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
                 kmac = sec.mode7_derive(k, sec.KDF_MAC_FROM_METER, afl_h.mcr, meter_id)
                 mac = sec.mode7_mac(kmac, afl_h.mcl, afl_h.mcr, afl_h.ml, signed, len(afl_h.mac))
                 if mac != afl_h.mac:
-                    raise WrongKeyError(
+                    raise MacError(
                         f"mode 7: AFL MAC {afl_h.mac.hex().upper()} != computed "
                         f"{mac.hex().upper()} (wrong key or corrupted data)",
                         base(tpl_pos),
@@ -402,11 +454,13 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
                 raise RecordsError(f"records: {exc.reason}", exc.offset) from None
             records_error = f"records: {exc}"
             records = []
+    if formats is not None and tpl_h is not None and records_error is None:
+        formats.learn(records)  # a full frame defines the format of later compact frames
     return WMBusTelegram(
         link=link,
         ci=first_ci,
         ell=ell_h.to_dict() if ell_h else None,
-        afl=afl_h.to_dict() if afl_h else None,
+        afl=None if afl_h is None else {**afl_h.to_dict(), "fragments": afl_count},
         tpl=_tpl_dict(tpl_h),
         records=records,
         encrypted=encrypted,
@@ -420,8 +474,25 @@ def _parse_payload(l_field, payload, fmt_used, had_crc, keys, strict) -> WMBusTe
         manufacturer_data=mdata,
         records_error=records_error,
         tpl_ci=tpl_ci,
+        format_signature=signature,
         _tpl_address=tpl_address,
     )
+
+
+def _expand_compact(data, pos, formats, strict, base) -> tuple[int | None, bytes, str | None]:
+    """(signature, full record part, records_error) of a compact frame whose signature
+    starts at ``data[pos]``; in ``strict`` mode a problem raises instead."""
+    body = bytes(data[pos:])
+    signature = int.from_bytes(body[:2], "little") if len(body) >= 2 else None
+    if formats is None:
+        formats = FormatStore()  # an empty memory: the error says what is missing
+    try:
+        signature, full = formats.expand(body, base(pos))
+    except CompactFrameError as exc:
+        if strict:
+            raise
+        return signature, b"", f"records: {exc.reason}"
+    return signature, full, None
 
 
 def _tpl_dict(tpl_h: TPL | None) -> dict:
@@ -458,6 +529,7 @@ def build_telegram(
     manufacturer_data: bytes = b"",
     tpl_address: SecondaryAddress | None = None,
     config_flags: int = 0,
+    afl_ml: bool = False,
 ) -> bytes:
     """On-air bytes (L to last CRC) of a meter telegram.
 
@@ -469,7 +541,9 @@ def build_telegram(
     ``access_no``) and an 8-byte AES-CMAC. ``ell``: an :class:`~simulator.wmbus.layers.ELL`
     or a dict of its fields (``ci``, ``cc``, ``acc`` (default ``access_no``), ``sn``, ``m2``,
     ``a2``); SN security bits 29-31 = 1 encrypt the rest with AES-CTR and ``key``.
-    ``config_flags`` are ORed into the config field (bits 15-13, 3-0).
+    ``config_flags`` are ORed into the config field (bits 15-13, 3-0). ``afl_ml``: mode 7's
+    AFL also carries ML (the message length, which the MAC then covers; fragmented messages
+    need it). ``ci=0x79`` sends ``records`` as a compact frame (:mod:`.compact`).
     ``crc=False`` returns L + payload without block CRCs. ``id``: 0..99_999_999 (sent as BCD),
     or 8 hex digits for a meter whose ID is not BCD (``"7A348799"``, as decoders print it).
 
@@ -491,13 +565,19 @@ def build_telegram(
         apl = _records_api().encode_records(
             list(records), more_follow=more_follow, manufacturer_data=manufacturer_data
         )
-    if ci not in TPL_CIS:
-        raise LayerError(f"TPL CI must be 72, 7A or 78, got {ci:02X}")
-    if ci == CI_TPL_NONE and security_mode != SECURITY_NONE:
-        raise LayerError("CI 78 (no TPL header) cannot carry a security mode")
+    if ci not in (*TPL_CIS, CI_COMPACT):
+        raise LayerError(f"TPL CI must be 72, 7A, 78 or 79, got {ci:02X}")
+    if ci in (CI_TPL_NONE, CI_COMPACT) and security_mode != SECURITY_NONE:
+        raise LayerError(f"CI {ci:02X} (no TPL header) cannot carry a security mode")
+    if ci == CI_COMPACT:
+        if isinstance(records, bytes | bytearray):
+            raise LayerError("a compact frame (CI 79) is built from records, not bytes")
+        apl = compact_apl(list(records), apl)
     if security_mode not in (SECURITY_NONE, SECURITY_MODE_5, SECURITY_MODE_7):
         raise SecurityError(f"security mode {security_mode} not supported (0, 5 or 7)")
-    tpl = TPL(ci=ci, access_no=access_no & 0xFF, status=status & 0xFF)
+    tpl = TPL(
+        ci=CI_TPL_NONE if ci == CI_COMPACT else ci, access_no=access_no & 0xFF, status=status & 0xFF
+    )
     if ci == CI_TPL_LONG:
         if tpl_address is not None:
             tpl.address = tpl_address.to_bytes()
@@ -529,8 +609,11 @@ def build_telegram(
         kenc = sec.mode7_derive(key, sec.KDF_ENC_FROM_METER, mcr, meter_id)
         kmac = sec.mode7_derive(key, sec.KDF_MAC_FROM_METER, mcr, meter_id)
         body = tpl.to_bytes() + sec.mode7_encrypt(kenc, plain)
-        mac = sec.mode7_mac(kmac, MCL_CMAC_8, mcr, None, body, 8)
-        afl_bytes = AFL(mcl=MCL_CMAC_8, mcr=mcr, mac=mac).to_bytes()
+        ml = len(body) if afl_ml else None
+        mac = sec.mode7_mac(kmac, MCL_CMAC_8, mcr, ml, body, 8)
+        afl_bytes = AFL(mcl=MCL_CMAC_8, mcr=mcr, mac=mac, ml=ml).to_bytes()
+    elif ci == CI_COMPACT:
+        body = bytes([CI_COMPACT]) + plain
     else:
         body = tpl.to_bytes() + plain
 
@@ -553,6 +636,26 @@ def build_telegram(
             raise FrameError(f"payload of {len(payload)} bytes does not fit the L-field")
         return bytes([len(payload)]) + payload
     return encode_frame(payload, fmt)
+
+
+def build_fragments(*, fragment_size: int, fmt: str = "A", crc: bool = True, **kwargs) -> list:
+    """On-air bytes of each AFL fragment of a mode-7 telegram (:mod:`.afl`).
+
+    ``kwargs`` as :func:`build_telegram` (``security_mode`` must be 7; no ``ell``); the
+    message (TPL onwards) is cut into pieces of at most ``fragment_size`` bytes, the first
+    fragment carrying MCL, MCR, the MAC over the whole message and ML. Raises as
+    :func:`build_telegram`, and :class:`LayerError` for another mode or an ELL.
+    """
+    if kwargs.get("security_mode") != SECURITY_MODE_7 or kwargs.get("ell") is not None:
+        raise LayerError("AFL fragments are built for security mode 7 without an ELL")
+    whole = build_telegram(**kwargs, crc=False, afl_ml=True)
+    head = whole[1 : 1 + DLL_HEADER_LEN]
+    first, pos = AFL.parse(whole, 1 + DLL_HEADER_LEN)
+    out = []
+    for piece in split_message(first, whole[pos:], fragment_size):
+        payload = head + piece
+        out.append(encode_frame(payload, fmt) if crc else bytes([len(payload)]) + payload)
+    return out
 
 
 def _ell_from_dict(d: dict, access_no: int) -> ELL:
@@ -622,4 +725,6 @@ def telegram_json(t: WMBusTelegram) -> dict[str, Any]:
     out["afl"] = t.afl
     out["tpl"] = t.tpl
     out["records_error"] = t.records_error
+    if t.format_signature is not None:  # compact frames only: other shapes stay as they were
+        out["format_signature"] = f"{t.format_signature:04X}"
     return out

@@ -11,8 +11,16 @@ docs/cme2100-sms-protocol.md:
   (wrong key, tampering) and replayed counters are rejected with their reason in the trace,
   no response and no state change.
 * **Commands** (after authentication): ``qset email <recipient>``, ``install <expected
-  number of meters> [CAD file]``, the password key above; anything else gets an ``ERROR``
-  response.
+  number of meters> [CAD file]`` (seed 000: a secondary search), ``install primary <expected>
+  [CAD file]`` (the bench's extension: a primary scan of addresses 0-250, then one REQ_UD2
+  per address found to learn its secondary address; ``install secondary ...`` is the
+  default spelled out), the password key above; anything else gets an ``ERROR`` response.
+* **SMS coding.** :meth:`Cme2100.receive` takes the text of a GSM 7-bit SMS;
+  :meth:`Cme2100.receive_pdu` takes SMS-DELIVER PDUs (concatenated parts joined) and so
+  also UCS-2 SMS, which a phone sends when a character is not GSM 7-bit. Such an SMS is
+  judged on its text; if it fails as Base64URL because of that character the reason is
+  ``non_gsm`` (naming it), an unencrypted command stays ``plaintext``; a PDU that cannot be
+  decoded is ``bad_pdu``.
 * **Defaults after install:** every full hour all installed meters are read on the wired bus
   at 2400 bit/s; at 00:00 each day an e-mail Push Report (see
   :mod:`simulator.gateways.cme2100.report`) goes to the ``qset email`` recipient.
@@ -42,6 +50,7 @@ import simpy
 from simulator.core import events as ev
 from simulator.core.text import decimal
 from simulator.core.world import World
+from simulator.gateways.cme2100.pdu import PduError, Reassembler, decode_pdu
 from simulator.gateways.cme2100.protocol import (
     Direction,
     Frame,
@@ -58,8 +67,11 @@ from simulator.gateways.cme2100.protocol import (
 from simulator.gateways.cme2100.report import ValueRow, build_report
 from simulator.gateways.cme2100.sender import PASSWORD_KEY
 from simulator.gateways.cme2100.settings import DEFAULTS
+from simulator.gateways.cme2100.sms import first_non_gsm
 from simulator.sinks.base import Report, Sink, WorldSink
 
+PRIMARY, SECONDARY = "primary", "secondary"  # install addressing (bench syntax, see below)
+INSTALL_USAGE = "install [primary|secondary] <expected number of meters> [CAD file]"
 FACTORY = "factory"
 PASSWORD_SET = "password_set"
 READOUT_BAUD = DEFAULTS.readout_baud  # bit/s (seed 000, gateways/cme2100/settings.py)
@@ -111,10 +123,13 @@ class Cme2100:
         self.name = name
         self.mail_from = mail_from
         self.recipient: str | None = None
-        self.installed: list[Any] = []  # SecondaryAddress of the meters found by install
+        #: the meters found by install: SecondaryAddress (secondary search) or int (primary)
+        self.installed: list[Any] = []
+        self._identity: dict[int, Any] = {}  # primary address -> the SecondaryAddress it answers
         self.on_sms: list[Callable[[str], None]] = []
         self.inbox: simpy.Store = simpy.Store(world.env)
         self._guard = ReplayGuard()
+        self._pdu_parts = Reassembler()
         self._response_counter: dict[str, int] = {}
         self._installing = False
         self._hourly_started = False
@@ -137,6 +152,22 @@ class Cme2100:
         """An SMS arrives now (world time)."""
         self.inbox.put(text)
 
+    def receive_pdu(self, pdu_hex: str) -> None:
+        """An SMS-DELIVER PDU (hex, SMSC field first) arrives now, as the modem reads it.
+
+        Parts of a concatenated SMS are held until the message is complete; a UCS-2 message
+        (DCS 08, what a phone sends when a character is not GSM 7-bit) is handled as its
+        text, with the coding kept for the rejection reason (``non_gsm``). A PDU that cannot
+        be decoded is rejected ``bad_pdu`` with the octet offset.
+        """
+        try:
+            sms = self._pdu_parts.add_message(decode_pdu(pdu_hex))
+        except PduError as err:
+            self._reject(pdu_hex, "bad_pdu", str(err))
+            return
+        if sms is not None:
+            self.inbox.put((sms.text, sms.coding))
+
     def receive_at(self, t: float, text: str) -> None:
         """An SMS arrives at world time ``t`` (s)."""
 
@@ -149,10 +180,18 @@ class Cme2100:
     # -- SMS handling -----------------------------------------------------------------------
     def _sms_loop(self) -> Generator:
         while True:
-            text = yield self.inbox.get()
-            self._handle(text)
+            item = yield self.inbox.get()
+            text, coding = item if isinstance(item, tuple) else (item, "gsm7")
+            self._handle(text, coding)
 
-    def _reject(self, text: str, reason: str, detail: str = "", counter: int | None = None):
+    def _reject(
+        self,
+        text: str,
+        reason: str,
+        detail: str = "",
+        counter: int | None = None,
+        coding: str = "gsm7",
+    ):
         self.world.emit(
             ev.Sms(
                 source=self.name,
@@ -163,27 +202,38 @@ class Cme2100:
                 detail=detail,
                 counter=counter,
                 state=self.state,
+                coding="ucs2" if coding == "ucs2" else ev.UNSET,
             )
         )
 
-    def _handle(self, text: str) -> None:
+    def _handle(self, text: str, coding: str = "gsm7") -> None:
         text = sms_body(text)  # spec §3 step 0: only surrounding space / CR / LF
         try:
             frame = parse_text(text)
         except SmsProtocolError as err:
-            reason = "plaintext" if text and looks_like_plaintext(text) else err.reason
-            self._reject(text, reason, err.detail)
+            reason, detail = err.reason, err.detail
+            if text and looks_like_plaintext(text):
+                reason = "plaintext"
+            elif coding == "ucs2" and (bad := first_non_gsm(text)) is not None:
+                # the phone went UCS-2 because of this character: name it, not just the
+                # first non-Base64URL one
+                i, ch = bad
+                reason = "non_gsm"
+                detail = f"character {ch!r} (U+{ord(ch):04X}) at offset {i} is not GSM 7-bit"
+            if coding == "ucs2":
+                detail += " (SMS sent UCS-2 coded)"
+            self._reject(text, reason, detail, coding=coding)
             return
         key, label = self._authentic_key(frame)
         if key is None:
             reason = label  # bad_tag or factory_key
-            self._reject(text, reason, "", frame.counter)
+            self._reject(text, reason, "", frame.counter, coding)
             return
         try:
             message = open_frame(key, frame, direction=Direction.COMMAND)
             self._guard.accept(key, message)
         except SmsProtocolError as err:
-            self._reject(text, err.reason, err.detail, frame.counter)
+            self._reject(text, err.reason, err.detail, frame.counter, coding)
             return
         command = message.text.strip()
         self.world.emit(
@@ -196,6 +246,7 @@ class Cme2100:
                 key=label,
                 command=_redact(command),
                 state=self.state,
+                coding="ucs2" if coding == "ucs2" else ev.UNSET,
             )
         )
         self._dispatch(command, key)
@@ -277,39 +328,63 @@ class Cme2100:
         self._respond(key, f"OK e-mail recipient set to {args[1]}")
 
     def _install_command(self, args: list[str], key: str) -> None:
+        addressing = SECONDARY
+        if args and args[0].lower() in (PRIMARY, SECONDARY):
+            addressing, args = args[0].lower(), args[1:]
         expected = decimal(args[0]) if args else None
         if not 1 <= len(args) <= 2 or expected is None:
-            self._respond(key, "ERROR usage: install <expected number of meters> [CAD file]")
+            self._respond(key, f"ERROR usage: {INSTALL_USAGE}")
             return
         if self._installing:
             self._respond(key, "ERROR installation already in progress")
             return
         cad = args[1] if len(args) == 2 else None
         self._installing = True
-        self._respond(key, f"installation started, expecting {expected} meters")
+        by = " by primary address" if addressing == PRIMARY else ""
+        self._respond(key, f"installation started, expecting {expected} meters{by}")
         self.world.emit(
-            ev.Install(source=self.name, phase="started", expected=expected, cad_file=cad)
+            ev.Install(
+                source=self.name,
+                phase="started",
+                expected=expected,
+                cad_file=cad,
+                method="primary_scan" if addressing == PRIMARY else ev.UNSET,
+            )
         )
-        self.world.process(self._install(expected, cad))
+        self.world.process(self._install(expected, cad, addressing))
 
     # -- wired bus ----------------------------------------------------------------------------
-    def _install(self, expected: int, cad: str | None) -> Generator:
+    def _install(self, expected: int, cad: str | None, addressing: str = SECONDARY) -> Generator:
         found: list[Any] = []
         if self.master is not None:
             bus = getattr(self.master, "bus", None)
             if bus is not None:
                 bus.baud = READOUT_BAUD
-            found = list((yield from self.master.search_secondary()))
+            if addressing == PRIMARY:
+                found = list((yield from self.master.scan_primary()))
+            else:
+                found = list((yield from self.master.search_secondary()))
+        self._identity = {}
+        if addressing == PRIMARY:
+            # one REQ_UD2 each: the identity (secondary address) each primary address answers
+            # with, for the Push Report rows (a meter that does not answer stays unnamed)
+            for a in found:
+                readout = yield from self.master.read(a)
+                self._identity[a] = _identity_of(readout)
         self.installed = sorted(found)
         self._installing = False
+        primary = addressing == PRIMARY
+        names = [self._identity.get(a) for a in self.installed] if primary else self.installed
         self.world.emit(
             ev.Install(
                 source=self.name,
                 phase="completed",
                 expected=expected,
                 found=len(found),
-                addresses=[str(a) for a in self.installed],
+                addresses=[str(a) for a in names if a is not None],
                 cad_file=cad,
+                method="primary_scan" if primary else ev.UNSET,
+                primary_addresses=list(self.installed) if primary else ev.UNSET,
             )
         )
         verdict = "OK" if len(found) == expected else "MISMATCH"
@@ -332,13 +407,16 @@ class Cme2100:
         for address in list(self.installed):
             readout = yield from self.master.read(address)
             at = self.world.clock(readout.started).isoformat()
+            if isinstance(address, int):  # installed by primary address: name it as it answers
+                self._identity[address] = _identity_of(readout) or self._identity.get(address)
+            name = self._identity.get(address, address) if isinstance(address, int) else address
             if readout.ok:
                 ok += 1
                 for telegram in readout.telegrams:
-                    self._pending += [_row(at, address, "ok", r) for r in telegram.records]
+                    self._pending += [_row(at, name, "ok", r) for r in telegram.records]
             else:
                 failed += 1
-                self._pending.append(_row(at, address, readout.error or "failed", None))
+                self._pending.append(_row(at, name, readout.error or "failed", None))
         self.world.emit(
             ev.ReadoutCycle(
                 source=self.name,
@@ -408,6 +486,13 @@ def _seconds_to_next(world: World, period: float) -> float:
     midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
     t = (start - midnight).total_seconds() + world.now
     return (t // period + 1) * period - t
+
+
+def _identity_of(readout: Any) -> Any:
+    """The secondary address in the first RSP_UD of a readout, or None."""
+    if not readout.ok or not readout.telegrams:
+        return None
+    return getattr(readout.telegrams[0].header, "address", None)
 
 
 def _redact(command: str) -> str:

@@ -53,6 +53,7 @@ class SmsPdu:
     text: str
     concat: Concat | None = None
     timestamp: datetime | None = None  # TP-SCTS of a deliver
+    coding: str = "gsm7"  # "gsm7" (DCS 00) or "ucs2" (DCS 08)
 
 
 # -- septet packing -------------------------------------------------------------------------
@@ -209,7 +210,8 @@ def _decode_scts(data: bytes, offset: int) -> datetime:
 def decode_pdu(pdu_hex: str) -> SmsPdu:
     """Decode an SMS-DELIVER or SMS-SUBMIT PDU given as hex with its SMSC field.
 
-    GSM-7 (DCS 0x00) only. Raises :class:`PduError` with the octet offset of the problem.
+    GSM-7 (DCS 0x00) and UCS2 (DCS 0x08, ``coding="ucs2"``). Raises :class:`PduError` with
+    the octet offset of the problem.
     """
     try:
         raw = bytes.fromhex(pdu_hex.strip())
@@ -276,7 +278,7 @@ def _decode(raw: bytes) -> SmsPdu:
             text = body.decode("utf-16-be")
         except UnicodeDecodeError as exc:
             raise PduError(f"UCS2 user data: {exc.reason}", i + 1 + exc.start) from None
-        return SmsPdu(kind, number, text, concat, timestamp)
+        return SmsPdu(kind, number, text, concat, timestamp, "ucs2")
     if udl < header_septets:
         raise PduError(f"user data length {udl} is shorter than its header", i)
     septets = unpack_septets(ud, udl - header_septets, fill)
@@ -287,22 +289,31 @@ class Reassembler:
     """Collects parts of concatenated SMS until a message is complete.
 
     Parts are keyed by (number, reference, total); ``add`` returns the full text when the
-    last missing part arrives, else ``None``. Single SMS come back at once.
+    last missing part arrives, else ``None``; ``add_message`` the same as an :class:`SmsPdu`
+    (``concat`` None, ``coding`` ``"ucs2"`` if any part was UCS-2, the first part's time
+    stamp). Single SMS come back at once.
     """
 
     def __init__(self) -> None:
-        self._parts: dict[tuple[str, int, int], dict[int, str]] = {}
+        self._parts: dict[tuple[str, int, int], dict[int, SmsPdu]] = {}
 
     def add(self, sms: SmsPdu) -> str | None:
+        whole = self.add_message(sms)
+        return None if whole is None else whole.text
+
+    def add_message(self, sms: SmsPdu) -> SmsPdu | None:
         if sms.concat is None or sms.concat.total <= 1:
-            return sms.text
+            return sms
         key = (sms.number, sms.concat.reference, sms.concat.total)
         parts = self._parts.setdefault(key, {})
-        parts[sms.concat.sequence] = sms.text
+        parts[sms.concat.sequence] = sms
         if len(parts) < sms.concat.total:
             return None
         del self._parts[key]
-        return "".join(parts[k] for k in sorted(parts))
+        ordered = [parts[k] for k in sorted(parts)]
+        coding = "ucs2" if any(p.coding == "ucs2" for p in ordered) else "gsm7"
+        text = "".join(p.text for p in ordered)
+        return SmsPdu(sms.kind, sms.number, text, None, ordered[0].timestamp, coding)
 
     @property
     def pending(self) -> int:

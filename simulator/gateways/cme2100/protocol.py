@@ -72,6 +72,8 @@ REASONS = {
     "replay": "message counter not above the last accepted one",
     "factory_key": "authentic under the factory key, which is no longer accepted",
     "plaintext": "an unencrypted command",
+    "non_gsm": "a UCS-2 SMS with a character outside the GSM 7-bit alphabet (typed on a phone)",
+    "bad_pdu": "an SMS PDU that cannot be decoded (e.g. UCS-2 of odd length, a lone surrogate)",
 }
 
 

@@ -49,6 +49,8 @@ from simulator.core.trace_invariants import PushWindowOnce
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme2100.gateway import Cme2100
+from simulator.gateways.cme2100.network import SmsNetwork
+from simulator.gateways.cme2100.pdu import encode_deliver
 from simulator.gateways.cme2100.protocol import Direction, SmsProtocolError, encrypt, sms_body
 from simulator.gateways.cme2100.scenario_model import (
     DEFAULT_WRONG_KEY,
@@ -68,11 +70,15 @@ SMS_COLUMNS = (
     "fault",  # the script's fault for a bad SMS, else ""
     "plain",  # plaintext command or response (password masked)
     "counter",  # message counter of the frame, when it has one
-    "outcome",  # accepted | rejected (gateway); decrypted | rejected (bench); in_flight
+    "outcome",  # accepted | rejected (gateway); decrypted | rejected (bench); in_flight; lost
     "reason",  # rejection reason code (protocol.REASONS), else ""
     "text",  # the SMS text on the air
 )
 BENCH = "bench"  # trace source of the head-end
+BENCH_NUMBER = "+46700000000"  # the head-end's phone number in the PDUs it sends (TP-OA)
+#: What the ``non_gsm`` fault inserts: a typographic apostrophe, as a phone keyboard or
+#: autocorrect adds it; the phone must then send the whole SMS UCS-2 coded.
+NON_GSM_CHAR = "\u2019"
 #: Counters of ``factory_key`` SMS: far above the factory key's commissioning counters.
 FACTORY_FAULT_COUNTER = 2**31
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -133,8 +139,8 @@ class HeadEnd:
     def __init__(self, world: World, gateway: Cme2100, sc: Cme2100Scenario, writer: Any) -> None:
         self.world, self.gateway, self.sc, self.writer = world, gateway, sc, writer
         self.sender = CommandSender(sc.gateway.factory_key)
-        self.latency = sc.gateway.latency_range()
-        self._rng = world.rng("sms/latency")
+        self.network = SmsNetwork(world, sc.gateway.latency_range(), sc.sms_network)
+        self._concat_ref = 0  # reference of the UCS-2 SMS the bench sends (8-bit, TS 23.040)
         self._pending_password: str | None = None
         self._last_text: str | None = None
         self._last_plain = ""
@@ -148,10 +154,6 @@ class HeadEnd:
             world.process(self._send_at(i, sms))
 
     # -- bench -> gateway -----------------------------------------------------------------
-    def _delay(self) -> float:
-        lo, hi = self.latency
-        return lo if lo == hi else self._rng.uniform(lo, hi)
-
     def _compose(self, i: int, sms: SmsModel) -> tuple[str, str, int | None]:
         """(SMS text, plaintext, counter) for a script entry, at its send time."""
         if sms.fault == "replay":
@@ -161,6 +163,11 @@ class HeadEnd:
         plain = self.sc.fill(sms.text)
         if sms.fault == "plaintext":
             return plain, plain, None
+        if sms.fault == "non_gsm":  # pasted into a phone that added a typographic apostrophe
+            counter = self.sender.next_counter
+            text = self.sender.encrypt_command(plain)
+            i = len(text) // 2
+            return text[:i] + NON_GSM_CHAR + text[i:], plain, counter
         if sms.fault == "wrong_key":
             counter = self.sender.next_counter
             key = sms.key or DEFAULT_WRONG_KEY
@@ -196,9 +203,38 @@ class HeadEnd:
                 counter=counter,
             )
         )
-        yield self.world.timeout(self._delay())
-        self._to_gateway[sms_body(text)].append(rec)
-        self.gateway.receive(text)
+        delays = self.network.route("to_gateway", text)
+        if not delays:
+            self._lost(rec)
+            return
+        for later in delays[1:]:  # a second copy (the SMS centre delivered again)
+            copy = SmsRecord(rec.sent_s, rec.direction, text, rec.plain, rec.fault, counter)
+            self._in_flight.append(copy)
+            self.world.process(self._deliver_later(copy, sms, later))
+        yield self.world.timeout(delays[0])
+        self._deliver(rec, sms)
+
+    def _deliver_later(self, rec: SmsRecord, sms: SmsModel, delay: float):
+        yield self.world.timeout(delay)
+        self._deliver(rec, sms)
+
+    def _deliver(self, rec: SmsRecord, sms: SmsModel) -> None:
+        """Hand one copy to the gateway: as text (GSM 7-bit), or as the SMS-DELIVER PDUs a
+        phone sends when ``coding = "ucs2"``."""
+        self._to_gateway[sms_body(rec.text)].append(rec)
+        if sms.coding != "ucs2" and sms.fault != "non_gsm":
+            self.gateway.receive(rec.text)
+            return
+        self._concat_ref = (self._concat_ref + 1) % 256
+        when = self.world.clock()
+        for pdu in encode_deliver(
+            BENCH_NUMBER, rec.text, timestamp=when, reference=self._concat_ref, ucs2=True
+        ):
+            self.gateway.receive_pdu(pdu)
+
+    def _lost(self, rec: SmsRecord) -> None:
+        rec.outcome = "lost"
+        self._finish(rec)
 
     def _on_trace(self, ev: TraceEvent) -> None:
         """The gateway's verdict on an SMS it received completes that SMS's row."""
@@ -220,7 +256,23 @@ class HeadEnd:
         self.world.process(self._receive_later(rec))
 
     def _receive_later(self, rec: SmsRecord):
-        yield self.world.timeout(self._delay())
+        delays = self.network.route("from_gateway", rec.text)
+        if not delays:
+            self._lost(rec)
+            return
+        for later in delays[1:]:
+            copy = SmsRecord(rec.sent_s, rec.direction, rec.text)
+            self._in_flight.append(copy)
+            self.world.process(self._judge_later(copy, later))
+        yield self.world.timeout(delays[0])
+        self._judge(rec)
+
+    def _judge_later(self, rec: SmsRecord, delay: float):
+        yield self.world.timeout(delay)
+        self._judge(rec)
+
+    def _judge(self, rec: SmsRecord) -> None:
+        """The bench reads one response copy: decrypts it or rejects it (e.g. ``replay``)."""
         rec.received_s = self.world.now
         try:
             plain = self._decrypt(rec.text)
@@ -268,12 +320,13 @@ class HeadEnd:
         self._in_flight.remove(rec)
         self.writer.writerow(rec.row(self.world))
 
-    def flush(self) -> int:
-        """Write the rows of SMS still in flight at the end of the run; return their count."""
+    def flush(self) -> tuple[int, int]:
+        """Write the rows of SMS still in flight at the end of the run; return their count
+        and how many of them were on their way to the gateway."""
         left = list(self._in_flight)
         for rec in left:
             self._finish(rec)
-        return len(left)
+        return len(left), sum(1 for r in left if r.direction == "to_gateway")
 
 
 class ReportFiles:
@@ -393,12 +446,15 @@ class Cme2100Run:
         sc, g, hours = self.sc, self.sc.gateway, self.ctx.hours
         tally, gateway, head_end, reports = self.tally, self.gateway, self.head_end, self.reports
         seg = self.seg
-        in_flight = head_end.flush()
+        in_flight, to_gateway = head_end.flush()
         self.once.check()
-        # every SMS the head-end sent was accepted, rejected or is still on its way (issue 14)
+        net = head_end.network.counts
+        # every SMS copy the network delivers to the gateway was accepted, rejected or is
+        # still on its way; every SMS sent was delivered or lost (issue 14, issue 17)
         check_balance(
-            g.name, "SMS sent", head_end.sent,
-            accepted=tally.sms_accepted, rejected=tally.sms_rejected, in_flight=in_flight,
+            g.name, "SMS sent + second copies", head_end.sent + net["to_gateway"]["duplicated"],
+            accepted=tally.sms_accepted, rejected=tally.sms_rejected, in_flight=to_gateway,
+            lost=net["to_gateway"]["lost"],
         )  # fmt: skip
         delivered = [p for p in tally.pushes if p["outcome"] == "delivered"]
         failed = [p for p in tally.pushes if p["outcome"] == "failed"]
@@ -426,6 +482,8 @@ class Cme2100Run:
             "report_files": [f.name for f in reports.files],
             "smtp": None if sc.smtp is None else f"{sc.smtp.host}:{sc.smtp.port}",
         }
+        if sc.sms_network.active:  # only then: summaries of runs without it stay as they were
+            summary["sms_network"] = net
         rejected = ", ".join(f"{k} {v}" for k, v in summary["sms_rejected_reasons"].items())
         table = [
             ("gateway", f"{g.name} ({gateway.state}), reports to {gateway.recipient or '-'}"),
@@ -481,6 +539,10 @@ class Cme2100Summary(pydantic.BaseModel):
     rows_per_report: list[int]
     report_files: list[str]
     smtp: str | None = pydantic.Field(description="host:port of the real SMTP server, if any")
+    sms_network: dict[str, dict[str, int]] | None = pydantic.Field(
+        None,
+        description="with [sms_network]: to_gateway / from_gateway -> lost, late, duplicated",
+    )
 
 
 DEVICE = DeviceKind(

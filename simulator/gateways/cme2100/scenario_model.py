@@ -24,18 +24,27 @@ Shape (every key optional unless marked; see fixtures/scenarios/cme2100-building
     [bus] ... [[slaves]] ...           # the wired segment: exactly the schema of kind = "mbus"
                                        # (simulator/building/scenario_model.py)
 
+    [sms_network]                      # optional, all off by default (settings.py
+    loss_probability = 0.0             # SmsNetworkSettings): lost, held by the SMS centre
+    late_probability = 0.0             # (late_s more), delivered twice (duplicate_after_s
+    late_s = [600, 3600]               # later); each SMS either way, stream "sms/network"
+    duplicate_probability = 0.0
+    duplicate_after_s = [30, 300]
+
     [[sms]]                            # the head-end's script; absent: the default
     at = "00:05"                       # commissioning (password 00:01, qset email 00:02,
     text = "install {expected_meters}" # install 00:03). at = world time since start,
     fault = "wrong_key"                # "H:MM" or "H:MM:SS" (H may exceed 23).
     key = "Wr0ngKey-0000000"           # text placeholders: {password} {email}
                                        # {expected_meters} {factory_key}
+    coding = "ucs2"                    # as a phone sends it: UCS-2 SMS-DELIVER PDUs
 
 ``fault`` (optional) makes the bench send a bad SMS the gateway must reject: ``wrong_key``
 (encrypted under ``key``, default :data:`DEFAULT_WRONG_KEY`), ``factory_key`` (under the
 factory key after the password was set), ``tampered`` (one character of the encrypted text
 changed), ``plaintext`` (``text`` unencrypted), ``replay`` (the bench's previous SMS sent
-again; no ``text``).
+again; no ``text``), ``non_gsm`` (encrypted, then a typographic apostrophe U+2019 inserted,
+as a phone's keyboard does; always sent UCS-2 coded).
 
 Validation (:func:`validate`) reports pydantic errors, the wired segment's cross checks and
 this kind's own (key format, password different from the factory key, e-mail syntax, times
@@ -59,9 +68,10 @@ from simulator.core.world import EPOCH
 from simulator.gateways.cme2100.gateway import EMAIL_RE
 from simulator.gateways.cme2100.protocol import KeyFormatError, check_key_text
 from simulator.gateways.cme2100.sender import PASSWORD_KEY
+from simulator.gateways.cme2100.settings import SmsNetworkSettings
 from simulator.scenario import Issue, ScenarioDoc, StartTime, StrictModel
 
-Fault = Literal["wrong_key", "factory_key", "tampered", "plaintext", "replay"]
+Fault = Literal["wrong_key", "factory_key", "tampered", "plaintext", "replay", "non_gsm"]
 
 #: The key a ``wrong_key`` SMS is encrypted with when the script gives none.
 DEFAULT_WRONG_KEY = "Wr0ngKey-0000000"
@@ -130,6 +140,7 @@ class SmsModel(StrictModel):
     text: str | None = None
     fault: Fault | None = None
     key: str | None = None
+    coding: Literal["gsm7", "ucs2"] = "gsm7"
 
     @field_validator("at")
     @classmethod
@@ -154,6 +165,7 @@ class Cme2100Scenario(StrictModel):
     bus: BusModel = Field(default_factory=BusModel)
     slaves: list[SlaveGroup] = Field(min_length=1)
     sms: list[SmsModel] = Field(default_factory=list)
+    sms_network: SmsNetworkSettings = Field(default_factory=SmsNetworkSettings)
 
     @field_validator("start")
     @classmethod

@@ -5,7 +5,8 @@ message spends 6 octets of user data header (IEI 00, 8-bit reference, TS 23.040 
 plus one fill bit, which leaves 153 septets per part, at most 255 parts. Characters of the
 extension table (``^{}\\[~]|€`` and form feed) take two septets (escape 0x1B + code).
 Base64URL (the CMe2100 v1 text form) uses only basic-table characters, one septet each.
-UCS-2 messages are not supported by the bench (the CMe2100 channel never needs them).
+Base64URL never needs UCS-2, but a phone switches a whole message to UCS-2 (TS 23.038 DCS 08)
+as soon as one character is outside GSM 7-bit; :func:`first_non_gsm` finds that character.
 """
 
 from __future__ import annotations
@@ -82,6 +83,15 @@ def from_septets(septets: list[int] | bytes) -> str:
         else:
             out.append(BASIC[s & 0x7F])
     return "".join(out)
+
+
+def first_non_gsm(text: str) -> tuple[int, str] | None:
+    """``(offset, character)`` of the first character of ``text`` that GSM 7-bit (basic or
+    extension table) cannot carry, or ``None``: the character that made a phone send UCS-2."""
+    for i, ch in enumerate(text):
+        if ch not in _BASIC_CODE and ch not in EXTENSION:
+            return i, ch
+    return None
 
 
 def septet_length(text: str) -> int:
