@@ -429,7 +429,7 @@ def facts_of(frame: Frame) -> FrameFacts:
         try:
             if frame.ci in (0x52, 0x56) and frame.calling:
                 text = f"{head} {_describe_select(frame)}"
-            elif not frame.calling and frame.ci in (0x72, 0x7A, 0x78, 0x70):
+            elif not frame.calling and frame.ci in (0x72, 0x76, 0x7A, 0x78, 0x70):
                 rsp, more = _describe_rsp(frame)
                 text = f"{head} {rsp}"
             else:
