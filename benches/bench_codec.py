@@ -68,9 +68,15 @@ def _whole(frames: list[bytes]) -> list[bytes]:
 
 
 def _report(benchmark, n: int, what: str) -> None:
-    mean = benchmark.stats.stats.mean
-    benchmark.extra_info[f"{what}_per_second"] = round(n / mean)
-    print(f"\n{what}: {n / mean:,.0f} per second ({n} per round, mean {mean * 1e3:.3f} ms)")
+    """Per second from the best round (a shared machine's load only ever slows a round) and
+    from the mean."""
+    best, mean = benchmark.stats.stats.min, benchmark.stats.stats.mean
+    benchmark.extra_info[f"{what}_per_second"] = round(n / best)
+    benchmark.extra_info[f"{what}_per_second_mean"] = round(n / mean)
+    print(
+        f"\n{what}: {n / best:,.0f} per second, best round ({n / mean:,.0f} from the mean; "
+        f"{n} per round, best {best * 1e3:.3f} ms)"
+    )
 
 
 def _best(fn, rounds: int = ROUNDS) -> float:
@@ -148,10 +154,11 @@ def test_decode_against_pymeterbus(benchmark):
             continue
         both.append(raw)
     ours_s = theirs_s = json_s = float("inf")
-    for _ in range(5):  # alternate so load on the machine hits both sides alike
-        ours_s = min(ours_s, _best(lambda: [decode_telegram(r) for r in both], 6))
-        theirs_s = min(theirs_s, _best(lambda: [theirs_values(r) for r in both], 2))
-        json_s = min(json_s, _best(lambda: [meterbus.load(r).to_JSON() for r in both], 2))
+    for _ in range(5):  # alternate so load on the machine hits both sides alike, and give
+        # each side the same number of rounds (a best of fewer rounds is biased slow)
+        ours_s = min(ours_s, _best(lambda: [decode_telegram(r) for r in both], 4))
+        theirs_s = min(theirs_s, _best(lambda: [theirs_values(r) for r in both], 4))
+        json_s = min(json_s, _best(lambda: [meterbus.load(r).to_JSON() for r in both], 4))
     benchmark(lambda: [decode_telegram(r) for r in both])
     ratio, ratio_json = theirs_s / ours_s, json_s / ours_s
     benchmark.extra_info.update(

@@ -108,6 +108,8 @@ class DataRecord:
 
     def to_bytes(self) -> bytes:
         """The record as sent: DIF, DIFEs, VIF, [plain-text unit], VIFEs, [LVAR], data."""
+        if not self.fillers and self.lvar is None and self.vif & 0x7F != 0x7C:  # most records
+            return bytes((self.dif, *self.dife, self.vif, *self.vife)) + self.data
         out = bytearray([DIF_FILLER] * self.fillers)
         out += bytes([self.dif, *self.dife, self.vif])
         if self.vif & 0x7F == 0x7C:
@@ -485,8 +487,16 @@ def decode_block(data: bytes, offset: int = 0, *, msb_first: bool = False) -> Re
             )
         raw = data[pos:end]
         df = dif & 0x0F
-        if plan.kind == "number" and df in _INT_FIELDS and not msb_first:  # most records
-            number = int.from_bytes(raw, "little", signed=True)
+        # the common cases inline: a scaled integer or plain BCD number in mode 1
+        if plan.kind == "number" and not msb_first and df in _FAST_FIELDS:
+            if df in _INT_FIELDS:
+                number = int.from_bytes(raw, "little", signed=True)
+            else:
+                digits = raw[::-1].hex()
+                number = int(digits) if digits.isdigit() else None
+        else:
+            number = None
+        if number is not None:
             value: Value = number * plan.mul if plan.div == 1 else number / plan.div
             if plan.offset:
                 value += plan.offset  # type: ignore[operator]
@@ -523,6 +533,7 @@ def decode_block(data: bytes, offset: int = 0, *, msb_first: bool = False) -> Re
 
 _SINGLE = tuple(bytes([b]) for b in range(256))
 _INT_FIELDS = frozenset(dt.INT_FIELDS)
+_FAST_FIELDS = frozenset((*dt.INT_FIELDS, *dt.BCD_FIELDS))
 
 
 def encode_records(
@@ -540,16 +551,17 @@ def encode_records(
 
     Raises :class:`RecordError` if an element is not a :class:`DataRecord`.
     """
-    out = bytearray()
+    parts = []
     for i, rec in enumerate(records):
-        if not isinstance(rec, DataRecord):
+        if type(rec) is not DataRecord and not isinstance(rec, DataRecord):
             raise RecordError(f"record {i} is a {type(rec).__name__}, not a DataRecord")
         try:
-            out += rec.to_bytes()
+            parts.append(rec.to_bytes())
         except MBusError:
             raise
         except (ValueError, TypeError) as exc:
             raise RecordError(f"record {i} cannot be encoded: {exc}") from None
+    out = bytearray(b"".join(parts))
     out += bytes([DIF_FILLER] * trailing_fillers)
     if more_follow:
         out.append(DIF_MORE_FOLLOW)

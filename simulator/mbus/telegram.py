@@ -47,6 +47,12 @@ CI_DATA_SEND_MSB = 0x55
 MODE_2 = frozenset({CI_LONG_HEADER_MSB, CI_FIXED_MSB, CI_DATA_SEND_MSB})
 
 
+#: Parsed secondary addresses by their 8 wire bytes: a bus reads the same meters again and
+#: again, and the address is immutable. Bounded so junk input cannot grow it.
+_ADDRESSES: dict[bytes, SecondaryAddress | None] = {}
+_UNSEEN = object()
+
+
 def _swap_address(raw: bytes) -> bytes:
     """Mode 1 <-> mode 2 order of the 8 address bytes (ID and manufacturer reversed)."""
     return raw[3::-1] + raw[5:3:-1] + raw[6:8]
@@ -337,10 +343,14 @@ def decode_telegram(frame: LongFrame | ControlFrame | bytes) -> Telegram:
                 f"long header (CI {ci:02X}) needs 12 bytes, got {len(data)}", base + len(data)
             )
         raw = _swap_address(data[:8]) if msb_first else data[:8]
-        try:
-            address: SecondaryAddress | None = SecondaryAddress.from_bytes(raw, base)
-        except AddressError:
-            address = None  # odd meters (non-BCD ID, manufacturer 0): raw_address keeps it
+        address = _ADDRESSES.get(raw, _UNSEEN)
+        if address is _UNSEEN:
+            try:
+                address = SecondaryAddress.from_bytes(raw, base)
+            except AddressError:
+                address = None  # odd meters (non-BCD ID, manufacturer 0): raw_address keeps it
+            if len(_ADDRESSES) < 4096:
+                _ADDRESSES[raw] = address
         header = Header(ci, data[8], data[9], int.from_bytes(data[10:12], order), address, raw)
         start = 12
     elif ci == CI_SHORT_HEADER:
