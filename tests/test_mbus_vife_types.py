@@ -119,3 +119,14 @@ def test_landis_gyr_maximum_dates_from_the_corpus():
     t = decode_telegram(bytes.fromhex(path.read_text().replace("\n", " ")))
     dates = [r.value for r in t.records if r.vife and r.vife[-1] & 0x7F == 0x6F]
     assert datetime(2011, 8, 26, 20, 50) in dates and datetime(2011, 8, 9, 11, 43) in dates
+
+
+def test_plan_cache_is_bounded_under_junk_vibs():
+    """Every distinct VIB gets one cached plan; junk input cannot grow the cache without end."""
+    from simulator.mbus import vif
+
+    for i in range(6000):  # distinct VIBs: VIF 86 + VIFE 0x80|a + VIFE b
+        a, b = (i >> 7) & 0x7F, i & 0x7F
+        decode_records(bytes([0x01, 0x86, 0x80 | a, b, 0x00]))
+    assert len(vif._PLANS) <= 4096
+    assert _one("04 86 74 64000000").value == 1000  # still decodes right past the bound
