@@ -155,6 +155,15 @@ PM_UNITS = {
     "MeasureUnit.BAR": "bar",
 }
 
+#: pymeterbus reports a combinable VIFE apart (``unit_enh``); we apply it to the unit.
+PM_UNIT_ENH = {
+    "VIFUnitEnhExt.PER_INPUT_PULSE0": "/pulse",
+    "VIFUnitEnhExt.PER_INPUT_PULSE1": "/pulse",
+}
+#: pymeterbus leaves these VIFEs unapplied (keeps the VIF's unit): only the number is compared.
+#: SEN_Pollustat's VIFE 50/58 (duration of limit exceed) make the value seconds, not m3/h.
+PM_UNAPPLIED = "VIFUnitEnhExt.UNKNOWN_ENHANCEMENT"
+
 
 def _pymeterbus_records(raw: bytes) -> list[dict] | None:
     try:
@@ -183,7 +192,9 @@ def _compare(raw: bytes) -> tuple[int, list[str]]:
         except (TypeError, ValueError):
             continue
         compared += 1
-        ours = (unit == r.unit, p.get("storage_number"), p.get("tariff", 0), p.get("device", 0))
+        unit += PM_UNIT_ENH.get(p.get("unit_enh"), "")
+        same_unit = unit == r.unit or p.get("unit_enh") == PM_UNAPPLIED
+        ours = (same_unit, p.get("storage_number"), p.get("tariff", 0), p.get("device", 0))
         if ours != (True, r.storage, r.tariff, r.subunit) or not math.isclose(
             pv, r.value, rel_tol=1e-9, abs_tol=1e-9
         ):

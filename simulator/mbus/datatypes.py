@@ -1,4 +1,4 @@
-"""EN 13757-3 data types: integers, BCD, real32, LVAR and the date/time types F, G, I.
+"""EN 13757-3 data types: integers, BCD, real32, LVAR and the date/time types F, G, I, J.
 
 All multi-byte values are little-endian (mode 1). Every function raises
 :class:`~simulator.mbus.errors.RecordError` (never ``ValueError``/``struct.error``); decoders
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from simulator.mbus.errors import RecordError
 
@@ -70,6 +70,11 @@ def decode_bcd(raw: bytes, offset: int = 0) -> int:
     """
     if not raw:
         return 0
+    digits = raw[::-1].hex()
+    if digits.isdigit():  # the common case in one C call; the loop below finds the bad byte
+        return int(digits)
+    if digits[0] == "f" and digits[1:].isdigit():
+        return -int(digits[1:])
     negative = raw[-1] >> 4 == 0xF
     value = 0
     for i in range(len(raw) - 1, -1, -1):
@@ -264,3 +269,22 @@ def _check_year(year: int, last: int) -> int:
 
 def is_number(value: object) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- type J (CP24): time of day --------------------------------------------------------------
+# EN 13757-3 Annex A: second UI6 (b0 bits 0-5), minute UI6 (b1 bits 0-5), hour UI5 (b2 bits 0-4),
+# the same layout as the first three bytes of type I; exmbus decode_type_j reads <<59, 48, 11>>
+# as 11:48:59. Bits 6-7 of b0/b1 and 5-7 of b2 are reserved and ignored.
+
+
+def decode_time_j(raw: bytes) -> time | None:
+    """Type J: a ``time`` (second, minute, hour), or None when a field is out of range."""
+    try:
+        return time(raw[2] & 0x1F, raw[1] & 0x3F, raw[0] & 0x3F)
+    except ValueError:
+        return None
+
+
+def encode_time_j(value: time) -> bytes:
+    """A ``time`` as type J (3 bytes, second first); sub-second parts are dropped."""
+    return bytes([value.second, value.minute, value.hour])

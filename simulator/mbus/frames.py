@@ -279,7 +279,18 @@ def parse_frame(buf: bytes) -> Frame:
     c, a, ci = body[0], body[1], body[2]
     if length == 3:
         return ControlFrame(c, a, ci)
-    return LongFrame(c, a, ci, body[3:])
+    return _long_frame(c, a, ci, body[3:])
+
+
+def _long_frame(c: int, a: int, ci: int, data: bytes) -> LongFrame:
+    """A LongFrame from parsed bytes, which are valid by construction (no re-validation)."""
+    frame = object.__new__(LongFrame)
+    setattr_ = object.__setattr__
+    setattr_(frame, "c", c)
+    setattr_(frame, "a", a)
+    setattr_(frame, "ci", ci)
+    setattr_(frame, "data", data)
+    return frame
 
 
 def split_frames(buf: bytes) -> list[Frame]:
@@ -418,7 +429,7 @@ def facts_of(frame: Frame) -> FrameFacts:
         try:
             if frame.ci in (0x52, 0x56) and frame.calling:
                 text = f"{head} {_describe_select(frame)}"
-            elif not frame.calling and frame.ci in (0x72, 0x7A, 0x78, 0x70):
+            elif not frame.calling and frame.ci in (0x72, 0x76, 0x7A, 0x78, 0x70):
                 rsp, more = _describe_rsp(frame)
                 text = f"{head} {rsp}"
             else:

@@ -16,8 +16,12 @@ Rules implemented (errors are :class:`RecordError` with the frame offset of the 
 * VIF ``FD``/``FB``: the first VIFE indexes the 1st/2nd extension table; ``7C``/``FC``: a
   length byte + ASCII unit (last character first) follows the VIF *before* the VIFEs (as
   libmbus and Elvaco frames do); ``7F``/``FF``: manufacturer specific, its VIFEs are not
-  interpreted. Combinable VIFEs 70..77 and 7D scale the value (multiplicative correction
-  factor); the others are kept as descriptions in ``vife_text``.
+  interpreted. Combinable VIFEs are applied (:class:`~simulator.mbus.vif.VibPlan`): 70..77
+  and 7D scale the value, 78..7B add an offset, "per ..."/"multiplied by ..."/pulse VIFEs
+  change the unit, 3B/3C name the forward/backward register, number of exceeds is a count,
+  durations are seconds and date(/time)-of VIFEs give dates; every VIFE is also described in
+  ``vife_text``.
+* Mode 2 (CI 76/55, ``msb_first``): each data field is sent most significant byte first.
 * Values that cannot be decoded although the bytes are there (BCD with A-F nibbles, an
   invalid date, IV bit set) give ``value=None`` and say why in ``invalid``; the raw bytes stay
   in ``data`` so nothing is lost.
@@ -27,19 +31,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from simulator.mbus import datatypes as dt
 from simulator.mbus.errors import MBusError, RecordError
-from simulator.mbus.vif import (
-    FB,
-    FD,
-    PRIMARY,
-    RESERVED,
-    VifInfo,
-    combinable_exponent,
-    describe_combinable,
-)
+from simulator.mbus.vif import _PLANS, VibPlan, VifInfo, make_plan, plan_of
 
 FUNCTIONS = ("instantaneous", "maximum", "minimum", "error")
 MAX_DIFE = 10
@@ -50,10 +46,10 @@ DIF_MORE_FOLLOW = 0x1F
 DIF_FILLER = 0x2F
 DIF_GLOBAL_READOUT = 0x7F
 
-Value = int | float | str | datetime | date | bytes | None
+Value = int | float | str | datetime | date | time | bytes | None
 
 
-@dataclass
+@dataclass(slots=True)
 class DataRecord:
     """One data record (DIB + VIB + data).
 
@@ -112,6 +108,8 @@ class DataRecord:
 
     def to_bytes(self) -> bytes:
         """The record as sent: DIF, DIFEs, VIF, [plain-text unit], VIFEs, [LVAR], data."""
+        if not self.fillers and self.lvar is None and self.vif & 0x7F != 0x7C:  # most records
+            return bytes((self.dif, *self.dife, self.vif, *self.vife)) + self.data
         out = bytearray([DIF_FILLER] * self.fillers)
         out += bytes([self.dif, *self.dife, self.vif])
         if self.vif & 0x7F == 0x7C:
@@ -136,6 +134,7 @@ class DataRecord:
         tariff: int = 0,
         subunit: int = 0,
         plain_unit: str | None = None,
+        msb_first: bool = False,
     ) -> DataRecord:
         """Build a record from a value in the VIF family's unit.
 
@@ -159,16 +158,19 @@ class DataRecord:
             raise RecordError(f"VIF {vif_byte:02X} needs a VIFE naming the extension-table entry")
         vifes = [c | 0x80 for c in codes[:-1]] + [c & 0x7F for c in codes[-1:]]
         dib = _build_dib(data_field, function, storage, tariff, subunit)
-        info, exponent, _ = _resolve(vif_byte, tuple(vifes))
+        plan = plan_of(bytes([vif_byte, *vifes]))
         plain = b""
         if vif_byte & 0x7F == 0x7C:
             unit = (plain_unit or "").encode("latin-1", "replace")
             if len(unit) > 255:
                 raise RecordError("plain-text unit longer than 255 characters")
             plain = bytes([len(unit)]) + unit[::-1]
-        payload = _encode_value(info, exponent, data_field, value, vif_byte)
+        payload = _encode_value(plan, data_field, value)
+        if msb_first:  # mode 2: the data (not the LVAR byte) most significant byte first
+            lead = 1 if data_field == dt.LVAR_FIELD else 0
+            payload = payload[:lead] + payload[lead:][::-1]
         wire = dib + bytes([vif_byte]) + plain + bytes(vifes) + payload
-        records, _, _ = decode_records(wire)
+        records, _, _ = decode_records(wire, msb_first=msb_first)
         if len(records) != 1:
             raise RecordError(f"built bytes {wire.hex()} do not form exactly one record")
         return records[0]
@@ -197,28 +199,10 @@ def _build_dib(data_field: int, function: str, storage: int, tariff: int, subuni
 
 
 def _resolve(vif: int, vife: tuple[int, ...]) -> tuple[VifInfo, int, tuple[str, ...]]:
-    """VIF/VIFEs -> (table entry, total decimal exponent, descriptions of combinable VIFEs)."""
-    rest: tuple[int, ...]
-    if vif == 0xFD or vif == 0xFB:
-        table = FD if vif == 0xFD else FB
-        first = vife[0] & 0x7F
-        info = table.get(first) or VifInfo(f"reserved_{vif:02X}_{first:02X}")
-        rest = vife[1:]
-    else:
-        info = PRIMARY.get(vif & 0x7F, RESERVED)
-        rest = vife
-    if info.kind == "manufacturer":
-        return info, 0, tuple(f"manufacturer VIFE {c:02X}" for c in rest)
-    exponent = info.exponent
-    texts = []
-    for i, b in enumerate(rest):
-        code = b & 0x7F
-        texts.append(describe_combinable(code))
-        if code == 0x7F:  # the remaining VIFEs are manufacturer specific
-            texts.extend(f"manufacturer VIFE {c:02X}" for c in rest[i + 1 :])
-            break
-        exponent += combinable_exponent(code)
-    return info, exponent, tuple(texts)
+    """VIF/VIFEs -> (table entry after the combinable VIFEs, total decimal exponent, texts)."""
+    plan = make_plan(vif, vife)
+    info = VifInfo(plan.quantity, plan.unit, plan.exponent, plan.kind, plan.factor)
+    return info, plan.exponent, plan.texts
 
 
 def _scale(raw: int | float, exponent: int) -> int | float:
@@ -227,12 +211,16 @@ def _scale(raw: int | float, exponent: int) -> int | float:
     return raw / 10**-exponent  # int / int is correctly rounded: 12345 / 1000 == 12.345
 
 
-def _unscale(info: VifInfo, exponent: int, value: object, as_real: bool) -> int | float:
-    """A value in the family unit -> the raw number to put on the wire."""
+def _unscale(plan: VibPlan, value: object, as_real: bool) -> int | float:
+    """A value in the plan's unit -> the raw number to put on the wire."""
     if not dt.is_number(value):
-        raise RecordError(f"{info.quantity} needs a finite number, got {value!r}")
-    if info.kind == "duration":
-        exponent, divisor = 0, info.factor
+        raise RecordError(f"{plan.quantity} needs a finite number, got {value!r}")
+    assert isinstance(value, int | float)
+    if plan.offset:
+        value = value - plan.offset
+    exponent = plan.exponent
+    if plan.kind == "duration":
+        exponent, divisor = 0, plan.factor
     else:
         divisor = 1
     if as_real:
@@ -245,26 +233,27 @@ def _unscale(info: VifInfo, exponent: int, value: object, as_real: bool) -> int 
         raw, rem = divmod(value, divisor * 10**exponent)
         if rem:
             raise RecordError(
-                f"{value} {info.unit} is not a multiple of the VIF resolution "
-                f"{divisor * 10**exponent} {info.unit}"
+                f"{value} {plan.unit} is not a multiple of the VIF resolution "
+                f"{divisor * 10**exponent} {plan.unit}"
             )
         return raw
     scaled = value * 10**-exponent / divisor if exponent < 0 else value / (divisor * 10**exponent)
     raw = round(scaled)
     if not math.isclose(_scale(raw, exponent) * divisor, value, rel_tol=1e-9, abs_tol=1e-12):
         raise RecordError(
-            f"{value} {info.unit} is not representable at the VIF resolution "
-            f"1e{exponent} {info.unit}"
+            f"{value} {plan.unit} is not representable at the VIF resolution "
+            f"1e{exponent} {plan.unit}"
         )
     return raw
 
 
-def _encode_value(info: VifInfo, exponent: int, df: int, value: Value, vif: int) -> bytes:
+def _encode_value(plan: VibPlan, df: int, value: Value) -> bytes:
+    """The data bytes (mode 1, LSB first) of ``value`` for data field ``df``."""
     if df in (0x0, 0x8):
         if value is not None:
             raise RecordError(f"data field {df:X} carries no data, value must be None")
         return b""
-    if info.kind in ("date", "datetime") and isinstance(value, date):
+    if plan.kind in ("date", "datetime") and isinstance(value, date | time):
         return _encode_date(df, value)
     if df == dt.LVAR_FIELD:
         if isinstance(value, str):
@@ -278,14 +267,16 @@ def _encode_value(info: VifInfo, exponent: int, df: int, value: Value, vif: int)
             lead = 0xD0 if value < 0 else 0xC0
             return bytes([lead + size]) + dt.encode_bcd(abs(value), size)
         raise RecordError(f"LVAR data needs str, bytes or int, got {type(value).__name__}")
-    if isinstance(value, str | bytes | date):
+    if plan.kind == "raw" and isinstance(value, bytes) and len(value) == dt.DATA_LENGTHS[df]:
+        return value
+    if isinstance(value, str | bytes | date | time):
         raise RecordError(f"data field {df:X} cannot carry a {type(value).__name__}")
     if df == dt.REAL_FIELD:
-        return dt.encode_real(_unscale(info, exponent, value, as_real=True))
-    raw = _unscale(info, exponent, value, as_real=False)
+        return dt.encode_real(_unscale(plan, value, as_real=True))
+    raw = _unscale(plan, value, as_real=False)
     if df in dt.INT_FIELDS:
         size = dt.INT_FIELDS[df]
-        if info.kind == "binary" and isinstance(raw, int) and raw >= 1 << (8 * size - 1):
+        if plan.kind == "binary" and isinstance(raw, int) and raw >= 1 << (8 * size - 1):
             raw -= 1 << (8 * size)  # flags are unsigned; store the same bit pattern
         return dt.encode_int(raw, size)
     if df in dt.BCD_FIELDS:
@@ -293,7 +284,11 @@ def _encode_value(info: VifInfo, exponent: int, df: int, value: Value, vif: int)
     raise RecordError(f"data field {df:X} cannot be encoded")
 
 
-def _encode_date(df: int, value: date) -> bytes:
+def _encode_date(df: int, value: date | time) -> bytes:
+    if isinstance(value, time):
+        if df == 0x3:
+            return dt.encode_time_j(value)
+        raise RecordError(f"a time of day needs data field 3 (type J), got {df:X}")
     if isinstance(value, datetime):
         if df == 0x4:
             return dt.encode_datetime_f(value)
@@ -305,27 +300,33 @@ def _encode_date(df: int, value: date) -> bytes:
     raise RecordError(f"a date needs data field 2 (type G), got {df:X}")
 
 
+#: Date/time type by data length: G (2 bytes), J (3), F (4), I (6) (EN 13757-3 Annex A).
+_DATE_DECODERS = {
+    2: dt.decode_date_g,
+    3: dt.decode_time_j,
+    4: dt.decode_datetime_f,
+    6: dt.decode_datetime_i,
+}
+
+
 def _decode_value(
-    info: VifInfo, exponent: int, df: int, raw: bytes, lvar: int | None, offset: int
+    plan: VibPlan, df: int, raw: bytes, lvar: int | None, offset: int
 ) -> tuple[Value, str | None]:
-    """-> (value, reason it is None)."""
+    """-> (value, reason it is None); ``raw`` in mode 1 order (LSB first)."""
     if df in (0x0, 0x8):
         return None, None
+    kind = plan.kind
     if df == dt.LVAR_FIELD:
-        text = info.kind not in ("container", "manufacturer")
+        text = kind not in ("container", "manufacturer", "raw")
         try:
             return dt.decode_lvar(lvar or 0, raw, text=text, offset=offset), None
         except RecordError as exc:
             return None, exc.reason
-    if info.kind in ("date", "datetime") and df in dt.INT_FIELDS and len(raw) in (2, 4, 6):
-        decoded: date | None
-        if len(raw) == 2:
-            decoded = dt.decode_date_g(raw)
-        elif len(raw) == 4:
-            decoded = dt.decode_datetime_f(raw)
-        else:
-            decoded = dt.decode_datetime_i(raw)
+    if kind in ("date", "datetime") and df in dt.INT_FIELDS and len(raw) in _DATE_DECODERS:
+        decoded = _DATE_DECODERS[len(raw)](raw)
         return decoded, (None if decoded is not None else "invalid date/time")
+    if kind == "raw":
+        return raw, None
     number: int | float
     if df == dt.REAL_FIELD:
         number = dt.decode_real(raw)
@@ -336,14 +337,15 @@ def _decode_value(
             number = dt.decode_bcd(raw, offset)
         except RecordError as exc:
             return None, f"not BCD: {exc.reason}"
-    elif info.kind == "binary":
+    elif kind == "binary":
         number = int.from_bytes(raw, "little")
     else:
-        number = dt.decode_int(raw)
-    if info.kind == "duration":
-        return number * info.factor, None
-    if info.kind in ("number", "plain_text"):
-        return _scale(number, exponent), None
+        number = int.from_bytes(raw, "little", signed=True)
+    if kind == "duration":
+        return number * plan.factor, None
+    if kind in ("number", "plain_text"):
+        value = number * plan.mul if plan.div == 1 else number / plan.div
+        return (value + plan.offset if plan.offset else value), None
     return number, None
 
 
@@ -358,50 +360,82 @@ class RecordBlock:
     trailing_fillers: int = 0  # 2F fillers after the last record
 
 
-def decode_records(data: bytes, offset: int = 0) -> tuple[list[DataRecord], bytes, bool]:
+def decode_records(
+    data: bytes, offset: int = 0, *, msb_first: bool = False
+) -> tuple[list[DataRecord], bytes, bool]:
     """Decode the data records of a telegram.
 
     ``data`` starts at the first DIF; ``offset`` is its position in the frame and is added to
-    error offsets. Returns ``(records, manufacturer_specific_data, more_records_follow)``:
+    error offsets; ``msb_first``: mode 2 (CI 76/55), every data field is sent most significant
+    byte first. Returns ``(records, manufacturer_specific_data, more_records_follow)``:
     records stop at DIF 0F/1F; what follows is returned as manufacturer data; 1F sets
     ``more_records_follow``. Raises :class:`RecordError` on a truncated record, more than 10
     DIFE/VIFE, a reserved special DIF or a reserved LVAR.
     """
-    block = decode_block(data, offset)
+    block = decode_block(data, offset, msb_first=msb_first)
     return block.records, block.manufacturer_data, block.more_follow
 
 
-def decode_block(data: bytes, offset: int = 0) -> RecordBlock:
-    """:func:`decode_records` keeping fillers and the end marker (for byte-exact re-encoding)."""
-    try:
-        data = bytes(data)
-    except (TypeError, ValueError):
-        raise RecordError(f"records must be bytes, got {type(data).__name__}") from None
+# Per DIF byte: (data length or None for LVAR, function name, storage bit) for ordinary DIFs;
+# None for the special DIFs (data field F), which the loop handles itself.
+_DIF_TABLE: tuple[tuple[int | None, str, int] | None, ...] = tuple(
+    None
+    if dif & 0x0F == 0x0F
+    else (dt.DATA_LENGTHS[dif & 0x0F], FUNCTIONS[(dif >> 4) & 0x03], (dif >> 6) & 1)
+    for dif in range(256)
+)
+
+
+def decode_block(data: bytes, offset: int = 0, *, msb_first: bool = False) -> RecordBlock:
+    """:func:`decode_records` keeping fillers and the end marker (for byte-exact re-encoding).
+
+    The hot path: one table look-up per DIF, one cached :class:`VibPlan` per distinct VIB,
+    and one :class:`DataRecord` per record (nothing else is built per record).
+    """
+    if not isinstance(data, bytes):
+        try:
+            data = bytes(data)
+        except (TypeError, ValueError):
+            raise RecordError(f"records must be bytes, got {type(data).__name__}") from None
     n = len(data)
     pos = 0
     records: list[DataRecord] = []
+    append = records.append
     fillers = 0
+    dif_table = _DIF_TABLE
+    plans = _PLANS
     while pos < n:
         dif = data[pos]
-        if dif in (DIF_FILLER, DIF_GLOBAL_READOUT):
-            fillers += dif == DIF_FILLER
-            pos += 1
-            continue
-        if dif in (DIF_MANUFACTURER, DIF_MORE_FOLLOW):
-            return RecordBlock(records, data[pos + 1 :], dif == DIF_MORE_FOLLOW, True, fillers)
-        if dif & 0x0F == 0x0F:
+        entry = dif_table[dif]
+        if entry is None:
+            if dif == DIF_FILLER or dif == DIF_GLOBAL_READOUT:
+                fillers += dif == DIF_FILLER
+                pos += 1
+                continue
+            if dif == DIF_MANUFACTURER or dif == DIF_MORE_FOLLOW:
+                return RecordBlock(records, data[pos + 1 :], dif == DIF_MORE_FOLLOW, True, fillers)
             raise RecordError(f"reserved special DIF {dif:02X}", offset + pos)
+        length, function, storage = entry
         pos += 1
-        difes: list[int] = []
-        ext = dif & 0x80
-        while ext:
-            if pos >= n:
-                raise RecordError("premature end of record: DIFE missing", offset + pos)
-            if len(difes) == MAX_DIFE:
-                raise RecordError("more than 10 DIFE", offset + pos)
-            difes.append(data[pos])
-            ext = data[pos] & 0x80
-            pos += 1
+        tariff = subunit = 0
+        if dif & 0x80:
+            start = pos
+            while True:
+                if pos >= n:
+                    raise RecordError("premature end of record: DIFE missing", offset + pos)
+                if pos - start == MAX_DIFE:
+                    raise RecordError("more than 10 DIFE", offset + pos)
+                d = data[pos]
+                i = pos - start
+                storage |= (d & 0x0F) << (1 + 4 * i)
+                tariff |= ((d >> 4) & 0x03) << (2 * i)
+                subunit |= ((d >> 6) & 0x01) << i
+                pos += 1
+                if not d & 0x80:
+                    break
+            difes = tuple(data[start:pos])
+        else:
+            difes = ()
         if pos >= n:
             raise RecordError("premature end of record: VIF missing", offset + pos)
         vif = data[pos]
@@ -412,71 +446,94 @@ def decode_block(data: bytes, offset: int = 0) -> RecordBlock:
                 raise RecordError(
                     "premature end of record: plain-text VIF length missing", offset + pos
                 )
-            length = data[pos]
-            if pos + 1 + length > n:
+            size = data[pos]
+            if pos + 1 + size > n:
                 raise RecordError(
-                    f"premature end of plain-text VIF: {length} characters "
+                    f"premature end of plain-text VIF: {size} characters "
                     f"announced, {n - pos - 1} bytes left",
                     offset + pos,
                 )
-            plain_unit = data[pos + 1 : pos + 1 + length][::-1].decode("latin-1")
-            pos += 1 + length
-        vifes: list[int] = []
-        ext = vif & 0x80
-        while ext:
-            if pos >= n:
-                raise RecordError("premature end of record: VIFE missing", offset + pos)
-            if len(vifes) == MAX_VIFE:
-                raise RecordError("more than 10 VIFE", offset + pos)
-            vifes.append(data[pos])
-            ext = data[pos] & 0x80
-            pos += 1
-        df = dif & 0x0F
+            plain_unit = data[pos + 1 : pos + 1 + size][::-1].decode("latin-1")
+            pos += 1 + size
+        if vif & 0x80:
+            start = pos
+            while True:
+                if pos >= n:
+                    raise RecordError("premature end of record: VIFE missing", offset + pos)
+                if pos - start == MAX_VIFE:
+                    raise RecordError("more than 10 VIFE", offset + pos)
+                pos += 1
+                if not data[pos - 1] & 0x80:
+                    break
+            vifes = tuple(data[start:pos])
+            vib = bytes((vif, *vifes))
+        else:
+            vifes = ()
+            vib = _SINGLE[vif]
+        plan = plans.get(vib)
+        if plan is None:
+            plan = plan_of(vib)
         lvar = None
-        length = dt.DATA_LENGTHS[df] or 0
-        if df == dt.LVAR_FIELD:
+        if length is None:
             if pos >= n:
                 raise RecordError("premature end of record: LVAR missing", offset + pos)
             lvar = data[pos]
             length = dt.lvar_length(lvar, offset + pos)
             pos += 1
-        if pos + length > n:
+        end = pos + length
+        if end > n:
             raise RecordError(
                 f"premature end of data: {length} bytes needed, {n - pos} left", offset + pos
             )
-        raw = data[pos : pos + length]
-        info, exponent, texts = _resolve(vif, tuple(vifes))
-        value, invalid = _decode_value(info, exponent, df, raw, lvar, offset + pos)
-        pos += length
-        storage = (dif >> 6) & 1
-        tariff = subunit = 0
-        for i, d in enumerate(difes):
-            storage |= (d & 0x0F) << (1 + 4 * i)
-            tariff |= ((d >> 4) & 0x03) << (2 * i)
-            subunit |= ((d >> 6) & 0x01) << i
-        records.append(
+        raw = data[pos:end]
+        df = dif & 0x0F
+        # the common cases inline: a scaled integer or plain BCD number in mode 1
+        if plan.kind == "number" and not msb_first and df in _FAST_FIELDS:
+            if df in _INT_FIELDS:
+                number = int.from_bytes(raw, "little", signed=True)
+            else:
+                digits = raw[::-1].hex()
+                number = int(digits) if digits.isdigit() else None
+        else:
+            number = None
+        if number is not None:
+            value: Value = number * plan.mul if plan.div == 1 else number / plan.div
+            if plan.offset:
+                value += plan.offset  # type: ignore[operator]
+            invalid = None
+        else:
+            value, invalid = _decode_value(
+                plan, df, raw[::-1] if msb_first else raw, lvar, offset + pos
+            )
+        pos = end
+        append(
             DataRecord(
-                dif=dif,
-                dife=tuple(difes),
-                vif=vif,
-                vife=tuple(vifes),
-                data=raw,
-                function=FUNCTIONS[(dif >> 4) & 0x03],
-                storage=storage,
-                tariff=tariff,
-                subunit=subunit,
-                quantity=info.quantity,
-                unit=info.unit,
-                value=value,
-                plain_unit=plain_unit,
-                lvar=lvar,
-                vife_text=texts,
-                invalid=invalid,
-                fillers=fillers,
+                dif,
+                difes,
+                vif,
+                vifes,
+                raw,
+                function,
+                storage,
+                tariff,
+                subunit,
+                plan.quantity,
+                plan.unit,
+                value,
+                plain_unit,
+                lvar,
+                plan.texts,
+                invalid,
+                fillers,
             )
         )
         fillers = 0
     return RecordBlock(records, b"", False, False, fillers)
+
+
+_SINGLE = tuple(bytes([b]) for b in range(256))
+_INT_FIELDS = frozenset(dt.INT_FIELDS)
+_FAST_FIELDS = frozenset((*dt.INT_FIELDS, *dt.BCD_FIELDS))
 
 
 def encode_records(
@@ -494,16 +551,17 @@ def encode_records(
 
     Raises :class:`RecordError` if an element is not a :class:`DataRecord`.
     """
-    out = bytearray()
+    parts = []
     for i, rec in enumerate(records):
-        if not isinstance(rec, DataRecord):
+        if type(rec) is not DataRecord and not isinstance(rec, DataRecord):
             raise RecordError(f"record {i} is a {type(rec).__name__}, not a DataRecord")
         try:
-            out += rec.to_bytes()
+            parts.append(rec.to_bytes())
         except MBusError:
             raise
         except (ValueError, TypeError) as exc:
             raise RecordError(f"record {i} cannot be encoded: {exc}") from None
+    out = bytearray(b"".join(parts))
     out += bytes([DIF_FILLER] * trailing_fillers)
     if more_follow:
         out.append(DIF_MORE_FOLLOW)

@@ -1,5 +1,12 @@
 """EN 13757-3 telegrams: CI 72 (long header), 7A (short header), 78 (no header), 51 (master
-data), 73 (legacy fixed data) and CI 70 application errors (PROTOCOL.md §4.1-4.3).
+data), 73 (legacy fixed data), their mode 2 forms 76, 55 and 77, and CI 70 application errors
+(PROTOCOL.md §4.1-4.3).
+
+Mode 2 (CI bit 2 set: 76, 55, 77) sends multi-byte data most significant byte first
+(m-bus.com §6.1: "the byte sequence in multibyte data structures"). We apply it to every
+multi-byte field: each record's data field (integers, BCD, real, dates, LVAR data) and the
+header's ID, manufacturer and signature; the CI 77 ID and counters. No public decoder we could
+read implements mode 2 (libmbus, pymeterbus, jMBus, wmbusmeters only name the CI values).
 
 :func:`decode_telegram` takes raw frame bytes (a ``68 .. 16`` long frame, or the bare body
 ``C A CI data`` as in Elvaco Stream mode reports) or a parsed frame; :func:`encode_telegram`
@@ -10,7 +17,7 @@ builds the :class:`~simulator.mbus.frames.LongFrame` back; :func:`telegram_json`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any
 
 from simulator.mbus.address import (
@@ -33,6 +40,23 @@ CI_FIXED = 0x73
 CI_NO_HEADER = 0x78
 CI_SHORT_HEADER = 0x7A
 CI_DATA_SEND = 0x51
+#: Mode 2 (most significant byte first) forms: CI bit 2 set (PROTOCOL.md §4.1).
+CI_LONG_HEADER_MSB = 0x76
+CI_FIXED_MSB = 0x77
+CI_DATA_SEND_MSB = 0x55
+MODE_2 = frozenset({CI_LONG_HEADER_MSB, CI_FIXED_MSB, CI_DATA_SEND_MSB})
+
+
+#: Parsed secondary addresses by their 8 wire bytes: a bus reads the same meters again and
+#: again, and the address is immutable. Bounded so junk input cannot grow it.
+_ADDRESSES: dict[bytes, SecondaryAddress | None] = {}
+_UNSEEN = object()
+
+
+def _swap_address(raw: bytes) -> bytes:
+    """Mode 1 <-> mode 2 order of the 8 address bytes (ID and manufacturer reversed)."""
+    return raw[3::-1] + raw[5:3:-1] + raw[6:8]
+
 
 #: Device type / medium byte -> name (PROTOCOL.md §4.6).
 MEDIUM_NAMES: dict[int, str] = {
@@ -135,13 +159,25 @@ class Header:
 
 @dataclass
 class FixedData:
-    """Legacy fixed-format data (CI 73, 16 bytes): ID, access, status, 2 counters."""
+    """Legacy fixed-format data (CI 73, 16 bytes): ID, access, status, 2 counters.
+
+    ``raw`` is as sent; ``msb_first`` (CI 77) means the ID and the counters are reversed on the
+    wire; :attr:`lsb_raw` is the mode 1 order the properties read.
+    """
 
     raw: bytes
+    msb_first: bool = False
+
+    @property
+    def lsb_raw(self) -> bytes:
+        r = self.raw
+        if not self.msb_first:
+            return r
+        return r[3::-1] + r[4:8] + r[11:7:-1] + r[15:11:-1]
 
     @property
     def id_text(self) -> str:
-        return self.raw[3::-1].hex().upper()
+        return self.lsb_raw[3::-1].hex().upper()
 
     @property
     def medium(self) -> int:
@@ -186,7 +222,7 @@ def _header_json(h: Header) -> dict[str, Any]:
 
 
 def _json_value(v: Any) -> Any:
-    if isinstance(v, datetime | date):
+    if isinstance(v, datetime | date | time):
         return v.isoformat()
     if isinstance(v, bytes):
         return v.hex().upper()
@@ -240,8 +276,9 @@ def _fixed_records(fx: FixedData) -> list[DataRecord]:
     from simulator.mbus.datatypes import decode_bcd
 
     recs = []
+    lsb = fx.lsb_raw
     first = _FIXED_UNITS.get(fx.raw[6] & 0x3F, ("reserved", "", 0))
-    for i, (type_byte, raw) in enumerate(((fx.raw[6], fx.raw[8:12]), (fx.raw[7], fx.raw[12:16]))):
+    for i, (type_byte, raw) in enumerate(((lsb[6], lsb[8:12]), (lsb[7], lsb[12:16]))):
         historic = i == 1 and type_byte & 0x3F == 0x3E  # "same unit as counter 1, but historic"
         quantity, unit, exp = (
             first if historic else _FIXED_UNITS.get(type_byte & 0x3F, ("reserved", "", 0))
@@ -284,6 +321,7 @@ def decode_telegram(frame: LongFrame | ControlFrame | bytes) -> Telegram:
     (``68 L L 68 ...``), or the bare body ``C A CI data``. Error offsets count from the
     frame's first byte (the body form counts as if the 4 header bytes were there).
 
+    CI 72/76 (long header), 7A, 78, 51/55 and 73/77 are decoded; 76/55/77 as mode 2.
     Raises :class:`ApplicationError` for CI 70 (code + meaning), :class:`FrameError` for a bad
     frame, :class:`RecordError` for a short header, an unsupported CI-field or a bad record.
     """
@@ -297,17 +335,23 @@ def decode_telegram(frame: LongFrame | ControlFrame | bytes) -> Telegram:
         if not data:
             raise ApplicationError(0, base, missing=True)
         raise ApplicationError(data[0], base)
-    if ci == CI_LONG_HEADER:
+    msb_first = ci in MODE_2
+    order = "big" if msb_first else "little"
+    if ci == CI_LONG_HEADER or ci == CI_LONG_HEADER_MSB:
         if len(data) < 12:
             raise RecordError(
-                f"long header (CI 72) needs 12 bytes, got {len(data)}", base + len(data)
+                f"long header (CI {ci:02X}) needs 12 bytes, got {len(data)}", base + len(data)
             )
-        raw = data[:8]
-        try:
-            address: SecondaryAddress | None = SecondaryAddress.from_bytes(raw, base)
-        except AddressError:
-            address = None  # odd meters (non-BCD ID, manufacturer 0): raw_address keeps it
-        header = Header(ci, data[8], data[9], int.from_bytes(data[10:12], "little"), address, raw)
+        raw = _swap_address(data[:8]) if msb_first else data[:8]
+        address = _ADDRESSES.get(raw, _UNSEEN)
+        if address is _UNSEEN:
+            try:
+                address = SecondaryAddress.from_bytes(raw, base)
+            except AddressError:
+                address = None  # odd meters (non-BCD ID, manufacturer 0): raw_address keeps it
+            if len(_ADDRESSES) < 4096:
+                _ADDRESSES[raw] = address
+        header = Header(ci, data[8], data[9], int.from_bytes(data[10:12], order), address, raw)
         start = 12
     elif ci == CI_SHORT_HEADER:
         if len(data) < 4:
@@ -316,17 +360,17 @@ def decode_telegram(frame: LongFrame | ControlFrame | bytes) -> Telegram:
             )
         header = Header(ci, data[0], data[1], int.from_bytes(data[2:4], "little"))
         start = 4
-    elif ci in (CI_NO_HEADER, CI_DATA_SEND):
+    elif ci in (CI_NO_HEADER, CI_DATA_SEND, CI_DATA_SEND_MSB):
         header, start = Header(ci), 0
-    elif ci == CI_FIXED:
+    elif ci == CI_FIXED or ci == CI_FIXED_MSB:
         if len(data) != 16:
-            raise RecordError(f"fixed data (CI 73) is 16 bytes, got {len(data)}", base)
-        fx = FixedData(data)
+            raise RecordError(f"fixed data (CI {ci:02X}) is 16 bytes, got {len(data)}", base)
+        fx = FixedData(data, msb_first)
         header = Header(ci, data[4], data[5], 0)
         return Telegram(header, _fixed_records(fx), c=frame.c, a=frame.a, fixed=fx)
     else:
         raise RecordError(f"unsupported CI-field {ci:02X}", 6)
-    block = decode_block(data[start:], base + start)
+    block = decode_block(data[start:], base + start, msb_first=msb_first)
     return Telegram(
         header,
         block.records,
@@ -342,29 +386,32 @@ def decode_telegram(frame: LongFrame | ControlFrame | bytes) -> Telegram:
 def encode_telegram(t: Telegram) -> LongFrame:
     """Build the long frame for ``t`` (round-trips with :func:`decode_telegram`).
 
+    The records' data bytes are sent as they are: for a mode 2 CI (76/55) build them with
+    ``DataRecord.from_value(..., msb_first=True)`` (decoded mode 2 records already are).
     Raises :class:`RecordError` for an unsupported CI or missing address, :class:`FrameError`
     if the user data exceed 252 bytes.
     """
     h = t.header
-    if h.ci == CI_LONG_HEADER:
+    order = "big" if h.ci in MODE_2 else "little"
+    if h.ci == CI_LONG_HEADER or h.ci == CI_LONG_HEADER_MSB:
         if h.address is not None:
             addr = h.address.to_bytes()
         elif h.raw_address is not None and len(h.raw_address) == 8:
             addr = bytes(h.raw_address)
         else:
-            raise RecordError("a CI 72 telegram needs a secondary address")
+            raise RecordError(f"a CI {h.ci:02X} telegram needs a secondary address")
         head = (
-            addr
+            (_swap_address(addr) if h.ci == CI_LONG_HEADER_MSB else addr)
             + bytes([h.access_no & 0xFF, h.status & 0xFF])
-            + (h.signature & 0xFFFF).to_bytes(2, "little")
+            + (h.signature & 0xFFFF).to_bytes(2, order)
         )
     elif h.ci == CI_SHORT_HEADER:
         head = bytes([h.access_no & 0xFF, h.status & 0xFF]) + (h.signature & 0xFFFF).to_bytes(
             2, "little"
         )
-    elif h.ci in (CI_NO_HEADER, CI_DATA_SEND):
+    elif h.ci in (CI_NO_HEADER, CI_DATA_SEND, CI_DATA_SEND_MSB):
         head = b""
-    elif h.ci == CI_FIXED and t.fixed is not None:
+    elif h.ci in (CI_FIXED, CI_FIXED_MSB) and t.fixed is not None:
         return LongFrame(t.c, t.a, h.ci, t.fixed.raw)
     else:
         raise RecordError(f"cannot encode CI-field {h.ci:02X}")

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from simulator.mbus.errors import RecordError
+
 #: Duration unit nn (2 bits) -> seconds (s, min, h, d).
 DURATION_FACTORS = (1, 60, 3600, 86400)
 
@@ -146,6 +148,10 @@ FD: dict[int, VifInfo] = {
     # 71: reception level of a received radio device (EN 13757-3:2013; the RSSI of seed 003 §9.4)
     # sign/scale of the level are not in any source we could read: kept as the raw number
     0x71: VifInfo("reception_level"),
+    # 72/73: data types K and L (EN 13757-3:2013 FD table, wmbusmeters, jMBus); their bit
+    # layouts are not in any source we could read, so the bytes are kept (kind "raw")
+    0x72: VifInfo("daylight_savings", kind="raw"),
+    0x73: VifInfo("listening_window_management", kind="raw"),
     0x74: VifInfo("remaining_battery_life", "s", 0, "duration", 86400),
 }
 
@@ -211,8 +217,21 @@ for _n in range(0x00, 0x20):
     COMBINABLE.setdefault(_n, f"error/action code {_n:02X}")
 for _n in [*range(0x42, 0x48), *range(0x4A, 0x50)]:
     COMBINABLE[_n] = "date/time of " + ("upper" if _n & 0x08 else "lower") + " limit exceed"
-for _n in range(0x50, 0x70):
-    COMBINABLE.setdefault(_n, "duration of limit exceed" if _n < 0x60 else "duration of a")
+for _n in range(0x50, 0x60):
+    COMBINABLE[_n] = "duration of limit exceed"
+for _n in range(0x60, 0x68):
+    COMBINABLE[_n] = "duration of D"
+COMBINABLE.update(
+    {
+        0x68: "value during lower limit exceed",
+        0x69: "leakage values",
+        0x6A: "date/time of D",
+        0x6B: "date/time of D",
+        0x6C: "value during upper limit exceed",
+        0x6E: "date/time of D",
+        0x6F: "date/time of D",
+    }
+)
 for _n in range(8):
     COMBINABLE[0x70 + _n] = f"multiplicative correction factor 1e{_n - 6}"
 for _n in range(4):
@@ -231,3 +250,120 @@ def combinable_exponent(code: int) -> int:
 
 def describe_combinable(code: int) -> str:
     return COMBINABLE.get(code, f"reserved VIFE {code:02X}")
+
+
+# --- what the combinable VIFEs do to a value (applied, not only described) ----------------------
+# EN 13757-3:2013 Table 15 as libmbus, wmbusmeters (dvparser.h VIFCombinable) and jMBus read it.
+_PER_UNIT = ("s", "min", "h", "d", "week", "month", "year", "revolution")
+_PER_QUANTITY = ("l", "m3", "kg", "K", "kWh", "GJ", "kW", "(K*l)", "V", "A")
+_TIMES = ("s", "s/V", "s/A")
+
+
+@dataclass(frozen=True, slots=True)
+class VibPlan:
+    """How the value of a record with a given VIB (VIF + VIFEs) is read, computed once per VIB.
+
+    ``quantity``/``unit``: the VIF family's name and unit after the combinable VIFEs
+    (``"m3/h"`` for VIF 13 + VIFE 22 "per hour"; ``"s"`` for a duration of limit exceed).
+    ``kind``: the :class:`VifInfo` kind, or ``"count"`` (number of limit exceeds: raw integer)
+    and ``"date"``/``"datetime"`` for the date(/time)-of VIFEs. ``exponent``: decimal exponent
+    (VIF + multiplicative correction factors 70..77, 7D); ``mul``/``div``: the same as one
+    integer factor or divisor (so a scaled int stays exact and a division is correctly rounded);
+    ``offset``: additive correction constant in ``unit`` (VIFE 78..7B: 10^(nn-3) x the unit of
+    the VIF, i.e. its resolution), 0 without one; ``factor``: seconds per raw unit of a duration;
+    ``texts``: a description of each VIFE.
+    """
+
+    quantity: str
+    unit: str
+    kind: str
+    exponent: int
+    mul: int
+    div: int
+    offset: int | float
+    factor: int
+    texts: tuple[str, ...]
+
+
+def _scale_of(exponent: int) -> tuple[int, int]:
+    return (10**exponent, 1) if exponent >= 0 else (1, 10**-exponent)
+
+
+def _exact(exponent: int) -> int | float:
+    mul, div = _scale_of(exponent)
+    return mul if div == 1 else 1 / div
+
+
+def make_plan(vif: int, vife: tuple[int, ...]) -> VibPlan:
+    """The :class:`VibPlan` of a VIF byte and its VIFEs (extension bits included).
+
+    Raises :class:`RecordError` if VIF FD/FB has no VIFE naming the extension-table entry.
+    """
+    rest: tuple[int, ...]
+    if vif == 0xFD or vif == 0xFB:
+        if not vife:
+            raise RecordError(f"VIF {vif:02X} needs a VIFE naming the extension-table entry")
+        first = vife[0] & 0x7F
+        info = (FD if vif == 0xFD else FB).get(first) or VifInfo(f"reserved_{vif:02X}_{first:02X}")
+        rest = vife[1:]
+    else:
+        info = PRIMARY.get(vif & 0x7F, RESERVED)
+        rest = vife
+    quantity, unit, kind, factor = info.quantity, info.unit, info.kind, info.factor
+    if kind == "manufacturer":
+        texts = tuple(f"manufacturer VIFE {c:02X}" for c in rest)
+        return VibPlan(quantity, unit, kind, 0, 1, 1, 0, 1, texts)
+    exponent = info.exponent
+    offset_exp: int | None = None
+    out = []
+    for i, b in enumerate(rest):
+        code = b & 0x7F
+        out.append(describe_combinable(code))
+        if code == 0x7F:  # the remaining VIFEs are manufacturer specific
+            out.extend(f"manufacturer VIFE {c:02X}" for c in rest[i + 1 :])
+            break
+        exponent += combinable_exponent(code)
+        if 0x78 <= code <= 0x7B:
+            offset_exp = code - 0x78 - 3
+        elif 0x20 <= code <= 0x27:
+            unit = f"{unit}/{_PER_UNIT[code - 0x20]}"
+        elif 0x2C <= code <= 0x35:
+            unit = f"{unit}/{_PER_QUANTITY[code - 0x2C]}"
+        elif 0x36 <= code <= 0x38:
+            unit = f"{unit}*{_TIMES[code - 0x36]}"
+        elif 0x28 <= code <= 0x2B:
+            unit = f"{unit}/pulse"
+        elif code == 0x3B:
+            quantity += "_forward"  # accumulation only if positive contributions
+        elif code == 0x3C:
+            quantity += "_backward"  # accumulation of abs value only if negative contributions
+        elif code in (0x41, 0x49):
+            kind, unit, exponent = "count", "", 0
+        elif 0x50 <= code <= 0x67:  # duration of limit exceed / of D: last 2 bits = s/min/h/d
+            kind, unit, exponent, factor = "duration", "s", 0, DURATION_FACTORS[code & 0x03]
+        elif code == 0x39 or 0x42 <= code <= 0x47 or 0x4A <= code <= 0x4F or 0x68 <= code <= 0x6F:
+            if code == 0x39 or code in _DATE_OF:
+                kind, unit, exponent = "datetime", "", 0
+    offset: int | float = 0
+    if offset_exp is not None and kind == "number":
+        # "10^(nn-3) x unit of VIF": the VIF's own resolution (exponent before the factors)
+        offset = _exact(offset_exp + info.exponent)
+    mul, div = _scale_of(exponent)
+    return VibPlan(quantity, unit, kind, exponent, mul, div, offset, factor, tuple(out))
+
+
+#: Date(/time) of limit exceed (42..47, 4A..4F) and of D (6A, 6B, 6E, 6F): EN 13757-3 Table 15,
+#: wmbusmeters DateTimeExceeds*/DateTimeOfDE*; 68, 69, 6C, 6D are values, not dates.
+_DATE_OF = frozenset([*range(0x42, 0x48), *range(0x4A, 0x50), 0x6A, 0x6B, 0x6E, 0x6F])
+
+_PLANS: dict[bytes, VibPlan] = {}
+
+
+def plan_of(vib: bytes) -> VibPlan:
+    """Cached :func:`make_plan` of the VIB bytes ``VIF VIFE...`` (plain-text unit removed)."""
+    plan = _PLANS.get(vib)
+    if plan is None:
+        plan = make_plan(vib[0], tuple(vib[1:]))
+        if len(_PLANS) < 4096:  # bounded: junk input must not grow it without limit
+            _PLANS[vib] = plan
+    return plan
