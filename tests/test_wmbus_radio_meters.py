@@ -12,7 +12,7 @@ from simulator.wmbus import telegram
 from simulator.wmbus.channel import Channel
 from simulator.wmbus.dutycycle import DutyCycleAccount, sub_band
 from simulator.wmbus.meter import RadioMeter
-from simulator.wmbus.radio_kernel import RadioSetup, duty_cycle_violations, schedule
+from simulator.wmbus.radio_kernel import RadioSetup, duty_cycle_violations, run_kernel
 from simulator.wmbus.radio_world import RadioWorld
 from simulator.wmbus.receiver import Receiver
 
@@ -145,7 +145,7 @@ def test_duty_cycle_violation_in_event_model_and_kernel():
     warnings = world.trace.select("duty_cycle")
     assert {e.source for e in warnings} == {"meter/00000001"}
     assert [e["hour"] for e in warnings] == [0, 1]
-    v = duty_cycle_violations(setup, schedule(setup, 7200.0), 7200.0)
+    v = duty_cycle_violations(setup, run_kernel(setup, 7200.0).duty_cycle)
     assert v["meters"] == [0] and v["meter_hours"] == 2
 
 

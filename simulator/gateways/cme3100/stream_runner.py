@@ -263,12 +263,13 @@ class _KernelEngine:
 
     def receptions(self):
         setup, duration, world = self.setup, self.ctx.end, self.ctx.world
-        tx, rec = self.result
-        rx_m, rx_r, rx_t = tx.meter[rec.tx], rec.receiver, tx.t_start[rec.tx]
-        duty = duty_cycle_violations(setup, tx, duration)
+        run = self.result
+        rec = run.receptions
+        rx_m, rx_r, rx_t = rec.meter, rec.receiver, rec.t_start
+        duty = duty_cycle_violations(setup, run.duty_cycle)
         extra = {
-            "transmissions": len(tx),
-            "collisions_lost": len(rec.lost_tx),
+            "transmissions": run.transmissions,
+            "collisions_lost": len(rec.lost_meter),
             "duty_cycle_meter_hours_over_limit": duty["meter_hours"],
             "worst_duty_cycle_percent": round(100 * duty["worst"], 4),
         }
