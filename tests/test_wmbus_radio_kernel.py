@@ -11,6 +11,7 @@ from simulator.core.world import World
 from simulator.wmbus.channel import PRESETS, Channel, building_loss_db
 from simulator.wmbus.dutycycle import hourly_duty_cycle
 from simulator.wmbus.meter import RadioMeter
+from simulator.wmbus.radio_draws import MAX_RECEIVERS, FadingDraws
 from simulator.wmbus.radio_kernel import (
     RadioSetup,
     counter_normal,
@@ -128,14 +129,14 @@ def _receptions(run) -> tuple[list, list]:
     return sorted(got), sorted(lost)
 
 
-@pytest.mark.parametrize("chunk", [None, 40])
+@pytest.mark.parametrize("chunk", [None, 3])
 @pytest.mark.parametrize(
     "capture,interference", [(6.0, "pairwise"), (None, "pairwise"), (6.0, "sum"), (None, "sum")]
 )
 def test_kernel_equals_event_model(capture, interference, chunk):
     """Same seed, same receptions: every (meter, seq, receiver) with bit-identical RSSI and
-    send time, and the same collision losses. ``chunk=40`` cuts the run into ~60 time chunks
-    of 40 telegrams, so telegrams overlapping a chunk boundary are decided too."""
+    send time, and the same collision losses. ``chunk=3`` cuts the run into ~800 time chunks
+    of 3 telegrams, so many telegrams and their partners straddle a chunk boundary."""
     setup = _small_setup(11, capture, interference)
     duration = 120.0
     kw = {} if chunk is None else {"chunk_transmissions": chunk}
@@ -278,3 +279,43 @@ def test_path_loss_presets_reproduce_published_anchor():
     assert building_loss_db(True, 3) == 9.0
     assert building_loss_db(True, -1) == 22.0
     assert building_loss_db(False, -1) == 0.0
+
+
+def test_fading_draws_split_in_two_steps_equal_counter_normal_bit_for_bit():
+    setup = _small_setup(9)
+    rng = np.random.default_rng(1)
+    m = rng.integers(0, 40, 5000)
+    seq = rng.integers(0, 100_000, 5000)
+    r = rng.integers(0, MAX_RECEIVERS, 5000)
+    draws = FadingDraws(setup.seed, 40, setup.channel.fading_sigma_db)
+
+    def terms():
+        return draws.h_meter[m], FadingDraws.seq_term(seq), FadingDraws.receiver_term(r)
+
+    bits = draws.radius_bits(*terms())
+    _h, seq_term, receiver_term = terms()
+    split = draws.fading_db(bits, m, seq_term, receiver_term)
+    assert np.array_equal(split, setup.fading_db(m, seq, r))
+
+
+@pytest.mark.parametrize("sigma", [3.0, 0.5])
+def test_fading_radius_bound_never_drops_a_packet_that_reaches_the_floor(sigma):
+    """The kernel skips the angle draw of packets with radius bits under
+    ``radius_bits_below(floor - mean)``; every such packet must stay under the floor.
+    Margins are spread over 0-6 sigma and packed near multiples of the drawn radii."""
+    draws = FadingDraws(3, 1000, sigma)
+    rng = np.random.default_rng(2)
+    n = 200_000
+    m = rng.integers(0, 1000, n)
+    seq = rng.integers(0, 10_000, n)
+    r = rng.integers(0, 25, n)
+    bits = draws.radius_bits(
+        draws.h_meter[m], FadingDraws.seq_term(seq), FadingDraws.receiver_term(r)
+    )
+    radius_db = sigma * np.sqrt(-2.0 * np.log1p(-(bits.astype(float) / 2**53)))
+    margin = np.where(rng.random(n) < 0.5, rng.uniform(0, 6 * sigma, n), radius_db + 1e-7)
+    skipped = bits < draws.radius_bits_below(margin)
+    assert skipped.mean() > 0.3  # the bound does skip packets
+    assert np.all(radius_db[skipped] < margin[skipped])
+    # and it is tight: packets just outside the slack are skipped
+    assert np.all(bits < draws.radius_bits_below(radius_db + 1e-5))

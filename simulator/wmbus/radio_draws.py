@@ -128,12 +128,12 @@ class FadingDraws:
 
         A packet with ``radius_bits < result`` has ``sigma * sqrt(-2 ln(1 - u1)) <
         margin_db - 1e-6 dB`` whatever its angle, so its RSSI stays under a floor
-        ``margin_db`` above the link's mean (the 1e-6 dB and 1e-9 relative slack cover
+        ``margin_db`` above the link's mean (the 1e-6 dB and 1e-12 relative slack cover
         rounding). 0 where ``margin_db`` is not positive (every packet counts).
         """
         m = np.asarray(margin_db, dtype=float) - 1e-6
         if self.sigma_db == 0.0:
             return np.where(m > 0, np.uint64(1 << 53), np.uint64(0)).astype(np.uint64)
         q = np.where(m > 0, m / self.sigma_db, 0.0)
-        u = -np.expm1(-0.5 * q * q) * (1.0 - 1e-9)
+        u = -np.expm1(-0.5 * q * q) * (1.0 - 1e-12)
         return np.floor(u * _TWO53).astype(np.uint64)
