@@ -23,6 +23,18 @@ from __future__ import annotations
 import numpy as np
 
 
+def distinct(keys) -> np.ndarray:
+    """The distinct values of an int array, ascending (``np.unique`` without its hash table:
+    a sort and a neighbour compare, several times faster on a city's million receptions)."""
+    k = np.sort(np.asarray(keys, dtype=np.int64))
+    if k.size < 2:
+        return k
+    first = np.empty(k.size, dtype=bool)
+    first[0] = True
+    np.not_equal(k[1:], k[:-1], out=first[1:])
+    return k[first]
+
+
 def _windows(duration_s: float, window_s: float) -> int:
     n = int(duration_s // window_s)
     if n < 1:
@@ -43,7 +55,7 @@ def receivers_per_window(
     w, ok = _rx_windows(t, window_s, n_w)
     m = np.asarray(meter, dtype=np.int64)[ok]
     r = np.asarray(receiver, dtype=np.int64)[ok]
-    triples = np.unique((m * n_w + w[ok]) * n_receivers + r)
+    triples = distinct((m * n_w + w[ok]) * n_receivers + r)
     counts = np.bincount(triples // n_receivers, minlength=n_meters * n_w)
     return counts.reshape(n_meters, n_w)
 
@@ -53,7 +65,7 @@ def reception_ratio(meter, t, n_meters: int, window_s: float, duration_s: float)
     n_w = _windows(duration_s, window_s)
     w, ok = _rx_windows(t, window_s, n_w)
     m = np.asarray(meter, dtype=np.int64)[ok]
-    pairs = np.unique(m * n_w + w[ok])
+    pairs = distinct(m * n_w + w[ok])
     return np.bincount(pairs // n_w, minlength=n_meters) / n_w
 
 
@@ -65,7 +77,7 @@ def per_receiver_ratio(
     w, ok = _rx_windows(t, window_s, n_w)
     m = np.asarray(meter, dtype=np.int64)[ok]
     r = np.asarray(receiver, dtype=np.int64)[ok]
-    triples = np.unique((m * n_receivers + r) * n_w + w[ok])
+    triples = distinct((m * n_receivers + r) * n_w + w[ok])
     counts = np.bincount(triples // n_w, minlength=n_meters * n_receivers)
     return counts.reshape(n_meters, n_receivers) / n_w
 

@@ -385,7 +385,7 @@ def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window) -> dict:
     n_m, n_r = len(setup.meters), len(setup.receivers)
     heard_by = np.zeros(n_m, dtype=np.int64)
     if len(rx_m):
-        pairs = np.unique(np.asarray(rx_m) * n_r + np.asarray(rx_r))
+        pairs = red.distinct(np.asarray(rx_m) * n_r + np.asarray(rx_r))
         heard_by = np.bincount(pairs // n_r, minlength=n_m)
     out: dict = {
         "meters_heard": int((heard_by > 0).sum()),
@@ -450,7 +450,7 @@ def _meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc) -> Path:
     for res in sc.report.resolutions_s:
         if res <= duration:
             cols[_res_name(res)] = red.reception_ratio(rx_m, rx_t, n_m, res, duration)
-    pairs = np.unique(np.asarray(rx_m, dtype=np.int64) * n_r + np.asarray(rx_r, dtype=np.int64))
+    pairs = red.distinct(np.asarray(rx_m, dtype=np.int64) * n_r + np.asarray(rx_r, dtype=np.int64))
     heard_by = np.bincount(pairs // n_r, minlength=n_m)
     nearest = setup.distance.min(axis=1)
     with path.open("w", newline="") as fh:
