@@ -326,7 +326,8 @@ class StreamRun:
         n_m, n_r = len(setup.meters), len(setup.receivers)
         rx_m, rx_r, rx_t, extra, files = self.engine.receptions()
         window = _push_window_s(self.settings, ctx.world.clock(0))
-        summary = _statistics(sc, setup, rx_m, rx_r, rx_t, ctx.end, window)
+        heard_by, ratios = _per_meter(sc, setup, rx_m, rx_r, rx_t, ctx.end)
+        summary = _statistics(sc, setup, rx_m, rx_r, rx_t, ctx.end, window, heard_by, ratios)
         summary.update(
             {
                 "engine": sc.engine,
@@ -339,7 +340,7 @@ class StreamRun:
             }
         )
         self.summary, self.rx_m = summary, rx_m
-        files.append(_meters_csv(ctx.out, setup, rx_m, rx_r, rx_t, ctx.end, sc))
+        files.append(_meters_csv(ctx.out, setup, heard_by, ratios))
         heard = summary["meters_heard"]
         table = [
             ("meters / receivers", f"{n_m} / {n_r} ({sc.engine}, {self.channel.model.name})"),
@@ -381,12 +382,22 @@ def _res_name(seconds: float) -> str:
     return f"{int(seconds // 60)} min" if seconds % 60 == 0 else f"{seconds:g} s"
 
 
-def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window) -> dict:
+def _per_meter(sc, setup, rx_m, rx_r, rx_t, duration) -> tuple[np.ndarray, dict]:
+    """Per meter: receivers that heard it, and its reception ratio at each resolution that
+    fits in the run (by resolution name); computed once for the summary and meters.csv."""
     n_m, n_r = len(setup.meters), len(setup.receivers)
-    heard_by = np.zeros(n_m, dtype=np.int64)
-    if len(rx_m):
-        pairs = red.distinct(np.asarray(rx_m) * n_r + np.asarray(rx_r))
-        heard_by = np.bincount(pairs // n_r, minlength=n_m)
+    pairs = red.distinct(np.asarray(rx_m, dtype=np.int64) * n_r + np.asarray(rx_r, dtype=np.int64))
+    heard_by = np.bincount(pairs // n_r, minlength=n_m)
+    ratios = {
+        _res_name(res): red.reception_ratio(rx_m, rx_t, n_m, res, duration)
+        for res in sc.report.resolutions_s
+        if res <= duration
+    }
+    return heard_by, ratios
+
+
+def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window, heard_by, ratios) -> dict:
+    n_m, n_r = len(setup.meters), len(setup.receivers)
     out: dict = {
         "meters_heard": int((heard_by > 0).sum()),
         "heard_by_receivers_hist": _hist(heard_by),
@@ -403,7 +414,7 @@ def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window) -> dict:
     for res in sc.report.resolutions_s:
         if res > duration:
             continue
-        ratio = red.reception_ratio(rx_m, rx_t, n_m, res, duration)
+        ratio = ratios[_res_name(res)]
         factor = red.redundancy_factor(
             rx_m, rx_t, rx_r, n_m, n_r, res, duration, sc.report.redundancy_threshold
         )
@@ -443,16 +454,20 @@ def _distance_text(rvd: dict) -> str:
     return f"@ {name}: " + ", ".join(f"{int(s)} m {v:.2f}" for s, v, _ in picks)
 
 
-def _meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc) -> Path:
-    n_m, n_r = len(setup.meters), len(setup.receivers)
+def _meters_csv(out, setup, heard_by, ratios) -> Path:
     path = out / "meters.csv"
-    cols = {}
-    for res in sc.report.resolutions_s:
-        if res <= duration:
-            cols[_res_name(res)] = red.reception_ratio(rx_m, rx_t, n_m, res, duration)
-    pairs = red.distinct(np.asarray(rx_m, dtype=np.int64) * n_r + np.asarray(rx_r, dtype=np.int64))
-    heard_by = np.bincount(pairs // n_r, minlength=n_m)
     nearest = setup.distance.min(axis=1)
+    meters = setup.meters
+    columns = [
+        [f"{m.id:08d}" for m in meters],
+        [m.mode for m in meters],
+        [round(v, 1) for v in setup.x.tolist()],
+        [round(v, 1) for v in setup.y.tolist()],
+        setup.indoor.astype(int).tolist(),
+        [m.floor for m in meters],
+        [round(v, 1) for v in nearest.tolist()],
+        heard_by.tolist(),
+    ] + [[round(v, 4) for v in c.tolist()] for c in ratios.values()]
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(
@@ -466,22 +481,9 @@ def _meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc) -> Path:
                 "nearest_receiver_m",
                 "heard_by_receivers",
             ]
-            + [f"ratio_{k.replace(' ', '')}" for k in cols]
+            + [f"ratio_{k.replace(' ', '')}" for k in ratios]
         )
-        for i, m in enumerate(setup.meters):
-            w.writerow(
-                [
-                    f"{m.id:08d}",
-                    m.mode,
-                    round(m.x, 1),
-                    round(m.y, 1),
-                    int(m.indoor),
-                    m.floor,
-                    round(float(nearest[i]), 1),
-                    int(heard_by[i]),
-                ]
-                + [round(float(c[i]), 4) for c in cols.values()]
-            )
+        w.writerows(zip(*columns, strict=True))
     return path
 
 
