@@ -75,24 +75,28 @@ def build_meters(sc: StreamScenario, seed: int) -> list[RadioMeter]:
     mans = _pick(rng, m.manufacturers, n)
     enc = rng.random(n) < m.encrypted_fraction
     out = []
-    for i in range(n):
+    columns = (x, y, modes, profiles, mans, indoor, floor, enc)
+    # Python lists, not numpy scalars, per meter: a city builds 100,000 of them
+    for i, (xi, yi, mode, profile, man, inside, fl, secret) in enumerate(
+        zip(*(c.tolist() for c in columns), strict=True)
+    ):
         meter_id = 30_000_000 + i
-        in_ell = bool(enc[i]) and m.ell_encryption and str(modes[i]) in ELL_MODES
+        in_ell = secret and m.ell_encryption and mode in ELL_MODES
         out.append(
             RadioMeter(
                 id=meter_id,
-                x=float(x[i]),
-                y=float(y[i]),
-                mode=str(modes[i]),
-                manufacturer=str(mans[i]),
-                profile=str(profiles[i]),
-                indoor=bool(indoor[i]),
-                floor=int(floor[i]) if indoor[i] else 0,
+                x=xi,
+                y=yi,
+                mode=mode,
+                manufacturer=man,
+                profile=profile,
+                indoor=inside,
+                floor=fl if inside else 0,
                 tx_power_dbm=m.tx_power_dbm,
                 interval_s=m.interval_s,
                 jitter=m.jitter,
-                security_mode=5 if enc[i] and not in_ell else 0,
-                key=meter_key(seed, meter_id) if enc[i] else None,
+                security_mode=5 if secret and not in_ell else 0,
+                key=meter_key(seed, meter_id) if secret else None,
                 ell_encryption=in_ell,
                 seed=seed,
             )
