@@ -3,12 +3,13 @@
 City runs (issue 15, "wM-Bus city" row): ``meterbench run`` of the shipped
 ``fixtures/scenarios/stream-city-100k.toml`` (100,000 meters, 6 km x 6 km, 25 receivers, 24 h,
 plots on) and of the same city with 10,000 meters (same area and receivers, the count changed
-in a temporary copy). Each run is a fresh ``python -m simulator.cli run`` process, so its peak
+in a temporary copy). Each run is ``meterbench run`` in a fresh Python process, so its peak
 RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, read in that process) belongs to that run
 alone. ``extra_info``: ``wall_s`` (the command, interpreter start to exit), ``run_wall_s``
-(summary.json ``wall_seconds``: build, radio, statistics, files and plots), ``peak_rss_mb``,
+(summary.json ``wall_seconds``: build, radio, statistics, files and plots), ``cpu_s`` (user +
+system CPU of the run's process: steadier than wall time on a shared machine), ``peak_rss_mb``,
 ``meter_days_per_s`` (meters x simulated days / ``wall_s``), and on the 100k case the
-100k/10k ratios of both walls (target: at most 11).
+100k/10k ratios of both walls and of the CPU time (target: at most 11).
 
 Kernel cases time :func:`run_kernel` alone (in process, no files): 10,000 meters over 3 km
 (both interference rules) and 100,000 over 6 km, 25 receivers on a 5 x 5 grid, Oulu path loss,
@@ -47,8 +48,11 @@ t0 = time.perf_counter()
 from simulator.cli import main
 rc = main(["run", sys.argv[1], "--out", sys.argv[2], "--quiet"])
 wall = time.perf_counter() - t0
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-print(json.dumps({"rc": rc, "child_wall_s": wall, "peak_rss_mb": peak_kb / 1024}))
+use = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({
+    "rc": rc, "child_wall_s": wall, "cpu_s": use.ru_utime + use.ru_stime,
+    "peak_rss_mb": use.ru_maxrss / 1024,  # ru_maxrss is in KiB on Linux
+}))
 """
 
 _CITY_RUNS: dict[int, dict] = {}
@@ -88,6 +92,7 @@ def _city_run(meters: int, folder: Path) -> dict:
         "sim_days": days,
         "wall_s": round(wall, 3),
         "run_wall_s": summary["wall_seconds"],
+        "cpu_s": round(child["cpu_s"], 3),
         "peak_rss_mb": round(child["peak_rss_mb"], 1),
         "meter_days_per_s": round(summary["meters"] * days / wall),
         "transmissions": summary["transmissions"],
@@ -111,6 +116,7 @@ def test_city_run(benchmark, tmp_path, meters):
             wall_s_10k=small["wall_s"],
             ratio_wall_100k_over_10k=round(result["wall_s"] / small["wall_s"], 2),
             ratio_run_wall_100k_over_10k=round(result["run_wall_s"] / small["run_wall_s"], 2),
+            ratio_cpu_100k_over_10k=round(result["cpu_s"] / small["cpu_s"], 2),
         )
     print(f"\ncity run {meters} meters: {benchmark.extra_info}")
 
