@@ -105,11 +105,12 @@ class FadingDraws:
         self, h_meter: np.ndarray, seq_term: np.ndarray, receiver_term: np.ndarray
     ) -> np.ndarray:
         """53-bit radius draws (uint64) of packets given per packet ``h_meter[meter]``,
-        :meth:`seq_term` and :meth:`receiver_term` (all uint64, same shape; consumed)."""
+        :meth:`seq_term` and :meth:`receiver_term` (uint64, same shape; ``seq_term`` is
+        overwritten and returned)."""
         x = seq_term
         x += receiver_term
         x ^= h_meter
-        _mix_inplace(x, receiver_term)
+        _mix_inplace(x, np.empty_like(x))
         x >>= np.uint64(11)
         return x
 

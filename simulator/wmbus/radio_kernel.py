@@ -366,11 +366,13 @@ class _Links:
         self.count = np.bincount(meter, minlength=len(setup.meters)).astype(np.int64)
         self.first = np.concatenate([[0], np.cumsum(self.count)[:-1]]).astype(np.int64)
         self.receiver = receiver.astype(np.int64)
+        self.meter = meter.astype(np.int64)
         self.mean = setup.mean_rssi[meter, receiver]
         noise = np.array([r.noise_floor_dbm for r in rcv], dtype=float)
         self.draws = FadingDraws(setup.seed, len(setup.meters), setup.channel.fading_sigma_db)
         self.min_bits = self.draws.radius_bits_below(noise[receiver] - self.mean)
         self.receiver_term = FadingDraws.receiver_term(self.receiver)
+        self.h_link = self.draws.h_meter[meter]  # the per-meter half of the hash, per link
         self.noise = noise
         n_modes = len(MODES)
         self.sens = np.array([[r.sensitivity_dbm[m] for m in MODES] for r in rcv]).reshape(-1)
@@ -419,16 +421,48 @@ def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> No
     out.append((np.repeat(pos, cnt)[maybe], link[maybe], bits[maybe]))
 
 
+#: Links per block of the all-links pass (keeps its arrays in the CPU cache).
+_LINK_BLOCK = 1 << 15
+
+
+def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> None:
+    """:func:`_packets` for telegrams of distinct meters covering most meters: one pass over
+    the whole link table (contiguous, no expansion), meters without a telegram masked."""
+    n_m = len(links.count)
+    pos_of = np.full(n_m, -1, dtype=np.int64)
+    pos_of[tx.meter[pos]] = pos
+    seq_term = np.zeros(n_m, dtype=np.uint64)
+    seq_term[tx.meter[pos]] = FadingDraws.seq_term(tx.seq[pos])
+    everyone = len(pos) == n_m
+    draws = links.draws
+    for a in range(0, len(links.meter), _LINK_BLOCK):
+        b = a + _LINK_BLOCK
+        meter = links.meter[a:b]
+        bits = draws.radius_bits(links.h_link[a:b], seq_term[meter], links.receiver_term[a:b])
+        keep = bits >= links.min_bits[a:b]
+        if not everyone:
+            keep &= pos_of[meter] >= 0
+        maybe = np.nonzero(keep)[0]
+        out.append((pos_of[meter[maybe]], maybe + a, bits[maybe]))
+
+
 def _decide(
     setup: RadioSetup, links: _Links, tx: Transmissions, i0: int, i1: int, out: dict
 ) -> None:
     """Receptions and losses of the telegrams ``tx[i0:i1]``; ``tx`` (sorted by start) holds
     every telegram that can overlap them. Appends arrays to the lists in ``out``."""
     n = len(tx)
+    n_m = len(setup.meters)
     # expand in meter order: the link tables are then read front to back
-    by_meter = _stable_order(tx.meter, len(setup.meters))
+    by_meter = _stable_order(tx.meter, n_m)
     parts: list = []
-    for a in range(0, n, _BLOCK):
+    in_order = tx.meter[by_meter]
+    first = np.ones(n, dtype=bool)
+    first[1:] = in_order[1:] != in_order[:-1]
+    if 2 * int(first.sum()) >= n_m:  # each meter's first telegram: most of the city at once
+        _packets_all_links(links, tx, by_meter[first], parts)
+        by_meter = by_meter[~first]
+    for a in range(0, len(by_meter), _BLOCK):
         _packets(links, tx, by_meter[a : a + _BLOCK], parts)
     if not parts:
         return
