@@ -59,13 +59,24 @@ def _mix_inplace(x: np.ndarray, tmp: np.ndarray) -> np.ndarray:
     return x
 
 
-def counter_uniform(key: int, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
-    """U[0, 1) draws, one per element of broadcast ``(a, b)`` (non-negative ints < 2**32)."""
-    a = np.asarray(a, dtype=np.uint64)
+def counter_inner(key: int, a: np.ndarray | int) -> np.ndarray:
+    """The ``a`` half of :func:`counter_uniform`: ``mix(key ^ a)`` (uint64), to reuse for
+    many ``b`` (e.g. once per meter for all its transmissions)."""
+    with np.errstate(over="ignore"):
+        return _mix(np.uint64(key) ^ np.asarray(a, dtype=np.uint64))
+
+
+def uniform_from_inner(inner: np.ndarray, b: np.ndarray | int) -> np.ndarray:
+    """:func:`counter_uniform` given ``counter_inner(key, a)``, bit for bit."""
     b = np.asarray(b, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = _mix(_mix(np.uint64(key) ^ a) ^ (b * _M2 + _C))
+        h = _mix(inner ^ (b * _M2 + _C))
     return (h >> np.uint64(11)).astype(np.float64) / _TWO53
+
+
+def counter_uniform(key: int, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    """U[0, 1) draws, one per element of broadcast ``(a, b)`` (non-negative ints < 2**32)."""
+    return uniform_from_inner(counter_inner(key, a), b)
 
 
 def counter_normal(key: int, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
@@ -86,9 +97,7 @@ class FadingDraws:
     """
 
     def __init__(self, seed: int, n_meters: int, sigma_db: float) -> None:
-        key = np.uint64(stream_key(seed, "radio/fading"))
-        with np.errstate(over="ignore"):
-            self.h_meter = _mix(key ^ np.arange(n_meters, dtype=np.uint64))
+        self.h_meter = counter_inner(stream_key(seed, "radio/fading"), np.arange(n_meters))
         self.sigma_db = float(sigma_db)
 
     @staticmethod

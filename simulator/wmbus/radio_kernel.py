@@ -48,9 +48,11 @@ from simulator.wmbus.meter import MODES, RadioMeter
 from simulator.wmbus.radio_draws import (
     MAX_RECEIVERS,
     FadingDraws,
+    counter_inner,
     counter_normal,
     counter_uniform,
     stream_key,
+    uniform_from_inner,
 )
 from simulator.wmbus.receiver import Receiver
 
@@ -215,7 +217,8 @@ class _Sender:
         if n and np.any(shortest <= 0):
             raise ValueError("every meter needs interval_s > 0 and jitter < 1")
         self.setup, self.duration_s = setup, float(duration_s)
-        self.jit_key = stream_key(setup.seed, "radio/jitter")
+        # the meter half of each jitter draw's hash, once per meter
+        self.jit_inner = counter_inner(stream_key(setup.seed, "radio/jitter"), np.arange(n))
         off_key = stream_key(setup.seed, "radio/offset")
         self.next_t = counter_uniform(off_key, np.arange(n, dtype=np.uint64), 0) * setup.interval
         self.next_k = np.zeros(n, dtype=np.int64)
@@ -231,7 +234,7 @@ class _Sender:
             t_parts.append(t)
             m_parts.append(idx)
             k_parts.append(k)
-            u = counter_uniform(self.jit_key, idx.astype(np.uint64), k.astype(np.uint64))
+            u = uniform_from_inner(self.jit_inner[idx], k)
             t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
             self.next_t[idx] = t
             self.next_k[idx] = k + 1
