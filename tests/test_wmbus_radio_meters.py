@@ -149,6 +149,16 @@ def test_duty_cycle_violation_in_event_model_and_kernel():
     assert v["meters"] == [0] and v["meter_hours"] == 2
 
 
+def test_receivers_per_window_hist_is_the_histogram_of_the_dense_array():
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 500):
+        meter, receiver = rng.integers(0, 40, n), rng.integers(0, 6, n)
+        t = rng.uniform(0, 3700, n)
+        dense = red.receivers_per_window(meter, t, receiver, 40, 6, 900.0, 3600.0)
+        hist = red.receivers_per_window_hist(meter, t, receiver, 40, 6, 900.0, 3600.0)
+        assert hist.tolist() == np.bincount(dense.ravel()).tolist()
+
+
 def test_redundancy_and_ratio_by_hand():
     # meter 0 heard by receivers 0 and 1 in window 0, by 0 in window 1; meter 1 never
     meter = np.array([0, 0, 0, 0])
@@ -156,6 +166,8 @@ def test_redundancy_and_ratio_by_hand():
     receiver = np.array([0, 1, 0, 0])
     per_w = red.receivers_per_window(meter, t, receiver, 2, 2, 900.0, 1800.0)
     assert per_w.tolist() == [[2, 1], [0, 0]]
+    hist = red.receivers_per_window_hist(meter, t, receiver, 2, 2, 900.0, 1800.0)
+    assert hist.tolist() == [2, 1, 1]
     assert red.reception_ratio(meter, t, 2, 900.0, 1800.0).tolist() == [1.0, 0.0]
     assert red.per_receiver_ratio(meter, t, receiver, 2, 2, 900.0, 1800.0).tolist() == [
         [1.0, 0.5],

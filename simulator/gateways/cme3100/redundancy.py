@@ -11,7 +11,8 @@ receptions both give them. A *window* is ``[k * window_s, (k + 1) * window_s)`` 
 only whole windows inside the run count.
 
 - :func:`receivers_per_window`: distinct receivers that heard each meter in each window
-  (the "how many receivers heard it per push window" histogram);
+  (:func:`receivers_per_window_hist`: the "how many receivers heard it per push window"
+  histogram of it);
 - :func:`reception_ratio`: fraction of windows in which at least one receiver (or each
   receiver separately) got a telegram of the meter;
 - :func:`redundancy_factor`: per meter, the number of receivers whose own reception ratio at
@@ -58,6 +59,24 @@ def receivers_per_window(
     triples = distinct((m * n_w + w[ok]) * n_receivers + r)
     counts = np.bincount(triples // n_receivers, minlength=n_meters * n_w)
     return counts.reshape(n_meters, n_w)
+
+
+def receivers_per_window_hist(
+    meter, t, receiver, n_meters: int, n_receivers: int, window_s: float, duration_s: float
+) -> np.ndarray:
+    """``np.bincount(receivers_per_window(...).ravel())`` without the dense
+    ``(n_meters, n_windows)`` array: meter-windows per number of receivers (index)."""
+    n_w = _windows(duration_s, window_s)
+    w, ok = _rx_windows(t, window_s, n_w)
+    m = np.asarray(meter, dtype=np.int64)[ok]
+    r = np.asarray(receiver, dtype=np.int64)[ok]
+    pairs = distinct((m * n_w + w[ok]) * n_receivers + r) // n_receivers  # sorted
+    starts = (
+        np.flatnonzero(np.concatenate([[True], pairs[1:] != pairs[:-1]])) if pairs.size else pairs
+    )
+    hist = np.bincount(np.diff(np.append(starts, pairs.size)), minlength=1)
+    hist[0] = n_meters * n_w - starts.size  # meter-windows nobody heard
+    return hist
 
 
 def reception_ratio(meter, t, n_meters: int, window_s: float, duration_s: float) -> np.ndarray:

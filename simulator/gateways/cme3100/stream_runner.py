@@ -408,8 +408,8 @@ def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window, heard_by, ratios)
         "push_window_s": window,
     }
     if duration >= window:
-        per_w = red.receivers_per_window(rx_m, rx_t, rx_r, n_m, n_r, window, duration)
-        out["receivers_per_push_window_hist"] = _hist(per_w.ravel())
+        counts = red.receivers_per_window_hist(rx_m, rx_t, rx_r, n_m, n_r, window, duration)
+        out["receivers_per_push_window_hist"] = {str(k): int(c) for k, c in enumerate(counts) if c}
     else:
         out["receivers_per_push_window_hist"] = {}
     nearest = setup.distance.min(axis=1)
