@@ -476,11 +476,11 @@ def _decide(
     )
     r = links.receiver[pkt_link]
     active = np.nonzero(p >= links.noise[r])[0]
-    pkt_tx, r, p, pm = pkt_tx[active], r[active], p[active], pm[active]
     # (receiver, frequency) groups, start order inside each: one sort of packed keys
-    group = r * 2 + setup.freq[pm]
-    order = _stable_order(group * n + pkt_tx, 2 * len(setup.receivers) * n)
-    pkt_tx, r, p, pm, group = pkt_tx[order], r[order], p[order], pm[order], group[order]
+    group = r[active] * 2 + setup.freq[pm[active]]
+    order = _stable_order(group * n + pkt_tx[active], 2 * len(setup.receivers) * n)
+    group, active = group[order], active[order]
+    pkt_tx, r, p, pm = pkt_tx[active], r[active], p[active], pm[active]
     overlapped, strongest, total = _overlaps(
         group, tx.t_start[pkt_tx], tx.t_end[pkt_tx], p, links.any_sum
     )
