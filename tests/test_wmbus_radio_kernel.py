@@ -9,7 +9,9 @@ import pytest
 
 from simulator.core.world import World
 from simulator.wmbus.channel import PRESETS, Channel, building_loss_db
+from simulator.wmbus.dutycycle import hourly_duty_cycle
 from simulator.wmbus.meter import RadioMeter
+from simulator.wmbus.radio_draws import MAX_RECEIVERS, FadingDraws
 from simulator.wmbus.radio_kernel import (
     RadioSetup,
     counter_normal,
@@ -34,8 +36,8 @@ def _aloha_ratio(g: float, seed: int) -> float:
     channel = Channel.preset("lorasim", sigma_db=0.0, fading_sigma_db=0.0)
     setup = RadioSetup.build(meters, rx, channel, seed, airtime=np.full(n, tau))
     # 400 intervals per meter: each test point has 20k..200k telegrams
-    tx, rec = run_kernel(setup, 400 * interval)
-    return len(rec) / len(tx)
+    run = run_kernel(setup, 400 * interval)
+    return len(run.receptions) / run.transmissions
 
 
 @pytest.mark.parametrize("g", [0.05, 0.1, 0.2, 0.3, 0.5])
@@ -61,8 +63,7 @@ def test_aloha_without_jitter_is_not_aloha():
         3,
         airtime=np.full(n, tau),
     )
-    tx, rec = run_kernel(setup, 50 * interval)
-    heard = np.bincount(tx.meter[rec.tx], minlength=n)
+    heard = np.bincount(run_kernel(setup, 50 * interval).receptions.meter, minlength=n)
     # without jitter a meter is either always or never received
     assert set(np.unique(heard).tolist()) <= {0, 50}
 
@@ -110,48 +111,78 @@ def _event_run(
     return world, model
 
 
+def _receptions(run) -> tuple[list, list]:
+    """(meter, seq, receiver, rssi dBm, send time s) per reception and (meter, seq, receiver)
+    per collision loss, sorted: the event model's ``received`` and ``lost`` shapes."""
+    rec = run.receptions
+    got = zip(
+        rec.meter.tolist(),
+        rec.seq.tolist(),
+        rec.receiver.tolist(),
+        rec.rssi_dbm.tolist(),
+        rec.t_start.tolist(),
+        strict=True,
+    )
+    lost = zip(
+        rec.lost_meter.tolist(), rec.lost_seq.tolist(), rec.lost_receiver.tolist(), strict=True
+    )
+    return sorted(got), sorted(lost)
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
 @pytest.mark.parametrize(
     "capture,interference", [(6.0, "pairwise"), (None, "pairwise"), (6.0, "sum"), (None, "sum")]
 )
-def test_kernel_equals_event_model(capture, interference):
+def test_kernel_equals_event_model(capture, interference, chunk):
+    """Same seed, same receptions: every (meter, seq, receiver) with bit-identical RSSI and
+    send time, and the same collision losses. ``chunk=3`` cuts the run into ~800 time chunks
+    of 3 telegrams, so many telegrams and their partners straddle a chunk boundary."""
     setup = _small_setup(11, capture, interference)
     duration = 120.0
-    tx, rec = run_kernel(setup, duration)
+    kw = {} if chunk is None else {"chunk_transmissions": chunk}
+    run = run_kernel(setup, duration, **kw)
+    kernel_rx, kernel_lost = _receptions(run)
     world, model = _event_run(setup, 11, duration)
-    kernel_rx = {
-        (int(tx.meter[t]), int(tx.seq[t]), int(r)): float(p)
-        for t, r, p in zip(rec.tx, rec.receiver, rec.rssi_dbm, strict=True)
-    }
-    event_rx = {(m, s, r): p for m, s, r, p, _t in model.received}
     assert len(kernel_rx) > 200  # the case is not trivially empty
-    assert set(kernel_rx) == set(event_rx)
-    for k, p in kernel_rx.items():
-        assert p == pytest.approx(event_rx[k], abs=1e-9)
-    kernel_lost = {
-        (int(tx.meter[t]), int(tx.seq[t]), int(r))
-        for t, r in zip(rec.lost_tx, rec.lost_receiver, strict=True)
-    }
     assert len(kernel_lost) > 5  # collisions happen in this case
-    assert kernel_lost == set(model.lost)
+    assert kernel_rx == sorted(model.received)
+    assert kernel_lost == sorted(model.lost)
     # the event model's transmissions are the kernel's schedule
-    assert len(world.trace.select("wmbus_tx")) == len(tx)
+    assert len(world.trace.select("wmbus_tx")) == run.transmissions == len(schedule(setup, 120))
     collisions = world.trace.select("wmbus_collision")
     assert all(("interference_dbm" in e.fields) == (interference == "sum") for e in collisions)
+
+
+def test_kernel_receptions_are_in_time_then_receiver_order_whatever_the_chunk():
+    setup = _small_setup(3, 6.0, "sum")
+    whole = run_kernel(setup, 60.0, chunk_transmissions=10**9).receptions
+    dt, dr = np.diff(whole.t_start), np.diff(whole.receiver)
+    assert np.all((dt > 0) | ((dt == 0) & (dr > 0)))
+    assert np.any(dt == 0)  # one telegram heard by two receivers: the receiver order is tested
+    for chunk in (1, 7, 100):
+        part = run_kernel(setup, 60.0, chunk_transmissions=chunk).receptions
+        for f in ("meter", "seq", "t_start", "receiver", "rssi_dbm", "lost_meter", "lost_seq"):
+            assert np.array_equal(getattr(part, f), getattr(whole, f)), (chunk, f)
+
+
+def test_kernel_duty_cycle_is_the_one_shot_schedule_sum():
+    setup = _small_setup(4)
+    run = run_kernel(setup, 7300.0, chunk_transmissions=500)
+    tx = schedule(setup, 7300.0)
+    one_shot = hourly_duty_cycle(tx.meter, tx.t_start, setup.airtime[tx.meter], 40, 3)
+    assert run.duty_cycle.shape == (40, 3)
+    assert np.array_equal(run.duty_cycle, one_shot)
 
 
 def test_summed_interference_loses_more_than_pairwise_on_the_same_traffic():
     """Same schedule and RSSI; "sum" loses every telegram "pairwise" loses, and more."""
     duration = 120.0
-    tx, pair = run_kernel(_small_setup(11, 6.0, "pairwise"), duration)
-    _tx, summ = run_kernel(_small_setup(11, 6.0, "sum"), duration)
-
-    def keys(t, r):
-        return set(zip(t.tolist(), r.tolist(), strict=True))
-
-    lost_pair = keys(pair.lost_tx, pair.lost_receiver)
-    lost_sum = keys(summ.lost_tx, summ.lost_receiver)
-    assert lost_pair < lost_sum
-    assert keys(summ.tx, summ.receiver) < keys(pair.tx, pair.receiver)
+    _pair_rx, lost_pair = _receptions(run_kernel(_small_setup(11, 6.0, "pairwise"), duration))
+    _sum_rx, lost_sum = _receptions(run_kernel(_small_setup(11, 6.0, "sum"), duration))
+    assert set(lost_pair) < set(lost_sum)
+    got_pair = {rx[:3] for rx in _pair_rx}
+    got_sum = {rx[:3] for rx in _sum_rx}
+    assert got_sum < got_pair
 
 
 def _interferer_setup(n_interferers: int, interference: str) -> RadioSetup:
@@ -184,16 +215,17 @@ def test_three_weak_interferers_break_capture_only_when_summed(n_interferers, in
     wanted_rssi, interferer_rssi = setup.mean_rssi[0, 0], setup.mean_rssi[1, 0]
     assert wanted_rssi - interferer_rssi == pytest.approx(8.0)
     assert interferer_rssi > setup.receivers[0].noise_floor_dbm
-    tx, rec = run_kernel(setup, 10.0)
-    assert len(tx) == 1 + n_interferers
-    kernel_got = 0 in tx.meter[rec.tx].tolist()
+    # one tiny chunk at a time: the 1000 s telegrams span many chunks before they are decided
+    run = run_kernel(setup, 10.0, chunk_transmissions=1)
+    assert run.transmissions == 1 + n_interferers
+    kernel_got = 0 in run.receptions.meter.tolist()
     world, model = _event_run(setup, 4, 10.0, until=1011.0)
-    assert len(world.trace.select("wmbus_tx")) == len(tx)
+    assert len(world.trace.select("wmbus_tx")) == run.transmissions
     event_got = any(m == 0 for m, *_ in model.received)
     expected = interference == "pairwise" or n_interferers == 1
     assert kernel_got == event_got == expected
     # the interferers themselves never get through: the wanted telegram is 8 dB stronger
-    assert set(tx.meter[rec.tx].tolist()) <= {0}
+    assert set(run.receptions.meter.tolist()) <= {0}
 
 
 def test_receiver_rejects_unknown_interference_rule():
@@ -247,3 +279,43 @@ def test_path_loss_presets_reproduce_published_anchor():
     assert building_loss_db(True, 3) == 9.0
     assert building_loss_db(True, -1) == 22.0
     assert building_loss_db(False, -1) == 0.0
+
+
+def test_fading_draws_split_in_two_steps_equal_counter_normal_bit_for_bit():
+    setup = _small_setup(9)
+    rng = np.random.default_rng(1)
+    m = rng.integers(0, 40, 5000)
+    seq = rng.integers(0, 100_000, 5000)
+    r = rng.integers(0, MAX_RECEIVERS, 5000)
+    draws = FadingDraws(setup.seed, 40, setup.channel.fading_sigma_db)
+
+    def terms():
+        return draws.h_meter[m], FadingDraws.seq_term(seq), FadingDraws.receiver_term(r)
+
+    bits = draws.radius_bits(*terms())
+    _h, seq_term, receiver_term = terms()
+    split = draws.fading_db(bits, m, seq_term, receiver_term)
+    assert np.array_equal(split, setup.fading_db(m, seq, r))
+
+
+@pytest.mark.parametrize("sigma", [3.0, 0.5])
+def test_fading_radius_bound_never_drops_a_packet_that_reaches_the_floor(sigma):
+    """The kernel skips the angle draw of packets with radius bits under
+    ``radius_bits_below(floor - mean)``; every such packet must stay under the floor.
+    Margins are spread over 0-6 sigma and packed near multiples of the drawn radii."""
+    draws = FadingDraws(3, 1000, sigma)
+    rng = np.random.default_rng(2)
+    n = 200_000
+    m = rng.integers(0, 1000, n)
+    seq = rng.integers(0, 10_000, n)
+    r = rng.integers(0, 25, n)
+    bits = draws.radius_bits(
+        draws.h_meter[m], FadingDraws.seq_term(seq), FadingDraws.receiver_term(r)
+    )
+    radius_db = sigma * np.sqrt(-2.0 * np.log1p(-(bits.astype(float) / 2**53)))
+    margin = np.where(rng.random(n) < 0.5, rng.uniform(0, 6 * sigma, n), radius_db + 1e-7)
+    skipped = bits < draws.radius_bits_below(margin)
+    assert skipped.mean() > 0.3  # the bound does skip packets
+    assert np.all(radius_db[skipped] < margin[skipped])
+    # and it is tight: packets just outside the slack are skipped
+    assert np.all(bits < draws.radius_bits_below(radius_db + 1e-5))

@@ -12,7 +12,7 @@ from simulator.wmbus import telegram
 from simulator.wmbus.channel import Channel
 from simulator.wmbus.dutycycle import DutyCycleAccount, sub_band
 from simulator.wmbus.meter import RadioMeter
-from simulator.wmbus.radio_kernel import RadioSetup, duty_cycle_violations, schedule
+from simulator.wmbus.radio_kernel import RadioSetup, duty_cycle_violations, run_kernel
 from simulator.wmbus.radio_world import RadioWorld
 from simulator.wmbus.receiver import Receiver
 
@@ -145,8 +145,18 @@ def test_duty_cycle_violation_in_event_model_and_kernel():
     warnings = world.trace.select("duty_cycle")
     assert {e.source for e in warnings} == {"meter/00000001"}
     assert [e["hour"] for e in warnings] == [0, 1]
-    v = duty_cycle_violations(setup, schedule(setup, 7200.0), 7200.0)
+    v = duty_cycle_violations(setup, run_kernel(setup, 7200.0).duty_cycle)
     assert v["meters"] == [0] and v["meter_hours"] == 2
+
+
+def test_receivers_per_window_hist_is_the_histogram_of_the_dense_array():
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 500):
+        meter, receiver = rng.integers(0, 40, n), rng.integers(0, 6, n)
+        t = rng.uniform(0, 3700, n)
+        dense = red.receivers_per_window(meter, t, receiver, 40, 6, 900.0, 3600.0)
+        hist = red.receivers_per_window_hist(meter, t, receiver, 40, 6, 900.0, 3600.0)
+        assert hist.tolist() == np.bincount(dense.ravel()).tolist()
 
 
 def test_redundancy_and_ratio_by_hand():
@@ -156,6 +166,8 @@ def test_redundancy_and_ratio_by_hand():
     receiver = np.array([0, 1, 0, 0])
     per_w = red.receivers_per_window(meter, t, receiver, 2, 2, 900.0, 1800.0)
     assert per_w.tolist() == [[2, 1], [0, 0]]
+    hist = red.receivers_per_window_hist(meter, t, receiver, 2, 2, 900.0, 1800.0)
+    assert hist.tolist() == [2, 1, 1]
     assert red.reception_ratio(meter, t, 2, 900.0, 1800.0).tolist() == [1.0, 0.0]
     assert red.per_receiver_ratio(meter, t, receiver, 2, 2, 900.0, 1800.0).tolist() == [
         [1.0, 0.5],

@@ -330,9 +330,14 @@ class TypeView(Mapping[str, MeterType]):
 
     def __init__(self, link: str) -> None:
         self.link = link
+        self._types: dict[str, MeterType] | None = None
 
     def _all(self) -> dict[str, MeterType]:
-        return {k: v for k, v in meter_types().items() if getattr(v, self.link)}
+        # meter_types() is loaded once, so the view is filtered once (100k-meter cities look
+        # a profile up per meter)
+        if self._types is None:
+            self._types = {k: v for k, v in meter_types().items() if getattr(v, self.link)}
+        return self._types
 
     def __getitem__(self, name: str) -> MeterType:
         return self._all()[name]

@@ -5,11 +5,8 @@ without one Python step per telegram: every transmission time, every RSSI and ev
 collision decision is an array operation. ``tests/test_wmbus_radio_kernel.py`` runs both on the
 same small scenario and seed and checks that they give the same receptions.
 
-Random numbers. The two models must draw the same numbers even though they draw them in a
-different order (the kernel all at once, the event model one telegram at a time). So every
-random quantity is a *counter-based* draw: a SplitMix64 hash of a stream key (derived from the
-world seed and a stream name, as :meth:`World.rng` derives its streams) and the indices of the
-thing drawn for (meter, transmission number, receiver). Streams:
+Random numbers are counter-based draws (:mod:`simulator.wmbus.radio_draws`), so both models
+draw the same numbers in a different order. Streams:
 
 =================  =================================  ================================
 stream name        drawn for                          distribution
@@ -23,11 +20,22 @@ stream name        drawn for                          distribution
 Links whose median RSSI is more than :data:`CUTOFF_SIGMAS` fading deviations below the
 receiver's noise floor are treated as silent (neither received nor interfering) by both models;
 that is what lets the kernel skip most of the 100,000 x 25 links of a city.
+
+How :func:`run_kernel` runs (memory bounded by a time chunk, not by the run):
+
+1. the send-time recurrence advances all meters chunk by chunk (about
+   :data:`CHUNK_TRANSMISSIONS` telegrams per chunk), one sort by start time per chunk;
+2. each telegram is expanded to its audible links (meter-major CSR of the link table); the
+   fading radius is hashed for every packet, the angle only where the packet can reach the
+   receiver's noise floor (:class:`~simulator.wmbus.radio_draws.FadingDraws`);
+3. packets above the noise floor are grouped by (receiver, frequency) with one stable
+   counting sort, and the overlap scan runs over all groups at once;
+4. a telegram is decided once every telegram that can overlap it is in the chunk buffer
+   (start less than the longest time on air away); the rest waits for the next chunk.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -35,50 +43,42 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulator.wmbus.channel import Channel
-from simulator.wmbus.dutycycle import MODE_FREQUENCY_MHZ, hourly_duty_cycle, sub_band
+from simulator.wmbus.dutycycle import MODE_FREQUENCY_MHZ, OBSERVATION_S, sub_band
 from simulator.wmbus.meter import MODES, RadioMeter
+from simulator.wmbus.radio_draws import (
+    MAX_RECEIVERS,
+    FadingDraws,
+    counter_inner,
+    counter_normal,
+    counter_uniform,
+    stream_key,
+    uniform_from_inner,
+)
 from simulator.wmbus.receiver import Receiver
 
 #: Links more than this many fading sigmas below the noise floor are silent.
 CUTOFF_SIGMAS = 5.0
-#: Receivers per scenario the fading counter can address (receiver index < this).
-MAX_RECEIVERS = 1024
+#: Telegrams per time chunk :func:`run_kernel` aims for (bounds its working memory).
+CHUNK_TRANSMISSIONS = 1 << 17
 
-_MASK64 = (1 << 64) - 1
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_TWO53 = float(2**53)
-
-
-def stream_key(seed: int, name: str) -> int:
-    """64-bit key of the counter stream ``name`` under ``seed`` (SHA-256, like World.rng)."""
-    return int.from_bytes(hashlib.sha256(f"{int(seed)}/{name}".encode()).digest()[:8], "big")
-
-
-def _mix(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser on a uint64 array (wrap-around arithmetic intended)."""
-    x = x + _GOLDEN
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
-
-
-def counter_uniform(key: int, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
-    """U[0, 1) draws, one per element of broadcast ``(a, b)`` (non-negative ints < 2**32)."""
-    a = np.asarray(a, dtype=np.uint64)
-    b = np.asarray(b, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        h = _mix(_mix(np.uint64(key) ^ a) ^ (b * _M2 + np.uint64(0x632BE59BD9B4E019)))
-    return (h >> np.uint64(11)).astype(np.float64) / _TWO53
-
-
-def counter_normal(key: int, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
-    """N(0, 1) draws (Box-Muller on two counter uniforms); ``b`` must be < 2**31."""
-    b = np.asarray(b, dtype=np.uint64) * np.uint64(2)
-    u1 = counter_uniform(key, a, b)
-    u2 = counter_uniform(key, a, b + np.uint64(1))
-    return np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2)
+__all__ = [
+    "CHUNK_TRANSMISSIONS",
+    "CUTOFF_SIGMAS",
+    "MAX_RECEIVERS",
+    "KernelRun",
+    "RadioSetup",
+    "Receptions",
+    "Transmissions",
+    "access_number",
+    "counter_normal",
+    "counter_uniform",
+    "duty_cycle_violations",
+    "interference_dbm",
+    "iter_send_times",
+    "run_kernel",
+    "schedule",
+    "stream_key",
+]
 
 
 @dataclass
@@ -194,7 +194,7 @@ def access_number(meter_id: int, seq: int) -> int:
 
 @dataclass
 class Transmissions:
-    """Every transmission of a run, sorted by start time (s)."""
+    """Transmissions sorted by start time (s); ties (measure zero) by meter index."""
 
     t_start: np.ndarray  # float64, s
     t_end: np.ndarray  # float64, s
@@ -205,102 +205,105 @@ class Transmissions:
         return len(self.t_start)
 
 
+class _Sender:
+    """The send-time recurrence of every meter, advanced chunk by chunk in time.
+
+    Each meter's times are the ones :func:`iter_send_times` gives (same draws, same float
+    operations in the same order)."""
+
+    def __init__(self, setup: RadioSetup, duration_s: float) -> None:
+        n = len(setup.meters)
+        shortest = setup.interval * (1.0 - setup.jitter)
+        if n and np.any(shortest <= 0):
+            raise ValueError("every meter needs interval_s > 0 and jitter < 1")
+        self.setup, self.duration_s = setup, float(duration_s)
+        # the meter half of each jitter draw's hash, once per meter
+        self.jit_inner = counter_inner(stream_key(setup.seed, "radio/jitter"), np.arange(n))
+        off_key = stream_key(setup.seed, "radio/offset")
+        self.next_t = counter_uniform(off_key, np.arange(n, dtype=np.uint64), 0) * setup.interval
+        self.next_k = np.zeros(n, dtype=np.int64)
+
+    def until(self, end_s: float) -> Transmissions:
+        """Every transmission not given yet that starts before ``min(end_s, duration)``."""
+        end_s = min(float(end_s), self.duration_s)
+        s = self.setup
+        t_parts, m_parts, k_parts = [], [], []
+        idx = np.nonzero(self.next_t < end_s)[0]
+        while idx.size:
+            t, k = self.next_t[idx], self.next_k[idx]
+            t_parts.append(t)
+            m_parts.append(idx)
+            k_parts.append(k)
+            u = uniform_from_inner(self.jit_inner[idx], k)
+            t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
+            self.next_t[idx] = t
+            self.next_k[idx] = k + 1
+            idx = idx[t < end_s]  # only meters that just sent can still send before the end
+        if not t_parts:
+            return _no_transmissions()
+        t = np.concatenate(t_parts)
+        m = np.concatenate(m_parts).astype(np.int64)
+        k = np.concatenate(k_parts)
+        order = np.argsort(t)
+        ts = t[order]
+        if ts.size > 1 and np.any(ts[1:] == ts[:-1]):  # a tie: meter index decides
+            order = np.lexsort((m, t))
+            ts = t[order]
+        m, k = m[order], k[order]
+        return Transmissions(ts, ts + s.airtime[m], m, k)
+
+
+def _no_transmissions() -> Transmissions:
+    empty = np.zeros(0)
+    return Transmissions(empty, empty, empty.astype(np.int64), empty.astype(np.int64))
+
+
+def _chunk_s(setup: RadioSetup, duration_s: float, transmissions: int) -> float:
+    """Chunk length (s) with about ``transmissions`` telegrams."""
+    rate = float(np.sum(1.0 / setup.interval)) if len(setup.interval) else 0.0
+    return duration_s if rate == 0 else max(transmissions / rate, 1e-3)
+
+
 def schedule(setup: RadioSetup, duration_s: float) -> Transmissions:
-    """All transmissions in ``[0, duration_s)``, vectorised (same numbers as :func:`send_times`)."""
-    n = len(setup.meters)
-    off_key = stream_key(setup.seed, "radio/offset")
-    jit_key = stream_key(setup.seed, "radio/jitter")
-    shortest = setup.interval * (1.0 - setup.jitter)
-    if n and np.any(shortest <= 0):
-        raise ValueError("every meter needs interval_s > 0 and jitter < 1")
-    counts = np.ceil(duration_s / np.maximum(shortest, 1e-9)).astype(np.int64) + 1
-    starts, meters, seqs = [], [], []
-    for k_max in np.unique(counts):
-        group = np.nonzero(counts == k_max)[0]
-        g = group.astype(np.uint64)[:, None]
-        t0 = counter_uniform(off_key, g[:, 0], 0) * setup.interval[group]
-        k = np.arange(k_max - 1, dtype=np.uint64)[None, :]
-        u = counter_uniform(jit_key, g, k)
-        d = setup.interval[group][:, None] * (1.0 + setup.jitter[group][:, None] * (2.0 * u - 1.0))
-        t = np.cumsum(np.concatenate([t0[:, None], d], axis=1), axis=1)
-        keep = t < duration_s
-        rows, cols = np.nonzero(keep)
-        starts.append(t[rows, cols])
-        meters.append(group[rows])
-        seqs.append(cols)
-    if not starts:
-        empty = np.zeros(0)
-        return Transmissions(empty, empty, empty.astype(np.int64), empty.astype(np.int64))
-    t_start = np.concatenate(starts)
-    meter = np.concatenate(meters).astype(np.int64)
-    seq = np.concatenate(seqs).astype(np.int64)
-    order = np.argsort(t_start, kind="stable")  # ties (measure zero) keep a fixed order
-    t_start, meter, seq = t_start[order], meter[order], seq[order]
-    return Transmissions(t_start, t_start + setup.airtime[meter], meter, seq)
+    """All transmissions in ``[0, duration_s)`` in one array set (small runs and tests;
+    :func:`run_kernel` never holds the whole schedule)."""
+    return _Sender(setup, duration_s).until(duration_s)
+
+
+_TX_FIELDS = ("t_start", "t_end", "meter", "seq")
 
 
 @dataclass
 class Receptions:
-    """Outcome of a run: received telegrams and collision losses.
+    """Received telegrams and collision losses, each in (start time, receiver) order.
 
-    ``tx`` indexes :class:`Transmissions`; ``rssi_dbm`` is the RSSI of each reception.
-    ``lost_tx``/``lost_receiver`` are telegrams that cleared the sensitivity of a receiver
-    listening to their mode but were destroyed by an overlapping telegram.
+    One entry per reception: ``meter`` (index), ``seq`` (its transmission number),
+    ``t_start`` (s), ``receiver`` (index), ``rssi_dbm``. ``lost_*``: telegrams that cleared
+    the sensitivity of a receiver listening to their mode but were destroyed by an
+    overlapping telegram.
     """
 
-    tx: np.ndarray
+    meter: np.ndarray
+    seq: np.ndarray
+    t_start: np.ndarray
     receiver: np.ndarray
     rssi_dbm: np.ndarray
-    lost_tx: np.ndarray
+    lost_meter: np.ndarray
+    lost_seq: np.ndarray
     lost_receiver: np.ndarray
 
     def __len__(self) -> int:
-        return len(self.tx)
+        return len(self.meter)
 
 
-def _overlap_max(
-    s: np.ndarray, e: np.ndarray, p: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For telegrams sorted by start ``s`` (ends ``e``, powers ``p`` in dBm): whether each
-    overlaps another, the strongest overlapping power (dBm, -inf when none) and the power sum
-    of all overlapping telegrams (mW, 0 when none)."""
-    n = len(s)
-    strongest = np.full(n, -np.inf)
-    total_mw = np.zeros(n)
-    overlapped = np.zeros(n, dtype=bool)
-    if n < 2:
-        return overlapped, strongest, total_mw
-    p_mw = np.power(10.0, p / 10.0)
-    # forward: later starts overlap while they begin before this one ends (monotone in k)
-    alive = np.arange(n - 1)
-    k = 1
-    while alive.size:
-        j = alive + k
-        ok = j < n
-        alive, j = alive[ok], j[ok]
-        hit = s[j] < e[alive]
-        alive, j = alive[hit], j[hit]
-        overlapped[alive] = True
-        # indices in ``alive`` are distinct, so a plain fancy-index update is exact here
-        strongest[alive] = np.maximum(strongest[alive], p[j])
-        total_mw[alive] += p_mw[j]
-        k += 1
-    # backward: earlier starts can only overlap if they began less than the longest airtime ago
-    longest = float(np.max(e - s))
-    alive = np.arange(1, n)
-    k = 1
-    while alive.size:
-        j = alive - k
-        ok = j >= 0
-        alive, j = alive[ok], j[ok]
-        near = s[j] > s[alive] - longest
-        alive, j = alive[near], j[near]
-        hit = e[j] > s[alive]
-        overlapped[alive[hit]] = True
-        strongest[alive[hit]] = np.maximum(strongest[alive[hit]], p[j[hit]])
-        total_mw[alive[hit]] += p_mw[j[hit]]
-        k += 1
-    return overlapped, strongest, total_mw
+@dataclass
+class KernelRun:
+    """Outcome of :func:`run_kernel`: telegrams sent, receptions, and the duty cycle
+    (fraction) per meter and hour as an ``(n_meters, hours)`` array."""
+
+    transmissions: int
+    receptions: Receptions
+    duty_cycle: np.ndarray
 
 
 def interference_dbm(total_mw: np.ndarray) -> np.ndarray:
@@ -309,75 +312,275 @@ def interference_dbm(total_mw: np.ndarray) -> np.ndarray:
         return 10.0 * np.log10(total_mw)
 
 
-def receive(setup: RadioSetup, tx: Transmissions) -> Receptions:
-    """Apply the reception rule (:mod:`simulator.wmbus.receiver`, each receiver's
-    ``capture_db`` and ``interference`` rule) to every transmission at every receiver;
-    vectorised per receiver and frequency."""
-    out_tx, out_rx, out_p, lost_tx, lost_rx = [], [], [], [], []
-    # transmissions grouped by meter (CSR), so each receiver gathers only its audible meters'
-    by_meter = np.argsort(tx.meter, kind="stable")
-    first = np.searchsorted(tx.meter[by_meter], np.arange(len(setup.meters) + 1))
-    for r, rcv in enumerate(setup.receivers):
-        mean_r = setup.mean_rssi[:, r]
-        audible_meters = np.nonzero(np.isfinite(mean_r))[0]
-        counts = first[audible_meters + 1] - first[audible_meters]
-        if counts.sum() == 0:
-            continue
-        starts = np.repeat(first[audible_meters] - np.cumsum(counts) + counts, counts)
-        cand = np.sort(by_meter[starts + np.arange(counts.sum())])  # index order = time order
-        m = tx.meter[cand]
-        p = mean_r[m] + setup.fading_db(m, tx.seq[cand], np.full(cand.size, r))
-        active = p >= rcv.noise_floor_dbm
-        cand, m, p = cand[active], m[active], p[active]
-        sens = np.array([rcv.sensitivity_dbm[md] for md in MODES])
-        hears = np.array([rcv.hears(md) for md in MODES])
-        for f in (0, 1):
-            sel = setup.freq[m] == f
-            if not np.any(sel):
-                continue
-            c, mm, pp = cand[sel], m[sel], p[sel]
-            overlapped, strongest, total_mw = _overlap_max(tx.t_start[c], tx.t_end[c], pp)
-            md = setup.mode[mm]
-            audible = hears[md] & (pp >= sens[md])
-            if rcv.capture_db is None:
-                clear = ~overlapped
-            elif rcv.interference == "sum":
-                clear = pp - interference_dbm(total_mw) >= rcv.capture_db
-            else:
-                clear = pp - strongest >= rcv.capture_db
-            got = audible & clear
-            out_tx.append(c[got])
-            out_rx.append(np.full(int(got.sum()), r, dtype=np.int64))
-            out_p.append(pp[got])
-            lost = audible & ~clear
-            lost_tx.append(c[lost])
-            lost_rx.append(np.full(int(lost.sum()), r, dtype=np.int64))
+def _overlaps(
+    g: np.ndarray, s: np.ndarray, e: np.ndarray, p: np.ndarray, want_sum: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Packets sorted by group ``g`` (receiver, frequency), then start ``s`` (ends ``e``,
+    powers ``p`` in dBm): whether each overlaps another of its group, the strongest
+    overlapping power (dBm, -inf when none) and, with ``want_sum``, the power sum of all
+    overlapping packets (mW, 0 when none; forward partners first, then backward ones, each
+    nearest first: the summation order is part of the result)."""
+    n = len(s)
+    strongest = np.full(n, -np.inf)
+    total_mw = np.zeros(n)
+    overlapped = np.zeros(n, dtype=bool)
+    if n < 2:
+        return overlapped, strongest, total_mw
+    p_mw = np.power(10.0, p / 10.0) if want_sum else None
+    # forward: later starts of the group overlap while they begin before this one ends
+    alive = np.arange(n - 1)
+    k = 1
+    while alive.size:
+        alive = alive[alive + k < n]
+        j = alive + k
+        hit = (g[j] == g[alive]) & (s[j] < e[alive])
+        alive, j = alive[hit], j[hit]
+        overlapped[alive] = True
+        # indices in ``alive`` are distinct, so a plain fancy-index update is exact here
+        strongest[alive] = np.maximum(strongest[alive], p[j])
+        if want_sum:
+            total_mw[alive] += p_mw[j]
+        k += 1
+    # backward: earlier starts can only overlap if they began less than the longest airtime ago
+    longest = float(np.max(e - s))
+    alive = np.arange(1, n)
+    k = 1
+    while alive.size:
+        alive = alive[alive >= k]
+        j = alive - k
+        near = (g[j] == g[alive]) & (s[j] > s[alive] - longest)
+        alive, j = alive[near], j[near]
+        hit = e[j] > s[alive]
+        a, b = alive[hit], j[hit]
+        overlapped[a] = True
+        strongest[a] = np.maximum(strongest[a], p[b])
+        if want_sum:
+            total_mw[a] += p_mw[b]
+        k += 1
+    return overlapped, strongest, total_mw
 
-    def cat(parts: list[np.ndarray], dtype) -> np.ndarray:
+
+class _Links:
+    """The audible (finite mean RSSI) links, meter-major (CSR), with receiver tables."""
+
+    def __init__(self, setup: RadioSetup) -> None:
+        rcv = setup.receivers
+        meter, receiver = np.nonzero(np.isfinite(setup.mean_rssi))  # meter-major, r ascending
+        self.count = np.bincount(meter, minlength=len(setup.meters)).astype(np.int64)
+        self.first = np.concatenate([[0], np.cumsum(self.count)[:-1]]).astype(np.int64)
+        self.receiver = receiver.astype(np.int64)
+        self.meter = meter.astype(np.int64)
+        self.mean = setup.mean_rssi[meter, receiver]
+        noise = np.array([r.noise_floor_dbm for r in rcv], dtype=float)
+        self.draws = FadingDraws(setup.seed, len(setup.meters), setup.channel.fading_sigma_db)
+        self.min_bits = self.draws.radius_bits_below(noise[receiver] - self.mean)
+        self.receiver_term = FadingDraws.receiver_term(self.receiver)
+        self.h_link = self.draws.h_meter[meter]  # the per-meter half of the hash, per link
+        self.noise = noise
+        n_modes = len(MODES)
+        self.sens = np.array([[r.sensitivity_dbm[m] for m in MODES] for r in rcv]).reshape(-1)
+        self.hears = np.array([[r.hears(m) for m in MODES] for r in rcv], bool).reshape(-1)
+        self.n_modes = n_modes
+        self.capture = np.array([np.nan if r.capture_db is None else r.capture_db for r in rcv])
+        self.summed = np.array([r.interference == "sum" for r in rcv], dtype=bool)
+        self.any_sum = bool(np.any(self.summed & ~np.isnan(self.capture)))
+
+
+#: Telegrams per block of the packet expansion (keeps its arrays in the CPU cache).
+_BLOCK = 8192
+
+
+def _stable_order(key: np.ndarray, key_max: int) -> np.ndarray:
+    """Stable argsort of non-negative ints ``key`` (< ``key_max``): key and position packed
+    in one uint64 and sorted by value (much faster than an argsort of the same length)."""
+    n = len(key)
+    pos_bits = max(1, (n - 1).bit_length())
+    if max(1, int(key_max)).bit_length() + pos_bits > 64:
+        return np.argsort(key, kind="stable")
+    packed = np.asarray(key, dtype=np.uint64) << np.uint64(pos_bits)
+    packed |= np.arange(n, dtype=np.uint64)
+    packed.sort()
+    return (packed & np.uint64((1 << pos_bits) - 1)).astype(np.int64)
+
+
+def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> None:
+    """Packets (telegram, audible link) of the telegrams at ``pos`` whose fading radius can
+    lift them to the noise floor: appends ``(telegram position, link, radius bits)``."""
+    m = tx.meter[pos]
+    cnt = links.count[m]
+    n_e = int(cnt.sum())
+    if n_e == 0:
+        return
+    offsets = np.cumsum(cnt) - cnt
+    link = np.repeat(links.first[m] - offsets, cnt)
+    link += np.arange(n_e)
+    draws = links.draws
+    bits = draws.radius_bits(
+        np.repeat(draws.h_meter[m], cnt),
+        np.repeat(FadingDraws.seq_term(tx.seq[pos]), cnt),
+        links.receiver_term[link],
+    )
+    maybe = np.nonzero(bits >= links.min_bits[link])[0]
+    out.append((np.repeat(pos, cnt)[maybe], link[maybe], bits[maybe]))
+
+
+#: Links per block of the all-links pass (keeps its arrays in the CPU cache).
+_LINK_BLOCK = 1 << 15
+
+
+def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> None:
+    """:func:`_packets` for telegrams of distinct meters covering most meters: one pass over
+    the whole link table (contiguous, no expansion), meters without a telegram masked."""
+    n_m = len(links.count)
+    pos_of = np.full(n_m, -1, dtype=np.int64)
+    pos_of[tx.meter[pos]] = pos
+    seq_term = np.zeros(n_m, dtype=np.uint64)
+    seq_term[tx.meter[pos]] = FadingDraws.seq_term(tx.seq[pos])
+    everyone = len(pos) == n_m
+    draws = links.draws
+    for a in range(0, len(links.meter), _LINK_BLOCK):
+        b = a + _LINK_BLOCK
+        meter = links.meter[a:b]
+        bits = draws.radius_bits(links.h_link[a:b], seq_term[meter], links.receiver_term[a:b])
+        keep = bits >= links.min_bits[a:b]
+        if not everyone:
+            keep &= pos_of[meter] >= 0
+        maybe = np.nonzero(keep)[0]
+        out.append((pos_of[meter[maybe]], maybe + a, bits[maybe]))
+
+
+def _decide(
+    setup: RadioSetup, links: _Links, tx: Transmissions, i0: int, i1: int, out: dict
+) -> None:
+    """Receptions and losses of the telegrams ``tx[i0:i1]``; ``tx`` (sorted by start) holds
+    every telegram that can overlap them. Appends arrays to the lists in ``out``."""
+    n = len(tx)
+    n_m = len(setup.meters)
+    # expand in meter order: the link tables are then read front to back
+    by_meter = _stable_order(tx.meter, n_m)
+    parts: list = []
+    in_order = tx.meter[by_meter]
+    first = np.ones(n, dtype=bool)
+    first[1:] = in_order[1:] != in_order[:-1]
+    if 2 * int(first.sum()) >= n_m:  # each meter's first telegram: most of the city at once
+        _packets_all_links(links, tx, by_meter[first], parts)
+        by_meter = by_meter[~first]
+    for a in range(0, len(by_meter), _BLOCK):
+        _packets(links, tx, by_meter[a : a + _BLOCK], parts)
+    if not parts:
+        return
+    pkt_tx, pkt_link, bits = (np.concatenate(x) for x in zip(*parts, strict=True))
+    pm = tx.meter[pkt_tx]
+    p = links.mean[pkt_link] + links.draws.fading_db(
+        bits, pm, FadingDraws.seq_term(tx.seq[pkt_tx]), links.receiver_term[pkt_link]
+    )
+    r = links.receiver[pkt_link]
+    active = np.nonzero(p >= links.noise[r])[0]
+    # (receiver, frequency) groups, start order inside each: one sort of packed keys
+    group = r[active] * 2 + setup.freq[pm[active]]
+    order = _stable_order(group * n + pkt_tx[active], 2 * len(setup.receivers) * n)
+    group, active = group[order], active[order]
+    pkt_tx, r, p, pm = pkt_tx[active], r[active], p[active], pm[active]
+    overlapped, strongest, total = _overlaps(
+        group, tx.t_start[pkt_tx], tx.t_end[pkt_tx], p, links.any_sum
+    )
+    mode_at = r * links.n_modes + setup.mode[pm]
+    audible = links.hears[mode_at] & (p >= links.sens[mode_at])
+    cap = links.capture[r]
+    with np.errstate(invalid="ignore"):
+        clear = np.where(np.isnan(cap), ~overlapped, p - strongest >= cap)
+        if links.any_sum:
+            summed = links.summed[r] & ~np.isnan(cap)
+            clear[summed] = p[summed] - interference_dbm(total[summed]) >= cap[summed]
+    mine = (pkt_tx >= i0) & (pkt_tx < i1) & audible
+    n_r = len(setup.receivers)
+    for prefix, keep in (("", mine & clear), ("lost_", mine & ~clear)):
+        sel = np.nonzero(keep)[0]
+        sel = sel[_stable_order(pkt_tx[sel] * n_r + r[sel], n * n_r)]  # (start, receiver)
+        t_i = pkt_tx[sel]
+        out[prefix + "meter"].append(tx.meter[t_i])
+        out[prefix + "seq"].append(tx.seq[t_i])
+        out[prefix + "receiver"].append(r[sel])
+        if not prefix:
+            out["t_start"].append(tx.t_start[t_i])
+            out["rssi_dbm"].append(p[sel])
+
+
+def _slice(tx: Transmissions, a: int, b: int) -> Transmissions:
+    return Transmissions(tx.t_start[a:b], tx.t_end[a:b], tx.meter[a:b], tx.seq[a:b])
+
+
+def _join(a: Transmissions, b: Transmissions) -> Transmissions:
+    return Transmissions(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in _TX_FIELDS))
+
+
+def run_kernel(
+    setup: RadioSetup, duration_s: float, *, chunk_transmissions: int = CHUNK_TRANSMISSIONS
+) -> KernelRun:
+    """Every transmission in ``[0, duration_s)`` and its reception at every receiver, by the
+    reception rule of :mod:`simulator.wmbus.receiver` (each receiver's ``capture_db`` and
+    ``interference`` rule), in time chunks of about ``chunk_transmissions`` telegrams (see
+    the module docstring; the chunk size changes memory and speed, never the result)."""
+    duration_s = float(duration_s)
+    n_m = len(setup.meters)
+    hours = max(1, int(math.ceil(duration_s / OBSERVATION_S)))
+    air_flat = np.zeros(n_m * hours)
+    links = _Links(setup)
+    sender = _Sender(setup, duration_s)
+    # a telegram's partners start less than the longest time on air away (slack: rounding)
+    longest = float(np.max(setup.airtime)) if n_m else 0.0
+    margin = 1.001 * longest + 1e-6
+    chunk = _chunk_s(setup, duration_s, chunk_transmissions)
+    fields = ("meter", "seq", "t_start", "receiver", "rssi_dbm")
+    out: dict[str, list] = {f: [] for f in fields}
+    out.update({f"lost_{f}": [] for f in ("meter", "seq", "receiver")})
+    sent = 0
+    buf = _no_transmissions()
+    decided_to = -math.inf  # telegrams starting before this are decided
+    end = 0.0
+    while end < duration_s:
+        end = min(duration_s, end + chunk)
+        new = sender.until(end)
+        sent += len(new)
+        # airtime per meter and hour, added in start order like a one-shot bincount
+        hour = np.minimum((new.t_start // OBSERVATION_S).astype(np.int64), hours - 1)
+        np.add.at(air_flat, new.meter * hours + hour, setup.airtime[new.meter])
+        buf = _join(buf, new)
+        upto = math.inf if end >= duration_s else end - margin
+        if upto <= decided_to:
+            continue
+        i0, i1 = np.searchsorted(buf.t_start, [decided_to, upto], side="left")
+        c1 = int(np.searchsorted(buf.t_start, upto + margin, side="left"))
+        _decide(setup, links, _slice(buf, 0, c1), int(i0), int(i1), out)
+        decided_to = upto
+        buf = _slice(buf, int(np.searchsorted(buf.t_start, upto - margin, side="left")), len(buf))
+
+    def cat(name: str, dtype) -> np.ndarray:
+        parts = out[name]
         return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
 
-    t, rr, pp = cat(out_tx, np.int64), cat(out_rx, np.int64), cat(out_p, float)
-    order = np.lexsort((rr, t))
-    lt, lr = cat(lost_tx, np.int64), cat(lost_rx, np.int64)
-    lorder = np.lexsort((lr, lt))
-    return Receptions(t[order], rr[order], pp[order], lt[lorder], lr[lorder])
+    rec = Receptions(
+        cat("meter", np.int64),
+        cat("seq", np.int64),
+        cat("t_start", float),
+        cat("receiver", np.int64),
+        cat("rssi_dbm", float),
+        cat("lost_meter", np.int64),
+        cat("lost_seq", np.int64),
+        cat("lost_receiver", np.int64),
+    )
+    return KernelRun(sent, rec, air_flat.reshape(n_m, hours) / OBSERVATION_S)
 
 
-def duty_cycle_violations(setup: RadioSetup, tx: Transmissions, duration_s: float) -> dict:
-    """Meter-hours over the sub-band duty-cycle limit: ``{"meter_hours": n, "meters": [idx]}``
-    and the worst duty cycle (fraction) seen."""
-    hours = max(1, int(math.ceil(duration_s / 3600.0)))
-    dc = hourly_duty_cycle(tx.meter, tx.t_start, setup.airtime[tx.meter], len(setup.meters), hours)
+def duty_cycle_violations(setup: RadioSetup, duty_cycle: np.ndarray) -> dict:
+    """Meter-hours over the sub-band duty-cycle limit, from an ``(n_meters, hours)`` duty
+    cycle array (:attr:`KernelRun.duty_cycle`, or ``dutycycle.hourly_duty_cycle`` of a
+    :func:`schedule`):
+    ``{"meter_hours": n, "meters": [idx], "worst": fraction}``."""
     limits = np.array([sub_band(m).duty_cycle for m in MODES])[setup.mode]
-    over = dc > limits[:, None]
+    over = duty_cycle > limits[:, None]
     return {
         "meter_hours": int(over.sum()),
         "meters": np.nonzero(over.any(axis=1))[0].tolist(),
-        "worst": float(dc.max()) if dc.size else 0.0,
+        "worst": float(duty_cycle.max()) if duty_cycle.size else 0.0,
     }
-
-
-def run_kernel(setup: RadioSetup, duration_s: float) -> tuple[Transmissions, Receptions]:
-    """Schedule and receive in one call: ``(transmissions, receptions)``."""
-    tx = schedule(setup, duration_s)
-    return tx, receive(setup, tx)

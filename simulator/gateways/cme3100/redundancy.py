@@ -11,7 +11,8 @@ receptions both give them. A *window* is ``[k * window_s, (k + 1) * window_s)`` 
 only whole windows inside the run count.
 
 - :func:`receivers_per_window`: distinct receivers that heard each meter in each window
-  (the "how many receivers heard it per push window" histogram);
+  (:func:`receivers_per_window_hist`: the "how many receivers heard it per push window"
+  histogram of it);
 - :func:`reception_ratio`: fraction of windows in which at least one receiver (or each
   receiver separately) got a telegram of the meter;
 - :func:`redundancy_factor`: per meter, the number of receivers whose own reception ratio at
@@ -21,6 +22,18 @@ only whole windows inside the run count.
 from __future__ import annotations
 
 import numpy as np
+
+
+def distinct(keys) -> np.ndarray:
+    """The distinct values of an int array, ascending (``np.unique`` without its hash table:
+    a sort and a neighbour compare, several times faster on a city's million receptions)."""
+    k = np.sort(np.asarray(keys, dtype=np.int64))
+    if k.size < 2:
+        return k
+    first = np.empty(k.size, dtype=bool)
+    first[0] = True
+    np.not_equal(k[1:], k[:-1], out=first[1:])
+    return k[first]
 
 
 def _windows(duration_s: float, window_s: float) -> int:
@@ -43,9 +56,27 @@ def receivers_per_window(
     w, ok = _rx_windows(t, window_s, n_w)
     m = np.asarray(meter, dtype=np.int64)[ok]
     r = np.asarray(receiver, dtype=np.int64)[ok]
-    triples = np.unique((m * n_w + w[ok]) * n_receivers + r)
+    triples = distinct((m * n_w + w[ok]) * n_receivers + r)
     counts = np.bincount(triples // n_receivers, minlength=n_meters * n_w)
     return counts.reshape(n_meters, n_w)
+
+
+def receivers_per_window_hist(
+    meter, t, receiver, n_meters: int, n_receivers: int, window_s: float, duration_s: float
+) -> np.ndarray:
+    """``np.bincount(receivers_per_window(...).ravel())`` without the dense
+    ``(n_meters, n_windows)`` array: meter-windows per number of receivers (index)."""
+    n_w = _windows(duration_s, window_s)
+    w, ok = _rx_windows(t, window_s, n_w)
+    m = np.asarray(meter, dtype=np.int64)[ok]
+    r = np.asarray(receiver, dtype=np.int64)[ok]
+    pairs = distinct((m * n_w + w[ok]) * n_receivers + r) // n_receivers  # sorted
+    starts = (
+        np.flatnonzero(np.concatenate([[True], pairs[1:] != pairs[:-1]])) if pairs.size else pairs
+    )
+    hist = np.bincount(np.diff(np.append(starts, pairs.size)), minlength=1)
+    hist[0] = n_meters * n_w - starts.size  # meter-windows nobody heard
+    return hist
 
 
 def reception_ratio(meter, t, n_meters: int, window_s: float, duration_s: float) -> np.ndarray:
@@ -53,7 +84,7 @@ def reception_ratio(meter, t, n_meters: int, window_s: float, duration_s: float)
     n_w = _windows(duration_s, window_s)
     w, ok = _rx_windows(t, window_s, n_w)
     m = np.asarray(meter, dtype=np.int64)[ok]
-    pairs = np.unique(m * n_w + w[ok])
+    pairs = distinct(m * n_w + w[ok])
     return np.bincount(pairs // n_w, minlength=n_meters) / n_w
 
 
@@ -65,7 +96,7 @@ def per_receiver_ratio(
     w, ok = _rx_windows(t, window_s, n_w)
     m = np.asarray(meter, dtype=np.int64)[ok]
     r = np.asarray(receiver, dtype=np.int64)[ok]
-    triples = np.unique((m * n_receivers + r) * n_w + w[ok])
+    triples = distinct((m * n_receivers + r) * n_w + w[ok])
     counts = np.bincount(triples // n_w, minlength=n_meters * n_receivers)
     return counts.reshape(n_meters, n_receivers) / n_w
 

@@ -76,24 +76,28 @@ def build_meters(sc: StreamScenario, seed: int) -> list[RadioMeter]:
     mans = _pick(rng, m.manufacturers, n)
     enc = rng.random(n) < m.encrypted_fraction
     out = []
-    for i in range(n):
+    columns = (x, y, modes, profiles, mans, indoor, floor, enc)
+    # Python lists, not numpy scalars, per meter: a city builds 100,000 of them
+    for i, (xi, yi, mode, profile, man, inside, fl, secret) in enumerate(
+        zip(*(c.tolist() for c in columns), strict=True)
+    ):
         meter_id = 30_000_000 + i
-        in_ell = bool(enc[i]) and m.ell_encryption and str(modes[i]) in ELL_MODES
+        in_ell = secret and m.ell_encryption and mode in ELL_MODES
         out.append(
             RadioMeter(
                 id=meter_id,
-                x=float(x[i]),
-                y=float(y[i]),
-                mode=str(modes[i]),
-                manufacturer=str(mans[i]),
-                profile=str(profiles[i]),
-                indoor=bool(indoor[i]),
-                floor=int(floor[i]) if indoor[i] else 0,
+                x=xi,
+                y=yi,
+                mode=mode,
+                manufacturer=man,
+                profile=profile,
+                indoor=inside,
+                floor=fl if inside else 0,
                 tx_power_dbm=m.tx_power_dbm,
                 interval_s=m.interval_s,
                 jitter=m.jitter,
-                security_mode=5 if enc[i] and not in_ell else 0,
-                key=meter_key(seed, meter_id) if enc[i] else None,
+                security_mode=5 if secret and not in_ell else 0,
+                key=meter_key(seed, meter_id) if secret else None,
                 ell_encryption=in_ell,
                 seed=seed,
             )
@@ -264,12 +268,13 @@ class _KernelEngine:
 
     def receptions(self):
         setup, duration, world = self.setup, self.ctx.end, self.ctx.world
-        tx, rec = self.result
-        rx_m, rx_r, rx_t = tx.meter[rec.tx], rec.receiver, tx.t_start[rec.tx]
-        duty = duty_cycle_violations(setup, tx, duration)
+        run = self.result
+        rec = run.receptions
+        rx_m, rx_r, rx_t = rec.meter, rec.receiver, rec.t_start
+        duty = duty_cycle_violations(setup, run.duty_cycle)
         extra = {
-            "transmissions": len(tx),
-            "collisions_lost": len(rec.lost_tx),
+            "transmissions": run.transmissions,
+            "collisions_lost": len(rec.lost_meter),
             "duty_cycle_meter_hours_over_limit": duty["meter_hours"],
             "worst_duty_cycle_percent": round(100 * duty["worst"], 4),
         }
@@ -330,7 +335,8 @@ class StreamRun:
         n_m, n_r = len(setup.meters), len(setup.receivers)
         rx_m, rx_r, rx_t, extra, files = self.engine.receptions()
         window = _push_window_s(self.settings, ctx.world.clock(0))
-        summary = _statistics(sc, setup, rx_m, rx_r, rx_t, ctx.end, window)
+        heard_by, ratios = _per_meter(sc, setup, rx_m, rx_r, rx_t, ctx.end)
+        summary = _statistics(sc, setup, rx_m, rx_r, rx_t, ctx.end, window, heard_by, ratios)
         summary.update(
             {
                 "engine": sc.engine,
@@ -343,7 +349,7 @@ class StreamRun:
             }
         )
         self.summary, self.rx_m = summary, rx_m
-        files.append(_meters_csv(ctx.out, setup, rx_m, rx_r, rx_t, ctx.end, sc))
+        files.append(_meters_csv(ctx.out, setup, heard_by, ratios))
         heard = summary["meters_heard"]
         table = [
             ("meters / receivers", f"{n_m} / {n_r} ({sc.engine}, {self.channel.model.name})"),
@@ -385,20 +391,30 @@ def _res_name(seconds: float) -> str:
     return f"{int(seconds // 60)} min" if seconds % 60 == 0 else f"{seconds:g} s"
 
 
-def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window) -> dict:
+def _per_meter(sc, setup, rx_m, rx_r, rx_t, duration) -> tuple[np.ndarray, dict]:
+    """Per meter: receivers that heard it, and its reception ratio at each resolution that
+    fits in the run (by resolution name); computed once for the summary and meters.csv."""
     n_m, n_r = len(setup.meters), len(setup.receivers)
-    heard_by = np.zeros(n_m, dtype=np.int64)
-    if len(rx_m):
-        pairs = np.unique(np.asarray(rx_m) * n_r + np.asarray(rx_r))
-        heard_by = np.bincount(pairs // n_r, minlength=n_m)
+    pairs = red.distinct(np.asarray(rx_m, dtype=np.int64) * n_r + np.asarray(rx_r, dtype=np.int64))
+    heard_by = np.bincount(pairs // n_r, minlength=n_m)
+    ratios = {
+        _res_name(res): red.reception_ratio(rx_m, rx_t, n_m, res, duration)
+        for res in sc.report.resolutions_s
+        if res <= duration
+    }
+    return heard_by, ratios
+
+
+def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window, heard_by, ratios) -> dict:
+    n_m, n_r = len(setup.meters), len(setup.receivers)
     out: dict = {
         "meters_heard": int((heard_by > 0).sum()),
         "heard_by_receivers_hist": _hist(heard_by),
         "push_window_s": window,
     }
     if duration >= window:
-        per_w = red.receivers_per_window(rx_m, rx_t, rx_r, n_m, n_r, window, duration)
-        out["receivers_per_push_window_hist"] = _hist(per_w.ravel())
+        counts = red.receivers_per_window_hist(rx_m, rx_t, rx_r, n_m, n_r, window, duration)
+        out["receivers_per_push_window_hist"] = {str(k): int(c) for k, c in enumerate(counts) if c}
     else:
         out["receivers_per_push_window_hist"] = {}
     nearest = setup.distance.min(axis=1)
@@ -407,7 +423,7 @@ def _statistics(sc, setup, rx_m, rx_r, rx_t, duration, window) -> dict:
     for res in sc.report.resolutions_s:
         if res > duration:
             continue
-        ratio = red.reception_ratio(rx_m, rx_t, n_m, res, duration)
+        ratio = ratios[_res_name(res)]
         factor = red.redundancy_factor(
             rx_m, rx_t, rx_r, n_m, n_r, res, duration, sc.report.redundancy_threshold
         )
@@ -447,16 +463,20 @@ def _distance_text(rvd: dict) -> str:
     return f"@ {name}: " + ", ".join(f"{int(s)} m {v:.2f}" for s, v, _ in picks)
 
 
-def _meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc) -> Path:
-    n_m, n_r = len(setup.meters), len(setup.receivers)
+def _meters_csv(out, setup, heard_by, ratios) -> Path:
     path = out / "meters.csv"
-    cols = {}
-    for res in sc.report.resolutions_s:
-        if res <= duration:
-            cols[_res_name(res)] = red.reception_ratio(rx_m, rx_t, n_m, res, duration)
-    pairs = np.unique(np.asarray(rx_m, dtype=np.int64) * n_r + np.asarray(rx_r, dtype=np.int64))
-    heard_by = np.bincount(pairs // n_r, minlength=n_m)
     nearest = setup.distance.min(axis=1)
+    meters = setup.meters
+    columns = [
+        [f"{m.id:08d}" for m in meters],
+        [m.mode for m in meters],
+        [round(v, 1) for v in setup.x.tolist()],
+        [round(v, 1) for v in setup.y.tolist()],
+        setup.indoor.astype(int).tolist(),
+        [m.floor for m in meters],
+        [round(v, 1) for v in nearest.tolist()],
+        heard_by.tolist(),
+    ] + [[round(v, 4) for v in c.tolist()] for c in ratios.values()]
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(
@@ -470,22 +490,9 @@ def _meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc) -> Path:
                 "nearest_receiver_m",
                 "heard_by_receivers",
             ]
-            + [f"ratio_{k.replace(' ', '')}" for k in cols]
+            + [f"ratio_{k.replace(' ', '')}" for k in ratios]
         )
-        for i, m in enumerate(setup.meters):
-            w.writerow(
-                [
-                    f"{m.id:08d}",
-                    m.mode,
-                    round(m.x, 1),
-                    round(m.y, 1),
-                    int(m.indoor),
-                    m.floor,
-                    round(float(nearest[i]), 1),
-                    int(heard_by[i]),
-                ]
-                + [round(float(c[i]), 4) for c in cols.values()]
-            )
+        w.writerows(zip(*columns, strict=True))
     return path
 
 
