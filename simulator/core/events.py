@@ -17,16 +17,17 @@ become the schema's ``description``. Every class has a ``version``: a change to 
 fields bumps it and :data:`TRACE_SCHEMA_VERSION` (the header line of every trace file names
 the latter; ``meterbench trace validate`` refuses a file of another version).
 
-Serialisation is JSON with sorted keys and compact separators, ``t`` rounded to 1e-9 s and
-``wall`` to 1e-6 s, bytes as lowercase hex: the same run gives the same bytes.
+Serialisation (:func:`encode_into`, msgspec) is JSON with sorted keys and compact separators,
+``t`` rounded to 1e-9 s and ``wall`` to 1e-6 s: the same run gives the same bytes.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from dataclasses import fields as dc_fields
+import types
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
+
+import msgspec
 
 #: Version of the trace file format (the header's ``schema``). 1: untyped traces without a
 #: header (before typed events); 2: typed events, header line, structured frame fields.
@@ -38,20 +39,10 @@ HEADER_KIND = "trace_header"
 TRACE_FORMAT = "meterbench-trace"
 
 
-class _Unset:
-    """Type of :data:`UNSET`: the value of an optional field that was not given."""
+#: Default of the optional ("sometimes") fields: not written to the trace when left unset
+#: (``msgspec.UNSET``, so the fast writer omits it natively; falsy, ``repr`` ``UNSET``).
+UNSET: Any = msgspec.UNSET
 
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "UNSET"
-
-    def __bool__(self) -> bool:
-        return False
-
-
-#: Default of the optional ("sometimes") fields: not written to the trace when left unset.
-UNSET: Any = _Unset()
 
 #: Marker in ``Annotated`` metadata: the string holds bytes as lowercase hex.
 HEX = "hex"
@@ -66,6 +57,10 @@ _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=lambd
 
 
 def _default(value: Any) -> Any:
+    # subclasses of str/int/float (e-mail headers, numpy scalars) are written as their base
+    for base in (str, int, float):
+        if isinstance(value, base):
+            return base(value)
     if isinstance(value, bytes | bytearray):
         return value.hex()
     if hasattr(value, "isoformat"):
@@ -80,8 +75,16 @@ def header_line() -> str:
     )
 
 
-@dataclass(slots=True, kw_only=True)
-class TraceEvent:
+def _json_name(attr: str) -> str:
+    return attr.rstrip("_")  # ``from_`` is written ``from``
+
+
+class TraceEvent(
+    msgspec.Struct,
+    kw_only=True,
+    tag_field="kind",
+    rename=_json_name,
+):
     """One observable event: base of every event class (never recorded itself).
 
     ``t`` is world time (s since the scenario start; :meth:`World.emit` sets it), ``source``
@@ -140,25 +143,58 @@ class TraceEvent:
         return d
 
     def to_json(self) -> str:
-        """One trace line (no newline): sorted keys, compact separators, bytes as hex."""
-        return _ENCODER.encode(self.to_dict())
+        """One trace line (no newline): sorted keys, compact separators (see :func:`encode_into`)."""
+        buf = bytearray()
+        encode_into(self, buf)
+        return buf.decode("utf-8")
+
+
+#: The trace line encoder: msgspec, keys sorted (nested dicts too), compact separators.
+_LINE = msgspec.json.Encoder(order="sorted", enc_hook=lambda v: _default(v))
+
+
+def encode_into(event: TraceEvent, buf: bytearray) -> None:
+    """Append ``event``'s trace line (no newline) to ``buf``: UTF-8 JSON with sorted keys,
+    ``t`` rounded to 1e-9 s, ``wall`` to 1e-6 s and left out when None, unset fields left out.
+
+    Floats are written shortest-round-trip (``0.0086``); outside 1e-4 <= |x| < 1e16 the
+    notation is msgspec's (``1e-7``, ``1e16``), which Python's ``json`` would write ``1e-07``,
+    ``1e+16`` (same value). Non-ASCII text is written as UTF-8; NaN and infinities as ``null``.
+    Raises TypeError for a field value JSON cannot hold.
+    """
+    t, wall = event.t, event.wall
+    # round in place for the encoder and put the exact values back: listeners keep them
+    event.t = round(t, 9)
+    event.wall = UNSET if wall is None else round(wall, 6)
+    n = len(buf)
+    try:
+        _LINE.encode_into(event, buf, -1)
+    except (TypeError, msgspec.EncodeError) as exc:
+        del buf[n:]  # no half line
+        raise TypeError(f"trace event {event.kind!r}: {exc}") from None
+    finally:
+        event.t, event.wall = t, wall
 
 
 _E = TypeVar("_E", bound=type[TraceEvent])
 
 
 def event(cls: _E) -> _E:
-    """Class decorator: make ``cls`` a slotted keyword-only dataclass and register its kind.
+    """Class decorator: register ``cls`` (a keyword-only ``msgspec.Struct`` through
+    :class:`TraceEvent`) under its ``kind``; return the registered class.
 
-    A field named with a trailing underscore (``from_``) is written without it (``"from"``).
+    The registered class is a subclass of ``cls`` whose msgspec tag is ``kind``, so the fast
+    writer (:class:`simulator.core.trace.TraceWriter`) encodes ``"kind"`` like every field. A
+    field named with a trailing underscore (``from_``) is written without it (``"from"``).
     Raises ValueError for a missing or duplicate ``kind``.
     """
-    cls = dataclass(slots=True, kw_only=True)(cls)
     kind = cls.__dict__.get("kind")
     if not kind or kind in EVENT_TYPES:
         raise ValueError(f"event class {cls.__name__}: kind {kind!r} missing or already used")
+    body = {"__doc__": cls.__doc__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    cls = types.new_class(cls.__name__, (cls,), {"tag": kind}, lambda ns: ns.update(body))
     base = {"t", "source", "wall"}
-    pairs = [(f.name.rstrip("_"), f.name) for f in dc_fields(cls) if f.name not in base]
+    pairs = [(_json_name(f), f) for f in cls.__struct_fields__ if f not in base]
     cls._keys = tuple(sorted(pairs))
     cls._attr = dict(pairs)
     EVENT_TYPES[kind] = cls
@@ -441,7 +477,6 @@ class NbiotUplink(TraceEvent):
     error: Annotated[str, "payload decode error"] = UNSET
 
 
-@dataclass(slots=True, kw_only=True)
 class _ProtoTx(TraceEvent):
     op: str
     attempt: Annotated[int, "0 = first send"]
@@ -848,6 +883,7 @@ __all__ = [
     "TraceEvent",
     "event",
     "from_fields",
+    "encode_into",
     "header_line",
     *sorted(cls.__name__ for cls in EVENT_TYPES.values()),
 ]

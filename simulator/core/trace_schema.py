@@ -14,7 +14,6 @@ import json
 import types
 import typing
 from dataclasses import dataclass
-from dataclasses import fields as dc_fields
 from pathlib import Path
 from typing import Any
 
@@ -79,12 +78,15 @@ def event_schema(cls: type[TraceEvent]) -> dict[str, Any]:
         "wall": {"type": "number", "description": "Unix time, s (real-time runs only)"},
     }
     required = ["t", "kind", "source"]
-    for f in dc_fields(cls):
-        if f.name in ("t", "source", "wall"):
+    # msgspec keeps the defaults of the last fields (NODEFAULT between them): align from the end
+    names, given = cls.__struct_fields__[::-1], cls.__struct_defaults__[::-1]
+    defaults = dict(zip(names, given, strict=False))
+    for name in cls.__struct_fields__:
+        if name in ("t", "source", "wall"):
             continue
-        key = f.name.rstrip("_")
-        props[key] = _type_schema(hints[f.name])
-        if f.default is not UNSET:  # required or nullable: always written
+        key = name.rstrip("_")
+        props[key] = _type_schema(hints[name])
+        if defaults.get(name, None) is not UNSET:  # required or nullable: always written
             required.append(key)
     doc = " ".join((cls.__doc__ or "").split())
     return {
