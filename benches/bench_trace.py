@@ -10,7 +10,7 @@ an in-memory text file. Each test prints and stores ``us_per_event`` (mean / N) 
   figure issue 15 targets (<= 1 us per event amortised).
 * ``test_emit_frame_events_to_a_sink``: what a producer pays per event: build the event, emit it
   through ``World.emit`` and write it.
-* ``test_serialise_only``: encoding alone (``encode_into`` per event into one buffer).
+* ``test_serialise_only``: encoding alone (``encode_lines`` over the ``N`` events).
 """
 
 from __future__ import annotations
@@ -86,15 +86,12 @@ def test_serialise_only(benchmark):
     evs = [_frame(i) for i in range(N)]
     for i, e in enumerate(evs):
         e.t = i * 0.1
-    encode = getattr(events, "encode_into", None)
+    encode = getattr(events, "encode_lines", None)
 
     def run() -> int:
         if encode is None:  # before the batched writer
             return sum(len(e.to_json()) for e in evs)
-        buf = bytearray()
-        for e in evs:
-            encode(e, buf)
-        return len(buf)
+        return len(encode(evs))
 
     assert benchmark(run) > N * 100
     _report(benchmark, "encode only")

@@ -17,7 +17,7 @@ become the schema's ``description``. Every class has a ``version``: a change to 
 fields bumps it and :data:`TRACE_SCHEMA_VERSION` (the header line of every trace file names
 the latter; ``meterbench trace validate`` refuses a file of another version).
 
-Serialisation (:func:`encode_into`, msgspec) is JSON with sorted keys and compact separators,
+Serialisation (:func:`encode_lines`, msgspec) is JSON with sorted keys and compact separators,
 ``t`` rounded to 1e-9 s and ``wall`` to 1e-6 s: the same run gives the same bytes.
 """
 
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import types
+from math import ulp as _ulp
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
@@ -133,7 +134,7 @@ class TraceEvent(
     # -- writing ----------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """The trace line as a dict: ``t`` rounded to 1e-9 s, ``wall`` to 1e-6 s, unset omitted."""
-        d: dict[str, Any] = {"t": round(self.t, 9), "kind": self.kind, "source": self.source}
+        d: dict[str, Any] = {"t": round_ns(self.t), "kind": self.kind, "source": self.source}
         for key, attr in self._keys:
             v = getattr(self, attr)
             if v is not UNSET:
@@ -143,37 +144,56 @@ class TraceEvent(
         return d
 
     def to_json(self) -> str:
-        """One trace line (no newline): sorted keys, compact separators (see :func:`encode_into`)."""
-        buf = bytearray()
-        encode_into(self, buf)
-        return buf.decode("utf-8")
+        """One trace line (no newline): sorted keys, compact separators (see :func:`encode_lines`)."""
+        return encode_lines([self])[:-1].decode("utf-8")
 
 
 #: The trace line encoder: msgspec, keys sorted (nested dicts too), compact separators.
 _LINE = msgspec.json.Encoder(order="sorted", enc_hook=lambda v: _default(v))
+_NS_EXACT = float(1 << 52)  # below this t * 1e9 keeps enough bits for the quick exact rounding
 
 
-def encode_into(event: TraceEvent, buf: bytearray) -> None:
-    """Append ``event``'s trace line (no newline) to ``buf``: UTF-8 JSON with sorted keys,
+def round_ns(t: float) -> float:
+    """``round(t, 9)``, bit for bit, in about a third of its time.
+
+    ``p = t * 1e9`` is within half an ulp of the exact product; when ``p`` is further than one
+    ulp from a tie, ``round(p)`` is the correctly rounded count of ns and ``k / 1e9`` (one
+    IEEE division) the nearest double, which is what ``round(t, 9)`` returns. Otherwise (a
+    near-tie, or t >= 2**52 ns, about 52 days) it calls ``round(t, 9)``.
+    """
+    p = t * 1e9
+    k = round(p)
+    if -_NS_EXACT < p < _NS_EXACT and 0.5 - abs(p - k) > _ulp(p):
+        return k / 1e9
+    return round(t, 9)
+
+
+def encode_lines(events: list[TraceEvent]) -> bytes:
+    """The trace lines of ``events``, each ending in a newline: UTF-8 JSON with sorted keys,
     ``t`` rounded to 1e-9 s, ``wall`` to 1e-6 s and left out when None, unset fields left out.
 
     Floats are written shortest-round-trip (``0.0086``); outside 1e-4 <= |x| < 1e16 the
-    notation is msgspec's (``1e-7``, ``1e16``), which Python's ``json`` would write ``1e-07``,
-    ``1e+16`` (same value). Non-ASCII text is written as UTF-8; NaN and infinities as ``null``.
-    Raises TypeError for a field value JSON cannot hold.
+    notation is msgspec's (``1e-7``, ``1e16``), where Python's ``json`` wrote ``1e-07``,
+    ``1e+16`` (the same value). Non-ASCII text is written as UTF-8; NaN and infinities as
+    ``null``. Raises TypeError for a field value JSON cannot hold.
     """
-    t, wall = event.t, event.wall
-    # round in place for the encoder and put the exact values back: listeners keep them
-    event.t = round(t, 9)
-    event.wall = UNSET if wall is None else round(wall, 6)
-    n = len(buf)
+    # round in place for the encoder, then put the exact values back (kept events keep them)
+    times = [e.t for e in events]
+    walls = [e.wall for e in events]
     try:
-        _LINE.encode_into(event, buf, -1)
+        for e, t, w in zip(events, times, walls, strict=True):
+            e.t = round_ns(t)
+            if w is None:
+                e.wall = UNSET
+            else:
+                e.wall = round(w, 6)
+        return _LINE.encode_lines(events)
     except (TypeError, msgspec.EncodeError) as exc:
-        del buf[n:]  # no half line
-        raise TypeError(f"trace event {event.kind!r}: {exc}") from None
+        raise TypeError(f"trace event not JSON-serialisable: {exc}") from None
     finally:
-        event.t, event.wall = t, wall
+        for e, t, w in zip(events, times, walls, strict=True):
+            e.t = t
+            e.wall = w
 
 
 _E = TypeVar("_E", bound=type[TraceEvent])
@@ -183,8 +203,8 @@ def event(cls: _E) -> _E:
     """Class decorator: register ``cls`` (a keyword-only ``msgspec.Struct`` through
     :class:`TraceEvent`) under its ``kind``; return the registered class.
 
-    The registered class is a subclass of ``cls`` whose msgspec tag is ``kind``, so the fast
-    writer (:class:`simulator.core.trace.TraceWriter`) encodes ``"kind"`` like every field. A
+    The registered class is a subclass of ``cls`` whose msgspec tag is ``kind``, so
+    :func:`encode_lines` encodes ``"kind"`` like every field. A
     field named with a trailing underscore (``from_``) is written without it (``"from"``).
     Raises ValueError for a missing or duplicate ``kind``.
     """
@@ -883,7 +903,8 @@ __all__ = [
     "TraceEvent",
     "event",
     "from_fields",
-    "encode_into",
+    "encode_lines",
+    "round_ns",
     "header_line",
     *sorted(cls.__name__ for cls in EVENT_TYPES.values()),
 ]

@@ -11,9 +11,10 @@ rounded to the nanosecond, so the same scenario and seed give a byte-identical f
 (Unix seconds) is present only for events recorded in real time (bridge runs); virtual-time
 runs never read the wall clock. docs/trace.md and docs/trace.schema.json describe the lines.
 
-Writing is batched: each event is encoded (msgspec, :func:`~simulator.core.events.encode_into`)
-into one buffer when it is recorded, and the buffer goes to the sink every
-:data:`FLUSH_BYTES` and at :meth:`Trace.flush`. A run may write only some kinds
+Writing is batched: recorded events wait in a list and every :data:`BATCH` events are encoded
+together (msgspec, :func:`~simulator.core.events.encode_lines`) and written to the sink, the
+rest at :meth:`Trace.flush`; so an event must not be changed after it is recorded (none is:
+kept traces are written at the end from the same objects). A run may write only some kinds
 (``write_kinds``, e.g. :data:`FRAME_KINDS` for ``meterbench run --trace-level frames``);
 listeners and the kept list still get every event, so the level never changes a model.
 """
@@ -25,12 +26,12 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from simulator.core.events import HEADER_KIND, TraceEvent, encode_into, header_line
+from simulator.core.events import HEADER_KIND, TraceEvent, encode_lines, header_line
 
-__all__ = ["FLUSH_BYTES", "FRAME_KINDS", "TRACE_LEVELS", "Trace", "TraceEvent"]
+__all__ = ["BATCH", "FRAME_KINDS", "TRACE_LEVELS", "Trace", "TraceEvent"]
 
-#: Bytes of encoded lines held before they are written to the sink.
-FLUSH_BYTES = 1 << 18
+#: Events encoded and written to the sink together.
+BATCH = 4096
 
 #: Kinds written at trace level ``frames``: what crossed a medium (wired frames and talkovers,
 #: radio telegrams, NB-IoT datagrams, SMS, Virtual M-Bus and bridge exchanges and bytes).
@@ -66,7 +67,7 @@ class Trace:
     Listeners are called synchronously with each event, in registration order. A ``sink``
     gets the header line at once and the event lines in batches: call :meth:`flush` before
     reading or closing it. ``write_kinds`` (None: all) limits the kinds written to the sink;
-    ``count`` counts every recorded event, ``written`` those that went to the sink.
+    ``count`` counts every recorded event, ``written`` those encoded for the sink so far.
     """
 
     def __init__(
@@ -81,7 +82,7 @@ class Trace:
         self.write_kinds = write_kinds
         self._events: list[TraceEvent] = []
         self._listeners: list[Callable[[TraceEvent], None]] = []
-        self._buf = bytearray()
+        self._pending: list[TraceEvent] = []
         self.count = 0
         self.written = 0
         if sink is not None:
@@ -99,21 +100,24 @@ class Trace:
         if self.keep:
             self._events.append(event)
         if self.sink is not None and (self.write_kinds is None or event.kind in self.write_kinds):
-            buf = self._buf
-            encode_into(event, buf)
-            buf += b"\n"
-            self.written += 1
-            if len(buf) >= FLUSH_BYTES:
+            pending = self._pending
+            pending.append(event)
+            if len(pending) >= BATCH:
                 self.flush()
         for listener in self._listeners:
             listener(event)
         return event
 
     def flush(self) -> None:
-        """Write the buffered lines to the sink (a no-op without one)."""
-        if self._buf:
-            self.sink.write(self._buf.decode("utf-8"))  # type: ignore[union-attr]
-            self._buf.clear()
+        """Encode and write the events waiting for the sink (a no-op without one).
+
+        Raises TypeError (from :func:`~simulator.core.events.encode_lines`) for an event
+        field JSON cannot hold."""
+        if self._pending:
+            batch, self._pending = self._pending, []  # an encoding error loses only this batch
+            lines = encode_lines(batch)
+            self.written += len(batch)
+            self.sink.write(lines.decode("utf-8"))  # type: ignore[union-attr]
 
     def subscribe(self, listener: Callable[[TraceEvent], None]) -> None:
         """Call ``listener(event)`` for every event recorded from now on."""
@@ -166,11 +170,7 @@ class Trace:
         return path
 
     def _lines(self) -> bytes:
-        buf = bytearray(header_line().encode() + b"\n")
-        for ev in self._events:
-            encode_into(ev, buf)
-            buf += b"\n"
-        return bytes(buf)
+        return header_line().encode() + b"\n" + encode_lines(self._events)
 
     @staticmethod
     def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
