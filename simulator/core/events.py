@@ -24,7 +24,7 @@ Serialisation (:func:`encode_lines`, msgspec) is JSON with sorted keys and compa
 from __future__ import annotations
 
 import json
-import types
+import typing
 from math import ulp as _ulp
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
@@ -80,28 +80,42 @@ def _json_name(attr: str) -> str:
     return attr.rstrip("_")  # ``from_`` is written ``from``
 
 
-class TraceEvent(
-    msgspec.Struct,
-    kw_only=True,
-    tag_field="kind",
-    rename=_json_name,
-):
+#: The fields every event has (name, type, default): ``t`` is world time (s since the scenario
+#: start; :meth:`World.emit` sets it), ``source`` who produced or observed it (``"master"``,
+#: ``"slave/12345678"``, ``"bridge"``), ``wall`` Unix time (s) of events recorded in real time
+#: (bridge runs), else None and not written.
+BASE_FIELDS: tuple[tuple[str, Any, Any], ...] = (
+    ("t", Annotated[float, "world time, s since the scenario start"], 0.0),
+    ("source", Annotated[str, "who produced or observed the event"], msgspec.NODEFAULT),
+    ("wall", Annotated[float | None, "Unix time, s (real-time runs only)"], None),
+)
+
+
+class TraceEvent(msgspec.Struct, kw_only=True, rename=_json_name):
     """One observable event: base of every event class (never recorded itself).
 
-    ``t`` is world time (s since the scenario start; :meth:`World.emit` sets it), ``source``
-    who produced or observed it (``"master"``, ``"slave/12345678"``, ``"bridge"``), ``wall``
-    Unix time (s) of events recorded in real time (bridge runs), else None and not written.
+    A class body declares the payload fields; :func:`event` builds the registered class with
+    those, :data:`BASE_FIELDS` and ``kind``, ordered by JSON name so the encoder writes the
+    keys sorted without sorting them per line.
     """
 
+    #: the class body's ``kind = "..."``; on a registered class ``kind`` is a field (always
+    #: written, default the kind) and ``KIND`` holds the kind on the class
     kind: ClassVar[str] = ""
+    KIND: ClassVar[str] = ""
     version: ClassVar[int] = 1
     #: (JSON key, attribute name) of the payload fields, sorted by key (set by :func:`event`).
     _keys: ClassVar[tuple[tuple[str, str], ...]] = ()
     _attr: ClassVar[dict[str, str]] = {}
+    #: payload field names in declaration order (docs/trace.md lists them so)
+    _declared: ClassVar[tuple[str, ...]] = ()
+    #: a field may hold a dict, whose keys the encoder must sort (set by :func:`event`)
+    _sort: ClassVar[bool] = False
 
-    t: Annotated[float, "world time, s since the scenario start"] = 0.0
-    source: Annotated[str, "who produced or observed the event"]
-    wall: Annotated[float | None, "Unix time, s (real-time runs only)"] = None
+    if typing.TYPE_CHECKING:  # the fields event() adds to every registered class
+        t: float
+        source: str
+        wall: float | None
 
     # -- reading (the old dict-like interface) -----------------------------------------------
     @property
@@ -148,8 +162,10 @@ class TraceEvent(
         return encode_lines([self])[:-1].decode("utf-8")
 
 
-#: The trace line encoder: msgspec, keys sorted (nested dicts too), compact separators.
-_LINE = msgspec.json.Encoder(order="sorted", enc_hook=lambda v: _default(v))
+#: The trace line encoders: fields are declared in key order (see :func:`event`), so only
+#: events that may hold a dict need the sorting one (its keys are sorted like ``sort_keys``).
+_LINE = msgspec.json.Encoder(enc_hook=lambda v: _default(v))
+_LINE_SORTED = msgspec.json.Encoder(order="sorted", enc_hook=lambda v: _default(v))
 _NS_EXACT = float(1 << 52)  # below this t * 1e9 keeps enough bits for the quick exact rounding
 
 
@@ -178,20 +194,22 @@ def encode_lines(events: list[TraceEvent]) -> bytes:
     ``null``. Raises TypeError for a field value JSON cannot hold.
     """
     # round in place for the encoder, then put the exact values back (kept events keep them)
-    times = [e.t for e in events]
-    walls = [e.wall for e in events]
+    saved = []
+    unset, exact, ulp = UNSET, _NS_EXACT, _ulp
+    for e in events:
+        t, w = e.t, e.wall
+        saved.append((t, w))
+        p = t * 1e9
+        k = round(p)
+        e.t = k / 1e9 if -exact < p < exact and 0.5 - abs(p - k) > ulp(p) else round(t, 9)
+        e.wall = unset if w is None else round(w, 6)
     try:
-        for e, t, w in zip(events, times, walls, strict=True):
-            e.t = round_ns(t)
-            if w is None:
-                e.wall = UNSET
-            else:
-                e.wall = round(w, 6)
-        return _LINE.encode_lines(events)
+        sort = not _PLAIN.issuperset(map(type, events))
+        return (_LINE_SORTED if sort else _LINE).encode_lines(events)
     except (TypeError, msgspec.EncodeError) as exc:
         raise TypeError(f"trace event not JSON-serialisable: {exc}") from None
     finally:
-        for e, t, w in zip(events, times, walls, strict=True):
+        for e, (t, w) in zip(events, saved, strict=True):
             e.t = t
             e.wall = w
 
@@ -200,25 +218,46 @@ _E = TypeVar("_E", bound=type[TraceEvent])
 
 
 def event(cls: _E) -> _E:
-    """Class decorator: register ``cls`` (a keyword-only ``msgspec.Struct`` through
-    :class:`TraceEvent`) under its ``kind``; return the registered class.
+    """Class decorator: build and register the event class of ``cls`` under its ``kind``.
 
-    The registered class is a subclass of ``cls`` whose msgspec tag is ``kind``, so
-    :func:`encode_lines` encodes ``"kind"`` like every field. A
-    field named with a trailing underscore (``from_``) is written without it (``"from"``).
-    Raises ValueError for a missing or duplicate ``kind``.
+    The registered class is a new keyword-only ``msgspec.Struct`` under :class:`TraceEvent`
+    with the payload fields of ``cls`` (its annotations, inherited ones included), the
+    :data:`BASE_FIELDS` and ``kind`` (a field whose default is the kind), all ordered by JSON
+    name; docstring and ``version`` are kept. A field named with a trailing underscore
+    (``from_``) is written without it (``"from"``). Raises ValueError for a missing or
+    duplicate ``kind``.
     """
     kind = cls.__dict__.get("kind")
     if not kind or kind in EVENT_TYPES:
         raise ValueError(f"event class {cls.__name__}: kind {kind!r} missing or already used")
-    body = {"__doc__": cls.__doc__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
-    cls = types.new_class(cls.__name__, (cls,), {"tag": kind}, lambda ns: ns.update(body))
-    base = {"t", "source", "wall"}
-    pairs = [(_json_name(f), f) for f in cls.__struct_fields__ if f not in base]
-    cls._keys = tuple(sorted(pairs))
-    cls._attr = dict(pairs)
-    EVENT_TYPES[kind] = cls
-    return cls
+    hints = typing.get_type_hints(cls, include_extras=True)
+    names, given = cls.__struct_fields__[::-1], cls.__struct_defaults__[::-1]
+    defaults = dict(zip(names, given, strict=False))  # defaults belong to the last fields
+    specs = [(n, hints[n], defaults.get(n, msgspec.NODEFAULT)) for n in cls.__struct_fields__]
+    specs += [*BASE_FIELDS, ("kind", Literal[kind], kind)]
+    specs.sort(key=lambda spec: _json_name(spec[0]))
+    new = msgspec.defstruct(
+        cls.__name__,
+        specs,
+        bases=(TraceEvent,),
+        module=cls.__module__,
+        namespace={
+            "__doc__": cls.__doc__,
+            "__qualname__": cls.__qualname__,
+            "version": cls.version,
+            "KIND": kind,
+            "_declared": cls.__struct_fields__,
+        },
+        kw_only=True,
+        rename=_json_name,
+    )
+    base = {"t", "source", "wall", "kind"}
+    pairs = [(_json_name(f), f) for f in new.__struct_fields__ if f not in base]
+    new._keys = tuple(pairs)
+    new._attr = dict(pairs)
+    new._sort = any("dict" in str(tp) or "Any" in str(tp) for _, tp, _ in specs)
+    EVENT_TYPES[kind] = new
+    return new  # type: ignore[return-value]
 
 
 def from_fields(kind: str, source: str, fields: dict[str, Any]) -> TraceEvent:
@@ -497,7 +536,7 @@ class NbiotUplink(TraceEvent):
     error: Annotated[str, "payload decode error"] = UNSET
 
 
-class _ProtoTx(TraceEvent):
+class _ProtoTx(TraceEvent):  # shared payload of the protocol datagram events
     op: str
     attempt: Annotated[int, "0 = first send"]
     bytes: Annotated[int, "datagram bytes"]
@@ -894,6 +933,9 @@ class BridgeExchange(TraceEvent):
     senders: list[str] = UNSET
     more: Annotated[list[dict[str, Any]], "further receptions in the window"] = UNSET
 
+
+#: Event classes without dict-bearing fields (written by the non-sorting encoder).
+_PLAIN = frozenset(cls for cls in EVENT_TYPES.values() if not cls._sort)
 
 __all__ = [
     "EVENT_TYPES",

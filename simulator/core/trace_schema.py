@@ -73,7 +73,7 @@ def event_schema(cls: type[TraceEvent]) -> dict[str, Any]:
     hints = typing.get_type_hints(cls, include_extras=True)
     props: dict[str, Any] = {
         "t": _type_schema(hints["t"]),
-        "kind": {"const": cls.kind},
+        "kind": {"const": cls.KIND},
         "source": _type_schema(hints["source"]),
         "wall": {"type": "number", "description": "Unix time, s (real-time runs only)"},
     }
@@ -81,9 +81,7 @@ def event_schema(cls: type[TraceEvent]) -> dict[str, Any]:
     # msgspec keeps the defaults of the last fields (NODEFAULT between them): align from the end
     names, given = cls.__struct_fields__[::-1], cls.__struct_defaults__[::-1]
     defaults = dict(zip(names, given, strict=False))
-    for name in cls.__struct_fields__:
-        if name in ("t", "source", "wall"):
-            continue
+    for name in cls._declared:
         key = name.rstrip("_")
         props[key] = _type_schema(hints[name])
         if defaults.get(name, None) is not UNSET:  # required or nullable: always written
