@@ -4,8 +4,9 @@ A fixed pure-Python workload (:func:`calibration_loop`: integer arithmetic, dict
 work, attribute access and calls, the mix a discrete-event simulation does) is timed at the
 start and at the end of the bench run; its best time is the run's ``calibration_s``. Every
 benchmark in the JSON written by ``--benchmark-json`` gets ``extra_info.calibration_s`` and
-``extra_info.normalised`` = its mean / ``calibration_s``, so a figure compared across runs
-(``meterbench bench compare``) moves with the code, not with the machine's speed or load.
+``extra_info.normalised`` = its best round (``stats.min``) / ``calibration_s``: best against
+best, the two figures least disturbed by other load on a shared machine, so a figure compared
+across runs (``meterbench bench compare``) moves with the code, not with the machine.
 """
 
 from __future__ import annotations
@@ -66,4 +67,4 @@ def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
     for bench in output_json.get("benchmarks", []):
         extra = bench.setdefault("extra_info", {})
         extra["calibration_s"] = round(cal, 6)
-        extra["normalised"] = round(bench["stats"]["mean"] / cal, 6)
+        extra["normalised"] = round(bench["stats"]["min"] / cal, 6)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -25,7 +26,9 @@ def add_parser(sub) -> None:
     verbs = p.add_subparsers(dest="bench_verb", metavar="ACTION")
     r = verbs.add_parser("run", help="run the benches and save DIR/<commit>.json")
     r.add_argument("--results", type=Path, default=RESULTS, metavar="DIR")
-    r.add_argument("pytest_args", nargs="*", metavar="PYTEST_ARG", help="after --")
+    r.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, metavar="PYTEST_ARG", help="passed to pytest"
+    )
     r.set_defaults(func=_run)
     c = verbs.add_parser("compare", help="fail on a normalised regression over the threshold")
     c.add_argument("baseline", type=Path)
@@ -67,7 +70,8 @@ def _run(args) -> int:
     args.results.mkdir(parents=True, exist_ok=True)
     out = args.results / f"{commit_name()}.json"
     cmd = [sys.executable, "-m", "pytest", "benches", "--benchmark-only"]
-    cmd += [f"--benchmark-json={out}", *args.pytest_args]
+    extra = args.pytest_args[1:] if args.pytest_args[:1] == ["--"] else args.pytest_args
+    cmd += [f"--benchmark-json={out}", *extra]
     rc = subprocess.call(cmd)
     print(f"meterbench bench run: {out}" if out.exists() else "meterbench bench run: no result")
     return rc
@@ -82,7 +86,7 @@ def _compare(args) -> int:
     except (BenchFileError, FileNotFoundError, ValueError) as exc:
         print(f"meterbench bench compare: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.baseline} -> {path} (normalised means; threshold {args.threshold:.0%})")
+    print(f"{args.baseline} -> {path} (normalised figures; threshold {args.threshold:.0%})")
     print("\n".join(cmp.lines()))
     bad = cmp.regressions
     if bad:

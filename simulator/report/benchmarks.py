@@ -3,8 +3,9 @@ and rendered as the README's performance table (docs/benchmarks.md).
 
 A result file is what ``pytest benches --benchmark-json=FILE`` writes; benches/conftest.py
 adds to every benchmark's ``extra_info`` the run's ``calibration_s`` (best time, s, of a fixed
-pure-Python loop measured in the same run) and ``normalised`` (the benchmark's mean divided by
-``calibration_s``), so a figure moves with the code, not with the machine. Every function here
+pure-Python loop measured in the same run) and ``normalised`` (the benchmark's best round
+divided by ``calibration_s``), so a figure moves with the code, not with the machine or its
+load. Every function here
 is generic over whatever benchmarks a file holds.
 """
 
@@ -29,7 +30,7 @@ class BenchFileError(ValueError):
 @dataclass(frozen=True)
 class Figure:
     """One benchmark of a result file: ``name`` (pytest-benchmark ``fullname``), ``mean`` (s
-    per round), ``normalised`` (mean / calibration, dimensionless) and its own ``extra``
+    per round), ``normalised`` (best round / calibration, dimensionless) and its own ``extra``
     figures (``extra_info`` less the calibration keys)."""
 
     name: str
@@ -80,12 +81,19 @@ def load(path: str | Path) -> Result:
         path=path,
         commit=str(commit.get("id") or "")[:12],
         time=str(commit.get("time") or data.get("datetime") or ""),
-        machine=" ".join(
-            str(machine.get(k, "")) for k in ("python_implementation", "python_version", "cpu")
-        ).strip()
-        or "unknown machine",
+        machine=_machine(machine),
         figures=figures,
     )
+
+
+def _machine(info: dict[str, Any]) -> str:
+    cpu = info.get("cpu") if isinstance(info.get("cpu"), dict) else {}
+    parts = [
+        f"{info.get('python_implementation', '')} {info.get('python_version', '')}".strip(),
+        str(cpu.get("brand_raw", "")),
+        f"{cpu['count']} cores" if cpu.get("count") else "",
+    ]
+    return ", ".join(p for p in parts if p) or "unknown machine"
 
 
 @dataclass(frozen=True)
@@ -110,22 +118,25 @@ class Comparison:
 
     @property
     def regressions(self) -> list[Change]:
-        """Benchmarks whose normalised mean grew by more than ``threshold`` (0.2 = 20 %)."""
+        """Benchmarks whose normalised figure grew by more than ``threshold`` (0.2 = 20 %)."""
         return [c for c in self.changes if c.ratio > 1.0 + self.threshold]
 
     def lines(self) -> list[str]:
-        out = [f"{'benchmark':60} {'baseline':>10} {'new':>10} {'change':>8}"]
+        """The comparison as text lines (one per benchmark) for the console."""
+        names = [c.name for c in self.changes] + self.only_baseline + self.only_new
+        w = max([len(n) for n in names] + [9])
+        out = [f"{'benchmark':{w}} {'baseline':>10} {'new':>10} {'change':>8}"]
         for c in self.changes:
             flag = "  REGRESSION" if c in self.regressions else ""
             pct = (c.ratio - 1.0) * 100
-            out.append(f"{c.name:60} {c.baseline:10.4g} {c.new:10.4g} {pct:+7.1f}%{flag}")
-        out += [f"{n:60} only in the baseline" for n in self.only_baseline]
-        out += [f"{n:60} new (not in the baseline)" for n in self.only_new]
+            out.append(f"{c.name:{w}} {c.baseline:10.4g} {c.new:10.4g} {pct:+7.1f}%{flag}")
+        out += [f"{n:{w}} only in the baseline" for n in self.only_baseline]
+        out += [f"{n:{w}} new (not in the baseline)" for n in self.only_new]
         return out
 
 
 def compare(baseline: Result, new: Result, threshold: float = 0.20) -> Comparison:
-    """Compare normalised means benchmark by benchmark (matched by full name).
+    """Compare normalised figures benchmark by benchmark (matched by full name).
 
     Benchmarks in only one file are listed, never a regression. Raises ValueError for a
     negative ``threshold``.
@@ -152,6 +163,10 @@ def newest(folder: str | Path) -> Path:
 
 
 def _fmt(v: Any) -> str:
+    if isinstance(v, list | dict):
+        return f"[{len(v)} rows]"  # tables of rows belong in the result file, not the README
+    if isinstance(v, bool):
+        return str(v).lower()
     if isinstance(v, float):
         return f"{v:,.3g}" if abs(v) < 1000 else f"{v:,.0f}"
     if isinstance(v, int):
