@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from simulator.cli import EXIT_CHECKS_FAILED, EXIT_OK, EXIT_USAGE
+
 RESULTS = Path("benches/results")
 
 
@@ -85,14 +87,14 @@ def _compare(args) -> int:
         cmp = compare(load(args.baseline), load(path), args.threshold)
     except (BenchFileError, FileNotFoundError, ValueError) as exc:
         print(f"meterbench bench compare: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(f"{args.baseline} -> {path} (normalised figures; threshold {args.threshold:.0%})")
     print("\n".join(cmp.lines()))
     bad = cmp.regressions
     if bad:
         print(f"{len(bad)} regression(s) over {args.threshold:.0%}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_CHECKS_FAILED
+    return EXIT_OK
 
 
 def _history(args) -> int:
@@ -103,9 +105,9 @@ def _history(args) -> int:
         out = plot(results_in(args.results), args.out, args.match)
     except (BenchFileError, FileNotFoundError, ValueError) as exc:
         print(f"meterbench bench history: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     print(f"meterbench bench history: {out}")
-    return 0
+    return EXIT_OK
 
 
 def _readme(args) -> int:
@@ -117,12 +119,12 @@ def _readme(args) -> int:
         new = with_table(text, block)
     except (BenchFileError, OSError, ValueError) as exc:
         print(f"meterbench bench readme: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if args.check:
         if new != text:
             print(f"{args.readme}: the table differs from {args.result}", file=sys.stderr)
-            return 1
-        return 0
+            return EXIT_CHECKS_FAILED
+        return EXIT_OK
     args.readme.write_text(new, encoding="utf-8")
     print(f"meterbench bench readme: {args.readme} table from {args.result}")
-    return 0
+    return EXIT_OK
