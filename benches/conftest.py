@@ -6,7 +6,8 @@ start and at the end of the bench run; its best time is the run's ``calibration_
 benchmark in the JSON written by ``--benchmark-json`` gets ``extra_info.calibration_s`` and
 ``extra_info.normalised`` = its best round (``stats.min``) / ``calibration_s``: best against
 best, the two figures least disturbed by other load on a shared machine, so a figure compared
-across runs (``meterbench bench compare``) moves with the code, not with the machine.
+across runs (``meterbench bench compare``) moves with the code, not with the machine. The
+per-round samples (``stats.data``) are dropped so a saved file stays a few kB.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def pytest_benchmark_update_json(config, benchmarks, output_json) -> None:
     cal = calibration_s()
     output_json.setdefault("machine_info", {})["calibration_s"] = cal
     for bench in output_json.get("benchmarks", []):
+        bench["stats"].pop("data", None)  # every round's time: megabytes per file, not needed
         extra = bench.setdefault("extra_info", {})
         extra["calibration_s"] = round(cal, 6)
         extra["normalised"] = round(bench["stats"]["min"] / cal, 6)
