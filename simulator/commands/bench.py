@@ -3,7 +3,7 @@
 * ``meterbench bench run [--results DIR] [-- PYTEST ARGS]``: run ``pytest benches
   --benchmark-only`` and save the JSON as ``DIR/<commit>.json`` (``-dirty`` appended when the
   work tree has uncommitted changes). Exit: pytest's.
-* ``meterbench bench compare BASELINE RESULT [--threshold 0.2]``: normalised means benchmark
+* ``meterbench bench compare BASELINE RESULT [--threshold 0.2]``: normalised figures benchmark
   by benchmark; exit 1 if one grew by more than the threshold, 2 for an unreadable file.
   RESULT may be a folder (its newest ``*.json``).
 * ``meterbench bench history [--results DIR] [--out PNG] [-k TEXT]``: plot the saved results.

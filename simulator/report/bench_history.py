@@ -1,6 +1,6 @@
 """``meterbench bench history``: the saved bench results over commits as one PNG.
 
-One line per benchmark, its normalised mean (mean / calibration loop, see
+One line per benchmark, its normalised figure (best round / calibration loop, see
 :mod:`simulator.report.benchmarks`) relative to its first saved value, one x position per
 result file in commit-time order, so a slowdown shows as a step up whatever the machine was.
 """
@@ -49,7 +49,7 @@ def plot(results: list[Result], out: str | Path, match: str = "") -> Path:
     ax.axhline(1.2, color="grey", linestyle=":", linewidth=1)  # the compare threshold
     ax.set_xticks(range(len(results)))
     ax.set_xticklabels([r.commit[:8] or r.path.stem for r in results], rotation=45, ha="right")
-    ax.set_ylabel("normalised mean / first saved value")
+    ax.set_ylabel("normalised (best round / calibration), relative to first")
     ax.set_title("meterbench benches over commits (lower is faster)")
     ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
