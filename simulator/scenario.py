@@ -325,6 +325,9 @@ class RunOptions:
     #: kinds that push reports send them through real clients to real local receivers
     #: (``meterbench run --real-sinks``; the report bytes are the same as in-world)
     real_sinks: bool = False
+    #: what trace.jsonl holds: ``all`` events, ``frames`` only (core.trace.FRAME_KINDS), or
+    #: ``summary`` (no trace file); the model runs the same at every level
+    trace_level: str = "all"
 
     def resolve(self, seed: int, hours: float) -> tuple[int, float]:
         """The run's seed and duration (h): the scenario's, unless overridden here.

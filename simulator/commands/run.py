@@ -1,4 +1,4 @@
-"""``meterbench run [SCENARIO] [--out DIR] [--seed N] [--hours H]``: run a scenario.
+"""``meterbench run [SCENARIO] [--out DIR] [--seed N] [--hours H] [--trace-level LEVEL]``.
 
 With no SCENARIO, runs the default building scenario shipped with the package. The scenario's
 ``kind`` selects its device in the registry and the run skeleton
@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from simulator.cli import EXIT_OK, EXIT_USAGE, out_dir
+from simulator.core.trace import TRACE_LEVELS
 from simulator.devices import run_scenario
 from simulator.report.console import Progress, format_table
 from simulator.scenario import DEFAULT_SCENARIO, RunOptions, ScenarioError
@@ -45,6 +46,13 @@ def add_parser(sub) -> None:
         action="store_true",
         help="push reports through real clients to local HTTP/FTP/SMTP receivers (cme3100)",
     )
+    p.add_argument(
+        "--trace-level",
+        choices=TRACE_LEVELS,
+        default="all",
+        help="trace.jsonl holds every event (all, default), only frames/telegrams/datagrams "
+        "(frames), or is not written (summary)",
+    )
     p.set_defaults(func=main)
 
 
@@ -69,6 +77,7 @@ def main(args) -> int:
         progress=Progress(enabled=not args.quiet),
         quiet=args.quiet,
         real_sinks=args.real_sinks,
+        trace_level=args.trace_level,
     )
     try:
         result = run_scenario(path, opts)

@@ -10,6 +10,13 @@ here). A trace file is JSON lines: one header line (``{"format":"meterbench-trac
 rounded to the nanosecond, so the same scenario and seed give a byte-identical file. ``wall``
 (Unix seconds) is present only for events recorded in real time (bridge runs); virtual-time
 runs never read the wall clock. docs/trace.md and docs/trace.schema.json describe the lines.
+
+Writing is batched: recorded events wait in a list and every :data:`BATCH` events are encoded
+together (msgspec, :func:`~simulator.core.events.encode_lines`) and written to the sink, the
+rest at :meth:`Trace.flush`; so an event must not be changed after it is recorded (none is:
+kept traces are written at the end from the same objects). A run may write only some kinds
+(``write_kinds``, e.g. :data:`FRAME_KINDS` for ``meterbench run --trace-level frames``);
+listeners and the kept list still get every event, so the level never changes a model.
 """
 
 from __future__ import annotations
@@ -19,9 +26,37 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from simulator.core.events import HEADER_KIND, TraceEvent, header_line
+from simulator.core.events import HEADER_KIND, TraceEvent, encode_lines, header_line
 
-__all__ = ["Trace", "TraceEvent"]
+__all__ = ["BATCH", "FRAME_KINDS", "TRACE_LEVELS", "Trace", "TraceEvent"]
+
+#: Events encoded and written to the sink together.
+BATCH = 4096
+
+#: Kinds written at trace level ``frames``: what crossed a medium (wired frames and talkovers,
+#: radio telegrams, NB-IoT datagrams, SMS, Virtual M-Bus and bridge exchanges and bytes).
+FRAME_KINDS = frozenset(
+    {
+        "frame",
+        "talkover",
+        "wmbus_tx",
+        "wmbus_rx",
+        "wmbus_collision",
+        "stream_rx",
+        "nbiot.uplink",
+        "nbiot.coap_tx",
+        "nbiot.mqttsn_tx",
+        "nbiot.dtls_tx",
+        "sms",
+        "virtual_mbus",
+        "bridge_exchange",
+        "bridge_bytes",
+    }
+)
+
+#: Trace levels of a run: every event, frames only (:data:`FRAME_KINDS`), or no trace file
+#: (the summary only).
+TRACE_LEVELS = ("all", "frames", "summary")
 
 
 class Trace:
@@ -30,15 +65,26 @@ class Trace:
     ``keep=False`` stops the trace from holding events in memory (city-scale runs); events
     still reach listeners and the optional ``sink`` (a text file receiving JSON lines).
     Listeners are called synchronously with each event, in registration order. A ``sink``
-    gets the header line at once.
+    gets the header line at once and the event lines in batches: call :meth:`flush` before
+    reading or closing it. ``write_kinds`` (None: all) limits the kinds written to the sink;
+    ``count`` counts every recorded event, ``written`` those encoded for the sink so far.
     """
 
-    def __init__(self, *, keep: bool = True, sink: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        keep: bool = True,
+        sink: TextIO | None = None,
+        write_kinds: frozenset[str] | None = None,
+    ) -> None:
         self.keep = keep
         self.sink = sink
+        self.write_kinds = write_kinds
         self._events: list[TraceEvent] = []
         self._listeners: list[Callable[[TraceEvent], None]] = []
+        self._pending: list[TraceEvent] = []
         self.count = 0
+        self.written = 0
         if sink is not None:
             sink.write(header_line() + "\n")
 
@@ -53,11 +99,25 @@ class Trace:
         self.count += 1
         if self.keep:
             self._events.append(event)
-        if self.sink is not None:
-            self.sink.write(event.to_json() + "\n")
+        if self.sink is not None and (self.write_kinds is None or event.kind in self.write_kinds):
+            pending = self._pending
+            pending.append(event)
+            if len(pending) >= BATCH:
+                self.flush()
         for listener in self._listeners:
             listener(event)
         return event
+
+    def flush(self) -> None:
+        """Encode and write the events waiting for the sink (a no-op without one).
+
+        Raises TypeError (from :func:`~simulator.core.events.encode_lines`) for an event
+        field JSON cannot hold."""
+        if self._pending:
+            batch, self._pending = self._pending, []  # an encoding error loses only this batch
+            lines = encode_lines(batch)
+            self.written += len(batch)
+            self.sink.write(lines.decode("utf-8"))  # type: ignore[union-attr]
 
     def subscribe(self, listener: Callable[[TraceEvent], None]) -> None:
         """Call ``listener(event)`` for every event recorded from now on."""
@@ -99,17 +159,18 @@ class Trace:
 
     def to_jsonl(self) -> str:
         """The trace file's text: header line, then the kept events."""
-        return header_line() + "\n" + "".join(ev.to_json() + "\n" for ev in self._events)
+        return self._lines().decode("utf-8")
 
     def write_jsonl(self, path: str | Path) -> Path:
         """Write the header and the kept events as JSON lines to ``path``; return the path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", encoding="utf-8", newline="\n") as fh:
-            fh.write(header_line() + "\n")
-            for ev in self._events:
-                fh.write(ev.to_json() + "\n")
+            fh.write(self._lines().decode("utf-8"))
         return path
+
+    def _lines(self) -> bytes:
+        return header_line().encode() + b"\n" + encode_lines(self._events)
 
     @staticmethod
     def read_jsonl(path: str | Path) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ import json
 import types
 import typing
 from dataclasses import dataclass
-from dataclasses import fields as dc_fields
 from pathlib import Path
 from typing import Any
 
@@ -74,17 +73,18 @@ def event_schema(cls: type[TraceEvent]) -> dict[str, Any]:
     hints = typing.get_type_hints(cls, include_extras=True)
     props: dict[str, Any] = {
         "t": _type_schema(hints["t"]),
-        "kind": {"const": cls.kind},
+        "kind": {"const": cls.KIND},
         "source": _type_schema(hints["source"]),
         "wall": {"type": "number", "description": "Unix time, s (real-time runs only)"},
     }
     required = ["t", "kind", "source"]
-    for f in dc_fields(cls):
-        if f.name in ("t", "source", "wall"):
-            continue
-        key = f.name.rstrip("_")
-        props[key] = _type_schema(hints[f.name])
-        if f.default is not UNSET:  # required or nullable: always written
+    # msgspec keeps the defaults of the last fields (NODEFAULT between them): align from the end
+    names, given = cls.__struct_fields__[::-1], cls.__struct_defaults__[::-1]
+    defaults = dict(zip(names, given, strict=False))
+    for name in cls._declared:
+        key = name.rstrip("_")
+        props[key] = _type_schema(hints[name])
+        if defaults.get(name, None) is not UNSET:  # required or nullable: always written
             required.append(key)
     doc = " ".join((cls.__doc__ or "").split())
     return {

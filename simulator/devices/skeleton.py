@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from simulator.core.trace import Trace
+from simulator.core.trace import FRAME_KINDS, Trace
 from simulator.core.world import World
 from simulator.devices import registry
 from simulator.devices.summary import (
@@ -63,11 +63,13 @@ def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> Run
     out.mkdir(parents=True, exist_ok=True)
     level = device.trace(sc)
     trace_path = out / "trace.jsonl"
-    if level == "off":
+    write = level != "off" and options.trace_level != "summary"
+    if not write:
         trace_path.unlink(missing_ok=True)  # no stale trace from an earlier run in this folder
     t0 = time.perf_counter()  # wall time of the run, for the summary only
-    sink = None if level == "off" else trace_path.open("w", encoding="utf-8", newline="\n")
-    trace = Trace(keep=level == "keep", sink=sink)
+    sink = trace_path.open("w", encoding="utf-8", newline="\n") if write else None
+    kinds = FRAME_KINDS if options.trace_level == "frames" else None
+    trace = Trace(keep=level == "keep", sink=sink, write_kinds=kinds)
     start = device.start(sc)
     world = World(seed, trace=trace) if start is None else World(seed, start=start, trace=trace)
     ctx = registry.BuildContext(doc, sc, seed, hours, world, out, options)
@@ -82,6 +84,7 @@ def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> Run
     finally:
         ctx.close()
         if sink is not None:
+            trace.flush()
             sink.close()
     files = ([] if sink is None else [trace_path]) + ctx.files + result.files
     if device.plots and device.plots_enabled(sc):
