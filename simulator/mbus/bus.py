@@ -49,6 +49,7 @@ from simulator.mbus.electrical import (
     unit_load_current_ma,
     voltages_at,
 )
+from simulator.mbus.dispatch import AddressIndex
 from simulator.mbus.frames import FrameFacts, frame_facts
 from simulator.mbus.wire import (
     CHAR_BITS,
@@ -148,11 +149,14 @@ class Bus:
         self.cable = cable if cable is not None else Cable()
         self.name = name
         self.slaves: list[Slave] = []
+        self._index = AddressIndex()
         self._pending: list[Transmission] = []
         self._talked_over: set[int] = set()  # id() of pending replies a request ran over
         self._voltages: dict[int, float] = {}
         self._powered: set[int] = set()
         self._max_baud: int | None = max_baud(self.cable.length_m, 0.0, 0)
+        self._unit_loads = 0
+        self._stale = False  # topology changed: electrics recomputed on next use
         self._last_m2s_end = float("-inf")
         self._biterr_rng = world.rng(f"{name}/bit_errors")
         self.counters = {
@@ -166,18 +170,25 @@ class Bus:
 
     # -- topology and electrics ------------------------------------------------------------
     def attach(self, slave: Slave) -> None:
-        """Connect ``slave`` to the segment (it starts listening at its current baud)."""
+        """Connect ``slave`` to the segment (it starts listening at its current baud).
+
+        O(log n): the electrics are recomputed once, on their next use, not per attach.
+        """
         self.slaves.append(slave)
-        self._recompute()
+        self._index.add(slave)
+        self._stale = True
 
     def detach(self, slave: Slave) -> None:
         """Disconnect ``slave``; replies it has already started stay on the line."""
         self.slaves.remove(slave)
-        self._recompute()
+        self._index.remove(slave)
+        self._stale = True
 
     @property
     def unit_loads(self) -> int:
-        return sum(s.unit_loads for s in self.slaves)
+        if self._stale:
+            self._recompute()
+        return self._unit_loads
 
     @property
     def overloaded(self) -> bool:
@@ -189,6 +200,8 @@ class Bus:
         return self.cable.length_m if d is None else float(d)
 
     def _recompute(self) -> None:
+        self._stale = False
+        self._unit_loads = sum(s.unit_loads for s in self.slaves)
         loads = [(self._distance(s), unit_load_current_ma(s.unit_loads)) for s in self.slaves]
         volts = voltages_at(self.port.space_voltage, self.cable, loads)
         self._voltages = {id(s): v for s, v in zip(self.slaves, volts, strict=True)}
@@ -198,19 +211,27 @@ class Bus:
 
     def space_voltage_at(self, slave: Slave) -> float:
         """Bus voltage (V) at ``slave`` while the master sends a space (the worst case)."""
+        if self._stale:
+            self._recompute()
         return self._voltages[id(slave)]
 
     def mark_voltage_at(self, slave: Slave) -> float:
         """Bus voltage (V) at ``slave`` in the mark (idle) state."""
+        if self._stale:
+            self._recompute()
         return self._voltages[id(slave)] + self.port.space_drop
 
     def powered(self, slave: Slave) -> bool:
         """The slave sees at least 12 V in the space state (PROTOCOL.md §1 [S7])."""
+        if self._stale:
+            self._recompute()
         return id(slave) in self._powered
 
     @property
     def max_baud(self) -> int | None:
         """Highest baud rate the segment carries (installation table), None if outside it."""
+        if self._stale:
+            self._recompute()
         return self._max_baud
 
     def overspeed(self, baud: int) -> bool:
@@ -279,11 +300,13 @@ class Bus:
                     reply_end=round(tx.end, 9),
                 )
             )
-        powered = self._powered
-        for slave in list(self.slaves):
+        powered = self._powered  # fresh: self.overloaded above recomputed a stale topology
+        index = self._index
+        for slave in index.candidates(data):  # only the slaves the frame can concern
             if slave.baud != baud or id(slave) not in powered or id(slave) in deaf:
                 continue
             reply = slave.hear(data, baud)
+            index.refresh(slave)
             if reply is not None and reply.data:
                 self._put_reply(slave, reply, end)
 
