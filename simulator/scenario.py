@@ -325,6 +325,9 @@ class RunOptions:
     #: kinds that push reports send them through real clients to real local receivers
     #: (``meterbench run --real-sinks``; the report bytes are the same as in-world)
     real_sinks: bool = False
+    #: every wait through the SimPy event loop, no exact fast path (``World.fast_path``;
+    #: ``meterbench run --event-path``): the trace is the same, only slower
+    event_path: bool = False
 
     def resolve(self, seed: int, hours: float) -> tuple[int, float]:
         """The run's seed and duration (h): the scenario's, unless overridden here.

@@ -45,6 +45,11 @@ def add_parser(sub) -> None:
         action="store_true",
         help="push reports through real clients to local HTTP/FTP/SMTP receivers (cme3100)",
     )
+    p.add_argument(
+        "--event-path",
+        action="store_true",
+        help="no exact fast path: every wait through the event loop (same trace, slower)",
+    )
     p.set_defaults(func=main)
 
 
@@ -69,6 +74,7 @@ def main(args) -> int:
         progress=Progress(enabled=not args.quiet),
         quiet=args.quiet,
         real_sinks=args.real_sinks,
+        event_path=args.event_path,
     )
     try:
         result = run_scenario(path, opts)

@@ -70,6 +70,7 @@ def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> Run
     trace = Trace(keep=level == "keep", sink=sink)
     start = device.start(sc)
     world = World(seed, trace=trace) if start is None else World(seed, start=start, trace=trace)
+    world.fast_path = not options.event_path
     ctx = registry.BuildContext(doc, sc, seed, hours, world, out, options)
     try:
         options.report(0.0, f"building the {device.name} world")

@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from simulator.core import events as ev
 from simulator.core.events import UNSET
 from simulator.core.world import World
+from simulator.mbus.dispatch import AddressIndex
 from simulator.mbus.electrical import (
     MIN_SPACE_VOLTAGE,
     Cable,
@@ -49,7 +50,6 @@ from simulator.mbus.electrical import (
     unit_load_current_ma,
     voltages_at,
 )
-from simulator.mbus.dispatch import AddressIndex
 from simulator.mbus.frames import FrameFacts, frame_facts
 from simulator.mbus.wire import (
     CHAR_BITS,
@@ -159,6 +159,8 @@ class Bus:
         self._stale = False  # topology changed: electrics recomputed on next use
         self._last_m2s_end = float("-inf")
         self._biterr_rng = world.rng(f"{name}/bit_errors")
+        self._open_request: int | None = None  # world.sleeps["event"] when it began
+        self._paths = {"direct": 0, "event": 0}
         self.counters = {
             "requests": 0,
             "replies": 0,
@@ -263,6 +265,8 @@ class Bus:
         baud = baud or self.baud
         data = bytes(data)
         duration = frame_time(len(data), baud)
+        self._close_request()
+        self._open_request = self.world.sleeps["event"]
         start = self.world.now if start is None else min(float(start), self.world.now)
         self.counters["requests"] += 1
         self.counters["bus_seconds"] += duration
@@ -314,7 +318,7 @@ class Bus:
         """Wait until world time ``t`` (s); returns the frame's end: now, or ``t`` if past."""
         if t < self.world.now:
             return t
-        yield self.world.timeout(t - self.world.now)
+        yield from self.world.sleep(t - self.world.now)
         return self.world.now
 
     def _talkover(self, start: float, end: float) -> list[Transmission]:
@@ -378,7 +382,7 @@ class Bus:
         baud = baud or self.baud
         now = self.world.now
         if self.overloaded:
-            yield self.world.timeout(timeout)
+            yield from self.world.sleep(timeout)
             self._record_overload(source)
             self._frame(source, "s2m", b"", "overload", baud, self.world.now, senders=[])
             return Reception(
@@ -403,7 +407,7 @@ class Bus:
                 cluster_end = max(cluster_end, tx.end)
         chars = uart_decode(cluster, baud, since=listen_from) if cluster else []
         if not chars or chars[0].t >= deadline:
-            yield self.world.timeout(max(0.0, deadline - now))
+            yield from self.world.sleep(max(0.0, deadline - now))
             if not record_timeout:
                 return Reception(start=self.world.now, end=self.world.now, baud=baud)
             self.counters["timeouts"] += 1
@@ -429,7 +433,7 @@ class Bus:
         self.counters["bus_seconds"] += rx.end - rx.start
         if rx.outcome == "collision":
             self.counters["collisions"] += 1
-        yield self.world.timeout(max(0.0, rx.start - now))
+        yield from self.world.sleep(max(0.0, rx.start - now))
         lo, hi = response_window(baud)
         delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line really moved
         self._frame(
@@ -448,7 +452,7 @@ class Bus:
             collision_detected=rx.collision_detected,
             talkover=talkover,
         )
-        yield self.world.timeout(rx.end + gap - self.world.now)
+        yield from self.world.sleep(rx.end + gap - self.world.now)
         return rx
 
     def _frame(
@@ -512,6 +516,21 @@ class Bus:
                 self._talked_over.discard(id(tx))
                 hit = True
         return True if hit else UNSET
+
+    def _close_request(self) -> None:
+        if self._open_request is not None:
+            direct = self.world.sleeps["event"] == self._open_request
+            self._paths["direct" if direct else "event"] += 1
+            self._open_request = None
+
+    def path_counts(self) -> dict[str, int]:
+        """Requests by how the world carried them out (:meth:`World.sleep`): ``direct`` when
+        nothing from their first start bit to the next request (or now) went through a SimPy
+        event (the exact fast path), else ``event``. Sums to ``counters["requests"]``."""
+        out = dict(self._paths)
+        if self._open_request is not None:  # the last request, as carried out so far
+            out["direct" if self.world.sleeps["event"] == self._open_request else "event"] += 1
+        return out
 
     @property
     def last_request_end(self) -> float:

@@ -5,7 +5,7 @@ multi-telegram, selection, SND_NKE, set primary address, baud switch) and the CM
 knobs (:class:`MasterSettings`, seed 002 §6.25.2) live in the I/O-free
 :class:`~simulator.mbus.procedures.machine.MasterMachine`; :class:`Master` carries its
 commands out on a :class:`~simulator.mbus.bus.Bus` (``Send`` -> :meth:`Bus.transmit`,
-``Listen`` -> :meth:`Bus.receive`, ``Wait`` -> a world timeout, ``Note`` -> a trace event).
+``Listen`` -> :meth:`Bus.receive`, ``Wait`` -> a world sleep, ``Note`` -> a trace event).
 Call them as ``result = yield from master.read(1)`` inside a SimPy process.
 
 What the master can tell from a :class:`~simulator.mbus.bus.Reception`: its bytes, UART
@@ -76,7 +76,7 @@ class Master:
             elif isinstance(cmd, Listen):
                 cmd = p.feed((yield from self._listen(cmd)))
             elif isinstance(cmd, Wait):
-                yield world.timeout(cmd.seconds)
+                yield from world.sleep(cmd.seconds)
                 cmd = p.feed(Clock(world.now))
             elif isinstance(cmd, Note):
                 cmd.event.source = self.name
