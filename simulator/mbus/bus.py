@@ -150,6 +150,9 @@ class Bus:
         self.name = name
         self.slaves: list[Slave] = []
         self._index = AddressIndex()
+        #: offer a request only to the slaves it can concern (:mod:`.dispatch`); False offers
+        #: it to every slave in attach order (the reference the dispatch tests compare with)
+        self.addressed = True
         self._pending: list[Transmission] = []
         self._talked_over: set[int] = set()  # id() of pending replies a request ran over
         self._voltages: dict[int, float] = {}
@@ -306,7 +309,8 @@ class Bus:
             )
         powered = self._powered  # fresh: self.overloaded above recomputed a stale topology
         index = self._index
-        for slave in index.candidates(data):  # only the slaves the frame can concern
+        candidates = index.candidates(data) if self.addressed else list(self.slaves)
+        for slave in candidates:  # only the slaves the frame can concern
             if slave.baud != baud or id(slave) not in powered or id(slave) in deaf:
                 continue
             reply = slave.hear(data, baud)
