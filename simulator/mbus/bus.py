@@ -34,8 +34,9 @@ bit, ground truth) and ``in_window`` (that delay is inside the EN 13757-2 window
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simulator.core import events as ev
@@ -53,9 +54,11 @@ from simulator.mbus.electrical import (
 from simulator.mbus.frames import FrameFacts, frame_facts
 from simulator.mbus.wire import (
     CHAR_BITS,
+    CleanChars,
     RxChar,
     Transmission,
     char_time,
+    clean_single,
     frame_time,
     peak_space_current,
     response_window,
@@ -98,7 +101,7 @@ class Reception:
     ``overload``: the port was tripped.
     """
 
-    chars: list[RxChar] = field(default_factory=list)
+    chars: Sequence[RxChar] = field(default_factory=list)
     senders: int = 0
     sources: list[str] = field(default_factory=list)
     collision_detected: bool = False
@@ -110,12 +113,21 @@ class Reception:
 
     @property
     def data(self) -> bytes:
+        if isinstance(self.chars, CleanChars):
+            return self.chars.data
         return bytes(c.value for c in self.chars)
+
+    @property
+    def uart_errors(self) -> int:
+        """Characters with a parity or framing error."""
+        if isinstance(self.chars, CleanChars):
+            return 0
+        return sum(not c.ok for c in self.chars)
 
     @property
     def clean(self) -> bool:
         """No parity or framing error in any character (and no collision flagged)."""
-        return not self.collision_detected and all(c.ok for c in self.chars)
+        return not self.collision_detected and not self.uart_errors
 
     @property
     def collision(self) -> bool:
@@ -278,7 +290,7 @@ class Bus:
             self._frame(source, "m2s", data, "overload", baud, start + duration, at=start)
             self._last_m2s_end = yield from self._until(start + duration)
             return
-        facts = frame_facts(data)
+        facts = _facts(data)
         summary, outcome = facts.summary, _m2s_outcome(facts)
         talkover = self._talkover(start, start + duration)
         self._frame(
@@ -409,7 +421,11 @@ class Bus:
                     break
                 cluster.append(tx)
                 cluster_end = max(cluster_end, tx.end)
-        chars = uart_decode(cluster, baud, since=listen_from) if cluster else []
+        chars: Sequence[RxChar]
+        if clean_single(cluster, baud, listen_from):
+            chars = CleanChars(cluster[0].start, cluster[0].data, baud)  # the common reply
+        else:
+            chars = uart_decode(cluster, baud, since=listen_from) if cluster else []
         if not chars or chars[0].t >= deadline:
             yield from self.world.sleep(max(0.0, deadline - now))
             if not record_timeout:
@@ -449,7 +465,7 @@ class Bus:
             rx.end,
             facts,
             senders=rx.sources,
-            uart_errors=sum(not c.ok for c in chars),
+            uart_errors=rx.uart_errors,
             bit_errors=sum(len(tx.flips) for tx in cluster),
             delay=delay,
             in_window=bool(lo <= delay <= hi),
@@ -476,7 +492,7 @@ class Bus:
         parsed facts (function, address, CI, FCB, more-follow; none for an empty reception),
         times rounded to 1 ns (``end``, and ``start``/``delay``/``waited`` when given)."""
         if facts is None and data:
-            facts = frame_facts(data)
+            facts = _facts(data)
         for key in ("start", "delay", "waited"):
             if key in extra:
                 extra[key] = round(extra[key], 9)
@@ -552,6 +568,17 @@ class Bus:
         return max((tx.end for tx in self._pending), default=float("-inf"))
 
 
+@lru_cache(maxsize=1024)
+def _short_facts(data: bytes) -> FrameFacts:
+    return frame_facts(data)
+
+
+def _facts(data: bytes) -> FrameFacts:
+    # Requests and short replies repeat (a select per meter, REQ_UD2, E5): their facts are
+    # immutable, so one parse each serves the whole run. RSP_UDs differ: parsed each time.
+    return _short_facts(data) if len(data) <= 32 else frame_facts(data)
+
+
 def _m2s_outcome(facts: FrameFacts) -> str:
     if facts.error is None:
         return "ok"
@@ -566,10 +593,10 @@ def classify(rx: Reception) -> tuple[str, FrameFacts]:
     single sender's bad frame; ``ok`` otherwise (two aligned identical E5 are ``ok`` unless
     the detector is on: that is what a UART alone sees).
     """
-    facts = frame_facts(rx.data)
+    facts = _facts(rx.data)
     parsed = facts.error is None
     reason = (facts.error or "").lower()
-    uart_ok = all(c.ok for c in rx.chars)
+    uart_ok = not rx.uart_errors
     if rx.collision_detected or (rx.senders > 1 and not (parsed and uart_ok)):
         return "collision", facts
     if parsed and uart_ok:

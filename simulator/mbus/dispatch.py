@@ -51,6 +51,28 @@ def parse_request(data: bytes) -> Any:
         return None
 
 
+_NONE, _ALL, _PRIMARY, _SELECTED, _SELECT = range(5)
+
+
+@lru_cache(maxsize=1024)
+def _route(data: bytes) -> tuple[int, Any]:
+    """Which index a frame is looked up in (module table): ``(kind, key)``."""
+    frame = parse_request(data)
+    if (
+        frame is None
+        or not isinstance(frame, ShortFrame | ControlFrame | LongFrame)
+        or not frame.calling
+    ):
+        return _NONE, None
+    if frame.a >= ADDR_BROADCAST_REPLY:
+        return _ALL, None
+    if frame.a != ADDR_NETWORK:
+        return _PRIMARY, frame.a
+    if frame.function == SND_UD and getattr(frame, "ci", None) == CI_SELECT:
+        return _SELECT, bytes(getattr(frame, "data", b""))
+    return _SELECTED, None
+
+
 def _text(wire: bytes) -> str:
     # The libmbus 16-hex order of SecondaryMask.__str__, so masks and addresses sort alike.
     return (wire[:4][::-1].hex() + wire[4:].hex()).upper()
@@ -69,12 +91,14 @@ class AddressIndex:
         self._selected: dict[int, Any] = {}
         self._texts: list[tuple[str, int]] = []  # sorted (address text, id)
         self._wire: dict[int, bytes] = {}
+        self._masks: dict[bytes, dict[int, Any]] = {}  # CI 52 mask -> matching slaves
 
     def add(self, s: Any) -> None:
         k = id(s)
         self._order[k] = self._seq
         self._seq += 1
         self._all[k] = s
+        self._masks.clear()
         wire = getattr(s, "_address_bytes", None)
         if wire is None or not hasattr(s, "primary") or not hasattr(s, "selected"):
             self._unindexed[k] = s
@@ -90,6 +114,7 @@ class AddressIndex:
         k = id(s)
         self._all.pop(k, None)
         self._order.pop(k, None)
+        self._masks.clear()
         if self._unindexed.pop(k, None) is not None:
             return
         self._texts.remove((_text(self._wire.pop(k)), k))
@@ -113,30 +138,33 @@ class AddressIndex:
 
     def candidates(self, data: bytes) -> list[Any]:
         """The listeners ``data`` can concern (module table), in attach order."""
-        frame = parse_request(data)
-        if (
-            frame is None
-            or not isinstance(frame, ShortFrame | ControlFrame | LongFrame)
-            or not frame.calling
-        ):
-            found: dict[int, Any] = {}
-        elif frame.a >= ADDR_BROADCAST_REPLY:
+        kind, key = _route(data)
+        if kind == _ALL:
             return list(self._all.values())
-        elif frame.a == ADDR_NETWORK:
-            found = dict(self._selected)
-            if frame.function == SND_UD and getattr(frame, "ci", None) == CI_SELECT:
-                found.update(self._matching(bytes(getattr(frame, "data", b""))))
+        if kind == _PRIMARY:
+            found = self._by_primary.get(key, {})
+        elif kind == _SELECTED:
+            found = self._selected
+        elif kind == _SELECT:
+            found = {**self._selected, **self._matching(key)}
         else:
-            found = dict(self._by_primary.get(frame.a, {}))
+            found = {}
         if self._unindexed:
-            found.update(self._unindexed)
+            found = {**found, **self._unindexed}
         if len(found) <= 1:
             return list(found.values())
         order = self._order
         return [found[k] for k in sorted(found, key=order.__getitem__)]
 
     def _matching(self, mask: bytes) -> dict[int, Any]:
-        """Slaves a CI 52 mask selects (nibble F = any, in every field)."""
+        """Slaves a CI 52 mask selects (nibble F = any, in every field); the secondary
+        addresses never change while attached, so each mask is looked up once."""
+        hit = self._masks.get(mask)
+        if hit is None:
+            hit = self._masks[mask] = self._match(mask)
+        return hit
+
+    def _match(self, mask: bytes) -> dict[int, Any]:
         if len(mask) != 8 or any(9 < n < 0xF for b in mask[:4] for n in (b >> 4, b & 0xF)):
             return {}  # not a mask (SecondaryMask refuses it): the slaves' parse fails too
         text = _text(mask)

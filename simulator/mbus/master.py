@@ -98,7 +98,7 @@ class Master:
     @staticmethod
     def collision_seen(rx: Reception) -> bool:
         """What the master can tell: UART errors or its current detector fired."""
-        return rx.collision_detected or any(not c.ok for c in rx.chars)
+        return rx.collision_detected or rx.uart_errors > 0
 
     # -- procedures (see MasterMachine) -----------------------------------------------------
     def request(
@@ -162,7 +162,7 @@ def heard(rx: Reception, now: float) -> Heard:
         rx.data,
         rx.end if rx.chars else now,
         now,
-        uart_error=any(not c.ok for c in rx.chars),
+        uart_error=rx.uart_errors > 0,
         collision_detected=rx.collision_detected,
         overload=rx.overload,
     )
