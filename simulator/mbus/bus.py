@@ -5,8 +5,9 @@ simulated :class:`~simulator.mbus.master.Master`, or the serial bridge on behalf
 master) with the attached slaves. Everything happens in world time:
 
 * :meth:`Bus.transmit` occupies the wire ``n * 11 / baud`` s and, at the end of the frame,
-  hands the bytes to every slave that listens at that baud and is powered (its space-state
-  voltage is at least 12 V). A slave that answers returns a reply and a delay; the bus places
+  hands the bytes to every slave the frame can concern (:mod:`simulator.mbus.dispatch`: by
+  primary address, selection, secondary address mask, or all for a broadcast) that listens
+  at that baud and is powered (its space-state voltage is at least 12 V). A slave that answers returns a reply and a delay; the bus places
   the reply on the line at ``end of request + delay`` (cable bit errors applied if the segment
   runs above its maximum baud rate).
 * Half duplex: a slave whose reply is still on the line while the master sends (e.g. a late
@@ -268,7 +269,8 @@ class Bus:
 
         Occupies the wire ``len(data) * 11 / baud`` s, records a ``frame`` event (direction
         ``m2s``) at its first start bit and delivers the bytes, at the end of the frame, to
-        every powered slave listening at ``baud``. Any bytes are allowed: slaves ignore frames
+        every powered slave listening at ``baud`` that the frame can concern (the others
+        would stay silent and unchanged). Any bytes are allowed: slaves ignore frames
         they cannot parse. While the bus is overloaded nothing is delivered.
 
         ``start`` (world s, <= now) says the first start bit was already on the wire then: the
