@@ -273,6 +273,10 @@ def peak_space_current(senders: Sequence[Transmission]) -> float:
     This is what a master's current-threshold collision detector measures on top of the
     quiescent mark current (PROTOCOL.md §1: e.g. 7 mA communication / 25 mA collision).
     """
+    if len(senders) == 1 and not senders[0].flips and senders[0].data:
+        # One sender: every character's start bit is a space, so the peak is its own current
+        # (no interval arithmetic: collisions need more than one sender).
+        return 0.0 + senders[0].space_current_ma
     events: list[tuple[float, float]] = []
     for s in senders:
         for t0, t1 in s.space_intervals():
