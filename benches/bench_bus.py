@@ -7,22 +7,43 @@ more than a CMe3100's integrated master (32 UL): the bus uses a level converter 
 
 Run: ``pytest benches/bench_bus.py --benchmark-only``; the figures of interest are printed in
 ``extra_info`` (readouts per wall second, simulated seconds per wall second).
+
+The building year (issue 15: 250 meters behind a level converter, secondary search, then an
+hourly readout for 8760 h, <= 10 s): ``test_building_year_250_meters`` runs the shipped
+``fixtures/scenarios/mbus-250.toml`` through the run skeleton (trace and readouts.csv written)
+twice: 1 h (the secondary search, which ends at 36 min, and no round) and 1 h + N h (the same
+plus N hourly rounds of 250 readouts). Every round reads the same 250 meters with the same
+requests (no fault in the scenario; ``requests_event`` is only the 20 progress steps), so the
+year is ``install + 8759 rounds x (t(1 h + N h) - t(1 h)) / N`` (rounds at 1 h .. 8759 h).
+``extra_info``: ``readouts_per_s`` (steady state), ``year_s_extrapolated``, ``install_s``, the
+same per CPU second (``readouts_per_cpu_s``, ``year_cpu_s_extrapolated``: steadier on a shared
+machine),
+``peak_rss_mb`` (ru_maxrss of this process: run the test alone for the building's own figure).
+``-s`` prints them.
 """
 
 from __future__ import annotations
 
 import random
+import resource
 import time
+from pathlib import Path
 
 from simulator.core.world import World
+from simulator.devices import run_scenario
 from simulator.mbus.address import SecondaryAddress
 from simulator.mbus.bus import Bus
 from simulator.mbus.electrical import Cable, MasterPort
 from simulator.mbus.master import Master, MasterSettings
 from simulator.mbus.slave import Slave
 from simulator.meters.wired import TEMPLATES
+from simulator.scenario import RunOptions
 
 METERS = 250
+BUILDING = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios" / "mbus-250.toml"
+#: hourly rounds measured for the building year (the rest is extrapolated, see module doc)
+YEAR_SAMPLE_ROUNDS = 24
+YEAR_ROUNDS = 8759  # rounds at 1 h, 2 h, ... 8759 h of an 8760 h run
 
 
 def build(seed: int = 1) -> tuple[World, Bus, Master, list[Slave]]:
@@ -108,3 +129,45 @@ def test_secondary_search_250_meters(benchmark):
     world, found = benchmark.pedantic(search, rounds=1, iterations=1)
     assert len(found) == METERS
     benchmark.extra_info["sim_minutes"] = round(world.now / 60, 1)
+
+
+def _building(out: Path, hours: float) -> tuple[float, float, dict]:
+    """Wall and CPU time (s) of one run of the building, and its summary."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    summary = run_scenario(BUILDING, RunOptions(out, hours=hours)).summary
+    return time.perf_counter() - t0, time.process_time() - c0, summary
+
+
+def test_building_year_250_meters(benchmark, tmp_path):
+    install_s, install_cpu, first = _building(tmp_path / "install", 1.0)
+    assert first["meters_found"] == METERS and first["rounds"] == 0
+    box = {}
+
+    def sample():
+        box["wall"], box["cpu"], box["summary"] = _building(
+            tmp_path / "sample", 1.0 + YEAR_SAMPLE_ROUNDS
+        )
+
+    benchmark.pedantic(sample, rounds=1, iterations=1)
+    summary = box["summary"]
+    assert summary["rounds"] == YEAR_SAMPLE_ROUNDS
+    assert summary["readouts_ok"] == YEAR_SAMPLE_ROUNDS * METERS
+    per_round = (box["wall"] - install_s) / YEAR_SAMPLE_ROUNDS
+    year = install_s + YEAR_ROUNDS * per_round
+    per_round_cpu = (box["cpu"] - install_cpu) / YEAR_SAMPLE_ROUNDS  # the shared machine's noise
+    year_cpu = install_cpu + YEAR_ROUNDS * per_round_cpu
+    benchmark.extra_info.update(
+        readouts_per_s=round(METERS / per_round, 1),
+        year_s_extrapolated=round(year, 1),
+        install_s=round(install_s, 3),
+        readouts_per_cpu_s=round(METERS / per_round_cpu, 1),
+        year_cpu_s_extrapolated=round(year_cpu, 1),
+        requests_direct=summary["requests_direct"],
+        requests_event=summary["requests_event"],
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    )
+    print(
+        f"\nmbus-250: install {install_s:.2f} s, {METERS / per_round:.0f} readouts/s, "
+        f"year (8760 h) extrapolated {year:.0f} s (target <= 10 s); CPU: "
+        f"{METERS / per_round_cpu:.0f} readouts/s, year {year_cpu:.0f} s"
+    )

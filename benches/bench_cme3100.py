@@ -5,6 +5,13 @@ shipped scenario through the run skeleton (trace written to a file, every report
 at the head-end): the 40-meter building (32 read, hourly readout, hourly HTTP and daily FTP and
 e-mail reports) and the 250-meter building (installed by secondary search, hourly readout and
 HTTP report). The figure is ``gateway_days_per_s`` in ``extra_info`` (printed with ``-s``).
+
+The year (issue 15: 250 meters x 365 days with hourly reports <= 20 s):
+``test_year_250_meters`` runs ``cme3100-250`` for 1 day and for 2 days; the second day
+(24 hourly rounds of 250 readouts, 24 hourly HTTP reports, one daily FTP report) is the
+steady per-day cost, so the year is ``t(1 d) + 364 x (t(2 d) - t(1 d))``. That is a linear
+model: it leaves out growth of the value database over the year (the peak RSS of a 365-day
+run is not measured here). Wall and CPU figures (``*_cpu``: steadier on a shared machine).
 """
 
 from __future__ import annotations
@@ -43,3 +50,38 @@ def test_gateway_days_per_second(benchmark, tmp_path, name, hours):
     )
     print(f"\n{name}: {days:g} gateway-days in {wall:.2f} s = {days / wall:.3f} gateway-days/s")
     assert summary["exactly_once"]
+
+
+def _run(out: Path, hours: float) -> tuple[float, float, dict]:
+    """Wall and CPU time (s) of one ``cme3100-250`` run, and its summary."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    summary = run_scenario(SCEN / "cme3100-250.toml", RunOptions(out, hours=hours)).summary
+    return time.perf_counter() - t0, time.process_time() - c0, summary
+
+
+def test_year_250_meters(benchmark, tmp_path):
+    wall1, cpu1, _ = _run(tmp_path / "day1", 24.0)
+    box = {}
+
+    def two_days():
+        box["wall"], box["cpu"], box["summary"] = _run(tmp_path / "day2", 48.0)
+
+    benchmark.pedantic(two_days, rounds=1, iterations=1)
+    summary = box["summary"]
+    assert summary["meters_installed"] == 250 and summary["exactly_once"]
+    day, day_cpu = box["wall"] - wall1, box["cpu"] - cpu1
+    year, year_cpu = wall1 + 364 * day, cpu1 + 364 * day_cpu
+    benchmark.extra_info.update(
+        gateway_days_per_s=round(1 / day, 3),
+        gateway_days_per_cpu_s=round(1 / day_cpu, 3),
+        year_s_extrapolated=round(year, 1),
+        year_cpu_s_extrapolated=round(year_cpu, 1),
+        readouts_per_day=(summary["readouts_ok"] + summary["readouts_failed"]) // 2,
+        requests_direct=summary["requests_direct"],
+        requests_event=summary["requests_event"],
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    )
+    print(
+        f"\ncme3100-250: {1 / day:.3f} gateway-days/s, year extrapolated {year:.0f} s "
+        f"(target <= 20 s); CPU: {1 / day_cpu:.3f} gateway-days/s, year {year_cpu:.0f} s"
+    )

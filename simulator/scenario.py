@@ -328,6 +328,9 @@ class RunOptions:
     #: what trace.jsonl holds: ``all`` events, ``frames`` only (core.trace.FRAME_KINDS), or
     #: ``summary`` (no trace file); the model runs the same at every level
     trace_level: str = "all"
+    #: every wait through the SimPy event loop, no exact fast path (``World.fast_path``;
+    #: ``meterbench run --event-path``): the trace is the same, only slower
+    event_path: bool = False
 
     def resolve(self, seed: int, hours: float) -> tuple[int, float]:
         """The run's seed and duration (h): the scenario's, unless overridden here.

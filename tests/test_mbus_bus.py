@@ -292,3 +292,35 @@ def test_talkover_deafens_only_the_slave_that_is_still_sending():
     flat = [n for group in senders for n in group]
     assert flat.count(s1.name) == 1  # only its first (late) reply, never an E5 to SND_NKE
     assert flat.count(s2.name) == 1
+
+
+def test_voltages_at_equals_the_pairwise_sum_for_unordered_loads_and_ties():
+    cable = Cable(length_m=1000)
+    rng = random.Random(5)
+    loads = [(rng.choice([0.0, 250.0, 500.0, rng.uniform(0, 1000)]), rng.uniform(1, 20))]
+    loads += [
+        (rng.choice([0.0, 250.0, rng.uniform(0, 1000)]), rng.uniform(1, 20)) for _ in range(40)
+    ]
+    expected = [
+        28.0 - cable.ohm_per_m * sum(i * min(x, xi) for xi, i in loads) / 1000 for x, _ in loads
+    ]
+    assert voltages_at(28.0, cable, loads) == pytest.approx(expected, abs=1e-9)
+
+
+def test_building_a_bus_computes_its_electrics_once_not_per_attach(monkeypatch):
+    # The bus used to recompute every voltage (O(n^2)) at each attach: cubic in meters.
+    import simulator.mbus.bus as bus_module
+
+    calls = []
+    real = bus_module.voltages_at
+    monkeypatch.setattr(bus_module, "voltages_at", lambda *a: calls.append(1) or real(*a))
+    w = World(seed=1)
+    bus = Bus(w, master=MasterPort(max_unit_loads=256, mark_voltage=42.0))
+    slaves = [slave(w, n) for n in range(1, 251)]
+    for s in slaves:
+        bus.attach(s)
+    assert calls == []
+    assert all(bus.powered(s) for s in slaves) and bus.unit_loads == 250
+    assert len(calls) == 1
+    bus.detach(slaves[0])
+    assert bus.unit_loads == 249 and not bus.overloaded and len(calls) == 2

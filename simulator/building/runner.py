@@ -39,6 +39,7 @@ from simulator.mbus.faults import Fault
 from simulator.mbus.frames import parse_frame
 from simulator.mbus.master import Master, MasterSettings, Readout
 from simulator.mbus.meterlist import read_meter_list
+from simulator.mbus.request_paths import direct_field, event_field, request_paths
 from simulator.mbus.sim_dut import SimDut
 from simulator.mbus.slave import ResponseDelay, Slave, read_hex_file
 from simulator.mbus.telegram import decode_telegram
@@ -294,7 +295,7 @@ class MbusRun:
         yield from _install(seg, self.ctx.doc)
         k = int(world.now // interval) + 1
         while k * interval < end:
-            yield world.timeout(k * interval - world.now)
+            yield from world.sleep(k * interval - world.now)
             stats["rounds"] += 1
             for meter in seg.meters:
                 bus.baud = meter.baud
@@ -349,6 +350,7 @@ class MbusRun:
             "collisions": c["collisions"],
             "talkovers": c["talkovers"],
             "bus_seconds": round(c["bus_seconds"], 6),
+            **request_paths(bus),
         }
         table = [
             (
@@ -393,6 +395,8 @@ class MbusSummary(pydantic.BaseModel):
     collisions: int = pydantic.Field(description="receptions with more than one sender")
     talkovers: int = pydantic.Field(description="requests that overlapped a reply (half duplex)")
     bus_seconds: float = pydantic.Field(description="time the bus carried frames (s)")
+    requests_direct: int = direct_field()
+    requests_event: int = event_field()
 
 
 DEVICE = DeviceKind(

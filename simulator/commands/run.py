@@ -53,6 +53,11 @@ def add_parser(sub) -> None:
         help="trace.jsonl holds every event (all, default), only frames/telegrams/datagrams "
         "(frames), or is not written (summary)",
     )
+    p.add_argument(
+        "--event-path",
+        action="store_true",
+        help="no exact fast path: every wait through the event loop (same trace, slower)",
+    )
     p.set_defaults(func=main)
 
 
@@ -78,6 +83,7 @@ def main(args) -> int:
         quiet=args.quiet,
         real_sinks=args.real_sinks,
         trace_level=args.trace_level,
+        event_path=args.event_path,
     )
     try:
         result = run_scenario(path, opts)

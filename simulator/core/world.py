@@ -66,6 +66,11 @@ class World:
             self.env = simpy.Environment()
         self.trace = trace if trace is not None else Trace()
         self._streams: dict[str, random.Random] = {}
+        #: :meth:`sleep` may let time pass without a SimPy event when that is exact (below);
+        #: False forces every sleep through the event loop (``meterbench run --event-path``)
+        self.fast_path = True
+        #: sleeps that let time pass directly / that went through a SimPy event
+        self.sleeps = {"direct": 0, "event": 0}
 
     # -- time -------------------------------------------------------------------------------
     @property
@@ -80,6 +85,37 @@ class World:
     def timeout(self, delay: float, value: Any = None) -> simpy.events.Timeout:
         """An event that fires ``delay`` seconds (>= 0) from now."""
         return self.env.timeout(max(0.0, delay), value)
+
+    def sleep(self, delay: float) -> Generator[Any, Any, None]:
+        """Let ``delay`` s (>= 0; negative counts as 0) pass in the calling process
+        (``yield from world.sleep(d)``): the same as ``yield world.timeout(d)``, but without
+        a SimPy event when nothing else can happen in between.
+
+        That is exact when (a) the calling process was resumed by one of its own sleeps (so
+        no other callback of the resuming event is still to run at the old time) and (b) the
+        earliest event in the calendar is later than ``now + d`` (so no other process, and
+        not the end of :meth:`run`, acts before the sleep would end): the clock then moves to
+        ``now + d`` (the very float SimPy would reach) and the process goes on. Not in a
+        real-time world. Counts in :attr:`sleeps`.
+        """
+        env = self.env
+        d = max(0.0, delay)
+        if self.fast_path and not self.realtime:
+            proc = env.active_process
+            queue = env._queue
+            t = env._now + d
+            if (
+                proc is not None
+                and getattr(proc._target, "own_sleep", False)
+                and (not queue or queue[0][0] > t)
+            ):
+                env._now = t
+                self.sleeps["direct"] += 1
+                return
+        ev = env.timeout(d)
+        ev.own_sleep = True  # type: ignore[attr-defined]  # nobody else waits on it
+        self.sleeps["event"] += 1
+        yield ev
 
     def event(self) -> simpy.events.Event:
         return self.env.event()

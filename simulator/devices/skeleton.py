@@ -72,6 +72,7 @@ def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> Run
     trace = Trace(keep=level == "keep", sink=sink, write_kinds=kinds)
     start = device.start(sc)
     world = World(seed, trace=trace) if start is None else World(seed, start=start, trace=trace)
+    world.fast_path = not options.event_path
     ctx = registry.BuildContext(doc, sc, seed, hours, world, out, options)
     try:
         options.report(0.0, f"building the {device.name} world")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from simulator.core.text import is_decimal
 from simulator.mbus.errors import AddressError
@@ -110,11 +111,7 @@ class SecondaryAddress:
 
     def to_bytes(self) -> bytes:
         """The 8 wire bytes, in CI 52 / CI 72 order."""
-        return (
-            bcd_id_bytes(self.id)
-            + self.manufacturer_code.to_bytes(2, "little")
-            + bytes([self.version, self.medium])
-        )
+        return _wire(self)
 
     @classmethod
     def from_bytes(cls, b: bytes, offset: int = 0) -> SecondaryAddress:
@@ -124,6 +121,12 @@ class SecondaryAddress:
         not three letters A-Z.
         """
         b = bytes(b)
+        if cls is SecondaryAddress:  # frozen: one object per distinct address (a hot path)
+            return _parsed(b, offset)
+        return cls._parse_bytes(b, offset)
+
+    @classmethod
+    def _parse_bytes(cls, b: bytes, offset: int) -> SecondaryAddress:
         if len(b) != 8:
             raise AddressError(f"a secondary address is 8 bytes, got {len(b)}", offset)
         ident = id_from_bcd(b[:4], offset)
@@ -153,6 +156,20 @@ class SecondaryAddress:
                 raise AddressError(f"ID digit {ch!r} is not 0-9 in {t!r}", i)
         raw = bytes.fromhex(t[:8])[::-1] + bytes.fromhex(t[8:])
         return cls.from_bytes(raw)
+
+
+@lru_cache(maxsize=4096)
+def _wire(addr: SecondaryAddress) -> bytes:
+    return (
+        bcd_id_bytes(addr.id)
+        + manufacturer_code(addr.manufacturer).to_bytes(2, "little")
+        + bytes([addr.version, addr.medium])
+    )
+
+
+@lru_cache(maxsize=4096)
+def _parsed(b: bytes, offset: int) -> SecondaryAddress:
+    return SecondaryAddress._parse_bytes(b, offset)  # errors are raised, never cached
 
 
 @dataclass(frozen=True)

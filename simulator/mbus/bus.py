@@ -5,8 +5,9 @@ simulated :class:`~simulator.mbus.master.Master`, or the serial bridge on behalf
 master) with the attached slaves. Everything happens in world time:
 
 * :meth:`Bus.transmit` occupies the wire ``n * 11 / baud`` s and, at the end of the frame,
-  hands the bytes to every slave that listens at that baud and is powered (its space-state
-  voltage is at least 12 V). A slave that answers returns a reply and a delay; the bus places
+  hands the bytes to every slave the frame can concern (:mod:`simulator.mbus.dispatch`: by
+  primary address, selection, secondary address mask, or all for a broadcast) that listens
+  at that baud and is powered (its space-state voltage is at least 12 V). A slave that answers returns a reply and a delay; the bus places
   the reply on the line at ``end of request + delay`` (cable bit errors applied if the segment
   runs above its maximum baud rate).
 * Half duplex: a slave whose reply is still on the line while the master sends (e.g. a late
@@ -34,13 +35,15 @@ bit, ground truth) and ``in_window`` (that delay is inside the EN 13757-2 window
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simulator.core import events as ev
 from simulator.core.events import UNSET
 from simulator.core.world import World
+from simulator.mbus.dispatch import AddressIndex
 from simulator.mbus.electrical import (
     MIN_SPACE_VOLTAGE,
     Cable,
@@ -52,9 +55,11 @@ from simulator.mbus.electrical import (
 from simulator.mbus.frames import FrameFacts, frame_facts
 from simulator.mbus.wire import (
     CHAR_BITS,
+    CleanChars,
     RxChar,
     Transmission,
     char_time,
+    clean_single,
     frame_time,
     peak_space_current,
     response_window,
@@ -97,7 +102,7 @@ class Reception:
     ``overload``: the port was tripped.
     """
 
-    chars: list[RxChar] = field(default_factory=list)
+    chars: Sequence[RxChar] = field(default_factory=list)
     senders: int = 0
     sources: list[str] = field(default_factory=list)
     collision_detected: bool = False
@@ -109,12 +114,21 @@ class Reception:
 
     @property
     def data(self) -> bytes:
+        if isinstance(self.chars, CleanChars):
+            return self.chars.data
         return bytes(c.value for c in self.chars)
+
+    @property
+    def uart_errors(self) -> int:
+        """Characters with a parity or framing error."""
+        if isinstance(self.chars, CleanChars):
+            return 0
+        return sum(not c.ok for c in self.chars)
 
     @property
     def clean(self) -> bool:
         """No parity or framing error in any character (and no collision flagged)."""
-        return not self.collision_detected and all(c.ok for c in self.chars)
+        return not self.collision_detected and not self.uart_errors
 
     @property
     def collision(self) -> bool:
@@ -148,13 +162,21 @@ class Bus:
         self.cable = cable if cable is not None else Cable()
         self.name = name
         self.slaves: list[Slave] = []
+        self._index = AddressIndex()
+        #: offer a request only to the slaves it can concern (:mod:`.dispatch`); False offers
+        #: it to every slave in attach order (the reference the dispatch tests compare with)
+        self.addressed = True
         self._pending: list[Transmission] = []
         self._talked_over: set[int] = set()  # id() of pending replies a request ran over
         self._voltages: dict[int, float] = {}
         self._powered: set[int] = set()
         self._max_baud: int | None = max_baud(self.cable.length_m, 0.0, 0)
+        self._unit_loads = 0
+        self._stale = False  # topology changed: electrics recomputed on next use
         self._last_m2s_end = float("-inf")
         self._biterr_rng = world.rng(f"{name}/bit_errors")
+        self._open_request: int | None = None  # world.sleeps["event"] when it began
+        self._paths = {"direct": 0, "event": 0}
         self.counters = {
             "requests": 0,
             "replies": 0,
@@ -166,18 +188,25 @@ class Bus:
 
     # -- topology and electrics ------------------------------------------------------------
     def attach(self, slave: Slave) -> None:
-        """Connect ``slave`` to the segment (it starts listening at its current baud)."""
+        """Connect ``slave`` to the segment (it starts listening at its current baud).
+
+        O(log n): the electrics are recomputed once, on their next use, not per attach.
+        """
         self.slaves.append(slave)
-        self._recompute()
+        self._index.add(slave)
+        self._stale = True
 
     def detach(self, slave: Slave) -> None:
         """Disconnect ``slave``; replies it has already started stay on the line."""
         self.slaves.remove(slave)
-        self._recompute()
+        self._index.remove(slave)
+        self._stale = True
 
     @property
     def unit_loads(self) -> int:
-        return sum(s.unit_loads for s in self.slaves)
+        if self._stale:
+            self._recompute()
+        return self._unit_loads
 
     @property
     def overloaded(self) -> bool:
@@ -189,6 +218,8 @@ class Bus:
         return self.cable.length_m if d is None else float(d)
 
     def _recompute(self) -> None:
+        self._stale = False
+        self._unit_loads = sum(s.unit_loads for s in self.slaves)
         loads = [(self._distance(s), unit_load_current_ma(s.unit_loads)) for s in self.slaves]
         volts = voltages_at(self.port.space_voltage, self.cable, loads)
         self._voltages = {id(s): v for s, v in zip(self.slaves, volts, strict=True)}
@@ -198,19 +229,27 @@ class Bus:
 
     def space_voltage_at(self, slave: Slave) -> float:
         """Bus voltage (V) at ``slave`` while the master sends a space (the worst case)."""
+        if self._stale:
+            self._recompute()
         return self._voltages[id(slave)]
 
     def mark_voltage_at(self, slave: Slave) -> float:
         """Bus voltage (V) at ``slave`` in the mark (idle) state."""
+        if self._stale:
+            self._recompute()
         return self._voltages[id(slave)] + self.port.space_drop
 
     def powered(self, slave: Slave) -> bool:
         """The slave sees at least 12 V in the space state (PROTOCOL.md §1 [S7])."""
+        if self._stale:
+            self._recompute()
         return id(slave) in self._powered
 
     @property
     def max_baud(self) -> int | None:
         """Highest baud rate the segment carries (installation table), None if outside it."""
+        if self._stale:
+            self._recompute()
         return self._max_baud
 
     def overspeed(self, baud: int) -> bool:
@@ -230,7 +269,8 @@ class Bus:
 
         Occupies the wire ``len(data) * 11 / baud`` s, records a ``frame`` event (direction
         ``m2s``) at its first start bit and delivers the bytes, at the end of the frame, to
-        every powered slave listening at ``baud``. Any bytes are allowed: slaves ignore frames
+        every powered slave listening at ``baud`` that the frame can concern (the others
+        would stay silent and unchanged). Any bytes are allowed: slaves ignore frames
         they cannot parse. While the bus is overloaded nothing is delivered.
 
         ``start`` (world s, <= now) says the first start bit was already on the wire then: the
@@ -242,6 +282,8 @@ class Bus:
         baud = baud or self.baud
         data = bytes(data)
         duration = frame_time(len(data), baud)
+        self._close_request()
+        self._open_request = self.world.sleeps["event"]
         start = self.world.now if start is None else min(float(start), self.world.now)
         self.counters["requests"] += 1
         self.counters["bus_seconds"] += duration
@@ -250,7 +292,7 @@ class Bus:
             self._frame(source, "m2s", data, "overload", baud, start + duration, at=start)
             self._last_m2s_end = yield from self._until(start + duration)
             return
-        facts = frame_facts(data)
+        facts = _facts(data)
         summary, outcome = facts.summary, _m2s_outcome(facts)
         talkover = self._talkover(start, start + duration)
         self._frame(
@@ -279,11 +321,14 @@ class Bus:
                     reply_end=round(tx.end, 9),
                 )
             )
-        powered = self._powered
-        for slave in list(self.slaves):
+        powered = self._powered  # fresh: self.overloaded above recomputed a stale topology
+        index = self._index
+        candidates = index.candidates(data) if self.addressed else list(self.slaves)
+        for slave in candidates:  # only the slaves the frame can concern
             if slave.baud != baud or id(slave) not in powered or id(slave) in deaf:
                 continue
             reply = slave.hear(data, baud)
+            index.refresh(slave)
             if reply is not None and reply.data:
                 self._put_reply(slave, reply, end)
 
@@ -291,7 +336,7 @@ class Bus:
         """Wait until world time ``t`` (s); returns the frame's end: now, or ``t`` if past."""
         if t < self.world.now:
             return t
-        yield self.world.timeout(t - self.world.now)
+        yield from self.world.sleep(t - self.world.now)
         return self.world.now
 
     def _talkover(self, start: float, end: float) -> list[Transmission]:
@@ -355,7 +400,7 @@ class Bus:
         baud = baud or self.baud
         now = self.world.now
         if self.overloaded:
-            yield self.world.timeout(timeout)
+            yield from self.world.sleep(timeout)
             self._record_overload(source)
             self._frame(source, "s2m", b"", "overload", baud, self.world.now, senders=[])
             return Reception(
@@ -378,9 +423,13 @@ class Bus:
                     break
                 cluster.append(tx)
                 cluster_end = max(cluster_end, tx.end)
-        chars = uart_decode(cluster, baud, since=listen_from) if cluster else []
+        chars: Sequence[RxChar]
+        if clean_single(cluster, baud, listen_from):
+            chars = CleanChars(cluster[0].start, cluster[0].data, baud)  # the common reply
+        else:
+            chars = uart_decode(cluster, baud, since=listen_from) if cluster else []
         if not chars or chars[0].t >= deadline:
-            yield self.world.timeout(max(0.0, deadline - now))
+            yield from self.world.sleep(max(0.0, deadline - now))
             if not record_timeout:
                 return Reception(start=self.world.now, end=self.world.now, baud=baud)
             self.counters["timeouts"] += 1
@@ -406,7 +455,7 @@ class Bus:
         self.counters["bus_seconds"] += rx.end - rx.start
         if rx.outcome == "collision":
             self.counters["collisions"] += 1
-        yield self.world.timeout(max(0.0, rx.start - now))
+        yield from self.world.sleep(max(0.0, rx.start - now))
         lo, hi = response_window(baud)
         delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line really moved
         self._frame(
@@ -418,14 +467,14 @@ class Bus:
             rx.end,
             facts,
             senders=rx.sources,
-            uart_errors=sum(not c.ok for c in chars),
+            uart_errors=rx.uart_errors,
             bit_errors=sum(len(tx.flips) for tx in cluster),
             delay=delay,
             in_window=bool(lo <= delay <= hi),
             collision_detected=rx.collision_detected,
             talkover=talkover,
         )
-        yield self.world.timeout(rx.end + gap - self.world.now)
+        yield from self.world.sleep(rx.end + gap - self.world.now)
         return rx
 
     def _frame(
@@ -445,7 +494,7 @@ class Bus:
         parsed facts (function, address, CI, FCB, more-follow; none for an empty reception),
         times rounded to 1 ns (``end``, and ``start``/``delay``/``waited`` when given)."""
         if facts is None and data:
-            facts = frame_facts(data)
+            facts = _facts(data)
         for key in ("start", "delay", "waited"):
             if key in extra:
                 extra[key] = round(extra[key], 9)
@@ -490,6 +539,21 @@ class Bus:
                 hit = True
         return True if hit else UNSET
 
+    def _close_request(self) -> None:
+        if self._open_request is not None:
+            direct = self.world.sleeps["event"] == self._open_request
+            self._paths["direct" if direct else "event"] += 1
+            self._open_request = None
+
+    def path_counts(self) -> dict[str, int]:
+        """Requests by how the world carried them out (:meth:`World.sleep`): ``direct`` when
+        nothing from their first start bit to the next request (or now) went through a SimPy
+        event (the exact fast path), else ``event``. Sums to ``counters["requests"]``."""
+        out = dict(self._paths)
+        if self._open_request is not None:  # the last request, as carried out so far
+            out["direct" if self.world.sleeps["event"] == self._open_request else "event"] += 1
+        return out
+
     @property
     def last_request_end(self) -> float:
         """World time (s) the master's last frame ended."""
@@ -506,6 +570,17 @@ class Bus:
         return max((tx.end for tx in self._pending), default=float("-inf"))
 
 
+@lru_cache(maxsize=1024)
+def _short_facts(data: bytes) -> FrameFacts:
+    return frame_facts(data)
+
+
+def _facts(data: bytes) -> FrameFacts:
+    # Requests and short replies repeat (a select per meter, REQ_UD2, E5): their facts are
+    # immutable, so one parse each serves the whole run. RSP_UDs differ: parsed each time.
+    return _short_facts(data) if len(data) <= 32 else frame_facts(data)
+
+
 def _m2s_outcome(facts: FrameFacts) -> str:
     if facts.error is None:
         return "ok"
@@ -520,10 +595,10 @@ def classify(rx: Reception) -> tuple[str, FrameFacts]:
     single sender's bad frame; ``ok`` otherwise (two aligned identical E5 are ``ok`` unless
     the detector is on: that is what a UART alone sees).
     """
-    facts = frame_facts(rx.data)
+    facts = _facts(rx.data)
     parsed = facts.error is None
     reason = (facts.error or "").lower()
-    uart_ok = all(c.ok for c in rx.chars)
+    uart_ok = not rx.uart_errors
     if rx.collision_detected or (rx.senders > 1 and not (parsed and uart_ok)):
         return "collision", facts
     if parsed and uart_ok:

@@ -138,11 +138,19 @@ def voltages_at(v0: float, cable: Cable, loads: Sequence[tuple[float, float]]) -
     """Voltage (V) at each load on a trunk fed with ``v0`` volts at the master.
 
     ``loads`` are ``(distance_m, current_mA)`` pairs; the result is in the same order.
+    The drop at ``x`` is ``R' * sum(I_j * min(x, x_j))``: the loads nearer than ``x`` count
+    with their own distance, the others with ``x``; sorted by distance with running sums
+    that is O(n log n) (a bus of n meters is built in one pass, not n passes of n).
     """
-    out = []
-    for x, _ in loads:
-        drop_ma_m = sum(i_ma * min(x, xi) for xi, i_ma in loads)
-        out.append(v0 - cable.ohm_per_m * drop_ma_m / 1000.0)
+    order = sorted(range(len(loads)), key=lambda k: loads[k][0])
+    far_ma = sum(i for _, i in loads)  # current of the loads at or beyond x
+    near_ma_m = 0.0  # sum of I_j * x_j of the loads before x
+    out = [0.0] * len(loads)
+    for k in order:
+        x, i_ma = loads[k]
+        out[k] = v0 - cable.ohm_per_m * (near_ma_m + x * far_ma) / 1000.0
+        near_ma_m += i_ma * x
+        far_ma -= i_ma
     return out
 
 

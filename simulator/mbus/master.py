@@ -5,7 +5,7 @@ multi-telegram, selection, SND_NKE, set primary address, baud switch) and the CM
 knobs (:class:`MasterSettings`, seed 002 §6.25.2) live in the I/O-free
 :class:`~simulator.mbus.procedures.machine.MasterMachine`; :class:`Master` carries its
 commands out on a :class:`~simulator.mbus.bus.Bus` (``Send`` -> :meth:`Bus.transmit`,
-``Listen`` -> :meth:`Bus.receive`, ``Wait`` -> a world timeout, ``Note`` -> a trace event).
+``Listen`` -> :meth:`Bus.receive`, ``Wait`` -> a world sleep, ``Note`` -> a trace event).
 Call them as ``result = yield from master.read(1)`` inside a SimPy process.
 
 What the master can tell from a :class:`~simulator.mbus.bus.Reception`: its bytes, UART
@@ -76,7 +76,7 @@ class Master:
             elif isinstance(cmd, Listen):
                 cmd = p.feed((yield from self._listen(cmd)))
             elif isinstance(cmd, Wait):
-                yield world.timeout(cmd.seconds)
+                yield from world.sleep(cmd.seconds)
                 cmd = p.feed(Clock(world.now))
             elif isinstance(cmd, Note):
                 cmd.event.source = self.name
@@ -98,7 +98,7 @@ class Master:
     @staticmethod
     def collision_seen(rx: Reception) -> bool:
         """What the master can tell: UART errors or its current detector fired."""
-        return rx.collision_detected or any(not c.ok for c in rx.chars)
+        return rx.collision_detected or rx.uart_errors > 0
 
     # -- procedures (see MasterMachine) -----------------------------------------------------
     def request(
@@ -162,7 +162,7 @@ def heard(rx: Reception, now: float) -> Heard:
         rx.data,
         rx.end if rx.chars else now,
         now,
-        uart_error=any(not c.ok for c in rx.chars),
+        uart_error=rx.uart_errors > 0,
         collision_detected=rx.collision_detected,
         overload=rx.overload,
     )

@@ -93,6 +93,32 @@ class RxChar:
         return not (self.parity_error or self.framing_error)
 
 
+class CleanChars(Sequence[RxChar]):
+    """The characters of one sender read cleanly: ``data`` at ``baud`` from ``start`` (s),
+    character ``i`` at ``start + i * 11 / baud``, no UART error. What :func:`uart_decode`
+    returns for a single clean sender, built only when a character is looked at (a master
+    mostly needs the bytes and the first and last times)."""
+
+    __slots__ = ("start", "data", "baud", "_ct")
+
+    def __init__(self, start: float, data: bytes, baud: int) -> None:
+        self.start, self.data, self.baud = start, data, baud
+        self._ct = char_time(baud)
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self.data)))]
+        if i < 0:
+            i += len(self.data)
+        return RxChar(self.start + i * self._ct, self.data[i])
+
+    def __eq__(self, other: object) -> bool:
+        return list(self) == list(other) if isinstance(other, Sequence) else NotImplemented
+
+
 @dataclass
 class Transmission:
     """One sender's characters on the line.
@@ -185,13 +211,7 @@ def uart_decode(
     at the UART's baud, fully inside the listening interval and without bit errors, decodes
     to exactly its bytes (fast path); anything else goes through bit sampling.
     """
-    if (
-        len(senders) == 1
-        and senders[0].baud == baud
-        and not senders[0].flips
-        and senders[0].start >= since
-        and senders[0].end <= until + char_time(baud)
-    ):
+    if clean_single(senders, baud, since, until):
         s = senders[0]
         ct = char_time(baud)
         return [RxChar(s.start + i * ct, b) for i, b in enumerate(s.data)]
@@ -224,6 +244,20 @@ def uart_decode(
     return out
 
 
+def clean_single(
+    senders: Sequence[Transmission],
+    baud: int,
+    since: float = float("-inf"),
+    until: float = float("inf"),
+) -> bool:
+    """One sender at the UART's baud, without bit errors, inside the listening interval:
+    it decodes to exactly its bytes (:class:`CleanChars`), no bit sampling needed."""
+    if len(senders) != 1:
+        return False
+    s = senders[0]
+    return s.baud == baud and not s.flips and s.start >= since and s.end <= until + CHAR_BITS / baud
+
+
 def _next_mark(senders: Sequence[Transmission], t: float, bt: float) -> float:
     """First time >= ``t`` at which the combined line is mark again (after a framing error)."""
     step = bt
@@ -239,6 +273,10 @@ def peak_space_current(senders: Sequence[Transmission]) -> float:
     This is what a master's current-threshold collision detector measures on top of the
     quiescent mark current (PROTOCOL.md §1: e.g. 7 mA communication / 25 mA collision).
     """
+    if len(senders) == 1 and not senders[0].flips and senders[0].data:
+        # One sender: every character's start bit is a space, so the peak is its own current
+        # (no interval arithmetic: collisions need more than one sender).
+        return 0.0 + senders[0].space_current_ma
     events: list[tuple[float, float]] = []
     for s in senders:
         for t0, t1 in s.space_intervals():

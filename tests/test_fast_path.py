@@ -1,0 +1,227 @@
+"""The exact fast path (:meth:`World.sleep` without a SimPy event) and the event path give
+byte-identical traces.
+
+Random small buses (twins by secondary and by primary address, every fault kind, late
+replies running into the next request, multi-telegram meters, a collision detector, a
+cable run above its maximum baud rate) are searched or scanned and read for a few rounds,
+once with ``world.fast_path`` on and once off; a second process that wakes at random times
+and writes its own events makes both paths alternate, and the run is cut in random steps
+(the end of ``world.run(until=...)`` must bound the fast path too). The trace text, the
+readouts and the bus counters must be equal to those of the reference run: every wait an
+event and every request offered to every slave (``Bus.addressed = False``), so the addressed
+dispatch is checked by the same runs. The run kinds (``mbus``, ``cme3100``) are
+checked the same way through ``RunOptions.event_path``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from simulator.core import events as ev
+from simulator.core.trace import Trace
+from simulator.core.world import World
+from simulator.devices import run_scenario
+from simulator.mbus.address import SecondaryAddress
+from simulator.mbus.bus import Bus
+from simulator.mbus.electrical import Cable, MasterPort
+from simulator.mbus.faults import FAULT_KINDS, Fault
+from simulator.mbus.master import Master, MasterSettings
+from simulator.mbus.slave import ResponseDelay, Slave
+from simulator.meters.wired import TEMPLATES
+from simulator.scenario import RunOptions
+
+SCEN = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
+
+_FAULT = st.one_of(
+    st.none(),
+    st.builds(
+        lambda kind, p, cmd: Fault(kind, p, commands=cmd),
+        st.sampled_from(FAULT_KINDS),
+        st.sampled_from([0.3, 1.0]),
+        st.sampled_from([(), ("REQ_UD2",), ("SND_UD",), ("SND_NKE",)]),
+    ),
+)
+_METER = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from([11111111, 11111112, 11111121, 22222222]),  # repeats: twins
+        "version": st.sampled_from([1, 2]),
+        "primary": st.integers(0, 4),  # repeats: primary twins
+        "template": st.sampled_from(sorted(TEMPLATES)[:4]),
+        "telegrams": st.integers(1, 3),
+        "fault": _FAULT,
+        "late": st.booleans(),  # a fixed delay that can outlast the master's timeout
+    }
+)
+_CASE = st.fixed_dictionaries(
+    {
+        "meters": st.lists(_METER, min_size=1, max_size=5),
+        "install": st.sampled_from(["search", "scan", "list"]),
+        "detector": st.booleans(),
+        "cable_m": st.sampled_from([100.0, 3000.0]),  # 3 km: above max baud, bit errors
+        "multi": st.booleans(),
+        "other": st.lists(st.floats(0.0, 200.0), max_size=6),  # another process's wake-ups
+        "steps": st.lists(st.floats(1.0, 900.0), min_size=1, max_size=4),
+        "seed": st.integers(0, 10_000),
+    }
+)
+
+
+def _run(case: dict, fast: bool, addressed: bool = True) -> tuple[str, list, dict, dict]:
+    """One run of ``case``: trace text, readouts, bus counters, request paths."""
+    out = io.StringIO()
+    world = World(case["seed"], trace=Trace(keep=False, sink=out))
+    world.fast_path = fast
+    bus = Bus(
+        world,
+        baud=2400,
+        master=MasterPort(collision_detector=case["detector"]),
+        cable=Cable(length_m=case["cable_m"]),
+    )
+    bus.addressed = addressed
+    slaves = []
+    for i, m in enumerate(case["meters"]):
+        tpl = TEMPLATES[m["template"]]
+        delay = ResponseDelay(1.05, 1.05, unit="s") if m["late"] else ResponseDelay()
+        s = Slave(
+            world,
+            SecondaryAddress(m["id"], "ELV", m["version"], tpl.medium),
+            primary=m["primary"],
+            records=tpl.build(world.rng(f"profile/{i}"), m["telegrams"]),
+            telegrams=m["telegrams"],
+            delay=delay,
+            faults=[m["fault"]] if m["fault"] else [],
+            name=f"slave/{i}",
+        )
+        bus.attach(s)
+        slaves.append(s)
+    ms = MasterSettings(
+        response_timeout=1.0,
+        init_idle=0.2,
+        collision_idle=0.5,
+        request_idle=0.1,
+        multi_telegram=case["multi"],
+    )
+    master = Master(bus, ms)
+    reads: list = []
+
+    def gateway():
+        if case["install"] == "search":
+            found = yield from master.search_secondary()
+        elif case["install"] == "scan":
+            found = yield from master.scan_primary(range(0, 6))
+        else:
+            found = [s.address for s in slaves] + [s.primary for s in slaves]
+        for _ in range(3):
+            for target in found:
+                ro = yield from master.read(target)
+                reads.append((str(ro.target), ro.ok, ro.error, ro.frames, ro.finished))
+            yield from world.sleep(30.0)
+
+    def other():
+        for dt in case["other"]:
+            yield world.timeout(dt)
+            world.emit(ev.Install(source="other", method="tick", meters=len(reads)))
+
+    world.process(gateway())
+    world.process(other())
+    t = 0.0
+    for step in case["steps"]:
+        t += step
+        world.run(until=t)
+    counters = {**bus.counters, "requests_total": sum(bus.path_counts().values())}
+    return out.getvalue(), reads, counters, bus.path_counts()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_CASE)
+def test_fast_path_and_event_path_give_identical_traces(case):
+    fast_trace, fast_reads, fast_counters, _ = _run(case, fast=True)
+    # the reference: every wait an event, every request offered to every slave
+    slow_trace, slow_reads, slow_counters, slow_paths = _run(case, fast=False, addressed=False)
+    assert fast_trace == slow_trace
+    assert fast_reads == slow_reads
+    assert fast_counters == slow_counters
+    assert fast_counters["requests_total"] == fast_counters["requests"]
+    assert slow_paths["direct"] == 0
+
+
+def test_the_fast_path_is_taken_and_the_event_path_can_be_forced():
+    case = {
+        "meters": [
+            {"id": 11111111, "version": 1, "primary": 1, "template": "heat", "telegrams": 2,
+             "fault": None, "late": False},
+            {"id": 11111112, "version": 1, "primary": 2, "template": "water", "telegrams": 1,
+             "fault": Fault("silent", 0.3), "late": False},
+        ],
+        "install": "search", "detector": False, "cable_m": 100.0, "multi": True,
+        "other": [5.0], "steps": [300.0], "seed": 3,
+    }  # fmt: skip
+    paths = {}
+    for fast in (True, False):
+        trace, reads, counters, paths[fast] = _run(case, fast)
+        assert reads and trace.count("\n") > 20
+        assert sum(paths[fast].values()) == counters["requests"]
+    assert paths[True]["direct"] > paths[True]["event"] > 0  # mostly direct, not only
+    assert paths[False]["direct"] == 0
+
+
+def _sleeper(world: World, log: list):
+    yield from world.sleep(1.0)  # first sleep: the process was started by an event
+    yield from world.sleep(2.0)  # its own sleep woke it and the next event is at 5: direct
+    log.append(("a", world.now))
+    yield from world.sleep(3.0)  # would end at 6, after the other process's 5: event loop
+    log.append(("b", world.now))
+
+
+def _other(world: World, log: list):
+    yield world.timeout(5.0)
+    log.append(("other", world.now))
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_world_sleep_moves_time_without_an_event_only_when_nothing_else_comes_first(fast):
+    world = World(0)
+    world.fast_path = fast
+    log: list = []
+    world.process(_sleeper(world, log))
+    world.process(_other(world, log))
+    world.run()
+    assert log == [("a", 3.0), ("other", 5.0), ("b", 6.0)]
+    assert world.sleeps == ({"direct": 1, "event": 2} if fast else {"direct": 0, "event": 3})
+
+
+def test_world_sleep_stops_at_the_end_of_run():
+    world = World(0)
+    log: list = []
+    world.process(_sleeper(world, log))
+    world.run(until=2.5)  # the until event lies inside the second sleep: no direct jump
+    assert world.now == 2.5 and log == []
+    world.run(until=10)
+    assert log == [("a", 3.0), ("b", 6.0)]
+
+
+@pytest.mark.parametrize(
+    "name, hours", [("mbus-small", 3.0), ("cme3100-building", 3.0)], ids=["mbus", "cme3100"]
+)
+def test_run_kinds_give_identical_traces_on_both_paths(tmp_path, name, hours):
+    res = {}
+    for event_path in (False, True):
+        out = tmp_path / f"event{event_path}"
+        summary = run_scenario(
+            SCEN / f"{name}.toml", RunOptions(out, hours=hours, event_path=event_path)
+        ).summary
+        res[event_path] = ((out / "trace.jsonl").read_bytes(), summary)
+    assert res[False][0] == res[True][0]
+    fast, slow = res[False][1], res[True][1]
+    assert fast["requests_direct"] > 0 and slow["requests_direct"] == 0
+    total = fast["requests_direct"] + fast["requests_event"]
+    assert total == slow["requests_event"]
+    same = {k: v for k, v in fast.items() if not k.startswith(("requests_", "wall_"))}
+    assert same == {k: v for k, v in slow.items() if not k.startswith(("requests_", "wall_"))}
+    json.dumps(fast)
