@@ -101,11 +101,16 @@ def write_table(sweep: Sweep, all_cells: list[Cell], out: Path) -> list[Path]:
             e = c.est
             mean = "" if e is None else _fmt(e.mean)
             ci = "" if e is None or math.isnan(e.half) else f"{_fmt(e.low)} .. {_fmt(e.high)}"
-            row = [encode(c.values[p.path]) for p in sweep.parameters]
+            row = [_cell(p, c.values[p.path]) for p in sweep.parameters]
             row += [str(0 if e is None else e.n), str(c.failed), mean, ci]
             lines.append("| " + " | ".join(row) + " |")
     md_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return [csv_path, md_path]
+
+
+def _cell(p: Parameter, value: Any) -> str:
+    text = encode(value)
+    return f"{text} ({_fmt(p.x(value))})" if p.plot_as is not None else text
 
 
 def _slug(text: str) -> str:
@@ -135,8 +140,11 @@ def plot(sweep: Sweep, all_cells: list[Cell], out: Path) -> list[Path]:
                 ys = [c.est.mean for c in members]
                 err = [0.0 if math.isnan(c.est.half) else c.est.half for c in members]
                 label = (
-                    ", ".join(f"{q.label} = {v}" for q, v in zip(others, gkey, strict=True))
-                    or "mean"
+                    ", ".join(
+                        f"{q.label} = {v}{' ' + q.unit if q.unit else ''}"
+                        for q, v in zip(others, gkey, strict=True)
+                    )
+                    or "mean over seeds"
                 )
                 ax.errorbar(xs, ys, yerr=err, marker="o", capsize=4, label=label)
             n = sorted({c.est.n for c in mine})
@@ -149,7 +157,7 @@ def plot(sweep: Sweep, all_cells: list[Cell], out: Path) -> list[Path]:
                 fontsize=10,
             )
             ax.grid(True, alpha=0.3)
-            ax.legend(fontsize=8, title=None if others else "over seeds")
+            ax.legend(fontsize=8)
             fig.tight_layout()
             path = out / f"study-{_slug(f.key)}-vs-{_slug(p.path)}.png"
             fig.savefig(path)
