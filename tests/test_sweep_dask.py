@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from simulator.study.execute import run_point, run_sweep
+from simulator.study.execute import local_cluster, run_point, run_sweep
 from simulator.study.results import ResultsTable
 from simulator.study.spec import load_sweep
 
@@ -49,17 +49,9 @@ unit = "telegrams"
 
 @pytest.fixture(scope="module")
 def client():
-    import logging
+    from distributed import Client
 
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    cluster = local_cluster(2)  # the sweep's own LocalCluster: 2 single-threaded processes
     with Client(cluster) as c:
         yield c
     cluster.close()

@@ -5,10 +5,15 @@ t interval (simulator.study.stats) against published table values; the results t
 from __future__ import annotations
 
 import math
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from simulator.cli import EXIT_BENCH_FAULT, EXIT_OK, EXIT_USAGE
 from simulator.study.results import ResultsTable
 from simulator.study.spec import load_sweep, run_key, set_path, split_path
 from simulator.study.stats import estimate, t_quantile
@@ -70,11 +75,11 @@ key = "no_such_figure"
     assert f"{path}:14: figures.0.key:" in text and "no key 'no_such_figure'" in text
 
 
-def test_a_point_scenario_problem_is_blamed_on_the_sweep_line_that_made_it(tmp_path):
+def test_a_point_scenario_problem_is_blamed_on_the_sweep_line_that_made_it_with_the_rest(tmp_path):
     path = write(
         tmp_path,
         """scenario = "@STREAM@"
-seeds = 1
+seeds = 0
 
 [set]
 "meters.kount" = 3
@@ -97,7 +102,9 @@ key = "meters_heard"
         i.startswith(f"{path}:7: vary.receivers.grid: point(s) 1:") and "at least 1 x 1" in i
         for i in issues
     ), issues
-    assert len(issues) == 2
+    # the points are checked even when another part of the file is wrong: all at once
+    assert any(i.startswith(f"{path}:2: seeds:") for i in issues), issues
+    assert len(issues) == 3
 
 
 def test_an_index_past_an_array_is_an_error_not_a_new_key(tmp_path):
@@ -237,3 +244,39 @@ key = "meters_heard"
     assert again.rewrite() == 0
     lines = (tmp_path / "results.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in lines[1:]] == [r[0].key, r[1].key, r[3].key]
+
+
+def _cli(*args: str, env: dict | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "simulator.cli", "sweep", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+    )
+
+
+def test_cli_exit_2_for_a_bad_sweep_0_for_check(tmp_path):
+    bad = write(tmp_path, 'scenario = "@STREAM@"\nseeds = -1\n')
+    proc = _cli(str(bad))
+    assert proc.returncode == EXIT_USAGE
+    assert f"{bad}:2: seeds:" in proc.stderr and f"{bad}: vary:" in proc.stderr
+    proc = _cli(str(SWEEPS[0]), "--check")
+    assert proc.returncode == EXIT_OK and "runs" in proc.stdout
+
+
+def test_cli_exit_3_when_the_scheduler_cannot_be_reached(tmp_path):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _cli(
+        str(ROOT / "fixtures" / "sweeps" / "stream-receivers.toml"),
+        "--out",
+        str(tmp_path / "out"),
+        "--scheduler",
+        f"tcp://127.0.0.1:{port}",
+        env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"},
+    )
+    assert proc.returncode == EXIT_BENCH_FAULT, proc.stderr
+    assert f"cannot reach the Dask scheduler tcp://127.0.0.1:{port}" in proc.stderr

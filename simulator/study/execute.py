@@ -118,16 +118,23 @@ def local_cluster(workers: int | None = None):
     processes, without dashboard; ClusterError when it cannot start."""
     import logging
 
+    import dask
     from distributed import LocalCluster
 
+    # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, which hands freed memory back to
+    # the OS at once; the radio kernel allocates large arrays per step, and with it a run took
+    # 1.7 times as long (docs/sweeps.md). The other variables (one BLAS thread) are kept.
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ", {}))
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
     try:
-        return LocalCluster(
-            n_workers=workers or os.cpu_count() or 1,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        )
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+            return LocalCluster(
+                n_workers=workers or os.cpu_count() or 1,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
     except Exception as exc:  # Dask wraps start-up failures in many types
         raise ClusterError(f"the local Dask cluster did not start: {exc}") from exc
 
@@ -140,8 +147,9 @@ def connect(scheduler: str | None, workers: int | None):
 
     address = scheduler or dask.config.get("scheduler-address", None)
     if address:
+        timeout = dask.config.get("distributed.comm.timeouts.connect")  # 30 s unless set
         try:
-            return Client(address, timeout=10), None
+            return Client(address, timeout=timeout), None
         except Exception as exc:  # OSError, TimeoutError...
             raise ClusterError(f"cannot reach the Dask scheduler {address}: {exc}") from exc
     cluster = local_cluster(workers)

@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import pydantic
 from pydantic import Field, field_validator, model_validator
 
 from simulator.devices import registry
@@ -133,15 +134,21 @@ class FigureModel(StrictModel):
     unit: str = ""
 
 
-class SweepModel(StrictModel):
-    name: str = ""
-    description: str = ""
+class PointsModel(StrictModel):
+    """The part of a sweep file that makes its points (validated on its own as well, so the
+    points' scenarios are checked even when another part of the file is wrong)."""
+
     scenario: str = Field(min_length=1)
-    seeds: int | list[int] = 3
     combine: Literal["grid", "zip"] = "grid"
     sample_seed: int = 0
     set: dict[str, Any] = Field(default_factory=dict)
     vary: dict[str, ParameterModel] = Field(min_length=1)
+
+
+class SweepModel(PointsModel):
+    name: str = ""
+    description: str = ""
+    seeds: int | list[int] = 3
     figures: list[FigureModel] = Field(min_length=1)
 
     @field_validator("seeds")
@@ -308,11 +315,12 @@ def load_sweep(path: str | Path) -> Sweep:
     if isinstance(raw_set, dict) and isinstance(raw_vary, dict):
         for both in sorted(set(raw_set) & set(raw_vary)):
             issues.append(doc.issue(("vary", both), "also given in [set]; give it in one place"))
-    if model is None or base is None or device is None:
+    points = model if model is not None else _points_only(doc)
+    if points is None or base is None or device is None:
         raise ScenarioError(_sorted(issues))
     params = []
-    rng = np.random.default_rng(model.sample_seed)  # random parameters draw in file order
-    for path_text, p in model.vary.items():
+    rng = np.random.default_rng(points.sample_seed)  # random parameters draw in file order
+    for path_text, p in points.vary.items():
         params.append(
             Parameter(
                 path=path_text,
@@ -323,19 +331,20 @@ def load_sweep(path: str | Path) -> Sweep:
                 plot_as=None if p.plot_as is None else tuple(p.plot_as),
             )
         )
-    figures = [
-        Figure(f.key, tuple(_split_key(f.key)), f.label or f.key, f.unit) for f in model.figures
-    ]
-    seeds = list(range(1, model.seeds + 1)) if isinstance(model.seeds, int) else model.seeds
-    combos = _combine(doc, model, params, issues)
+    seeds = [1]  # checking the points needs no seeds; the runs get the file's
+    if model is not None:
+        seeds = list(range(1, model.seeds + 1)) if isinstance(model.seeds, int) else model.seeds
+    combos = _combine(doc, points, params, issues)
     if len(combos) * len(seeds) > MAX_RUNS:
         msg = f"{len(combos)} points x {len(seeds)} seeds; a sweep may hold at most {MAX_RUNS}"
         issues.append(doc.issue(("vary",), msg))
-    if issues:
         raise ScenarioError(_sorted(issues))
-    runs = _runs(doc, model, base, device, params, combos, seeds, issues)
-    if issues:
+    runs = _runs(doc, points, base, device, params, combos, seeds, issues)
+    if issues or model is None:
         raise ScenarioError(_sorted(issues))
+    figures = [
+        Figure(f.key, tuple(_split_key(f.key)), f.label or f.key, f.unit) for f in model.figures
+    ]
     return Sweep(
         path=doc.path,
         name=model.name or doc.path.stem,
@@ -347,6 +356,16 @@ def load_sweep(path: str | Path) -> Sweep:
         seeds=seeds,
         runs=runs,
     )
+
+
+def _points_only(doc: ScenarioDoc) -> PointsModel | None:
+    """The points part of a file whose whole model failed; None when that part fails too
+    (its problems are already listed from the whole model)."""
+    keys = set(PointsModel.model_fields)
+    try:
+        return PointsModel.model_validate({k: v for k, v in doc.data.items() if k in keys})
+    except pydantic.ValidationError:
+        return None
 
 
 def _base(doc: ScenarioDoc, issues: list[Issue]):
@@ -391,7 +410,7 @@ def _figure_issues(doc: ScenarioDoc, device) -> list[Issue]:
     return out
 
 
-def _combine(doc, model: SweepModel, params: list[Parameter], issues) -> list[tuple[Any, ...]]:
+def _combine(doc, model: PointsModel, params: list[Parameter], issues) -> list[tuple[Any, ...]]:
     if model.combine == "grid":
         return list(itertools.product(*(p.values for p in params)))
     lengths = {p.path: len(p.values) for p in params}
@@ -402,13 +421,14 @@ def _combine(doc, model: SweepModel, params: list[Parameter], issues) -> list[tu
     return list(zip(*(p.values for p in params), strict=True))
 
 
-def _runs(doc, model, base, device, params, combos, seeds, issues) -> list[Run]:
+def _runs(doc, model: PointsModel, base, device, params, combos, seeds, issues) -> list[Run]:
     fixed = copy.deepcopy(base.data)
+    before = len(issues)
     for path_text, value in model.set.items():
         problem = set_path(fixed, split_path(path_text), value)
         if problem:
             issues.append(doc.issue(("set", path_text), problem))
-    set_failed = bool(issues)  # then only the varied paths are checked, not the points
+    set_failed = len(issues) > before  # then only the varied paths are checked, not the points
     runs: list[Run] = []
     found: dict[tuple[Any, ...], tuple[Issue, list[int]]] = {}  # one issue, many points
     for index, combo in enumerate(combos):
@@ -445,7 +465,7 @@ def _note(found, issue: Issue, index: int) -> None:
     found.setdefault(slot, (issue, []))[1].append(index)
 
 
-def _blame(doc: ScenarioDoc, model: SweepModel, issue: Issue) -> Issue:
+def _blame(doc: ScenarioDoc, model: PointsModel, issue: Issue) -> Issue:
     """A point-scenario issue, moved to the sweep line that set the key it is about."""
     for table, paths in (("vary", model.vary), ("set", model.set)):
         for path_text in paths:
