@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from simulator.cli import EXIT_BENCH_FAULT, EXIT_OK, EXIT_USAGE
+from simulator.study.paths import set_path, split_path
 from simulator.study.results import ResultsTable
-from simulator.study.spec import load_sweep, run_key, set_path, split_path
+from simulator.study.spec import load_sweep, run_key
 from simulator.study.stats import estimate, t_quantile
 
 ROOT = Path(__file__).resolve().parent.parent

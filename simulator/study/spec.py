@@ -60,6 +60,7 @@ from simulator.scenario import (
     is_file,
     load_toml,
 )
+from simulator.study.paths import set_path, split_path
 
 #: The most runs (points x seeds) one sweep may hold: a bound on what validation expands.
 MAX_RUNS = 100_000
@@ -239,38 +240,6 @@ def run_key(kind: str, data: dict[str, Any], seed: int) -> str:
         default=str,  # TOML datetimes
     )
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def split_path(text: str) -> tuple[Any, ...]:
-    """``'a.b.0."c.d"'`` -> ``("a", "b", 0, "c.d")`` (integer parts index arrays)."""
-    parts: list[Any] = []
-    for piece in _split_key(text):
-        parts.append(int(piece) if piece.isdigit() else piece)
-    return tuple(parts)
-
-
-def set_path(data: dict[str, Any], parts: tuple[Any, ...], value: Any) -> str | None:
-    """Set ``value`` at ``parts`` in ``data`` (missing tables are created); a message when the
-    path cannot be followed (through a value, an index past an array's end), else None."""
-    node: Any = data
-    for i, part in enumerate(parts):
-        last = i == len(parts) - 1
-        where = ".".join(str(p) for p in parts[: i + 1])
-        if isinstance(node, list):
-            if not isinstance(part, int) or not 0 <= part < len(node):
-                return f"{where}: the array has {len(node)} elements (index 0..{len(node) - 1})"
-        elif isinstance(node, dict):
-            if isinstance(part, int):
-                part = str(part)
-            if not last and part not in node:
-                node[part] = {}
-        else:
-            return f"{where}: cannot go into a {type(node).__name__} value"
-        if last:
-            node[part] = copy.deepcopy(value)
-        else:
-            node = node[part]
-    return None
 
 
 def _values(p: ParameterModel, rng: np.random.Generator) -> list[Any]:
