@@ -147,8 +147,9 @@ def test_a_failed_run_keeps_its_error_and_the_sweep_goes_on(tmp_path, client):
 
 def test_the_cli_runs_a_sweep_and_writes_table_study_and_plots(tmp_path):
     out = tmp_path / "out"
+    sweep_file(tmp_path, SPEC.replace("values = [2500, 3000]", "values = [100, 200]"))  # fast
     proc = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "sweep", str(sweep_file(tmp_path)), "--out"]
+        [sys.executable, "-m", "simulator.cli", "sweep", str(tmp_path / "tiny.toml"), "--out"]
         + [str(out), "--workers", "2"],
         capture_output=True,
         text=True,
@@ -162,7 +163,7 @@ def test_the_cli_runs_a_sweep_and_writes_table_study_and_plots(tmp_path):
     assert {"results.csv", "study.csv", "study.md"} <= names
     assert len([n for n in names if n.endswith(".png")]) == 4  # 2 figures x 2 parameters
     again = subprocess.run(
-        [sys.executable, "-m", "simulator.cli", "sweep", str(sweep_file(tmp_path)), "--out"]
+        [sys.executable, "-m", "simulator.cli", "sweep", str(tmp_path / "tiny.toml"), "--out"]
         + [str(out), "--quiet"],
         capture_output=True,
         text=True,
