@@ -91,6 +91,9 @@ values = [[2, 2], [0, 3], [1, 1]]
 [vary."report.resolutions_s.0"]
 values = [900.0]
 
+[vary."meters.interval_s"]
+values = [60, 120, 60]
+
 [[figures]]
 key = "meters_heard"
 """,
@@ -98,6 +101,7 @@ key = "meters_heard"
     with pytest.raises(Exception) as info:
         load_sweep(path)
     issues = [str(i) for i in info.value.issues]
+    assert f"{path}:13: vary.meters.interval_s: value(s) 60 given more than once" in issues
     assert any(i.startswith(f"{path}:5: set.meters.kount: every point:") for i in issues), issues
     assert any(
         i.startswith(f"{path}:7: vary.receivers.grid: point(s) 1:") and "at least 1 x 1" in i
@@ -105,7 +109,7 @@ key = "meters_heard"
     ), issues
     # the points are checked even when another part of the file is wrong: all at once
     assert any(i.startswith(f"{path}:2: seeds:") for i in issues), issues
-    assert len(issues) == 3
+    assert len(issues) == 4
 
 
 def test_an_index_past_an_array_is_an_error_not_a_new_key(tmp_path):

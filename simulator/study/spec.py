@@ -300,6 +300,12 @@ def load_sweep(path: str | Path) -> Sweep:
                 plot_as=None if p.plot_as is None else tuple(p.plot_as),
             )
         )
+    for p in params:  # a repeated value would run the same runs twice under one key
+        seen = [json.dumps(v, sort_keys=True) for v in p.values]
+        twice = sorted({v for v in seen if seen.count(v) > 1})
+        if twice:
+            msg = f"value(s) {', '.join(twice)} given more than once"
+            issues.append(doc.issue(("vary", p.path), msg))
     seeds = [1]  # checking the points needs no seeds; the runs get the file's
     if model is not None:
         seeds = list(range(1, model.seeds + 1)) if isinstance(model.seeds, int) else model.seeds
