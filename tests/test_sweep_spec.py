@@ -104,7 +104,7 @@ key = "meters_heard"
     assert f"{path}:13: vary.meters.interval_s: value(s) 60 given more than once" in issues
     assert any(i.startswith(f"{path}:5: set.meters.kount: every point:") for i in issues), issues
     assert any(
-        i.startswith(f"{path}:7: vary.receivers.grid: point(s) 1:") and "at least 1 x 1" in i
+        i.startswith(f"{path}:7: vary.receivers.grid: point(s) 3, 4, 5:") and "at least 1 x 1" in i
         for i in issues
     ), issues
     # the points are checked even when another part of the file is wrong: all at once
