@@ -158,7 +158,7 @@ def test_the_cli_runs_a_sweep_and_writes_table_study_and_plots(tmp_path):
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert proc.returncode == 0, proc.stderr
-    assert "8 ok, 0 failed" in proc.stdout and "[8/8]" in proc.stderr
+    assert "8 ok, 0 failed" in proc.stdout and "[8/8 runs]" in proc.stderr
     names = {p.name for p in out.iterdir()}
     assert {"results.csv", "study.csv", "study.md"} <= names
     assert len([n for n in names if n.endswith(".png")]) == 4  # 2 figures x 2 parameters

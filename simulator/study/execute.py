@@ -72,7 +72,7 @@ def run_point(
 
 @dataclass
 class SweepProgress:
-    """Prints ``[ 12/ 30] 11 ok, 1 failed, 18 to go, about 0:42 left`` to ``stream`` (stderr),
+    """Prints ``[12/30 runs] 11 ok, 1 failed, 18 to go, about 0:42 left`` to ``stream`` (stderr),
     at most once a second and at the end. Time left = elapsed / finished x remaining."""
 
     total: int
@@ -100,7 +100,7 @@ class SweepProgress:
         left = (now - self.t0) / finished * todo
         done = self.skipped + finished
         text = (
-            f"[{done:>{len(str(self.total))}}/{self.total}] {self.ok + self.skipped} ok, "
+            f"[{done:>{len(str(self.total))}}/{self.total} runs] {self.ok + self.skipped} ok, "
             f"{self.failed} failed, {todo} to go, about {_clock(left)} left"
         )
         print(text, file=self.stream, flush=True)
