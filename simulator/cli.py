@@ -57,7 +57,7 @@ def out_file(text: str) -> Path:
     return path
 
 
-VERBS = ["run", "decode", "serve", "record", "suite", "sms", "meter", "trace", "bench"]
+VERBS = ["run", "decode", "serve", "record", "suite", "sms", "meter", "trace", "bench", "sweep"]
 
 
 def build_parser() -> argparse.ArgumentParser:

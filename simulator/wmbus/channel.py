@@ -89,16 +89,19 @@ PER_FLOOR_DB = -2.0
 PER_BASEMENT_DB = 7.0
 
 
-def building_loss_db(indoor: np.ndarray | bool, floor: np.ndarray | int) -> np.ndarray:
+def building_loss_db(
+    indoor: np.ndarray | bool, floor: np.ndarray | int, entry_db: float = BUILDING_ENTRY_DB
+) -> np.ndarray:
     """Building entry loss (dB) for meters ``indoor`` on ``floor`` (0 = ground, -1 basement).
 
-    Outdoor meters get 0 dB; the loss never goes below 0 dB on high floors.
+    ``entry_db`` is the ground-floor loss (dB; default :data:`BUILDING_ENTRY_DB`). Outdoor
+    meters get 0 dB; the loss never goes below 0 dB on high floors.
     """
     indoor = np.asarray(indoor, dtype=bool)
     floor = np.asarray(floor, dtype=float)
     above = np.maximum(floor, 0.0) * PER_FLOOR_DB
     below = np.maximum(-floor, 0.0) * PER_BASEMENT_DB
-    return np.where(indoor, np.maximum(BUILDING_ENTRY_DB + above + below, 0.0), 0.0)
+    return np.where(indoor, np.maximum(entry_db + above + below, 0.0), 0.0)
 
 
 @dataclass(frozen=True)
@@ -107,15 +110,22 @@ class Channel:
 
     ``fading_sigma_db`` is a bench choice (default 3 dB), not a published figure: it makes
     repeated telegrams on a marginal link succeed sometimes, which is what the Stream Plugin
-    manual's §3.4 (range vs resolution) describes.
+    manual's §3.4 (range vs resolution) describes. ``building_entry_db`` is the ground-floor
+    building entry loss (dB), a study parameter (default :data:`BUILDING_ENTRY_DB`).
     """
 
     model: PathLossModel
     fading_sigma_db: float = 3.0
+    building_entry_db: float = BUILDING_ENTRY_DB
 
     @classmethod
     def preset(
-        cls, name: str, *, sigma_db: float | None = None, fading_sigma_db: float = 3.0
+        cls,
+        name: str,
+        *,
+        sigma_db: float | None = None,
+        fading_sigma_db: float = 3.0,
+        building_entry_db: float = BUILDING_ENTRY_DB,
     ) -> Channel:
         """The named preset (``oulu``, ``dortmund``, ``lorasim``); KeyError lists the names."""
         try:
@@ -124,7 +134,7 @@ class Channel:
             raise KeyError(f"unknown path loss preset {name!r}; one of {sorted(PRESETS)}") from None
         if sigma_db is not None:
             model = replace(model, sigma_db=float(sigma_db))
-        return cls(model, float(fading_sigma_db))
+        return cls(model, float(fading_sigma_db), float(building_entry_db))
 
     def mean_rssi_dbm(
         self,
@@ -138,6 +148,6 @@ class Channel:
         return (
             np.asarray(tx_power_dbm, dtype=float)
             - self.model.path_loss_db(distance_m)
-            - building_loss_db(indoor, floor)
+            - building_loss_db(indoor, floor, self.building_entry_db)
             - np.asarray(shadowing_db, dtype=float)
         )

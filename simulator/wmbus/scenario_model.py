@@ -30,6 +30,7 @@ their defaults where they have one)::
     preset = "oulu"             # oulu | dortmund | lorasim (RADIO-NBIOT.md §6.1)
     sigma_db = 7.8              # optional override of the preset's shadowing
     fading_sigma_db = 3.0
+    building_entry_db = 15.0    # ground-floor building entry loss (RADIO-NBIOT.md §6.2)
 
     [receivers]
     grid = [5, 5]               # receivers on a grid over the area ...
@@ -60,7 +61,7 @@ from pydantic import Field, field_validator, model_validator
 
 from simulator.core.text import is_letters
 from simulator.scenario import ScenarioDoc, StrictModel, budget_check
-from simulator.wmbus.channel import PRESETS
+from simulator.wmbus.channel import BUILDING_ENTRY_DB, PRESETS
 from simulator.wmbus.meter import MODES, PROFILES
 from simulator.wmbus.receiver import RADIO_MODES
 
@@ -118,6 +119,8 @@ class ChannelModel(StrictModel):
     preset: str = "oulu"
     sigma_db: float | None = Field(None, ge=0, le=30)
     fading_sigma_db: float = Field(3.0, ge=0, le=20)
+    #: ground-floor building entry loss (dB), RADIO-NBIOT.md §6.2; a study parameter
+    building_entry_db: float = Field(BUILDING_ENTRY_DB, ge=0, le=60)
 
     @field_validator("preset")
     @classmethod

@@ -315,6 +315,7 @@ class StreamRun:
             sc.channel.preset,
             sigma_db=sc.channel.sigma_db,
             fading_sigma_db=sc.channel.fading_sigma_db,
+            building_entry_db=sc.channel.building_entry_db,
         )
         self.setup = RadioSetup.build(meters, receivers, self.channel, ctx.seed, airtime=airtime)
         self.engine = (
