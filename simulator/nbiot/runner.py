@@ -236,6 +236,8 @@ def _summarise(
             "target_s": 10.0,
         },
     }
+    lat_s, spread = summary["latency_s"], summary["transmission_spread"]
+    design_s = summary["design_point_164db"]
     rows = [
         ("modules", str(len(modules))),
         ("simulated", f"{hours:g} h"),
@@ -245,9 +247,8 @@ def _summarise(
         ),
         (
             "uplink latency p50 / p95 / p99",
-            f"{summary['latency_s']['p50']} / "
-            f"{summary['latency_s']['p95']} / "
-            f"{summary['latency_s']['p99']} s",
+            _txt(lat_s["p50"], lat_s["p95"], lat_s["p99"], unit="s")
+            + ("" if lat_s["count"] else " (no telegram arrived)"),
         ),
         ("random-access collisions (lost contentions)", str(summary["ra_collisions"])),
         (
@@ -257,20 +258,20 @@ def _summarise(
         ("energy per day (mean)", f"{summary['energy_j_per_day']['mean']:.2f} J"),
         (
             "battery life (median, 5th pct)",
-            f"{summary['battery_years']['median']} / {summary['battery_years']['p5']} years",
+            _txt(summary["battery_years"]["median"], summary["battery_years"]["p5"], unit="years"),
         ),
         (
             "transmission spread in window",
-            f"{summary['transmission_spread']['min_s']} .. "
-            f"{summary['transmission_spread']['max_s']} s of "
-            f"[{lo:g}, {hi:g}] s, KS "
-            f"{summary['transmission_spread']['ks_uniform']}",
+            (
+                f"{spread['min_s']} .. {spread['max_s']} s of [{lo:g}, {hi:g}] s, "
+                f"KS {spread['ks_uniform']}"
+                if spread["count"]
+                else f"no transmission yet in [{lo:g}, {hi:g}] s"
+            ),
         ),
         (
             "164 dB exception report p50 / p99",
-            f"{summary['design_point_164db']['p50_s']} / "
-            f"{summary['design_point_164db']['p99_s']} s "
-            "(3GPP target 10 s)",
+            _txt(design_s["p50_s"], design_s["p99_s"], unit="s") + " (3GPP target 10 s)",
         ),
     ]
     for name, g in by_ce.items():
@@ -278,12 +279,18 @@ def _summarise(
             (
                 f"{name}: modules, latency p50, battery",
                 # a group with nothing delivered has no latency: "-", not "None s"
-                f"{g['modules']}, "
-                + ("-" if g["latency_p50_s"] is None else f"{g['latency_p50_s']} s")
-                + f", {g['battery_years_median']} y",
+                f"{g['modules']}, {_txt(g['latency_p50_s'], unit='s')}, "
+                f"{_txt(g['battery_years_median'], unit='y')}",
             )
         )
     return summary, rows, per_module
+
+
+def _txt(*values: float | None, unit: str) -> str:
+    """Figures joined by `` / `` with their unit; a missing one (None: nothing to measure in
+    this run, e.g. no telegram arrived yet) is ``-``, never ``None``."""
+    text = " / ".join("-" if v is None else f"{v}" for v in values)
+    return text if all(v is None for v in values) else f"{text} {unit}"
 
 
 def _finite(x: float) -> float | None:
