@@ -51,7 +51,7 @@ def test_meters_in_a_mode_no_receiver_hears_are_an_error_at_their_line(tmp_path)
     assert len(exc.value.issues) == 1
     text = str(exc.value)
     assert "deaf.toml:9: meters.modes: S1 meters (50 % of the meters)" in text, text
-    assert "unheard_modes = [\"S1\"]" in text
+    assert 'unheard_modes = ["S1"]' in text
     assert not (tmp_path / "o" / "trace.jsonl").exists()  # nothing built
 
 
@@ -74,3 +74,99 @@ def test_unheard_modes_names_only_known_modes(tmp_path):
     with pytest.raises(ScenarioError) as exc:
         validate(load_toml(path))
     assert ":9: meters.unheard_modes" in str(exc.value) and "S9" in str(exc.value)
+
+
+# -- the Stream Plugin in a run: CAD auto-configuration on its cron, show.only.filtered ------
+
+SMALL = (SCENARIOS / "stream-small.toml").read_text()
+CAD = """\
+Sync-Mode: server
+Sync-Id: night
+Sync-Notify-URL: http://results.invalid/notify
+Sync-Config-0: filter.manufacturer=ELV|/currentpluginconfig/stream.cfg
+"""
+
+
+def _small(tmp_path: Path, properties: str, extra: str = "", hours: float = 1.0):
+    text = SMALL.replace('"filter.manufacturer" = "ELV,KAM" }', properties + " }").replace(
+        "[report]", extra + "\n[report]\nplots = false"
+    )
+    path = tmp_path / "small.toml"
+    path.write_text(text)
+    out = tmp_path / "out"
+    return run_scenario(load_toml(path), RunOptions(out_dir=out, hours=hours)), out
+
+
+SYNC = (
+    '"filter.manufacturer" = "ELV,KAM", "sync.enabled" = "true", '
+    '"configuration.server.url" = "http://cfg.invalid/stream.cad", '
+    '"configuration.server.cron" = "30 * * * *"'
+)
+
+
+def test_cad_auto_configuration_runs_on_its_cron_and_applies(tmp_path):
+    (tmp_path / "stream.cad").write_text(CAD)
+    server = '[config_server]\nfiles = { "http://cfg.invalid/stream.cad" = "stream.cad" }'
+    res, _out = _small(tmp_path, SYNC, server)
+    syncs = res.simulation.ctx.world.trace.select("cad_sync")
+    # 4 plugins, one firing each at 00:30 in one hour
+    assert [(e.t, e["code"], e["sync_id"]) for e in syncs] == [(1800.0, 900, "night")] * 4
+    assert all(e["applied"] == ["filter.manufacturer"] for e in syncs)
+    a = res.summary["auto_configuration"]
+    assert a == {"syncs": 4, "result_codes": {"900": 4}, "notifications": 4}
+    # applied: KAM telegrams were accepted before 00:30 and are filtered after it
+    makers = {f"{m.id:08d}": m.manufacturer for m in res.simulation.setup.meters}
+    rx = res.simulation.ctx.world.trace.select("stream_rx")
+    kam = [e for e in rx if makers[e["meter"]] == "KAM"]
+    assert any(e["accepted"] for e in kam if e.t < 1800)
+    assert kam and not any(e["accepted"] for e in kam if e.t > 1800)
+    assert ("CAD auto-configuration", "4 syncs (900 x4)") in res.table
+
+
+def test_cad_result_codes_for_a_missing_file_and_a_wrong_mode(tmp_path):
+    (tmp_path / "client.cad").write_text(CAD.replace("Sync-Mode: server", "Sync-Mode: client"))
+    server = '[config_server]\nfiles = { "http://cfg.invalid/stream.cad" = "client.cad" }'
+    res, _ = _small(tmp_path, SYNC, server)
+    assert res.summary["auto_configuration"]["result_codes"] == {"920": 4}
+    res, _ = _small(tmp_path, SYNC)  # no such file on the configuration server: 921
+    assert res.summary["auto_configuration"]["result_codes"] == {"921": 4}
+    syncs = res.simulation.ctx.world.trace.select("cad_sync")
+    assert "HTTP 404" in syncs[0]["problems"][0]
+
+
+def test_without_sync_enabled_nothing_is_fetched_and_the_summary_has_no_cad_key(tmp_path):
+    res, _ = _small(tmp_path, '"filter.manufacturer" = "ELV,KAM"')
+    assert "auto_configuration" not in res.summary
+    assert not res.simulation.ctx.world.trace.select("cad_sync")
+
+
+def test_sync_on_the_kernel_engine_is_an_error_at_its_line(tmp_path):
+    path = tmp_path / "k.toml"
+    path.write_text(
+        DEAF.replace('"T1_C1A_C1B"', '"S1"')
+        .replace("[report]", '[plugin]\nproperties = { "sync.enabled" = "true" }\n[report]')
+        .replace("T1 = 0.5, S1 = 0.5", "S1 = 1.0")
+    )
+    with pytest.raises(ScenarioError) as exc:
+        validate(load_toml(path))
+    assert ":14: plugin.properties.sync.enabled" in str(exc.value), str(exc.value)
+    assert 'engine = "event"' in str(exc.value)
+
+
+@pytest.mark.parametrize("only", [False, True])
+def test_show_only_filtered_lists_only_accepted_meters_in_the_analyzer(tmp_path, only):
+    props = '"filter.manufacturer" = "ELV,KAM"' + (
+        ', "show.only.filtered" = "true"' if only else ""
+    )
+    _res, out = _small(tmp_path, props, hours=0.5)
+    rows = [
+        line.split(";")
+        for k in range(4)
+        for line in (out / f"analyzer-rx0{k}.csv").read_text().splitlines()[1:]
+    ]
+    assert rows and {r[4] for r in rows if r[1] == "Accepted"} == {"ELV", "KAM"}
+    filtered = [r for r in rows if r[1] == "Filtered"]
+    if only:
+        assert filtered == []  # seed 003 §6.1: only filtered (accepted) meters in the UI
+    else:
+        assert filtered and {r[4] for r in filtered} == {"DME"}

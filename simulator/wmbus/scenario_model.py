@@ -45,6 +45,11 @@ their defaults where they have one)::
     sink = "world"              # "world": in-world head-end (no I/O); "http": a real local
                                 # HTTP server, reports POSTed chunked (simulator.sinks)
     properties = { "receiving.server.push.cron" = "*/15 * * * *" }   # seed 003 §6.1
+    # with "sync.enabled" = "true" (event engine) each plugin fetches its CAD file from
+    # "configuration.server.url" at every "configuration.server.cron" firing (seed 003 §9.1)
+
+    [config_server]             # the in-world configuration server: CAD files by URL,
+    files = {}                  # { "http://cfg.invalid/stream.cad" = "stream.cad" } (relative)
 
     [report]
     resolutions_s = [900.0, 86400.0]
@@ -61,7 +66,14 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from simulator.core.text import is_letters
-from simulator.scenario import Issue, ScenarioDoc, StrictModel, budget_check
+from simulator.scenario import (
+    ConfigServerModel,
+    Issue,
+    ScenarioDoc,
+    StrictModel,
+    budget_check,
+    config_server_check,
+)
 from simulator.wmbus.channel import PRESETS
 from simulator.wmbus.meter import MODES, PROFILES
 from simulator.wmbus.receiver import RADIO_MODES
@@ -196,6 +208,7 @@ class StreamScenario(StrictModel):
     channel: ChannelModel = Field(default_factory=ChannelModel)
     receivers: ReceiversModel
     plugin: PluginModel = Field(default_factory=PluginModel)
+    config_server: ConfigServerModel = Field(default_factory=ConfigServerModel)
     report: ReportModel = Field(default_factory=ReportModel)
 
 
@@ -227,6 +240,22 @@ def mode_check(doc: ScenarioDoc) -> list[Issue]:
     ]
 
 
+def sync_check(doc: ScenarioDoc) -> list[Issue]:
+    """CAD auto-configuration (``sync.enabled``) needs the plugins of the event engine: the
+    kernel runs the radio only."""
+    props = doc.data.get("plugin", {}).get("properties", {})
+    sync = str(props.get("sync.enabled", "false")).strip().lower() == "true"
+    if sync and doc.data.get("engine", "kernel") != "event":
+        return [
+            doc.issue(
+                ("plugin", "properties", "sync.enabled"),
+                'auto-configuration runs in the Stream Plugins: it needs engine = "event" '
+                "(the kernel runs the radio only)",
+            )
+        ]
+    return []
+
+
 def validate(doc: ScenarioDoc) -> StreamScenario:
     """Validate a ``stream`` scenario; :class:`ScenarioError` lists every problem at once,
     including a run over :data:`~simulator.scenario.MAX_METERS` /
@@ -234,4 +263,7 @@ def validate(doc: ScenarioDoc) -> StreamScenario:
     receiver hears (:func:`mode_check`)."""
     count = (("meters", "count"), MetersModel.model_fields["count"].default)
     interval = (("meters", "interval_s"), MetersModel.model_fields["interval_s"].default)
-    return doc.validate(StreamScenario, checks=[budget_check(count, interval, 1.0), mode_check])
+    return doc.validate(
+        StreamScenario,
+        checks=[budget_check(count, interval, 1.0), mode_check, sync_check, config_server_check],
+    )

@@ -94,10 +94,7 @@ class Cme3100Run:
         if sc.install.meter_list is not None:
             entries = read_meter_list(ctx.doc.resolve_path(sc.install.meter_list))
             meter_list = [e for e in entries if e.mode != "esecondary"]  # wireless: not wired
-        files = {
-            url: ctx.doc.resolve_path(rel).read_bytes()
-            for url, rel in sc.config_server.files.items()
-        }
+        files = sc.config_server.read(ctx.doc)
         self.gateway = Cme3100(
             world,
             settings,

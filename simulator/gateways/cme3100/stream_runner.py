@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -172,6 +173,20 @@ class _EventEngine:
             ).start()
             for rcv in setup.receivers
         ]
+        # CAD auto-configuration on each plugin's configuration.server.cron (seed 003 §9.1):
+        # files from the scenario's in-world [config_server], result notifications to an
+        # in-world result server of their own (never mixed with the stream reports)
+        self.auto: list = []
+        self.notified = WorldSink()
+        if settings.sync_enabled:
+            from simulator.gateways.cme3100.cad import AutoConfiguration
+            from simulator.sinks.base import WorldSource
+
+            files = sc.config_server.read(ctx.doc)
+            self.auto = [
+                AutoConfiguration(p, WorldSource(files), notify_sink=self.notified).start()
+                for p in plugins
+            ]
         cache: dict[tuple[int, int], bytes] = {}
 
         def on_receive(r: int, m: int, seq: int, t_start: float, rssi: float) -> None:
@@ -210,7 +225,7 @@ class _EventEngine:
         }
         for p, rcv in zip(self.plugins, self.setup.receivers, strict=True):
             path = out / f"analyzer-{rcv.id}.csv"
-            path.write_text(p.analyzer.to_csv())
+            path.write_text(p.analyzer_csv())
             files.append(path)
         if self.push:
             bodies = (
@@ -241,6 +256,13 @@ class _EventEngine:
                 "distinct_meters": len({row[1] for row in lines}),
                 "max_lines_per_push": max(per_push, default=0),
                 "max_repeats_of_a_meter_in_one_push": dup,
+            }
+        if self.auto:
+            codes = Counter(str(res.code) for a in self.auto for res in a.results)
+            extra["auto_configuration"] = {
+                "syncs": sum(codes.values()),
+                "result_codes": dict(sorted(codes.items())),
+                "notifications": len(self.notified.received),
             }
         m, r, t = rec[:, 0].astype(np.int64), rec[:, 1].astype(np.int64), rec[:, 3]
         return m, r, t, extra, files
@@ -357,6 +379,10 @@ class StreamRun:
                 )
             )
         table.append(("ratio vs distance", _distance_text(summary["ratio_vs_distance"])))
+        if "auto_configuration" in summary:
+            a = summary["auto_configuration"]
+            codes = ", ".join(f"{k} x{v}" for k, v in a["result_codes"].items()) or "none yet"
+            table.append(("CAD auto-configuration", f"{a['syncs']} syncs ({codes})"))
         if "headend" in summary:
             h = summary["headend"]
             table.append(
@@ -576,6 +602,14 @@ class _HeadEnd(pydantic.BaseModel):
     max_repeats_of_a_meter_in_one_push: int
 
 
+class _AutoConfig(pydantic.BaseModel):
+    syncs: int = pydantic.Field(description="CAD synchronisations over all plugins")
+    result_codes: dict[str, int] = pydantic.Field(
+        description="result code (900, 920, 921; seed 003 §9.1) -> synchronisations"
+    )
+    notifications: int = pydantic.Field(description="results posted to Sync-Notify-URL")
+
+
 class StreamSummary(pydantic.BaseModel):
     """Figures of a ``stream`` run (docs/wmbus-radio.md, docs/stream-plugin.md)."""
 
@@ -603,6 +637,9 @@ class StreamSummary(pydantic.BaseModel):
     duty_cycle_meter_hours_over_limit: int | None = pydantic.Field(None, description="kernel")
     worst_duty_cycle_percent: float | None = pydantic.Field(None, description="kernel (%)")
     headend: _HeadEnd | None = pydantic.Field(None, description="event engine with push")
+    auto_configuration: _AutoConfig | None = pydantic.Field(
+        None, description="event engine with sync.enabled"
+    )
 
 
 DEVICE = DeviceKind(
