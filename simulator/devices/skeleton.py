@@ -86,11 +86,10 @@ def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> Run
     files = ([] if sink is None else [trace_path]) + ctx.files + result.files
     if device.plots and device.plots_enabled(sc):
         files += sim.plots(out)
-    name = getattr(sc, "name", None) or doc.path.stem
     summary: dict[str, Any] = {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "kind": device.name,
-        "scenario": str(name),
+        "scenario": ctx.name,
         "scenario_path": str(doc.path),
         "scenario_sha256": file_sha256(doc.path),
         "seed": seed,

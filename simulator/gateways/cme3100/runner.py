@@ -303,12 +303,18 @@ class Cme3100Run:
                 path.write_bytes(report.body)
 
     def plots(self, out: Path) -> list[Path]:
-        from simulator.gateways.cme3100.gateway_plots import delivery_plot, rounds_plot
+        """readout_rounds.png and push_delivery.png (:mod:`simulator.report.figures`)."""
+        from simulator.report import figures as fg
 
-        title = f"{self.sc.name or self.ctx.doc.path.stem} (seed {self.ctx.seed})"
+        run = fg.RunLabel(self.ctx.name, self.ctx.seed)
+        start = self.ctx.world.start
+        rounds = [fg.Round(r.started, r.ok, r.failed, r.meters) for r in self.rounds]
+        marks = [fg.Mark(a.report, a.t, a.ok, a.attempt > 0) for a in self.attempts]
         return [
-            rounds_plot(self.rounds, self.ctx.world, out / "readout_rounds.png", title),
-            delivery_plot(self.attempts, self.ctx.world, out / "push_delivery.png", title),
+            fg.rounds_plot(rounds, start, self.ctx.end, out / "readout_rounds.png", run),
+            fg.timeline_plot(
+                marks, start, self.ctx.end, out / "push_delivery.png", run, "Push report attempts"
+            ),
         ]
 
 

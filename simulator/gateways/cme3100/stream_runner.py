@@ -359,7 +359,7 @@ class StreamRun:
                 "interference": sc.receivers.interference,
             }
         )
-        self.summary, self.rx_m = summary, rx_m
+        self.summary, self.heard_by = summary, _heard_by(setup, rx_m, rx_r)
         files.append(_meters_csv(ctx.out, setup, rx_m, rx_r, rx_t, ctx.end, sc))
         heard = summary["meters_heard"]
         table = [
@@ -395,7 +395,11 @@ class StreamRun:
         return Outcome(summary, table, files)
 
     def plots(self, out: Path) -> list[Path]:
-        return _plots(out, self.summary, self.setup, self.rx_m)
+        from simulator.report.figures import RunLabel
+
+        run = RunLabel(self.ctx.name, self.ctx.seed)
+        threshold = self.sc.report.redundancy_threshold
+        return _plots(out, run, self.summary, self.setup, self.heard_by, threshold)
 
 
 def _res_name(seconds: float) -> str:
@@ -469,14 +473,13 @@ def _distance_text(rvd: dict) -> str:
 
 
 def _meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc) -> Path:
-    n_m, n_r = len(setup.meters), len(setup.receivers)
+    n_m = len(setup.meters)
     path = out / "meters.csv"
     cols = {}
     for res in sc.report.resolutions_s:
         if res <= duration:
             cols[_res_name(res)] = red.reception_ratio(rx_m, rx_t, n_m, res, duration)
-    pairs = np.unique(np.asarray(rx_m, dtype=np.int64) * n_r + np.asarray(rx_r, dtype=np.int64))
-    heard_by = np.bincount(pairs // n_r, minlength=n_m)
+    heard_by = _heard_by(setup, rx_m, rx_r)
     nearest = setup.distance.min(axis=1)
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
@@ -510,77 +513,142 @@ def _meters_csv(out, setup, rx_m, rx_r, rx_t, duration, sc) -> Path:
     return path
 
 
-def _plots(out: Path, summary: dict, setup: RadioSetup, rx_m) -> list[Path]:
-    import matplotlib
+def _heard_by(setup: RadioSetup, rx_m, rx_r) -> np.ndarray:
+    """Receivers that heard each meter at least once."""
+    n_m, n_r = len(setup.meters), len(setup.receivers)
+    pairs = np.unique(np.asarray(rx_m, dtype=np.int64) * n_r + np.asarray(rx_r, dtype=np.int64))
+    return np.bincount(pairs // n_r, minlength=n_m)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    files = []
-    fig, ax = plt.subplots(figsize=(6, 4))
-    h = summary["receivers_per_push_window_hist"]
-    ax.bar([int(k) for k in h], list(h.values()), color="tab:blue")
-    ax.set_xlabel("receivers that heard the meter in one push window")
-    ax.set_ylabel("meter-windows")
-    ax.set_title("Redundancy (seed 003 §3.3)")
-    fig.tight_layout()
-    files.append(out / "redundancy.png")
-    fig.savefig(files[-1], dpi=100)
-    plt.close(fig)
+def _plots(out: Path, run, summary: dict, setup: RadioSetup, heard_by, threshold: float):
+    """redundancy.png, ratio_vs_distance.png, map.png (rules: :mod:`simulator.report.figures`)."""
+    return [
+        _redundancy_plot(out / "redundancy.png", run, summary),
+        _distance_plot(out / "ratio_vs_distance.png", run, summary, threshold),
+        _map_plot(out / "map.png", run, setup, heard_by),
+    ]
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, rows in summary["ratio_vs_distance"].items():
-        arr = np.array(rows, dtype=float).reshape(-1, 3)
-        ax.plot(arr[:, 0], arr[:, 1], marker=".", label=f"resolution {name}")
-    ax.set_xlabel("distance to nearest receiver (m)")
-    ax.set_ylabel("reception ratio")
-    ax.set_ylim(0, 1.05)
-    if ax.lines:
-        ax.legend()
-    else:  # a run shorter than every resolution window has no ratio to plot
-        ax.text(
-            0.5, 0.5, "no complete window at any resolution", ha="center", transform=ax.transAxes
+
+def _redundancy_plot(path: Path, run, summary: dict) -> Path:
+    """Receivers per push window: the windows no receiver heard are counted apart (left), so
+    they cannot dwarf the redundancy of the heard ones (right, seed 003 §3.3)."""
+    from simulator.report import figures as fg
+
+    plt = fg.pyplot()
+    h = {int(k): v for k, v in summary["receivers_per_push_window_hist"].items()}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4), gridspec_kw={"width_ratios": [1, 3.2]})
+    total = sum(h.values())
+    window = _res_name(summary["push_window_s"])
+    if total:
+        none, heard = h.get(0, 0), total - h.get(0, 0)
+        left.bar(
+            ["none", "1 or more"],
+            [100 * none / total, 100 * heard / total],
+            color=[fg.NEUTRAL, fg.GOOD],
+            label="share of all meter-windows",
         )
-    ax.set_title("Reception ratio vs distance (seed 003 §3.4)")
-    fig.tight_layout()
-    files.append(out / "ratio_vs_distance.png")
-    fig.savefig(files[-1], dpi=100)
-    plt.close(fig)
+        for k, share in enumerate((none, heard)):
+            left.text(k, 100 * share / total + 2, f"{100 * share / total:.0f} %", ha="center")
+        left.set_ylim(0, 135)
+        left.set_yticks(range(0, 101, 20))
+        left.set_ylabel("meter-windows (% of all)")
+        left.set_xlabel("heard by (receivers)")
+        left.legend(loc="upper center", fontsize="small")
+        ks = sorted(k for k in h if k > 0)
+        if heard:
+            one = [100 * h[k] / heard if k == 1 else 0 for k in ks]
+            more = [100 * h[k] / heard if k >= 2 else 0 for k in ks]
+            right.bar(ks, one, color=fg.PARTLY, label="1 receiver: no redundancy")
+            right.bar(
+                ks,
+                more,
+                color=fg.GOOD,
+                hatch="//",
+                edgecolor="white",
+                label="2 or more: redundant (manual §3.3)",
+            )
+            right.set_xticks(ks)
+            right.set_xlabel("receivers that heard the meter in one push window (count)")
+            right.set_ylabel("heard meter-windows (% of heard)")
+            right.legend(loc="upper right", fontsize="small")
+        else:
+            fg.no_data(right, "no meter was heard in any push window")
+    else:
+        fg.no_data(left, "")
+        fg.no_data(right, f"the run is shorter than one push window ({window})")
+    fig.suptitle(fg.run_title(f"Redundancy: receivers per {window} push window", run))
+    return fg.save(fig, path, run)
 
-    fig, ax = plt.subplots(figsize=(6, 6))
-    heard = np.zeros(len(setup.meters), dtype=bool)
-    heard[np.asarray(rx_m, dtype=np.int64)] = True
-    step = max(1, len(setup.meters) // 20000)  # keep the file small for city runs
-    ax.scatter(
-        setup.x[::step][heard[::step]],
-        setup.y[::step][heard[::step]],
-        s=2,
-        c="tab:green",
-        label="heard",
+
+def _distance_plot(path: Path, run, summary: dict, threshold: float) -> Path:
+    from simulator.report import figures as fg
+
+    plt = fg.pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for k, (name, rows) in enumerate(summary["ratio_vs_distance"].items()):
+        arr = np.array(rows, dtype=float).reshape(-1, 3)
+        ax.plot(
+            arr[:, 0], arr[:, 1], marker=".", color=fg.SERIES[k % 5], label=f"resolution {name}"
+        )
+    if ax.lines:
+        ax.axhline(threshold, color="black", ls=":", lw=1, label=f"{threshold:.0%} target")
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("distance to the nearest receiver (m, bin start)")
+        ax.set_ylabel("mean reception ratio (fraction)")
+        ax.legend(loc="lower left", fontsize="small")
+    else:  # a run shorter than every resolution window has no ratio to plot
+        fg.no_data(ax, "no complete window at any resolution")
+    ax.set_title(fg.run_title("Reception ratio vs distance (Stream Plugin manual §3.4)", run))
+    return fg.save(fig, path, run)
+
+
+def _map_plot(path: Path, run, setup: RadioSetup, heard_by: np.ndarray) -> Path:
+    """Meters by how many receivers heard them: never (vermillion cross), one (orange), two or
+    more (blue). Never-heard meters are drawn first so a heard district is not painted over;
+    the legend gives each class's count and share."""
+    from simulator.report import figures as fg
+
+    plt = fg.pyplot()
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(7, 8))
+    n = len(setup.meters)
+    step = max(1, n // 20000)  # keep the file small for city runs
+    x, y, hb = setup.x[::step], setup.y[::step], heard_by[::step]
+    size = 5 if n <= 5000 else 1.5
+    classes = (
+        (hb == 0, heard_by == 0, fg.BAD, "x", "never heard"),
+        (hb == 1, heard_by == 1, fg.PARTLY, "o", "heard by 1 receiver"),
+        (hb >= 2, heard_by >= 2, fg.GOOD, "o", "heard by 2 or more"),
     )
-    ax.scatter(
-        setup.x[::step][~heard[::step]],
-        setup.y[::step][~heard[::step]],
-        s=2,
-        c="tab:red",
-        label="never heard",
-    )
-    ax.scatter(
-        [r.x for r in setup.receivers],
-        [r.y for r in setup.receivers],
-        marker="^",
-        s=60,
-        c="black",
-        label="receivers",
+    handles = []
+    for mask, whole, color, marker, label in classes:
+        count = int(whole.sum())
+        text = f"{label}: {count} ({100 * count / n:.1f} %)"
+        ax.scatter(x[mask], y[mask], s=size * (3 if marker == "x" else 1), c=color, lw=0.6,
+                   marker=marker, label=text)  # fmt: skip
+        handles.append(Line2D([], [], ls="", marker=marker, color=color, ms=7, mew=2, label=text))
+    ax.scatter([r.x for r in setup.receivers], [r.y for r in setup.receivers], marker="^", s=70,
+               c="black", edgecolors="white", lw=1)  # fmt: skip
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="^",
+            color="black",
+            ms=9,
+            label=f"receivers ({len(setup.receivers)})",
+        )
     )
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title("Meters and receivers")
-    fig.tight_layout()
-    files.append(out / "map.png")
-    fig.savefig(files[-1], dpi=100)
-    plt.close(fig)
-    return files
+    ax.set_xlabel("east (m)")
+    ax.set_ylabel("north (m)")
+    shown = "" if step == 1 else f", every {step}th drawn"
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2,
+              fontsize="small", title=f"{n} meters{shown}")  # fmt: skip
+    ax.set_title(fg.run_title("Meters by receivers that heard them", run))
+    return fg.save(fig, path, run)
 
 
 __all__ = ["DEVICE", "build_meters", "build_receivers", "MODES"]
