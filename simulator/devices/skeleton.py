@@ -8,7 +8,8 @@
 5. build the kind's simulation and run it in steps with progress;
 6. collect the kind's figures, draw its plots, and write ``summary.json``: the common keys of
    :class:`~simulator.devices.summary.CommonSummary` followed by the kind's figures, checked
-   against the kind's summary model before it is written.
+   against the kind's summary model before it is written;
+7. write ``report.html``, the folder as one static page (:mod:`simulator.report.page`).
 
 Kinds never open the trace or summary files themselves; CSV files go through
 :meth:`BuildContext.csv` so the skeleton closes them even when a run fails.
@@ -31,6 +32,7 @@ from simulator.devices.summary import (
     file_sha256,
     meterbench_version,
 )
+from simulator.report.page import write_page
 from simulator.scenario import RunOptions, ScenarioDoc, load_toml
 
 #: Progress steps of a run (the world runs in this many slices; a kind may ignore them).
@@ -105,6 +107,6 @@ def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> Run
     check(summary)  # a kind that drifts from its declared summary fails here, not downstream
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    files.append(summary_path)
     table = [*result.table, ("trace events", str(world.trace.count))]
+    files += [write_page(out, rows=table), summary_path]  # the page shows every file here
     return RunOutcome(summary=summary, table=table, files=files, simulation=sim)
