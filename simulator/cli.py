@@ -57,7 +57,7 @@ def out_file(text: str) -> Path:
     return path
 
 
-VERBS = ["run", "decode", "serve", "record", "suite", "sms", "meter", "trace"]
+VERBS = ["run", "decode", "serve", "record", "suite", "sms", "meter", "trace", "report"]
 
 
 def build_parser() -> argparse.ArgumentParser:

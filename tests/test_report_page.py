@@ -154,3 +154,13 @@ def test_screenshots_for_the_docs(runs, kind):
         runs[kind] / "report.html", DOCS_IMG / f"report-{kind}.png", height=2200
     )
     assert png.stat().st_size > 20_000
+
+
+def test_report_verb_writes_the_page_of_any_folder(tmp_path, capsys):
+    from simulator.cli import main
+
+    folder = _sweep_folder(tmp_path / "sweep")
+    assert main(["report", str(folder), "--title", "my sweep"]) == 0
+    assert "<h1>my sweep</h1>" in (folder / "report.html").read_text()
+    assert "wrote:" in capsys.readouterr().out
+    assert main(["report", str(folder / "study.csv")]) == 2
