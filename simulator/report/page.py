@@ -35,6 +35,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:1.5em 2em;color:#222;max-width:1
 h1{font-size:22px;margin:0 0 .2em}h2{font-size:18px;margin:1.4em 0 .4em;border-bottom:1px
 solid #ddd}.sub{color:#555;margin:0 0 1em}table{border-collapse:collapse;margin:.4em 0 1em}
 td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;vertical-align:top}
+td.long{overflow-wrap:anywhere;min-width:16em}.wide{overflow-x:auto;max-width:100%}
 th{background:#f4f4f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{display:inline-block;width:calc(50% - 1.2em);margin:0 1em 1.2em 0;vertical-align:top}
 figure img{width:100%;border:1px solid #ddd}figcaption{font-size:12px;color:#555}
@@ -59,7 +60,10 @@ def _cell(value: Any) -> str:
         return f"<td class='num'>{escape(f'{value:.6g}' if isinstance(value, float) else str(value))}</td>"
     if isinstance(value, list | dict):
         value = json.dumps(value)
-    return f"<td>{escape(str(value))}</td>"
+    text = str(value)
+    if len(text) > 40 and " " not in text:  # a telegram, a key: may break anywhere
+        return f"<td class='long'>{escape(text)}</td>"
+    return f"<td>{escape(text)}</td>"
 
 
 def _rows_table(rows: Iterable[tuple[str, Any]], head: tuple[str, str] | None = None) -> str:
@@ -93,7 +97,7 @@ def _csv_section(folder: Path, path: Path) -> str:
         return f"<p>{escape(rel)}: not readable as a table ({escape(str(exc))})</p>"
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(_cell(_number(c)) for c in row) + "</tr>" for row in data)
-    table = f"<table><tr>{head}</tr>{body}</table>"
+    table = f"<div class='wide'><table><tr>{head}</tr>{body}</table></div>"
     link = f"<a href='{escape(rel)}'>{escape(rel)}</a>"
     if total <= MAX_ROWS:
         return f"<h3>{link} ({total} rows)</h3>{table}"
