@@ -48,8 +48,7 @@ def drawn(monkeypatch):
         axes = fig.axes
         seen[Path(path).name] = {
             "run": run,
-            "titles": [fig._suptitle.get_text() if fig._suptitle else ""]
-            + [a.get_title() for a in axes],
+            "titles": [fig.get_suptitle()] + [a.get_title() for a in axes],
             "labels": [(a.get_xlabel(), a.get_ylabel()) for a in axes if a.get_gid() != "no-data"],
             "legends": [
                 [t.get_text() for t in a.get_legend().get_texts()] if a.get_legend() else None

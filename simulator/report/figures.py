@@ -95,7 +95,7 @@ def _has_data(ax: Any) -> bool:
 def problems(fig: Any, run: RunLabel) -> list[str]:
     """What ``fig`` lacks under the module's rules (empty: it keeps them all)."""
     out = []
-    titles = [fig._suptitle.get_text() if fig._suptitle else ""]
+    titles = [fig.get_suptitle()]
     titles += [ax.get_title() for ax in fig.axes]
     if not any(run.scenario in t and f"random seed {run.seed}" in t for t in titles):
         out.append(f"no title names the run ({run.words!r})")
