@@ -87,8 +87,9 @@ Sync-Config-0: filter.manufacturer=ELV|/currentpluginconfig/stream.cfg
 """
 
 
-def _small(tmp_path: Path, properties: str, extra: str = "", hours: float = 1.0):
-    text = SMALL.replace('"filter.manufacturer" = "ELV,KAM" }', properties + " }").replace(
+def _small(tmp_path: Path, properties: str, extra: str = "", hours: float = 1.0, base=SMALL):
+    """stream-small with these plugin properties and extra tables, without plots."""
+    text = base.replace('"filter.manufacturer" = "ELV,KAM" }', properties + " }").replace(
         "[report]", extra + "\n[report]\nplots = false"
     )
     path = tmp_path / "small.toml"
@@ -170,3 +171,19 @@ def test_show_only_filtered_lists_only_accepted_meters_in_the_analyzer(tmp_path,
         assert filtered == []  # seed 003 §6.1: only filtered (accepted) meters in the UI
     else:
         assert filtered and {r[4] for r in filtered} == {"DME"}
+
+
+def test_a_cad_cannot_send_a_run_with_a_real_server_to_the_outside(tmp_path):
+    # [plugin] sink = "http": pushes go to a real local server; a CAD that points
+    # receiving.server.url elsewhere makes those pushes fail in the bench, not leave it
+    cad = CAD.replace("filter.manufacturer=ELV", "receiving.server.url=http://evo.elvaco.se/sp/")
+    (tmp_path / "stream.cad").write_text(cad)
+    server = '[config_server]\nfiles = { "http://cfg.invalid/stream.cad" = "stream.cad" }'
+    text = SMALL.replace("push = true", 'push = true\nsink = "http"')
+    res, _ = _small(tmp_path, SYNC, server, base=text)
+    pushes = res.simulation.ctx.world.trace.select("stream_push")
+    before = [e for e in pushes if e.t < 1800]
+    after = [e for e in pushes if e.t > 1800]
+    assert before and all(e["ok"] for e in before)
+    assert after and not any(e["ok"] for e in after)
+    assert all("outside the bench" in str(e["status"]) for e in after)

@@ -147,6 +147,22 @@ def _push_window_s(settings: StreamSettings, world_start) -> float:
     return (settings.push_cron.next_after(first) - first).total_seconds()
 
 
+class _LocalOnly:
+    """A real sink that posts only below ``prefix`` (the run's own local server): a URL set
+    later (a CAD file's ``receiving.server.url``) never makes a run talk to the outside; such
+    a push fails with the reason instead."""
+
+    def __init__(self, sink, prefix: str) -> None:
+        self.sink, self.prefix = sink, prefix
+
+    def deliver(self, report):
+        from simulator.sinks.base import Delivery
+
+        if not report.target.startswith(self.prefix):
+            return Delivery(False, None, reason=f"{report.target} is outside the bench")
+        return self.sink.deliver(report)
+
+
 class _EventEngine:
     """The SimPy event model: telegram bytes, one Stream Plugin per receiver pushing to the
     head-end: an in-world sink by default, a real local HTTP server when the file says
@@ -166,7 +182,7 @@ class _EventEngine:
         if sc.plugin.push:
             url = self.server.url("/stream") if self.server else HEADEND_URL
             settings = settings.updated({"receiving.server.url": url})
-        sink = HttpPost() if self.server else self.in_world
+        sink = _LocalOnly(HttpPost(), self.server.url("/")) if self.server else self.in_world
         self.plugins = plugins = [
             StreamPlugin(
                 world, settings, identity=ProductIdentity(serial=rcv.serial), sink=sink
