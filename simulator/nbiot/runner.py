@@ -371,7 +371,9 @@ def _plots(
     fig, ax = plt.subplots(figsize=(7, 4))
     if win.size:
         ax.hist(win, bins=60, color=fg.GOOD, label=f"transmissions ({win.size})")
-        ax.axvspan(lo, hi, color=fg.NEUTRAL, alpha=0.15, label="randomisation window (offset + delay)")
+        ax.axvspan(
+            lo, hi, color=fg.NEUTRAL, alpha=0.15, label="randomisation window (offset + delay)"
+        )
         ax.set_xlabel("send time after the planned full hour (min)")
         ax.set_ylabel("transmissions (count)")
         ax.legend(fontsize="small", loc="lower right")
