@@ -403,8 +403,15 @@ def meters_plot(meters: list[Meter], path: Path, run: Any) -> Path:
         names = [f"{m.position} @{m.baud}" for m in ranked]
         ok = [m.ok for m in ranked]
         ax.barh(names, ok, color=fg.GOOD, label="read OK")
-        ax.barh(names, [m.failed for m in ranked], left=ok, color=fg.BAD, hatch="xx",
-                edgecolor="white", label="failed")  # fmt: skip
+        ax.barh(
+            names,
+            [m.failed for m in ranked],
+            left=ok,
+            color=fg.BAD,
+            hatch="xx",
+            edgecolor="white",
+            label="failed",
+        )
         ax.set_xlabel("readouts (count)")
         ax.set_ylabel("meter (name @ bit/s)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")

@@ -155,10 +155,24 @@ def rounds_plot(
     if rounds:
         t = [r.t_s / unit for r in rounds]
         marker = "o" if len(rounds) <= 60 else None
-        ax.step(t, [r.ok for r in rounds], where="post", color=GOOD, lw=2, marker=marker,
-                label="read OK")  # fmt: skip
-        ax.step(t, [r.failed for r in rounds], where="post", color=BAD, ls="--", marker=marker,
-                label="failed")  # fmt: skip
+        ax.step(
+            t,
+            [r.ok for r in rounds],
+            where="post",
+            color=GOOD,
+            lw=2,
+            marker=marker,
+            label="read OK",
+        )
+        ax.step(
+            t,
+            [r.failed for r in rounds],
+            where="post",
+            color=BAD,
+            ls="--",
+            marker=marker,
+            label="failed",
+        )
         ax.set_ylim(bottom=0, top=max(r.meters for r in rounds) * 1.15 + 0.5)
         ax.set_xlim(0, end_s / unit)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")

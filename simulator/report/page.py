@@ -57,7 +57,8 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return f"<td>{'yes' if value else 'no'}</td>"
     if isinstance(value, int | float):
-        return f"<td class='num'>{escape(f'{value:.6g}' if isinstance(value, float) else str(value))}</td>"
+        text = f"{value:.6g}" if isinstance(value, float) else str(value)
+        return f"<td class='num'>{escape(text)}</td>"
     if isinstance(value, list | dict):
         value = json.dumps(value)
     text = str(value)

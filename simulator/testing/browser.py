@@ -46,10 +46,20 @@ def screenshot(html: Path, png: Path, width: int = 1200, height: int = 2400) -> 
     """Headless Chromium's screenshot of the page ``html`` (``width`` x ``height`` px).
     Raises ``FileNotFoundError`` without Chromium, ``CalledProcessError`` if it fails."""
     subprocess.run(
-        [_browser(), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-         f"--window-size={width},{height}", f"--screenshot={png}", html.resolve().as_uri()],
-        capture_output=True, timeout=60, check=True,
-    )  # fmt: skip
+        [
+            _browser(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--window-size={width},{height}",
+            f"--screenshot={png}",
+            html.resolve().as_uri(),
+        ],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     return png
 
 
@@ -62,10 +72,20 @@ def probe(html: Path) -> dict[str, Any]:
     page.write_text(html.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"))
     try:
         proc = subprocess.run(
-            [_browser(), "--headless", "--no-sandbox", "--disable-gpu",
-             "--virtual-time-budget=10000", "--dump-dom", page.resolve().as_uri()],
-            capture_output=True, text=True, timeout=60, check=True,
-        )  # fmt: skip
+            [
+                _browser(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                page.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
     finally:
         page.unlink(missing_ok=True)
     found = re.search(r'<pre id="mb-probe">(.*?)</pre>', proc.stdout, re.S)

@@ -231,8 +231,8 @@ def mode_check(doc: ScenarioDoc) -> list[Issue]:
     return [
         doc.issue(
             ("meters", "modes"),
-            f"{', '.join(deaf)} meters ({100 * share:.3g} % of the meters) transmit in a mode no receiver "
-            f"listens to (receivers.radio_mode = {radio_mode!r} hears "
+            f"{', '.join(deaf)} meters ({100 * share:.3g} % of the meters) transmit in a mode "
+            f"no receiver listens to (receivers.radio_mode = {radio_mode!r} hears "
             f"{', '.join(sorted(RADIO_MODES[radio_mode]))}): they can never be heard. Give "
             f"the receivers a radio_mode that hears them, drop the mode, or say the scenario "
             f"studies exactly that: [meters] unheard_modes = {json.dumps(deaf)}",

@@ -466,10 +466,16 @@ class Cme2100Run:
         return [
             fg.rounds_plot(rounds, start, self.ctx.end, out / "readout_rounds.png", run),
             fg.timeline_plot(
-                marks, start, self.ctx.end, out / "sms_and_push.png", run, "SMS commands and Push Reports",
-                labels=("accepted / delivered", "rejected / failed"), lane_name="channel (name)",
+                marks,
+                start,
+                self.ctx.end,
+                out / "sms_and_push.png",
+                run,
+                "SMS commands and Push Reports",
+                labels=("accepted / delivered", "rejected / failed"),
+                lane_name="channel (name)",
             ),
-        ]  # fmt: skip
+        ]
 
 
 class Cme2100Summary(pydantic.BaseModel):

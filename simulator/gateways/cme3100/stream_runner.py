@@ -641,11 +641,25 @@ def _map_plot(path: Path, run, setup: RadioSetup, heard_by: np.ndarray) -> Path:
     for mask, whole, color, marker, label in classes:
         count = int(whole.sum())
         text = f"{label}: {count} ({100 * count / n:.1f} %)"
-        ax.scatter(x[mask], y[mask], s=size * (3 if marker == "x" else 1), c=color, lw=0.6,
-                   marker=marker, label=text)  # fmt: skip
+        ax.scatter(
+            x[mask],
+            y[mask],
+            s=size * (3 if marker == "x" else 1),
+            c=color,
+            lw=0.6,
+            marker=marker,
+            label=text,
+        )
         handles.append(Line2D([], [], ls="", marker=marker, color=color, ms=7, mew=2, label=text))
-    ax.scatter([r.x for r in setup.receivers], [r.y for r in setup.receivers], marker="^", s=70,
-               c="black", edgecolors="white", lw=1)  # fmt: skip
+    ax.scatter(
+        [r.x for r in setup.receivers],
+        [r.y for r in setup.receivers],
+        marker="^",
+        s=70,
+        c="black",
+        edgecolors="white",
+        lw=1,
+    )
     handles.append(
         Line2D(
             [],
@@ -661,8 +675,14 @@ def _map_plot(path: Path, run, setup: RadioSetup, heard_by: np.ndarray) -> Path:
     ax.set_xlabel("east (m)")
     ax.set_ylabel("north (m)")
     shown = "" if step == 1 else f", every {step}th drawn"
-    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2,
-              fontsize="small", title=f"{n} meters{shown}")  # fmt: skip
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncol=2,
+        fontsize="small",
+        title=f"{n} meters{shown}",
+    )
     ax.set_title(fg.run_title("Meters by receivers that heard them", run))
     return fg.save(fig, path, run)
 
