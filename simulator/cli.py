@@ -57,7 +57,10 @@ def out_file(text: str) -> Path:
     return path
 
 
-VERBS = ["run", "decode", "serve", "record", "suite", "sms", "meter", "trace", "bench", "sweep"]
+VERBS = [
+    "run", "decode", "serve", "record", "suite", "sms", "meter", "trace", "bench", "sweep",
+    "report",
+]  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

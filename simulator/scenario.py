@@ -234,6 +234,28 @@ class StrictModel(pydantic.BaseModel):
     model_config = pydantic.ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
+class ConfigServerModel(StrictModel):
+    """``[config_server]``: the in-world configuration server a device fetches CAD files
+    from (seed 003 §9.1), ``files = { URL = "path relative to the scenario" }``."""
+
+    files: dict[str, str] = pydantic.Field(default_factory=dict)
+
+    def read(self, doc: ScenarioDoc) -> dict[str, bytes]:
+        """URL -> the file's bytes (:func:`config_server_check` has checked they exist)."""
+        return {url: doc.resolve_path(rel).read_bytes() for url, rel in self.files.items()}
+
+
+def config_server_check(doc: ScenarioDoc) -> list[Issue]:
+    """A ``ScenarioDoc.validate`` check: every ``[config_server] files`` entry is a file."""
+    server = doc.data.get("config_server")
+    files = server.get("files") if isinstance(server, dict) else None
+    return [
+        doc.issue(("config_server", "files", url), f"no file {rel}")
+        for url, rel in (files or {}).items()
+        if isinstance(rel, str) and not doc.resolve_path(rel).is_file()
+    ]
+
+
 #: The most meters (or NB-IoT modules) one scenario may create, over all its groups: the
 #: ``stream`` kind's ceiling (a 100 000-meter city runs in minutes; 2 million is the bench's
 #: stated edge). Checked on the raw file before any meter or address list is built.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from simulator import __version__
+from simulator.testing import browser
 from simulator.testing.html_report import render
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,34 +154,11 @@ def test_failed_measurement_and_evidence_links(tmp_path):
     assert "timing histogram at 300 bit/s" in html
 
 
-def _chromium() -> str | None:
-    return next(
-        (p for n in ("chromium", "chromium-browser", "google-chrome") if (p := shutil.which(n))),
-        None,
-    )
-
-
 def screenshot(html: Path, png: Path, height: int = 2400) -> Path:
     """Headless Chromium's screenshot of the page ``html`` (1200 px wide)."""
-    browser = _chromium()
-    if browser is None:
+    if browser.chromium() is None:
         pytest.skip("no chromium binary on PATH (apt-get install chromium) to draw the report")
-    subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-            f"--window-size=1200,{height}",
-            f"--screenshot={png}",
-            html.resolve().as_uri(),
-        ],
-        capture_output=True,
-        timeout=60,
-        check=True,
-    )
-    return png
+    return browser.screenshot(html, png, height=height)
 
 
 def test_report_drawn_by_chromium_shows_text_tables_and_histogram(sim_run, tmp_path):

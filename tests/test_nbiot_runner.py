@@ -127,3 +127,17 @@ def test_modules_without_coverage_show_no_latency_in_the_console(tmp_path, capsy
     assert summary["by_ce_level"]["no coverage"]["latency_p50_s"] is None
     row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("no coverage")]
     assert len(row) == 1 and row[0].split("|")[1].split(",")[1].strip() == "-", row
+
+
+def test_short_run_prints_no_none(tmp_path, capsys):
+    # issue 16: a run shorter than the first transmission has no latency, spread or KS yet;
+    # the console says "-" and why, never "None"
+    text = SMALL.replace("hours = 25", "hours = 2")
+    rc, out = _run(tmp_path, "short", text)
+    assert rc == 0
+    printed = capsys.readouterr().out
+    assert "latency" in printed and "None" not in printed, printed
+    assert "(no telegram arrived)" in printed
+    assert "no transmission yet in [0, 3600] s" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["latency_s"]["count"] == 0 and summary["latency_s"]["p50"] is None

@@ -255,10 +255,12 @@ def test_filters_analyzer_and_csv():
     csv_text = plugin.analyzer.to_csv()
     assert csv_text.splitlines()[0] == "Meter ID;Filter;Telegrams;Signal;Man.;Type"
     assert "40000003;Filtered;1;-90;ELV;water" in csv_text
-    only = plugin.analyzer.rows(show_only_filtered=True, allow_list=settings.allow_list)
-    assert {r.meter_id for r in only} == {"40000001", "40000002", "40000004"}
-    # an empty allow list means "show all"; 40000002 KAM type 1B and type 04 are two meters
-    assert len(plugin.analyzer.rows(show_only_filtered=True, allow_list=())) == 5
+    # show.only.filtered (seed 003 §6.1): only the meters the filters accepted (the Filter
+    # column, the last telegram's verdict: 40000001's last came in C1B, filtered); 40000002
+    # KAM type 1B (accepted) and type 04 (filtered) are two meters
+    only = plugin.analyzer.rows(show_only_filtered=True)
+    assert {(r.meter_id, r.device_type) for r in only} == {("40000002", 0x1B)}
+    assert len(plugin.analyzer.rows()) == 5
     plugin.analyzer.reset(world.now)
     assert plugin.analyzer.summary(world.now)["meters_found"] == 0
 

@@ -284,6 +284,7 @@ class MbusRun:
         self.stats = dict.fromkeys(
             ("rounds", "readouts_ok", "readouts_failed", "records", "rounds_skipped"), 0
         )
+        self.rounds: list[tuple[float, int, int, int]] = []  # (start s, ok, failed, meters)
         self._started = 0  # readouts begun; the run's end may cut the last one
         self._reading = False
         ctx.world.process(self._main())
@@ -297,6 +298,7 @@ class MbusRun:
         while k * interval < end:
             yield from world.sleep(k * interval - world.now)
             stats["rounds"] += 1
+            started, ok0, failed0 = world.now, stats["readouts_ok"], stats["readouts_failed"]
             for meter in seg.meters:
                 bus.baud = meter.baud
                 self._started += 1
@@ -312,6 +314,8 @@ class MbusRun:
                 else:
                     meter.failed += 1
                     stats["readouts_failed"] += 1
+            ok, failed = stats["readouts_ok"] - ok0, stats["readouts_failed"] - failed0
+            self.rounds.append((started, ok, failed, len(seg.meters)))
             nxt = int(world.now // interval) + 1
             stats["rounds_skipped"] += max(0, nxt - k - 1)
             k = nxt
@@ -371,7 +375,57 @@ class MbusRun:
         return Outcome(figures, table)
 
     def plots(self, out: Path) -> list[Path]:
-        return []
+        """readout_rounds.png and meters.png (:mod:`simulator.report.figures`)."""
+        from simulator.report import figures as fg
+
+        run = fg.RunLabel(self.ctx.name, self.ctx.seed)
+        rounds = [fg.Round(*r) for r in self.rounds]
+        return [
+            fg.rounds_plot(
+                rounds, self.ctx.world.start, self.ctx.end, out / "readout_rounds.png", run
+            ),
+            meters_plot(self.seg.meters, out / "meters.png", run),
+        ]
+
+
+#: The most meters :func:`meters_plot` draws (those with the most failures).
+MAX_METERS_DRAWN = 40
+
+
+def meters_plot(meters: list[Meter], path: Path, run: Any) -> Path:
+    """Readouts OK and failed per installed meter, most failures on top (at most
+    :data:`MAX_METERS_DRAWN` meters; the title says how many are left out)."""
+    from simulator.report import figures as fg
+
+    plt = fg.pyplot()
+    ranked = sorted(meters, key=lambda m: (-m.failed, m.ok, m.position))[:MAX_METERS_DRAWN]
+    ranked.reverse()  # barh draws bottom-up: the worst meter ends on top
+    fig, ax = plt.subplots(figsize=(8, 1.6 + 0.25 * max(4, len(ranked))))
+    if ranked and any(m.ok + m.failed for m in ranked):
+        names = [f"{m.position} @{m.baud}" for m in ranked]
+        ok = [m.ok for m in ranked]
+        ax.barh(names, ok, color=fg.GOOD, label="read OK")
+        ax.barh(
+            names,
+            [m.failed for m in ranked],
+            left=ok,
+            color=fg.BAD,
+            hatch="xx",
+            edgecolor="white",
+            label="failed",
+        )
+        ax.set_xlabel("readouts (count)")
+        ax.set_ylabel("meter (name @ bit/s)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+        ax.tick_params(axis="y", labelsize=7)
+    else:
+        fg.no_data(ax, "no meter installed or read in this run")
+    left = len(meters) - len(ranked)
+    what = "Readouts per meter" + (
+        f" ({len(ranked)} with the most failures of {len(meters)})" if left else ""
+    )
+    ax.set_title(fg.run_title(what, run))
+    return fg.save(fig, path, run)
 
 
 class MbusSummary(pydantic.BaseModel):
@@ -406,5 +460,6 @@ DEVICE = DeviceKind(
     validate=validate,
     build=MbusRun,
     summary=MbusSummary,
+    plots=True,
     sim_dut=SimDut,
 )

@@ -96,6 +96,11 @@ class BuildContext:
     files: list[Path] = field(default_factory=list)
 
     @property
+    def name(self) -> str:
+        """The run's name: the scenario's ``name``, else the file's stem (summary, titles)."""
+        return str(getattr(self.scenario, "name", None) or self.doc.path.stem)
+
+    @property
     def end(self) -> float:
         """The simulated duration in s."""
         return self.hours * 3600.0

@@ -8,7 +8,8 @@
 5. build the kind's simulation and run it in steps with progress;
 6. collect the kind's figures, draw its plots, and write ``summary.json``: the common keys of
    :class:`~simulator.devices.summary.CommonSummary` followed by the kind's figures, checked
-   against the kind's summary model before it is written.
+   against the kind's summary model before it is written;
+7. write ``report.html``, the folder as one static page (:mod:`simulator.report.page`).
 
 Kinds never open the trace or summary files themselves; CSV files go through
 :meth:`BuildContext.csv` so the skeleton closes them even when a run fails.
@@ -31,6 +32,7 @@ from simulator.devices.summary import (
     file_sha256,
     meterbench_version,
 )
+from simulator.report.page import write_page
 from simulator.scenario import RunOptions, ScenarioDoc, load_toml
 
 #: Progress steps of a run (the world runs in this many slices; a kind may ignore them).
@@ -90,11 +92,10 @@ def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> Run
     files = ([] if sink is None else [trace_path]) + ctx.files + result.files
     if device.plots and device.plots_enabled(sc):
         files += sim.plots(out)
-    name = getattr(sc, "name", None) or doc.path.stem
     summary: dict[str, Any] = {
         "schema_version": SUMMARY_SCHEMA_VERSION,
         "kind": device.name,
-        "scenario": str(name),
+        "scenario": ctx.name,
         "scenario_path": str(doc.path),
         "scenario_sha256": file_sha256(doc.path),
         "seed": seed,
@@ -110,6 +111,6 @@ def run_scenario(scenario: str | Path | ScenarioDoc, options: RunOptions) -> Run
     check(summary)  # a kind that drifts from its declared summary fails here, not downstream
     summary_path = out / "summary.json"
     summary_path.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    files.append(summary_path)
     table = [*result.table, ("trace events", str(world.trace.count))]
+    files += [write_page(out, rows=table), summary_path]  # the page shows every file here
     return RunOutcome(summary=summary, table=table, files=files, simulation=sim)

@@ -126,7 +126,12 @@ class NbiotRun:
         return Outcome(figures, rows, [_write_csv(ctx.out / "modules.csv", self.per_module)])
 
     def plots(self, out: Path) -> list[Path]:
-        return _plots(out, self.scn, self.server, self.modules, self.per_module)
+        from simulator.report.figures import RunLabel
+
+        run = RunLabel(self.ctx.name, self.ctx.seed)
+        return _plots(
+            out, run, self.ctx.hours, self.scn, self.server, self.modules, self.per_module
+        )
 
 
 def _summarise(
@@ -236,6 +241,8 @@ def _summarise(
             "target_s": 10.0,
         },
     }
+    lat_s, spread = summary["latency_s"], summary["transmission_spread"]
+    design_s = summary["design_point_164db"]
     rows = [
         ("modules", str(len(modules))),
         ("simulated", f"{hours:g} h"),
@@ -245,9 +252,8 @@ def _summarise(
         ),
         (
             "uplink latency p50 / p95 / p99",
-            f"{summary['latency_s']['p50']} / "
-            f"{summary['latency_s']['p95']} / "
-            f"{summary['latency_s']['p99']} s",
+            _txt(lat_s["p50"], lat_s["p95"], lat_s["p99"], unit="s")
+            + ("" if lat_s["count"] else " (no telegram arrived)"),
         ),
         ("random-access collisions (lost contentions)", str(summary["ra_collisions"])),
         (
@@ -257,20 +263,20 @@ def _summarise(
         ("energy per day (mean)", f"{summary['energy_j_per_day']['mean']:.2f} J"),
         (
             "battery life (median, 5th pct)",
-            f"{summary['battery_years']['median']} / {summary['battery_years']['p5']} years",
+            _txt(summary["battery_years"]["median"], summary["battery_years"]["p5"], unit="years"),
         ),
         (
             "transmission spread in window",
-            f"{summary['transmission_spread']['min_s']} .. "
-            f"{summary['transmission_spread']['max_s']} s of "
-            f"[{lo:g}, {hi:g}] s, KS "
-            f"{summary['transmission_spread']['ks_uniform']}",
+            (
+                f"{spread['min_s']} .. {spread['max_s']} s of [{lo:g}, {hi:g}] s, "
+                f"KS {spread['ks_uniform']}"
+                if spread["count"]
+                else f"no transmission yet in [{lo:g}, {hi:g}] s"
+            ),
         ),
         (
             "164 dB exception report p50 / p99",
-            f"{summary['design_point_164db']['p50_s']} / "
-            f"{summary['design_point_164db']['p99_s']} s "
-            "(3GPP target 10 s)",
+            _txt(design_s["p50_s"], design_s["p99_s"], unit="s") + " (3GPP target 10 s)",
         ),
     ]
     for name, g in by_ce.items():
@@ -278,12 +284,18 @@ def _summarise(
             (
                 f"{name}: modules, latency p50, battery",
                 # a group with nothing delivered has no latency: "-", not "None s"
-                f"{g['modules']}, "
-                + ("-" if g["latency_p50_s"] is None else f"{g['latency_p50_s']} s")
-                + f", {g['battery_years_median']} y",
+                f"{g['modules']}, {_txt(g['latency_p50_s'], unit='s')}, "
+                f"{_txt(g['battery_years_median'], unit='y')}",
             )
         )
     return summary, rows, per_module
+
+
+def _txt(*values: float | None, unit: str) -> str:
+    """Figures joined by `` / `` with their unit; a missing one (None: nothing to measure in
+    this run, e.g. no telegram arrived yet) is ``-``, never ``None``."""
+    text = " / ".join("-" if v is None else f"{v}" for v in values)
+    return text if all(v is None for v in values) else f"{text} {unit}"
 
 
 def _finite(x: float) -> float | None:
@@ -325,53 +337,72 @@ def _write_csv(path: Path, rows: list[dict]) -> Path:
 
 def _plots(
     out: Path,
+    run: Any,
+    hours: float,
     scn: NbiotScenario,
     server: NbiotServer,
     modules: list[Cmi6140],
     per_module: list[dict],
 ) -> list[Path]:
-    import matplotlib
+    """latency_hist.png, transmission_spread.png, battery_vs_coupling_loss.png (rules:
+    :mod:`simulator.report.figures`)."""
+    from simulator.report import figures as fg
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = fg.pyplot()
     files = []
-    lat = [x for v in server.latencies.values() for x in v]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if lat:
-        ax.hist(lat, bins=60, color="tab:blue")
-    ax.set_xlabel("uplink latency (s): server arrival - start of transmission")
-    ax.set_ylabel("telegrams")
-    ax.set_title(f"{scn.name}: uplink latency")
-    files.append(_save(fig, out / "latency_hist.png"))
+    lat = np.asarray([x for v in server.latencies.values() for x in v], dtype=float)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if lat.size:
+        ax.hist(lat, bins=60, color=fg.GOOD, label=f"telegrams at the server ({lat.size})")
+        for q, ls in ((50, "--"), (95, ":")):
+            v = float(np.percentile(lat, q))
+            ax.axvline(v, color="black", ls=ls, lw=1, label=f"{q}th percentile: {v:.2f} s")
+        ax.set_xlabel("uplink latency: server arrival - start of transmission (s)")
+        ax.set_ylabel("telegrams (count)")
+        ax.legend(fontsize="small")
+    else:
+        fg.no_data(ax, f"no telegram reached the server in {hours:g} h")
+    ax.set_title(fg.run_title("Uplink latency", run))
+    files.append(fg.save(fig, out / "latency_hist.png", run))
 
-    win = [x for m in modules for x in m.tx_window_s]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    if win:
-        ax.hist(np.asarray(win) / 60.0, bins=60, color="tab:green")
-    ax.set_xlabel("send time after the planned full hour (min)")
-    ax.set_ylabel("transmissions")
-    ax.set_title("spread of transmission times in the randomisation window")
-    files.append(_save(fig, out / "transmission_spread.png"))
+    cfg = scn.module
+    lo, hi = cfg.transmit_offset_min, cfg.transmit_offset_min + cfg.transmit_delay_min
+    win = np.asarray([x for m in modules for x in m.tx_window_s], dtype=float) / 60.0
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if win.size:
+        ax.hist(win, bins=60, color=fg.GOOD, label=f"transmissions ({win.size})")
+        ax.axvspan(
+            lo, hi, color=fg.NEUTRAL, alpha=0.15, label="randomisation window (offset + delay)"
+        )
+        ax.set_xlabel("send time after the planned full hour (min)")
+        ax.set_ylabel("transmissions (count)")
+        ax.legend(fontsize="small", loc="lower right")
+    else:
+        fg.no_data(ax, f"no transmission yet (window {lo:g}-{hi:g} min after the hour)")
+    ax.set_title(fg.run_title("Spread of transmission times in the randomisation window", run))
+    files.append(fg.save(fig, out / "transmission_spread.png", run))
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    cl = [r["coupling_loss_db"] for r in per_module]
-    yrs = [min(r["battery_years"], 50) for r in per_module]
-    ax.scatter(cl, yrs, s=4, c=[r["ce_level"] for r in per_module], cmap="viridis")
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    names = {0: "CE0", 1: "CE1", 2: "CE2", 3: "no coverage"}
+    markers = {0: "o", 1: "s", 2: "D", 3: "x"}
+    for level, name in names.items():
+        rows = [r for r in per_module if r["ce_level"] == level]
+        if rows:
+            ax.scatter(
+                [r["coupling_loss_db"] for r in rows],
+                [min(r["battery_years"], 50) for r in rows],
+                s=8 if level < 3 else 14,
+                c=fg.SERIES[level] if level < 3 else fg.BAD,
+                marker=markers[level],
+                lw=0.8,
+                label=f"{name} ({len(rows)} modules)",
+            )
     ax.set_xlabel("coupling loss (dB)")
-    ax.set_ylabel(f"battery life (years, {scn.power.battery_wh:g} Wh; capped at 50)")
-    ax.set_title("battery-life estimate per module")
-    files.append(_save(fig, out / "battery_vs_coupling_loss.png"))
+    ax.set_ylabel(f"battery life (years, {scn.power.battery_wh:g} Wh, capped at 50)")
+    ax.legend(fontsize="small", title="coverage level")
+    ax.set_title(fg.run_title("Battery-life estimate per module", run))
+    files.append(fg.save(fig, out / "battery_vs_coupling_loss.png", run))
     return files
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return path
 
 
 class _Latency(pydantic.BaseModel):

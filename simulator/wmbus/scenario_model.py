@@ -25,6 +25,7 @@ their defaults where they have one)::
     tx_power_dbm = 10.0
     encrypted_fraction = 0.0    # meters with OMS mode 5 and a per-meter key
     ell_encryption = false      # encrypted C1 meters use ELL II AES-CTR (Kamstrup) instead
+    unheard_modes = []          # modes no receiver listens to, on purpose (see below)
 
     [channel]
     preset = "oulu"             # oulu | dortmund | lorasim (RADIO-NBIOT.md §6.1)
@@ -45,6 +46,11 @@ their defaults where they have one)::
     sink = "world"              # "world": in-world head-end (no I/O); "http": a real local
                                 # HTTP server, reports POSTed chunked (simulator.sinks)
     properties = { "receiving.server.push.cron" = "*/15 * * * *" }   # seed 003 §6.1
+    # with "sync.enabled" = "true" (event engine) each plugin fetches its CAD file from
+    # "configuration.server.url" at every "configuration.server.cron" firing (seed 003 §9.1)
+
+    [config_server]             # the in-world configuration server: CAD files by URL,
+    files = {}                  # { "http://cfg.invalid/stream.cad" = "stream.cad" } (relative)
 
     [report]
     resolutions_s = [900.0, 86400.0]
@@ -55,12 +61,20 @@ their defaults where they have one)::
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from simulator.core.text import is_letters
-from simulator.scenario import ScenarioDoc, StrictModel, budget_check
+from simulator.scenario import (
+    ConfigServerModel,
+    Issue,
+    ScenarioDoc,
+    StrictModel,
+    budget_check,
+    config_server_check,
+)
 from simulator.wmbus.channel import BUILDING_ENTRY_DB, PRESETS
 from simulator.wmbus.meter import MODES, PROFILES
 from simulator.wmbus.receiver import RADIO_MODES
@@ -90,6 +104,16 @@ class MetersModel(StrictModel):
     tx_power_dbm: float = Field(10.0, ge=-30, le=30)
     encrypted_fraction: float = Field(0.0, ge=0, le=1)
     ell_encryption: bool = False
+    #: modes no receiver listens to, on purpose (a study of exactly that); see mode_check
+    unheard_modes: list[str] = Field(default_factory=list)
+
+    @field_validator("unheard_modes")
+    @classmethod
+    def _unheard(cls, v):
+        bad = [k for k in v if k not in MODES]
+        if bad:
+            raise ValueError(f"unknown mode {', '.join(bad)}; one of {', '.join(MODES)}")
+        return v
 
     @field_validator("modes")
     @classmethod
@@ -187,13 +211,62 @@ class StreamScenario(StrictModel):
     channel: ChannelModel = Field(default_factory=ChannelModel)
     receivers: ReceiversModel
     plugin: PluginModel = Field(default_factory=PluginModel)
+    config_server: ConfigServerModel = Field(default_factory=ConfigServerModel)
     report: ReportModel = Field(default_factory=ReportModel)
+
+
+def mode_check(doc: ScenarioDoc) -> list[Issue]:
+    """Every meter mode with a weight > 0 is one the receivers listen to (their
+    ``radio_mode``, seed 003 §6.1), unless ``[meters] unheard_modes`` names it: a meter whose
+    mode no receiver hears can never be heard, which a planner would read as a coverage
+    hole. Values of the wrong kind are left to the model."""
+    meters, receivers = doc.data.get("meters", {}), doc.data.get("receivers", {})
+    modes = meters.get("modes", MetersModel().modes)
+    radio_mode = receivers.get("radio_mode", ReceiversModel.model_fields["radio_mode"].default)
+    if radio_mode not in RADIO_MODES or not isinstance(modes, dict):
+        return []
+    declared = set(meters.get("unheard_modes", []))
+    deaf = [m for m, w in modes.items() if m in MODES and w > 0 and m not in declared]
+    deaf = [m for m in deaf if m not in RADIO_MODES[radio_mode]]
+    if not deaf:
+        return []
+    share = sum(modes[m] for m in deaf) / sum(modes.values())
+    return [
+        doc.issue(
+            ("meters", "modes"),
+            f"{', '.join(deaf)} meters ({100 * share:.3g} % of the meters) transmit in a mode "
+            f"no receiver listens to (receivers.radio_mode = {radio_mode!r} hears "
+            f"{', '.join(sorted(RADIO_MODES[radio_mode]))}): they can never be heard. Give "
+            f"the receivers a radio_mode that hears them, drop the mode, or say the scenario "
+            f"studies exactly that: [meters] unheard_modes = {json.dumps(deaf)}",
+        )
+    ]
+
+
+def sync_check(doc: ScenarioDoc) -> list[Issue]:
+    """CAD auto-configuration (``sync.enabled``) needs the plugins of the event engine: the
+    kernel runs the radio only."""
+    props = doc.data.get("plugin", {}).get("properties", {})
+    sync = str(props.get("sync.enabled", "false")).strip().lower() == "true"
+    if sync and doc.data.get("engine", "kernel") != "event":
+        return [
+            doc.issue(
+                ("plugin", "properties", "sync.enabled"),
+                'auto-configuration runs in the Stream Plugins: it needs engine = "event" '
+                "(the kernel runs the radio only)",
+            )
+        ]
+    return []
 
 
 def validate(doc: ScenarioDoc) -> StreamScenario:
     """Validate a ``stream`` scenario; :class:`ScenarioError` lists every problem at once,
     including a run over :data:`~simulator.scenario.MAX_METERS` /
-    :data:`~simulator.scenario.MAX_EVENTS` (meters x telegrams)."""
+    :data:`~simulator.scenario.MAX_EVENTS` (meters x telegrams) and meters in a mode no
+    receiver hears (:func:`mode_check`)."""
     count = (("meters", "count"), MetersModel.model_fields["count"].default)
     interval = (("meters", "interval_s"), MetersModel.model_fields["interval_s"].default)
-    return doc.validate(StreamScenario, checks=[budget_check(count, interval, 1.0)])
+    return doc.validate(
+        StreamScenario,
+        checks=[budget_check(count, interval, 1.0), mode_check, sync_check, config_server_check],
+    )

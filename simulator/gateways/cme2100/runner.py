@@ -364,6 +364,9 @@ class Tally:
     def __post_init__(self) -> None:
         self.reasons: Counter[str] = Counter()
         self.pushes: list[dict[str, Any]] = []
+        #: for the pictures: (end s, ok, failed) per readout cycle, (t s, accepted) per SMS
+        self.cycles: list[tuple[float, int, int]] = []
+        self.sms: list[tuple[float, bool]] = []
 
     def listener(self, gateway: str):
         def on_event(ev: TraceEvent) -> None:
@@ -373,10 +376,12 @@ class Tally:
                 self.readout_cycles += 1
                 self.readouts_ok += ev["ok"]
                 self.readouts_failed += ev["failed"]
+                self.cycles.append((ev.t, ev["ok"], ev["failed"]))
             elif ev.kind == "install" and ev.get("phase") == "completed":
                 self.meters_found = ev["found"]
                 self.installed = tuple(ev["addresses"])
             elif ev.kind == "sms" and ev.get("direction") == "in":
+                self.sms.append((ev.t, ev["outcome"] == "accepted"))
                 if ev["outcome"] == "accepted":
                     self.sms_accepted += 1
                 else:
@@ -509,7 +514,31 @@ class Cme2100Run:
         return Outcome(summary, table, list(reports.files))
 
     def plots(self, out: Path) -> list[Path]:
-        return []
+        """readout_rounds.png and sms_and_push.png (:mod:`simulator.report.figures`)."""
+        from simulator.report import figures as fg
+
+        run = fg.RunLabel(self.ctx.name, self.ctx.seed)
+        start, t = self.ctx.world.start, self.tally
+        rounds = [fg.Round(at, ok, failed, ok + failed) for at, ok, failed in t.cycles]
+        marks = [fg.Mark("SMS command", at, ok) for at, ok in t.sms]
+        marks += [
+            fg.Mark("Push Report", p["t"], p["outcome"] == "delivered")
+            for p in t.pushes
+            if p["outcome"] != "skipped"
+        ]
+        return [
+            fg.rounds_plot(rounds, start, self.ctx.end, out / "readout_rounds.png", run),
+            fg.timeline_plot(
+                marks,
+                start,
+                self.ctx.end,
+                out / "sms_and_push.png",
+                run,
+                "SMS commands and Push Reports",
+                labels=("accepted / delivered", "rejected / failed"),
+                lane_name="channel (name)",
+            ),
+        ]
 
 
 class Cme2100Summary(pydantic.BaseModel):
@@ -552,4 +581,5 @@ DEVICE = DeviceKind(
     validate=validate,
     build=Cme2100Run,
     summary=Cme2100Summary,
+    plots=True,
 )

@@ -4,8 +4,13 @@ Per meter: telegram count, last signal strength (dBm), manufacturer, device type
 the filters accepted it; totals "Meters found" and "Telegrams OK"; the analyzer time since the
 last reset. The analyzer resets every 24 h (the plugin schedules it) or on demand, and exports
 CSV with the screenshot's columns ``Meter ID;Filter;Telegrams;Signal;Man.;Type``.
-"show only allow-listed" lists only allow-listed meters, unless the allow list is empty
-("this filter will not be applied, and all received devices will be listed").
+
+``show.only.filtered`` (seed 003 §6.1: "Show only filtered meters in UI") lists only the meters
+the plugin's filters accepted (``Filter`` = ``Accepted``); the counting goes on for every
+meter, so switching it back shows them all again (§5.3: "When changed the statistics will be
+updated on next refresh"). With only an allow list set this is §5.3's "Show only whitelisted
+devices"; with no filter set every meter is accepted, so all are listed, as §5.3 says for an
+empty allow list.
 """
 
 from __future__ import annotations
@@ -73,14 +78,12 @@ class Analyzer:
         self.meters.clear()
         self.telegrams_ok = 0
 
-    def rows(
-        self, *, show_only_filtered: bool = False, allow_list: tuple[int, ...] = ()
-    ) -> list[MeterStats]:
-        """Rows sorted by telegram count (most first), then meter ID."""
+    def rows(self, *, show_only_filtered: bool = False) -> list[MeterStats]:
+        """Rows sorted by telegram count (most first), then meter ID; with
+        ``show_only_filtered`` only the meters the filters accepted (module doc)."""
         rows = list(self.meters.values())
-        if show_only_filtered and allow_list:
-            allowed = {f"{a:08d}" for a in allow_list}
-            rows = [r for r in rows if r.meter_id in allowed]
+        if show_only_filtered:
+            rows = [r for r in rows if r.accepted]
         return sorted(rows, key=lambda r: (-r.telegrams, r.meter_id, r.manufacturer))
 
     def summary(self, now: float) -> dict:

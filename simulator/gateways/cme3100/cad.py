@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from simulator.core import events as ev
 from simulator.gateways.cme3100.settings import SettingsError
 from simulator.gateways.cme3100.stream import REPORT_CONTENT_TYPE, StreamPlugin
-from simulator.sinks.base import Report, Source, WorldSource
+from simulator.sinks.base import Report, Sink, Source, WorldSource
 from simulator.sinks.http_client import PushError
 
 STREAM_CONFIG_FILE = "/currentpluginconfig/stream.cfg"
@@ -199,12 +199,17 @@ class AutoConfiguration:
     ``configuration.server.url``, ``configuration.server.cron``). Downloaded files are kept in
     :attr:`files` (local path -> bytes)."""
 
-    def __init__(self, plugin: StreamPlugin, source: Source | None = None) -> None:
+    def __init__(
+        self, plugin: StreamPlugin, source: Source | None = None, notify_sink: Sink | None = None
+    ) -> None:
         self.plugin = plugin
         self.world = plugin.world
         #: where files come from: in-world by default (no I/O in virtual time); a run that
         #: talks to a real configuration server passes :class:`~simulator.sinks.http_client.HttpGet`
         self.source: Source = source if source is not None else WorldSource()
+        #: where result notifications go (Sync-Notify-URL): the plugin's sink unless the
+        #: result server is a sink of its own (a run keeps them apart from stream reports)
+        self.notify_sink: Sink | None = notify_sink
         self.files: dict[str, bytes] = {}
         self.results: list[SyncResult] = []
 
@@ -251,7 +256,7 @@ class AutoConfiguration:
             body += [f"{p}\n" for p in result.problems]
             ua = (("User-Agent", self.plugin.identity.user_agent()),)
             report = Report(notify, tuple(b.encode() for b in body), REPORT_CONTENT_TYPE, ua)
-            delivery = self.plugin.sink.deliver(report)
+            delivery = (self.notify_sink or self.plugin.sink).deliver(report)
             if delivery.status is None:  # a lost notification changes nothing on the device
                 self.world.emit(
                     ev.CadNotifyFailed(source=self.plugin.source, reason=delivery.reason)

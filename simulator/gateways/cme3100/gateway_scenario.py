@@ -51,7 +51,15 @@ from simulator.building.scenario_model import BusModel, SlaveGroup, cross_issues
 from simulator.core.world import EPOCH
 from simulator.gateways.cme3100.gateway_settings import Cme3100Settings
 from simulator.mbus.meterlist import read_meter_list
-from simulator.scenario import Issue, ScenarioDoc, ScenarioError, StartTime, StrictModel
+from simulator.scenario import (
+    ConfigServerModel,
+    Issue,
+    ScenarioDoc,
+    ScenarioError,
+    StartTime,
+    StrictModel,
+    config_server_check,
+)
 from simulator.sinks.outages import OutageModel
 
 
@@ -113,10 +121,6 @@ Action = Annotated[
 ]
 
 
-class ConfigServerModel(StrictModel):
-    files: dict[str, str] = Field(default_factory=dict)
-
-
 class Cme3100Scenario(StrictModel):
     kind: Literal["cme3100"]
     name: str | None = None
@@ -165,12 +169,7 @@ def _extra_issues(doc: ScenarioDoc) -> list[Issue]:
                 issues.append(
                     doc.issue(("outages", i, "protocol"), f"no report uses {o['protocol']}")
                 )
-    server = doc.data.get("config_server")
-    files = server.get("files") if isinstance(server, dict) else None
-    for url, rel in (files or {}).items():
-        if isinstance(rel, str) and not doc.resolve_path(rel).is_file():
-            issues.append(doc.issue(("config_server", "files", url), f"no file {rel}"))
-    return issues
+    return issues + config_server_check(doc)
 
 
 def validate(doc: ScenarioDoc) -> Cme3100Scenario:

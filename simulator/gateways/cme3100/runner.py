@@ -91,10 +91,7 @@ class Cme3100Run:
         if sc.install.meter_list is not None:
             entries = read_meter_list(ctx.doc.resolve_path(sc.install.meter_list))
             meter_list = [e for e in entries if e.mode != "esecondary"]  # wireless: not wired
-        files = {
-            url: ctx.doc.resolve_path(rel).read_bytes()
-            for url, rel in sc.config_server.files.items()
-        }
+        files = sc.config_server.read(ctx.doc)
         self.gateway = Cme3100(
             world,
             settings,
@@ -308,12 +305,18 @@ class Cme3100Run:
                 path.write_bytes(report.body)
 
     def plots(self, out: Path) -> list[Path]:
-        from simulator.gateways.cme3100.gateway_plots import delivery_plot, rounds_plot
+        """readout_rounds.png and push_delivery.png (:mod:`simulator.report.figures`)."""
+        from simulator.report import figures as fg
 
-        title = f"{self.sc.name or self.ctx.doc.path.stem} (seed {self.ctx.seed})"
+        run = fg.RunLabel(self.ctx.name, self.ctx.seed)
+        start = self.ctx.world.start
+        rounds = [fg.Round(r.started, r.ok, r.failed, r.meters) for r in self.rounds]
+        marks = [fg.Mark(a.report, a.t, a.ok, a.attempt > 0) for a in self.attempts]
         return [
-            rounds_plot(self.rounds, self.ctx.world, out / "readout_rounds.png", title),
-            delivery_plot(self.attempts, self.ctx.world, out / "push_delivery.png", title),
+            fg.rounds_plot(rounds, start, self.ctx.end, out / "readout_rounds.png", run),
+            fg.timeline_plot(
+                marks, start, self.ctx.end, out / "push_delivery.png", run, "Push report attempts"
+            ),
         ]
 
 

@@ -74,7 +74,10 @@ class StreamSettings(pydantic.BaseModel):
         False, prop="sync.enabled", source=P, doc="auto-configuration (CAD) on/off"
     )
     show_only_filtered: bool = setting(
-        False, prop="show.only.filtered", source=P, doc="analyzer shows only allow-listed meters"
+        False,
+        prop="show.only.filtered",
+        source=P,
+        doc="analyzer lists only meters the filters accepted",
     )
     configuration_server_url: str | None = setting(
         None, prop="configuration.server.url", source=P, doc="where the CAD file is fetched from"

@@ -199,6 +199,11 @@ class StreamPlugin:
             pushed=self.pushed_meters, replaced=self.replaced, pending=len(self.memory),
         )  # fmt: skip
 
+    def analyzer_csv(self) -> str:
+        """The analyzer's CSV export as the UI shows it: only the meters the filters accepted
+        when ``show.only.filtered`` is true (seed 003 §6.1, :mod:`.analyzer`)."""
+        return self.analyzer.to_csv(show_only_filtered=self.settings.show_only_filtered)
+
     # -- pushing --------------------------------------------------------------------------
     def report_lines(self, pending: list[Pending]) -> list[bytes]:
         """Stream report lines (seed 003 §9.3.2), one per meter, sorted by meter ID."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -151,6 +152,22 @@ def _push_window_s(settings: StreamSettings, world_start) -> float:
     return (settings.push_cron.next_after(first) - first).total_seconds()
 
 
+class _LocalOnly:
+    """A real sink that posts only below ``prefix`` (the run's own local server): a URL set
+    later (a CAD file's ``receiving.server.url``) never makes a run talk to the outside; such
+    a push fails with the reason instead."""
+
+    def __init__(self, sink, prefix: str) -> None:
+        self.sink, self.prefix = sink, prefix
+
+    def deliver(self, report):
+        from simulator.sinks.base import Delivery
+
+        if not report.target.startswith(self.prefix):
+            return Delivery(False, None, reason=f"{report.target} is outside the bench")
+        return self.sink.deliver(report)
+
+
 class _EventEngine:
     """The SimPy event model: telegram bytes, one Stream Plugin per receiver pushing to the
     head-end: an in-world sink by default, a real local HTTP server when the file says
@@ -170,13 +187,27 @@ class _EventEngine:
         if sc.plugin.push:
             url = self.server.url("/stream") if self.server else HEADEND_URL
             settings = settings.updated({"receiving.server.url": url})
-        sink = HttpPost() if self.server else self.in_world
+        sink = _LocalOnly(HttpPost(), self.server.url("/")) if self.server else self.in_world
         self.plugins = plugins = [
             StreamPlugin(
                 world, settings, identity=ProductIdentity(serial=rcv.serial), sink=sink
             ).start()
             for rcv in setup.receivers
         ]
+        # CAD auto-configuration on each plugin's configuration.server.cron (seed 003 §9.1):
+        # files from the scenario's in-world [config_server], result notifications to an
+        # in-world result server of their own (never mixed with the stream reports)
+        self.auto: list = []
+        self.notified = WorldSink()
+        if settings.sync_enabled:
+            from simulator.gateways.cme3100.cad import AutoConfiguration
+            from simulator.sinks.base import WorldSource
+
+            files = sc.config_server.read(ctx.doc)
+            self.auto = [
+                AutoConfiguration(p, WorldSource(files), notify_sink=self.notified).start()
+                for p in plugins
+            ]
         cache: dict[tuple[int, int], bytes] = {}
 
         def on_receive(r: int, m: int, seq: int, t_start: float, rssi: float) -> None:
@@ -215,7 +246,7 @@ class _EventEngine:
         }
         for p, rcv in zip(self.plugins, self.setup.receivers, strict=True):
             path = out / f"analyzer-{rcv.id}.csv"
-            path.write_text(p.analyzer.to_csv())
+            path.write_text(p.analyzer_csv())
             files.append(path)
         if self.push:
             bodies = (
@@ -246,6 +277,13 @@ class _EventEngine:
                 "distinct_meters": len({row[1] for row in lines}),
                 "max_lines_per_push": max(per_push, default=0),
                 "max_repeats_of_a_meter_in_one_push": dup,
+            }
+        if self.auto:
+            codes = Counter(str(res.code) for a in self.auto for res in a.results)
+            extra["auto_configuration"] = {
+                "syncs": sum(codes.values()),
+                "result_codes": dict(sorted(codes.items())),
+                "notifications": len(self.notified.received),
             }
         m, r, t = rec[:, 0].astype(np.int64), rec[:, 1].astype(np.int64), rec[:, 3]
         return m, r, t, extra, files
@@ -349,7 +387,7 @@ class StreamRun:
                 "interference": sc.receivers.interference,
             }
         )
-        self.summary, self.rx_m = summary, rx_m
+        self.summary, self.heard_by = summary, heard_by
         files.append(_meters_csv(ctx.out, setup, heard_by, ratios))
         heard = summary["meters_heard"]
         table = [
@@ -369,6 +407,10 @@ class StreamRun:
                 )
             )
         table.append(("ratio vs distance", _distance_text(summary["ratio_vs_distance"])))
+        if "auto_configuration" in summary:
+            a = summary["auto_configuration"]
+            codes = ", ".join(f"{k} x{v}" for k, v in a["result_codes"].items()) or "none yet"
+            table.append(("CAD auto-configuration", f"{a['syncs']} syncs ({codes})"))
         if "headend" in summary:
             h = summary["headend"]
             table.append(
@@ -381,7 +423,11 @@ class StreamRun:
         return Outcome(summary, table, files)
 
     def plots(self, out: Path) -> list[Path]:
-        return _plots(out, self.summary, self.setup, self.rx_m)
+        from simulator.report.figures import RunLabel
+
+        run = RunLabel(self.ctx.name, self.ctx.seed)
+        threshold = self.sc.report.redundancy_threshold
+        return _plots(out, run, self.summary, self.setup, self.heard_by, threshold)
 
 
 def _res_name(seconds: float) -> str:
@@ -497,77 +543,155 @@ def _meters_csv(out, setup, heard_by, ratios) -> Path:
     return path
 
 
-def _plots(out: Path, summary: dict, setup: RadioSetup, rx_m) -> list[Path]:
-    import matplotlib
+def _plots(out: Path, run, summary: dict, setup: RadioSetup, heard_by, threshold: float):
+    """redundancy.png, ratio_vs_distance.png, map.png (rules: :mod:`simulator.report.figures`)."""
+    return [
+        _redundancy_plot(out / "redundancy.png", run, summary),
+        _distance_plot(out / "ratio_vs_distance.png", run, summary, threshold),
+        _map_plot(out / "map.png", run, setup, heard_by),
+    ]
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    files = []
-    fig, ax = plt.subplots(figsize=(6, 4))
-    h = summary["receivers_per_push_window_hist"]
-    ax.bar([int(k) for k in h], list(h.values()), color="tab:blue")
-    ax.set_xlabel("receivers that heard the meter in one push window")
-    ax.set_ylabel("meter-windows")
-    ax.set_title("Redundancy (seed 003 §3.3)")
-    fig.tight_layout()
-    files.append(out / "redundancy.png")
-    fig.savefig(files[-1], dpi=100)
-    plt.close(fig)
+def _redundancy_plot(path: Path, run, summary: dict) -> Path:
+    """Receivers per push window: the windows no receiver heard are counted apart (left), so
+    they cannot dwarf the redundancy of the heard ones (right, seed 003 §3.3)."""
+    from simulator.report import figures as fg
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, rows in summary["ratio_vs_distance"].items():
-        arr = np.array(rows, dtype=float).reshape(-1, 3)
-        ax.plot(arr[:, 0], arr[:, 1], marker=".", label=f"resolution {name}")
-    ax.set_xlabel("distance to nearest receiver (m)")
-    ax.set_ylabel("reception ratio")
-    ax.set_ylim(0, 1.05)
-    if ax.lines:
-        ax.legend()
-    else:  # a run shorter than every resolution window has no ratio to plot
-        ax.text(
-            0.5, 0.5, "no complete window at any resolution", ha="center", transform=ax.transAxes
+    plt = fg.pyplot()
+    h = {int(k): v for k, v in summary["receivers_per_push_window_hist"].items()}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 4), gridspec_kw={"width_ratios": [1, 3.2]})
+    total = sum(h.values())
+    window = _res_name(summary["push_window_s"])
+    if total:
+        none, heard = h.get(0, 0), total - h.get(0, 0)
+        left.bar(
+            ["none", "1 or more"],
+            [100 * none / total, 100 * heard / total],
+            color=[fg.NEUTRAL, fg.GOOD],
+            label="share of all meter-windows",
         )
-    ax.set_title("Reception ratio vs distance (seed 003 §3.4)")
-    fig.tight_layout()
-    files.append(out / "ratio_vs_distance.png")
-    fig.savefig(files[-1], dpi=100)
-    plt.close(fig)
+        for k, share in enumerate((none, heard)):
+            left.text(k, 100 * share / total + 2, f"{100 * share / total:.0f} %", ha="center")
+        left.set_ylim(0, 135)
+        left.set_yticks(range(0, 101, 20))
+        left.set_ylabel("meter-windows (% of all)")
+        left.set_xlabel("heard by (receivers)")
+        left.legend(loc="upper center", fontsize="small")
+        ks = sorted(k for k in h if k > 0)
+        if heard:
+            one = [100 * h[k] / heard if k == 1 else 0 for k in ks]
+            more = [100 * h[k] / heard if k >= 2 else 0 for k in ks]
+            right.bar(ks, one, color=fg.PARTLY, label="1 receiver: no redundancy")
+            right.bar(
+                ks,
+                more,
+                color=fg.GOOD,
+                hatch="//",
+                edgecolor="white",
+                label="2 or more: redundant (manual §3.3)",
+            )
+            right.set_xticks(ks)
+            right.set_xlabel("receivers that heard the meter in one push window (count)")
+            right.set_ylabel("heard meter-windows (% of heard)")
+            right.legend(loc="upper right", fontsize="small")
+        else:
+            fg.no_data(right, "no meter was heard in any push window")
+    else:
+        fg.no_data(left, "")
+        fg.no_data(right, f"the run is shorter than one push window ({window})")
+    fig.suptitle(fg.run_title(f"Redundancy: receivers per {window} push window", run))
+    return fg.save(fig, path, run)
 
-    fig, ax = plt.subplots(figsize=(6, 6))
-    heard = np.zeros(len(setup.meters), dtype=bool)
-    heard[np.asarray(rx_m, dtype=np.int64)] = True
-    step = max(1, len(setup.meters) // 20000)  # keep the file small for city runs
-    ax.scatter(
-        setup.x[::step][heard[::step]],
-        setup.y[::step][heard[::step]],
-        s=2,
-        c="tab:green",
-        label="heard",
+
+def _distance_plot(path: Path, run, summary: dict, threshold: float) -> Path:
+    from simulator.report import figures as fg
+
+    plt = fg.pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for k, (name, rows) in enumerate(summary["ratio_vs_distance"].items()):
+        arr = np.array(rows, dtype=float).reshape(-1, 3)
+        ax.plot(
+            arr[:, 0], arr[:, 1], marker=".", color=fg.SERIES[k % 5], label=f"resolution {name}"
+        )
+    if ax.lines:
+        ax.axhline(threshold, color="black", ls=":", lw=1, label=f"{threshold:.0%} target")
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("distance to the nearest receiver (m, bin start)")
+        ax.set_ylabel("mean reception ratio (fraction)")
+        ax.legend(loc="lower left", fontsize="small")
+    else:  # a run shorter than every resolution window has no ratio to plot
+        fg.no_data(ax, "no complete window at any resolution")
+    ax.set_title(fg.run_title("Reception ratio vs distance (Stream Plugin manual §3.4)", run))
+    return fg.save(fig, path, run)
+
+
+def _map_plot(path: Path, run, setup: RadioSetup, heard_by: np.ndarray) -> Path:
+    """Meters by how many receivers heard them: never (vermillion cross), one (orange), two or
+    more (blue). Never-heard meters are drawn first so a heard district is not painted over;
+    the legend gives each class's count and share."""
+    from simulator.report import figures as fg
+
+    plt = fg.pyplot()
+    from matplotlib.lines import Line2D
+
+    fig, ax = plt.subplots(figsize=(7, 8))
+    n = len(setup.meters)
+    step = max(1, n // 20000)  # keep the file small for city runs
+    x, y, hb = setup.x[::step], setup.y[::step], heard_by[::step]
+    size = 5 if n <= 5000 else 1.5
+    classes = (
+        (hb == 0, heard_by == 0, fg.BAD, "x", "never heard"),
+        (hb == 1, heard_by == 1, fg.PARTLY, "o", "heard by 1 receiver"),
+        (hb >= 2, heard_by >= 2, fg.GOOD, "o", "heard by 2 or more"),
     )
-    ax.scatter(
-        setup.x[::step][~heard[::step]],
-        setup.y[::step][~heard[::step]],
-        s=2,
-        c="tab:red",
-        label="never heard",
-    )
+    handles = []
+    for mask, whole, color, marker, label in classes:
+        count = int(whole.sum())
+        text = f"{label}: {count} ({100 * count / n:.1f} %)"
+        ax.scatter(
+            x[mask],
+            y[mask],
+            s=size * (3 if marker == "x" else 1),
+            c=color,
+            lw=0.6,
+            marker=marker,
+            label=text,
+        )
+        handles.append(Line2D([], [], ls="", marker=marker, color=color, ms=7, mew=2, label=text))
     ax.scatter(
         [r.x for r in setup.receivers],
         [r.y for r in setup.receivers],
         marker="^",
-        s=60,
+        s=70,
         c="black",
-        label="receivers",
+        edgecolors="white",
+        lw=1,
+    )
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="^",
+            color="black",
+            ms=9,
+            label=f"receivers ({len(setup.receivers)})",
+        )
     )
     ax.set_aspect("equal")
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title("Meters and receivers")
-    fig.tight_layout()
-    files.append(out / "map.png")
-    fig.savefig(files[-1], dpi=100)
-    plt.close(fig)
-    return files
+    ax.set_xlabel("east (m)")
+    ax.set_ylabel("north (m)")
+    shown = "" if step == 1 else f", every {step}th drawn"
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.1),
+        ncol=2,
+        fontsize="small",
+        title=f"{n} meters{shown}",
+    )
+    ax.set_title(fg.run_title("Meters by receivers that heard them", run))
+    return fg.save(fig, path, run)
 
 
 __all__ = ["DEVICE", "build_meters", "build_receivers", "MODES"]
@@ -587,6 +711,14 @@ class _HeadEnd(pydantic.BaseModel):
     distinct_meters: int
     max_lines_per_push: int
     max_repeats_of_a_meter_in_one_push: int
+
+
+class _AutoConfig(pydantic.BaseModel):
+    syncs: int = pydantic.Field(description="CAD synchronisations over all plugins")
+    result_codes: dict[str, int] = pydantic.Field(
+        description="result code (900, 920, 921; seed 003 §9.1) -> synchronisations"
+    )
+    notifications: int = pydantic.Field(description="results posted to Sync-Notify-URL")
 
 
 class StreamSummary(pydantic.BaseModel):
@@ -616,6 +748,9 @@ class StreamSummary(pydantic.BaseModel):
     duty_cycle_meter_hours_over_limit: int | None = pydantic.Field(None, description="kernel")
     worst_duty_cycle_percent: float | None = pydantic.Field(None, description="kernel (%)")
     headend: _HeadEnd | None = pydantic.Field(None, description="event engine with push")
+    auto_configuration: _AutoConfig | None = pydantic.Field(
+        None, description="event engine with sync.enabled"
+    )
 
 
 DEVICE = DeviceKind(
