@@ -36,6 +36,7 @@ from simulator.testing.push_setup import gateway_setup
 
 LAB = Path(__file__).resolve().parent.parent / "rigs" / "lab-cme3100-push.toml"
 CSV = b"ID;value\r\n12345678;42\r\n"
+SND_NKE_FD = bytes.fromhex("1040FD3D16")
 MAIL = b"From: gw@cme3100.lab\r\nSubject: values\r\n\r\n12345678;42\r\n"
 
 
@@ -181,3 +182,71 @@ def test_report_of_by_folder_and_recipient_without_a_run(tmp_path):
     )
     assert two.reports[2].protocol == "ftp"
     assert report_of(refused, two) is None
+
+
+def test_each_lab_tests_evidence_folder_gets_the_wire_log_traps_and_reports(tmp_path):
+    """The suite on a pty lab rig (a pass of 3 s, operator auto, no gateway: the checks
+    fail, which is fine here): every test's evidence folder holds the run's trace, the
+    bridge's raw wire log, the received reports and the traps."""
+    import subprocess
+    import sys
+
+    import pytest
+    import serial
+
+    root = LAB.parent.parent
+    text = LAB.read_text().replace('"../fixtures/', f'"{root}/fixtures/')
+    text = text.replace('url = "/dev/ttyUSB0"', f'pty = true\npty_link = "{tmp_path / "dut"}"')
+    text = text.replace("hours = 2 ", f"hours = {3 / 3600} ")
+    text = re.sub(r"\[\[push\.outages\]\]\n(.+\n)+?\n", "", text)
+    host = _lan_address()  # a lab rig refuses loopback: the gateway could not reach it
+    if host is None:
+        pytest.skip("this host has no non-loopback IPv4 address to bind the receivers to")
+    text = re.sub(r'host = "192\.0\.2\.10"\nport = \d+', f'host = "{host}"\nport = 0', text)
+    assert 'host = "192.0.2.10"' not in text and "\n[[push.outages]]" not in text
+    (tmp_path / "rig.toml").write_text(text)
+    out = tmp_path / "evidence"
+    tests = "every_reported_value or documented_events"
+    done = threading.Event()
+
+    def master() -> None:  # a master on the pty: the bridge's log must show its bytes
+        while not done.wait(0.3):
+            try:
+                with serial.Serial(str(tmp_path / "dut"), 2400, timeout=0.2) as port:
+                    port.write(SND_NKE_FD)
+                    port.read(1)
+            except (OSError, serial.SerialException):
+                pass  # not there yet, or the adapter check's pty: try again
+
+    threading.Thread(target=master, daemon=True).start()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rig"]
+        + [str(tmp_path / "rig.toml"), "-m", "cme3100", "-k", tests, "--operator", "auto"]
+        + ["--mbench-evidence", str(out), "simulator/testing/suites"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=root,
+    )
+    done.set()
+    assert "2 failed" in proc.stdout, proc.stdout[-3000:] + proc.stderr[-2000:]
+    folders = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(folders) == 2, folders
+    for f in folders:
+        names = {p.name for p in f.iterdir()}
+        assert {"trace.jsonl", "wire.log", "received.json", "traps.json"} <= names, names
+        assert "bridge_bytes in 1040fd3d16" in (f / "wire.log").read_text()  # bytes, stamped
+    assert (folders[0] / "wire.log").read_bytes() == (folders[1] / "wire.log").read_bytes()
+
+
+def _lan_address() -> str | None:
+    """This host's IPv4 address on its default route (no packet is sent), None without one."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("198.51.100.1", 9))  # TEST-NET-2: only picks the route
+        except OSError:
+            return None
+        address = s.getsockname()[0]
+    return None if address.startswith("127.") else address

@@ -41,6 +41,7 @@ from simulator.sinks.base import Delivery
 from simulator.sinks.receiver import FtpMeta, HttpMeta, Received, SmtpMeta, TrapMeta
 from simulator.sinks.snmp_traps import plain_varbinds
 from simulator.testing.bench import BenchError
+from simulator.testing.evidence import wire_log
 from simulator.testing.push_checks import Arrival, PushEvidence, TrapArrival
 from simulator.testing.push_setup import gateway_setup, load_scenario, prepare_lab
 from simulator.testing.receivers import Receivers
@@ -162,7 +163,8 @@ def run_push_lab(
     hours: float | None = None,
     bench_host: str | None = None,
 ) -> PushEvidence:
-    """Run the push suite's lab pass into ``out`` (setup files, ``trace.jsonl``) for
+    """Run the push suite's lab pass into ``out`` (setup files, ``trace.jsonl``, the bridge's
+    ``wire.log``: :func:`~simulator.testing.evidence.wire_log`) for
     ``hours`` (default ``[push] hours``) of real time and return the evidence. Raises
     :class:`BenchError` when the adapter cannot be opened, a receiver cannot bind, or the
     operator declines the setup."""
@@ -214,6 +216,8 @@ def run_push_lab(
         arrivals = arrivals_from(records, settings, bench_s)
         traps = traps_from(records, bench_s)
     trace.write_jsonl(out / "trace.jsonl")
+    # the bridge's raw wire log (timestamped bytes), for every test's evidence folder
+    (out / "wire.log").write_text(wire_log(trace), encoding="utf-8")
     frames = [
         {**e, **{k: e[k] + shift for k in ("t", "end", "start") if isinstance(e.get(k), float)}}
         for e in Trace.read_jsonl(out / "trace.jsonl")
