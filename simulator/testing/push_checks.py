@@ -23,7 +23,7 @@ from simulator.gateways.cme3100.readout import user_data
 from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.gateways.cme3100.reports.parse import parse_install
 from simulator.gateways.cme3100.retries import adaptive_plan
-from simulator.gateways.cme3100.snmp import SNMP_TRAP_OID, STATUS_REPORT
+from simulator.gateways.cme3100.snmp import SNMP_TRAP_OID, STATUS_CHANGE, STATUS_REPORT
 from simulator.mbus.errors import MBusError
 from simulator.mbus.telegram import decode_telegram
 from simulator.sinks.base import Delivery, Report
@@ -265,3 +265,24 @@ def check_events(ev: PushEvidence, name: str, expected: Iterable[str]) -> list[s
                 if len(cells) == 3 and cells[1] == "event":
                     seen.add(cells[2])
     return [f"event {e!r} never arrived" for e in expected if e not in seen]
+
+
+def check_status_traps(ev: PushEvidence, status: int) -> list[str]:
+    """The SNMP notifications follow Table 8 (002 §6.30, CME3100.md §7): at least one
+    acknowledged trap arrived, each is mbenchStatusChange, each carries a status other than
+    the one before (a notification only on a change; a retransmitted INFORM, same varbinds,
+    counts once), and the last carries ``status``, the aggregated status the agent shows."""
+    got: list[TrapArrival] = []
+    for t in ev.traps:
+        if t.acknowledged and not (got and got[-1].varbinds == t.varbinds):
+            got.append(t)
+    if not got:
+        return ["no SNMP trap arrived"]
+    out = [f"trap at {t.t:.1f} s is {t.trap_oid}, not mbenchStatusChange"
+           for t in got if t.trap_oid != STATUS_CHANGE]  # fmt: skip
+    for a, b in zip(got, got[1:], strict=False):
+        if a.status == b.status:
+            out.append(f"traps at {a.t:.1f} s and {b.t:.1f} s both say {a.status}: no change")
+    if got[-1].status != status:
+        out.append(f"the last trap ({got[-1].t:.1f} s) says {got[-1].status}, not {status}")
+    return out

@@ -172,7 +172,8 @@ def test_a_hanging_head_end_is_dropped_after_the_protocol_timeout(push):
 def test_failed_meters_show_in_the_status_report_and_snmp(push, rig):
     """Lab: 20 min (a round and the status report after it). A meter that stops answering,
     one that answers after the response timeout and one with a bad checksum are failed in
-    the x007 status report, the SNMP Meter Status List (3) and the aggregated status (2)."""
+    the x007 status report, the SNMP Meter Status List (3) and the aggregated status (2),
+    and a trap to the bench's trap receiver says so."""
     ev, outcome = push
     status = _reports(ev, kinds=(7,))
     assert status, "the scenario sends no status report"
@@ -186,6 +187,8 @@ def test_failed_meters_show_in_the_status_report_and_snmp(push, rig):
     ids = {o[-1]: v for o, v in rows if o[column] == METER_ADDRESS}
     codes = {ids[o[-1]]: v for o, v in rows if o[column] == METER_STATUS}
     assert {m: codes[m] for m in failed} == {m: 3 for m in failed}
+    # and the trap receiver heard the change to WARNING (Table 8, CME3100.md §7)
+    assert pc.check_status_traps(ev, 2) == []
 
 
 @pytest.mark.requires_feature("event_reports")
