@@ -202,7 +202,9 @@ def test_each_lab_tests_evidence_folder_gets_the_wire_log_traps_and_reports(tmp_
     host = _lan_address()  # a lab rig refuses loopback: the gateway could not reach it
     if host is None:
         pytest.skip("this host has no non-loopback IPv4 address to bind the receivers to")
-    text = re.sub(r'host = "192\.0\.2\.10"\nport = \d+', f'host = "{host}"\nport = 0', text)
+    # receivers on every address, the unit given the bench's LAN address ([push] bench_host)
+    text = re.sub(r'host = "192\.0\.2\.10"\nport = \d+', 'host = "0.0.0.0"\nport = 0', text)
+    text = text.replace("[push]\n", f'[push]\nbench_host = "{host}"\n')
     assert 'host = "192.0.2.10"' not in text and "\n[[push.outages]]" not in text
     (tmp_path / "rig.toml").write_text(text)
     out = tmp_path / "evidence"
@@ -250,3 +252,20 @@ def _lan_address() -> str | None:
             return None
         address = s.getsockname()[0]
     return None if address.startswith("127.") else address
+
+
+def test_a_lab_rig_binding_every_address_needs_the_bench_host(tmp_path):
+    """Receivers on 0.0.0.0 cannot tell the unit where to push: without [push] bench_host
+    the rig is refused when it loads (the suite used to stop later with a BenchError)."""
+    import pytest
+
+    from simulator.scenario import ScenarioError
+
+    root = LAB.parent.parent
+    text = LAB.read_text().replace('"../fixtures/', f'"{root}/fixtures/')
+    text = text.replace('host = "192.0.2.10"\nport = 2121', 'host = "0.0.0.0"\nport = 2121')
+    (tmp_path / "rig.toml").write_text(text)
+    with pytest.raises(ScenarioError, match=r"receivers\.ftp\.host.*give \[push\] bench_host"):
+        load_rig(tmp_path / "rig.toml")
+    (tmp_path / "rig.toml").write_text(text.replace("[push]\n", '[push]\nbench_host = "gw-lan"\n'))
+    assert load_rig(tmp_path / "rig.toml").push.bench_host == "gw-lan"

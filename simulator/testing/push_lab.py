@@ -167,7 +167,8 @@ def run_push_lab(
     ``wire.log``: :func:`~simulator.testing.evidence.wire_log`) for
     ``hours`` (default ``[push] hours``) of real time and return the evidence. Raises
     :class:`BenchError` when the adapter cannot be opened, a receiver cannot bind, or the
-    operator declines the setup."""
+    operator declines the setup. ``bench_host`` (default ``[push] bench_host``): the bench's
+    address the unit is given when the receivers bind a wildcard."""
     from simulator.bridge.serve import BridgeService, open_rig_transport
     from simulator.bridge.transports import os_reason
     from simulator.testing.push_bench import check_adapter, expected_states
@@ -179,6 +180,7 @@ def run_push_lab(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     duration_s = 3600.0 * (rig.push.hours if hours is None else hours)
+    bench_host = bench_host or rig.push.bench_host
     with Receivers.for_rig(rig) as rx:
         prepare_lab(rig, rx, out / "setup", confirm, bench_host)
         settings = gateway_setup(rig, rx, bench_host).settings
