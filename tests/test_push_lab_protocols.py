@@ -205,7 +205,7 @@ def test_each_lab_tests_evidence_folder_gets_the_wire_log_traps_and_reports(tmp_
     # receivers on every address, the unit given the bench's LAN address ([push] bench_host)
     text = re.sub(r'host = "192\.0\.2\.10"\nport = \d+', 'host = "0.0.0.0"\nport = 0', text)
     text = text.replace("[push]\n", f'[push]\nbench_host = "{host}"\n')
-    assert 'host = "192.0.2.10"' not in text and "\n[[push.outages]]" not in text
+    assert '\nhost = "192.0.2.10"' not in text and "\n[[push.outages]]" not in text
     (tmp_path / "rig.toml").write_text(text)
     out = tmp_path / "evidence"
     tests = "every_reported_value or documented_events"
