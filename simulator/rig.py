@@ -136,6 +136,9 @@ class PushBench(StrictModel):
     #: Lab only: the head-end outages the receivers play, h after the pass starts (the
     #: scenario's own outages are timed for its virtual days); None: the scenario's.
     outages: list[OutageModel] | None = None
+    #: Lab only: the bench's address on the gateway's network, put in the unit's settings
+    #: when a receiver binds a wildcard (0.0.0.0); None: each receiver's own host.
+    bench_host: str | None = None
 
 
 Port = Field(0, ge=0, le=65535)  # 0: an ephemeral port (tests; read back after start)
@@ -290,7 +293,17 @@ def _receiver_problems(rig: Rig) -> list[tuple[tuple, str]]:
                 (
                     ("receivers", name, "host"),
                     f"{spec.host} is this host's loopback: a physical gateway cannot reach it; "
-                    "give the bench's address on the gateway's network (or 0.0.0.0)",
+                    "give the bench's address on the gateway's network (or 0.0.0.0 with "
+                    "[push] bench_host)",
+                )
+            )
+        bench_host = rig.push.bench_host if rig.push is not None else None
+        if rig.mode == "lab" and spec.host in _WILDCARD and not bench_host:
+            out.append(
+                (
+                    ("receivers", name, "host"),
+                    f"{spec.host!r} binds every address: the gateway's settings need the "
+                    "bench's address on its network, give [push] bench_host",
                 )
             )
         if name == "snmp_traps" or not spec.port:  # UDP may share a number with TCP

@@ -215,3 +215,36 @@ def test_quick_selects_the_lab_tests_that_fit_30_minutes():
     }, quick.stdout
     assert len(names(full)) == 8 and names(quick) < names(full)
     assert QUICK_LAB_MINUTES + 5 <= 30  # the pass plus setup stays within 30 min
+
+
+def test_the_sim_rig_gives_its_traps_as_the_lab_receiver_would(tmp_path):
+    """The suite's meters fail from the first round on: the aggregated status goes OK ->
+    WARNING (Table 8) and one INFORM reaches the in-world receiver, in PushEvidence.traps
+    with the varbinds a real trap receiver decodes (tests/test_push_lab_protocols.py)."""
+    from simulator.gateways.cme3100.snmp import SNMP_TRAP_OID, STATUS_CHANGE, SYS_UPTIME
+
+    ev, outcome = evidence(tmp_path, 1)
+    first_read = min(f["t"] for f in ev.frames if f["direction"] == "m2s")
+    assert [(t.status, t.acknowledged) for t in ev.traps] == [(2, True)], ev.traps
+    (trap,) = ev.traps
+    assert list(trap.varbinds)[:2] == [SYS_UPTIME, SNMP_TRAP_OID] and trap.trap_oid == STATUS_CHANGE
+    assert first_read < trap.t < 1800  # after the gateway first read, in the first rounds
+    assert trap.varbinds[SYS_UPTIME] == round(trap.t * 100)  # the agent started at 0
+
+
+def test_mutation_a_trap_carrying_the_old_status(tmp_path, monkeypatch):
+    """A model whose notification carries the status it left instead of the new one: the
+    trap check (Table 8) sees the last trap disagree with the agent's WARNING."""
+    from simulator.gateways.cme3100 import snmp
+
+    ev, _ = evidence(tmp_path / "good", 1)
+    assert pc.check_status_traps(ev, 2) == []
+    real = snmp.Notification
+    swapped = lambda at, r, old, new, up: real(at, r, new, old, up)  # noqa: E731
+    monkeypatch.setattr(snmp, "Notification", swapped)
+    ev, _ = evidence(tmp_path / "broken", 1)
+    (problem,) = pc.check_status_traps(ev, 2)
+    assert problem.startswith("the last trap (") and problem.endswith("says 1, not 2"), problem
+    assert pc.check_status_traps(ev.__class__(**{**ev.__dict__, "traps": []}), 2) == [
+        "no SNMP trap arrived"
+    ]

@@ -75,6 +75,11 @@ def test_a_lab_pass_on_a_pty_gives_wire_frames_and_mapped_arrivals(tmp_path):
     assert all(not v for k, v in ev.arrivals.items() if k != "values-http")  # stray: unmapped
     assert ev.reports["values-http"]["period_s"] == 900.0
     assert ev.active and len(ev.active) + len(ev.passive) > len(ev.active)
+    wire = (tmp_path / "run" / "wire.log").read_text()  # the bridge's raw bytes, stamped
+    got_bytes = [ln for ln in wire.splitlines() if " bridge_bytes in " in ln]
+    assert got_bytes and SND_NKE_FD.hex().upper() in got_bytes[0].upper(), wire
+    stamp = datetime.fromisoformat(got_bytes[0].split(" ", 1)[0])
+    assert 0.5 < (stamp - before).total_seconds() < 4.0
 
 
 def test_the_lab_receivers_play_the_rigs_outage_plan(tmp_path):

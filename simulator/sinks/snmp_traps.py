@@ -29,6 +29,22 @@ from pysnmp.entity.rfc3413 import ntfrcv
 from simulator.sinks.receiver import START_TIMEOUT_S, Receiver, TrapMeta
 
 
+def plain_value(value: Any) -> int | str | tuple[int, ...]:
+    """A received varbind value as plain Python: an OBJECT IDENTIFIER as its tuple, an OCTET
+    STRING as text (UTF-8, bad bytes replaced), a number (INTEGER, TimeTicks, Counter,
+    Gauge) as int (RFC 2578 §7.1)."""
+    if hasattr(value, "asTuple"):
+        return tuple(value.asTuple())
+    if hasattr(value, "asOctets"):
+        return bytes(value.asOctets()).decode("utf-8", "replace")
+    return int(value)
+
+
+def plain_varbinds(meta: TrapMeta) -> dict[tuple[int, ...], int | str | tuple[int, ...]]:
+    """``meta``'s varbinds with :func:`plain_value` values, in the order received."""
+    return {oid: plain_value(v) for oid, v in meta.varbinds.items()}
+
+
 class _Transport(udp.UdpAsyncioTransport):
     """pysnmp's UDP transport that lets the receiver see (and drop) every datagram first."""
 

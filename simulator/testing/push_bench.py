@@ -4,7 +4,9 @@ On a sim rig the bench runs the rig's ``[push] scenario`` (a ``kind = "cme3100"`
 through the device registry in virtual time: the emulated meters on the wire, the gateway
 model pushing through real clients (HTTP, FTP, SMTP) to real receivers on 127.0.0.1 that fail
 during the scenario's outages (:mod:`simulator.gateways.cme3100.real_head_ends`). An arrival
-is what the receiver answered, as the client saw it, stamped with world time. The evidence it hands to
+is what the receiver answered, as the client saw it, stamped with world time; SNMP traps go
+to the in-world receiver and reach the evidence as the lab's trap receiver would record them
+(:func:`sim_traps`). The evidence it hands to
 :mod:`simulator.testing.push_checks` is what a lab has too: the frames on the wire and what
 each head-end received and answered. What the bench *expects* (which meters are active, how
 long a report may hang) comes from the rig's scenario and meter list, not from the model.
@@ -26,7 +28,7 @@ from simulator.mbus.meterlist import read_meter_list
 from simulator.rig import Rig
 from simulator.scenario import RunOptions, load_toml
 from simulator.testing.bench import BenchError
-from simulator.testing.push_checks import Arrival, PushEvidence
+from simulator.testing.push_checks import Arrival, PushEvidence, TrapArrival
 
 
 def run_push(
@@ -86,8 +88,30 @@ def run_push(
         active=active,
         passive=passive,
         timeout_s={p: settings.timeout_s(p) for p in ("http", "ftp", "mail")},
+        traps=sim_traps(sim.gateway.snmp),
     )
     return evidence, outcome
+
+
+def sim_traps(snmp: Any) -> list[TrapArrival]:
+    """The notifications of a simulated gateway's SNMP model (:class:`~simulator.gateways.
+    cme3100.snmp.SnmpModel`) as the lab's trap receiver records them: one per send, at its
+    world s (:func:`~simulator.gateways.cme3100.snmp.attempt_times`), an unanswered send
+    (the in-world receiver was down) without varbinds and not ``acknowledged``, the answered
+    one with the varbinds the INFORM carries (:func:`~simulator.gateways.cme3100.snmp.
+    notification_varbinds`)."""
+    from simulator.gateways.cme3100.snmp import attempt_times, notification_varbinds
+
+    s = snmp.settings
+    out = []
+    for d in snmp.deliveries:
+        sends = attempt_times(d.notification.at, s.trap_retries, s.trap_timeout_ms)
+        dropped = sends[: max(d.attempts, 1) - 1] if d.ok else sends
+        out += [TrapArrival(t, {}, acknowledged=False) for t in dropped]
+        if d.ok:
+            at = sends[max(d.attempts, 1) - 1]
+            out.append(TrapArrival(at, notification_varbinds(d.notification)))
+    return sorted(out, key=lambda a: a.t)
 
 
 def expected_states(doc, licence: int) -> tuple[list[str], list[str]]:

@@ -23,6 +23,7 @@ from simulator.gateways.cme3100.readout import user_data
 from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.gateways.cme3100.reports.parse import parse_install
 from simulator.gateways.cme3100.retries import adaptive_plan
+from simulator.gateways.cme3100.snmp import SNMP_TRAP_OID, STATUS_CHANGE, STATUS_REPORT
 from simulator.mbus.errors import MBusError
 from simulator.mbus.telegram import decode_telegram
 from simulator.sinks.base import Delivery, Report
@@ -47,13 +48,35 @@ class Arrival:
     delivery: Delivery
 
 
+@dataclass(frozen=True)
+class TrapArrival:
+    """One SNMP notification at the bench's trap receiver: bench s, its varbinds decoded
+    (``{OID tuple: int, text or OID tuple}``, sysUpTime.0 and snmpTrapOID.0 first, RFC 3416
+    §4.2.6), and whether the receiver took it (False: dropped by a receiver fault)."""
+
+    t: float
+    varbinds: dict[tuple[int, ...], Any]
+    acknowledged: bool = True
+
+    @property
+    def trap_oid(self) -> tuple[int, ...] | None:
+        """snmpTrapOID.0: which notification this is (None: not in the varbinds)."""
+        return self.varbinds.get(SNMP_TRAP_OID)
+
+    @property
+    def status(self) -> int | None:
+        """mbenchStatusReport.0 it carries: the new Table 8 status (1 OK, 2 WARNING, 3 ERROR)."""
+        return self.varbinds.get(STATUS_REPORT + (0,))
+
+
 @dataclass
 class PushEvidence:
     """What a push run left: ``frames`` (trace ``frame`` events as dicts), ``arrivals`` per
     report name, the report settings (``reports``: name -> protocol, template, schedule
     period s), ``start`` the calendar time of bench time 0 (the gateway's local clock is
     compared with it), the ``passive``/``active`` meter IDs the bench expects from the meter
-    list and the licence, and the gateway's push ``timeout_s`` per protocol."""
+    list and the licence, the gateway's push ``timeout_s`` per protocol, and the SNMP
+    ``traps`` the bench received (:class:`TrapArrival`, arrival order)."""
 
     frames: list[dict[str, Any]]
     arrivals: dict[str, list[Arrival]]
@@ -63,6 +86,7 @@ class PushEvidence:
     passive: list[str]
     timeout_s: dict[str, float] = field(default_factory=dict)
     clock_tolerance_s: float = 2.0
+    traps: list[TrapArrival] = field(default_factory=list)
 
     # -- derived views ------------------------------------------------------------------------
     def wire_reads(self) -> list[WireRead]:
@@ -241,3 +265,24 @@ def check_events(ev: PushEvidence, name: str, expected: Iterable[str]) -> list[s
                 if len(cells) == 3 and cells[1] == "event":
                     seen.add(cells[2])
     return [f"event {e!r} never arrived" for e in expected if e not in seen]
+
+
+def check_status_traps(ev: PushEvidence, status: int) -> list[str]:
+    """The SNMP notifications follow Table 8 (002 §6.30, CME3100.md §7): at least one
+    acknowledged trap arrived, each is mbenchStatusChange, each carries a status other than
+    the one before (a notification only on a change; a retransmitted INFORM, same varbinds,
+    counts once), and the last carries ``status``, the aggregated status the agent shows."""
+    got: list[TrapArrival] = []
+    for t in ev.traps:
+        if t.acknowledged and not (got and got[-1].varbinds == t.varbinds):
+            got.append(t)
+    if not got:
+        return ["no SNMP trap arrived"]
+    out = [f"trap at {t.t:.1f} s is {t.trap_oid}, not mbenchStatusChange"
+           for t in got if t.trap_oid != STATUS_CHANGE]  # fmt: skip
+    for a, b in zip(got, got[1:], strict=False):
+        if a.status == b.status:
+            out.append(f"traps at {a.t:.1f} s and {b.t:.1f} s both say {a.status}: no change")
+    if got[-1].status != status:
+        out.append(f"the last trap ({got[-1].t:.1f} s) says {got[-1].status}, not {status}")
+    return out

@@ -7,7 +7,8 @@ writes the unit's setup and asks the operator to confirm it
 meters in a real-time world behind a :class:`~simulator.bridge.bridge.SerialBridge` on the
 rig's ``dut`` transport, runs for ``[push] hours`` of wall time and returns the same
 :class:`~simulator.testing.push_checks.PushEvidence` the sim rig gives: the bus's ``frame``
-events (requests the bridge received, replies it sent) and each report's arrivals.
+events (requests the bridge received, replies it sent), each report's arrivals and the SNMP
+notifications the trap receiver got (``traps``).
 
 The receivers play the head-end outages of the rig's ``[[push.outages]]`` (else the
 scenario's ``[[outages]]``), timed from the moment the bridge starts (:func:`play_outages`),
@@ -21,6 +22,7 @@ clock must be on UTC (NTP) within ``clock_tolerance_s``.
 
 from __future__ import annotations
 
+import posixpath
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,28 +38,49 @@ from simulator.gateways.cme3100.retries import schedule_period_s
 from simulator.rig import Rig
 from simulator.scenario import load_toml
 from simulator.sinks.base import Delivery
-from simulator.sinks.receiver import FtpMeta, HttpMeta, Received, SmtpMeta
+from simulator.sinks.receiver import FtpMeta, HttpMeta, Received, SmtpMeta, TrapMeta
+from simulator.sinks.snmp_traps import plain_varbinds
 from simulator.testing.bench import BenchError
-from simulator.testing.push_checks import Arrival, PushEvidence
+from simulator.testing.evidence import wire_log
+from simulator.testing.push_checks import Arrival, PushEvidence, TrapArrival
 from simulator.testing.push_setup import gateway_setup, load_scenario, prepare_lab
 from simulator.testing.receivers import Receivers
 
 
+def _addresses(items) -> set[str]:
+    """Mail addresses compared as mail servers compare them: no brackets, any case."""
+    return {a.strip().strip("<>").lower() for a in items if a.strip()}
+
+
+def _names_report(m: object) -> bool:
+    """Whether an attempt got far enough to say which report it is (the HTTP path, the FTP
+    file, the mail recipients); a refused, hung or failed login of FTP or SMTP did not."""
+    if isinstance(m, HttpMeta):
+        return True
+    if isinstance(m, FtpMeta):
+        return bool(m.path)
+    return isinstance(m, SmtpMeta) and bool(m.rcpt_tos)
+
+
 def report_of(rec: Received, settings: Cme3100Settings) -> str | None:
     """The name of the report (or event report) of ``settings`` that ``rec`` is an attempt
-    of: HTTP by the target URL's path, FTP by the target folder, mail by a recipient; None
-    for an attempt no report explains (an SNMP trap, a stray client)."""
+    of: HTTP by the target URL's path, FTP by the folder the file went into (the target's
+    path), mail by a recipient. An attempt cut short before it named its report (FTP or
+    SMTP refused, hung, login failed) is the protocol's report when there is only one. None
+    for an attempt no report explains (an SNMP trap, a stray client, an ambiguous failure)."""
     m = rec.meta
-    for r in (*settings.reports, *settings.event_reports):
-        if r.protocol != rec.protocol:
-            continue
+    mine = [r for r in (*settings.reports, *settings.event_reports) if r.protocol == rec.protocol]
+    for r in mine:
         path = urlsplit(r.target).path
         if isinstance(m, HttpMeta) and m.path.split("?")[0] == path:
             return r.name
-        if isinstance(m, FtpMeta) and m.directory.strip("/") == path.strip("/"):
+        if isinstance(m, FtpMeta) and m.path:
+            if posixpath.dirname(m.path).strip("/") == path.strip("/"):
+                return r.name
+        if isinstance(m, SmtpMeta) and _addresses(m.rcpt_tos) & _addresses(r.target.split(",")):
             return r.name
-        if isinstance(m, SmtpMeta) and set(m.rcpt_tos) & {t.strip() for t in r.target.split(",")}:
-            return r.name
+    if not rec.accepted and not _names_report(m) and len(mine) == 1:
+        return mine[0].name
     return None
 
 
@@ -80,6 +103,19 @@ def arrivals_from(
         name = report_of(rec, settings)
         if name is not None:
             out[name].append(Arrival(world_time(rec.at_monotonic), rec.report(), delivery_of(rec)))
+    return out
+
+
+def traps_from(records: list[Received], world_time: Callable[[float], float]) -> list[TrapArrival]:
+    """The SNMP notifications among ``records`` (bench s from ``world_time(at_monotonic)``),
+    in arrival order, their varbinds decoded; a dropped one (receiver fault) has no varbinds
+    and ``acknowledged`` False."""
+    out = []
+    for rec in sorted(records, key=lambda r: r.at_monotonic):
+        if rec.protocol != "snmp":
+            continue
+        varbinds = plain_varbinds(rec.meta) if isinstance(rec.meta, TrapMeta) else {}
+        out.append(TrapArrival(world_time(rec.at_monotonic), varbinds, rec.accepted))
     return out
 
 
@@ -127,10 +163,12 @@ def run_push_lab(
     hours: float | None = None,
     bench_host: str | None = None,
 ) -> PushEvidence:
-    """Run the push suite's lab pass into ``out`` (setup files, ``trace.jsonl``) for
+    """Run the push suite's lab pass into ``out`` (setup files, ``trace.jsonl``, the bridge's
+    ``wire.log``: :func:`~simulator.testing.evidence.wire_log`) for
     ``hours`` (default ``[push] hours``) of real time and return the evidence. Raises
     :class:`BenchError` when the adapter cannot be opened, a receiver cannot bind, or the
-    operator declines the setup."""
+    operator declines the setup. ``bench_host`` (default ``[push] bench_host``): the bench's
+    address the unit is given when the receivers bind a wildcard."""
     from simulator.bridge.serve import BridgeService, open_rig_transport
     from simulator.bridge.transports import os_reason
     from simulator.testing.push_bench import check_adapter, expected_states
@@ -142,6 +180,7 @@ def run_push_lab(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     duration_s = 3600.0 * (rig.push.hours if hours is None else hours)
+    bench_host = bench_host or rig.push.bench_host
     with Receivers.for_rig(rig) as rx:
         prepare_lab(rig, rx, out / "setup", confirm, bench_host)
         settings = gateway_setup(rig, rx, bench_host).settings
@@ -172,8 +211,15 @@ def run_push_lab(
         start = world0.replace(minute=0, second=0, microsecond=0)
         shift = (world0 - start).total_seconds()  # world s -> bench s
         records = [rec for r in rx.all().values() for rec in r.received]
-        arrivals = arrivals_from(records, settings, lambda m: service.driver.world_time(m) + shift)
+
+        def bench_s(mono: float) -> float:
+            return service.driver.world_time(mono) + shift
+
+        arrivals = arrivals_from(records, settings, bench_s)
+        traps = traps_from(records, bench_s)
     trace.write_jsonl(out / "trace.jsonl")
+    # the bridge's raw wire log (timestamped bytes), for every test's evidence folder
+    (out / "wire.log").write_text(wire_log(trace), encoding="utf-8")
     frames = [
         {**e, **{k: e[k] + shift for k in ("t", "end", "start") if isinstance(e.get(k), float)}}
         for e in Trace.read_jsonl(out / "trace.jsonl")
@@ -188,4 +234,5 @@ def run_push_lab(
         active=active,
         passive=passive,
         timeout_s={p: settings.timeout_s(p) for p in ("http", "ftp", "mail")},
+        traps=traps,
     )

@@ -303,7 +303,10 @@ def prepare_lab(
     bench_host: str | None = None,
 ) -> SetupFiles:
     """Write ``meterlist.csv``, ``cme3100.cad`` and ``setup-sheet.md`` into ``out_dir``, serve
-    the CAD at :data:`CAD_PATH` on the HTTP receiver (if running), show the sheet through
+    the CAD at :data:`CAD_PATH` on the HTTP receiver (if running), make every FTP report's
+    folder in the FTP receiver's directory (the FTP page names a folder, CME3100.md §5.1,
+    and nothing says the unit makes it; the project's client changes into it, 550 if
+    missing), show the sheet through
     ``confirm(sheet_text)`` and return the files. Raises :class:`BenchError` when the
     operator declines (``confirm`` returns false) or a receiver is missing."""
     setup = gateway_setup(rig, receivers, bench_host)
@@ -313,6 +316,11 @@ def prepare_lab(
     ml.write_text(format_meter_list(list(setup.meters)), encoding="utf-8")
     text = cad_text(setup.settings, f"meterbench-{rig.name}")
     cad.write_text(text, encoding="utf-8")
+    if receivers.ftp is not None and receivers.ftp.directory is not None:
+        for r in (*setup.settings.reports, *setup.settings.event_reports):
+            if r.protocol == "ftp":
+                folder = urlsplit(r.target).path.strip("/")
+                (receivers.ftp.directory / folder).mkdir(parents=True, exist_ok=True)
     cad_url = None
     if receivers.http is not None:
         receivers.http.add_file(CAD_PATH, text)

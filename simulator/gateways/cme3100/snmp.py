@@ -59,6 +59,10 @@ REPORT_TABLE: Oid = OBJECTS + (3,)  # mbenchReportStatusTable
 REPORT_ENTRY: Oid = REPORT_TABLE + (1,)  # INDEX { mbenchReportIndex }
 REPORT_INDEX, REPORT_NAME, REPORT_STATUS = 1, 2, 3  # columns
 CONFORMANCE: Oid = ROOT + (2,)
+#: SNMPv2-MIB::sysUpTime.0 and snmpTrapOID.0 (RFC 3418), the first two varbinds of a
+#: notification (RFC 3416 §4.2.6).
+SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
+SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 
 #: Bench defaults (CME3100.md §7, §9 and Gaps #10).
 DEFAULT_PORT = 161
@@ -139,6 +143,16 @@ class Notification:
     old: Status
     new: Status
     uptime_cs: int
+
+
+def notification_varbinds(n: Notification) -> dict[Oid, int | Oid]:
+    """The varbinds of ``n`` as sent (RFC 3416 §4.2.6): sysUpTime.0 (1/100 s, mod 2^32),
+    snmpTrapOID.0 = mbenchStatusChange, mbenchStatusReport.0 = the new Table 8 status."""
+    return {
+        SYS_UPTIME: n.uptime_cs % 2**32,
+        SNMP_TRAP_OID: STATUS_CHANGE,
+        STATUS_REPORT + (0,): int(n.new),
+    }
 
 
 @dataclass(frozen=True)

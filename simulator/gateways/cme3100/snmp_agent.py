@@ -46,17 +46,15 @@ from pysnmp.proto import rfc1902, rfc1905
 from pysnmp.smi import instrum
 
 from simulator.gateways.cme3100.snmp import (
-    STATUS_CHANGE,
+    SNMP_TRAP_OID,
     STATUS_REPORT,
+    SYS_UPTIME,
     Notification,
     SnmpModel,
     TrapDelivery,
+    notification_varbinds,
 )
 
-#: SNMPv2-MIB::sysUpTime.0 and snmpTrapOID.0 (RFC 3418), the first two varbinds of a
-#: notification.
-SYS_UPTIME = (1, 3, 6, 1, 2, 1, 1, 3, 0)
-SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 #: Wall-clock bound on starting or stopping a loop thread (s).
 START_TIMEOUT_S = 5.0
 
@@ -211,17 +209,19 @@ class InformSender:
         target = await UdpTransportTarget.create(
             (n.recipient.host, n.recipient.port), timeout=timeout_ms / 1000.0, retries=retries
         )
+        # sysUpTime.0 from the model (world time since the agent started), then the
+        # notification's OID and its one object (RFC 3416 §4.2.6): one source of the values
+        vb = notification_varbinds(n)
+        status_oid = STATUS_REPORT + (0,)
         err, status, _index, _vbs = await send_notification(
             self._engine,
             CommunityData(self.community, mpModel=1),
             target,
             ContextData(),
             "inform",
-            # sysUpTime.0 from the model (world time since the agent started), then the
-            # notification's OID and its one object (RFC 3416 §4.2.6)
-            ObjectType(ObjectIdentity(SYS_UPTIME), rfc1902.TimeTicks(n.uptime_cs % 2**32)),
-            ObjectType(ObjectIdentity(SNMP_TRAP_OID), rfc1902.ObjectIdentifier(STATUS_CHANGE)),
-            ObjectType(ObjectIdentity(STATUS_REPORT + (0,)), rfc1902.Integer32(int(n.new))),
+            ObjectType(ObjectIdentity(SYS_UPTIME), rfc1902.TimeTicks(vb[SYS_UPTIME])),
+            ObjectType(ObjectIdentity(SNMP_TRAP_OID), rfc1902.ObjectIdentifier(vb[SNMP_TRAP_OID])),
+            ObjectType(ObjectIdentity(status_oid), rfc1902.Integer32(vb[status_oid])),
         )
         return err or (f"error-status {status}" if status else None)
 

@@ -47,14 +47,18 @@ def push_run(rig, tmp_path_factory, operator, pytestconfig):
 
 @pytest.fixture
 def push(push_run, evidence):
-    """The push evidence; the run's trace and what each head-end received go to the test's
-    evidence folder (the plugin's ``evidence`` fixture)."""
+    """The push evidence; the run's trace, what each head-end received, the SNMP traps
+    and, in the lab, the bridge's raw wire log go to the test's evidence folder (the
+    plugin's ``evidence`` fixture)."""
     ev, outcome, out = push_run
     evidence.attach("trace.jsonl", out / "trace.jsonl")
+    if (out / "wire.log").is_file():  # a lab run: the bytes as the bridge saw them
+        evidence.attach("wire.log", out / "wire.log")
     evidence.attach(
         "received.json",
         {name: [_arrival(a) for a in arrivals] for name, arrivals in ev.arrivals.items()},
     )
+    evidence.attach("traps.json", [_trap(t) for t in ev.traps])
     return ev, outcome
 
 
@@ -72,6 +76,13 @@ def _arrival(a) -> dict:
     }
 
 
+def _trap(t) -> dict:
+    """One SNMP notification as JSON: bench time (s), acknowledged, varbinds (dotted OIDs)."""
+    plain = {".".join(map(str, o)): (".".join(map(str, v)) if isinstance(v, tuple) else v)
+             for o, v in t.varbinds.items()}  # fmt: skip
+    return {"t": t.t, "acknowledged": t.acknowledged, "varbinds": plain}
+
+
 def _reports(ev, protocol: str | None = None, kinds=VALUE_KINDS) -> list[str]:
     return [
         name
@@ -87,6 +98,8 @@ def test_every_reported_value_is_what_the_meter_sent(push):
     value decoded from that telegram), within the read instant seen on the wire."""
     ev, _ = push
     assert _reports(ev), "the scenario pushes no value report"
+    got = [a for n in _reports(ev) for a in ev.arrivals[n] if a.delivery.ok]
+    assert got, "no value report arrived: nothing to compare"  # else an empty run passes
     assert pc.check_values(ev) == []
 
 
@@ -159,7 +172,8 @@ def test_a_hanging_head_end_is_dropped_after_the_protocol_timeout(push):
 def test_failed_meters_show_in_the_status_report_and_snmp(push, rig):
     """Lab: 20 min (a round and the status report after it). A meter that stops answering,
     one that answers after the response timeout and one with a bad checksum are failed in
-    the x007 status report, the SNMP Meter Status List (3) and the aggregated status (2)."""
+    the x007 status report, the SNMP Meter Status List (3) and the aggregated status (2),
+    and a trap to the bench's trap receiver says so."""
     ev, outcome = push
     status = _reports(ev, kinds=(7,))
     assert status, "the scenario sends no status report"
@@ -173,6 +187,8 @@ def test_failed_meters_show_in_the_status_report_and_snmp(push, rig):
     ids = {o[-1]: v for o, v in rows if o[column] == METER_ADDRESS}
     codes = {ids[o[-1]]: v for o, v in rows if o[column] == METER_STATUS}
     assert {m: codes[m] for m in failed} == {m: 3 for m in failed}
+    # and the trap receiver heard the change to WARNING (Table 8, CME3100.md §7)
+    assert pc.check_status_traps(ev, 2) == []
 
 
 @pytest.mark.requires_feature("event_reports")
