@@ -400,7 +400,9 @@ def test_rig_receivers_table_is_validated_with_file_and_line(tmp_path):
     with pytest.raises(ScenarioError) as err:
         load_rig(path)
     issues = {i.key: i for i in err.value.issues}
-    assert set(issues) == {"receivers.http.host", "receivers.ftp.port"}
+    # 0.0.0.0 on a lab rig also needs [push] bench_host: the address the unit is told
+    assert set(issues) == {"receivers.http.host", "receivers.ftp.port", "receivers.ftp.host"}
+    assert "bench_host" in str(issues["receivers.ftp.host"])
     assert issues["receivers.http.host"].line == 7 and "loopback" in str(err.value)
     assert issues["receivers.ftp.port"].line == 11 and "http receiver" in str(err.value)
     path.write_text('name = "x"\n[receivers.smtp]\nport = 70000\nfolder = "x"\n')

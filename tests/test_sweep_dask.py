@@ -160,8 +160,10 @@ def test_the_cli_runs_a_sweep_and_writes_table_study_and_plots(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "8 ok, 0 failed" in proc.stdout and "[8/8 runs]" in proc.stderr
     names = {p.name for p in out.iterdir()}
-    assert {"results.csv", "study.csv", "study.md"} <= names
+    assert {"results.csv", "study.csv", "study.md", "report.html"} <= names
     assert len([n for n in names if n.endswith(".png")]) == 4  # 2 figures x 2 parameters
+    page = (out / "report.html").read_text()
+    assert "8 ok, 0 failed" in page and page.count("<img") == 4
     again = subprocess.run(
         [sys.executable, "-m", "simulator.cli", "sweep", str(tmp_path / "tiny.toml"), "--out"]
         + [str(out), "--quiet"],

@@ -55,6 +55,7 @@ def _positive(text: str) -> int:
 
 
 def main(args) -> int:
+    from simulator.report.page import write_page
     from simulator.study import execute, outputs
     from simulator.study.results import ResultsTable
     from simulator.study.spec import load_sweep
@@ -100,6 +101,9 @@ def main(args) -> int:
         print(f"dropped {stale} row(s) of runs no longer in the sweep")
     files = [table.path, *outputs.write(sweep, table, out)]
     failed = sum(1 for r in sweep.runs if (table.values(r.key) or {}).get("status") != "ok")
+    # the results page of the sweep's folder: its tables and plots (docs/results-page.md)
+    rows = [("runs", f"{len(sweep.runs) - failed} ok, {failed} failed"), ("wall", f"{wall:.1f} s")]
+    files.append(write_page(out, f"Sweep {sweep.name} of {sweep.scenario_name}", rows))
     print(f"wall time {wall:.1f} s; {len(sweep.runs) - failed} ok, {failed} failed")
     print("wrote: " + ", ".join(str(f) for f in files))
     return EXIT_CHECKS_FAILED if failed else EXIT_OK
