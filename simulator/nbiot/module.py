@@ -48,6 +48,20 @@ from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
 from simulator.nbiot.server import NbiotServer
 
+#: Module events traced at every detail level except "off" (the rest only with "datagram").
+MESSAGE_KINDS = frozenset({"nbiot.mt_delivered"})
+
+
+@dataclass
+class _Held:
+    """A mobile-terminated request waiting for the module (queued at world time s)."""
+
+    op: str
+    nbytes: int
+    response_b: int
+    queued_at: float
+    done: Any = None  # SimPy event, set when served
+
 
 @dataclass(frozen=True)
 class MeterProfile:
@@ -145,6 +159,9 @@ class Cmi6140:
         self.tx_window_s: list[float] = []  # send time minus planned time, per transmission
         self._sync = world.event()
         self._radio_lock = simpy.Resource(world.env, capacity=1)
+        self._held: list[_Held] = []  # MT requests the network holds while the module sleeps
+        self._paging: list[_Held] | None = None  # requests waiting for the pending page
+        self.mt_waits: list[tuple[str, float]] = []  # (via, s) per delivered MT request
         self.serial = f"CMI{module_id:010d}"
         self.firmware = "1.2.0-sim"
         self.cell_id = 0x1A2B
@@ -335,12 +352,15 @@ class Cmi6140:
                 sent = {r.seq for r in batch}
                 self.unsent = [r for r in self.unsent if r.seq not in sent]
                 self.sent += len(batch)
+            if self._held and self.radio.connected:
+                # LwM2M queue mode: the server sends what it holds once the module is heard
+                yield from self._serve_held("mo", self.world.now)
             self.radio.release_if_done()
 
     def _replay(self, tl: Timeline, t_end: float) -> Generator:
         verbose = self.detail == "datagram"
         for t, kind, item in tl.sorted():
-            if kind != SERVER and not verbose:
+            if kind != SERVER and not verbose and kind not in MESSAGE_KINDS:
                 continue
             if t > self.world.now:
                 yield self.world.timeout(t - self.world.now)
@@ -352,6 +372,105 @@ class Cmi6140:
                 self.world.emit(item)
         if t_end > self.world.now:
             yield self.world.timeout(t_end - self.world.now)
+
+    # -- mobile-terminated requests (RADIO-NBIOT §8 anchor 4) ---------------------------------
+    def mobile_terminated(
+        self, op: str = "read", nbytes: int = 40, response_b: int = 60
+    ) -> simpy.events.Process:
+        """A server-initiated LwM2M request (``nbytes`` CoAP bytes, answered with
+        ``response_b``) sent now. The network delivers it when the module can hear it:
+
+        * RRC connected: at once;
+        * idle (DRX / eDRX, T3324 running): at the module's next paging occasion, if that
+          comes before T3324 puts it into PSM (:mod:`.paging`; mean wait about half the eDRX
+          cycle for a short PTW);
+        * in PSM: held (TS 23.682 extended buffering / LwM2M queue mode) until the module's
+          next uplink or its next periodic TAU, whichever comes first.
+
+        Each delivery emits ``nbiot.mt_delivered`` (``via``, ``wait_s``) and is kept in
+        :attr:`mt_waits`; the response reaches the server as ``op + "_response"``.
+        """
+        return self.world.process(self._mt(_Held(op, nbytes, response_b, self.world.now)))
+
+    def _mt(self, held: _Held) -> Generator:
+        held.done = self.world.event()
+        radio = self.radio
+        if self._paging is not None:  # a page for this module is pending: same occasion
+            self._paging.append(held)
+            yield held.done
+            return
+        with self._radio_lock.request() as req:
+            yield req
+            now = self.world.now
+            radio._settle(now)
+            if radio.connected:
+                yield from self._serve([held], "connected", now)
+                return
+            po = radio.paging.next_occasion(now + self.network.core_delay_s)
+            pageable = not radio.psm or po < radio.released_at + radio.t3324_s
+            if not radio.in_psm(now) and pageable:
+                self._paging = batch = [held]
+                try:
+                    yield self.world.timeout(max(0.0, po - self.network.core_delay_s - now))
+                finally:
+                    self._paging = None
+                yield from self._serve(batch, "paging", po)
+                return
+        self._held.append(held)
+        while not held.done.triggered:
+            tau = radio.next_tau(self.world.now)
+            if tau is None:  # the module is awake for an uplink: it will serve the request
+                yield held.done
+                return
+            yield held.done | self.world.timeout(tau - self.world.now)
+            if held.done.triggered:
+                return
+            with self._radio_lock.request() as req:
+                yield req
+                if held.done.triggered or self.world.now > tau:
+                    continue  # an uplink came first and served it, or the TAU moved
+                tl = Timeline(self.name)
+                try:
+                    t = radio.tau_wake(tau, tl)
+                except RadioFailure:
+                    yield from self._replay(tl, self.world.now)
+                    continue
+                yield from self._replay(tl, t)
+                yield from self._serve_held("tau", tau)
+                radio.release_if_done()
+
+    def _serve_held(self, via: str, woke: float) -> Generator:
+        """Deliver every held request on the module's current connection; ``woke`` is when
+        the module became reachable (TAU due, or the uplink heard)."""
+        held, self._held = self._held, []
+        yield from self._serve([h for h in held if not h.done.triggered], via, woke)
+
+    def _serve(self, batch: list[_Held], via: str, woke: float) -> Generator:
+        """The requests' downlinks (the first pages the module when it is idle) and the
+        module's responses, from ``woke`` (when the module became reachable)."""
+        tl = Timeline(self.name)
+        ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
+        t = end = self.world.now
+        for held in batch:
+            wait = woke - held.queued_at
+            self.mt_waits.append((via, wait))
+            mt = ev.NbiotMtDelivered(source=self.name, op=held.op, via=via, wait_s=round(wait, 6))
+            tl.add(max(woke, t), mt)
+            back = self.radio.downlink(t, held.nbytes + ovh, tl)
+            if back is None:
+                continue
+            try:
+                sent, arrival = self.radio.uplink(back, held.response_b + ovh, tl)
+            except RadioFailure:
+                continue
+            t = end = sent
+            if arrival is not None:
+                op = f"{held.op}_response"
+                tl.deliver(arrival, op=op, protocol="coap", nbytes=held.response_b)
+        yield from self._replay(tl, end)
+        self.radio.release_if_done()
+        for held in batch:
+            held.done.succeed()
 
     # -- protocol timelines (pure arithmetic on the radio; replayed by _replay) ----------------
     def _exchange(

@@ -270,6 +270,29 @@ class Radio:
                 self.last_tau = base + n * self.t3412_s
                 self._tau_air(n)
 
+    def next_tau(self, t: float) -> float | None:
+        """When the module, asleep in PSM at ``t``, next wakes for a periodic TAU (T3412
+        restarted when it entered idle); ``None`` when it is not in PSM at ``t``."""
+        if not self.in_psm(t) or not self.t3412_s:
+            return None
+        base = max(self.last_tau, self.released_at)
+        return base + max(1, math.ceil((t - base) / self.t3412_s - 1e-9)) * self.t3412_s
+
+    def tau_wake(self, t: float, tl: Timeline) -> float:
+        """The periodic TAU due at ``t`` (:meth:`next_tau`) as a real connection, because the
+        network holds mobile-terminated data for the module and delivers it now (TS 23.682
+        extended buffering). Returns when connected; raises :class:`RadioFailure`."""
+        due = t
+        t = self._connect(t, tl)
+        if abs(self.last_tau - due) < 1e-6:
+            # the PSM gap counted this TAU with its mean air time; the real connection above
+            # replaces that estimate (the count stays)
+            self._tau_air(-1)
+        else:
+            self.times.tau += 1
+            self.last_tau = due
+        return t
+
     def _tau_air(self, n: int) -> None:
         """State times of ``n`` periodic TAUs at this CE level (mean values, no draws, so the
         module's random streams are untouched): re-sync, random access at the mean NPRACH
