@@ -13,7 +13,8 @@ from simulator.nbiot import fidelity
 
 @pytest.fixture(scope="module")
 def rows():
-    return fidelity.levels()
+    """Like for like: the published device class's sleep floor, the module's other defaults."""
+    return fidelity.levels(power=fidelity.PUBLISHED_FLOOR)
 
 
 def test_doc_is_generated_from_the_current_model():
@@ -33,12 +34,21 @@ def test_battery_life_orders_as_published_and_each_level_is_within_30_percent(ro
     assert all(r.uplinks >= fidelity.MODULES * (fidelity.DAYS - 1) for r in rows)
 
 
+def test_the_cmi6140_with_its_own_sleep_current_keeps_the_ordering():
+    own = fidelity.levels(days=8, modules=10)
+    assert own[0].years > own[1].years > own[2].years
+    assert fidelity.band_failures(own, band=10.0) == []
+    # the 8 uA floor caps the module at 19.8 y whatever the radio does
+    assert own[0].years < 5.0 * 3600 / (3.6 * 8e-6 * 86400) / 365.25
+
+
 def test_the_band_check_fails_for_the_model_without_the_stack_knobs():
     """Falsifiable: the stack as it was before RAI, CID, the RFC 7925 timer and C-DRX (and
     each knob's own contribution is visible in the same check)."""
     old = fidelity.levels(
         module={"dtls_connection_id": False, "dtls_timer_profile": "rfc6347"},
         network={"release_assistance": False, "cdrx_cycle_s": 0.0},
+        power=fidelity.PUBLISHED_FLOOR,
         days=6,
         modules=10,
     )

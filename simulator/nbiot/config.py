@@ -188,6 +188,24 @@ class ModuleConfig(StrictModel):
         "PSM, no handshake per uplink (RADIO §4.1; boaks, NCS); the CMi6140 manual is silent",
         doc="keep the DTLS session across PSM and NAT rebinding",
     )
+    lwm2m_lifetime_s: int = setting(
+        86400,
+        source="OMA LwM2M 1.1 Core: Register `lt` = Server object /1/x/1, example 86400 s "
+        "(RADIO §4.3); the CMi6140 page summaries do not give a value",
+        unit="s",
+        ge=60,
+        le=timers.T3412_EXT_MAX_S,
+        doc="LwM2M registration lifetime: the module sends a Registration Update before it "
+        "lapses (with a transmission when the next one would come too late, else on its own)",
+    )
+    lwm2m_update_margin_s: int = setting(
+        60,
+        source="bench (clients update ahead of expiry; Zephyr LwM2M uses a few seconds to "
+        "a few minutes)",
+        unit="s",
+        ge=1,
+        doc="a standalone Update goes this long before the registration lapses",
+    )
     configuration_lock: Literal["open", "locked"] = "open"  # seed 001 §7.2 default Open
 
     @pydantic.field_validator(*PARAMS, mode="after")

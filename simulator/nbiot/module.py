@@ -153,6 +153,9 @@ class Cmi6140:
         self._dtls_session = False
         self._last_datagram = -1e18
         self._registered = False
+        self._reg_until = 0.0  # world time the LwM2M registration lapses
+        self.registration_lapses = 0
+        self.lifetime_updates = 0  # standalone Registration Updates (no transmission due)
         self._mqtt_connected = False
         self._mqtt_topic = False
         self._telegram_start = 0.0
@@ -170,6 +173,8 @@ class Cmi6140:
         if start:
             world.process(self._readout_loop())
             world.process(self._transmit_loop())
+            if self.config.protocol == "lwm2m":
+                world.process(self._lifetime_loop())
 
     # -- clock --------------------------------------------------------------------------------
     @property
@@ -617,21 +622,64 @@ class Cmi6140:
                 self._dtls_session = True
                 new_session = True
         if cfg.protocol == "lwm2m":
-            if not self._registered:
+            lapsed = self._registered and t >= self._reg_until
+            if lapsed:
+                self.registration_lapses += 1  # the server dropped it: Register again
+            if not self._registered or lapsed:
                 ok, t = self._coap(t, coap.register_size(), coap.created_ack_size(), "register", tl)
                 if not ok:
                     return False, t
                 self._registered = True
-            elif new_session:
-                # LwM2M 1.1 queue mode: a new DTLS session / address is announced by an Update.
+                self._reg_until = t + cfg.lwm2m_lifetime_s
+            elif new_session or self._update_due(t):
+                # LwM2M 1.1 queue mode: a new DTLS session / address is announced by an
+                # Update; so is a registration that would lapse before the next transmission.
                 ok, t = self._coap(t, coap.update_size(), coap.changed_ack_size(), "update", tl)
                 if not ok:
                     return False, t
+                self._reg_until = t + cfg.lwm2m_lifetime_s
             cf = 112 if cfg.message_encoding == "senml_cbor" else 50
             return self._coap(
                 t, coap.send_size(len(data), cf), coap.changed_ack_size(), "send", tl, data
             )
         return self._mqttsn(t, data, new_session, tl)
+
+    def _update_due(self, t: float) -> bool:
+        """True when the registration lapses before the earliest next transmission (one
+        interval less the randomisation window, seed 001 §7.3.3): refreshing it now saves a
+        standalone Update. Later transmissions may still need one (:meth:`_lifetime_loop`)."""
+        cfg = self.config
+        gap = (cfg.transmit_interval_min - cfg.transmit_delay_min) * 60
+        return t + gap >= self._reg_until - cfg.lwm2m_update_margin_s
+
+    def _lifetime_loop(self) -> Generator:
+        """A standalone Registration Update when no transmission comes before the lifetime
+        ends (lifetime shorter than the transmit interval; OMA LwM2M 1.1 Core §6.x Update)."""
+        while True:
+            due = self._reg_until - self.config.lwm2m_update_margin_s
+            if not self._registered or due <= self.world.now:
+                yield self.world.timeout(self.config.lwm2m_lifetime_s / 4)
+                if not self._registered or self._reg_until - self.world.now > (
+                    self.config.lwm2m_update_margin_s
+                ):
+                    continue
+            else:
+                yield self.world.timeout(due - self.world.now)
+                if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
+                    continue  # a transmission refreshed it meanwhile
+            with self._radio_lock.request() as req:
+                yield req
+                if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
+                    continue
+                tl = Timeline(self.name)
+                ok, t = self._coap(
+                    self.world.now, coap.update_size(), coap.changed_ack_size(), "update", tl
+                )
+                if ok:
+                    self._reg_until = t + self.config.lwm2m_lifetime_s
+                self.lifetime_updates += 1
+                yield from self._replay(tl, t)
+                self.radio.release_if_done()
 
     def _mqttsn(self, t: float, data: bytes, new_session: bool, tl: Timeline) -> tuple[bool, float]:
         cfg = self.config
