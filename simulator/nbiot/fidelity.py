@@ -107,7 +107,8 @@ def scenario(
                 "coupling_loss": {"distribution": "fixed", "value_db": coupling_loss_db},
             },
             "module": cfg,
-            "network": network or {},
+            # one device's energy and latency, as published: no other module's traffic
+            "network": {"shared_data_channels": False, **(network or {})},
             "power": power or {},
             "output": {"trace": "off", "plots": False},
         }

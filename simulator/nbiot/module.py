@@ -41,6 +41,7 @@ import simpy
 from simulator.core import events as ev
 from simulator.core.world import World
 from simulator.nbiot import coap, dtls, mqttsn, payload, schedule
+from simulator.nbiot.channel import DataChannel
 from simulator.nbiot.config import ConfigStore, ModuleConfig
 from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import SERVER, NetworkParams, Radio, RadioFailure, Timeline
@@ -101,6 +102,7 @@ class Cmi6140:
         meter: MeterProfile | None = None,
         start: bool = True,
         cell: NprachCell | None = None,
+        channels: tuple[DataChannel, DataChannel] | None = None,
     ) -> None:
         self.world = world
         self.module_id = module_id
@@ -132,6 +134,7 @@ class Cmi6140:
                 cfg.paging_time_window_s,
             ),
             cell=cell,
+            channels=channels,
         )
         self.link = self.radio
         self._rng_tx = world.rng(f"{self.name}/tx_delay")

@@ -45,6 +45,7 @@ from typing import Any
 
 from simulator.core import events as ev
 from simulator.core.settings import setting
+from simulator.nbiot.channel import DataChannel
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
 from simulator.scenario import StrictModel
@@ -126,6 +127,18 @@ class NetworkParams(StrictModel):
     )
     nat_timeout_s: float = 60.0
     ip_udp_overhead_b: int = 28  # IPv4 20 + UDP 8 (no header compression)
+    ul_carrier_share: tuple[float, float, float] = setting(
+        (1.0, 0.25, 1 / 12),
+        source="bench: 12 / 3 / 1 of the 12 NPUSCH subcarriers per CE level (TS 36.211 "
+        "§10.1.2.3 allows 1, 3, 6, 12 [R])",
+        doc="share of the uplink carrier a datagram occupies during its air time",
+    )
+    shared_data_channels: bool = setting(
+        True,
+        source="bench (TR 45.820 evaluates capacity per cell; .channel docstring)",
+        doc="the fleet shares one NPUSCH and one NPDSCH: a datagram waits while the channel "
+        "carries another module's (queueing delay, saturation)",
+    )
 
 
 def ce_level(coupling_loss_db: float, params: NetworkParams) -> int:
@@ -211,7 +224,9 @@ class Radio:
         edrx_cycle_s: float = 81.92,
         paging: PagingSchedule | None = None,
         cell: NprachCell | None = None,
+        channels: tuple[DataChannel, DataChannel] | None = None,
     ) -> None:
+        self.channels = channels  # (uplink, downlink) shared with the fleet, or None
         self.coupling_loss_db = coupling_loss_db
         self.params = params
         self.rng = rng
@@ -436,7 +451,11 @@ class Radio:
         self.times.tx_s += air
         self.times.datagrams_up += 1
         self.times.bytes_up += size
-        done = t + grant + air
+        start = t + grant
+        if self.channels is not None:
+            share = self.params.ul_carrier_share[self.level]
+            start = self.channels[0].book(start, air * share)  # waits while NPUSCH is full
+        done = start + air
         self.busy_until = done
         self.last_activity = done
         if self._lost():
@@ -466,11 +485,15 @@ class Radio:
         t = max(t, self.busy_until)
         self._inactive(t)
         size = nbytes + self.params.ip_udp_overhead_b
-        rx = self.params.npdcch_rmax[self.level] / 1000.0 + self._dl_seconds(size)
-        self.times.rx_s += rx
+        rmax = self.params.npdcch_rmax[self.level] / 1000.0
+        air = self._dl_seconds(size)
+        self.times.rx_s += rmax + air
         self.times.datagrams_down += 1
         self.times.bytes_down += size
-        t += rx
+        t += rmax
+        if self.channels is not None:
+            t = self.channels[1].book(t, air)  # waits while NPDSCH carries others
+        t += air
         self.busy_until = t
         self.last_activity = t
         if self._lost():
