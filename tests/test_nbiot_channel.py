@@ -62,9 +62,9 @@ def _cell(tmp_path, modules: int) -> dict:
 
 
 def test_a_loaded_cell_queues_and_saturates(tmp_path):
-    """CE1 (8 repetitions): about 1.3 s of NPUSCH per Send and a 20-byte ACK down. 100
-    modules in an hour barely load the channel; 3000 need more air time than the hour has."""
-    light, heavy = _cell(tmp_path, 100), _cell(tmp_path, 3000)
+    """CE1 (8 repetitions, 3 of 12 subcarriers): about 1.3 s of NPUSCH per Send and an ACK
+    down. 100 modules in an hour barely load the carrier; 10,000 need more than the hour."""
+    light, heavy = _cell(tmp_path, 100), _cell(tmp_path, 10_000)
     lu, hu = light["data_channels"]["uplink"], heavy["data_channels"]["uplink"]
     assert lu["utilisation"] < 0.05 and lu["wait_p50_s"] == 0.0
     assert hu["utilisation"] > 0.5  # over 1.6 h, most of it inside the one-hour window
