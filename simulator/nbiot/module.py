@@ -173,8 +173,15 @@ class Cmi6140:
         self.cell_id = 0x1A2B
         self.meter_comm_status = 0
         self.last_error_flags = 0
+        # Statistics-only runs (detail "off") take readouts lazily when they are needed (a
+        # transmission, a sync, the summary) instead of waking every readout interval; the
+        # readouts, their times and values are the same (tests/test_nbiot_fast_path.py).
+        self._lazy = detail == "off"
+        self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
+        self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
         if start:
-            world.process(self._readout_loop())
+            if not self._lazy:
+                world.process(self._readout_loop())
             world.process(self._transmit_loop())
             if self.config.protocol == "lwm2m":
                 world.process(self._lifetime_loop())
@@ -207,7 +214,11 @@ class Cmi6140:
     def sync_time(self, clock_error_s: float = 0.0) -> None:
         """Synchronise the meter clock now (OTC App, time server or network time; §7.3.2)."""
         before = self.local_now()
+        self.catch_up(self.world.now)
         self.clock_error_s = clock_error_s
+        if self._lazy:  # the readout loop restarts its grid from the new meter time
+            self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
+            self._lazy_t = self.world.now
         self.world.emit(
             ev.NbiotTimeSync(
                 source=self.name, before=before.isoformat(), after=self.local_now().isoformat()
@@ -243,19 +254,35 @@ class Cmi6140:
             "error_flags": 0,
         }
 
-    def _readout(self, local: datetime, reason: str) -> payload.Readout:
-        r = payload.Readout(
-            self.meter_id, local, seq=self._seq, **self._meter_registers(self.world.now)
-        )
+    def _readout(self, local: datetime, reason: str, at: float | None = None) -> payload.Readout:
+        t = self.world.now if at is None else at
+        r = payload.Readout(self.meter_id, local, seq=self._seq, **self._meter_registers(t))
         self._seq += 1
         self.produced += 1
         self.unsent.append(r)
-        self.world.emit(
-            ev.NbiotReadout(
-                source=self.name, local_time=local.isoformat(), reason=reason, seq=r.seq
+        if not self._lazy:  # a statistics-only run records no trace
+            self.world.emit(
+                ev.NbiotReadout(
+                    source=self.name, local_time=local.isoformat(), reason=reason, seq=r.seq
+                )
             )
-        )
         return r
+
+    def catch_up(self, until: float, *, inclusive: bool = False) -> None:
+        """Lazy readouts: take every scheduled readout due before world time ``until`` (s)
+        (``inclusive``: at it too: a readout due at the same instant as a transmission runs
+        first on the event path), with the values the readout loop would have read."""
+        if not self._lazy:
+            return
+        interval = self.config.readout_interval_min
+        while True:
+            slot_t = self.world_time_of(self._lazy_slot)
+            t = self._lazy_t + max(0.0, slot_t - self._lazy_t)  # as SimPy schedules it
+            if t > until or (t == until and not inclusive):
+                return
+            self._readout(self._lazy_slot, "schedule", at=t)
+            self._lazy_t = t
+            self._lazy_slot = schedule.next_slot(self._lazy_slot, interval)
 
     def _readout_loop(self) -> Generator:
         slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
@@ -315,6 +342,7 @@ class Cmi6140:
         with self._radio_lock.request() as req:
             yield req
             self.transmissions += 1
+            self.catch_up(self.world.now, inclusive=True)
             telegrams = self._select()
             tx = ev.NbiotTransmission(
                 source=self.name,
@@ -725,6 +753,7 @@ class Cmi6140:
         """Each readout taken in exactly one state: ``delivered`` (its telegram reached the
         server, acknowledged or not), ``pending`` (stored, not at the server) or
         ``expired`` (dropped by max age before any copy reached the server)."""
+        self.catch_up(self.world.now)
         pending = sum(1 for r in self.unsent if r.seq not in self.at_server)
         return {
             "delivered": len(self.at_server),
@@ -734,6 +763,7 @@ class Cmi6140:
 
     def summary(self, t_end: float) -> dict[str, Any]:
         """Counters, state times and energy up to world time ``t_end``."""
+        self.catch_up(t_end)
         self.radio.finish(t_end)
         energy = self.power.energy_j(self.radio.times, edrx=self.radio.edrx)
         return {
