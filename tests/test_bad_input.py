@@ -111,7 +111,7 @@ def test_scenario_count_far_over_the_limit_is_refused_before_expanding(tmp_path)
             {"count__150": "count = 2000000", "interval_s__120.0": "interval_s = 1"},
             ".toml:10: meters.count: ",
         ),
-        ("nbiot-fleet", {"hours__49": "hours = 8784"}, None),
+        ("nbiot-fleet", {"hours__55": "hours = 8784"}, None),
     ],
 )
 def test_events_over_the_stated_limit_are_refused_with_file_line(tmp_path, base, replace, where):
@@ -173,7 +173,7 @@ def test_a_table_where_a_value_belongs_is_reported_not_raised(tmp_path, key) -> 
         ("mbus-small", {"length_m__200": "length_m = inf"}, "bus.cable.length_m"),
         ("stream-small", {"interval_s__120.0": "interval_s = inf"}, "meters.interval_s"),
         ("stream-small", {"hours__2.0": "hours = inf"}, "hours"),
-        ("nbiot-fleet", {"hours__49": "hours = nan"}, "hours"),
+        ("nbiot-fleet", {"hours__55": "hours = nan"}, "hours"),
     ],
 )
 def test_infinite_and_nan_values_are_refused_in_validation(tmp_path, base, replace, key):

@@ -78,6 +78,7 @@ CROWD = textwrap.dedent("""\
     transmit_delay_min = DELAY
     [network]
     nprach_collisions = COLLISIONS
+    shared_data_channels = false  # NPRACH alone here (test_nbiot_channel.py: data channels)
     [output]
     trace = "off"
     plots = false

@@ -30,6 +30,9 @@ from simulator.mbus.settings import (
     MbusSettings,
     MbusTiming,
 )
+from simulator.nbiot.config import ModuleConfig
+from simulator.nbiot.energy import PowerModel
+from simulator.nbiot.network import NetworkParams
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
@@ -131,6 +134,25 @@ SECTIONS = [
         None,
         'What the mobile network does to each SMS of a `kind = "cme2100"` run, '
         "set in the scenario's `[sms_network]` (all off by default).",
+    ),
+    (
+        "CMi6140 NB-IoT stack: scenario `[module]`",
+        ModuleConfig,
+        None,
+        "The stack knobs real NB-IoT modules use (docs/nbiot.md, docs/nbiot-fidelity.md); "
+        "the manual's own parameters are in `simulator.nbiot.config.PARAMS`.",
+    ),
+    (
+        "NB-IoT network: scenario `[network]`",
+        NetworkParams,
+        None,
+        'What the cell and core do to a module (docs/nbiot.md "Network model").',
+    ),
+    (
+        "NB-IoT power model: scenario `[power]`",
+        PowerModel,
+        None,
+        'Currents per state (docs/nbiot.md "Energy").',
     ),
 ]
 

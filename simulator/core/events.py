@@ -640,6 +640,17 @@ class NbiotPaged(TraceEvent):
     wait_s: Annotated[float, "s until the paging occasion"]
 
 
+@event
+class NbiotMtDelivered(TraceEvent):
+    """A mobile-terminated (server-initiated) request reached the module after the network
+    held it (RADIO-NBIOT §8 anchor 4)."""
+
+    kind = "nbiot.mt_delivered"
+    op: Annotated[str, "the server's request (read, write, execute, ...)"]
+    via: Annotated[str, "connected, paging (DRX/eDRX), mo (next uplink) or tau (periodic TAU)"]
+    wait_s: Annotated[float, "s from the server's request to the module starting to receive it"]
+
+
 # == wireless M-Bus radio (simulator/wmbus) ====================================================
 
 

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import pydantic
 
+from simulator.core.settings import setting
 from simulator.nbiot import timers
 from simulator.nbiot.dtls import TIMER_PROFILES as DTLS_INITIAL_TIMER_S
 from simulator.scenario import StrictModel
@@ -156,7 +157,12 @@ class ModuleConfig(StrictModel):
     dtls_max_timeout_s: float = PARAMS["dtls_max_timeout_s"].default
     # None: the initial timer of dtls_timer_profile (1 s RFC 6347, 9 s RFC 7925 §11).
     dtls_min_timeout_s: float | None = None
-    dtls_timer_profile: Literal["rfc6347", "rfc7925"] = "rfc6347"
+    dtls_timer_profile: Literal["rfc6347", "rfc7925"] = setting(
+        "rfc7925",
+        source="RFC 7925 §11 (TLS/DTLS IoT profile, the profile of the LwM2M PSK cipher suite): "
+        "initial timer 9 s for links whose round trip exceeds RFC 6347's 1 s",
+        doc="DTLS handshake retransmission timer profile (simulator.nbiot.dtls)",
+    )
     communication_retry_count: int = _default("communication_retry_count")
     power_saving_mode: PowerSavingMode = "edrx+psm"  # seed 001 §7.5 (default column)
     t3324_s: int = int(PARAMS["t3324_s"].default)
@@ -181,7 +187,30 @@ class ModuleConfig(StrictModel):
     mqttsn_qos: Literal[-1, 0, 1] = 1
     mqttsn_t_retry_s: float = PARAMS["mqttsn_t_retry_s"].default
     mqttsn_n_retry: int = int(PARAMS["mqttsn_n_retry"].default)
-    dtls_connection_id: bool = False  # RFC 9146; the CMi6140 manual does not say -> off
+    dtls_connection_id: bool = setting(
+        True,
+        source="RFC 9146 (DTLS 1.2 Connection ID): the session survives NAT rebinding after "
+        "PSM, no handshake per uplink (RADIO §4.1; boaks, NCS); the CMi6140 manual is silent",
+        doc="keep the DTLS session across PSM and NAT rebinding",
+    )
+    lwm2m_lifetime_s: int = setting(
+        86400,
+        source="OMA LwM2M 1.1 Core: Register `lt` = Server object /1/x/1, example 86400 s "
+        "(RADIO §4.3); the CMi6140 page summaries do not give a value",
+        unit="s",
+        ge=60,
+        le=timers.T3412_EXT_MAX_S,
+        doc="LwM2M registration lifetime: the module sends a Registration Update before it "
+        "lapses (with a transmission when the next one would come too late, else on its own)",
+    )
+    lwm2m_update_margin_s: int = setting(
+        60,
+        source="bench (clients update ahead of expiry; Zephyr LwM2M uses a few seconds to "
+        "a few minutes)",
+        unit="s",
+        ge=1,
+        doc="a standalone Update goes this long before the registration lapses",
+    )
     configuration_lock: Literal["open", "locked"] = "open"  # seed 001 §7.2 default Open
 
     @pydantic.field_validator(*PARAMS, mode="after")

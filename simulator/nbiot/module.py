@@ -41,12 +41,27 @@ import simpy
 from simulator.core import events as ev
 from simulator.core.world import World
 from simulator.nbiot import coap, dtls, mqttsn, payload, schedule
+from simulator.nbiot.channel import DataChannel
 from simulator.nbiot.config import ConfigStore, ModuleConfig
 from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import SERVER, NetworkParams, Radio, RadioFailure, Timeline
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
 from simulator.nbiot.server import NbiotServer
+
+#: Module events traced at every detail level except "off" (the rest only with "datagram").
+MESSAGE_KINDS = frozenset({"nbiot.mt_delivered"})
+
+
+@dataclass
+class _Held:
+    """A mobile-terminated request waiting for the module (queued at world time s)."""
+
+    op: str
+    nbytes: int
+    response_b: int
+    queued_at: float
+    done: Any = None  # SimPy event, set when served
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,7 @@ class Cmi6140:
         meter: MeterProfile | None = None,
         start: bool = True,
         cell: NprachCell | None = None,
+        channels: tuple[DataChannel, DataChannel] | None = None,
     ) -> None:
         self.world = world
         self.module_id = module_id
@@ -126,6 +142,7 @@ class Cmi6140:
                 cfg.paging_time_window_s,
             ),
             cell=cell,
+            channels=channels,
         )
         self.link = self.radio
         self._rng_tx = world.rng(f"{self.name}/tx_delay")
@@ -147,20 +164,35 @@ class Cmi6140:
         self._dtls_session = False
         self._last_datagram = -1e18
         self._registered = False
+        self._reg_until = 0.0  # world time the LwM2M registration lapses
+        self.registration_lapses = 0
+        self.lifetime_updates = 0  # standalone Registration Updates (no transmission due)
         self._mqtt_connected = False
         self._mqtt_topic = False
         self._telegram_start = 0.0
         self.tx_window_s: list[float] = []  # send time minus planned time, per transmission
         self._sync = world.event()
         self._radio_lock = simpy.Resource(world.env, capacity=1)
+        self._held: list[_Held] = []  # MT requests the network holds while the module sleeps
+        self._paging: list[_Held] | None = None  # requests waiting for the pending page
+        self.mt_waits: list[tuple[str, float]] = []  # (via, s) per delivered MT request
         self.serial = f"CMI{module_id:010d}"
         self.firmware = "1.2.0-sim"
         self.cell_id = 0x1A2B
         self.meter_comm_status = 0
         self.last_error_flags = 0
+        # Statistics-only runs (detail "off") take readouts lazily when they are needed (a
+        # transmission, a sync, the summary) instead of waking every readout interval; the
+        # readouts, their times and values are the same (tests/test_nbiot_fast_path.py).
+        self._lazy = detail == "off"
+        self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
+        self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
         if start:
-            world.process(self._readout_loop())
+            if not self._lazy:
+                world.process(self._readout_loop())
             world.process(self._transmit_loop())
+            if self.config.protocol == "lwm2m":
+                world.process(self._lifetime_loop())
 
     # -- clock --------------------------------------------------------------------------------
     @property
@@ -190,7 +222,11 @@ class Cmi6140:
     def sync_time(self, clock_error_s: float = 0.0) -> None:
         """Synchronise the meter clock now (OTC App, time server or network time; §7.3.2)."""
         before = self.local_now()
+        self.catch_up(self.world.now)
         self.clock_error_s = clock_error_s
+        if self._lazy:  # the readout loop restarts its grid from the new meter time
+            self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
+            self._lazy_t = self.world.now
         self.world.emit(
             ev.NbiotTimeSync(
                 source=self.name, before=before.isoformat(), after=self.local_now().isoformat()
@@ -229,19 +265,35 @@ class Cmi6140:
             "pulse_b": int(m.pulse_b_per_h * hours),
         }
 
-    def _readout(self, local: datetime, reason: str) -> payload.Readout:
-        r = payload.Readout(
-            self.meter_id, local, seq=self._seq, **self._meter_registers(self.world.now)
-        )
+    def _readout(self, local: datetime, reason: str, at: float | None = None) -> payload.Readout:
+        t = self.world.now if at is None else at
+        r = payload.Readout(self.meter_id, local, seq=self._seq, **self._meter_registers(t))
         self._seq += 1
         self.produced += 1
         self.unsent.append(r)
-        self.world.emit(
-            ev.NbiotReadout(
-                source=self.name, local_time=local.isoformat(), reason=reason, seq=r.seq
+        if not self._lazy:  # a statistics-only run records no trace
+            self.world.emit(
+                ev.NbiotReadout(
+                    source=self.name, local_time=local.isoformat(), reason=reason, seq=r.seq
+                )
             )
-        )
         return r
+
+    def catch_up(self, until: float, *, inclusive: bool = False) -> None:
+        """Lazy readouts: take every scheduled readout due before world time ``until`` (s)
+        (``inclusive``: at it too: a readout due at the same instant as a transmission runs
+        first on the event path), with the values the readout loop would have read."""
+        if not self._lazy:
+            return
+        interval = self.config.readout_interval_min
+        while True:
+            slot_t = self.world_time_of(self._lazy_slot)
+            t = self._lazy_t + max(0.0, slot_t - self._lazy_t)  # as SimPy schedules it
+            if t > until or (t == until and not inclusive):
+                return
+            self._readout(self._lazy_slot, "schedule", at=t)
+            self._lazy_t = t
+            self._lazy_slot = schedule.next_slot(self._lazy_slot, interval)
 
     def _readout_loop(self) -> Generator:
         slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
@@ -305,6 +357,7 @@ class Cmi6140:
         with self._radio_lock.request() as req:
             yield req
             self.transmissions += 1
+            self.catch_up(self.world.now, inclusive=True)
             telegrams = self._select()
             tx = ev.NbiotTransmission(
                 source=self.name,
@@ -350,12 +403,15 @@ class Cmi6140:
                 sent = {r.seq for r in batch}
                 self.unsent = [r for r in self.unsent if r.seq not in sent]
                 self.sent += len(batch)
+            if self._held and self.radio.connected:
+                # LwM2M queue mode: the server sends what it holds once the module is heard
+                yield from self._serve_held("mo", self.world.now)
             self.radio.release_if_done()
 
     def _replay(self, tl: Timeline, t_end: float) -> Generator:
         verbose = self.detail == "datagram"
         for t, kind, item in tl.sorted():
-            if kind != SERVER and not verbose:
+            if kind != SERVER and not verbose and kind not in MESSAGE_KINDS:
                 continue
             if t > self.world.now:
                 yield self.world.timeout(t - self.world.now)
@@ -367,6 +423,105 @@ class Cmi6140:
                 self.world.emit(item)
         if t_end > self.world.now:
             yield self.world.timeout(t_end - self.world.now)
+
+    # -- mobile-terminated requests (RADIO-NBIOT §8 anchor 4) ---------------------------------
+    def mobile_terminated(
+        self, op: str = "read", nbytes: int = 40, response_b: int = 60
+    ) -> simpy.events.Process:
+        """A server-initiated LwM2M request (``nbytes`` CoAP bytes, answered with
+        ``response_b``) sent now. The network delivers it when the module can hear it:
+
+        * RRC connected: at once;
+        * idle (DRX / eDRX, T3324 running): at the module's next paging occasion, if that
+          comes before T3324 puts it into PSM (:mod:`.paging`; mean wait about half the eDRX
+          cycle for a short PTW);
+        * in PSM: held (TS 23.682 extended buffering / LwM2M queue mode) until the module's
+          next uplink or its next periodic TAU, whichever comes first.
+
+        Each delivery emits ``nbiot.mt_delivered`` (``via``, ``wait_s``) and is kept in
+        :attr:`mt_waits`; the response reaches the server as ``op + "_response"``.
+        """
+        return self.world.process(self._mt(_Held(op, nbytes, response_b, self.world.now)))
+
+    def _mt(self, held: _Held) -> Generator:
+        held.done = self.world.event()
+        radio = self.radio
+        if self._paging is not None:  # a page for this module is pending: same occasion
+            self._paging.append(held)
+            yield held.done
+            return
+        with self._radio_lock.request() as req:
+            yield req
+            now = self.world.now
+            radio._settle(now)
+            if radio.connected:
+                yield from self._serve([held], "connected", now)
+                return
+            po = radio.paging.next_occasion(now + self.network.core_delay_s)
+            pageable = not radio.psm or po < radio.released_at + radio.t3324_s
+            if not radio.in_psm(now) and pageable:
+                self._paging = batch = [held]
+                try:
+                    yield self.world.timeout(max(0.0, po - self.network.core_delay_s - now))
+                finally:
+                    self._paging = None
+                yield from self._serve(batch, "paging", po)
+                return
+        self._held.append(held)
+        while not held.done.triggered:
+            tau = radio.next_tau(self.world.now)
+            if tau is None:  # the module is awake for an uplink: it will serve the request
+                yield held.done
+                return
+            yield held.done | self.world.timeout(tau - self.world.now)
+            if held.done.triggered:
+                return
+            with self._radio_lock.request() as req:
+                yield req
+                if held.done.triggered or self.world.now > tau:
+                    continue  # an uplink came first and served it, or the TAU moved
+                tl = Timeline(self.name)
+                try:
+                    t = radio.tau_wake(tau, tl)
+                except RadioFailure:
+                    yield from self._replay(tl, self.world.now)
+                    continue
+                yield from self._replay(tl, t)
+                yield from self._serve_held("tau", tau)
+                radio.release_if_done()
+
+    def _serve_held(self, via: str, woke: float) -> Generator:
+        """Deliver every held request on the module's current connection; ``woke`` is when
+        the module became reachable (TAU due, or the uplink heard)."""
+        held, self._held = self._held, []
+        yield from self._serve([h for h in held if not h.done.triggered], via, woke)
+
+    def _serve(self, batch: list[_Held], via: str, woke: float) -> Generator:
+        """The requests' downlinks (the first pages the module when it is idle) and the
+        module's responses, from ``woke`` (when the module became reachable)."""
+        tl = Timeline(self.name)
+        ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
+        t = end = self.world.now
+        for held in batch:
+            wait = woke - held.queued_at
+            self.mt_waits.append((via, wait))
+            mt = ev.NbiotMtDelivered(source=self.name, op=held.op, via=via, wait_s=round(wait, 6))
+            tl.add(max(woke, t), mt)
+            back = self.radio.downlink(t, held.nbytes + ovh, tl)
+            if back is None:
+                continue
+            try:
+                sent, arrival = self.radio.uplink(back, held.response_b + ovh, tl)
+            except RadioFailure:
+                continue
+            t = end = sent
+            if arrival is not None:
+                op = f"{held.op}_response"
+                tl.deliver(arrival, op=op, protocol="coap", nbytes=held.response_b)
+        yield from self._replay(tl, end)
+        self.radio.release_if_done()
+        for held in batch:
+            held.done.succeed()
 
     # -- protocol timelines (pure arithmetic on the radio; replayed by _replay) ----------------
     def _exchange(
@@ -513,21 +668,64 @@ class Cmi6140:
                 self._dtls_session = True
                 new_session = True
         if cfg.protocol == "lwm2m":
-            if not self._registered:
+            lapsed = self._registered and t >= self._reg_until
+            if lapsed:
+                self.registration_lapses += 1  # the server dropped it: Register again
+            if not self._registered or lapsed:
                 ok, t = self._coap(t, coap.register_size(), coap.created_ack_size(), "register", tl)
                 if not ok:
                     return False, t
                 self._registered = True
-            elif new_session:
-                # LwM2M 1.1 queue mode: a new DTLS session / address is announced by an Update.
+                self._reg_until = t + cfg.lwm2m_lifetime_s
+            elif new_session or self._update_due(t):
+                # LwM2M 1.1 queue mode: a new DTLS session / address is announced by an
+                # Update; so is a registration that would lapse before the next transmission.
                 ok, t = self._coap(t, coap.update_size(), coap.changed_ack_size(), "update", tl)
                 if not ok:
                     return False, t
+                self._reg_until = t + cfg.lwm2m_lifetime_s
             cf = payload.CONTENT_FORMATS[cfg.message_encoding]
             return self._coap(
                 t, coap.send_size(len(data), cf), coap.changed_ack_size(), "send", tl, data
             )
         return self._mqttsn(t, data, new_session, tl)
+
+    def _update_due(self, t: float) -> bool:
+        """True when the registration lapses before the earliest next transmission (one
+        interval less the randomisation window, seed 001 §7.3.3): refreshing it now saves a
+        standalone Update. Later transmissions may still need one (:meth:`_lifetime_loop`)."""
+        cfg = self.config
+        gap = (cfg.transmit_interval_min - cfg.transmit_delay_min) * 60
+        return t + gap >= self._reg_until - cfg.lwm2m_update_margin_s
+
+    def _lifetime_loop(self) -> Generator:
+        """A standalone Registration Update when no transmission comes before the lifetime
+        ends (lifetime shorter than the transmit interval; OMA LwM2M 1.1 Core §6.x Update)."""
+        while True:
+            due = self._reg_until - self.config.lwm2m_update_margin_s
+            if not self._registered or due <= self.world.now:
+                yield self.world.timeout(self.config.lwm2m_lifetime_s / 4)
+                if not self._registered or self._reg_until - self.world.now > (
+                    self.config.lwm2m_update_margin_s
+                ):
+                    continue
+            else:
+                yield self.world.timeout(due - self.world.now)
+                if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
+                    continue  # a transmission refreshed it meanwhile
+            with self._radio_lock.request() as req:
+                yield req
+                if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
+                    continue
+                tl = Timeline(self.name)
+                ok, t = self._coap(
+                    self.world.now, coap.update_size(), coap.changed_ack_size(), "update", tl
+                )
+                if ok:
+                    self._reg_until = t + self.config.lwm2m_lifetime_s
+                self.lifetime_updates += 1
+                yield from self._replay(tl, t)
+                self.radio.release_if_done()
 
     def _mqttsn(self, t: float, data: bytes, new_session: bool, tl: Timeline) -> tuple[bool, float]:
         cfg = self.config
@@ -570,6 +768,7 @@ class Cmi6140:
         """Each readout taken in exactly one state: ``delivered`` (its telegram reached the
         server, acknowledged or not), ``pending`` (stored, not at the server) or
         ``expired`` (dropped by max age before any copy reached the server)."""
+        self.catch_up(self.world.now)
         pending = sum(1 for r in self.unsent if r.seq not in self.at_server)
         return {
             "delivered": len(self.at_server),
@@ -579,6 +778,7 @@ class Cmi6140:
 
     def summary(self, t_end: float) -> dict[str, Any]:
         """Counters, state times and energy up to world time ``t_end``."""
+        self.catch_up(t_end)
         self.radio.finish(t_end)
         energy = self.power.energy_j(self.radio.times, edrx=self.radio.edrx)
         return {

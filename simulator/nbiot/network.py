@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator.core import events as ev
+from simulator.core.settings import setting
+from simulator.nbiot.channel import DataChannel
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
 from simulator.scenario import StrictModel
@@ -76,9 +78,67 @@ class NetworkParams(StrictModel):
     transfer_sigma: float = 0.25
     core_delay_s: float = 0.05
     rrc_inactivity_s: float = 20.0
-    release_assistance: bool = False
+    release_assistance: bool = setting(
+        True,
+        source="3GPP Rel-14 RAI (TS 24.301 release assistance indication); OMA LwM2M 1.1 "
+        "App. M; u-blox: -93 % energy for 200 B at ECL1 (RADIO §2.1-2.2)",
+        doc="the module signals its last exchange and is released at once, not after "
+        "rrc_inactivity_s",
+    )
+    cdrx_cycle_s: float = setting(
+        2.048,
+        source="Vodafone Barcelona C-DRX 2.048 s (Martinez 2019 via Robinson, RADIO §2.1); "
+        "NB-IoT range 0.256-9.216 s",
+        unit="s",
+        ge=0,
+        le=9.216,
+        doc="connected-mode DRX cycle while RRC connected and inactive; 0 = no C-DRX "
+        "(the module listens all the time, connected current)",
+    )
+    cdrx_on_duration_s: float = setting(
+        0.064,
+        source="bench (onDurationTimer-NB counts NPDCCH periods; not in RADIO)",
+        unit="s",
+        gt=0,
+        doc="NPDCCH monitoring time per C-DRX cycle (at the RX current)",
+    )
+    cdrx_inactivity_s: float = setting(
+        0.5,
+        source="bench (drx-InactivityTimer-NB; not in RADIO)",
+        unit="s",
+        ge=0,
+        doc="after the last datagram the module monitors NPDCCH continuously this long, "
+        "then enters C-DRX",
+    )
+    tau_up_b: int = setting(
+        60,
+        source="bench: NAS TRACKING AREA UPDATE REQUEST with security header (TS 24.301 §8.2.29)",
+        unit="B",
+        ge=1,
+        doc="uplink bytes of a periodic TAU",
+    )
+    tau_down_b: int = setting(
+        30,
+        source="bench: NAS TRACKING AREA UPDATE ACCEPT (TS 24.301 §8.2.26)",
+        unit="B",
+        ge=1,
+        doc="downlink bytes of a periodic TAU; the network then releases the connection "
+        "(no active flag)",
+    )
     nat_timeout_s: float = 60.0
     ip_udp_overhead_b: int = 28  # IPv4 20 + UDP 8 (no header compression)
+    ul_carrier_share: tuple[float, float, float] = setting(
+        (1.0, 0.25, 1 / 12),
+        source="bench: 12 / 3 / 1 of the 12 NPUSCH subcarriers per CE level (TS 36.211 "
+        "§10.1.2.3 allows 1, 3, 6, 12 [R])",
+        doc="share of the uplink carrier a datagram occupies during its air time",
+    )
+    shared_data_channels: bool = setting(
+        True,
+        source="bench (TR 45.820 evaluates capacity per cell; .channel docstring)",
+        doc="the fleet shares one NPUSCH and one NPDSCH: a datagram waits while the channel "
+        "carries another module's (queueing delay, saturation)",
+    )
 
 
 def ce_level(coupling_loss_db: float, params: NetworkParams) -> int:
@@ -126,6 +186,8 @@ class StateTimes:
     psm_s: float = 0.0
     connections: int = 0
     tau: int = 0
+    cdrx_s: float = 0.0  # connected, inactive, in C-DRX (part of connected_s)
+    cdrx_on_s: float = 0.0  # the on-durations inside cdrx_s (monitoring NPDCCH)
     ra_collisions: int = 0
     datagrams_up: int = 0
     datagrams_down: int = 0
@@ -162,7 +224,9 @@ class Radio:
         edrx_cycle_s: float = 81.92,
         paging: PagingSchedule | None = None,
         cell: NprachCell | None = None,
+        channels: tuple[DataChannel, DataChannel] | None = None,
     ) -> None:
+        self.channels = channels  # (uplink, downlink) shared with the fleet, or None
         self.coupling_loss_db = coupling_loss_db
         self.params = params
         self.rng = rng
@@ -179,6 +243,7 @@ class Radio:
         self.released_at = 0.0  # when the last RRC connection ended (0: boot, idle)
         self.busy_until = 0.0  # the radio sends one thing at a time
         self.last_tau = 0.0
+        self._drx_mark = 0.0  # C-DRX time is counted up to here
 
     # -- state --------------------------------------------------------------------------------
     @property
@@ -194,6 +259,7 @@ class Radio:
         """Bring the state up to time ``t``: release the RRC connection if it timed out."""
         if self.connected and self._release_time() <= t:
             end = self._release_time()
+            self._inactive(end)
             self.times.connected_s += end - self.connected_since
             self.connected = False
             self.released_at = end
@@ -209,17 +275,71 @@ class Radio:
         self.times.idle_s += idle
         psm = gap - idle
         self.times.psm_s += psm
-        if psm > 0:
-            # Periodic TAU on T3412 expiry while asleep (TS 24.301); counted, costed in energy.
-            n = int((until - self.last_tau) // self.t3412_s) if self.t3412_s else 0
+        if psm > 0 and self.t3412_s:
+            # Periodic TAU on T3412 expiry while asleep. T3412 restarts when the UE enters idle
+            # (TS 24.301 §5.3.5), so a module that sends more often than T3412 never does one.
+            base = max(self.last_tau, self.released_at)
+            n = int((until - base) // self.t3412_s)
             if n > 0:
                 self.times.tau += n
-                self.last_tau += n * self.t3412_s
+                self.last_tau = base + n * self.t3412_s
+                self._tau_air(n)
+
+    def next_tau(self, t: float) -> float | None:
+        """When the module, asleep in PSM at ``t``, next wakes for a periodic TAU (T3412
+        restarted when it entered idle); ``None`` when it is not in PSM at ``t``."""
+        if not self.in_psm(t) or not self.t3412_s:
+            return None
+        base = max(self.last_tau, self.released_at)
+        return base + max(1, math.ceil((t - base) / self.t3412_s - 1e-9)) * self.t3412_s
+
+    def tau_wake(self, t: float, tl: Timeline) -> float:
+        """The periodic TAU due at ``t`` (:meth:`next_tau`) as a real connection, because the
+        network holds mobile-terminated data for the module and delivers it now (TS 23.682
+        extended buffering). Returns when connected; raises :class:`RadioFailure`."""
+        due = t
+        t = self._connect(t, tl)
+        if abs(self.last_tau - due) < 1e-6:
+            # the PSM gap counted this TAU with its mean air time; the real connection above
+            # replaces that estimate (the count stays)
+            self._tau_air(-1)
+        else:
+            self.times.tau += 1
+            self.last_tau = due
+        return t
+
+    def _tau_air(self, n: int) -> None:
+        """State times of ``n`` periodic TAUs at this CE level (mean values, no draws, so the
+        module's random streams are untouched): re-sync, random access at the mean NPRACH
+        wait, RRC set-up, TAU Request up and Accept down, then release by the network."""
+        p, lvl = self.params, self.level
+        rmax = p.npdcch_rmax[lvl] / 1000.0
+        ul = p.ul_peak_bps / p.data_repetitions[lvl]
+        dl = p.dl_peak_bps / p.data_repetitions[lvl]
+        tx = p.nprach_repetitions[lvl] * PREAMBLE_REP_S + (11 + p.tau_up_b) * 8 / ul
+        rx = p.sync_after_psm_s[lvl] + 4 * rmax + (20 + p.tau_down_b) * 8 / dl
+        wait = p.nprach_period_s[lvl] / 2 + p.core_delay_s  # NPRACH occasion; MME round trip
+        self.times.tx_s += n * tx
+        self.times.rx_s += n * rx
+        self.times.connected_s += n * (tx + rx + wait)
+
+    def _inactive(self, until: float) -> None:
+        """Connected with nothing to send from the last datagram to ``until``: after the DRX
+        inactivity timer the module is in C-DRX (listening only in its on-durations)."""
+        p = self.params
+        start = max(self.last_activity + p.cdrx_inactivity_s, self._drx_mark)
+        self._drx_mark = max(self._drx_mark, until)
+        if p.cdrx_cycle_s > 0 and until > start:
+            self.times.cdrx_s += until - start
+            self.times.cdrx_on_s += (until - start) * min(
+                1.0, p.cdrx_on_duration_s / p.cdrx_cycle_s
+            )
 
     def finish(self, t_end: float) -> None:
         """Close the books at the end of the run (for the energy model)."""
         self._settle(t_end)
         if self.connected:
+            self._inactive(t_end)
             self.times.connected_s += t_end - self.connected_since
             self.connected_since = t_end
         else:
@@ -322,6 +442,8 @@ class Radio:
         self._settle(t)
         if not self.connected:
             t = self._connect(t, tl)
+        else:
+            self._inactive(t)
         size = nbytes + self.params.ip_udp_overhead_b
         grant = self.params.npdcch_rmax[self.level] / 1000.0
         air = self._ul_seconds(size)
@@ -329,7 +451,11 @@ class Radio:
         self.times.tx_s += air
         self.times.datagrams_up += 1
         self.times.bytes_up += size
-        done = t + grant + air
+        start = t + grant
+        if self.channels is not None:
+            share = self.params.ul_carrier_share[self.level]
+            start = self.channels[0].book(start, air * share)  # waits while NPUSCH is full
+        done = start + air
         self.busy_until = done
         self.last_activity = done
         if self._lost():
@@ -357,12 +483,17 @@ class Radio:
             except RadioFailure:
                 return None
         t = max(t, self.busy_until)
+        self._inactive(t)
         size = nbytes + self.params.ip_udp_overhead_b
-        rx = self.params.npdcch_rmax[self.level] / 1000.0 + self._dl_seconds(size)
-        self.times.rx_s += rx
+        rmax = self.params.npdcch_rmax[self.level] / 1000.0
+        air = self._dl_seconds(size)
+        self.times.rx_s += rmax + air
         self.times.datagrams_down += 1
         self.times.bytes_down += size
-        t += rx
+        t += rmax
+        if self.channels is not None:
+            t = self.channels[1].book(t, air)  # waits while NPDSCH carries others
+        t += air
         self.busy_until = t
         self.last_activity = t
         if self._lost():

@@ -24,6 +24,7 @@ from simulator.core.accounting import check_balance
 from simulator.core.trace_invariants import NbiotOnce
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
+from simulator.nbiot.channel import DataChannel
 from simulator.nbiot.module import Cmi6140
 from simulator.nbiot.network import exception_report_latency
 from simulator.nbiot.nprach import NprachCell
@@ -51,6 +52,10 @@ def build(scn: NbiotScenario, world: World) -> tuple[NbiotServer, list[Cmi6140]]
     cell = (
         NprachCell(net.nprach_period_s, net.nprach_subcarriers) if net.nprach_collisions else None
     )
+    # One carrier: the fleet shares the NPUSCH / NPDSCH air time (.channel).
+    channels = (
+        (DataChannel("uplink"), DataChannel("downlink")) if net.shared_data_channels else None
+    )
     modules = []
     for i, loss in enumerate(coupling_losses(scn, world)):
         modules.append(
@@ -66,6 +71,7 @@ def build(scn: NbiotScenario, world: World) -> tuple[NbiotServer, list[Cmi6140]]
                 security=scn.fleet.security,
                 detail=scn.output.trace,
                 cell=cell,
+                channels=channels,
             )
         )
     for sync in scn.time_sync:
@@ -199,6 +205,22 @@ def _summarise(
             "dtls_retransmissions": sum(s["dtls_retransmissions"] for s in group),
             "coap_retransmissions": sum(s["coap_retransmissions"] for s in group),
         }
+    channels = modules[0].radio.channels if modules else None
+    data_channels = (
+        {
+            ch.name: {
+                "utilisation": round(ch.utilisation(end), 6),
+                "bookings": len(ch.waits),
+                "wait_p50_s": _pct(ch.waits, 50),
+                "wait_p95_s": _pct(ch.waits, 95),
+                "wait_p99_s": _pct(ch.waits, 99),
+                "wait_max_s": _pct(ch.waits, 100),
+            }
+            for ch in channels
+        }
+        if channels
+        else None
+    )
     design = exception_report_latency(scn.network, 164.0, random.Random(seed), samples=400)
     summary: dict[str, Any] = {
         "modules": len(modules),
@@ -235,6 +257,7 @@ def _summarise(
             "ks_uniform": round(ks_uniform(windows, lo, hi), 4) if windows else None,
         },
         "by_ce_level": by_ce,
+        "data_channels": data_channels,
         "design_point_164db": {
             "p50_s": _pct(design, 50),
             "p99_s": _pct(design, 99),
@@ -279,6 +302,17 @@ def _summarise(
             _txt(design_s["p50_s"], design_s["p99_s"], unit="s") + " (3GPP target 10 s)",
         ),
     ]
+    for name, ch in (data_channels or {}).items():
+        if ch["wait_p50_s"] is None:  # nothing queued yet: "-" and why, not "None"
+            waits = "- (nothing sent on it yet)"
+        else:
+            waits = f"{ch['wait_p50_s']} / {ch['wait_p99_s']} s"
+        rows.append(
+            (
+                f"{name} data channel: utilisation, queueing p50 / p99",
+                f"{ch['utilisation']:.1%}, {waits}",
+            )
+        )
     for name, g in by_ce.items():
         rows.append(
             (
@@ -433,6 +467,15 @@ class _CeGroup(pydantic.BaseModel):
     coap_retransmissions: int
 
 
+class _Channel(pydantic.BaseModel):
+    utilisation: float = pydantic.Field(description="booked air time / simulated time")
+    bookings: int = pydantic.Field(description="datagrams carried")
+    wait_p50_s: float | None = pydantic.Field(description="median queueing delay (s)")
+    wait_p95_s: float | None = pydantic.Field(description="95th percentile (s)")
+    wait_p99_s: float | None = pydantic.Field(description="99th percentile (s)")
+    wait_max_s: float | None = pydantic.Field(description="largest (s)")
+
+
 class NbiotSummary(pydantic.BaseModel):
     """Figures of an ``nbiot`` fleet run (docs/nbiot.md)."""
 
@@ -462,6 +505,10 @@ class NbiotSummary(pydantic.BaseModel):
     battery_years: dict[str, float | None] = pydantic.Field(description="median, p5 (years)")
     transmission_spread: _Spread
     by_ce_level: dict[str, _CeGroup]
+    data_channels: dict[str, _Channel] | None = pydantic.Field(
+        description="the cell's shared NPUSCH (uplink) / NPDSCH (downlink): utilisation and "
+        "queueing delay; null when not shared"
+    )
     design_point_164db: dict[str, float | None] = pydantic.Field(
         description="exception-report latency at 164 dB coupling loss, p50/p99 vs target (s)"
     )

@@ -53,6 +53,8 @@ class NbiotServer:
         if data is not None:
             if duplicate:
                 self.duplicates += 1
+            elif self.detail == "off":
+                pass  # statistics only: the module's own ledger counts the readouts
             else:
                 try:
                     if encoding == "senml_cbor":
