@@ -135,6 +135,7 @@ def _run(case: dict, fast: bool, addressed: bool = True) -> tuple[str, list, dic
         t += step
         world.run(until=t)
     counters = {**bus.counters, "requests_total": sum(bus.path_counts().values())}
+    world.trace.flush()  # the trace writes in batches: without this only the header is compared
     return out.getvalue(), reads, counters, bus.path_counts()
 
 
