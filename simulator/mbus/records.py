@@ -202,7 +202,7 @@ class RecordEncoder:
     errors as ``from_value``).
     """
 
-    __slots__ = ("data_field", "plan", "prefix")
+    __slots__ = ("_fast", "_hi", "_lo", "_pow", "_size", "data_field", "plan", "prefix")
 
     def __init__(
         self,
@@ -223,10 +223,37 @@ class RecordEncoder:
         self.prefix = dib + bytes([vif_byte, *vifes])
         self.plan = plan
         self.data_field = data_field
+        # A plain scaled integer register (no offset, duration or flag bits): the common case
+        # gets _unscale + encode_int inline; anything else, and every error, takes the
+        # general path.
+        size = dt.INT_FIELDS.get(data_field, 0)
+        self._fast = bool(size) and not plan.offset and plan.kind not in _SPECIAL_KINDS
+        self._size, self._pow = size, 10 ** abs(plan.exponent)
+        half = 1 << (8 * size - 1) if size else 0
+        self._lo, self._hi = -half, half - 1
+        if self._fast and plan.exponent < 0:
+            self._pow = -self._pow  # marks "divide by 10^-exponent" for a float value
 
     def wire(self, value: Value) -> bytes:
         """The record's bytes for ``value`` (in the VIF family's unit, as ``from_value``)."""
+        if self._fast:
+            p, kind = self._pow, type(value)
+            if kind is int and p > 0:  # exponent >= 0: an exact multiple of the resolution
+                raw, rem = divmod(value, p)  # type: ignore[call-overload]
+                if not rem and self._lo <= raw <= self._hi:
+                    return self.prefix + raw.to_bytes(self._size, "little", signed=True)
+            elif kind is float and p < 0 and math.isfinite(value):  # type: ignore[arg-type]
+                raw = round(value * -p)  # type: ignore[operator]
+                if (
+                    math.isclose(raw / -p, value, rel_tol=1e-9, abs_tol=1e-12)  # type: ignore[arg-type]
+                    and self._lo <= raw <= self._hi
+                ):
+                    return self.prefix + raw.to_bytes(self._size, "little", signed=True)
         return self.prefix + _encode_value(self.plan, self.data_field, value)
+
+
+#: plan kinds whose value coding is not a plain scaled integer (see _unscale, _encode_value)
+_SPECIAL_KINDS = frozenset(("duration", "binary", "date", "datetime", "raw"))
 
 
 def _build_dib(data_field: int, function: str, storage: int, tariff: int, subunit: int) -> bytes:
