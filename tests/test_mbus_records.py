@@ -506,3 +506,20 @@ def test_record_encoder_gives_from_values_bytes_and_errors(vif, vife, data_field
     except Exception as exc:
         got = type(exc)
     assert got == want
+
+
+def test_a_held_telegram_is_handed_out_once_and_equals_a_fresh_decode():
+    """decode_and_hold (the trace summary) + take_held (the master): one decode, one owner."""
+    from simulator.mbus.telegram import decode_and_hold, take_held
+
+    frame = parse_frame(
+        LongFrame(
+            8, 1, 0x72, SecondaryAddress(12345678, "ELV", 1, 4).to_bytes() + b"\x05\x00\x00\x00"
+            + DataRecord.from_value(0x06, 12_000).to_bytes()
+        ).to_bytes()
+    )  # fmt: skip
+    held = decode_and_hold(frame)
+    assert take_held(frame) is held
+    again = take_held(frame)  # nothing held any more: a fresh decode, not a shared object
+    assert again is not held and again == held == decode_telegram(frame)
+    assert again.records[0].value == 12_000

@@ -394,7 +394,7 @@ def decode_and_hold(frame: LongFrame | ControlFrame) -> Telegram:
     equal frame (the master reading the reply the trace just summarised). Same errors."""
     t = decode_telegram(frame)
     if len(_HELD) >= _HELD_MAX:
-        del _HELD[next(iter(_HELD))]
+        _HELD.clear()  # one C call: safe when the serial bridge describes from another thread
     _HELD[frame] = t
     return t
 
