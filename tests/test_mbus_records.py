@@ -473,3 +473,53 @@ def test_mutated_worked_example_only_raises_mbus_errors(noise, data):
         decode_telegram(bytes(frame))
     except MBusError:
         pass
+
+
+_ENCODER_VIFS = [0x03, 0x06, 0x07, 0x13, 0x14, 0x16, 0x2B, 0x2E, 0x3B, 0x3E, 0x59, 0x5A, 0x5B, 0x61,
+                 0x62, 0x22, 0x6D, 0x78, 0x79]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    vif=st.sampled_from(_ENCODER_VIFS),
+    vife=st.sampled_from([(), (0x3C,), (0x78,), (0x74,)]),
+    data_field=st.sampled_from([0x1, 0x2, 0x3, 0x4, 0x5, 0x6, 0x7, 0x9, 0xA, 0xB, 0xC, 0xE]),
+    storage=st.integers(0, 40),
+    value=st.one_of(
+        st.integers(-(2**40), 2**40),
+        st.floats(allow_nan=True, allow_infinity=True, width=64),
+        st.floats(-1e6, 1e6).map(lambda v: round(v, 2)),
+        st.just(datetime(2026, 3, 4, 5, 6)),
+    ),
+)
+def test_record_encoder_gives_from_values_bytes_and_errors(vif, vife, data_field, storage, value):
+    """RecordEncoder (a slave's hot path) = from_value(...).to_bytes(), errors included."""
+    from simulator.mbus.records import RecordEncoder
+
+    kw = dict(data_field=data_field, vife=vife, storage=storage)
+    try:
+        want: bytes | type = DataRecord.from_value(vif, value, **kw).to_bytes()
+    except Exception as exc:  # RecordError; OverflowError for a huge float (from_value's own)
+        want = type(exc)
+    try:
+        got: bytes | type = RecordEncoder(vif, **kw).wire(value)
+    except Exception as exc:
+        got = type(exc)
+    assert got == want
+
+
+def test_a_held_telegram_is_handed_out_once_and_equals_a_fresh_decode():
+    """decode_and_hold (the trace summary) + take_held (the master): one decode, one owner."""
+    from simulator.mbus.telegram import decode_and_hold, take_held
+
+    frame = parse_frame(
+        LongFrame(
+            8, 1, 0x72, SecondaryAddress(12345678, "ELV", 1, 4).to_bytes() + b"\x05\x00\x00\x00"
+            + DataRecord.from_value(0x06, 12_000).to_bytes()
+        ).to_bytes()
+    )  # fmt: skip
+    held = decode_and_hold(frame)
+    assert take_held(frame) is held
+    again = take_held(frame)  # nothing held any more: a fresh decode, not a shared object
+    assert again is not held and again == held == decode_telegram(frame)
+    assert again.records[0].value == 12_000

@@ -17,7 +17,7 @@ from simulator.mbus.faults import Fault
 from simulator.mbus.frames import ControlFrame, LongFrame, ShortFrame, checksum, parse_frame
 from simulator.mbus.master import Master, MasterSettings
 from simulator.mbus.slave import ResponseDelay, Slave, read_hex_file
-from simulator.mbus.telegram import decode_telegram
+from simulator.mbus.telegram import Header, Telegram, decode_telegram, encode_telegram
 from simulator.mbus.wire import response_window
 from simulator.meters.wired import TEMPLATES, heat_records, water_records
 
@@ -205,6 +205,30 @@ def test_records_follow_simulated_time_and_clock():
     assert after["date_time"] == datetime(2026, 1, 5, 6, 0)
     assert 30 < after["flow_temperature"] < 90
     assert after["error_flags"] == 0
+
+
+@pytest.mark.parametrize("medium", sorted(TEMPLATES))
+def test_rsp_ud_bytes_equal_the_codecs_encoding_of_the_built_records(medium):
+    """The slave's precomputed-DIB/VIB RSP_UD is what encode_telegram makes of the records
+    built with DataRecord.from_value, at many times and in every telegram of a sequence."""
+    tpl = TEMPLATES[medium]
+    addr = SecondaryAddress(87654321, "KAM", 7, tpl.medium)
+    w = World(seed=4)
+    s = Slave(w, addr, primary=9, records=tpl.build(random.Random(5), 3), status=0x11)
+    for hours in (0.1, 0.3, 7.5, 30, 24 * 200 + 0.77):
+        w.run(until=3600 * hours)
+        for index in range(s.telegrams):
+            seed = int(hours * 100) + index
+            fast = s._build(index, 200 + index, draw=False)
+            s._rng_values = random.Random(seed)
+            fast_drawn = s._build(index, 77)
+            rng, clock = random.Random(seed), w.clock()
+            recs = [r.build(w.now, clock, rng) for r in s.records if r.telegram == index]
+            ref = encode_telegram(
+                Telegram(Header(0x72, 77, 0x11, 0, addr), recs, index < s.telegrams - 1, c=8, a=9)
+            ).to_bytes()
+            assert fast_drawn == ref
+            assert decode_telegram(fast).more_follow == (index < s.telegrams - 1)
 
 
 @pytest.mark.parametrize("medium", sorted(TEMPLATES))

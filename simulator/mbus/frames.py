@@ -346,10 +346,10 @@ def _describe_select(frame: LongFrame) -> str:
 def _describe_rsp(frame: LongFrame) -> tuple[str, bool | None]:
     """Text and more-follow flag (DIF 1F; None if undecodable) of a variable-data RSP_UD."""
     from simulator.mbus.errors import ApplicationError
-    from simulator.mbus.telegram import decode_telegram
+    from simulator.mbus.telegram import decode_and_hold
 
     try:
-        t = decode_telegram(frame)
+        t = decode_and_hold(frame)  # the master decodes this reply next: decode it once
     except ApplicationError as exc:
         return f"application error {exc.code} ({exc.meaning})", None
     except MBusError as exc:

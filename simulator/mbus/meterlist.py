@@ -23,6 +23,7 @@ import csv
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from simulator.core.text import CsvRowError, csv_rows, decimal, is_decimal
@@ -54,9 +55,10 @@ class MeterListEntry:
     enhanced: str | None = None
     line: int = 0
 
-    @property
+    @cached_property
     def mask(self) -> SecondaryMask:
-        """The selection mask: the exact address, or ``<ID>FFFFFFFF`` for an 8-digit ID."""
+        """The selection mask: the exact address, or ``<ID>FFFFFFFF`` for an 8-digit ID
+        (parsed once: a gateway addresses the meter by it every readout)."""
         if len(self.secondary) == 16:
             return SecondaryMask.of(SecondaryAddress.parse(self.secondary))
         return SecondaryMask.parse(self.secondary + "F" * 8)

@@ -149,16 +149,9 @@ class DataRecord:
         resolution, or a coding field is out of range. The result is what
         :func:`decode_records` makes of the built bytes.
         """
-        raw_vif = bytes([vif]) if isinstance(vif, int) else bytes(vif)
-        if not raw_vif or any(not 0 <= b <= 255 for b in (*raw_vif, *vife)):
-            raise RecordError(f"bad VIF/VIFE bytes {vif!r} {vife!r}")
-        codes = [*raw_vif[1:], *vife]
-        vif_byte = raw_vif[0] | (0x80 if codes else 0)
-        if vif_byte in (0xFD, 0xFB) and not codes:
-            raise RecordError(f"VIF {vif_byte:02X} needs a VIFE naming the extension-table entry")
-        vifes = [c | 0x80 for c in codes[:-1]] + [c & 0x7F for c in codes[-1:]]
-        dib = _build_dib(data_field, function, storage, tariff, subunit)
-        plan = plan_of(bytes([vif_byte, *vifes]))
+        dib, vif_byte, vifes, plan = _coding(
+            vif, vife, data_field, function, storage, tariff, subunit
+        )
         plain = b""
         if vif_byte & 0x7F == 0x7C:
             unit = (plain_unit or "").encode("latin-1", "replace")
@@ -174,6 +167,93 @@ class DataRecord:
         if len(records) != 1:
             raise RecordError(f"built bytes {wire.hex()} do not form exactly one record")
         return records[0]
+
+
+def _coding(
+    vif: int | bytes,
+    vife: tuple[int, ...],
+    data_field: int,
+    function: str,
+    storage: int,
+    tariff: int,
+    subunit: int,
+) -> tuple[bytes, int, list[int], VibPlan]:
+    """DIB, VIF byte, VIFE bytes and plan of a record coding (``RecordError`` if invalid)."""
+    raw_vif = bytes([vif]) if isinstance(vif, int) else bytes(vif)
+    if not raw_vif or any(not 0 <= b <= 255 for b in (*raw_vif, *vife)):
+        raise RecordError(f"bad VIF/VIFE bytes {vif!r} {vife!r}")
+    codes = [*raw_vif[1:], *vife]
+    vif_byte = raw_vif[0] | (0x80 if codes else 0)
+    if vif_byte in (0xFD, 0xFB) and not codes:
+        raise RecordError(f"VIF {vif_byte:02X} needs a VIFE naming the extension-table entry")
+    vifes = [c | 0x80 for c in codes[:-1]] + [c & 0x7F for c in codes[-1:]]
+    dib = _build_dib(data_field, function, storage, tariff, subunit)
+    return dib, vif_byte, vifes, plan_of(bytes([vif_byte, *vifes]))
+
+
+class RecordEncoder:
+    """One record coding with its DIB and VIB built once: ``wire(value)`` gives the bytes
+    ``DataRecord.from_value(vif, value, ...).to_bytes()`` gives, without building (and
+    re-decoding) a :class:`DataRecord` (a simulated meter's hot path, issue 15).
+
+    Only fixed-length codings (data field 0x0-0xC, 0xE, no plain-text unit VIF 7C): their
+    record structure does not depend on the value. Raises :class:`RecordError` for an invalid
+    or unsupported coding here and, from ``wire``, for a value that does not fit (the same
+    errors as ``from_value``).
+    """
+
+    __slots__ = ("_fast", "_hi", "_lo", "_pow", "_size", "data_field", "plan", "prefix")
+
+    def __init__(
+        self,
+        vif: int | bytes,
+        *,
+        data_field: int = 0x04,
+        vife: tuple[int, ...] = (),
+        function: str = "instantaneous",
+        storage: int = 0,
+        tariff: int = 0,
+        subunit: int = 0,
+    ) -> None:
+        dib, vif_byte, vifes, plan = _coding(
+            vif, vife, data_field, function, storage, tariff, subunit
+        )
+        if data_field == dt.LVAR_FIELD or vif_byte & 0x7F == 0x7C:
+            raise RecordError("variable-length coding (LVAR or plain-text unit): use from_value")
+        self.prefix = dib + bytes([vif_byte, *vifes])
+        self.plan = plan
+        self.data_field = data_field
+        # A plain scaled integer register (no offset, duration or flag bits): the common case
+        # gets _unscale + encode_int inline; anything else, and every error, takes the
+        # general path.
+        size = dt.INT_FIELDS.get(data_field, 0)
+        self._fast = bool(size) and not plan.offset and plan.kind not in _SPECIAL_KINDS
+        self._size, self._pow = size, 10 ** abs(plan.exponent)
+        half = 1 << (8 * size - 1) if size else 0
+        self._lo, self._hi = -half, half - 1
+        if self._fast and plan.exponent < 0:
+            self._pow = -self._pow  # marks "divide by 10^-exponent" for a float value
+
+    def wire(self, value: Value) -> bytes:
+        """The record's bytes for ``value`` (in the VIF family's unit, as ``from_value``)."""
+        if self._fast:
+            p, kind = self._pow, type(value)
+            if kind is int and p > 0:  # exponent >= 0: an exact multiple of the resolution
+                raw, rem = divmod(value, p)  # type: ignore[call-overload]
+                if not rem and self._lo <= raw <= self._hi:
+                    return self.prefix + raw.to_bytes(self._size, "little", signed=True)
+            elif kind is float and p < 0 and math.isfinite(value):  # type: ignore[arg-type]
+                raw = round(value * -p)  # type: ignore[operator]
+                if (
+                    math.isclose(raw / -p, value, rel_tol=1e-9, abs_tol=1e-12)  # type: ignore[arg-type]
+                    and self._lo <= raw <= self._hi
+                ):
+                    return self.prefix + raw.to_bytes(self._size, "little", signed=True)
+        return self.prefix + _encode_value(self.plan, self.data_field, value)
+
+
+#: plan kinds whose value coding is not a plain scaled integer (see _unscale, _encode_value)
+_SPECIAL_KINDS = frozenset(("duration", "binary", "date", "datetime", "raw"))
 
 
 def _build_dib(data_field: int, function: str, storage: int, tariff: int, subunit: int) -> bytes:

@@ -383,6 +383,29 @@ def decode_telegram(frame: LongFrame | ControlFrame | bytes) -> Telegram:
     )
 
 
+#: Telegrams decoded for a frame's trace summary, held until the master takes them: a reply
+#: is decoded once, not twice (issue 15). Bounded: a summary nobody takes is dropped.
+_HELD: dict[LongFrame | ControlFrame, Telegram] = {}
+_HELD_MAX = 16
+
+
+def decode_and_hold(frame: LongFrame | ControlFrame) -> Telegram:
+    """:func:`decode_telegram` of a parsed frame, also held for one :func:`take_held` of an
+    equal frame (the master reading the reply the trace just summarised). Same errors."""
+    t = decode_telegram(frame)
+    if len(_HELD) >= _HELD_MAX:
+        _HELD.clear()  # one C call: safe when the serial bridge describes from another thread
+    _HELD[frame] = t
+    return t
+
+
+def take_held(frame: LongFrame | ControlFrame) -> Telegram:
+    """The telegram :func:`decode_and_hold` decoded from an equal frame (handed out once: the
+    reader owns it), else :func:`decode_telegram` (same result and errors either way)."""
+    t = _HELD.pop(frame, None)
+    return decode_telegram(frame) if t is None else t
+
+
 def encode_telegram(t: Telegram) -> LongFrame:
     """Build the long frame for ``t`` (round-trips with :func:`decode_telegram`).
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from simulator.core import events as ev
 from simulator.core.world import World
@@ -642,8 +643,14 @@ def _meter_id(meter: InstalledMeter) -> str:
     secondary address print their position's digits)."""
     sec = meter.entry.secondary
     if sec and sec != "00000000":
-        return f"{SecondaryAddress.parse(sec).id:08d}" if len(sec) == 16 else sec[:8]
+        return _id_digits(sec) if len(sec) == 16 else sec[:8]
     return f"{meter.entry.primary or 0:08d}"
+
+
+@lru_cache(maxsize=4096)
+def _id_digits(secondary: str) -> str:
+    # Every readout of a meter names it: parse its 16-hex secondary address once.
+    return f"{SecondaryAddress.parse(secondary).id:08d}"
 
 
 def _address_of(meter: InstalledMeter, last: Readout | None) -> SecondaryAddress | None:

@@ -12,7 +12,7 @@ from simulator.mbus.errors import MBusError
 from simulator.mbus.frames import ADDR_NETWORK, FCB, REQ_UD2, LongFrame, ShortFrame, parse_frame
 from simulator.mbus.procedures.commands import Heard
 from simulator.mbus.procedures.settings import MasterSettings
-from simulator.mbus.telegram import Telegram, decode_telegram
+from simulator.mbus.telegram import Telegram, take_held
 
 if TYPE_CHECKING:
     from simulator.mbus.procedures.machine import MasterMachine, Proc
@@ -53,7 +53,7 @@ def telegram_of(rx: Heard) -> tuple[Telegram | None, str]:
         frame = parse_frame(rx.data)
         if not isinstance(frame, LongFrame):
             return None, "unexpected frame"
-        return decode_telegram(frame), ""
+        return take_held(frame), ""  # decoded once, for the frame's trace summary
     except MBusError as exc:
         return None, f"bad frame: {exc}"
 
