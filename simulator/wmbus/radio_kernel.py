@@ -209,9 +209,12 @@ class _Sender:
     """The send-time recurrence of every meter, advanced chunk by chunk in time.
 
     Each meter's times are the ones :func:`iter_send_times` gives (same draws, same float
-    operations in the same order)."""
+    operations in the same order). With ``hours``, airtime (s) per meter and hour is added up
+    in :attr:`air` (``meter * hours + hour``) as the telegrams are made: one step holds each
+    meter at most once, so a plain indexed add is exact and each meter-hour sums in start
+    order, as a one-shot ``np.add.at`` over the sorted schedule does."""
 
-    def __init__(self, setup: RadioSetup, duration_s: float) -> None:
+    def __init__(self, setup: RadioSetup, duration_s: float, hours: int = 0) -> None:
         n = len(setup.meters)
         shortest = setup.interval * (1.0 - setup.jitter)
         if n and np.any(shortest <= 0):
@@ -222,6 +225,8 @@ class _Sender:
         off_key = stream_key(setup.seed, "radio/offset")
         self.next_t = counter_uniform(off_key, np.arange(n, dtype=np.uint64), 0) * setup.interval
         self.next_k = np.zeros(n, dtype=np.int64)
+        self.hours = int(hours)
+        self.air = np.zeros(n * self.hours)
 
     def until(self, end_s: float) -> Transmissions:
         """Every transmission not given yet that starts before ``min(end_s, duration)``."""
@@ -234,6 +239,9 @@ class _Sender:
             t_parts.append(t)
             m_parts.append(idx)
             k_parts.append(k)
+            if self.hours:
+                hour = np.minimum((t // OBSERVATION_S).astype(np.int64), self.hours - 1)
+                self.air[idx * self.hours + hour] += s.airtime[idx]
             u = uniform_from_inner(self.jit_inner[idx], k)
             t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
             self.next_t[idx] = t
@@ -524,9 +532,8 @@ def run_kernel(
     duration_s = float(duration_s)
     n_m = len(setup.meters)
     hours = max(1, int(math.ceil(duration_s / OBSERVATION_S)))
-    air_flat = np.zeros(n_m * hours)
     links = _Links(setup)
-    sender = _Sender(setup, duration_s)
+    sender = _Sender(setup, duration_s, hours)
     # a telegram's partners start less than the longest time on air away (slack: rounding)
     longest = float(np.max(setup.airtime)) if n_m else 0.0
     margin = 1.001 * longest + 1e-6
@@ -542,9 +549,6 @@ def run_kernel(
         end = min(duration_s, end + chunk)
         new = sender.until(end)
         sent += len(new)
-        # airtime per meter and hour, added in start order like a one-shot bincount
-        hour = np.minimum((new.t_start // OBSERVATION_S).astype(np.int64), hours - 1)
-        np.add.at(air_flat, new.meter * hours + hour, setup.airtime[new.meter])
         buf = _join(buf, new)
         upto = math.inf if end >= duration_s else end - margin
         if upto <= decided_to:
@@ -569,7 +573,7 @@ def run_kernel(
         cat("lost_seq", np.int64),
         cat("lost_receiver", np.int64),
     )
-    return KernelRun(sent, rec, air_flat.reshape(n_m, hours) / OBSERVATION_S)
+    return KernelRun(sent, rec, sender.air.reshape(n_m, hours) / OBSERVATION_S)
 
 
 def duty_cycle_violations(setup: RadioSetup, duty_cycle: np.ndarray) -> dict:
