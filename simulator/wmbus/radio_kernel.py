@@ -45,6 +45,7 @@ import numpy as np
 from simulator.wmbus.channel import Channel
 from simulator.wmbus.dutycycle import MODE_FREQUENCY_MHZ, OBSERVATION_S, sub_band
 from simulator.wmbus.meter import MODES, RadioMeter
+from simulator.wmbus.meter_columns import MeterColumns
 from simulator.wmbus.radio_draws import (
     MAX_RECEIVERS,
     FadingDraws,
@@ -85,7 +86,7 @@ __all__ = [
 class RadioSetup:
     """Meters and receivers as arrays (index = position in the input lists)."""
 
-    meters: list[RadioMeter]
+    meters: Sequence[RadioMeter]  # a list, or MeterColumns (a city)
     receivers: list[Receiver]
     channel: Channel
     seed: int
@@ -114,21 +115,35 @@ class RadioSetup:
         """Arrays and link budgets for ``meters`` and ``receivers`` under ``seed``.
 
         ``airtime`` (s per meter) defaults to each meter's :meth:`RadioMeter.airtime_s`.
+        ``meters`` may be a list or a :class:`~simulator.wmbus.meter_columns.MeterColumns`
+        (its arrays are used as they are: same setup as from the same meters in a list).
         """
         if len(receivers) > MAX_RECEIVERS:
             raise ValueError(f"at most {MAX_RECEIVERS} receivers (got {len(receivers)})")
-        meters = list(meters)
         receivers = list(receivers)
-        mode_index = {m: i for i, m in enumerate(MODES)}
-        x = np.array([m.x for m in meters], dtype=float)
-        y = np.array([m.y for m in meters], dtype=float)
-        indoor = np.array([m.indoor for m in meters], dtype=bool)
-        floor = np.array([m.floor for m in meters], dtype=float)
-        tx_power = np.array([m.tx_power_dbm for m in meters], dtype=float)
-        mode = np.array([mode_index[m.mode] for m in meters], dtype=np.int8)
-        freq = np.array([0 if MODE_FREQUENCY_MHZ[m.mode] < 868.6 else 1 for m in meters], np.int8)
-        if airtime is None:
-            airtime = np.array([m.airtime_s() for m in meters], dtype=float)
+        if isinstance(meters, MeterColumns):  # a city: the columns as they are
+            n = len(meters)
+            x, y, indoor = meters.x, meters.y, meters.indoor
+            floor = meters.floor.astype(float)
+            tx_power = np.full(n, meters.tx_power_dbm)
+            mode = meters.mode_index()
+            interval, jitter = np.full(n, meters.interval_s), np.full(n, meters.jitter)
+            if airtime is None:
+                airtime = meters.airtime_s()
+        else:
+            meters = list(meters)
+            mode_index = {m: i for i, m in enumerate(MODES)}
+            x = np.array([m.x for m in meters], dtype=float)
+            y = np.array([m.y for m in meters], dtype=float)
+            indoor = np.array([m.indoor for m in meters], dtype=bool)
+            floor = np.array([m.floor for m in meters], dtype=float)
+            tx_power = np.array([m.tx_power_dbm for m in meters], dtype=float)
+            mode = np.array([mode_index[m.mode] for m in meters], dtype=np.int8)
+            interval = np.array([m.interval_s for m in meters], dtype=float)
+            jitter = np.array([m.jitter for m in meters], dtype=float)
+            if airtime is None:
+                airtime = np.array([m.airtime_s() for m in meters], dtype=float)
+        freq = np.array([0 if MODE_FREQUENCY_MHZ[m] < 868.6 else 1 for m in MODES], np.int8)[mode]
         rx = np.array([r.x for r in receivers], dtype=float)
         ry = np.array([r.y for r in receivers], dtype=float)
         distance = np.hypot(x[:, None] - rx[None, :], y[:, None] - ry[None, :])
@@ -153,8 +168,8 @@ class RadioSetup:
             tx_power,
             mode,
             freq,
-            np.array([m.interval_s for m in meters], dtype=float),
-            np.array([m.jitter for m in meters], dtype=float),
+            interval,
+            jitter,
             np.asarray(airtime, dtype=float),
             mean,
             distance,
