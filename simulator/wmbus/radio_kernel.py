@@ -82,6 +82,10 @@ __all__ = [
 ]
 
 
+#: Meters per block when :meth:`RadioSetup.build` computes the link budgets.
+_SETUP_BLOCK = 4096
+
+
 @dataclass
 class RadioSetup:
     """Meters and receivers as arrays (index = position in the input lists)."""
@@ -146,16 +150,24 @@ class RadioSetup:
         freq = np.array([0 if MODE_FREQUENCY_MHZ[m] < 868.6 else 1 for m in MODES], np.int8)[mode]
         rx = np.array([r.x for r in receivers], dtype=float)
         ry = np.array([r.y for r in receivers], dtype=float)
-        distance = np.hypot(x[:, None] - rx[None, :], y[:, None] - ry[None, :])
+        n_m, n_r = len(x), len(receivers)
+        distance = np.empty((n_m, n_r))
+        mean = np.empty((n_m, n_r))
         shadow_key = stream_key(seed, "radio/shadow")
-        idx_m = np.arange(len(meters), dtype=np.uint64)[:, None]
-        idx_r = np.arange(len(receivers), dtype=np.uint64)[None, :]
-        shadow = channel.model.sigma_db * counter_normal(shadow_key, idx_m, idx_r)
-        mean = channel.mean_rssi_dbm(
-            tx_power[:, None], distance, indoor[:, None], floor[:, None], shadow
-        )
+        idx_r = np.arange(n_r, dtype=np.uint64)[None, :]
         floors = np.array([r.noise_floor_dbm for r in receivers], dtype=float)[None, :]
-        mean = np.where(mean >= floors - CUTOFF_SIGMAS * channel.fading_sigma_db, mean, -np.inf)
+        cutoff = floors - CUTOFF_SIGMAS * channel.fading_sigma_db
+        # in blocks of meters: element-wise the same numbers, temporaries stay small
+        for a in range(0, n_m, _SETUP_BLOCK):
+            b = min(n_m, a + _SETUP_BLOCK)
+            d = distance[a:b]
+            np.hypot(x[a:b, None] - rx[None, :], y[a:b, None] - ry[None, :], out=d)
+            idx_m = np.arange(a, b, dtype=np.uint64)[:, None]
+            shadow = channel.model.sigma_db * counter_normal(shadow_key, idx_m, idx_r)
+            block = channel.mean_rssi_dbm(
+                tx_power[a:b, None], d, indoor[a:b, None], floor[a:b, None], shadow
+            )
+            mean[a:b] = np.where(block >= cutoff, block, -np.inf)
         return cls(
             meters,
             receivers,
