@@ -42,6 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.core.numeric import floor_index
 from simulator.wmbus.channel import Channel
 from simulator.wmbus.dutycycle import MODE_FREQUENCY_MHZ, OBSERVATION_S, sub_band
 from simulator.wmbus.meter import MODES, RadioMeter
@@ -267,7 +268,7 @@ class _Sender:
             m_parts.append(idx)
             k_parts.append(k)
             if self.hours:
-                hour = np.minimum((t // OBSERVATION_S).astype(np.int64), self.hours - 1)
+                hour = np.minimum(floor_index(t, OBSERVATION_S), self.hours - 1)
                 self.air[idx * self.hours + hour] += s.airtime[idx]
             u = uniform_from_inner(self.jit_inner[idx], k)
             t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
