@@ -238,7 +238,8 @@ class _Sender:
 
     Each meter's times are the ones :func:`iter_send_times` gives (same draws, same float
     operations in the same order). With ``hours``, airtime (s) per meter and hour is added up
-    in :attr:`air` (``meter * hours + hour``) as the telegrams are made: one step holds each
+    in :attr:`air` (``hour * meters + meter``: a step's meters ascend, so the adds run nearly
+    sequentially through memory) as the telegrams are made: one step holds each
     meter at most once, so a plain indexed add is exact and each meter-hour sums in start
     order, as a one-shot ``np.add.at`` over the sorted schedule does."""
 
@@ -269,7 +270,7 @@ class _Sender:
             k_parts.append(k)
             if self.hours:
                 hour = np.minimum(floor_index(t, OBSERVATION_S), self.hours - 1)
-                self.air[idx * self.hours + hour] += s.airtime[idx]
+                self.air[hour * len(s.airtime) + idx] += s.airtime[idx]
             u = uniform_from_inner(self.jit_inner[idx], k)
             t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
             self.next_t[idx] = t
@@ -601,7 +602,8 @@ def run_kernel(
         cat("lost_seq", np.int64),
         cat("lost_receiver", np.int64),
     )
-    return KernelRun(sent, rec, sender.air.reshape(n_m, hours) / OBSERVATION_S)
+    duty = np.ascontiguousarray(sender.air.reshape(hours, n_m).T) / OBSERVATION_S
+    return KernelRun(sent, rec, duty)
 
 
 def duty_cycle_violations(setup: RadioSetup, duty_cycle: np.ndarray) -> dict:
