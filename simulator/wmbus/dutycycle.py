@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from simulator.core.numeric import floor_index
+
 #: Observation period of the duty cycle (s).
 OBSERVATION_S = 3600.0
 
@@ -91,7 +93,7 @@ def hourly_duty_cycle(
 
     Each transmission is booked in the hour it starts in, as :class:`DutyCycleAccount` does.
     """
-    hour = np.minimum((np.asarray(t_start) // OBSERVATION_S).astype(np.int64), hours - 1)
+    hour = np.minimum(floor_index(np.asarray(t_start, dtype=float), OBSERVATION_S), hours - 1)
     flat = np.bincount(
         np.asarray(meter, dtype=np.int64) * hours + hour,
         weights=np.asarray(airtime_s, dtype=float),

@@ -42,9 +42,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulator.core.numeric import floor_index
 from simulator.wmbus.channel import Channel
 from simulator.wmbus.dutycycle import MODE_FREQUENCY_MHZ, OBSERVATION_S, sub_band
 from simulator.wmbus.meter import MODES, RadioMeter
+from simulator.wmbus.meter_columns import MeterColumns
 from simulator.wmbus.radio_draws import (
     MAX_RECEIVERS,
     FadingDraws,
@@ -81,11 +83,15 @@ __all__ = [
 ]
 
 
+#: Meters per block when :meth:`RadioSetup.build` computes the link budgets.
+_SETUP_BLOCK = 4096
+
+
 @dataclass
 class RadioSetup:
     """Meters and receivers as arrays (index = position in the input lists)."""
 
-    meters: list[RadioMeter]
+    meters: Sequence[RadioMeter]  # a list, or MeterColumns (a city)
     receivers: list[Receiver]
     channel: Channel
     seed: int
@@ -114,33 +120,55 @@ class RadioSetup:
         """Arrays and link budgets for ``meters`` and ``receivers`` under ``seed``.
 
         ``airtime`` (s per meter) defaults to each meter's :meth:`RadioMeter.airtime_s`.
+        ``meters`` may be a list or a :class:`~simulator.wmbus.meter_columns.MeterColumns`
+        (its arrays are used as they are: same setup as from the same meters in a list).
         """
         if len(receivers) > MAX_RECEIVERS:
             raise ValueError(f"at most {MAX_RECEIVERS} receivers (got {len(receivers)})")
-        meters = list(meters)
         receivers = list(receivers)
-        mode_index = {m: i for i, m in enumerate(MODES)}
-        x = np.array([m.x for m in meters], dtype=float)
-        y = np.array([m.y for m in meters], dtype=float)
-        indoor = np.array([m.indoor for m in meters], dtype=bool)
-        floor = np.array([m.floor for m in meters], dtype=float)
-        tx_power = np.array([m.tx_power_dbm for m in meters], dtype=float)
-        mode = np.array([mode_index[m.mode] for m in meters], dtype=np.int8)
-        freq = np.array([0 if MODE_FREQUENCY_MHZ[m.mode] < 868.6 else 1 for m in meters], np.int8)
-        if airtime is None:
-            airtime = np.array([m.airtime_s() for m in meters], dtype=float)
+        if isinstance(meters, MeterColumns):  # a city: the columns as they are
+            n = len(meters)
+            x, y, indoor = meters.x, meters.y, meters.indoor
+            floor = meters.floor.astype(float)
+            tx_power = np.full(n, meters.tx_power_dbm)
+            mode = meters.mode_index()
+            interval, jitter = np.full(n, meters.interval_s), np.full(n, meters.jitter)
+            if airtime is None:
+                airtime = meters.airtime_s()
+        else:
+            meters = list(meters)
+            mode_index = {m: i for i, m in enumerate(MODES)}
+            x = np.array([m.x for m in meters], dtype=float)
+            y = np.array([m.y for m in meters], dtype=float)
+            indoor = np.array([m.indoor for m in meters], dtype=bool)
+            floor = np.array([m.floor for m in meters], dtype=float)
+            tx_power = np.array([m.tx_power_dbm for m in meters], dtype=float)
+            mode = np.array([mode_index[m.mode] for m in meters], dtype=np.int8)
+            interval = np.array([m.interval_s for m in meters], dtype=float)
+            jitter = np.array([m.jitter for m in meters], dtype=float)
+            if airtime is None:
+                airtime = np.array([m.airtime_s() for m in meters], dtype=float)
+        freq = np.array([0 if MODE_FREQUENCY_MHZ[m] < 868.6 else 1 for m in MODES], np.int8)[mode]
         rx = np.array([r.x for r in receivers], dtype=float)
         ry = np.array([r.y for r in receivers], dtype=float)
-        distance = np.hypot(x[:, None] - rx[None, :], y[:, None] - ry[None, :])
+        n_m, n_r = len(x), len(receivers)
+        distance = np.empty((n_m, n_r))
+        mean = np.empty((n_m, n_r))
         shadow_key = stream_key(seed, "radio/shadow")
-        idx_m = np.arange(len(meters), dtype=np.uint64)[:, None]
-        idx_r = np.arange(len(receivers), dtype=np.uint64)[None, :]
-        shadow = channel.model.sigma_db * counter_normal(shadow_key, idx_m, idx_r)
-        mean = channel.mean_rssi_dbm(
-            tx_power[:, None], distance, indoor[:, None], floor[:, None], shadow
-        )
+        idx_r = np.arange(n_r, dtype=np.uint64)[None, :]
         floors = np.array([r.noise_floor_dbm for r in receivers], dtype=float)[None, :]
-        mean = np.where(mean >= floors - CUTOFF_SIGMAS * channel.fading_sigma_db, mean, -np.inf)
+        cutoff = floors - CUTOFF_SIGMAS * channel.fading_sigma_db
+        # in blocks of meters: element-wise the same numbers, temporaries stay small
+        for a in range(0, n_m, _SETUP_BLOCK):
+            b = min(n_m, a + _SETUP_BLOCK)
+            d = distance[a:b]
+            np.hypot(x[a:b, None] - rx[None, :], y[a:b, None] - ry[None, :], out=d)
+            idx_m = np.arange(a, b, dtype=np.uint64)[:, None]
+            shadow = channel.model.sigma_db * counter_normal(shadow_key, idx_m, idx_r)
+            block = channel.mean_rssi_dbm(
+                tx_power[a:b, None], d, indoor[a:b, None], floor[a:b, None], shadow
+            )
+            mean[a:b] = np.where(block >= cutoff, block, -np.inf)
         return cls(
             meters,
             receivers,
@@ -153,8 +181,8 @@ class RadioSetup:
             tx_power,
             mode,
             freq,
-            np.array([m.interval_s for m in meters], dtype=float),
-            np.array([m.jitter for m in meters], dtype=float),
+            interval,
+            jitter,
             np.asarray(airtime, dtype=float),
             mean,
             distance,
@@ -209,9 +237,13 @@ class _Sender:
     """The send-time recurrence of every meter, advanced chunk by chunk in time.
 
     Each meter's times are the ones :func:`iter_send_times` gives (same draws, same float
-    operations in the same order)."""
+    operations in the same order). With ``hours``, airtime (s) per meter and hour is added up
+    in :attr:`air` (``hour * meters + meter``: a step's meters ascend, so the adds run nearly
+    sequentially through memory) as the telegrams are made: one step holds each
+    meter at most once, so a plain indexed add is exact and each meter-hour sums in start
+    order, as a one-shot ``np.add.at`` over the sorted schedule does."""
 
-    def __init__(self, setup: RadioSetup, duration_s: float) -> None:
+    def __init__(self, setup: RadioSetup, duration_s: float, hours: int = 0) -> None:
         n = len(setup.meters)
         shortest = setup.interval * (1.0 - setup.jitter)
         if n and np.any(shortest <= 0):
@@ -222,6 +254,8 @@ class _Sender:
         off_key = stream_key(setup.seed, "radio/offset")
         self.next_t = counter_uniform(off_key, np.arange(n, dtype=np.uint64), 0) * setup.interval
         self.next_k = np.zeros(n, dtype=np.int64)
+        self.hours = int(hours)
+        self.air = np.zeros(n * self.hours)
 
     def until(self, end_s: float) -> Transmissions:
         """Every transmission not given yet that starts before ``min(end_s, duration)``."""
@@ -234,6 +268,9 @@ class _Sender:
             t_parts.append(t)
             m_parts.append(idx)
             k_parts.append(k)
+            if self.hours:
+                hour = np.minimum(floor_index(t, OBSERVATION_S), self.hours - 1)
+                self.air[hour * len(s.airtime) + idx] += s.airtime[idx]
             u = uniform_from_inner(self.jit_inner[idx], k)
             t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
             self.next_t[idx] = t
@@ -524,9 +561,8 @@ def run_kernel(
     duration_s = float(duration_s)
     n_m = len(setup.meters)
     hours = max(1, int(math.ceil(duration_s / OBSERVATION_S)))
-    air_flat = np.zeros(n_m * hours)
     links = _Links(setup)
-    sender = _Sender(setup, duration_s)
+    sender = _Sender(setup, duration_s, hours)
     # a telegram's partners start less than the longest time on air away (slack: rounding)
     longest = float(np.max(setup.airtime)) if n_m else 0.0
     margin = 1.001 * longest + 1e-6
@@ -542,9 +578,6 @@ def run_kernel(
         end = min(duration_s, end + chunk)
         new = sender.until(end)
         sent += len(new)
-        # airtime per meter and hour, added in start order like a one-shot bincount
-        hour = np.minimum((new.t_start // OBSERVATION_S).astype(np.int64), hours - 1)
-        np.add.at(air_flat, new.meter * hours + hour, setup.airtime[new.meter])
         buf = _join(buf, new)
         upto = math.inf if end >= duration_s else end - margin
         if upto <= decided_to:
@@ -569,7 +602,8 @@ def run_kernel(
         cat("lost_seq", np.int64),
         cat("lost_receiver", np.int64),
     )
-    return KernelRun(sent, rec, air_flat.reshape(n_m, hours) / OBSERVATION_S)
+    duty = np.ascontiguousarray(sender.air.reshape(hours, n_m).T) / OBSERVATION_S
+    return KernelRun(sent, rec, duty)
 
 
 def duty_cycle_violations(setup: RadioSetup, duty_cycle: np.ndarray) -> dict:

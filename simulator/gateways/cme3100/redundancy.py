@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from simulator.core.numeric import floor_index
+
 
 def distinct(keys) -> np.ndarray:
     """The distinct values of an int array, ascending (``np.unique`` without its hash table:
@@ -44,7 +46,7 @@ def _windows(duration_s: float, window_s: float) -> int:
 
 
 def _rx_windows(t, window_s, n_w):
-    w = (np.asarray(t, dtype=float) // window_s).astype(np.int64)
+    w = floor_index(np.asarray(t, dtype=float), window_s)  # = (t // window_s) as int
     return w, w < n_w
 
 

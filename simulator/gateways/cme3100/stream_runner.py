@@ -39,7 +39,8 @@ from simulator.gateways.cme3100 import redundancy as red
 from simulator.gateways.cme3100.settings import SettingsError, StreamSettings
 from simulator.scenario import ScenarioDoc, ScenarioError
 from simulator.wmbus.channel import Channel
-from simulator.wmbus.meter import ELL_MODES, MODES, RadioMeter, airtime_s
+from simulator.wmbus.meter import ELL_MODES, MODES
+from simulator.wmbus.meter_columns import MeterColumns
 from simulator.wmbus.radio_kernel import (
     RadioSetup,
     access_number,
@@ -62,8 +63,9 @@ def meter_key(seed: int, meter_id: int) -> bytes:
     return hashlib.sha256(f"{seed}/key/{meter_id}".encode()).digest()[:16]
 
 
-def build_meters(sc: StreamScenario, seed: int) -> list[RadioMeter]:
-    """The scenario's meters, placed and typed from the ``stream/meters`` random stream."""
+def build_meters(sc: StreamScenario, seed: int) -> MeterColumns:
+    """The scenario's meters, placed and typed from the ``stream/meters`` random stream, as
+    columns (a ``Sequence[RadioMeter]``: a city builds no object per meter up front)."""
     m = sc.meters
     rng = numpy_stream(seed, "stream/meters")
     n = m.count
@@ -76,34 +78,25 @@ def build_meters(sc: StreamScenario, seed: int) -> list[RadioMeter]:
     profiles = _pick(rng, m.profiles, n)
     mans = _pick(rng, m.manufacturers, n)
     enc = rng.random(n) < m.encrypted_fraction
-    out = []
-    columns = (x, y, modes, profiles, mans, indoor, floor, enc)
-    # Python lists, not numpy scalars, per meter: a city builds 100,000 of them
-    for i, (xi, yi, mode, profile, man, inside, fl, secret) in enumerate(
-        zip(*(c.tolist() for c in columns), strict=True)
-    ):
-        meter_id = 30_000_000 + i
-        in_ell = secret and m.ell_encryption and mode in ELL_MODES
-        out.append(
-            RadioMeter(
-                id=meter_id,
-                x=xi,
-                y=yi,
-                mode=mode,
-                manufacturer=man,
-                profile=profile,
-                indoor=inside,
-                floor=fl if inside else 0,
-                tx_power_dbm=m.tx_power_dbm,
-                interval_s=m.interval_s,
-                jitter=m.jitter,
-                security_mode=5 if secret and not in_ell else 0,
-                key=meter_key(seed, meter_id) if secret else None,
-                ell_encryption=in_ell,
-                seed=seed,
-            )
-        )
-    return out
+    in_ell = enc & m.ell_encryption & np.isin(modes, sorted(ELL_MODES))
+    return MeterColumns(
+        id=30_000_000 + np.arange(n, dtype=np.int64),
+        x=x,
+        y=y,
+        mode=modes,
+        manufacturer=mans,
+        profile=profiles,
+        indoor=indoor,
+        floor=np.where(indoor, floor, 0),
+        security_mode=np.where(enc & ~in_ell, 5, 0),
+        ell_encryption=in_ell,
+        encrypted=enc,
+        key=lambda meter_id: meter_key(seed, meter_id),
+        tx_power_dbm=m.tx_power_dbm,
+        interval_s=m.interval_s,
+        jitter=m.jitter,
+        seed=seed,
+    )
 
 
 def build_receivers(sc: StreamScenario) -> list[Receiver]:
@@ -346,9 +339,7 @@ class StreamRun:
         self.settings = _settings(ctx.doc, sc)
         meters = build_meters(sc, ctx.seed)
         receivers = build_receivers(sc)
-        airtime = np.array(
-            [airtime_s(m.mode, m.profile, m.security_mode, m.ell_encryption) for m in meters]
-        )
+        airtime = meters.airtime_s()
         self.channel = Channel.preset(
             sc.channel.preset,
             sigma_db=sc.channel.sigma_db,
@@ -511,35 +502,40 @@ def _distance_text(rvd: dict) -> str:
 
 
 def _meters_csv(out, setup, heard_by, ratios) -> Path:
+    """meters.csv as ``csv.writer`` writes it (CRLF, floats as ``repr(round(v, digits))``),
+    one format per row: ``%.1f`` is that text for one decimal (same correctly rounded
+    digits), the ratios (few distinct values) are formatted once per value."""
     path = out / "meters.csv"
     nearest = setup.distance.min(axis=1)
     meters = setup.meters
+    header = [
+        "meter_id",
+        "mode",
+        "x_m",
+        "y_m",
+        "indoor",
+        "floor",
+        "nearest_receiver_m",
+        "heard_by_receivers",
+    ] + [f"ratio_{k.replace(' ', '')}" for k in ratios]
     columns = [
-        [f"{m.id:08d}" for m in meters],
-        [m.mode for m in meters],
-        [round(v, 1) for v in setup.x.tolist()],
-        [round(v, 1) for v in setup.y.tolist()],
+        meters.id.tolist(),
+        meters.mode.tolist(),
+        setup.x.tolist(),
+        setup.y.tolist(),
         setup.indoor.astype(int).tolist(),
-        [m.floor for m in meters],
-        [round(v, 1) for v in nearest.tolist()],
+        meters.floor.tolist(),
+        nearest.tolist(),
         heard_by.tolist(),
-    ] + [[round(v, 4) for v in c.tolist()] for c in ratios.values()]
+    ]
+    for c in ratios.values():
+        values, inverse = np.unique(c, return_inverse=True)
+        text = np.array([repr(round(v, 4)) for v in values.tolist()], dtype=object)
+        columns.append(text[inverse].tolist())
+    row = "%08d,%s,%.1f,%.1f,%d,%d,%.1f,%d" + ",%s" * len(ratios) + "\r\n"
     with path.open("w", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow(
-            [
-                "meter_id",
-                "mode",
-                "x_m",
-                "y_m",
-                "indoor",
-                "floor",
-                "nearest_receiver_m",
-                "heard_by_receivers",
-            ]
-            + [f"ratio_{k.replace(' ', '')}" for k in ratios]
-        )
-        w.writerows(zip(*columns, strict=True))
+        fh.write(",".join(header) + "\r\n")
+        fh.write("".join([row % r for r in zip(*columns, strict=True)]))
     return path
 
 
