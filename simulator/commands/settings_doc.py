@@ -7,9 +7,9 @@ docs/settings.md); ``tests/test_settings_doc.py`` fails when the file is out of 
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from simulator.core.docgen import write_generated
 from simulator.core.settings import describe, markdown_table
 from simulator.gateways.cme2100.settings import Cme2100Settings, SmsNetworkSettings
 from simulator.gateways.cme3100.gateway_settings import (
@@ -174,11 +174,7 @@ def render() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else DOC
-    path.write_text(render(), encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
+    return write_generated(DOC, render, argv)
 
 
 if __name__ == "__main__":

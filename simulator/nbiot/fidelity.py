@@ -19,13 +19,13 @@ ordering and the 30 % band. Deterministic: the same seed gives the same file.
 from __future__ import annotations
 
 import random
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from simulator.core.docgen import write_generated
 from simulator.core.trace import Trace
 from simulator.core.world import World
 from simulator.nbiot.network import exception_report_latency
@@ -288,11 +288,7 @@ def markdown() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    path = Path(args[0]) if args else DOC
-    path.write_text(markdown(), encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
+    return write_generated(DOC, markdown, argv)
 
 
 if __name__ == "__main__":
