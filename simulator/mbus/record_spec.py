@@ -45,16 +45,7 @@ class RecordSpec:
 
     def build(self, t: float, clock: datetime, rng: random.Random) -> DataRecord:
         """The record at world time ``t`` (s); ``RecordError`` if the value does not fit."""
-        return DataRecord.from_value(
-            self.vif,
-            self.value(t, clock, rng),
-            data_field=self.data_field,
-            vife=self.vife,
-            function=self.function,
-            storage=self.storage,
-            tariff=self.tariff,
-            subunit=self.subunit,
-        )
+        return DataRecord.from_value(self.vif, self.value(t, clock, rng), **self._coding)
 
     def wire(self, t: float, clock: datetime, rng: random.Random) -> bytes:
         """``build(t, clock, rng).to_bytes()``, from the coding's precomputed DIB/VIB (the
@@ -65,17 +56,21 @@ class RecordSpec:
         return enc.wire(self.value(t, clock, rng))
 
     @cached_property
+    def _coding(self) -> dict[str, Any]:
+        """How the record is coded, besides its VIF (what build() and the encoder share)."""
+        return {
+            "data_field": self.data_field,
+            "vife": self.vife,
+            "function": self.function,
+            "storage": self.storage,
+            "tariff": self.tariff,
+            "subunit": self.subunit,
+        }
+
+    @cached_property
     def _encoder(self) -> RecordEncoder | None:
         try:
-            return RecordEncoder(
-                self.vif,
-                data_field=self.data_field,
-                vife=self.vife,
-                function=self.function,
-                storage=self.storage,
-                tariff=self.tariff,
-                subunit=self.subunit,
-            )
+            return RecordEncoder(self.vif, **self._coding)
         except RecordError:
             return None  # variable length or invalid: build() raises or handles it
 

@@ -315,22 +315,25 @@ def _parse_payload(
                 raise SecurityError(
                     f"ELL security mode {ell_h.security_mode} not supported", base(pos - 4)
                 )
-    if no_key_reason is not None:
+
+    def headers_only(**kw) -> WMBusTelegram:  # a telegram decoded no further than its headers
         return WMBusTelegram(
             link=link,
             ci=first_ci,
             ell=ell_h.to_dict() if ell_h else None,
-            afl=None,
             tpl={},
             records=[],
-            encrypted=True,
             decrypted=False,
             security_mode=0,
             raw=bytes(payload),
             fmt=fmt_used,
             crc=had_crc,
-            apl=bytes(data[pos:]),
-            records_error=no_key_reason,
+            **kw,
+        )
+
+    if no_key_reason is not None:
+        return headers_only(
+            afl=None, encrypted=True, apl=bytes(data[pos:]), records_error=no_key_reason
         )
     if pos >= len(data):
         raise LayerError("no CI-field after the ELL", base(pos))
@@ -340,19 +343,9 @@ def _parse_payload(
         if fragments is not None:
             whole = fragments.add(link.address_bytes, afl_h, bytes(data[pos:]), base(afl_pos))
             if whole is None:  # more fragments to come: only the headers so far
-                return WMBusTelegram(
-                    link=link,
-                    ci=first_ci,
-                    ell=ell_h.to_dict() if ell_h else None,
+                return headers_only(
                     afl=afl_h.to_dict(),
-                    tpl={},
-                    records=[],
                     encrypted=False,
-                    decrypted=False,
-                    security_mode=0,
-                    raw=bytes(payload),
-                    fmt=fmt_used,
-                    crc=had_crc,
                     records_error=f"AFL fragment {fragment_id(afl_h)} held: more fragments follow",
                 )
             afl_h, message, afl_count = whole
