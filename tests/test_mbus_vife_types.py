@@ -56,6 +56,17 @@ def test_types_k_and_l_are_named_and_kept_as_bytes():
     assert (lw.quantity, lw.value) == ("listening_window_management", b"\x05")
 
 
+def test_type_k_in_mode_2_is_reversed_like_any_data_field_and_keeps_the_wire_bytes():
+    # No source gives type K's layout (docs/mbus-codec.md "Types K and L: not decoded"): in mode
+    # 2 it is treated as one multi-byte field, so value is in mode 1 order, data as sent.
+    (k,), _, _ = decode_records(bytes.fromhex("04FD7201020304"), msb_first=True)
+    assert (k.quantity, k.value, k.data) == (
+        "daylight_savings",
+        b"\x04\x03\x02\x01",
+        b"\x01\x02\x03\x04",
+    )
+
+
 # --- combinable VIFEs applied ---------------------------------------------------------------
 
 

@@ -148,8 +148,9 @@ FD: dict[int, VifInfo] = {
     # 71: reception level of a received radio device (EN 13757-3:2013; the RSSI of seed 003 §9.4)
     # sign/scale of the level are not in any source we could read: kept as the raw number
     0x71: VifInfo("reception_level"),
-    # 72/73: data types K and L (EN 13757-3:2013 FD table, wmbusmeters, jMBus); their bit
-    # layouts are not in any source we could read, so the bytes are kept (kind "raw")
+    # 72/73: data types K ("beginning, ending, deviation") and L (EN 13757-3 FD table,
+    # wmbusmeters, jMBus); their Annex A bit layouts are in no source we could read, so the
+    # bytes are kept (kind "raw"); docs/mbus-codec.md "Types K and L: not decoded" has the search
     0x72: VifInfo("daylight_savings", kind="raw"),
     0x73: VifInfo("listening_window_management", kind="raw"),
     0x74: VifInfo("remaining_battery_life", "s", 0, "duration", 86400),
