@@ -585,6 +585,7 @@ class NbiotDtlsTx(TraceEvent):
     flight: int
     attempt: int
     bytes: int
+    peer: Annotated[str, "bootstrap: with the LwM2M Bootstrap-Server (absent: the server)"] = UNSET
 
 
 @event
@@ -594,6 +595,30 @@ class NbiotDtlsFailed(TraceEvent):
     kind = "nbiot.dtls_failed"
     handshake: str
     flight: int
+    peer: Annotated[str, "bootstrap: with the LwM2M Bootstrap-Server (absent: the server)"] = UNSET
+
+
+@event
+class NbiotBootstrapOp(TraceEvent):
+    """A step of an LwM2M Client Initiated Bootstrap (OMA LwM2M 1.1 Core §6.1.3.3): the
+    module sent its Bootstrap-Request, or received one of the Bootstrap-Server's requests."""
+
+    kind = "nbiot.bootstrap_op"
+    op: Annotated[str, "bootstrap_request, delete, write, discover or bootstrap_finish"]
+    path: Annotated[str, "CoAP path (/bs, /, /0/1, ...)"]
+    attempt: Annotated[int, "0 = first send of this request"]
+    bytes: Annotated[int, "CoAP bytes of the request"]
+
+
+@event
+class NbiotBootstrap(TraceEvent):
+    """An LwM2M bootstrap ended (done: the module acknowledged Bootstrap-Finish)."""
+
+    kind = "nbiot.bootstrap"
+    outcome: Annotated[str, "done or failed"]
+    reason: Annotated[str, "first_start or registration_failure"]
+    duration_s: Annotated[float, "s from the DTLS handshake's start to the end"]
+    failed_at: Annotated[str, "the step that got no answer (dtls, bootstrap_request, ...)"] = UNSET
 
 
 @event
