@@ -585,7 +585,6 @@ class NbiotDtlsTx(TraceEvent):
     flight: int
     attempt: int
     bytes: int
-    peer: Annotated[str, "bootstrap: with the LwM2M Bootstrap-Server (absent: the server)"] = UNSET
 
 
 @event
@@ -595,7 +594,6 @@ class NbiotDtlsFailed(TraceEvent):
     kind = "nbiot.dtls_failed"
     handshake: str
     flight: int
-    peer: Annotated[str, "bootstrap: with the LwM2M Bootstrap-Server (absent: the server)"] = UNSET
 
 
 @event

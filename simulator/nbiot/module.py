@@ -657,16 +657,16 @@ class Cmi6140:
                 if done is not None and s >= done:
                     break
                 self.dtls_retransmissions += attempt > 0
-                tx = ev.NbiotDtlsTx(
-                    source=self.name,
-                    handshake=kind,
-                    flight=2 * number + 1,
-                    attempt=attempt,
-                    bytes=up,
+                tl.add(
+                    s,
+                    ev.NbiotDtlsTx(
+                        source=self.name,
+                        handshake=kind,
+                        flight=2 * number + 1,
+                        attempt=attempt,
+                        bytes=up,
+                    ),
                 )
-                if peer is not None:
-                    tx.peer = "bootstrap"
-                tl.add(s, tx)
                 try:
                     sent, arrival = self.radio.uplink(s, up, tl)
                 except RadioFailure:
@@ -683,8 +683,6 @@ class Cmi6140:
                     done = back if done is None else min(done, back)
             if done is None:
                 failed = ev.NbiotDtlsFailed(source=self.name, handshake=kind, flight=2 * number + 1)
-                if peer is not None:
-                    failed.peer = "bootstrap"
                 tl.add(give_up, failed)
                 return False, give_up
             t = done

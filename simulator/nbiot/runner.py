@@ -235,6 +235,11 @@ def _summarise(
         "dtls_retransmissions": sum(s["dtls_retransmissions"] for s in per_module),
         "coap_retransmissions": sum(s["coap_retransmissions"] for s in per_module),
         "duplicates_at_server": server.duplicates,
+        "lwm2m_bootstrap": {
+            "mode": cfg.lwm2m_bootstrap,
+            "done": sum(s["bootstraps"] for s in per_module),
+            "failed": sum(s["bootstraps_failed"] for s in per_module),
+        },
         "latency_s": {
             "p50": _pct(all_lat, 50),
             "p95": _pct(all_lat, 95),
@@ -282,6 +287,10 @@ def _summarise(
         (
             f"DTLS ({cfg.dtls_timer_profile}) / CoAP retransmissions",
             f"{summary['dtls_retransmissions']} / {summary['coap_retransmissions']}",
+        ),
+        (
+            f"LwM2M bootstraps ({cfg.lwm2m_bootstrap}) done / failed",
+            f"{summary['lwm2m_bootstrap']['done']} / {summary['lwm2m_bootstrap']['failed']}",
         ),
         ("energy per day (mean)", f"{summary['energy_j_per_day']['mean']:.2f} J"),
         (
@@ -476,6 +485,15 @@ class _Channel(pydantic.BaseModel):
     wait_max_s: float | None = pydantic.Field(description="largest (s)")
 
 
+class _Bootstrap(pydantic.BaseModel):
+    mode: str = pydantic.Field(description="lwm2m_bootstrap: factory or client_initiated")
+    done: int = pydantic.Field(description="Client Initiated Bootstraps finished (all modules)")
+    failed: int = pydantic.Field(
+        description="bootstraps that got no answer (DTLS, Bootstrap-Request, a server request, "
+        "or no Finish within EXCHANGE_LIFETIME)"
+    )
+
+
 class NbiotSummary(pydantic.BaseModel):
     """Figures of an ``nbiot`` fleet run (docs/nbiot.md)."""
 
@@ -500,6 +518,7 @@ class NbiotSummary(pydantic.BaseModel):
     dtls_retransmissions: int
     coap_retransmissions: int
     duplicates_at_server: int
+    lwm2m_bootstrap: _Bootstrap
     latency_s: _Latency
     energy_j_per_day: dict[str, float] = pydantic.Field(description="mean energy per day (J)")
     battery_years: dict[str, float | None] = pydantic.Field(description="median, p5 (years)")
