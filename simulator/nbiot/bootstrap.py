@@ -34,6 +34,7 @@ from functools import lru_cache
 from aiocoap.numbers.codes import Code
 
 from simulator.nbiot import coap
+from simulator.nbiot.server import Outages
 
 #: OMA-TLV Content-Format (OMA LwM2M 1.1 Transport, IANA CoAP Content-Formats).
 TLV_FORMAT = 11542
@@ -46,7 +47,7 @@ SHORT_SERVER_ID = 1
 
 
 class BootstrapError(ValueError):
-    """A bootstrap description that cannot be sent (unknown operation, bad outage window)."""
+    """A TLV value that cannot be encoded."""
 
 
 def tlv(rid: int, value: bytes) -> bytes:
@@ -150,24 +151,14 @@ def operations(endpoint: str = coap.DEFAULT_ENDPOINT, lifetime_s: int = 86400) -
     )
 
 
-class BootstrapServer:
-    """The world-side LwM2M Bootstrap-Server: it answers unless it is in an outage.
-
-    ``outages`` are ``(from_s, to_s)`` world-time windows in which every datagram reaching
-    it is dropped (no DTLS flight, no CoAP response: the client sees silence, not an error).
-    Raises :class:`BootstrapError` for a window that ends before it starts. ``requests``
-    counts the Bootstrap-Requests it received, ``finished`` the Bootstrap-Finish it sent
-    that the module acknowledged.
+class BootstrapServer(Outages):
+    """The world-side LwM2M Bootstrap-Server: it answers unless it is in one of its
+    ``outages`` (:class:`.server.Outages`; raises :class:`.server.OutageError` for a bad
+    window). ``requests`` counts the Bootstrap-Requests it acknowledged, ``finished`` the
+    bootstraps whose Bootstrap-Finish the module acknowledged.
     """
 
     def __init__(self, outages: list[tuple[float, float]] | None = None) -> None:
-        self.outages = list(outages or [])
-        for start, end in self.outages:
-            if end < start:
-                raise BootstrapError(f"bootstrap server outage ({start}, {end}) ends first")
+        super().__init__(outages)
         self.requests = 0
         self.finished = 0
-
-    def answers(self, t: float) -> bool:
-        """True when a datagram reaching the server at world time ``t`` (s) is answered."""
-        return not any(start <= t < end for start, end in self.outages)

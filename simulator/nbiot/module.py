@@ -589,6 +589,8 @@ class Cmi6140:
                 if back is not None and back <= give_up:
                     done = back if done is None else min(done, back)
                 continue
+            if not self.server.answers(arrival):
+                continue  # the server is out: dropped unrecorded, no answer
             tl.deliver(
                 arrival,
                 op=op,
@@ -676,8 +678,8 @@ class Cmi6140:
                 if not answer:  # the client's last flight: nothing comes back
                     done = sent
                     break
-                if peer is not None and not peer.answers(arrival):
-                    continue
+                if not (peer or self.server).answers(arrival):
+                    continue  # the server is out: no answer
                 back = self.radio.downlink(arrival, answer[0][1], tl)
                 if back is not None and back <= give_up:
                     done = back if done is None else min(done, back)
@@ -850,7 +852,7 @@ class Cmi6140:
                 _, arrival = self.radio.uplink(got, up, tl)
             except RadioFailure:
                 continue
-            if arrival is not None:
+            if arrival is not None and peer.answers(arrival):
                 self._last_datagram = arrival
                 return True, arrival
         return False, sends[-1] + timeouts[-1]
