@@ -24,6 +24,7 @@ from simulator.core.accounting import check_balance
 from simulator.core.trace_invariants import NbiotOnce
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
+from simulator.nbiot.bootstrap import BootstrapServer
 from simulator.nbiot.channel import DataChannel
 from simulator.nbiot.module import Cmi6140
 from simulator.nbiot.network import exception_report_latency
@@ -46,7 +47,9 @@ def coupling_losses(scn: NbiotScenario, world: World) -> np.ndarray:
 
 def build(scn: NbiotScenario, world: World) -> tuple[NbiotServer, list[Cmi6140]]:
     """The server and the modules of a scenario, started in ``world``."""
-    server = NbiotServer(world, detail=scn.output.trace)
+    hours = [(a * 3600.0, b * 3600.0) for a, b in scn.servers.server_outages_h]
+    server = NbiotServer(world, detail=scn.output.trace, outages=hours)
+    bs = BootstrapServer([(a * 3600.0, b * 3600.0) for a, b in scn.servers.bootstrap_outages_h])
     net = scn.network
     # One cell: the fleet shares its NPRACH opportunities (preamble collisions, .nprach).
     cell = (
@@ -72,6 +75,7 @@ def build(scn: NbiotScenario, world: World) -> tuple[NbiotServer, list[Cmi6140]]
                 detail=scn.output.trace,
                 cell=cell,
                 channels=channels,
+                bootstrap_server=bs,
             )
         )
     for sync in scn.time_sync:
