@@ -59,6 +59,15 @@ from simulator.nbiot.server import NbiotServer
 MESSAGE_KINDS = frozenset({"nbiot.mt_delivered", "nbiot.bootstrap_op", "nbiot.bootstrap"})
 
 
+def _send_times(t: float, timeouts: list[float]) -> tuple[list[float], float]:
+    """When a request retransmitted on ``timeouts`` (s) from ``t`` is sent, and when the
+    sender gives up: the last timeout after the last send (RFC 7252 §4.2, RFC 6347 §4.2.4)."""
+    sends = [t]
+    for timeout in timeouts[:-1]:
+        sends.append(sends[-1] + timeout)
+    return sends, sends[-1] + timeouts[-1]
+
+
 @dataclass
 class _Held:
     """A mobile-terminated request waiting for the module (queued at world time s)."""
@@ -558,10 +567,7 @@ class Cmi6140:
         unanswered while it is out). Returns (acknowledged, time the exchange ended).
         RFC 7252 §4.2 / MQTT-SN §6.13.
         """
-        sends = [t]
-        for timeout in timeouts[:-1]:
-            sends.append(sends[-1] + timeout)
-        give_up = sends[-1] + timeouts[-1]
+        sends, give_up = _send_times(t, timeouts)
         done: float | None = None
         delivered = False
         enc = self.config.message_encoding
@@ -650,10 +656,7 @@ class Cmi6140:
         timeouts = timing.timeouts()
         for number, pair in enumerate(dtls.flights(kind)):
             (_, up), *answer = pair
-            sends = [t]
-            for timeout in timeouts[:-1]:
-                sends.append(sends[-1] + timeout)
-            give_up = sends[-1] + timeouts[-1]
+            sends, give_up = _send_times(t, timeouts)
             done: float | None = None
             for attempt, s in enumerate(sends):
                 if done is not None and s >= done:
@@ -833,9 +836,7 @@ class Cmi6140:
         )
         rng = self.world.rng(f"{self.name}/bootstrap_server")
         timeouts = timing.timeouts(rng)
-        sends = [t]
-        for timeout in timeouts[:-1]:
-            sends.append(sends[-1] + timeout)
+        sends, give_up = _send_times(t, timeouts)
         for k, s in enumerate(sends):
             if not peer.answers(s):
                 continue  # the server is out: nothing sent
@@ -855,7 +856,7 @@ class Cmi6140:
             if arrival is not None and peer.answers(arrival):
                 self._last_datagram = arrival
                 return True, arrival
-        return False, sends[-1] + timeouts[-1]
+        return False, give_up
 
     def _update_due(self, t: float) -> bool:
         """True when the registration lapses before the earliest next transmission (one
