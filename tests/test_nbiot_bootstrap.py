@@ -274,3 +274,59 @@ def test_factory_trace_does_not_depend_on_the_bootstrap_server():
     a, _ = _run(4)
     b, _ = _run(4, bs=BootstrapServer(outages=[(0.0, 100 * H)]))
     assert a.trace.to_jsonl() == b.trace.to_jsonl()
+
+
+# -- a scenario file ------------------------------------------------------------------------
+FLEET = """\
+kind = "nbiot"
+name = "bootstrap-fleet"
+seed = 3
+hours = 30
+[fleet]
+modules = 30
+coupling_loss = {{ distribution = "uniform", low_db = 130.0, high_db = 155.0 }}
+[module]
+transmit_interval_min = 1440
+transmit_delay_min = 360
+lwm2m_bootstrap = "client_initiated"
+[servers]
+bootstrap_outages_h = [[0, {until}]]
+[output]
+trace = "message"
+plots = false
+"""
+
+
+def _fleet(tmp_path, until):
+    import json
+
+    from simulator.cli import main
+
+    scn = tmp_path / f"b{until}.toml"
+    scn.write_text(FLEET.format(until=until))
+    out = tmp_path / f"out{until}"
+    assert main(["run", str(scn), "--out", str(out), "--quiet"]) == 0
+    return json.loads((out / "summary.json").read_text())
+
+
+def test_fleet_summary_counts_bootstraps_and_a_silent_bootstrap_server(tmp_path):
+    ok = _fleet(tmp_path, 0)  # never out: every module bootstraps once at its first send
+    assert ok["lwm2m_bootstrap"] == {"mode": CI, "done": 30, "failed": 0}
+    # out until 27 h: a module whose first transmission (24-30 h) comes early fails its
+    # 1 + communication_retry_count attempts (225 s each) and sends nothing in this run; one
+    # that comes just before 27 h succeeds on a retry
+    late = _fleet(tmp_path, 27)
+    bs = late["lwm2m_bootstrap"]
+    assert 0 < bs["done"] < 30
+    never = 30 - bs["done"]
+    assert 4 * never <= bs["failed"] < 4 * never + 4 * bs["done"]
+    assert late["readouts_delivered"] < ok["readouts_delivered"]
+
+
+def test_scenario_outage_window_must_be_ordered(tmp_path, capsys):
+    from simulator.cli import main
+
+    scn = tmp_path / "bad.toml"
+    scn.write_text(FLEET.format(until=0).replace("[[0, 0]]", "[[5, 1]]"))
+    assert main(["run", str(scn), "--out", str(tmp_path / "o"), "--quiet"]) != 0
+    assert "bootstrap_outages_h: [5, 1] ends before it starts" in capsys.readouterr().err
