@@ -616,7 +616,11 @@ class NbiotBootstrap(TraceEvent):
     outcome: Annotated[str, "done or failed"]
     reason: Annotated[str, "first_start or registration_failure"]
     duration_s: Annotated[float, "s from the DTLS handshake's start to the end"]
-    failed_at: Annotated[str, "the step that got no answer (dtls, bootstrap_request, ...)"] = UNSET
+    failed_at: Annotated[
+        str,
+        "the step that got no answer: dtls, bootstrap_request, or the server's request "
+        "(delete /, write /0/1, ..., bootstrap_finish /bs) unanswered or past EXCHANGE_LIFETIME",
+    ] = UNSET
 
 
 @event
