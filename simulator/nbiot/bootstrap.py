@@ -1,7 +1,7 @@
 """LwM2M 1.1 bootstrap: the messages a CMi6140 exchanges with a Bootstrap-Server, and that
 server on the world side.
 
-Modes (OMA-TS-LightweightM2M_Core-V1_1_1 §6.1.3; the module's ``lwm2m_bootstrap`` setting):
+Modes (OMA-TS-LightweightM2M_Core V1.1 §6.1.3; the module's ``lwm2m_bootstrap`` setting):
 
 * **Factory Bootstrap** (§6.1.3.1): the LwM2M Server Account (Security object /0 instance
   with Bootstrap-Server = false, Server object /1 instance) is written at manufacture; the
@@ -10,13 +10,15 @@ Modes (OMA-TS-LightweightM2M_Core-V1_1_1 §6.1.3; the module's ``lwm2m_bootstrap
   Account. It opens a DTLS session with the Bootstrap-Server, sends **Bootstrap-Request**
   ``POST /bs?ep={Endpoint Client Name}`` (answered 2.04 Changed), then the server sends its
   operations as CoAP CON requests the module acknowledges: **Bootstrap-Delete** ``DELETE /``
-  (2.02 Deleted; §6.1.7.6, "/" removes every instance except the Bootstrap-Server Account),
+  (2.02 Deleted; "/" removes every instance except the Bootstrap-Server Account),
   **Bootstrap-Write** ``PUT /0/1`` (the LwM2M Server's Security instance) and ``PUT /1/0``
-  (its Server instance), each 2.04 Changed (§6.1.7.5), and **Bootstrap-Finish** ``POST /bs``
-  (2.04; §6.1.7.8). Method / URI / response codes: Transport TS §6.4.2, Table "Operation to
-  Method and URI Mapping (Bootstrap Interface)". Without the Finish within EXCHANGE_LIFETIME
-  (RFC 7252 §4.8.2: 247 s) of the Bootstrap-Request the client considers the bootstrap failed
-  (Core §6.1.3.3 / §6.1.6 in 1.1 and later).
+  (its Server instance), each 2.04 Changed, and **Bootstrap-Finish** ``POST /bs`` (2.04),
+  which the server "MUST send" after the last write. Methods, URIs and response codes:
+  OMA LwM2M 1.1 Transport, Bootstrap Interface, Table "Operation to Method and URI Mapping
+  (Bootstrap Interface)". Without the Finish within EXCHANGE_LIFETIME (RFC 7252 §4.8.2:
+  247 s) the client considers the bootstrap failed (Core §6.1.3.3 / §6.1.6 as cited by an
+  OMA 1.2.2 compliance checklist, "new in 1.1"; the Bootstrap-Delete / -Write clauses there
+  are §6.1.7.6 / §6.1.7.5).
 
 The writes are encoded in OMA-TLV (Content-Format 11542; Core §7.4.3: type byte, 8-bit
 identifier, length inline or in a 1-3 byte field) and their CoAP size comes from ``aiocoap``
