@@ -597,6 +597,33 @@ class NbiotDtlsFailed(TraceEvent):
 
 
 @event
+class NbiotBootstrapOp(TraceEvent):
+    """A step of an LwM2M Client Initiated Bootstrap (OMA LwM2M 1.1 Core §6.1.3.3): the
+    module sent its Bootstrap-Request, or received one of the Bootstrap-Server's requests."""
+
+    kind = "nbiot.bootstrap_op"
+    op: Annotated[str, "bootstrap_request, delete, write, discover or bootstrap_finish"]
+    path: Annotated[str, "CoAP path (/bs, /, /0/1, ...)"]
+    attempt: Annotated[int, "0 = first send of this request"]
+    bytes: Annotated[int, "CoAP bytes of the request"]
+
+
+@event
+class NbiotBootstrap(TraceEvent):
+    """An LwM2M bootstrap ended (done: the module acknowledged Bootstrap-Finish)."""
+
+    kind = "nbiot.bootstrap"
+    outcome: Annotated[str, "done or failed"]
+    reason: Annotated[str, "first_start or registration_failure"]
+    duration_s: Annotated[float, "s from the DTLS handshake's start to the end"]
+    failed_at: Annotated[
+        str,
+        "the step that got no answer: dtls, bootstrap_request, or the server's request "
+        "(delete /, write /0/1, ..., bootstrap_finish /bs) unanswered or past EXCHANGE_LIFETIME",
+    ] = UNSET
+
+
+@event
 class NbiotRaCollision(TraceEvent):
     """Random access lost contention on its NPRACH subcarrier."""
 

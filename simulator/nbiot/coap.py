@@ -46,6 +46,8 @@ class CoapTiming:
         return self.ack_timeout_s * (2 ** (self.max_retransmit + 1) - 1) * self.ack_random_factor
 
 
+#: Endpoint Client Name of the example messages (an IMEI URN, OMA LwM2M Core §7.4.1).
+DEFAULT_ENDPOINT = "urn:imei:359999000000001"
 LINK_FORMAT = b"</1/0>,</3/0>,</4/0>,</10/0>,</33906/0>,</33907/0>,</33908/0>,</33909/0>"
 
 
@@ -59,8 +61,14 @@ def _message(code: Code, *, confirmable: bool, payload_len: int = 0, **options) 
         return msg.encode()
 
 
+def message_size(code: Code, *, confirmable: bool = True, payload_len: int = 0, **options) -> int:
+    """Bytes of a CoAP message (CON request, or with ``confirmable`` False a piggy-backed ACK)
+    with ``payload_len`` payload bytes and aiocoap ``options`` (``uri_path``, ...)."""
+    return len(_message(code, confirmable=confirmable, payload_len=payload_len, **options))
+
+
 @lru_cache(maxsize=256)
-def register_size(endpoint: str = "urn:imei:359999000000001", lifetime_s: int = 86400) -> int:
+def register_size(endpoint: str = DEFAULT_ENDPOINT, lifetime_s: int = 86400) -> int:
     """Bytes of the LwM2M Register request (CoAP)."""
     return len(
         _message(

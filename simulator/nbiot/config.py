@@ -211,6 +211,35 @@ class ModuleConfig(StrictModel):
         ge=1,
         doc="a standalone Update goes this long before the registration lapses",
     )
+    lwm2m_bootstrap: Literal["factory", "client_initiated"] = setting(
+        "factory",
+        source="seed 001 p. 35 lists 'Preconfig on delivery' among the configuration methods "
+        "(with Elvaco Evo / third-party DM) and p. 7 (sends data once mounted, no manual step): the "
+        "LwM2M Server Account is provisioned in the factory (OMA LwM2M 1.1 Core §6.1.3.1). "
+        "The p. 10 menu shows a 'Bootstrap status' (a Bootstrap-Server account exists); the "
+        "page summaries do not say when it is used",
+        doc="'factory': straight to DTLS + Register; 'client_initiated': DTLS with the "
+        "Bootstrap-Server, Bootstrap-Request, its Delete / Writes, Bootstrap-Finish, then DTLS "
+        "+ Register with the LwM2M server (simulator.nbiot.bootstrap)",
+    )
+    lwm2m_bootstrap_on_registration_failure: bool = setting(
+        True,
+        source="OMA LwM2M 1.1 Core §6.2.1.1 Table 6.2.1.1-1: /1/x/16 'Bootstrap on "
+        "Registration Failure', default true",
+        doc="after lwm2m_registration_attempts failed registration attempts in a row, bootstrap "
+        "again (client_initiated only: a factory-bootstrapped module has no Bootstrap-Server "
+        "account to fall back to)",
+    )
+    lwm2m_registration_attempts: int = setting(
+        5,
+        source="OMA LwM2M 1.1 Core §6.2.1.1 Table 6.2.1.1-1 defaults: Communication Retry "
+        "Count /1/x/17 = 5 attempts x Communication Sequence Retry Count /1/x/20 = 1",
+        unit="attempts",
+        ge=1,
+        le=100,
+        doc="failed registration attempts (DTLS handshake or Register with the LwM2M server) "
+        "in a row after which the registration counts as failed",
+    )
     configuration_lock: Literal["open", "locked"] = "open"  # seed 001 §7.2 default Open
 
     @pydantic.field_validator(*PARAMS, mode="after")

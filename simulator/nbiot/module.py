@@ -19,9 +19,14 @@ Behaviour:
 * **Protocols**: DTLS 1.2 PSK (full handshake first, resumption when the NAT binding expired,
   none with a Connection ID), LwM2M Register / Update / Send over CoAP CON, or MQTT-SN
   CONNECT / REGISTER / PUBLISH with QoS -1, 0 or 1.
+* **LwM2M bootstrap** (``lwm2m_bootstrap``; :mod:`.bootstrap`): factory-provisioned, or a
+  Client Initiated Bootstrap before the first Register (DTLS with the Bootstrap-Server,
+  Bootstrap-Request, the server's Delete / Writes, Bootstrap-Finish), and again after
+  ``lwm2m_registration_attempts`` failed registration attempts in a row (OMA LwM2M 1.1 Core
+  §6.2.1.1 "Bootstrap on Registration Failure").
 
 Trace kinds (source ``cmi6140/<id>``): ``nbiot.readout``, ``nbiot.transmission``,
-``nbiot.telegram``, ``nbiot.time_sync``; with ``detail = "datagram"`` also ``nbiot.coap_tx``,
+``nbiot.telegram``, ``nbiot.time_sync``, ``nbiot.bootstrap_op``, ``nbiot.bootstrap``; with ``detail = "datagram"`` also ``nbiot.coap_tx``,
 ``nbiot.mqttsn_tx``, ``nbiot.dtls_tx``, ``nbiot.dtls_failed``, ``nbiot.rrc_connected``,
 ``nbiot.ra_failed``, ``nbiot.ra_collision``, ``nbiot.paged``,
 ``nbiot.downlink_unreachable``. The server records ``nbiot.uplink``.
@@ -40,7 +45,8 @@ import simpy
 
 from simulator.core import events as ev
 from simulator.core.world import World
-from simulator.nbiot import coap, dtls, mqttsn, payload, schedule
+from simulator.nbiot import bootstrap, coap, dtls, mqttsn, payload, schedule
+from simulator.nbiot.bootstrap import BootstrapServer
 from simulator.nbiot.channel import DataChannel
 from simulator.nbiot.config import ConfigStore, ModuleConfig
 from simulator.nbiot.energy import PowerModel
@@ -50,7 +56,16 @@ from simulator.nbiot.paging import PagingSchedule
 from simulator.nbiot.server import NbiotServer
 
 #: Module events traced at every detail level except "off" (the rest only with "datagram").
-MESSAGE_KINDS = frozenset({"nbiot.mt_delivered"})
+MESSAGE_KINDS = frozenset({"nbiot.mt_delivered", "nbiot.bootstrap_op", "nbiot.bootstrap"})
+
+
+def _send_times(t: float, timeouts: list[float]) -> tuple[list[float], float]:
+    """When a request retransmitted on ``timeouts`` (s) from ``t`` is sent, and when the
+    sender gives up: the last timeout after the last send (RFC 7252 §4.2, RFC 6347 §4.2.4)."""
+    sends = [t]
+    for timeout in timeouts[:-1]:
+        sends.append(sends[-1] + timeout)
+    return sends, sends[-1] + timeouts[-1]
 
 
 @dataclass
@@ -89,7 +104,8 @@ class Cmi6140:
 
     ``coupling_loss_db`` sets the CE level; ``clock_error_s`` is how far the meter's clock is
     ahead of true local time (negative: behind); ``security`` False sends plain CoAP / MQTT-SN
-    (DTLS is optional on the product). Raises :class:`~simulator.nbiot.config.ConfigError` via
+    (DTLS is optional on the product). ``bootstrap_server`` is the LwM2M Bootstrap-Server a
+    ``client_initiated`` module talks to (default: one that always answers). Raises :class:`~simulator.nbiot.config.ConfigError` via
     the configuration it is given.
     """
 
@@ -111,6 +127,7 @@ class Cmi6140:
         start: bool = True,
         cell: NprachCell | None = None,
         channels: tuple[DataChannel, DataChannel] | None = None,
+        bootstrap_server: BootstrapServer | None = None,
     ) -> None:
         self.world = world
         self.module_id = module_id
@@ -167,6 +184,13 @@ class Cmi6140:
         self._reg_until = 0.0  # world time the LwM2M registration lapses
         self.registration_lapses = 0
         self.lifetime_updates = 0  # standalone Registration Updates (no transmission due)
+        # Factory Bootstrap: the LwM2M Server Account is there from the start (OMA §6.1.3.1).
+        self.bootstrap_server = bootstrap_server or BootstrapServer()
+        self._bootstrapped = cfg.lwm2m_bootstrap == "factory"
+        self._bs_reason = "first_start"
+        self._reg_failures = 0  # failed registration attempts in a row
+        self.bootstraps = 0
+        self.bootstraps_failed = 0
         self._mqtt_connected = False
         self._mqtt_topic = False
         self._telegram_start = 0.0
@@ -534,16 +558,16 @@ class Cmi6140:
         proto: str,
         tl: Timeline,
         data: bytes | None = None,
+        peer: BootstrapServer | None = None,
     ) -> tuple[bool, float]:
         """A request retransmitted on ``timeouts`` until its response arrives.
 
         ``down`` None: no response is expected (CoAP NON, MQTT-SN QoS -1/0): one send.
-        Returns (acknowledged, time the exchange ended). RFC 7252 §4.2 / MQTT-SN §6.13.
+        ``peer``: the request goes to that Bootstrap-Server (not recorded by the LwM2M server;
+        unanswered while it is out). Returns (acknowledged, time the exchange ended).
+        RFC 7252 §4.2 / MQTT-SN §6.13.
         """
-        sends = [t]
-        for timeout in timeouts[:-1]:
-            sends.append(sends[-1] + timeout)
-        give_up = sends[-1] + timeouts[-1]
+        sends, give_up = _send_times(t, timeouts)
         done: float | None = None
         delivered = False
         enc = self.config.message_encoding
@@ -564,6 +588,15 @@ class Cmi6140:
                 if down is None:
                     return True, sent
                 continue
+            if peer is not None:
+                if not peer.answers(arrival):
+                    continue
+                back = self.radio.downlink(arrival, down, tl) if down is not None else arrival
+                if back is not None and back <= give_up:
+                    done = back if done is None else min(done, back)
+                continue
+            if not self.server.answers(arrival):
+                continue  # the server is out: dropped unrecorded, no answer
             tl.deliver(
                 arrival,
                 op=op,
@@ -586,7 +619,14 @@ class Cmi6140:
         return True, done
 
     def _coap(
-        self, t: float, up: int, down: int, op: str, tl: Timeline, data: bytes | None = None
+        self,
+        t: float,
+        up: int,
+        down: int,
+        op: str,
+        tl: Timeline,
+        data: bytes | None = None,
+        peer: BootstrapServer | None = None,
     ) -> tuple[bool, float]:
         cfg = self.config
         timing = coap.CoapTiming(
@@ -594,11 +634,14 @@ class Cmi6140:
         )
         ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
         return self._exchange(
-            t, up + ovh, down + ovh, timing.timeouts(self._rng_coap), op, "coap", tl, data
+            t, up + ovh, down + ovh, timing.timeouts(self._rng_coap), op, "coap", tl, data, peer
         )
 
-    def _handshake(self, t: float, kind: str, tl: Timeline) -> tuple[bool, float]:
-        """A DTLS handshake from ``t``: returns (established, end time).
+    def _handshake(
+        self, t: float, kind: str, tl: Timeline, peer: BootstrapServer | None = None
+    ) -> tuple[bool, float]:
+        """A DTLS handshake from ``t``: returns (established, end time). ``peer``: with that
+        Bootstrap-Server, which sends no flight while it is out.
 
         Each flight is resent on the timer of ``dtls_timer_profile`` (:class:`.dtls.DtlsTiming`)
         until the peer's next flight arrives. The answer to ANY copy of a flight ends the wait
@@ -613,10 +656,7 @@ class Cmi6140:
         timeouts = timing.timeouts()
         for number, pair in enumerate(dtls.flights(kind)):
             (_, up), *answer = pair
-            sends = [t]
-            for timeout in timeouts[:-1]:
-                sends.append(sends[-1] + timeout)
-            give_up = sends[-1] + timeouts[-1]
+            sends, give_up = _send_times(t, timeouts)
             done: float | None = None
             for attempt, s in enumerate(sends):
                 if done is not None and s >= done:
@@ -641,6 +681,8 @@ class Cmi6140:
                 if not answer:  # the client's last flight: nothing comes back
                     done = sent
                     break
+                if not (peer or self.server).answers(arrival):
+                    continue  # the server is out: no answer
                 back = self.radio.downlink(arrival, answer[0][1], tl)
                 if back is not None and back <= give_up:
                     done = back if done is None else min(done, back)
@@ -657,6 +699,11 @@ class Cmi6140:
         cfg = self.config
         self._telegram_start = t
         new_session = False
+        lwm2m = cfg.protocol == "lwm2m"
+        if lwm2m and not self._bootstrapped:
+            ok, t = self._bootstrap(t, tl)
+            if not ok:
+                return False, t
         if self.security:
             stale = t - self._last_datagram > self.network.nat_timeout_s
             if not self._dtls_session or (stale and not cfg.dtls_connection_id):
@@ -664,18 +711,22 @@ class Cmi6140:
                 ok, t = self._handshake(t, kind, tl)
                 if not ok:
                     self._dtls_session = False
+                    if lwm2m and not self._registered:
+                        self._registration_failed()
                     return False, t
                 self._dtls_session = True
                 new_session = True
-        if cfg.protocol == "lwm2m":
+        if lwm2m:
             lapsed = self._registered and t >= self._reg_until
             if lapsed:
                 self.registration_lapses += 1  # the server dropped it: Register again
             if not self._registered or lapsed:
                 ok, t = self._coap(t, coap.register_size(), coap.created_ack_size(), "register", tl)
                 if not ok:
+                    self._registration_failed()
                     return False, t
                 self._registered = True
+                self._reg_failures = 0
                 self._reg_until = t + cfg.lwm2m_lifetime_s
             elif new_session or self._update_due(t):
                 # LwM2M 1.1 queue mode: a new DTLS session / address is announced by an
@@ -689,6 +740,123 @@ class Cmi6140:
                 t, coap.send_size(len(data), cf), coap.changed_ack_size(), "send", tl, data
             )
         return self._mqttsn(t, data, new_session, tl)
+
+    def _registration_failed(self) -> None:
+        """One registration attempt failed (the DTLS handshake or the Register). After
+        ``lwm2m_registration_attempts`` in a row the registration has failed; with "Bootstrap
+        on Registration Failure" (OMA LwM2M 1.1 Core §6.2.1.1, /1/x/16) and a Bootstrap-Server
+        account (client_initiated) the next attempt starts with a new bootstrap."""
+        cfg = self.config
+        self._reg_failures += 1
+        if self._reg_failures < cfg.lwm2m_registration_attempts:
+            return
+        self._reg_failures = 0
+        if (
+            cfg.lwm2m_bootstrap == "client_initiated"
+            and cfg.lwm2m_bootstrap_on_registration_failure
+        ):
+            self._bootstrapped = False
+            self._bs_reason = "registration_failure"
+
+    def _bootstrap(self, t: float, tl: Timeline) -> tuple[bool, float]:
+        """A Client Initiated Bootstrap from ``t`` (OMA LwM2M 1.1 Core §6.1.3.3; messages in
+        :mod:`.bootstrap`): returns (done, end time s).
+
+        A full DTLS handshake with the Bootstrap-Server (its own PSK, so never a resumption of
+        the LwM2M server's session), the Bootstrap-Request as a CoAP CON (RFC 7252 timers),
+        then each of the server's requests (Delete, Writes, Bootstrap-Finish) as a CON the
+        server resends on the same timers until the module's ACK reaches it. It fails when a
+        step gets no answer, or when the Finish has not come EXCHANGE_LIFETIME (247 s) after
+        the Bootstrap-Request (§6.1.3.3). Done: the new credentials need a new DTLS session
+        and a Register with the LwM2M server.
+        """
+        cfg = self.config
+        peer = self.bootstrap_server
+        start = t
+        ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
+
+        def end(failed_at: str | None) -> tuple[bool, float]:
+            outcome = ev.NbiotBootstrap(
+                source=self.name,
+                outcome="failed" if failed_at else "done",
+                reason=self._bs_reason,
+                duration_s=round(t - start, 6),
+            )
+            if failed_at:
+                outcome.failed_at = failed_at
+                self.bootstraps_failed += 1
+            else:
+                self.bootstraps += 1
+                self._bootstrapped = True
+                self._dtls_session = False  # new credentials: new session, then Register
+                self._registered = False
+            tl.add(t, outcome)
+            return not failed_at, t
+
+        if self.security:
+            ok, t = self._handshake(t, "full", tl, peer=peer)
+            if not ok:
+                return end("dtls")
+        size = bootstrap.request_size()
+        tl.add(
+            t,
+            ev.NbiotBootstrapOp(
+                source=self.name, op="bootstrap_request", path="/bs", attempt=0, bytes=size
+            ),
+        )
+        ok, t = self._coap(t, size, coap.changed_ack_size(), "bootstrap_request", tl, peer=peer)
+        if not ok:
+            return end("bootstrap_request")
+        peer.requests += 1
+        deadline = t + bootstrap.EXCHANGE_LIFETIME_S
+        for op in bootstrap.operations(lifetime_s=cfg.lwm2m_lifetime_s):
+            ok, t = self._server_request(t, op, op.down_b + ovh, op.up_b + ovh, tl, peer)
+            if not ok or t > deadline:
+                # nothing tells the module the server gave up: its EXCHANGE_LIFETIME runs out
+                t = max(t, deadline)
+                return end(f"{op.op} {op.path}")
+        peer.finished += 1
+        return end(None)
+
+    def _server_request(
+        self,
+        t: float,
+        op: bootstrap.BootstrapOp,
+        down: int,
+        up: int,
+        tl: Timeline,
+        peer: BootstrapServer,
+    ) -> tuple[bool, float]:
+        """A Bootstrap-Server request sent at ``t`` as a CoAP CON, resent on the RFC 7252
+        timers until the module's piggy-backed response reaches the server. Returns
+        (acknowledged, time the server has the response or gave up)."""
+        cfg = self.config
+        timing = coap.CoapTiming(
+            cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor, cfg.coap_max_retransmit
+        )
+        rng = self.world.rng(f"{self.name}/bootstrap_server")
+        timeouts = timing.timeouts(rng)
+        sends, give_up = _send_times(t, timeouts)
+        for k, s in enumerate(sends):
+            if not peer.answers(s):
+                continue  # the server is out: nothing sent
+            got = self.radio.downlink(s, down, tl)
+            if got is None:
+                continue
+            tl.add(
+                got,
+                ev.NbiotBootstrapOp(
+                    source=self.name, op=op.op, path=op.path, attempt=k, bytes=op.down_b
+                ),
+            )
+            try:
+                _, arrival = self.radio.uplink(got, up, tl)
+            except RadioFailure:
+                continue
+            if arrival is not None and peer.answers(arrival):
+                self._last_datagram = arrival
+                return True, arrival
+        return False, give_up
 
     def _update_due(self, t: float) -> bool:
         """True when the registration lapses before the earliest next transmission (one
@@ -794,5 +962,7 @@ class Cmi6140:
             "ra_collisions": self.radio.times.ra_collisions,
             "dtls_retransmissions": self.dtls_retransmissions,
             "coap_retransmissions": self.coap_retransmissions,
+            "bootstraps": self.bootstraps,
+            "bootstraps_failed": self.bootstraps_failed,
             "energy_j": energy,
         }

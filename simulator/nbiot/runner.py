@@ -24,6 +24,7 @@ from simulator.core.accounting import check_balance
 from simulator.core.trace_invariants import NbiotOnce
 from simulator.core.world import World
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
+from simulator.nbiot.bootstrap import BootstrapServer
 from simulator.nbiot.channel import DataChannel
 from simulator.nbiot.module import Cmi6140
 from simulator.nbiot.network import exception_report_latency
@@ -46,7 +47,9 @@ def coupling_losses(scn: NbiotScenario, world: World) -> np.ndarray:
 
 def build(scn: NbiotScenario, world: World) -> tuple[NbiotServer, list[Cmi6140]]:
     """The server and the modules of a scenario, started in ``world``."""
-    server = NbiotServer(world, detail=scn.output.trace)
+    hours = [(a * 3600.0, b * 3600.0) for a, b in scn.servers.server_outages_h]
+    server = NbiotServer(world, detail=scn.output.trace, outages=hours)
+    bs = BootstrapServer([(a * 3600.0, b * 3600.0) for a, b in scn.servers.bootstrap_outages_h])
     net = scn.network
     # One cell: the fleet shares its NPRACH opportunities (preamble collisions, .nprach).
     cell = (
@@ -72,6 +75,7 @@ def build(scn: NbiotScenario, world: World) -> tuple[NbiotServer, list[Cmi6140]]
                 detail=scn.output.trace,
                 cell=cell,
                 channels=channels,
+                bootstrap_server=bs,
             )
         )
     for sync in scn.time_sync:
@@ -235,6 +239,11 @@ def _summarise(
         "dtls_retransmissions": sum(s["dtls_retransmissions"] for s in per_module),
         "coap_retransmissions": sum(s["coap_retransmissions"] for s in per_module),
         "duplicates_at_server": server.duplicates,
+        "lwm2m_bootstrap": {
+            "mode": cfg.lwm2m_bootstrap,
+            "done": sum(s["bootstraps"] for s in per_module),
+            "failed": sum(s["bootstraps_failed"] for s in per_module),
+        },
         "latency_s": {
             "p50": _pct(all_lat, 50),
             "p95": _pct(all_lat, 95),
@@ -282,6 +291,10 @@ def _summarise(
         (
             f"DTLS ({cfg.dtls_timer_profile}) / CoAP retransmissions",
             f"{summary['dtls_retransmissions']} / {summary['coap_retransmissions']}",
+        ),
+        (
+            f"LwM2M bootstraps ({cfg.lwm2m_bootstrap}) done / failed",
+            f"{summary['lwm2m_bootstrap']['done']} / {summary['lwm2m_bootstrap']['failed']}",
         ),
         ("energy per day (mean)", f"{summary['energy_j_per_day']['mean']:.2f} J"),
         (
@@ -476,6 +489,15 @@ class _Channel(pydantic.BaseModel):
     wait_max_s: float | None = pydantic.Field(description="largest (s)")
 
 
+class _Bootstrap(pydantic.BaseModel):
+    mode: str = pydantic.Field(description="lwm2m_bootstrap: factory or client_initiated")
+    done: int = pydantic.Field(description="Client Initiated Bootstraps finished (all modules)")
+    failed: int = pydantic.Field(
+        description="bootstraps that got no answer (DTLS, Bootstrap-Request, a server request, "
+        "or no Finish within EXCHANGE_LIFETIME)"
+    )
+
+
 class NbiotSummary(pydantic.BaseModel):
     """Figures of an ``nbiot`` fleet run (docs/nbiot.md)."""
 
@@ -500,6 +522,7 @@ class NbiotSummary(pydantic.BaseModel):
     dtls_retransmissions: int
     coap_retransmissions: int
     duplicates_at_server: int
+    lwm2m_bootstrap: _Bootstrap
     latency_s: _Latency
     energy_j_per_day: dict[str, float] = pydantic.Field(description="mean energy per day (J)")
     battery_years: dict[str, float | None] = pydantic.Field(description="median, p5 (years)")

@@ -12,6 +12,7 @@ Example (fixtures/scenarios/nbiot-fleet.toml)::
     transmit_interval_min = 1440
     [network]           # any NetworkParams field (simulator.nbiot.network)
     [power]             # any PowerModel field (simulator.nbiot.energy)
+    [servers]           # outage windows in hours: server_outages_h, bootstrap_outages_h
     [output]
     trace = "message"   # "datagram", "message" or "off"
 
@@ -62,6 +63,22 @@ class TimeSync(StrictModel):
     clock_error_s: float = 0.0
 
 
+class Servers(StrictModel):
+    """Windows ``[from_h, to_h]`` (hours from the start) in which the LwM2M / MQTT-SN server
+    or the LwM2M Bootstrap-Server answers nothing (simulator.nbiot.server.Outages)."""
+
+    server_outages_h: list[tuple[float, float]] = []
+    bootstrap_outages_h: list[tuple[float, float]] = []
+
+    @pydantic.model_validator(mode="after")
+    def _ordered(self) -> Servers:
+        for name in ("server_outages_h", "bootstrap_outages_h"):
+            for start, end in getattr(self, name):
+                if end < start:
+                    raise ValueError(f"{name}: [{start:g}, {end:g}] ends before it starts")
+        return self
+
+
 class Output(StrictModel):
     trace: Literal["datagram", "message", "off"] = "message"
     plots: bool = True
@@ -79,6 +96,7 @@ class NbiotScenario(StrictModel):
     network: NetworkParams = NetworkParams()
     power: PowerModel = PowerModel()
     time_sync: list[TimeSync] = []
+    servers: Servers = Servers()
     output: Output = Output()
 
 

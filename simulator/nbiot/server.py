@@ -16,14 +16,43 @@ from simulator.core import events as ev
 from simulator.nbiot import payload
 
 
-class NbiotServer:
+class OutageError(ValueError):
+    """An outage window that ends before it starts."""
+
+
+class Outages:
+    """World-time windows ``(from_s, to_s)`` in which a server answers nothing: every datagram
+    reaching it is dropped (no DTLS flight, no CoAP response; the client sees silence).
+    Raises :class:`OutageError` for a window that ends before it starts."""
+
+    def __init__(self, outages: list[tuple[float, float]] | None = None) -> None:
+        self.outages = [(float(a), float(b)) for a, b in outages or []]
+        for start, end in self.outages:
+            if end < start:
+                raise OutageError(f"server outage ({start:g}, {end:g}) s ends before it starts")
+
+    def answers(self, t: float) -> bool:
+        """True when a datagram reaching the server at world time ``t`` (s) is answered."""
+        return not any(start <= t < end for start, end in self.outages)
+
+
+class NbiotServer(Outages):
     """Counts delivered readouts per module and records uplinks in the world's trace.
 
     ``detail`` "datagram" records every datagram, "message" only data messages (the default
-    for fleets), "off" records nothing (statistics only).
+    for fleets), "off" records nothing (statistics only). ``outages``: windows in which it
+    answers nothing (:class:`Outages`).
     """
 
-    def __init__(self, world: Any, *, name: str = "server", detail: str = "message") -> None:
+    def __init__(
+        self,
+        world: Any,
+        *,
+        name: str = "server",
+        detail: str = "message",
+        outages: list[tuple[float, float]] | None = None,
+    ) -> None:
+        super().__init__(outages)
         self.world = world
         self.name = name
         self.detail = detail
