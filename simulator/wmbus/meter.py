@@ -25,6 +25,16 @@ security mode 5/7); or, with ``ell_encryption`` (Kamstrup style, PROTOCOL.md §5
 (CI 8D: CC, ACC, SN with ELL security mode 1, AES-128-CTR over payload CRC + TPL CI 78 + APL).
 S1 and T1 meters send CI 7A without an ELL. The ELL bytes count in the on-air length and so in
 the time on air.
+
+Compact frames. With ``frame = "compact"`` a meter sends its full frame (CI 7A, or CI 78 after
+an ELL II) only every ``full_every``-th telegram (``seq`` 0, N, 2N ...) and between them compact
+frames (CI 79: format signature, data CRC, the records' data without DIF/VIF;
+:mod:`simulator.wmbus.compact`), as Kamstrup meters do: a multical21/kamheat log in
+wmbusmeters issue #1242 shows one full frame (L 2E, CI 78) at ELL access numbers 49, 51, C9,
+D1, D9 (every 8th) and compact frames (L 25, CI 79) between them, and the maintainer's answer
+in #1241 is that a decoder "has to receive the full length first before it can decode the
+compressed one". CI 79 carries no TPL header, so a compact meter is unencrypted or encrypted in
+the ELL (``ell_encryption``), never TPL mode 5/7.
 """
 
 from __future__ import annotations
@@ -49,6 +59,10 @@ SND_NR = 0x44
 ELL_MODES = frozenset({"C1A", "C1B"})
 #: CC field sent in the ELL: no bits set (unidirectional, not synchronous, not relayed).
 ELL_CC = 0x00
+#: What a meter sends: its full frame every time, or compact frames between full ones.
+FRAMES = ("full", "compact")
+#: Default full-frame period of a compact meter (telegrams): Kamstrup, wmbusmeters issue #1242.
+FULL_EVERY = 8
 
 
 #: The shipped meter types that have a ``[wireless]`` identity, by name (the scenario's
@@ -67,8 +81,10 @@ class RadioMeter:
     ``security_mode`` 0): encrypt in the ELL (CI 8D, AES-128-CTR) instead of the TPL.
     ``profile`` names a shipped meter type with a ``[wireless]`` identity, or ``meter_type``
     gives one (:class:`~simulator.meters.types.MeterType`, e.g. from a file of one's own);
-    ``seed`` roots the meter's profile stream. Raises ``ValueError`` for an unknown mode or
-    profile or a missing/unusable key.
+    ``seed`` roots the meter's profile stream. ``frame`` (:data:`FRAMES`): ``"compact"`` sends
+    a full frame every ``full_every`` telegrams and compact frames (CI 79) between them (module
+    docstring). Raises ``ValueError`` for an unknown mode, profile or frame, a missing/unusable
+    key, or compact frames with TPL security (mode 5/7).
     """
 
     id: int
@@ -86,6 +102,8 @@ class RadioMeter:
     security_mode: int = 0
     key: bytes | None = None
     ell_encryption: bool = False
+    frame: str = "full"
+    full_every: int = FULL_EVERY
     meter_type: Any = field(default=None, repr=False)
     seed: int = 0
     _access_no: int = field(default=0, repr=False)
@@ -113,6 +131,17 @@ class RadioMeter:
                 raise ValueError(
                     f"meter {self.id}: ELL encryption needs a 16-byte key and security_mode 0"
                 )
+
+        if self.frame not in FRAMES:
+            raise ValueError(f"meter {self.id}: unknown frame {self.frame!r}; one of {FRAMES}")
+        if self.frame == "compact":
+            if self.security_mode:
+                raise ValueError(
+                    f"meter {self.id}: compact frames (CI 79) have no TPL header for security "
+                    f"mode {self.security_mode}; encrypt in the ELL (ell_encryption) instead"
+                )
+            if self.full_every < 1:
+                raise ValueError(f"meter {self.id}: full_every must be >= 1, got {self.full_every}")
 
     @property
     def device_type(self) -> int:
@@ -156,10 +185,17 @@ class RadioMeter:
         noise = random.Random(hash((self.seed, self.id, t_s)))  # same t, same telegram
         return [spec.build(t_s, clock, noise) for spec in self._specs]
 
-    def telegram(self, t_s: float, access_no: int) -> bytes:
-        """The on-air telegram (L-field to last CRC) sent at world time ``t_s`` (s)."""
+    def sends_full(self, seq: int) -> bool:
+        """Whether transmission ``seq`` (0, 1, 2 ...) is a full frame (always, unless compact:
+        then every ``full_every``-th, starting with the first)."""
+        return self.frame == "full" or seq % self.full_every == 0
+
+    def telegram(self, t_s: float, access_no: int, seq: int = 0) -> bytes:
+        """The on-air telegram (L-field to last CRC) of transmission ``seq`` sent at world
+        time ``t_s`` (s): a compact frame (CI 79) where :meth:`sends_full` says not full."""
         from simulator.wmbus.telegram import build_telegram
 
+        full_ci = 0x78 if self.ell_encryption else 0x7A  # Kamstrup: ELL II, then no TPL header
         return build_telegram(
             manufacturer=self.manufacturer,
             id=self.id,
@@ -168,7 +204,7 @@ class RadioMeter:
             records=self.records(t_s),
             access_no=access_no & 0xFF,
             c=SND_NR,
-            ci=0x78 if self.ell_encryption else 0x7A,  # Kamstrup: ELL II, then no TPL header
+            ci=full_ci if self.sends_full(seq) else 0x79,
             security_mode=self.security_mode,
             key=self.key,
             ell=self.ell(t_s, access_no),
