@@ -213,3 +213,48 @@ def test_a_full_frame_scenario_has_no_decode_events(tmp_path) -> None:
     )
     assert "compact_frames" not in summary
     assert not any(e["kind"] == "wmbus_decode" for e in trace)
+
+
+@pytest.mark.parametrize("chunk", [None, 3])
+def test_compact_frames_are_shorter_on_air_and_kernel_equals_event_model(chunk) -> None:
+    """Compact frames take less time on air than full ones; the kernel and the event model
+    use the same time on air per transmission (same receptions and collision losses)."""
+    import numpy as np
+
+    from simulator.core.world import World
+    from simulator.wmbus.channel import Channel
+    from simulator.wmbus.radio_kernel import RadioSetup, run_kernel
+    from simulator.wmbus.radio_world import RadioWorld
+    from simulator.wmbus.receiver import Receiver
+    from tests.test_wmbus_radio_kernel import _receptions
+
+    rng = np.random.default_rng(5)
+    meters = [
+        RadioMeter(
+            id=2000 + i,
+            x=float(rng.uniform(-200, 200)),
+            y=float(rng.uniform(-200, 200)),
+            mode=("T1", "C1A", "C1B")[i % 3],
+            profile=("heat", "water")[i % 2],
+            interval_s=0.4,
+            jitter=0.2,
+            frame="compact" if i % 4 else "full",
+            full_every=3,
+        )
+        for i in range(40)
+    ]
+    receivers = [Receiver("r0", 0.0, 0.0), Receiver("r1", 120.0, -60.0)]
+    setup = RadioSetup.build(meters, receivers, Channel.preset("oulu"), 5)
+    compact = setup.compact_airtime < setup.airtime
+    assert compact.tolist() == [m.frame == "compact" for m in meters]
+    kw = {} if chunk is None else {"chunk_transmissions": chunk}
+    kernel_rx, kernel_lost = _receptions(run_kernel(setup, 30.0, **kw))
+    world = World(5)
+    model = RadioWorld(world, setup, 30.0)
+    world.run(until=31.0)
+    assert len(kernel_rx) > 200 and len(kernel_lost) > 5
+    assert kernel_rx == sorted(model.received)
+    assert kernel_lost == sorted(model.lost)
+    tx = world.trace.select("wmbus_tx")
+    air = {(e.source, e.seq): e.airtime_ms for e in tx if e.source == "meter/00002001"}
+    assert air[("meter/00002001", 1)] < air[("meter/00002001", 0)] == air[("meter/00002001", 3)]

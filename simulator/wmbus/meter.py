@@ -211,18 +211,24 @@ class RadioMeter:
             fmt=self.frame_format,
         )
 
-    def airtime_s(self) -> float:
-        """Time on air (s) of this meter's telegrams (constant: the records have fixed sizes)."""
-        return airtime_s(self.mode, self.profile, self.security_mode, self.ell_encryption)
+    def airtime_s(self, compact: bool = False) -> float:
+        """Time on air (s) of this meter's full frames (constant: the records have fixed
+        sizes); with ``compact``, of its compact frames (a full-frame meter: its frames)."""
+        compact = compact and self.frame == "compact"
+        return airtime_s(self.mode, self.profile, self.security_mode, self.ell_encryption, compact)
 
 
 @lru_cache(maxsize=64)
 def airtime_s(
-    mode: str, profile: str, security_mode: int = 0, ell_encryption: bool = False
+    mode: str,
+    profile: str,
+    security_mode: int = 0,
+    ell_encryption: bool = False,
+    compact: bool = False,
 ) -> float:
-    """Time on air (s) of a telegram of ``profile`` in ``mode`` (with the ELL of C1 modes),
-    from the PHY model (:func:`simulator.wmbus.phy.time_on_air`: chip rate, coding, preamble,
-    sync, postamble)."""
+    """Time on air (s) of a telegram of ``profile`` in ``mode`` (with the ELL of C1 modes; a
+    compact frame with ``compact``), from the PHY model (:func:`simulator.wmbus.phy.
+    time_on_air`: chip rate, coding, preamble, sync, postamble)."""
     from simulator.wmbus.phy import time_on_air
 
     sample = RadioMeter(
@@ -234,6 +240,7 @@ def airtime_s(
         security_mode=security_mode,
         key=bytes(16) if security_mode or ell_encryption else None,
         ell_encryption=ell_encryption,
+        frame="compact" if compact else "full",
     )
-    raw = sample.telegram(0.0, 0)
+    raw = sample.telegram(0.0, 0, seq=1 if compact else 0)
     return float(time_on_air(PHY_MODE[mode], len(raw), FRAME_FORMAT[mode]))

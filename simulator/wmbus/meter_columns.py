@@ -123,7 +123,8 @@ class MeterColumns(Sequence[RadioMeter]):
         names, inverse = np.unique(self.mode, return_inverse=True)
         return np.array([codes[str(m)] for m in names], dtype=np.int8)[inverse]
 
-    def airtime_s(self) -> np.ndarray:
-        """Per meter: time on air (s) of its telegrams (one PHY computation per kind)."""
-        per_kind = np.array([self[i].airtime_s() for i in self._first.tolist()], dtype=float)
+    def airtime_s(self, compact: bool = False) -> np.ndarray:
+        """Per meter: time on air (s) of its telegrams (one PHY computation per kind); with
+        ``compact``, of a compact meter's compact frames (full-frame meters: their frames)."""
+        per_kind = np.array([self[i].airtime_s(compact) for i in self._first.tolist()], dtype=float)
         return per_kind[self._kind] if len(self) else np.zeros(0)
