@@ -708,7 +708,9 @@ class WmbusDecode(TraceEvent):
     meter: Annotated[str, "meter ID, 8 digits"]
     seq: int
     outcome: Annotated[
-        str, "full | compact | unknown_format | compact_error | fragment_held | undecoded"
+        str,
+        "full | compact | unknown_format | compact_error | fragment_held | fragment_error | "
+        "undecoded",
     ]
     signature: Annotated[
         str, "format signature, 4 hex digits: named by a compact frame, defined by a full one"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from simulator.wmbus.afl import Reassembler
+from simulator.wmbus.afl import FragmentError, Reassembler
 from simulator.wmbus.compact import CI_COMPACT, FormatStore, format_signature, record_format
 from simulator.wmbus.frame import WMBusError
 from simulator.wmbus.telegram import WMBusTelegram, parse_telegram
@@ -22,8 +22,18 @@ from simulator.wmbus.telegram import WMBusTelegram, parse_telegram
 #: What hearing one telegram gives: a full frame decoded (its format learned), a compact frame
 #: expanded and decoded, a compact frame whose signature no full frame heard here defined,
 #: a compact frame that does not fit its format (data CRC, length), an AFL fragment held for
-#: the rest of its message, and anything else not decoded (no key, a bad frame).
-OUTCOMES = ("full", "compact", "unknown_format", "compact_error", "fragment_held", "undecoded")
+#: the rest of its message, an AFL fragment that does not continue its message (one went
+#: missing; the partial message is dropped), and anything else not decoded (no key, a wrong
+#: key or AFL MAC, a bad frame).
+OUTCOMES = (
+    "full",
+    "compact",
+    "unknown_format",
+    "compact_error",
+    "fragment_held",
+    "fragment_error",
+    "undecoded",
+)
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,8 @@ class Listener:
         :class:`~simulator.wmbus.keys.KeyStore` or ``None``) and count its outcome."""
         try:
             t = self.parse(raw, keys)
+        except FragmentError:
+            return self._count(Heard("fragment_error", None))
         except WMBusError:
             return self._count(Heard("undecoded", None))
         if t.tpl_ci == CI_COMPACT:

@@ -83,8 +83,10 @@ class RadioMeter:
     gives one (:class:`~simulator.meters.types.MeterType`, e.g. from a file of one's own);
     ``seed`` roots the meter's profile stream. ``frame`` (:data:`FRAMES`): ``"compact"`` sends
     a full frame every ``full_every`` telegrams and compact frames (CI 79) between them (module
-    docstring). Raises ``ValueError`` for an unknown mode, profile or frame, a missing/unusable
-    key, or compact frames with TPL security (mode 5/7).
+    docstring). ``fragment_size`` (bytes, mode 7 without ELL): :meth:`frames` cuts a message
+    longer than that into AFL fragments. Raises ``ValueError`` for an unknown mode, profile or
+    frame, a missing/unusable key, compact frames with TPL security (mode 5/7), or fragments
+    outside mode 7 without ELL.
     """
 
     id: int
@@ -104,6 +106,7 @@ class RadioMeter:
     ell_encryption: bool = False
     frame: str = "full"
     full_every: int = FULL_EVERY
+    fragment_size: int | None = None
     meter_type: Any = field(default=None, repr=False)
     seed: int = 0
     _access_no: int = field(default=0, repr=False)
@@ -142,6 +145,12 @@ class RadioMeter:
                 )
             if self.full_every < 1:
                 raise ValueError(f"meter {self.id}: full_every must be >= 1, got {self.full_every}")
+        if self.fragment_size is not None:
+            if self.security_mode != 7 or self.has_ell or self.fragment_size < 1:
+                raise ValueError(
+                    f"meter {self.id}: AFL fragments (fragment_size {self.fragment_size}) are "
+                    "sent by security mode 7 meters without an ELL (S1, T1), at least 1 byte each"
+                )
 
     @property
     def device_type(self) -> int:
@@ -190,13 +199,10 @@ class RadioMeter:
         then every ``full_every``-th, starting with the first)."""
         return self.frame == "full" or seq % self.full_every == 0
 
-    def telegram(self, t_s: float, access_no: int, seq: int = 0) -> bytes:
-        """The on-air telegram (L-field to last CRC) of transmission ``seq`` sent at world
-        time ``t_s`` (s): a compact frame (CI 79) where :meth:`sends_full` says not full."""
-        from simulator.wmbus.telegram import build_telegram
-
+    def _telegram_fields(self, t_s: float, access_no: int, seq: int) -> dict:
+        """:func:`~simulator.wmbus.telegram.build_telegram` arguments of transmission ``seq``."""
         full_ci = 0x78 if self.ell_encryption else 0x7A  # Kamstrup: ELL II, then no TPL header
-        return build_telegram(
+        return dict(
             manufacturer=self.manufacturer,
             id=self.id,
             version=self.version,
@@ -210,6 +216,26 @@ class RadioMeter:
             ell=self.ell(t_s, access_no),
             fmt=self.frame_format,
         )
+
+    def telegram(self, t_s: float, access_no: int, seq: int = 0) -> bytes:
+        """The on-air telegram (L-field to last CRC) of transmission ``seq`` sent at world
+        time ``t_s`` (s): a compact frame (CI 79) where :meth:`sends_full` says not full."""
+        from simulator.wmbus.telegram import build_telegram
+
+        return build_telegram(**self._telegram_fields(t_s, access_no, seq))
+
+    def frames(self, t_s: float, access_no: int, seq: int = 0) -> list[bytes]:
+        """The on-air frames of transmission ``seq``: ``[telegram]``, or with
+        ``fragment_size`` the AFL fragments of its mode-7 message (CI 90, at most
+        ``fragment_size`` message bytes each; the first carries MCL, MCR, ML and the AES-CMAC
+        over the whole message, :func:`~simulator.wmbus.telegram.build_fragments`)."""
+        if self.fragment_size is None:
+            return [self.telegram(t_s, access_no, seq)]
+        from simulator.wmbus.telegram import build_fragments
+
+        kw = self._telegram_fields(t_s, access_no, seq)
+        del kw["ell"]  # no ELL on S1/T1 (checked in __post_init__)
+        return build_fragments(fragment_size=self.fragment_size, **kw)
 
     def airtime_s(self, compact: bool = False) -> float:
         """Time on air (s) of this meter's full frames (constant: the records have fixed

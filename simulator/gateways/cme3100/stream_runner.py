@@ -762,6 +762,7 @@ class _CompactFrames(pydantic.BaseModel):
     )
     compact_error: int = pydantic.Field(description="compact frames not fitting their format")
     fragment_held: int = pydantic.Field(description="AFL fragments waiting for the rest")
+    fragment_error: int = pydantic.Field(description="AFL fragments after a missing one")
     undecoded: int = pydantic.Field(description="telegrams not decoded (no key, bad frame)")
 
 
