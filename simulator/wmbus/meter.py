@@ -134,7 +134,6 @@ class RadioMeter:
                 raise ValueError(
                     f"meter {self.id}: ELL encryption needs a 16-byte key and security_mode 0"
                 )
-
         if self.frame not in FRAMES:
             raise ValueError(f"meter {self.id}: unknown frame {self.frame!r}; one of {FRAMES}")
         if self.frame == "compact":
