@@ -171,6 +171,9 @@ ell_encryption = true
 frame = "compact"
 [receivers]
 grid = [2, 2]
+[plugin]
+push = true
+properties = { "receiving.server.push.cron" = "*/15 * * * *" }
 [report]
 plots = false
 resolutions_s = [900.0]
@@ -205,6 +208,14 @@ def test_a_stream_run_decodes_compact_frames_only_after_their_full_frame(tmp_pat
             assert known, e  # never decoded before this receiver heard a defining full frame
         else:
             assert e["outcome"] == "unknown_format" and not known, e
+    # the head-end gets the last telegram per meter and push window: mostly compact frames,
+    # unknown until a full frame of that format happens to be the last of a window
+    lines = (tmp_path / "out" / "headend.csv").read_text().splitlines()[1:]
+    compact_ids = {e["meter"] for e in decodes}
+    at_headend = sum(line.split(";")[1] in compact_ids for line in lines)
+    h = c["headend"]
+    assert sum(h.values()) == at_headend > 0
+    assert h["unknown_format"] > 0 and h["compact"] > h["full"]
 
 
 def test_a_full_frame_scenario_has_no_decode_events(tmp_path) -> None:
