@@ -33,6 +33,7 @@ from simulator.mbus.settings import (
 from simulator.nbiot.config import ModuleConfig
 from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import NetworkParams
+from simulator.wmbus.scenario_model import MetersModel
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 
@@ -121,6 +122,13 @@ SECTIONS = [
         None,
         "Plugin properties (seed 003 §6.1), set in a stream scenario's `[plugin] properties` "
         "or by a CAD file's `Sync-Config-N`.",
+    ),
+    (
+        "wM-Bus meters: stream scenario `[meters]`",
+        MetersModel,
+        None,
+        'What the simulated wM-Bus meters send (docs/wmbus-radio.md "Compact frames"); '
+        "the placement and mix keys are in the scenario docs (docs/wmbus-radio.md).",
     ),
     (
         "CMe2100 LTE G2",

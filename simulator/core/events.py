@@ -727,6 +727,24 @@ class WmbusCollision(TraceEvent):
 
 
 @event
+class WmbusDecode(TraceEvent):
+    """A receiver decoded a telegram of a compact-frame meter against its own memory of
+    formats (simulator/wmbus/listener.py)."""
+
+    kind = "wmbus_decode"
+    meter: Annotated[str, "meter ID, 8 digits"]
+    seq: int
+    outcome: Annotated[
+        str,
+        "full | compact | unknown_format | compact_error | fragment_held | fragment_error | "
+        "undecoded",
+    ]
+    signature: Annotated[
+        str, "format signature, 4 hex digits: named by a compact frame, defined by a full one"
+    ] = UNSET
+
+
+@event
 class RadioReceiver(TraceEvent):
     """Radio kernel totals of one receiver."""
 

@@ -28,10 +28,10 @@ import re
 import sys
 from typing import Any, TextIO
 
-from simulator.wmbus.afl import FragmentError, Reassembler
-from simulator.wmbus.compact import FormatStore
+from simulator.wmbus.afl import FragmentError
 from simulator.wmbus.frame import KeyFileError, WMBusError
 from simulator.wmbus.keys import KeyStore
+from simulator.wmbus.listener import Listener
 from simulator.wmbus.telegram import WMBusTelegram, parse_telegram, telegram_json
 
 
@@ -232,7 +232,7 @@ def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     status = 0
     # One receiver's memory across the input, as wmbusmeters keeps it: formats learned from
     # full frames expand later compact frames; AFL fragments are joined into their message.
-    formats, fragments = FormatStore(), Reassembler()
+    memory = Listener()
     for where, raw in items:
         if isinstance(raw, UsageError):
             print(f"error: {raw}", file=err)
@@ -241,7 +241,7 @@ def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
             status = 1
             continue
         try:
-            t = parse_telegram(raw, keys=keys, formats=formats, fragments=fragments)
+            t = memory.parse(raw, keys)
         except WMBusError as exc:
             print(f"error: {where}: {type(exc).__name__}: {exc}", file=err)
             if as_json:
@@ -256,7 +256,7 @@ def main(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
             if len(items) > 1:
                 print(f"# {where}", file=out)
             print(describe(t), file=out)
-    for sender in fragments.pending:
+    for sender in memory.fragments.pending:
         exc = FragmentError(f"AFL message from {sender.hex().upper()}: last fragment missing")
         print(f"error: end of input: FragmentError: {exc}", file=err)
         if as_json:

@@ -25,6 +25,16 @@ security mode 5/7); or, with ``ell_encryption`` (Kamstrup style, PROTOCOL.md §5
 (CI 8D: CC, ACC, SN with ELL security mode 1, AES-128-CTR over payload CRC + TPL CI 78 + APL).
 S1 and T1 meters send CI 7A without an ELL. The ELL bytes count in the on-air length and so in
 the time on air.
+
+Compact frames. With ``frame = "compact"`` a meter sends its full frame (CI 7A, or CI 78 after
+an ELL II) only every ``full_every``-th telegram (``seq`` 0, N, 2N ...) and between them compact
+frames (CI 79: format signature, data CRC, the records' data without DIF/VIF;
+:mod:`simulator.wmbus.compact`), as Kamstrup meters do: a multical21/kamheat log in
+wmbusmeters issue #1242 shows one full frame (L 2E, CI 78) at ELL access numbers 49, 51, C9,
+D1, D9 (every 8th) and compact frames (L 25, CI 79) between them, and the maintainer's answer
+in #1241 is that a decoder "has to receive the full length first before it can decode the
+compressed one". CI 79 carries no TPL header, so a compact meter is unencrypted or encrypted in
+the ELL (``ell_encryption``), never TPL mode 5/7.
 """
 
 from __future__ import annotations
@@ -49,6 +59,10 @@ SND_NR = 0x44
 ELL_MODES = frozenset({"C1A", "C1B"})
 #: CC field sent in the ELL: no bits set (unidirectional, not synchronous, not relayed).
 ELL_CC = 0x00
+#: What a meter sends: its full frame every time, or compact frames between full ones.
+FRAMES = ("full", "compact")
+#: Default full-frame period of a compact meter (telegrams): Kamstrup, wmbusmeters issue #1242.
+FULL_EVERY = 8
 
 
 #: The shipped meter types that have a ``[wireless]`` identity, by name (the scenario's
@@ -67,8 +81,12 @@ class RadioMeter:
     ``security_mode`` 0): encrypt in the ELL (CI 8D, AES-128-CTR) instead of the TPL.
     ``profile`` names a shipped meter type with a ``[wireless]`` identity, or ``meter_type``
     gives one (:class:`~simulator.meters.types.MeterType`, e.g. from a file of one's own);
-    ``seed`` roots the meter's profile stream. Raises ``ValueError`` for an unknown mode or
-    profile or a missing/unusable key.
+    ``seed`` roots the meter's profile stream. ``frame`` (:data:`FRAMES`): ``"compact"`` sends
+    a full frame every ``full_every`` telegrams and compact frames (CI 79) between them (module
+    docstring). ``fragment_size`` (bytes, mode 7 without ELL): :meth:`frames` cuts a message
+    longer than that into AFL fragments. Raises ``ValueError`` for an unknown mode, profile or
+    frame, a missing/unusable key, compact frames with TPL security (mode 5/7), or fragments
+    outside mode 7 without ELL.
     """
 
     id: int
@@ -86,6 +104,9 @@ class RadioMeter:
     security_mode: int = 0
     key: bytes | None = None
     ell_encryption: bool = False
+    frame: str = "full"
+    full_every: int = FULL_EVERY
+    fragment_size: int | None = None
     meter_type: Any = field(default=None, repr=False)
     seed: int = 0
     _access_no: int = field(default=0, repr=False)
@@ -112,6 +133,22 @@ class RadioMeter:
             if self.security_mode or self.key is None or len(self.key) != 16:
                 raise ValueError(
                     f"meter {self.id}: ELL encryption needs a 16-byte key and security_mode 0"
+                )
+        if self.frame not in FRAMES:
+            raise ValueError(f"meter {self.id}: unknown frame {self.frame!r}; one of {FRAMES}")
+        if self.frame == "compact":
+            if self.security_mode:
+                raise ValueError(
+                    f"meter {self.id}: compact frames (CI 79) have no TPL header for security "
+                    f"mode {self.security_mode}; encrypt in the ELL (ell_encryption) instead"
+                )
+            if self.full_every < 1:
+                raise ValueError(f"meter {self.id}: full_every must be >= 1, got {self.full_every}")
+        if self.fragment_size is not None:
+            if self.security_mode != 7 or self.has_ell or self.fragment_size < 1:
+                raise ValueError(
+                    f"meter {self.id}: AFL fragments (fragment_size {self.fragment_size}) are "
+                    "sent by security mode 7 meters without an ELL (S1, T1), at least 1 byte each"
                 )
 
     @property
@@ -156,11 +193,15 @@ class RadioMeter:
         noise = random.Random(hash((self.seed, self.id, t_s)))  # same t, same telegram
         return [spec.build(t_s, clock, noise) for spec in self._specs]
 
-    def telegram(self, t_s: float, access_no: int) -> bytes:
-        """The on-air telegram (L-field to last CRC) sent at world time ``t_s`` (s)."""
-        from simulator.wmbus.telegram import build_telegram
+    def sends_full(self, seq: int) -> bool:
+        """Whether transmission ``seq`` (0, 1, 2 ...) is a full frame (always, unless compact:
+        then every ``full_every``-th, starting with the first)."""
+        return self.frame == "full" or seq % self.full_every == 0
 
-        return build_telegram(
+    def _telegram_fields(self, t_s: float, access_no: int, seq: int) -> dict:
+        """:func:`~simulator.wmbus.telegram.build_telegram` arguments of transmission ``seq``."""
+        full_ci = 0x78 if self.ell_encryption else 0x7A  # Kamstrup: ELL II, then no TPL header
+        return dict(
             manufacturer=self.manufacturer,
             id=self.id,
             version=self.version,
@@ -168,25 +209,51 @@ class RadioMeter:
             records=self.records(t_s),
             access_no=access_no & 0xFF,
             c=SND_NR,
-            ci=0x78 if self.ell_encryption else 0x7A,  # Kamstrup: ELL II, then no TPL header
+            ci=full_ci if self.sends_full(seq) else 0x79,
             security_mode=self.security_mode,
             key=self.key,
             ell=self.ell(t_s, access_no),
             fmt=self.frame_format,
         )
 
-    def airtime_s(self) -> float:
-        """Time on air (s) of this meter's telegrams (constant: the records have fixed sizes)."""
-        return airtime_s(self.mode, self.profile, self.security_mode, self.ell_encryption)
+    def telegram(self, t_s: float, access_no: int, seq: int = 0) -> bytes:
+        """The on-air telegram (L-field to last CRC) of transmission ``seq`` sent at world
+        time ``t_s`` (s): a compact frame (CI 79) where :meth:`sends_full` says not full."""
+        from simulator.wmbus.telegram import build_telegram
+
+        return build_telegram(**self._telegram_fields(t_s, access_no, seq))
+
+    def frames(self, t_s: float, access_no: int, seq: int = 0) -> list[bytes]:
+        """The on-air frames of transmission ``seq``: ``[telegram]``, or with
+        ``fragment_size`` the AFL fragments of its mode-7 message (CI 90, at most
+        ``fragment_size`` message bytes each; the first carries MCL, MCR, ML and the AES-CMAC
+        over the whole message, :func:`~simulator.wmbus.telegram.build_fragments`)."""
+        if self.fragment_size is None:
+            return [self.telegram(t_s, access_no, seq)]
+        from simulator.wmbus.telegram import build_fragments
+
+        kw = self._telegram_fields(t_s, access_no, seq)
+        del kw["ell"]  # no ELL on S1/T1 (checked in __post_init__)
+        return build_fragments(fragment_size=self.fragment_size, **kw)
+
+    def airtime_s(self, compact: bool = False) -> float:
+        """Time on air (s) of this meter's full frames (constant: the records have fixed
+        sizes); with ``compact``, of its compact frames (a full-frame meter: its frames)."""
+        compact = compact and self.frame == "compact"
+        return airtime_s(self.mode, self.profile, self.security_mode, self.ell_encryption, compact)
 
 
 @lru_cache(maxsize=64)
 def airtime_s(
-    mode: str, profile: str, security_mode: int = 0, ell_encryption: bool = False
+    mode: str,
+    profile: str,
+    security_mode: int = 0,
+    ell_encryption: bool = False,
+    compact: bool = False,
 ) -> float:
-    """Time on air (s) of a telegram of ``profile`` in ``mode`` (with the ELL of C1 modes),
-    from the PHY model (:func:`simulator.wmbus.phy.time_on_air`: chip rate, coding, preamble,
-    sync, postamble)."""
+    """Time on air (s) of a telegram of ``profile`` in ``mode`` (with the ELL of C1 modes; a
+    compact frame with ``compact``), from the PHY model (:func:`simulator.wmbus.phy.
+    time_on_air`: chip rate, coding, preamble, sync, postamble)."""
     from simulator.wmbus.phy import time_on_air
 
     sample = RadioMeter(
@@ -198,6 +265,7 @@ def airtime_s(
         security_mode=security_mode,
         key=bytes(16) if security_mode or ell_encryption else None,
         ell_encryption=ell_encryption,
+        frame="compact" if compact else "full",
     )
-    raw = sample.telegram(0.0, 0)
+    raw = sample.telegram(0.0, 0, seq=1 if compact else 0)
     return float(time_on_air(PHY_MODE[mode], len(raw), FRAME_FORMAT[mode]))

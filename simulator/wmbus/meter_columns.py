@@ -13,15 +13,16 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from simulator.wmbus.meter import MODES, RadioMeter
+from simulator.wmbus.meter import FULL_EVERY, MODES, RadioMeter
 
 
 class MeterColumns(Sequence[RadioMeter]):
     """Meters as arrays of equal length ``n``: ``id`` (int), ``x``, ``y`` (m), ``mode``,
     ``manufacturer``, ``profile`` (str), ``indoor`` (bool), ``floor`` (int, 0 outdoors),
     ``security_mode`` (0, 5 or 7), ``ell_encryption`` and ``encrypted`` (bool; ``key(id)``
-    gives the 16-byte key of an encrypted meter), and the scalars ``tx_power_dbm`` (dBm),
-    ``interval_s`` (s), ``jitter`` (fraction) and ``seed`` shared by all.
+    gives the 16-byte key of an encrypted meter), ``frame`` (str, ``"full"``/``"compact"``;
+    default all full), and the scalars ``tx_power_dbm`` (dBm), ``interval_s`` (s), ``jitter``
+    (fraction), ``full_every`` (telegrams, compact meters) and ``seed`` shared by all.
 
     Every distinct (mode, profile, security) combination is checked once by building one
     :class:`RadioMeter` of it: raises ``ValueError`` as ``RadioMeter`` does (unknown mode or
@@ -47,6 +48,8 @@ class MeterColumns(Sequence[RadioMeter]):
         interval_s: float,
         jitter: float,
         seed: int,
+        frame: np.ndarray | None = None,
+        full_every: int = FULL_EVERY,
     ) -> None:
         self.id = np.asarray(id, dtype=np.int64)
         self.x = np.asarray(x, dtype=float)
@@ -63,13 +66,16 @@ class MeterColumns(Sequence[RadioMeter]):
         self.tx_power_dbm, self.interval_s = float(tx_power_dbm), float(interval_s)
         self.jitter, self.seed = float(jitter), int(seed)
         n = len(self.id)
-        for name in ("x", "y", "mode", "manufacturer", "profile", "indoor", "floor"):
+        self.frame = np.asarray(["full"] * n if frame is None else frame, dtype=str)
+        self.full_every = int(full_every)
+        for name in ("x", "y", "mode", "manufacturer", "profile", "indoor", "floor", "frame"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"meter column {name!r} has {len(getattr(self, name))} entries")
         self._built: dict[int, RadioMeter] = {}
-        # one code per (mode, profile, security mode, ELL encryption): airtime and checks
+        # one code per (mode, profile, security mode, ELL encryption, frame): airtime and checks
         kind = np.zeros(n, dtype=np.int64)
-        for col in (self.mode, self.profile, self.security_mode, self.ell_encryption):
+        cols = (self.mode, self.profile, self.security_mode, self.ell_encryption, self.frame)
+        for col in cols:
             names, code = np.unique(col, return_inverse=True)
             kind = kind * len(names) + code
         kinds, self._kind = np.unique(kind, return_inverse=True)
@@ -105,6 +111,8 @@ class MeterColumns(Sequence[RadioMeter]):
                 security_mode=int(self.security_mode[i]),
                 key=self.key(meter_id) if self.encrypted[i] else None,
                 ell_encryption=bool(self.ell_encryption[i]),
+                frame=str(self.frame[i]),
+                full_every=self.full_every,
                 seed=self.seed,
             )
         return meter
@@ -115,7 +123,8 @@ class MeterColumns(Sequence[RadioMeter]):
         names, inverse = np.unique(self.mode, return_inverse=True)
         return np.array([codes[str(m)] for m in names], dtype=np.int8)[inverse]
 
-    def airtime_s(self) -> np.ndarray:
-        """Per meter: time on air (s) of its telegrams (one PHY computation per kind)."""
-        per_kind = np.array([self[i].airtime_s() for i in self._first.tolist()], dtype=float)
+    def airtime_s(self, compact: bool = False) -> np.ndarray:
+        """Per meter: time on air (s) of its telegrams (one PHY computation per kind); with
+        ``compact``, of a compact meter's compact frames (full-frame meters: their frames)."""
+        per_kind = np.array([self[i].airtime_s(compact) for i in self._first.tolist()], dtype=float)
         return per_kind[self._kind] if len(self) else np.zeros(0)

@@ -107,6 +107,18 @@ class RadioSetup:
     airtime: np.ndarray  # s
     mean_rssi: np.ndarray  # (n_meters, n_receivers) dBm, without fading; -inf = silent link
     distance: np.ndarray  # (n_meters, n_receivers) m
+    #: compact-frame meters (None: every meter sends full frames): per meter the time on air
+    #: (s) of a compact frame and the full-frame period (1 for full-frame meters)
+    compact_airtime: np.ndarray | None = None
+    full_every: np.ndarray | None = None
+
+    def airtime_of(self, meter: np.ndarray, seq: np.ndarray) -> np.ndarray:
+        """Time on air (s) of transmission ``seq`` of ``meter`` (arrays): the full frame's,
+        or the compact frame's between a compact meter's full frames."""
+        if self.compact_airtime is None:
+            return self.airtime[meter]
+        full = np.asarray(seq) % self.full_every[meter] == 0
+        return np.where(full, self.airtime[meter], self.compact_airtime[meter])
 
     @classmethod
     def build(
@@ -119,7 +131,8 @@ class RadioSetup:
     ) -> RadioSetup:
         """Arrays and link budgets for ``meters`` and ``receivers`` under ``seed``.
 
-        ``airtime`` (s per meter) defaults to each meter's :meth:`RadioMeter.airtime_s`.
+        ``airtime`` (s per meter) defaults to each meter's :meth:`RadioMeter.airtime_s`
+        (full frames); compact-frame meters add :attr:`compact_airtime` and :attr:`full_every`.
         ``meters`` may be a list or a :class:`~simulator.wmbus.meter_columns.MeterColumns`
         (its arrays are used as they are: same setup as from the same meters in a list).
         """
@@ -135,6 +148,9 @@ class RadioSetup:
             interval, jitter = np.full(n, meters.interval_s), np.full(n, meters.jitter)
             if airtime is None:
                 airtime = meters.airtime_s()
+            compact = meters.frame == "compact"
+            compact_air = meters.airtime_s(compact=True) if compact.any() else None
+            full_every = np.where(compact, meters.full_every, 1)
         else:
             meters = list(meters)
             mode_index = {m: i for i, m in enumerate(MODES)}
@@ -148,6 +164,13 @@ class RadioSetup:
             jitter = np.array([m.jitter for m in meters], dtype=float)
             if airtime is None:
                 airtime = np.array([m.airtime_s() for m in meters], dtype=float)
+            compact = np.array([m.frame == "compact" for m in meters], dtype=bool)
+            compact_air = (
+                np.array([m.airtime_s(compact=True) for m in meters], dtype=float)
+                if compact.any()
+                else None
+            )
+            full_every = np.array([m.full_every if m.frame == "compact" else 1 for m in meters])
         freq = np.array([0 if MODE_FREQUENCY_MHZ[m] < 868.6 else 1 for m in MODES], np.int8)[mode]
         rx = np.array([r.x for r in receivers], dtype=float)
         ry = np.array([r.y for r in receivers], dtype=float)
@@ -186,6 +209,8 @@ class RadioSetup:
             np.asarray(airtime, dtype=float),
             mean,
             distance,
+            compact_air,
+            None if compact_air is None else np.asarray(full_every, dtype=np.int64),
         )
 
     def fading_db(self, meter: np.ndarray, seq: np.ndarray, receiver: np.ndarray) -> np.ndarray:
@@ -270,7 +295,7 @@ class _Sender:
             k_parts.append(k)
             if self.hours:
                 hour = np.minimum(floor_index(t, OBSERVATION_S), self.hours - 1)
-                self.air[hour * len(s.airtime) + idx] += s.airtime[idx]
+                self.air[hour * len(s.airtime) + idx] += s.airtime_of(idx, k)
             u = uniform_from_inner(self.jit_inner[idx], k)
             t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
             self.next_t[idx] = t
@@ -287,7 +312,7 @@ class _Sender:
             order = np.lexsort((m, t))
             ts = t[order]
         m, k = m[order], k[order]
-        return Transmissions(ts, ts + s.airtime[m], m, k)
+        return Transmissions(ts, ts + s.airtime_of(m, k), m, k)
 
 
 def _no_transmissions() -> Transmissions:

@@ -89,8 +89,11 @@ class RadioWorld:
     def _meter(self, i: int):
         meter = self.setup.meters[i]
         air = float(self.setup.airtime[i])
+        compact = self.setup.compact_airtime is not None
         for seq, t in enumerate(iter_send_times(self.setup, i, self.duration_s)):
             yield self.world.timeout(t - self.world.now)
+            if compact:  # a compact frame is shorter than the full one
+                air = float(self.setup.airtime_of(np.array([i]), np.array([seq]))[0])
             tel = self._start(i, seq, t, air)
             self.sent += 1
             if self.trace_tx:

@@ -25,6 +25,8 @@ their defaults where they have one)::
     tx_power_dbm = 10.0
     encrypted_fraction = 0.0    # meters with OMS mode 5 and a per-meter key
     ell_encryption = false      # encrypted C1 meters use ELL II AES-CTR (Kamstrup) instead
+    frame = "full"              # "compact": a full frame every full_every telegrams, CI 79
+    full_every = 8              # compact frames between (Kamstrup); TPL mode-5 meters stay full
     unheard_modes = []          # modes no receiver listens to, on purpose (see below)
 
     [channel]
@@ -66,6 +68,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from simulator.core.settings import setting
 from simulator.core.text import is_letters
 from simulator.scenario import (
     ConfigServerModel,
@@ -76,7 +79,7 @@ from simulator.scenario import (
     config_server_check,
 )
 from simulator.wmbus.channel import BUILDING_ENTRY_DB, PRESETS
-from simulator.wmbus.meter import MODES, PROFILES
+from simulator.wmbus.meter import FULL_EVERY, MODES, PROFILES
 from simulator.wmbus.receiver import RADIO_MODES
 
 
@@ -104,6 +107,21 @@ class MetersModel(StrictModel):
     tx_power_dbm: float = Field(10.0, ge=-30, le=30)
     encrypted_fraction: float = Field(0.0, ge=0, le=1)
     ell_encryption: bool = False
+    frame: Literal["full", "compact"] = setting(
+        "full",
+        source="wmbusmeters #1242",
+        doc="what meters send: full frames only, or compact frames (CI 79, format signature) "
+        "between full ones; meters with TPL security (mode 5) send full frames",
+    )
+    full_every: int = setting(
+        FULL_EVERY,
+        unit="telegrams",
+        ge=1,
+        le=1000,
+        source="wmbusmeters #1242",
+        doc="compact meters: a full frame every N telegrams, the first one full "
+        "(Kamstrup: every 8th)",
+    )
     #: modes no receiver listens to, on purpose (a study of exactly that); see mode_check
     unheard_modes: list[str] = Field(default_factory=list)
 
