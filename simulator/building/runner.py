@@ -39,7 +39,13 @@ from simulator.mbus.faults import Fault
 from simulator.mbus.frames import parse_frame
 from simulator.mbus.master import Master, MasterSettings, Readout
 from simulator.mbus.meterlist import read_meter_list
-from simulator.mbus.request_paths import direct_field, event_field, request_paths
+from simulator.mbus.request_paths import (
+    direct_field,
+    event_field,
+    event_readouts_field,
+    fast_readouts_field,
+    request_paths,
+)
 from simulator.mbus.sim_dut import SimDut
 from simulator.mbus.slave import ResponseDelay, Slave, read_hex_file
 from simulator.mbus.telegram import decode_telegram
@@ -354,7 +360,7 @@ class MbusRun:
             "collisions": c["collisions"],
             "talkovers": c["talkovers"],
             "bus_seconds": round(c["bus_seconds"], 6),
-            **request_paths(bus),
+            **request_paths(seg.master),
         }
         table = [
             (
@@ -451,6 +457,8 @@ class MbusSummary(pydantic.BaseModel):
     bus_seconds: float = pydantic.Field(description="time the bus carried frames (s)")
     requests_direct: int = direct_field()
     requests_event: int = event_field()
+    readouts_fast: int = fast_readouts_field()
+    readouts_event: int = event_readouts_field()
 
 
 DEVICE = DeviceKind(

@@ -174,12 +174,12 @@ class AddressIndex:
         for t, k in self._texts[lo:]:
             if not t.startswith(prefix):
                 break
-            if _matches(mask, self._wire[k]):
+            if mask_matches(mask, self._wire[k]):
                 out[k] = self._all[k]
         return out
 
 
-def _matches(mask: bytes, wire: bytes) -> bool:
+def mask_matches(mask: bytes, wire: bytes) -> bool:
     # SecondaryMask.matches_bytes without building a mask (an invalid one selects nobody:
     # the slave's own parse of it fails the same way).
     for i, m in enumerate(mask):
