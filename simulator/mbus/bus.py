@@ -41,7 +41,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simulator.core import events as ev
-from simulator.core.events import UNSET
+from simulator.core.events import UNSET, round_ns
 from simulator.core.world import World
 from simulator.mbus.dispatch import AddressIndex
 from simulator.mbus.electrical import (
@@ -569,7 +569,11 @@ class Bus:
             facts = _facts(data)
         for key in ("start", "delay", "waited"):
             if key in extra:
-                extra[key] = round(extra[key], 9)
+                extra[key] = round_ns(extra[key])  # round(x, 9), bit for bit
+        if facts is None:
+            fields = {}
+        else:  # requests and E5 repeat: their fields dict is built once (never changed)
+            fields = _short_fields(facts) if len(data) <= 32 else facts.trace_fields()
         self.world.emit(
             ev.Frame(
                 source=source,
@@ -578,9 +582,9 @@ class Bus:
                 summary=facts.summary if facts else "",
                 outcome=outcome,
                 baud=baud,
-                end=round(end, 9),
+                end=round_ns(end),
                 **extra,
-                **(facts.trace_fields() if facts else {}),
+                **fields,
             ),
             at=at,
         )
@@ -645,6 +649,11 @@ class Bus:
 @lru_cache(maxsize=1024)
 def _short_facts(data: bytes) -> FrameFacts:
     return frame_facts(data)
+
+
+@lru_cache(maxsize=1024)
+def _short_fields(facts: FrameFacts) -> dict[str, object]:
+    return facts.trace_fields()
 
 
 def _facts(data: bytes) -> FrameFacts:

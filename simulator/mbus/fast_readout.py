@@ -34,7 +34,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
-from simulator.mbus.dispatch import mask_matches
 from simulator.mbus.frames import REQ_UD2, ShortFrame
 from simulator.mbus.procedures.machine import select_frame
 from simulator.mbus.slave import ResponseDelay, Slave
@@ -64,18 +63,18 @@ def _delay_range(delay: ResponseDelay, baud: int) -> tuple[float, float]:
 def _addressed(bus: Bus, target: int | SecondaryAddress | SecondaryMask) -> Slave | None:
     """The one slave a readout of ``target`` talks to, or None if it is not exactly one
     plain :class:`Slave` (a twin, another kind of listener, a broadcast address)."""
+    index = bus._index
     if isinstance(target, SecondaryAddress | SecondaryMask):
-        frame = select_frame(target)
-        mask = frame[7:15]  # 68 L L 68 C A CI | mask
-        # the selection concerns the slave it selects and those selected before, which
-        # it deselects without a word (no reply, no draw, no event)
-        found = bus._index.candidates(frame)
-        hits = [c for c in found if type(c) is Slave and mask_matches(mask, c._address_bytes)]
+        # the selection concerns the slaves its mask matches and those selected before,
+        # which it deselects without a word (no reply, no draw, no event)
+        hits = list(index.matching(select_frame(target)[7:15]).values())  # 68 L L 68 C A CI
+        others = index.selected()
     elif isinstance(target, int) and 0 <= target <= 250:
-        found = hits = bus._index.candidates(ShortFrame(REQ_UD2, target).to_bytes())
+        hits = index.candidates(ShortFrame(REQ_UD2, target).to_bytes())
+        others = ()
     else:
         return None
-    if len(hits) != 1 or any(type(c) is not Slave for c in found):
+    if len(hits) != 1 or type(hits[0]) is not Slave or any(type(c) is not Slave for c in others):
         return None
     return hits[0]
 
