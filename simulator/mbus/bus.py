@@ -41,7 +41,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from simulator.core import events as ev
-from simulator.core.events import UNSET, round_ns
+from simulator.core.events import UNSET
 from simulator.core.world import World
 from simulator.mbus.dispatch import AddressIndex
 from simulator.mbus.electrical import (
@@ -435,12 +435,12 @@ class Bus:
                 overload=True,
                 outcome="overload",
             )
-        rx, frame, gap = self._gather(now, timeout, baud, idle_chars, source)
-        if frame is None:  # nothing came in time: wait out the timeout
+        rx, facts, cluster, talkover, gap = self._gather(now, timeout, baud, idle_chars, source)
+        if rx is None:  # nothing came in time: wait out the timeout
             yield from self.world.sleep(max(0.0, now + timeout - now))
             return self._timed_out(source, baud, timeout, record_timeout)
         yield from self.world.sleep(max(0.0, rx.start - now))
-        self._reply_frame(frame)
+        self._reply_frame(rx, facts, cluster, talkover, source)
         yield from self.world.sleep(rx.end + gap - self.world.now)
         return rx
 
@@ -453,21 +453,22 @@ class Bus:
         (:mod:`simulator.mbus.fast_readout`)."""
         world, baud = self.world, self.baud
         now = world.now
-        rx, frame, gap = self._gather(now, timeout, baud, 2.0, source)
-        if frame is None:
+        rx, facts, cluster, talkover, gap = self._gather(now, timeout, baud, 2.0, source)
+        if rx is None:
             world.advance(max(0.0, now + timeout - now))
             return self._timed_out(source, baud, timeout, record_timeout)
         world.advance(max(0.0, rx.start - now))
-        self._reply_frame(frame)
+        self._reply_frame(rx, facts, cluster, talkover, source)
         world.advance(rx.end + gap - world.now)
         return rx
 
     def _gather(
         self, now: float, timeout: float, baud: int, idle_chars: float, source: str
-    ) -> tuple[Reception, dict[str, Any] | None, float]:
-        """What the master's UART gets from now on: ``(reception, its frame event's
-        arguments, idle gap s)``; the arguments are None when no first start bit comes
-        before ``now + timeout`` (the replies then stay pending)."""
+    ) -> tuple[Reception | None, Any, list[Transmission], Any, float]:
+        """What the master's UART gets from now on: ``(reception, its frame facts, the
+        replies it combines, whether a request ran over them, idle gap s)``; the reception
+        is None when no first start bit comes before ``now + timeout`` (the replies then stay
+        pending)."""
         listen_from = max(now, self._last_m2s_end + self.port.listen_delay_bits / baud)
         deadline = now + timeout
         pending = self._pending
@@ -496,7 +497,7 @@ class Bus:
             t0 = chars[0].t if chars else 0.0
             t_last = chars[-1].t if chars else 0.0
         if not chars or t0 >= deadline:
-            return Reception(start=now, end=now, baud=baud), None, gap
+            return None, None, cluster, UNSET, gap
         if len(cluster) == len(pending):
             pending.clear()
         else:
@@ -514,33 +515,41 @@ class Bus:
         if self.port.collision_detector:
             rx.collision_detected = peak_space_current(cluster) > self.port.collision_threshold_ma
         rx.outcome, facts = classify(rx)
-        self.counters["replies"] += 1
-        self.counters["bus_seconds"] += rx.end - rx.start
+        counters = self.counters
+        counters["replies"] += 1
+        counters["bus_seconds"] += rx.end - rx.start
         if rx.outcome == "collision":
-            self.counters["collisions"] += 1
-        frame = dict(
-            source=source,
-            direction="s2m",
-            data=rx.data,
-            outcome=rx.outcome,
-            baud=baud,
-            end=rx.end,
-            facts=facts,
+            counters["collisions"] += 1
+        return rx, facts, cluster, talkover, gap
+
+    def _reply_frame(
+        self,
+        rx: Reception,
+        facts: FrameFacts,
+        cluster: list[Transmission],
+        talkover: Any,
+        source: str,
+    ) -> None:
+        """Record a reception's ``frame`` event at its first start bit, with ``delay`` from
+        the end of the last request to the first sender's first start bit."""
+        lo, hi = response_window(rx.baud)
+        delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line moved
+        self._frame(
+            source,
+            "s2m",
+            rx.data,
+            rx.outcome,
+            rx.baud,
+            rx.end,
+            facts,
             senders=rx.sources,
             uart_errors=rx.uart_errors,
             bit_errors=sum(len(tx.flips) for tx in cluster),
-            first=min(tx.start for tx in cluster),
+            delay=delay,
+            in_window=bool(lo <= delay <= hi),
             collision_detected=rx.collision_detected,
             talkover=talkover,
         )
-        return rx, frame, gap
-
-    def _reply_frame(self, frame: dict[str, Any]) -> None:
-        """Record a reception's ``frame`` event (at its first start bit) with ``delay`` from
-        the end of the last request to the first sender's first start bit."""
-        lo, hi = response_window(frame["baud"])
-        delay = frame.pop("first") - self._last_m2s_end  # when the line really moved
-        self._frame(**frame, delay=delay, in_window=bool(lo <= delay <= hi))
 
     def _timed_out(self, source: str, baud: int, timeout: float, record_timeout: bool) -> Reception:
         now = self.world.now
@@ -569,7 +578,7 @@ class Bus:
             facts = _facts(data)
         for key in ("start", "delay", "waited"):
             if key in extra:
-                extra[key] = round_ns(extra[key])  # round(x, 9), bit for bit
+                extra[key] = round(extra[key], 9)
         if facts is None:
             fields = {}
         else:  # requests and E5 repeat: their fields dict is built once (never changed)
@@ -582,7 +591,7 @@ class Bus:
                 summary=facts.summary if facts else "",
                 outcome=outcome,
                 baud=baud,
-                end=round_ns(end),
+                end=round(end, 9),
                 **extra,
                 **fields,
             ),
