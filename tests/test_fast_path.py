@@ -308,3 +308,21 @@ def test_run_kinds_give_identical_traces_on_both_paths(tmp_path, name, hours):
     same = {k: v for k, v in fast.items() if not k.startswith(paths)}
     assert same == {k: v for k, v in slow.items() if not k.startswith(paths)}
     json.dumps(fast)
+
+
+def test_world_advance_refuses_to_jump_over_an_event():
+    world = World(0)
+    log: list = []
+
+    def jumper():
+        yield from world.sleep(1.0)
+        log.append(world.advance(3.0))  # the other process's event is due at 5 s
+        with pytest.raises(RuntimeError, match="due at 5"):
+            world.advance(1.0)
+        log.append(world.now)
+
+    world.process(jumper())
+    world.process(_other(world, log))
+    world.run()
+    assert log == [4.0, 4.0, ("other", 5.0)]
+    assert world.sleeps == {"direct": 1, "event": 1}

@@ -10,6 +10,11 @@ the same master procedure with ``now=True``: :meth:`Bus.transmit_now`,
 (the same frame bytes, trace events, random draws, float time arithmetic and counters) but
 move the clock directly. Anything not provably safe goes through the event path.
 
+The conditions are stricter than exactness needs (the shared code would give the same bytes
+for a faulty slave too); what makes the path exact is the last one, that nothing else is due
+before the readout ends. :meth:`World.advance` re-checks it at every step and raises rather
+than jump over an event (something scheduled one during the readout: a programming error).
+
 The conditions (all must hold; tests/test_fast_path.py runs random buses both ways):
 
 * the world runs in virtual time with the fast path on (``--event-path`` turns it off) and
@@ -18,8 +23,9 @@ The conditions (all must hold; tests/test_fast_path.py runs random buses both wa
   attached listener is indexed (:mod:`.dispatch`);
 * the target is a secondary address or mask that selects exactly one slave (no twin; the
   slaves selected before are deselected without a word), or a primary address (0..250) that
-  exactly one slave has: a :class:`~simulator.mbus.slave.Slave` listening
-  at the bus's baud, powered, with no fault that applies to the readout's commands (SND_UD, REQ_UD2, SND_NKE);
+  exactly one slave has: a :class:`~simulator.mbus.slave.Slave` listening at the bus's
+  baud, powered, with no fault that applies to the readout's commands (SND_UD, REQ_UD2,
+  SND_NKE);
 * its reply delay (:class:`~simulator.mbus.slave.ResponseDelay`) can neither fall into the
   master's deaf time after its own frame (``listen_delay_bits``) nor reach the response
   timeout, the cable carries the baud rate without bit errors and the current detector,
