@@ -284,6 +284,79 @@ def test_world_sleep_stops_at_the_end_of_run():
     assert log == [("a", 3.0), ("b", 6.0)]
 
 
+def _random_scenario(rng: random.Random) -> str:
+    """A random small ``mbus`` scenario (TOML): groups of template meters, twins by ID in
+    two groups, primary addresses (or 0, unconfigured), faults, fixed delays, other bauds,
+    multi-telegram meters, a secondary search or a primary scan."""
+    lines = [
+        'kind = "mbus"',
+        f"seed = {rng.randrange(1000)}",
+        f"hours = {rng.choice([2, 3])}",
+        "[bus]",
+        f"baud = {rng.choice([2400, 2400, 9600, 300])}",
+        "[bus.master]",
+        f"collision_detector = {str(rng.random() < 0.3).lower()}",
+        "[bus.master.settings]",
+        f'multi_telegram = "{rng.choice(["off", "auto"])}"',
+        "[bus.cable]",
+        f"length_m = {rng.choice([100, 200, 3000])}",
+        "[readout]",
+        f'install = "{rng.choice(["secondary_search", "secondary_search", "primary_scan"])}"',
+        "interval_min = 30",
+    ]
+    twin = rng.random() < 0.3
+    for g in range(rng.randint(2, 4)):
+        lines += [
+            "[[slaves]]",
+            f'template = "{rng.choice(["heat", "water", "electricity"])}"',
+            f"count = {rng.randint(1, 3)}",
+            f"id = {40000000 if twin and g < 2 else 40000000 + 10 * g + 100}",
+            f'manufacturer = "{["ELV", "ZRI", "ABB", "KAM"][g]}"',
+            f"primary = {rng.choice([0, 1 + 10 * g])}",  # 0: unconfigured (shared)
+            f"telegrams = {rng.choice([1, 1, 2, 3])}",
+        ]
+        if rng.random() < 0.2:
+            lines.append(f"baud = {rng.choice([300, 9600])}")
+        if rng.random() < 0.2:
+            ms = rng.choice([1.0, 40.0, 1500.0])  # deaf time, in the window, past the timeout
+            lines.append(f"delay_ms = [{ms}, {ms}]")
+        if rng.random() < 0.3:
+            kind = rng.choice(FAULT_KINDS)
+            cmds = rng.choice(['["REQ_UD2"]', '["SND_UD"]', "[]"])
+            lines += [
+                "[[slaves.faults]]",
+                f'kind = "{kind}"',
+                f"probability = {rng.choice([0.3, 1.0])}",
+                f"commands = {cmds}",
+            ]
+    return "\n".join(lines) + "\n"
+
+
+def _paths_dropped(summary: dict) -> dict:
+    paths = ("requests_direct", "requests_event", "readouts_fast", "readouts_event", "wall_")
+    return {k: v for k, v in summary.items() if not k.startswith(paths)}
+
+
+def test_random_scenarios_give_identical_outputs_on_both_paths(tmp_path):
+    """``meterbench run`` of random small scenarios with and without ``--event-path``: the
+    same trace.jsonl, readouts.csv and summary figures (but the path counts)."""
+    fast_readouts = 0
+    for seed in range(8):
+        path = tmp_path / f"random{seed}.toml"
+        path.write_text(_random_scenario(random.Random(seed)), encoding="utf-8")
+        out = {}
+        for event_path in (False, True):
+            d = tmp_path / f"r{seed}-{event_path}"
+            summary = run_scenario(path, RunOptions(d, event_path=event_path)).summary
+            files = [(d / f).read_bytes() for f in ("trace.jsonl", "readouts.csv")]
+            out[event_path] = (files, summary)
+        assert out[False][0] == out[True][0], seed
+        assert _paths_dropped(out[False][1]) == _paths_dropped(out[True][1]), seed
+        assert out[True][1]["readouts_fast"] == 0
+        fast_readouts += out[False][1]["readouts_fast"]
+    assert fast_readouts > 50  # the comparison covers the fast path
+
+
 @pytest.mark.parametrize(
     "name, hours", [("mbus-small", 3.0), ("cme3100-building", 3.0)], ids=["mbus", "cme3100"]
 )
