@@ -72,7 +72,8 @@ class Readout:
     message: str = ""
     #: the telegrams decoded, one per frame in ``telegrams``, when the reader already did it
     #: (:func:`~simulator.mbus.telegram.decode_telegram` of the same bytes; reports use them
-    #: instead of decoding again); not part of the value
+    #: instead of decoding again); a cache, not part of the value: the value database keeps
+    #: it on each meter's newest row only
     decoded: tuple[Telegram, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
