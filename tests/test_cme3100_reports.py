@@ -331,3 +331,27 @@ def test_status_report():
     assert lines[2].split(";")[6] == "warm water (30-90 °C)" and lines[2].endswith(";passive;;")
     rep = http_report(f, GW, "http://x/")
     assert "warm water (30-90 \xb0C)".encode("latin-1") in rep.body
+
+
+@pytest.mark.parametrize("number_", [3115, 3101, 2109])
+def test_value_reports_use_the_readers_decoded_telegrams_and_give_the_same_text(number_):
+    """A readout may carry the telegrams its reader already decoded (decode_telegram of the
+    same frames): the report text is the same, and they are really used (a readout whose
+    decoded telegrams differ from its frames shows in the text); a count that does not
+    match the frames is ignored."""
+    import dataclasses
+
+    rs = readouts()
+    plain = render(number_, GW, AT, readouts=rs)
+    decoded = [
+        dataclasses.replace(r, decoded=tuple(decode_telegram(t) for t in r.telegrams)) for r in rs
+    ]
+    assert [f.text for f in render(number_, GW, AT, readouts=decoded)] == [f.text for f in plain]
+    swapped = [dataclasses.replace(r, decoded=tuple(reversed(r.decoded))) for r in decoded]
+    assert [f.text for f in render(number_, GW, AT, readouts=swapped)] != [f.text for f in plain]
+    short = [dataclasses.replace(r, decoded=r.decoded[:1]) if len(r.decoded) > 1 else r
+             for r in swapped]  # fmt: skip
+    heat = [r for r in short if r.meter == "12345678"]
+    assert all(len(r.telegrams) == 2 and len(r.decoded) == 1 for r in heat)
+    with_short = [r if r.meter == "12345678" else rr for r, rr in zip(short, rs, strict=True)]
+    assert [f.text for f in render(number_, GW, AT, readouts=with_short)] == [f.text for f in plain]

@@ -144,3 +144,20 @@ def test_bad_input_is_a_typed_error():
         db.store(ok(11.0, "1234"))
     with pytest.raises(ValueDbError, match="no telegram"):
         db.store(rd(11.0, A, ReadoutStatus.OK, 0))
+
+
+def test_only_the_newest_row_of_a_meter_keeps_its_decoded_telegrams():
+    """Readout.decoded is a cache the next report uses: a year of rows must not hold
+    decoded telegrams (memory), and dropping them leaves the value unchanged."""
+    import dataclasses
+
+    db = ValueDatabase()
+    rows = [dataclasses.replace(ok(t), decoded=(decode_telegram(rsp()),)) for t in (1.0, 2.0)]
+    other = dataclasses.replace(ok(1.5, B), decoded=(decode_telegram(rsp()),))
+    before = [dataclasses.replace(r) for r in rows]
+    for r in (rows[0], other, rows[1]):
+        db.store(r)
+    first, newest = db.readouts(A)
+    assert first.decoded == () and len(newest.decoded) == 1
+    assert len(db.latest(B).decoded) == 1  # another meter's newest row keeps its own
+    assert [first, newest] == before  # the value is the same without the cache

@@ -226,3 +226,58 @@ def test_master_settings_come_from_the_scenario_including_f_nibble_search(tmp_pa
     assert settings.request_idle == pytest.approx(1.5)
     summary, _ = run(f, tmp_path / "out")
     assert summary["talkovers"] == 0 and summary["meters_found"] == 1
+
+
+def test_readout_rows_are_the_text_csv_writer_gives(tmp_path):
+    """ReadoutRows formats repeating fields once; every row must still be byte for byte what
+    csv.writer writes for it (quoting of commas, quotes and newlines, None, bools, dates,
+    bytes, float reprs), whatever the values."""
+    import io
+    from datetime import date, datetime
+
+    from simulator.core.world import World
+    from simulator.mbus.address import SecondaryAddress
+    from simulator.mbus.master import Readout
+    from simulator.mbus.records import DataRecord
+    from simulator.mbus.telegram import Header, Telegram
+
+    values = [0, -12, 10**12, 0.1, 1e-7, 2.5e16, float("inf"), float("nan"), -0.0, True, None,
+              "", "a,b", 'say "hi"', "two\nlines", "°C", b"\x01\xff", date(2026, 1, 5),
+              datetime(2026, 1, 5, 1, 2, 3)]  # fmt: skip
+    units = ["Wh", "m3, total", 'q"uote', ""]
+    records = [
+        DataRecord(
+            4, (), 3, (), b"", fn, i % 3, 0, i % 2, "energy" if i % 2 else "x,y", units[i % 4], v
+        )  # fmt: skip
+        for i, (v, fn) in enumerate((v, f) for v in values for f in ("instantaneous", "maximum"))
+    ]
+    addr = SecondaryAddress(12345678, "ELV", 1, 4)
+    tgs = [
+        Telegram(Header(ci=0x72, address=addr), records[:20]),
+        Telegram(Header(ci=0x72, address=None), records[20:]),
+    ]
+    ro = Readout(addr, ok=True, telegrams=tgs, finished=7.25)
+    world = World(0)
+    meters = [runner.Meter("plain", addr, 2400), runner.Meter('pos, "x"', 3, 2400)]
+    fh = io.StringIO()
+    rows = runner.ReadoutRows(fh)
+    assert sum(rows.write(world, m, ro) for m in meters * 2) == 4 * len(records)
+    ref = io.StringIO()
+    w = csv.writer(ref, lineterminator="\n")
+    w.writerow(runner.CSV_COLUMNS)
+    when = world.clock(7.25).isoformat()
+    for m in meters * 2:
+        for ti, tg in enumerate(tgs):
+            for r in tg.records:
+                v = r.value
+                v = (
+                    v.isoformat()
+                    if hasattr(v, "isoformat")
+                    else v.hex()
+                    if isinstance(v, bytes)
+                    else v
+                )
+                a = str(tg.header.address) if tg.header.address is not None else ""
+                w.writerow([when, 7.25, m.position, a, ti, r.function, r.storage, r.tariff,
+                            r.subunit, r.quantity, r.unit, v])  # fmt: skip
+    assert fh.getvalue() == ref.getvalue()

@@ -14,6 +14,7 @@ row per record per successful readout). The summary has ``meters_found``, ``read
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,13 @@ from simulator.mbus.faults import Fault
 from simulator.mbus.frames import parse_frame
 from simulator.mbus.master import Master, MasterSettings, Readout
 from simulator.mbus.meterlist import read_meter_list
-from simulator.mbus.request_paths import direct_field, event_field, request_paths
+from simulator.mbus.request_paths import (
+    direct_field,
+    event_field,
+    event_readouts_field,
+    fast_readouts_field,
+    request_paths,
+)
 from simulator.mbus.sim_dut import SimDut
 from simulator.mbus.slave import ResponseDelay, Slave, read_hex_file
 from simulator.mbus.telegram import decode_telegram
@@ -243,34 +250,62 @@ def _install(seg: Segment, doc: ScenarioDoc) -> Any:
     seg.world.emit(ev.Install(source=master.name, method=r.install, meters=len(seg.meters)))
 
 
-def _rows(world: World, meter: Meter, ro: Readout) -> list[list[Any]]:
-    rows = []
-    when = world.clock(ro.finished).isoformat()
-    for ti, tg in enumerate(ro.telegrams):
-        addr = str(tg.header.address) if tg.header.address is not None else ""
-        for rec in tg.records:
-            value = rec.value
-            if hasattr(value, "isoformat"):
-                value = value.isoformat()
-            elif isinstance(value, bytes):
-                value = value.hex()
-            rows.append(
-                [
-                    when,
-                    round(ro.finished, 6),
-                    meter.position,
-                    addr,
-                    ti,
-                    rec.function,
-                    rec.storage,
-                    rec.tariff,
-                    rec.subunit,
-                    rec.quantity,
-                    rec.unit,
-                    value,
-                ]
-            )
-    return rows
+class ReadoutRows:
+    """``readouts.csv`` (:data:`CSV_COLUMNS`): one row per record of each successful readout.
+
+    The text is what ``csv.writer(fh, lineterminator="\\n")`` writes for the whole row
+    (QUOTE_MINIMAL, ","): that quotes each field on its own and joins them with commas (the
+    one row-level rule, a lone empty field written ``""``, never applies to 12 fields), so
+    the fields that repeat are formatted once: the readout's time, meter, address and
+    telegram per telegram, the record's coding (function .. unit) once per run. An int or
+    float value is written as ``repr`` (what the csv module writes, never quoted); any other
+    value goes through the csv writer with its row.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self._out: list[str] = []
+        # the same line end as the file's writer: csv quotes a field holding any of its chars
+        self._text = csv.writer(_Collect(self._out), lineterminator="\n")
+        fh.write(self._csv(list(CSV_COLUMNS)) + "\n")
+        self._coding: dict[tuple[Any, ...], str] = {}
+
+    def _csv(self, fields: list[Any]) -> str:
+        self._text.writerow(fields)
+        return self._out.pop()[:-1]  # without its line end
+
+    def write(self, world: World, meter: Meter, ro: Readout) -> int:
+        """Write the rows of ``ro`` (read from ``meter``); returns how many."""
+        lines = []
+        when, t_s = world.clock(ro.finished).isoformat(), round(ro.finished, 6)
+        coding = self._coding
+        for ti, tg in enumerate(ro.telegrams):
+            addr = str(tg.header.address) if tg.header.address is not None else ""
+            head = self._csv([when, t_s, meter.position, addr, ti])
+            for rec in tg.records:
+                value = rec.value
+                kind = type(value)
+                key = (rec.function, rec.storage, rec.tariff, rec.subunit, rec.quantity, rec.unit)
+                if kind is int or kind is float:
+                    text = coding.get(key)
+                    if text is None:
+                        text = coding[key] = self._csv(list(key))
+                    lines.append(f"{head},{text},{value!r}\n")
+                    continue
+                if hasattr(value, "isoformat"):
+                    value = value.isoformat()
+                elif isinstance(value, bytes):
+                    value = value.hex()
+                lines.append(self._csv([when, t_s, meter.position, addr, ti, *key, value]) + "\n")
+        self._fh.write("".join(lines))
+        return len(lines)
+
+
+class _Collect:
+    """A file-like sink for csv.writer that keeps each line it writes."""
+
+    def __init__(self, out: list[str]) -> None:
+        self.write = out.append
 
 
 class MbusRun:
@@ -280,7 +315,7 @@ class MbusRun:
         sc: MbusScenario = ctx.scenario
         self.ctx, self.sc = ctx, sc
         self.seg = build_segment(ctx.world, ctx.doc, sc)
-        self.writer = ctx.csv("readouts.csv", CSV_COLUMNS)
+        self.rows = ReadoutRows(ctx.text("readouts.csv"))
         self.stats = dict.fromkeys(
             ("rounds", "readouts_ok", "readouts_failed", "records", "rounds_skipped"), 0
         )
@@ -308,9 +343,7 @@ class MbusRun:
                 if ro.ok:
                     meter.ok += 1
                     stats["readouts_ok"] += 1
-                    rows = _rows(world, meter, ro)
-                    stats["records"] += len(rows)
-                    self.writer.writerows(rows)
+                    stats["records"] += self.rows.write(world, meter, ro)
                 else:
                     meter.failed += 1
                     stats["readouts_failed"] += 1
@@ -354,7 +387,7 @@ class MbusRun:
             "collisions": c["collisions"],
             "talkovers": c["talkovers"],
             "bus_seconds": round(c["bus_seconds"], 6),
-            **request_paths(bus),
+            **request_paths(seg.master),
         }
         table = [
             (
@@ -451,6 +484,8 @@ class MbusSummary(pydantic.BaseModel):
     bus_seconds: float = pydantic.Field(description="time the bus carried frames (s)")
     requests_direct: int = direct_field()
     requests_event: int = event_field()
+    readouts_fast: int = fast_readouts_field()
+    readouts_event: int = event_readouts_field()
 
 
 DEVICE = DeviceKind(

@@ -109,13 +109,17 @@ class BuildContext:
         """A ``csv.writer`` on ``out/name`` with its header row written (closed by the skeleton)."""
         import csv
 
+        writer = csv.writer(self.text(name), lineterminator="\n", delimiter=delimiter)
+        writer.writerow(columns)
+        return writer
+
+    def text(self, name: str) -> Any:
+        """A text file ``out/name`` (UTF-8, no newline translation), closed by the skeleton."""
         path = self.out / name
         fh = path.open("w", encoding="utf-8", newline="")
         self._open.append(fh)
         self.files.append(path)
-        writer = csv.writer(fh, lineterminator="\n", delimiter=delimiter)
-        writer.writerow(columns)
-        return writer
+        return fh
 
     def on_close(self, cleanup: Callable[[], None]) -> None:
         """Call ``cleanup`` when the run ends, however it ends (real servers, threads)."""

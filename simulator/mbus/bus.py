@@ -281,6 +281,26 @@ class Bus:
         """
         baud = baud or self.baud
         data = bytes(data)
+        start, end, summary, talkover = self._send(data, baud, source, start)
+        self._last_m2s_end = yield from self._until(end)
+        if talkover is not None:
+            self._deliver(data, baud, start, summary, talkover)
+
+    def transmit_now(self, data: bytes, *, source: str = "master") -> None:
+        """:meth:`transmit` at the bus's baud without a SimPy event: the clock jumps to the
+        frame's end (:meth:`World.advance`). Only for a caller that has proven nothing else
+        can happen until then (:mod:`simulator.mbus.fast_readout`)."""
+        start, end, summary, talkover = self._send(data, self.baud, source, None)
+        world = self.world
+        self._last_m2s_end = end if end < world.now else world.advance(end - world.now)
+        if talkover is not None:
+            self._deliver(data, self.baud, start, summary, talkover)
+
+    def _send(
+        self, data: bytes, baud: int, source: str, start: float | None
+    ) -> tuple[float, float, str, list[Transmission] | None]:
+        """A request's part before its bytes are on the wire: counters, the ``m2s`` frame
+        event -> ``(start, end, summary, talkover)`` (world s; talkover None: overloaded)."""
         duration = frame_time(len(data), baud)
         self._close_request()
         self._open_request = self.world.sleeps["event"]
@@ -290,23 +310,28 @@ class Bus:
         if self.overloaded:
             self._record_overload(source)
             self._frame(source, "m2s", data, "overload", baud, start + duration, at=start)
-            self._last_m2s_end = yield from self._until(start + duration)
-            return
+            return start, start + duration, "", None
         facts = _facts(data)
-        summary, outcome = facts.summary, _m2s_outcome(facts)
-        talkover = self._talkover(start, start + duration)
+        talkover = self._talkover(start, start + duration) if self._pending else []
         self._frame(
             source,
             "m2s",
             data,
-            outcome,
+            _m2s_outcome(facts),
             baud,
             start + duration,
             facts,
             at=start,
             talkover=sorted({tx.source for tx in talkover}) if talkover else UNSET,
         )
-        self._last_m2s_end = end = yield from self._until(start + duration)
+        return start, start + duration, facts.summary, talkover
+
+    def _deliver(
+        self, data: bytes, baud: int, start: float, summary: str, talkover: list[Transmission]
+    ) -> None:
+        """A request's part at the end of its last stop bit: talkovers, then every slave it
+        can concern hears it and may place a reply."""
+        end = self._last_m2s_end
         deaf = {id(tx.owner) for tx in talkover if tx.owner is not None}
         for tx in talkover:
             self.counters["talkovers"] += 1
@@ -410,11 +435,50 @@ class Bus:
                 overload=True,
                 outcome="overload",
             )
+        rx, facts, cluster, talkover, gap = self._gather(now, timeout, baud, idle_chars, source)
+        if rx is None:  # nothing came in time: wait out the timeout
+            yield from self.world.sleep(max(0.0, now + timeout - now))
+            return self._timed_out(source, baud, timeout, record_timeout)
+        yield from self.world.sleep(max(0.0, rx.start - now))
+        self._reply_frame(rx, facts, cluster, talkover, source)
+        yield from self.world.sleep(rx.end + gap - self.world.now)
+        return rx
+
+    def receive_now(
+        self, timeout: float, *, source: str = "master", record_timeout: bool = True
+    ) -> Reception:
+        """:meth:`receive` at the bus's baud (2 idle characters) without a SimPy event: the
+        clock jumps (:meth:`World.advance`). Only for a caller that has proven nothing else
+        can happen meanwhile and the port is not overloaded
+        (:mod:`simulator.mbus.fast_readout`)."""
+        world, baud = self.world, self.baud
+        now = world.now
+        rx, facts, cluster, talkover, gap = self._gather(now, timeout, baud, 2.0, source)
+        if rx is None:
+            world.advance(max(0.0, now + timeout - now))
+            return self._timed_out(source, baud, timeout, record_timeout)
+        world.advance(max(0.0, rx.start - now))
+        self._reply_frame(rx, facts, cluster, talkover, source)
+        world.advance(rx.end + gap - world.now)
+        return rx
+
+    def _gather(
+        self, now: float, timeout: float, baud: int, idle_chars: float, source: str
+    ) -> tuple[Reception | None, Any, list[Transmission], Any, float]:
+        """What the master's UART gets from now on: ``(reception, its frame facts, the
+        replies it combines, whether a request ran over them, idle gap s)``; the reception
+        is None when no first start bit comes before ``now + timeout`` (the replies then stay
+        pending)."""
         listen_from = max(now, self._last_m2s_end + self.port.listen_delay_bits / baud)
         deadline = now + timeout
-        self._drop_unheard(listen_from, source)
+        pending = self._pending
+        if pending and pending[0].end <= listen_from or len(pending) > 1:
+            self._drop_unheard(listen_from, source)
         gap = idle_chars * char_time(baud)
-        ordered = sorted(self._pending, key=lambda tx: (tx.start, tx.source))
+        if len(pending) == 1:  # the common case: one reply on its way
+            ordered = pending
+        else:
+            ordered = sorted(pending, key=lambda tx: (tx.start, tx.source))
         cluster: list[Transmission] = []
         cluster_end = float("-inf")
         if ordered and ordered[0].start < deadline:
@@ -425,45 +489,57 @@ class Bus:
                 cluster_end = max(cluster_end, tx.end)
         chars: Sequence[RxChar]
         if clean_single(cluster, baud, listen_from):
-            chars = CleanChars(cluster[0].start, cluster[0].data, baud)  # the common reply
+            first = cluster[0]
+            chars = CleanChars(first.start, first.data, baud)  # the common reply
+            t0, t_last = first.start, first.start + (len(first.data) - 1) * chars._ct
         else:
             chars = uart_decode(cluster, baud, since=listen_from) if cluster else []
-        if not chars or chars[0].t >= deadline:
-            yield from self.world.sleep(max(0.0, deadline - now))
-            if not record_timeout:
-                return Reception(start=self.world.now, end=self.world.now, baud=baud)
-            self.counters["timeouts"] += 1
-            self._frame(
-                source, "s2m", b"", "timeout", baud, self.world.now, senders=[], waited=timeout
-            )
-            return Reception(start=self.world.now, end=self.world.now, baud=baud)
-        for tx in cluster:
-            self._pending.remove(tx)
-        talkover = self._talked_over_any(cluster)
+            t0 = chars[0].t if chars else 0.0
+            t_last = chars[-1].t if chars else 0.0
+        if not chars or t0 >= deadline:
+            return None, None, cluster, UNSET, gap
+        if len(cluster) == len(pending):
+            pending.clear()
+        else:
+            for tx in cluster:
+                pending.remove(tx)
+        talkover = self._talked_over_any(cluster) if self._talked_over else UNSET
         rx = Reception(
             chars=chars,
             senders=len(cluster),
             sources=[tx.source for tx in cluster],
-            start=chars[0].t,
-            end=chars[-1].t + char_time(baud),
+            start=t0,
+            end=t_last + char_time(baud),
             baud=baud,
         )
         if self.port.collision_detector:
             rx.collision_detected = peak_space_current(cluster) > self.port.collision_threshold_ma
         rx.outcome, facts = classify(rx)
-        self.counters["replies"] += 1
-        self.counters["bus_seconds"] += rx.end - rx.start
+        counters = self.counters
+        counters["replies"] += 1
+        counters["bus_seconds"] += rx.end - rx.start
         if rx.outcome == "collision":
-            self.counters["collisions"] += 1
-        yield from self.world.sleep(max(0.0, rx.start - now))
-        lo, hi = response_window(baud)
-        delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line really moved
+            counters["collisions"] += 1
+        return rx, facts, cluster, talkover, gap
+
+    def _reply_frame(
+        self,
+        rx: Reception,
+        facts: FrameFacts,
+        cluster: list[Transmission],
+        talkover: Any,
+        source: str,
+    ) -> None:
+        """Record a reception's ``frame`` event at its first start bit, with ``delay`` from
+        the end of the last request to the first sender's first start bit."""
+        lo, hi = response_window(rx.baud)
+        delay = min(tx.start for tx in cluster) - self._last_m2s_end  # when the line moved
         self._frame(
             source,
             "s2m",
             rx.data,
             rx.outcome,
-            baud,
+            rx.baud,
             rx.end,
             facts,
             senders=rx.sources,
@@ -474,8 +550,13 @@ class Bus:
             collision_detected=rx.collision_detected,
             talkover=talkover,
         )
-        yield from self.world.sleep(rx.end + gap - self.world.now)
-        return rx
+
+    def _timed_out(self, source: str, baud: int, timeout: float, record_timeout: bool) -> Reception:
+        now = self.world.now
+        if record_timeout:
+            self.counters["timeouts"] += 1
+            self._frame(source, "s2m", b"", "timeout", baud, now, senders=[], waited=timeout)
+        return Reception(start=now, end=now, baud=baud)
 
     def _frame(
         self,
@@ -498,6 +579,10 @@ class Bus:
         for key in ("start", "delay", "waited"):
             if key in extra:
                 extra[key] = round(extra[key], 9)
+        if facts is None:
+            fields = {}
+        else:  # requests and E5 repeat: their fields dict is built once (never changed)
+            fields = _short_fields(facts) if len(data) <= 32 else facts.trace_fields()
         self.world.emit(
             ev.Frame(
                 source=source,
@@ -508,7 +593,7 @@ class Bus:
                 baud=baud,
                 end=round(end, 9),
                 **extra,
-                **(facts.trace_fields() if facts else {}),
+                **fields,
             ),
             at=at,
         )
@@ -573,6 +658,11 @@ class Bus:
 @lru_cache(maxsize=1024)
 def _short_facts(data: bytes) -> FrameFacts:
     return frame_facts(data)
+
+
+@lru_cache(maxsize=1024)
+def _short_fields(facts: FrameFacts) -> dict[str, object]:
+    return facts.trace_fields()
 
 
 def _facts(data: bytes) -> FrameFacts:

@@ -146,7 +146,7 @@ class AddressIndex:
         elif kind == _SELECTED:
             found = self._selected
         elif kind == _SELECT:
-            found = {**self._selected, **self._matching(key)}
+            found = {**self._selected, **self.matching(key)}
         else:
             found = {}
         if self._unindexed:
@@ -156,8 +156,12 @@ class AddressIndex:
         order = self._order
         return [found[k] for k in sorted(found, key=order.__getitem__)]
 
-    def _matching(self, mask: bytes) -> dict[int, Any]:
-        """Slaves a CI 52 mask selects (nibble F = any, in every field); the secondary
+    def selected(self) -> list[Any]:
+        """The listeners selected now (by secondary address), in no particular order."""
+        return list(self._selected.values())
+
+    def matching(self, mask: bytes) -> dict[int, Any]:
+        """Slaves a CI 52 mask selects (nibble F = any, in every field), by id; the secondary
         addresses never change while attached, so each mask is looked up once."""
         hit = self._masks.get(mask)
         if hit is None:

@@ -23,6 +23,7 @@ from typing import Any
 
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
 from simulator.mbus.bus import Bus, Reception
+from simulator.mbus.fast_readout import clean_readout
 from simulator.mbus.procedures import (
     AUTO_TELEGRAM_CAP,
     F_NIBBLE_MODES,
@@ -53,6 +54,8 @@ class Master:
         self.world = bus.world
         self.name = name
         self.machine = MasterMachine(settings, baud=bus.baud)
+        #: readouts carried out on the exact fast path / through the event path
+        self.readout_paths = {"fast": 0, "event": 0}
 
     @property
     def settings(self) -> MasterSettings:
@@ -63,26 +66,38 @@ class Master:
         self.machine.settings = value
 
     # -- the driver -------------------------------------------------------------------------
-    def drive(self, proc: Proc[Any]) -> Gen:
-        """Carry out one machine procedure on the bus; returns its result."""
-        self.machine.sync(self.world.now, self.bus.baud)
+    def drive(self, proc: Proc[Any], *, now: bool = False) -> Gen:
+        """Carry out one machine procedure on the bus; returns its result.
+
+        ``now``: every command without a SimPy event (:meth:`Bus.transmit_now`,
+        :meth:`Bus.receive_now`, :meth:`World.advance`), for a procedure proven clean and
+        alone up to its end (:func:`~simulator.mbus.fast_readout.clean_readout`).
+        """
+        world, bus = self.world, self.bus
+        self.machine.sync(world.now, bus.baud)
         p = Procedure(proc)
         cmd = p.command
-        world, bus = self.world, self.bus
         while True:
-            if isinstance(cmd, Send):
-                yield from bus.transmit(cmd.frame, source=self.name)
+            kind = type(cmd)
+            if kind is Send:
+                if now:
+                    bus.transmit_now(cmd.frame, source=self.name)
+                else:
+                    yield from bus.transmit(cmd.frame, source=self.name)
                 cmd = p.feed(Clock(world.now))
-            elif isinstance(cmd, Listen):
-                cmd = p.feed((yield from self._listen(cmd)))
-            elif isinstance(cmd, Wait):
-                yield from world.sleep(cmd.seconds)
+            elif kind is Listen:
+                cmd = p.feed(self._listen_now(cmd) if now else (yield from self._listen(cmd)))
+            elif kind is Wait:
+                if now:
+                    world.advance(cmd.seconds)
+                else:
+                    yield from world.sleep(cmd.seconds)
                 cmd = p.feed(Clock(world.now))
-            elif isinstance(cmd, Note):
+            elif kind is Note:
                 cmd.event.source = self.name
                 world.emit(cmd.event)
                 cmd = p.feed(Clock(world.now))
-            elif isinstance(cmd, SetBaud):
+            elif kind is SetBaud:
                 bus.baud = cmd.baud
                 cmd = p.feed(Clock(world.now))
             else:
@@ -93,6 +108,13 @@ class Master:
         if cmd.window_closed and bus.line_busy_until <= world.now:
             return Heard(b"", world.now, world.now)  # nothing is on its way: no need to listen
         rx = yield from bus.receive(cmd.timeout, source=self.name, record_timeout=not cmd.purge)
+        return heard(rx, world.now)
+
+    def _listen_now(self, cmd: Listen) -> Heard:
+        world, bus = self.world, self.bus
+        if cmd.window_closed and bus.line_busy_until <= world.now:
+            return Heard(b"", world.now, world.now)
+        rx = bus.receive_now(cmd.timeout, source=self.name, record_timeout=not cmd.purge)
         return heard(rx, world.now)
 
     @staticmethod
@@ -144,8 +166,15 @@ class Master:
         *,
         settings: MasterSettings | None = None,
     ) -> Gen:
-        """Read one meter (generator -> :class:`Readout`; :func:`procedures.readout.read`)."""
-        return (yield from self.drive(self.machine.read(target, settings=settings)))
+        """Read one meter (generator -> :class:`Readout`; :func:`procedures.readout.read`).
+
+        On the exact fast path when nothing can differ (:func:`clean_readout`): the whole
+        readout then runs without a SimPy event; counted in :attr:`readout_paths`.
+        """
+        s = settings or self.settings
+        now = clean_readout(self, target, s)
+        self.readout_paths["fast" if now else "event"] += 1
+        return (yield from self.drive(self.machine.read(target, settings=s), now=now))
 
     def scan_primary(self, addresses: Iterable[int] = range(0, 251)) -> Gen:
         """Primary scan: SND_NKE to each address -> the addresses that answered."""

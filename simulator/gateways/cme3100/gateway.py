@@ -362,6 +362,7 @@ class Cme3100:
             at=ro.finished,
             status_byte=ro.telegrams[0].header.status if ro.ok and ro.telegrams else None,
             message="Readout successfully" if ro.ok else (ro.error or "failed"),
+            decoded=tuple(ro.telegrams) if ro.ok else (),  # decode_telegram of each frame
         )
         if not store:
             return readout

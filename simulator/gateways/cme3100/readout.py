@@ -8,12 +8,13 @@ report templates (:mod:`.reports`) all share it, none of them owns it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from simulator.mbus.errors import MBusError
 from simulator.mbus.frames import START_LONG, LongFrame, parse_body, parse_frame
+from simulator.mbus.telegram import Telegram
 
 
 class ReadoutError(ValueError):
@@ -69,6 +70,11 @@ class Readout:
     at: float = 0.0
     status_byte: int | None = None
     message: str = ""
+    #: the telegrams decoded, one per frame in ``telegrams``, when the reader already did it
+    #: (:func:`~simulator.mbus.telegram.decode_telegram` of the same bytes; reports use them
+    #: instead of decoding again); a cache, not part of the value: the value database keeps
+    #: it on each meter's newest row only
+    decoded: tuple[Telegram, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.meter, str) or not self.meter or ";" in self.meter:

@@ -40,7 +40,13 @@ from simulator.gateways.cme3100.readout import ReadoutStatus
 from simulator.gateways.cme3100.real_head_ends import RealHeadEnds
 from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.mbus.meterlist import read_meter_list
-from simulator.mbus.request_paths import direct_field, event_field, request_paths
+from simulator.mbus.request_paths import (
+    direct_field,
+    event_field,
+    event_readouts_field,
+    fast_readouts_field,
+    request_paths,
+)
 from simulator.mbus.sim_dut import SimDut
 from simulator.sinks.base import WorldSource
 from simulator.sinks.outages import OutageSink
@@ -173,7 +179,7 @@ class Cme3100Run:
             "log_entries": len(gw.log.entries()),
             "exactly_once": all(r["exactly_once"] for r in reports.values()),
             "real_sinks": self._real_figures(),
-            **request_paths(gw.master.bus),
+            **request_paths(gw.master),
         }
         table = [
             ("meters installed / active / passive", f"{len(inst.meters)} / "
@@ -377,6 +383,8 @@ class Cme3100Summary(pydantic.BaseModel):
     )
     requests_direct: int = direct_field()
     requests_event: int = event_field()
+    readouts_fast: int = fast_readouts_field()
+    readouts_event: int = event_readouts_field()
 
 
 DEVICE = DeviceKind(

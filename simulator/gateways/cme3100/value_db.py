@@ -137,6 +137,10 @@ class ValueDatabase:
             rows = self._rows[meter] = []
             self._dropped[meter] = 0
             self._trim_all()  # one more meter: a lower limit for every meter
+        elif rows[-1].decoded:
+            # only a meter's newest row keeps the telegrams its reader decoded (a cache the
+            # next report uses, not part of the value): memory stays one set per meter
+            object.__setattr__(rows[-1], "decoded", ())
         rows.append(readout)
         self._trim(meter)
         return self._log_status_byte(readout)

@@ -20,6 +20,7 @@ how many slaves really answered.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterable
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from simulator.core.events import TraceEvent
@@ -163,11 +164,7 @@ class MasterMachine:
         collision) or ``"none"`` (no answer after ``selection_retries + 1`` attempts).
         """
         s = settings or self.settings
-        if isinstance(mask, SecondaryAddress):
-            mask = SecondaryMask.of(mask)
-        elif isinstance(mask, str):
-            mask = SecondaryMask.parse(mask)
-        frame = LongFrame(SND_UD, ADDR_NETWORK, 0x52, mask.to_bytes()).to_bytes()
+        frame = select_frame(SecondaryMask.parse(mask) if isinstance(mask, str) else mask)
         for _ in range(s.selection_retries + 1):
             rx = yield from self.request(frame, settings=s)
             if rx.empty:
@@ -213,6 +210,14 @@ class MasterMachine:
     def search_secondary(self, mask: str = "FFFFFFFFFFFFFFFF") -> Proc[list[SecondaryAddress]]:
         """Secondary search by digit descent -> the addresses found, in discovery order."""
         return search.search_secondary(self, mask)
+
+
+@lru_cache(maxsize=4096)
+def select_frame(target: SecondaryAddress | SecondaryMask) -> bytes:
+    """The selection frame (SND_UD to 253, CI 52, EN 13757-3) for ``target``: built once
+    per address or mask (a readout by secondary address sends one each time)."""
+    mask = SecondaryMask.of(target) if isinstance(target, SecondaryAddress) else target
+    return LongFrame(SND_UD, ADDR_NETWORK, 0x52, mask.to_bytes()).to_bytes()
 
 
 class Procedure:

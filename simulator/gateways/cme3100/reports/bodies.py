@@ -153,8 +153,9 @@ def value_report(serial: str, readouts: Iterable[Readout], positions: bool = Tru
         lines: list[str] = []
         current: list[str] | None = None
         for r in rs:
+            decoded = r.decoded if len(r.decoded) == len(r.telegrams) else None
             for n, raw in enumerate(r.telegrams):
-                t = _decode(raw)
+                t = decoded[n] if decoded is not None else _decode(raw)
                 records = t.records if t is not None else []
                 cols = [column(rec) for rec in records]
                 if cols != current:
