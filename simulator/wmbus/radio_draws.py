@@ -30,6 +30,9 @@ _C = np.uint64(0x632BE59BD9B4E019)
 _TWO53 = float(2**53)
 #: ``2 * MAX_RECEIVERS * M2 mod 2**64``: one step of the transmission number in the counter.
 _SEQ_STEP = np.uint64((2 * MAX_RECEIVERS * int(_M2)) & ((1 << 64) - 1))
+#: Angle draws (53-bit) strictly inside these have cos(2 pi u2) <= cos(0.52 pi) < 0.
+_ANGLE_LO = np.uint64(int(0.26 * 2**53))
+_ANGLE_HI = np.uint64(int(0.74 * 2**53))
 
 
 def stream_key(seed: int, name: str) -> int:
@@ -127,11 +130,33 @@ class FadingDraws:
         self, bits: np.ndarray, meter: np.ndarray, seq_term: np.ndarray, receiver_term: np.ndarray
     ) -> np.ndarray:
         """Fading (dB) of packets whose :meth:`radius_bits` are ``bits``."""
-        u1 = bits.astype(np.float64) / _TWO53
-        x = seq_term + receiver_term + _M2  # counter 2b + 1: the angle draw
-        x ^= self.h_meter[meter]
-        u2 = (_mix_inplace(x, np.empty_like(x)) >> np.uint64(11)).astype(np.float64) / _TWO53
+        angle = self.angle_bits(self.h_meter[meter], seq_term + receiver_term)
+        return self.fading_from_bits(bits, angle)
+
+    @staticmethod
+    def angle_bits(h_meter: np.ndarray, term: np.ndarray) -> np.ndarray:
+        """53-bit angle draws (uint64, ``u2 * 2**53``) of packets given ``h_meter[meter]`` and
+        ``seq_term + receiver_term`` per packet (``term`` is overwritten and returned)."""
+        x = term
+        x += _M2  # counter 2b + 1: the angle draw
+        x ^= h_meter
+        _mix_inplace(x, np.empty_like(x))
+        x >>= np.uint64(11)
+        return x
+
+    def fading_from_bits(self, radius_bits: np.ndarray, angle_bits: np.ndarray) -> np.ndarray:
+        """Fading (dB), ``sigma * sqrt(-2 ln(1 - u1)) * cos(2 pi u2)``, from the 53-bit draws
+        of :meth:`radius_bits` and :meth:`angle_bits` (same operations, same order: bit for
+        bit the fading of :func:`counter_normal`)."""
+        u1 = radius_bits.astype(np.float64) / _TWO53
+        u2 = angle_bits.astype(np.float64) / _TWO53
         return self.sigma_db * (np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2))
+
+    @staticmethod
+    def cosine_negative(angle_bits: np.ndarray) -> np.ndarray:
+        """Where the angle draw surely has ``cos(2 pi u2) < 0`` (``u2`` in (0.26, 0.74), a
+        margin around the exact quarter points): such a packet's fading is not positive."""
+        return (angle_bits > _ANGLE_LO) & (angle_bits < _ANGLE_HI)
 
     def radius_bits_below(self, margin_db: np.ndarray) -> np.ndarray:
         """Per link: radius bits under which the fading is surely below ``margin_db`` (dB).

@@ -296,9 +296,17 @@ def _no_transmissions() -> Transmissions:
 
 
 def _chunk_s(setup: RadioSetup, duration_s: float, transmissions: int) -> float:
-    """Chunk length (s) with about ``transmissions`` telegrams."""
+    """Chunk length (s) with about ``transmissions`` telegrams, cut down to a whole number of
+    mean send intervals when it spans one or more: then nearly every meter sends the same
+    number of telegrams in a chunk, and :func:`_decide` expands them in whole-table passes."""
     rate = float(np.sum(1.0 / setup.interval)) if len(setup.interval) else 0.0
-    return duration_s if rate == 0 else max(transmissions / rate, 1e-3)
+    if rate == 0:
+        return duration_s
+    chunk = transmissions / rate
+    interval = len(setup.interval) / rate  # a meter's mean time between telegrams
+    if chunk >= interval:
+        chunk = math.floor(chunk / interval) * interval
+    return max(chunk, 1e-3)
 
 
 def schedule(setup: RadioSetup, duration_s: float) -> Transmissions:
@@ -414,6 +422,9 @@ class _Links:
         self.receiver_term = FadingDraws.receiver_term(self.receiver)
         self.h_link = self.draws.h_meter[meter]  # the per-meter half of the hash, per link
         self.noise = noise
+        self.noise_link = noise[receiver]  # per link: its receiver's noise floor (dBm)
+        # per link: median below the floor, so a packet with a negative fading stays below
+        self.below = self.mean < self.noise_link
         n_modes = len(MODES)
         self.sens = np.array([[r.sensitivity_dbm[m] for m in MODES] for r in rcv]).reshape(-1)
         self.hears = np.array([[r.hears(m) for m in MODES] for r in rcv], bool).reshape(-1)
@@ -440,9 +451,32 @@ def _stable_order(key: np.ndarray, key_max: int) -> np.ndarray:
     return (packed & np.uint64((1 << pos_bits) - 1)).astype(np.int64)
 
 
+def _live(
+    links: _Links,
+    pos: np.ndarray,
+    link: np.ndarray,
+    bits: np.ndarray,
+    h_meter: np.ndarray,
+    term: np.ndarray,
+    out: list,
+) -> None:
+    """Of packets (telegram position ``pos``, ``link``, radius ``bits``, per-meter hash half
+    ``h_meter`` and ``seq_term + receiver_term``, overwritten) those whose RSSI reaches their
+    receiver's noise floor: appends ``(telegram position, link, RSSI dBm)``. One block at a
+    time, so its temporaries stay in the CPU cache."""
+    draws = links.draws
+    angle = draws.angle_bits(h_meter, term)
+    # below the floor on average and a negative fading: below the floor, no RSSI needed
+    need = np.nonzero(~(links.below[link] & draws.cosine_negative(angle)))[0]
+    link = link[need]
+    p = links.mean[link] + draws.fading_from_bits(bits[need], angle[need])
+    live = np.nonzero(p >= links.noise_link[link])[0]
+    out.append((pos[need[live]], link[live], p[live]))
+
+
 def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> None:
-    """Packets (telegram, audible link) of the telegrams at ``pos`` whose fading radius can
-    lift them to the noise floor: appends ``(telegram position, link, radius bits)``."""
+    """Packets (telegram, audible link) of the telegrams at ``pos`` that reach the noise
+    floor: appends ``(telegram position, link, RSSI dBm)`` (:func:`_live`)."""
     m = tx.meter[pos]
     cnt = links.count[m]
     n_e = int(cnt.sum())
@@ -452,13 +486,13 @@ def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> No
     link = np.repeat(links.first[m] - offsets, cnt)
     link += np.arange(n_e)
     draws = links.draws
-    bits = draws.radius_bits(
-        np.repeat(draws.h_meter[m], cnt),
-        np.repeat(FadingDraws.seq_term(tx.seq[pos]), cnt),
-        links.receiver_term[link],
-    )
+    h = np.repeat(draws.h_meter[m], cnt)
+    seq = np.repeat(FadingDraws.seq_term(tx.seq[pos]), cnt)
+    term = links.receiver_term[link]
+    term += seq
+    bits = draws.radius_bits(h, seq, links.receiver_term[link])
     maybe = np.nonzero(bits >= links.min_bits[link])[0]
-    out.append((np.repeat(pos, cnt)[maybe], link[maybe], bits[maybe]))
+    _live(links, np.repeat(pos, cnt)[maybe], link[maybe], bits[maybe], h[maybe], term[maybe], out)
 
 
 #: Links per block of the all-links pass (keeps its arrays in the CPU cache).
@@ -478,12 +512,15 @@ def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: l
     for a in range(0, len(links.meter), _LINK_BLOCK):
         b = a + _LINK_BLOCK
         meter = links.meter[a:b]
-        bits = draws.radius_bits(links.h_link[a:b], seq_term[meter], links.receiver_term[a:b])
+        seq = seq_term[meter]
+        term = seq + links.receiver_term[a:b]
+        bits = draws.radius_bits(links.h_link[a:b], seq, links.receiver_term[a:b])
         keep = bits >= links.min_bits[a:b]
         if not everyone:
             keep &= pos_of[meter] >= 0
         maybe = np.nonzero(keep)[0]
-        out.append((pos_of[meter[maybe]], maybe + a, bits[maybe]))
+        h = links.h_link[a:b][maybe]
+        _live(links, pos_of[meter[maybe]], maybe + a, bits[maybe], h, term[maybe], out)
 
 
 def _decide(
@@ -499,25 +536,28 @@ def _decide(
     in_order = tx.meter[by_meter]
     first = np.ones(n, dtype=bool)
     first[1:] = in_order[1:] != in_order[:-1]
-    if 2 * int(first.sum()) >= n_m:  # each meter's first telegram: most of the city at once
-        _packets_all_links(links, tx, by_meter[first], parts)
-        by_meter = by_meter[~first]
+    # rank of each telegram among its meter's in this buffer (0 = the meter's first)
+    rank = np.arange(n)
+    rank -= np.maximum.accumulate(np.where(first, rank, 0))
+    k = 0
+    while True:  # the k-th telegram of each meter, while that is most of the city at once
+        sel = rank == k
+        if 2 * int(np.count_nonzero(sel)) < n_m:
+            break
+        _packets_all_links(links, tx, by_meter[sel], parts)
+        k += 1
+    by_meter = by_meter[rank >= k] if k else by_meter
     for a in range(0, len(by_meter), _BLOCK):
         _packets(links, tx, by_meter[a : a + _BLOCK], parts)
     if not parts:
         return
-    pkt_tx, pkt_link, bits = (np.concatenate(x) for x in zip(*parts, strict=True))
+    pkt_tx, pkt_link, p = (np.concatenate(x) for x in zip(*parts, strict=True))
     pm = tx.meter[pkt_tx]
-    p = links.mean[pkt_link] + links.draws.fading_db(
-        bits, pm, FadingDraws.seq_term(tx.seq[pkt_tx]), links.receiver_term[pkt_link]
-    )
     r = links.receiver[pkt_link]
-    active = np.nonzero(p >= links.noise[r])[0]
     # (receiver, frequency) groups, start order inside each: one sort of packed keys
-    group = r[active] * 2 + setup.freq[pm[active]]
-    order = _stable_order(group * n + pkt_tx[active], 2 * len(setup.receivers) * n)
-    group, active = group[order], active[order]
-    pkt_tx, r, p, pm = pkt_tx[active], r[active], p[active], pm[active]
+    group = r * 2 + setup.freq[pm]
+    order = _stable_order(group * n + pkt_tx, 2 * len(setup.receivers) * n)
+    group, pkt_tx, r, p, pm = group[order], pkt_tx[order], r[order], p[order], pm[order]
     overlapped, strongest, total = _overlaps(
         group, tx.t_start[pkt_tx], tx.t_end[pkt_tx], p, links.any_sum
     )
