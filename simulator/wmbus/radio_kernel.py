@@ -42,7 +42,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.core.numeric import floor_index
 from simulator.wmbus.channel import Channel
 from simulator.wmbus.dutycycle import MODE_FREQUENCY_MHZ, OBSERVATION_S, sub_band
 from simulator.wmbus.meter import MODES, RadioMeter
@@ -237,11 +236,10 @@ class _Sender:
     """The send-time recurrence of every meter, advanced chunk by chunk in time.
 
     Each meter's times are the ones :func:`iter_send_times` gives (same draws, same float
-    operations in the same order). With ``hours``, airtime (s) per meter and hour is added up
-    in :attr:`air` (``hour * meters + meter``: a step's meters ascend, so the adds run nearly
-    sequentially through memory) as the telegrams are made: one step holds each
-    meter at most once, so a plain indexed add is exact and each meter-hour sums in start
-    order, as a one-shot ``np.add.at`` over the sorted schedule does."""
+    operations in the same order). With ``hours``, the telegrams per meter and hour are
+    counted in :attr:`sent` (``(hours, meters)``; a chunk's telegrams are sorted by start, so
+    each hour is one slice of them and one ``bincount``); :meth:`air_s` turns the counts into
+    airtime sums."""
 
     def __init__(self, setup: RadioSetup, duration_s: float, hours: int = 0) -> None:
         n = len(setup.meters)
@@ -255,7 +253,24 @@ class _Sender:
         self.next_t = counter_uniform(off_key, np.arange(n, dtype=np.uint64), 0) * setup.interval
         self.next_k = np.zeros(n, dtype=np.int64)
         self.hours = int(hours)
-        self.air = np.zeros(n * self.hours)
+        self.sent = np.zeros((self.hours, n), dtype=np.int64)
+
+    def air_s(self) -> np.ndarray:
+        """Airtime (s) per hour and meter, ``(hours, meters)``: each meter-hour's times on air
+        added one by one from 0.0, as a one-shot ``np.bincount`` with weights over the sorted
+        schedule adds them (a meter's telegrams all have its airtime: the same sums)."""
+        airtime = self.setup.airtime
+        top = int(self.sent.max(initial=0))
+        values, kind = np.unique(airtime, return_inverse=True)
+        if values.size * (top + 1) <= self.sent.size:  # few airtimes: a table of the sums
+            table = np.zeros((values.size, top + 1))
+            for k in range(1, top + 1):
+                table[:, k] = table[:, k - 1] + values
+            return table[kind[None, :], self.sent]
+        air = np.zeros(self.sent.shape)
+        for k in range(1, top + 1):
+            np.add(air, airtime, out=air, where=self.sent >= k)
+        return air
 
     def until(self, end_s: float) -> Transmissions:
         """Every transmission not given yet that starts before ``min(end_s, duration)``."""
@@ -268,9 +283,6 @@ class _Sender:
             t_parts.append(t)
             m_parts.append(idx)
             k_parts.append(k)
-            if self.hours:
-                hour = np.minimum(floor_index(t, OBSERVATION_S), self.hours - 1)
-                self.air[hour * len(s.airtime) + idx] += s.airtime[idx]
             u = uniform_from_inner(self.jit_inner[idx], k)
             t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
             self.next_t[idx] = t
@@ -287,7 +299,22 @@ class _Sender:
             order = np.lexsort((m, t))
             ts = t[order]
         m, k = m[order], k[order]
+        if self.hours:
+            self._count(ts, m)
         return Transmissions(ts, ts + s.airtime[m], m, k)
+
+    def _count(self, ts: np.ndarray, m: np.ndarray) -> None:
+        """Add telegrams (start times ``ts`` ascending, meters ``m``) to :attr:`sent`, each in
+        the hour it starts in (the last hour takes any later start)."""
+        n = self.sent.shape[1]
+        first = min(self.hours - 1, int(ts[0] // OBSERVATION_S))
+        last = min(self.hours - 1, int(ts[-1] // OBSERVATION_S))
+        # hour h starts at the exact float h * OBSERVATION_S: a comparison is the floor
+        cuts = np.searchsorted(ts, np.arange(first + 1, last + 1) * OBSERVATION_S, side="left")
+        bounds = [0, *cuts.tolist(), len(ts)]
+        for h, a, b in zip(range(first, last + 1), bounds[:-1], bounds[1:], strict=True):
+            if b > a:
+                self.sent[h] += np.bincount(m[a:b], minlength=n)
 
 
 def _no_transmissions() -> Transmissions:
@@ -501,7 +528,7 @@ _LINK_BLOCK = 1 << 15
 
 def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> None:
     """:func:`_packets` for telegrams of distinct meters covering most meters: one pass over
-    the whole link table (contiguous, no expansion), meters without a telegram masked."""
+    the whole link table (contiguous, no expansion), meters without a telegram dropped."""
     n_m = len(links.count)
     pos_of = np.full(n_m, -1, dtype=np.int64)
     pos_of[tx.meter[pos]] = pos
@@ -511,16 +538,16 @@ def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: l
     draws = links.draws
     for a in range(0, len(links.meter), _LINK_BLOCK):
         b = a + _LINK_BLOCK
-        meter = links.meter[a:b]
-        seq = seq_term[meter]
+        seq = seq_term[links.meter[a:b]]
         term = seq + links.receiver_term[a:b]
         bits = draws.radius_bits(links.h_link[a:b], seq, links.receiver_term[a:b])
-        keep = bits >= links.min_bits[a:b]
-        if not everyone:
-            keep &= pos_of[meter] >= 0
-        maybe = np.nonzero(keep)[0]
+        maybe = np.nonzero(bits >= links.min_bits[a:b])[0]
+        at = pos_of[links.meter[a:b][maybe]]
+        if not everyone:  # a meter without a telegram here: its links carry no packet
+            sent = at >= 0
+            maybe, at = maybe[sent], at[sent]
         h = links.h_link[a:b][maybe]
-        _live(links, pos_of[meter[maybe]], maybe + a, bits[maybe], h, term[maybe], out)
+        _live(links, at, maybe + a, bits[maybe], h, term[maybe], out)
 
 
 def _decide(
@@ -642,7 +669,7 @@ def run_kernel(
         cat("lost_seq", np.int64),
         cat("lost_receiver", np.int64),
     )
-    duty = np.ascontiguousarray(sender.air.reshape(hours, n_m).T) / OBSERVATION_S
+    duty = np.ascontiguousarray(sender.air_s().T) / OBSERVATION_S
     return KernelRun(sent, rec, duty)
 
 
