@@ -319,3 +319,27 @@ def test_fading_radius_bound_never_drops_a_packet_that_reaches_the_floor(sigma):
     assert np.all(radius_db[skipped] < margin[skipped])
     # and it is tight: packets just outside the slack are skipped
     assert np.all(bits < draws.radius_bits_below(radius_db + 1e-5))
+
+
+def test_time_order_is_argsort_or_declines():
+    """The packed-key sort of send times gives argsort's order whenever it answers, and
+    declines (None) on ties; wide ranges (from 0 s) drop low bits and still order exactly."""
+    from simulator.wmbus.radio_kernel import _time_order
+
+    rng = np.random.default_rng(2)
+    answered = declined = 0
+    for _ in range(2000):
+        n = int(rng.integers(1, 200))
+        t = float(rng.choice([0.0, 900.0, 43200.0])) + rng.uniform(
+            0, float(rng.choice([1e-9, 1.0, 900.0])), n
+        )
+        if rng.random() < 0.2:
+            t[rng.integers(0, n, 2)] = t[0]  # a tie
+        order = _time_order(t)
+        if order is None:
+            declined += 1
+            continue
+        answered += 1
+        assert len(np.unique(t)) == n
+        assert np.array_equal(order, np.argsort(t, kind="stable"))
+    assert answered > 1000 and declined > 100

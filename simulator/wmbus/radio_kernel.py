@@ -239,7 +239,9 @@ class _Sender:
     operations in the same order). With ``hours``, the telegrams per meter and hour are
     counted in :attr:`sent` (``(hours, meters)``; a chunk's telegrams are sorted by start, so
     each hour is one slice of them and one ``bincount``); :meth:`air_s` turns the counts into
-    airtime sums."""
+    airtime sums. :attr:`last_step`: per telegram of the last :meth:`until`, the step of the
+    recurrence that made it (0 = each meter's first telegram in it; a step's meters are
+    distinct)."""
 
     def __init__(self, setup: RadioSetup, duration_s: float, hours: int = 0) -> None:
         n = len(setup.meters)
@@ -276,29 +278,31 @@ class _Sender:
         """Every transmission not given yet that starts before ``min(end_s, duration)``."""
         end_s = min(float(end_s), self.duration_s)
         s = self.setup
-        t_parts, m_parts, k_parts = [], [], []
+        t_parts, m_parts, k_parts, s_parts = [], [], [], []
         idx = np.nonzero(self.next_t < end_s)[0]
         while idx.size:
             t, k = self.next_t[idx], self.next_k[idx]
             t_parts.append(t)
             m_parts.append(idx)
             k_parts.append(k)
+            s_parts.append(np.full(idx.size, len(s_parts), dtype=np.int64))
             u = uniform_from_inner(self.jit_inner[idx], k)
             t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
             self.next_t[idx] = t
             self.next_k[idx] = k + 1
             idx = idx[t < end_s]  # only meters that just sent can still send before the end
         if not t_parts:
+            self.last_step = np.zeros(0, dtype=np.int64)
             return _no_transmissions()
         t = np.concatenate(t_parts)
         m = np.concatenate(m_parts).astype(np.int64)
         k = np.concatenate(k_parts)
-        order = np.argsort(t)
-        ts = t[order]
-        if ts.size > 1 and np.any(ts[1:] == ts[:-1]):  # a tie: meter index decides
+        order = _time_order(t)
+        if order is None:  # a tie (or nearly): time, then meter index decides
             order = np.lexsort((m, t))
-            ts = t[order]
+        ts = t[order]
         m, k = m[order], k[order]
+        self.last_step = np.concatenate(s_parts)[order]
         if self.hours:
             self._count(ts, m)
         return Transmissions(ts, ts + s.airtime[m], m, k)
@@ -315,6 +319,28 @@ class _Sender:
         for h, a, b in zip(range(first, last + 1), bounds[:-1], bounds[1:], strict=True):
             if b > a:
                 self.sent[h] += np.bincount(m[a:b], minlength=n)
+
+
+def _time_order(t: np.ndarray) -> np.ndarray | None:
+    """``np.argsort(t)`` of non-negative float64 times with no two equal, by one sort of
+    packed uint64 keys (a non-negative double's bit pattern orders like its value; the key
+    keeps as many high bits of the pattern as fit beside the position). ``None`` when two
+    keys coincide: a tie, or two times too close for the key (the caller sorts exactly)."""
+    n = len(t)
+    pos_bits = max(1, (n - 1).bit_length())
+    bits = np.ascontiguousarray(t, dtype=np.float64).view(np.uint64)
+    lo = int(bits.min())
+    shift = max(0, (int(bits.max()) - lo).bit_length() + pos_bits - 64)
+    key = bits - np.uint64(lo)
+    if shift:
+        key >>= np.uint64(shift)
+    key <<= np.uint64(pos_bits)
+    key |= np.arange(n, dtype=np.uint64)
+    key.sort()
+    coarse = key >> np.uint64(pos_bits)
+    if n > 1 and np.any(coarse[1:] == coarse[:-1]):
+        return None
+    return (key & np.uint64((1 << pos_bits) - 1)).astype(np.int64)
 
 
 def _no_transmissions() -> Transmissions:
@@ -551,31 +577,32 @@ def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: l
 
 
 def _decide(
-    setup: RadioSetup, links: _Links, tx: Transmissions, i0: int, i1: int, out: dict
+    setup: RadioSetup,
+    links: _Links,
+    tx: Transmissions,
+    step: np.ndarray,
+    i0: int,
+    i1: int,
+    out: dict,
 ) -> None:
     """Receptions and losses of the telegrams ``tx[i0:i1]``; ``tx`` (sorted by start) holds
-    every telegram that can overlap them. Appends arrays to the lists in ``out``."""
+    every telegram that can overlap them, ``step`` the :attr:`_Sender.last_step` of each
+    (-1: from an earlier call). Appends arrays to the lists in ``out``."""
     n = len(tx)
     n_m = len(setup.meters)
-    # expand in meter order: the link tables are then read front to back
-    by_meter = _stable_order(tx.meter, n_m)
     parts: list = []
-    in_order = tx.meter[by_meter]
-    first = np.ones(n, dtype=bool)
-    first[1:] = in_order[1:] != in_order[:-1]
-    # rank of each telegram among its meter's in this buffer (0 = the meter's first)
-    rank = np.arange(n)
-    rank -= np.maximum.accumulate(np.where(first, rank, 0))
     k = 0
-    while True:  # the k-th telegram of each meter, while that is most of the city at once
-        sel = rank == k
-        if 2 * int(np.count_nonzero(sel)) < n_m:
+    while True:  # one step's telegrams (distinct meters), while that is most of the city
+        sel = np.nonzero(step == k)[0]
+        if 2 * sel.size < n_m or sel.size == 0:
             break
-        _packets_all_links(links, tx, by_meter[sel], parts)
+        _packets_all_links(links, tx, sel, parts)
         k += 1
-    by_meter = by_meter[rank >= k] if k else by_meter
-    for a in range(0, len(by_meter), _BLOCK):
-        _packets(links, tx, by_meter[a : a + _BLOCK], parts)
+    rest = np.nonzero((step >= k) | (step < 0))[0] if k else np.arange(n)
+    # expand in meter order: the link tables are then read front to back
+    rest = rest[_stable_order(tx.meter[rest], n_m)]
+    for a in range(0, len(rest), _BLOCK):
+        _packets(links, tx, rest[a : a + _BLOCK], parts)
     if not parts:
         return
     pkt_tx, pkt_link, p = (np.concatenate(x) for x in zip(*parts, strict=True))
@@ -639,21 +666,24 @@ def run_kernel(
     out.update({f"lost_{f}": [] for f in ("meter", "seq", "receiver")})
     sent = 0
     buf = _no_transmissions()
+    step = np.zeros(0, dtype=np.int64)  # per buffered telegram: its until() step, -1 = older
     decided_to = -math.inf  # telegrams starting before this are decided
     end = 0.0
     while end < duration_s:
         end = min(duration_s, end + chunk)
         new = sender.until(end)
         sent += len(new)
+        step = np.concatenate([np.full(len(buf), -1), sender.last_step])
         buf = _join(buf, new)
         upto = math.inf if end >= duration_s else end - margin
         if upto <= decided_to:
             continue
         i0, i1 = np.searchsorted(buf.t_start, [decided_to, upto], side="left")
         c1 = int(np.searchsorted(buf.t_start, upto + margin, side="left"))
-        _decide(setup, links, _slice(buf, 0, c1), int(i0), int(i1), out)
+        _decide(setup, links, _slice(buf, 0, c1), step[:c1], int(i0), int(i1), out)
         decided_to = upto
-        buf = _slice(buf, int(np.searchsorted(buf.t_start, upto - margin, side="left")), len(buf))
+        cut = int(np.searchsorted(buf.t_start, upto - margin, side="left"))
+        buf, step = _slice(buf, cut, len(buf)), step[cut:]
 
     def cat(name: str, dtype) -> np.ndarray:
         parts = out[name]
