@@ -49,7 +49,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def _mix_inplace(x: np.ndarray, tmp: np.ndarray) -> np.ndarray:
-    """:func:`_mix` on a 1-d uint64 array, in place (``tmp``: scratch of the same shape)."""
+    """:func:`_mix` on a uint64 array, in place (``tmp``: scratch of the same shape)."""
     x += _GOLDEN
     np.right_shift(x, np.uint64(30), out=tmp)
     x ^= tmp
@@ -73,8 +73,10 @@ def uniform_from_inner(inner: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     """:func:`counter_uniform` given ``counter_inner(key, a)``, bit for bit."""
     b = np.asarray(b, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = _mix(inner ^ (b * _M2 + _C))
-    return (h >> np.uint64(11)).astype(np.float64) / _TWO53
+        x = np.asarray(np.bitwise_xor(inner, b * _M2 + _C))  # a fresh array: mixed in place
+        _mix_inplace(x, np.empty_like(x))
+    x >>= np.uint64(11)
+    return x.astype(np.float64) / _TWO53
 
 
 def counter_uniform(key: int, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:

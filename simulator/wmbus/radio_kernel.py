@@ -254,6 +254,10 @@ class _Sender:
         off_key = stream_key(setup.seed, "radio/offset")
         self.next_t = counter_uniform(off_key, np.arange(n, dtype=np.uint64), 0) * setup.interval
         self.next_k = np.zeros(n, dtype=np.int64)
+        # one interval and jitter for all (a city): scalars, the same float operations
+        same = n > 0 and bool(np.all(setup.interval == setup.interval[0]))
+        same = same and bool(np.all(setup.jitter == setup.jitter[0]))
+        self.scalar = (float(setup.interval[0]), float(setup.jitter[0])) if same else None
         self.hours = int(hours)
         self.sent = np.zeros((self.hours, n), dtype=np.int64)
 
@@ -287,7 +291,8 @@ class _Sender:
             k_parts.append(k)
             s_parts.append(np.full(idx.size, len(s_parts), dtype=np.int64))
             u = uniform_from_inner(self.jit_inner[idx], k)
-            t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
+            interval, jitter = self.scalar or (s.interval[idx], s.jitter[idx])
+            t = t + interval * (1.0 + jitter * (2.0 * u - 1.0))
             self.next_t[idx] = t
             self.next_k[idx] = k + 1
             idx = idx[t < end_s]  # only meters that just sent can still send before the end
@@ -340,7 +345,8 @@ def _time_order(t: np.ndarray) -> np.ndarray | None:
     coarse = key >> np.uint64(pos_bits)
     if n > 1 and np.any(coarse[1:] == coarse[:-1]):
         return None
-    return (key & np.uint64((1 << pos_bits) - 1)).astype(np.int64)
+    key &= np.uint64((1 << pos_bits) - 1)
+    return key.view(np.int64)
 
 
 def _no_transmissions() -> Transmissions:
