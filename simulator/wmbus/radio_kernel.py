@@ -475,6 +475,8 @@ class _Links:
         self.receiver = receiver.astype(np.int64)
         self.meter = meter.astype(np.int64)
         self.mean = setup.mean_rssi[meter, receiver]
+        # per link: its (receiver, frequency) group, receiver * 2 + frequency channel
+        self.group = self.receiver * 2 + setup.freq[self.meter]
         noise = np.array([r.noise_floor_dbm for r in rcv], dtype=float)
         self.draws = FadingDraws(setup.seed, len(setup.meters), setup.channel.fading_sigma_db)
         self.min_bits = self.draws.radius_bits_below(noise[receiver] - self.mean)
@@ -497,17 +499,26 @@ class _Links:
 _BLOCK = 8192
 
 
-def _stable_order(key: np.ndarray, key_max: int) -> np.ndarray:
-    """Stable argsort of non-negative ints ``key`` (< ``key_max``): key and position packed
-    in one uint64 and sorted by value (much faster than an argsort of the same length)."""
+def _sorted_keys(key: np.ndarray, key_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative ints ``key`` (< ``key_max``) sorted, and the stable order that sorts them:
+    key and position packed in one uint64 and sorted by value (much faster than an argsort
+    of the same length); an argsort where the two do not fit in 64 bits."""
     n = len(key)
     pos_bits = max(1, (n - 1).bit_length())
     if max(1, int(key_max)).bit_length() + pos_bits > 64:
-        return np.argsort(key, kind="stable")
+        order = np.argsort(key, kind="stable")
+        return np.asarray(key, dtype=np.int64)[order], order
     packed = np.asarray(key, dtype=np.uint64) << np.uint64(pos_bits)
     packed |= np.arange(n, dtype=np.uint64)
     packed.sort()
-    return (packed & np.uint64((1 << pos_bits) - 1)).astype(np.int64)
+    order = (packed & np.uint64((1 << pos_bits) - 1)).view(np.int64)
+    packed >>= np.uint64(pos_bits)
+    return packed.view(np.int64), order
+
+
+def _stable_order(key: np.ndarray, key_max: int) -> np.ndarray:
+    """Stable argsort of non-negative ints ``key`` (< ``key_max``), by :func:`_sorted_keys`."""
+    return _sorted_keys(key, key_max)[1]
 
 
 def _live(
@@ -612,12 +623,15 @@ def _decide(
     if not parts:
         return
     pkt_tx, pkt_link, p = (np.concatenate(x) for x in zip(*parts, strict=True))
+    # (receiver, frequency) groups, start order inside each: one sort of packed keys, which
+    # are unique (one packet per telegram and receiver) and give group and telegram back
+    tx_bits = max(1, n.bit_length())
+    key = links.group[pkt_link] << tx_bits
+    key |= pkt_tx
+    key, order = _sorted_keys(key, 2 * len(setup.receivers) << tx_bits)
+    group, pkt_tx, p = key >> tx_bits, key & ((1 << tx_bits) - 1), p[order]
+    r = group >> 1
     pm = tx.meter[pkt_tx]
-    r = links.receiver[pkt_link]
-    # (receiver, frequency) groups, start order inside each: one sort of packed keys
-    group = r * 2 + setup.freq[pm]
-    order = _stable_order(group * n + pkt_tx, 2 * len(setup.receivers) * n)
-    group, pkt_tx, r, p, pm = group[order], pkt_tx[order], r[order], p[order], pm[order]
     overlapped, strongest, total = _overlaps(
         group, tx.t_start[pkt_tx], tx.t_end[pkt_tx], p, links.any_sum
     )
