@@ -343,3 +343,16 @@ def test_time_order_is_argsort_or_declines():
         assert len(np.unique(t)) == n
         assert np.array_equal(order, np.argsort(t, kind="stable"))
     assert answered > 1000 and declined > 100
+
+
+def test_cosine_negative_angles_have_a_negative_cosine():
+    """The kernel skips the RSSI of a below-floor link's packet whose angle draw lies where
+    the cosine is negative: on random 53-bit draws (and the bounds themselves) it must be."""
+    rng = np.random.default_rng(4)
+    lo, hi = int(0.26 * 2**53), int(0.74 * 2**53)
+    edges = np.array([0, lo - 1, lo, lo + 1, hi - 1, hi, hi + 1, 2**53 - 1], dtype=np.uint64)
+    angle = np.concatenate([edges, rng.integers(0, 2**53, 100_000, dtype=np.uint64)])
+    skip = FadingDraws.cosine_negative(angle)
+    cos = np.cos(2.0 * math.pi * (angle.astype(np.float64) / 2**53))
+    assert np.all(cos[skip] < 0)
+    assert 0.47 < skip.mean() < 0.49  # it skips most of the negative half, not more

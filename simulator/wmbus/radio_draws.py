@@ -30,7 +30,7 @@ _C = np.uint64(0x632BE59BD9B4E019)
 _TWO53 = float(2**53)
 #: ``2 * MAX_RECEIVERS * M2 mod 2**64``: one step of the transmission number in the counter.
 _SEQ_STEP = np.uint64((2 * MAX_RECEIVERS * int(_M2)) & ((1 << 64) - 1))
-#: Angle draws (53-bit) strictly inside these have cos(2 pi u2) <= cos(0.52 pi) < 0.
+#: Angle draws (53-bit) in [LO, HI) have cos(2 pi u2) <= cos(0.52 pi) < 0.
 _ANGLE_LO = np.uint64(int(0.26 * 2**53))
 _ANGLE_HI = np.uint64(int(0.74 * 2**53))
 
@@ -123,7 +123,15 @@ class FadingDraws:
         overwritten and returned)."""
         x = seq_term
         x += receiver_term
-        x ^= h_meter
+        return self.radius_bits_of(h_meter, x, out=x)
+
+    @staticmethod
+    def radius_bits_of(
+        h_meter: np.ndarray, term: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`radius_bits` given ``seq_term + receiver_term`` per packet (``term``, kept
+        unless it is ``out``); written into ``out`` (default: a new array)."""
+        x = np.bitwise_xor(term, h_meter, out=out)
         _mix_inplace(x, np.empty_like(x))
         x >>= np.uint64(11)
         return x
@@ -156,9 +164,9 @@ class FadingDraws:
 
     @staticmethod
     def cosine_negative(angle_bits: np.ndarray) -> np.ndarray:
-        """Where the angle draw surely has ``cos(2 pi u2) < 0`` (``u2`` in (0.26, 0.74), a
+        """Where the angle draw surely has ``cos(2 pi u2) < 0`` (``u2`` in [0.26, 0.74), a
         margin around the exact quarter points): such a packet's fading is not positive."""
-        return (angle_bits > _ANGLE_LO) & (angle_bits < _ANGLE_HI)
+        return angle_bits - _ANGLE_LO < _ANGLE_HI - _ANGLE_LO  # wraps below LO: one test
 
     def radius_bits_below(self, margin_db: np.ndarray) -> np.ndarray:
         """Per link: radius bits under which the fading is surely below ``margin_db`` (dB).

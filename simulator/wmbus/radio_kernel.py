@@ -560,7 +560,7 @@ def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> No
     seq = np.repeat(FadingDraws.seq_term(tx.seq[pos]), cnt)
     term = links.receiver_term[link]
     term += seq
-    bits = draws.radius_bits(h, seq, links.receiver_term[link])
+    bits = draws.radius_bits_of(h, term, out=seq)
     maybe = np.nonzero(bits >= links.min_bits[link])[0]
     _live(links, np.repeat(pos, cnt)[maybe], link[maybe], bits[maybe], h[maybe], term[maybe], out)
 
@@ -583,7 +583,7 @@ def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: l
         b = a + _LINK_BLOCK
         seq = seq_term[links.meter[a:b]]
         term = seq + links.receiver_term[a:b]
-        bits = draws.radius_bits(links.h_link[a:b], seq, links.receiver_term[a:b])
+        bits = draws.radius_bits_of(links.h_link[a:b], term, out=seq)
         maybe = np.nonzero(bits >= links.min_bits[a:b])[0]
         at = pos_of[links.meter[a:b][maybe]]
         if not everyone:  # a meter without a telegram here: its links carry no packet
