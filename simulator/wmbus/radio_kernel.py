@@ -431,9 +431,15 @@ def _overlaps(
     if n < 2:
         return overlapped, strongest, total_mw
     p_mw = np.power(10.0, p / 10.0) if want_sum else None
+    same = g[1:] == g[:-1]  # neighbours in one group (the first round of both scans)
     # forward: later starts of the group overlap while they begin before this one ends
-    alive = np.arange(n - 1)
-    k = 1
+    alive = np.nonzero(same & (s[1:] < e[:-1]))[0]  # round k = 1 on slices, no gathers
+    j = alive + 1
+    overlapped[alive] = True
+    strongest[alive] = p[j]
+    if want_sum:
+        total_mw[alive] = p_mw[j]
+    k = 2
     while alive.size:
         alive = alive[alive + k < n]
         j = alive + k
@@ -447,8 +453,15 @@ def _overlaps(
         k += 1
     # backward: earlier starts can only overlap if they began less than the longest airtime ago
     longest = float(np.max(e - s))
-    alive = np.arange(1, n)
-    k = 1
+    alive = np.nonzero(same & (s[:-1] > s[1:] - longest))[0] + 1  # round k = 1 on slices
+    j = alive - 1
+    hit = e[j] > s[alive]
+    a, b = alive[hit], j[hit]
+    overlapped[a] = True
+    strongest[a] = np.maximum(strongest[a], p[b])
+    if want_sum:
+        total_mw[a] += p_mw[b]
+    k = 2
     while alive.size:
         alive = alive[alive >= k]
         j = alive - k
@@ -707,7 +720,7 @@ def run_kernel(
 
     def cat(name: str, dtype) -> np.ndarray:
         parts = out[name]
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
     rec = Receptions(
         cat("meter", np.int64),
