@@ -542,11 +542,13 @@ def _live(
     h_meter: np.ndarray,
     term: np.ndarray,
     out: list,
+    shift: int,
 ) -> None:
     """Of packets (telegram position ``pos``, ``link``, radius ``bits``, per-meter hash half
     ``h_meter`` and ``seq_term + receiver_term``, overwritten) those whose RSSI reaches their
-    receiver's noise floor: appends ``(telegram position, link, RSSI dBm)``. One block at a
-    time, so its temporaries stay in the CPU cache."""
+    receiver's noise floor: appends ``(group << shift | telegram position, RSSI dBm)`` with
+    the link's (receiver, frequency) group. One block at a time, so its temporaries stay in
+    the CPU cache."""
     draws = links.draws
     angle = draws.angle_bits(h_meter, term)
     # below the floor on average and a negative fading: below the floor, no RSSI needed
@@ -554,12 +556,14 @@ def _live(
     link = link[need]
     p = links.mean[link] + draws.fading_from_bits(bits[need], angle[need])
     live = np.nonzero(p >= links.noise_link[link])[0]
-    out.append((pos[need[live]], link[live], p[live]))
+    key = links.group[link[live]] << shift
+    key |= pos[need[live]]
+    out.append((key, p[live]))
 
 
-def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> None:
+def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list, shift: int) -> None:
     """Packets (telegram, audible link) of the telegrams at ``pos`` that reach the noise
-    floor: appends ``(telegram position, link, RSSI dBm)`` (:func:`_live`)."""
+    floor: appends ``(group << shift | telegram position, RSSI dBm)`` (:func:`_live`)."""
     m = tx.meter[pos]
     cnt = links.count[m]
     n_e = int(cnt.sum())
@@ -575,14 +579,17 @@ def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> No
     term += seq
     bits = draws.radius_bits_of(h, term, out=seq)
     maybe = np.nonzero(bits >= links.min_bits[link])[0]
-    _live(links, np.repeat(pos, cnt)[maybe], link[maybe], bits[maybe], h[maybe], term[maybe], out)
+    at = np.repeat(pos, cnt)[maybe]
+    _live(links, at, link[maybe], bits[maybe], h[maybe], term[maybe], out, shift)
 
 
 #: Links per block of the all-links pass (keeps its arrays in the CPU cache).
 _LINK_BLOCK = 1 << 15
 
 
-def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> None:
+def _packets_all_links(
+    links: _Links, tx: Transmissions, pos: np.ndarray, out: list, shift: int
+) -> None:
     """:func:`_packets` for telegrams of distinct meters covering most meters: one pass over
     the whole link table (contiguous, no expansion), meters without a telegram dropped."""
     n_m = len(links.count)
@@ -603,7 +610,7 @@ def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: l
             sent = at >= 0
             maybe, at = maybe[sent], at[sent]
         h = links.h_link[a:b][maybe]
-        _live(links, at, maybe + a, bits[maybe], h, term[maybe], out)
+        _live(links, at, maybe + a, bits[maybe], h, term[maybe], out, shift)
 
 
 def _decide(
@@ -621,26 +628,24 @@ def _decide(
     n = len(tx)
     n_m = len(setup.meters)
     parts: list = []
+    tx_bits = max(1, n.bit_length())  # packet keys: group << tx_bits | telegram position
     k = 0
     while True:  # one step's telegrams (distinct meters), while that is most of the city
         sel = np.nonzero(step == k)[0]
         if 2 * sel.size < n_m or sel.size == 0:
             break
-        _packets_all_links(links, tx, sel, parts)
+        _packets_all_links(links, tx, sel, parts, tx_bits)
         k += 1
     rest = np.nonzero((step >= k) | (step < 0))[0] if k else np.arange(n)
     # expand in meter order: the link tables are then read front to back
     rest = rest[_stable_order(tx.meter[rest], n_m)]
     for a in range(0, len(rest), _BLOCK):
-        _packets(links, tx, rest[a : a + _BLOCK], parts)
+        _packets(links, tx, rest[a : a + _BLOCK], parts, tx_bits)
     if not parts:
         return
-    pkt_tx, pkt_link, p = (np.concatenate(x) for x in zip(*parts, strict=True))
     # (receiver, frequency) groups, start order inside each: one sort of packed keys, which
     # are unique (one packet per telegram and receiver) and give group and telegram back
-    tx_bits = max(1, n.bit_length())
-    key = links.group[pkt_link] << tx_bits
-    key |= pkt_tx
+    key, p = (np.concatenate(x) for x in zip(*parts, strict=True))
     key, order = _sorted_keys(key, 2 * len(setup.receivers) << tx_bits)
     group, pkt_tx, p = key >> tx_bits, key & ((1 << tx_bits) - 1), p[order]
     r = group >> 1
