@@ -267,23 +267,24 @@ class _Sender:
         same = same and bool(np.all(setup.jitter == setup.jitter[0]))
         self.scalar = (float(setup.interval[0]), float(setup.jitter[0])) if same else None
         self.hours = int(hours)
-        self.sent = np.zeros((self.hours, n), dtype=np.int64)
+        self.sent = np.zeros((self.hours, n), dtype=np.int32)
 
     def air_s(self) -> np.ndarray:
-        """Airtime (s) per hour and meter, ``(hours, meters)``: each meter-hour's times on air
+        """Airtime (s) per meter and hour, ``(meters, hours)``: each meter-hour's times on air
         added one by one from 0.0, as a one-shot ``np.bincount`` with weights over the sorted
         schedule adds them (a meter's telegrams all have its airtime: the same sums)."""
         airtime = self.setup.airtime
-        top = int(self.sent.max(initial=0))
+        sent = self.sent.T  # (meters, hours) view
+        top = int(sent.max(initial=0))
         values, kind = np.unique(airtime, return_inverse=True)
-        if values.size * (top + 1) <= self.sent.size:  # few airtimes: a table of the sums
+        if values.size * (top + 1) <= sent.size:  # few airtimes: a table of the sums
             table = np.zeros((values.size, top + 1))
             for k in range(1, top + 1):
                 table[:, k] = table[:, k - 1] + values
-            return table[kind[None, :], self.sent]
-        air = np.zeros(self.sent.shape)
+            return table[kind[:, None], sent]
+        air = np.zeros(sent.shape)
         for k in range(1, top + 1):
-            np.add(air, airtime, out=air, where=self.sent >= k)
+            np.add(air, airtime[:, None], out=air, where=sent >= k)
         return air
 
     def until(self, end_s: float) -> Transmissions:
@@ -745,7 +746,8 @@ def run_kernel(
         cat("lost_seq", np.int64),
         cat("lost_receiver", np.int64),
     )
-    duty = np.ascontiguousarray(sender.air_s().T) / OBSERVATION_S
+    duty = sender.air_s()
+    duty /= OBSERVATION_S
     return KernelRun(sent, rec, duty)
 
 
