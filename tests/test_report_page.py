@@ -164,3 +164,23 @@ def test_report_verb_writes_the_page_of_any_folder(tmp_path, capsys):
     assert "<h1>my sweep</h1>" in (folder / "report.html").read_text()
     assert "wrote:" in capsys.readouterr().out
     assert main(["report", str(folder / "study.csv")]) == 2
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "7,8\r\n" * 500,  # a city's meters.csv: counted without parsing
+        "7,8\n\r\n\r9,10",  # mixed line ends, a blank line, no end at the end
+        '7,"a\r\nb"\r\n9,"c\nd"\n',  # quoted fields over two lines: the reader counts
+        "7,\x0c8\r\n\x859\r\n",  # form feed and NEL are not line ends for the reader
+    ],
+)
+def test_a_long_table_counts_its_rows_as_the_csv_reader_does(tmp_path, tail):
+    import csv
+
+    text = "a,b\r\n" + "1,2\r\n" * (MAX_ROWS + 5) + tail
+    (tmp_path / "t.csv").write_text(text, encoding="utf-8", newline="")
+    with (tmp_path / "t.csv").open(encoding="utf-8", newline="") as fh:
+        rows = sum(1 for _ in csv.reader(fh)) - 1  # the header is not a row
+    write_page(tmp_path)
+    assert f"t.csv ({rows} rows)" in (tmp_path / "report.html").read_text()

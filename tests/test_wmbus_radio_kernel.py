@@ -319,3 +319,40 @@ def test_fading_radius_bound_never_drops_a_packet_that_reaches_the_floor(sigma):
     assert np.all(radius_db[skipped] < margin[skipped])
     # and it is tight: packets just outside the slack are skipped
     assert np.all(bits < draws.radius_bits_below(radius_db + 1e-5))
+
+
+def test_time_order_is_argsort_or_declines():
+    """The packed-key sort of send times gives argsort's order whenever it answers, and
+    declines (None) on ties; wide ranges (from 0 s) drop low bits and still order exactly."""
+    from simulator.wmbus.radio_kernel import _time_order
+
+    rng = np.random.default_rng(2)
+    answered = declined = 0
+    for _ in range(2000):
+        n = int(rng.integers(1, 200))
+        t = float(rng.choice([0.0, 900.0, 43200.0])) + rng.uniform(
+            0, float(rng.choice([1e-9, 1.0, 900.0])), n
+        )
+        if rng.random() < 0.2:
+            t[rng.integers(0, n, 2)] = t[0]  # a tie
+        order = _time_order(t)
+        if order is None:
+            declined += 1
+            continue
+        answered += 1
+        assert len(np.unique(t)) == n
+        assert np.array_equal(order, np.argsort(t, kind="stable"))
+    assert answered > 1000 and declined > 100
+
+
+def test_cosine_negative_angles_have_a_negative_cosine():
+    """The kernel skips the RSSI of a below-floor link's packet whose angle draw lies where
+    the cosine is negative: on random 53-bit draws (and the bounds themselves) it must be."""
+    rng = np.random.default_rng(4)
+    lo, hi = int(0.26 * 2**53), int(0.74 * 2**53)
+    edges = np.array([0, lo - 1, lo, lo + 1, hi - 1, hi, hi + 1, 2**53 - 1], dtype=np.uint64)
+    angle = np.concatenate([edges, rng.integers(0, 2**53, 100_000, dtype=np.uint64)])
+    skip = FadingDraws.cosine_negative(angle)
+    cos = np.cos(2.0 * math.pi * (angle.astype(np.float64) / 2**53))
+    assert np.all(cos[skip] < 0)
+    assert 0.47 < skip.mean() < 0.49  # it skips most of the negative half, not more

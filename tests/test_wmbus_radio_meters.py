@@ -159,6 +159,20 @@ def test_receivers_per_window_hist_is_the_histogram_of_the_dense_array():
         assert hist.tolist() == np.bincount(dense.ravel()).tolist()
 
 
+def test_redundancy_factor_is_the_dense_per_receiver_count():
+    """The factor from heard (meter, receiver) pairs equals §3.3's definition on the dense
+    per-receiver ratio table, for random receptions and thresholds (0 and 1 included)."""
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n_m, n_r, n = int(rng.integers(1, 30)), int(rng.integers(1, 6)), int(rng.integers(0, 300))
+        meter, receiver = rng.integers(0, n_m, n), rng.integers(0, n_r, n)
+        t = np.sort(rng.uniform(0, 3700, n))
+        for threshold in (0.0, 0.5, 0.74, 0.98, 1.0):
+            ratio = red.per_receiver_ratio(meter, t, receiver, n_m, n_r, 900.0, 3600.0)
+            factor = red.redundancy_factor(meter, t, receiver, n_m, n_r, 900.0, 3600.0, threshold)
+            assert factor.tolist() == (ratio > threshold).sum(axis=1).tolist()
+
+
 def test_redundancy_and_ratio_by_hand():
     # meter 0 heard by receivers 0 and 1 in window 0, by 0 in window 1; meter 1 never
     meter = np.array([0, 0, 0, 0])

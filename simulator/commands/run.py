@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from simulator.cli import EXIT_OK, EXIT_USAGE, out_dir
+from simulator.core.memory import keep_freed_memory
 from simulator.core.trace import TRACE_LEVELS
 from simulator.devices import run_scenario
 from simulator.report.console import Progress, format_table
@@ -73,6 +74,7 @@ def _hours(text: str) -> float:
 
 
 def main(args) -> int:
+    keep_freed_memory()  # one run, then exit: reuse freed memory (simulator.core.memory)
     path = args.scenario or DEFAULT_SCENARIO
     out = args.out or Path("meterbench-results") / path.stem
     opts = RunOptions(

@@ -12,7 +12,9 @@ names the file and what is missing):
 
 Colours are the Okabe-Ito palette (Okabe & Ito 2008, "Color Universal Design"), safe for the
 common colour-vision deficiencies; good and bad outcomes also differ by marker or line style,
-so they stay apart in grey print. Files are PNG at 100 dpi without the ``Software`` tag.
+so they stay apart in grey print. Files are PNG at 100 dpi without the ``Software`` tag, with
+zlib's fastest compression (level 1 instead of 6: the same pixels; the 100k city's three
+pictures are written in about 65 ms less, its map.png is about 20 % larger).
 
 Shared pictures of more than one kind live here too: :func:`rounds_plot` (readout rounds of a
 wired master: mbus, cme2100, cme3100) and :func:`timeline_plot` (outcomes of events in lanes:
@@ -121,7 +123,7 @@ def save(fig: Any, path: Path, run: RunLabel) -> Path:
         plt.close(fig)
         raise FigureError(path, bad)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, metadata={"Software": None})
+    fig.savefig(path, dpi=DPI, metadata={"Software": None}, pil_kwargs={"compress_level": 1})
     plt.close(fig)
     return path
 

@@ -30,6 +30,9 @@ _C = np.uint64(0x632BE59BD9B4E019)
 _TWO53 = float(2**53)
 #: ``2 * MAX_RECEIVERS * M2 mod 2**64``: one step of the transmission number in the counter.
 _SEQ_STEP = np.uint64((2 * MAX_RECEIVERS * int(_M2)) & ((1 << 64) - 1))
+#: Angle draws (53-bit) in [LO, HI) have cos(2 pi u2) <= cos(0.52 pi) < 0.
+_ANGLE_LO = np.uint64(int(0.26 * 2**53))
+_ANGLE_HI = np.uint64(int(0.74 * 2**53))
 
 
 def stream_key(seed: int, name: str) -> int:
@@ -46,7 +49,7 @@ def _mix(x: np.ndarray) -> np.ndarray:
 
 
 def _mix_inplace(x: np.ndarray, tmp: np.ndarray) -> np.ndarray:
-    """:func:`_mix` on a 1-d uint64 array, in place (``tmp``: scratch of the same shape)."""
+    """:func:`_mix` on a uint64 array, in place (``tmp``: scratch of the same shape)."""
     x += _GOLDEN
     np.right_shift(x, np.uint64(30), out=tmp)
     x ^= tmp
@@ -70,8 +73,10 @@ def uniform_from_inner(inner: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     """:func:`counter_uniform` given ``counter_inner(key, a)``, bit for bit."""
     b = np.asarray(b, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        h = _mix(inner ^ (b * _M2 + _C))
-    return (h >> np.uint64(11)).astype(np.float64) / _TWO53
+        x = np.asarray(np.bitwise_xor(inner, b * _M2 + _C))  # a fresh array: mixed in place
+        _mix_inplace(x, np.empty_like(x))
+    x >>= np.uint64(11)
+    return x.astype(np.float64) / _TWO53
 
 
 def counter_uniform(key: int, a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
@@ -118,7 +123,15 @@ class FadingDraws:
         overwritten and returned)."""
         x = seq_term
         x += receiver_term
-        x ^= h_meter
+        return self.radius_bits_of(h_meter, x, out=x)
+
+    @staticmethod
+    def radius_bits_of(
+        h_meter: np.ndarray, term: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """:meth:`radius_bits` given ``seq_term + receiver_term`` per packet (``term``, kept
+        unless it is ``out``); written into ``out`` (default: a new array)."""
+        x = np.bitwise_xor(term, h_meter, out=out)
         _mix_inplace(x, np.empty_like(x))
         x >>= np.uint64(11)
         return x
@@ -127,11 +140,33 @@ class FadingDraws:
         self, bits: np.ndarray, meter: np.ndarray, seq_term: np.ndarray, receiver_term: np.ndarray
     ) -> np.ndarray:
         """Fading (dB) of packets whose :meth:`radius_bits` are ``bits``."""
-        u1 = bits.astype(np.float64) / _TWO53
-        x = seq_term + receiver_term + _M2  # counter 2b + 1: the angle draw
-        x ^= self.h_meter[meter]
-        u2 = (_mix_inplace(x, np.empty_like(x)) >> np.uint64(11)).astype(np.float64) / _TWO53
+        angle = self.angle_bits(self.h_meter[meter], seq_term + receiver_term)
+        return self.fading_from_bits(bits, angle)
+
+    @staticmethod
+    def angle_bits(h_meter: np.ndarray, term: np.ndarray) -> np.ndarray:
+        """53-bit angle draws (uint64, ``u2 * 2**53``) of packets given ``h_meter[meter]`` and
+        ``seq_term + receiver_term`` per packet (``term`` is overwritten and returned)."""
+        x = term
+        x += _M2  # counter 2b + 1: the angle draw
+        x ^= h_meter
+        _mix_inplace(x, np.empty_like(x))
+        x >>= np.uint64(11)
+        return x
+
+    def fading_from_bits(self, radius_bits: np.ndarray, angle_bits: np.ndarray) -> np.ndarray:
+        """Fading (dB), ``sigma * sqrt(-2 ln(1 - u1)) * cos(2 pi u2)``, from the 53-bit draws
+        of :meth:`radius_bits` and :meth:`angle_bits` (same operations, same order: bit for
+        bit the fading of :func:`counter_normal`)."""
+        u1 = radius_bits.astype(np.float64) / _TWO53
+        u2 = angle_bits.astype(np.float64) / _TWO53
         return self.sigma_db * (np.sqrt(-2.0 * np.log1p(-u1)) * np.cos(2.0 * math.pi * u2))
+
+    @staticmethod
+    def cosine_negative(angle_bits: np.ndarray) -> np.ndarray:
+        """Where the angle draw surely has ``cos(2 pi u2) < 0`` (``u2`` in [0.26, 0.74), a
+        margin around the exact quarter points): such a packet's fading is not positive."""
+        return angle_bits - _ANGLE_LO < _ANGLE_HI - _ANGLE_LO  # wraps below LO: one test
 
     def radius_bits_below(self, margin_db: np.ndarray) -> np.ndarray:
         """Per link: radius bits under which the fading is surely below ``margin_db`` (dB).

@@ -24,14 +24,22 @@ that is what lets the kernel skip most of the 100,000 x 25 links of a city.
 How :func:`run_kernel` runs (memory bounded by a time chunk, not by the run):
 
 1. the send-time recurrence advances all meters chunk by chunk (about
-   :data:`CHUNK_TRANSMISSIONS` telegrams per chunk), one sort by start time per chunk;
-2. each telegram is expanded to its audible links (meter-major CSR of the link table); the
+   :data:`CHUNK_TRANSMISSIONS` telegrams per chunk, cut to whole mean send intervals), one
+   sort by start time per chunk (packed integer keys);
+2. each telegram is expanded to its audible links (meter-major CSR of the link table): a
+   step of the recurrence that holds most meters (each at most once) in one pass over the
+   whole table, the rest telegram by telegram. Per block of packets, in the CPU cache: the
    fading radius is hashed for every packet, the angle only where the packet can reach the
-   receiver's noise floor (:class:`~simulator.wmbus.radio_draws.FadingDraws`);
-3. packets above the noise floor are grouped by (receiver, frequency) with one stable
-   counting sort, and the overlap scan runs over all groups at once;
+   receiver's noise floor, the RSSI only where it can still reach it (a link whose median is
+   below the floor needs a positive fading), and packets below the floor are dropped
+   (:class:`~simulator.wmbus.radio_draws.FadingDraws`);
+3. the rest are grouped by (receiver, frequency) with one sort of packed keys, and the
+   overlap scan runs over all groups at once;
 4. a telegram is decided once every telegram that can overlap it is in the chunk buffer
    (start less than the longest time on air away); the rest waits for the next chunk.
+
+None of these shortcuts changes a number: ``tests/test_wmbus_radio_kernel.py`` compares the
+kernel with the event model bit for bit, and the shipped city runs give byte-identical files.
 """
 
 from __future__ import annotations
@@ -262,11 +270,12 @@ class _Sender:
     """The send-time recurrence of every meter, advanced chunk by chunk in time.
 
     Each meter's times are the ones :func:`iter_send_times` gives (same draws, same float
-    operations in the same order). With ``hours``, airtime (s) per meter and hour is added up
-    in :attr:`air` (``hour * meters + meter``: a step's meters ascend, so the adds run nearly
-    sequentially through memory) as the telegrams are made: one step holds each
-    meter at most once, so a plain indexed add is exact and each meter-hour sums in start
-    order, as a one-shot ``np.add.at`` over the sorted schedule does."""
+    operations in the same order). With ``hours``, the telegrams per meter and hour are
+    counted in :attr:`sent` (``(hours, meters)``; a chunk's telegrams are sorted by start, so
+    each hour is one slice of them and one ``bincount``); :meth:`air_s` turns the counts into
+    airtime sums. :attr:`last_step`: per telegram of the last :meth:`until`, the step of the
+    recurrence that made it (0 = each meter's first telegram in it; a step's meters are
+    distinct)."""
 
     def __init__(self, setup: RadioSetup, duration_s: float, hours: int = 0) -> None:
         n = len(setup.meters)
@@ -279,40 +288,110 @@ class _Sender:
         off_key = stream_key(setup.seed, "radio/offset")
         self.next_t = counter_uniform(off_key, np.arange(n, dtype=np.uint64), 0) * setup.interval
         self.next_k = np.zeros(n, dtype=np.int64)
+        # one interval and jitter for all (a city): scalars, the same float operations
+        same = n > 0 and bool(np.all(setup.interval == setup.interval[0]))
+        same = same and bool(np.all(setup.jitter == setup.jitter[0]))
+        self.scalar = (float(setup.interval[0]), float(setup.jitter[0])) if same else None
         self.hours = int(hours)
-        self.air = np.zeros(n * self.hours)
+        self.sent = np.zeros((self.hours, n), dtype=np.int32)
+        # compact-frame meters' telegrams differ in time on air: summed one by one (a meter
+        # sends at most once per step, so the indexed add is exact and in start order)
+        compact = self.hours and setup.compact_airtime is not None
+        self.air = np.zeros(n * self.hours) if compact else None
+
+    def air_s(self) -> np.ndarray:
+        """Airtime (s) per meter and hour, ``(meters, hours)``: each meter-hour's times on air
+        added one by one from 0.0, as a one-shot ``np.bincount`` with weights over the sorted
+        schedule adds them (a meter's telegrams all have its airtime: the same sums). Setups with
+        compact-frame meters sum each telegram's own time on air as it is sent."""
+        if self.air is not None:
+            return np.ascontiguousarray(self.air.reshape(self.hours, -1).T)
+        airtime = self.setup.airtime
+        sent = self.sent.T  # (meters, hours) view
+        top = int(sent.max(initial=0))
+        values, kind = np.unique(airtime, return_inverse=True)
+        if values.size * (top + 1) <= sent.size:  # few airtimes: a table of the sums
+            table = np.zeros((values.size, top + 1))
+            for k in range(1, top + 1):
+                table[:, k] = table[:, k - 1] + values
+            return table[kind[:, None], sent]
+        air = np.zeros(sent.shape)
+        for k in range(1, top + 1):
+            np.add(air, airtime[:, None], out=air, where=sent >= k)
+        return air
 
     def until(self, end_s: float) -> Transmissions:
         """Every transmission not given yet that starts before ``min(end_s, duration)``."""
         end_s = min(float(end_s), self.duration_s)
         s = self.setup
-        t_parts, m_parts, k_parts = [], [], []
+        t_parts, m_parts, k_parts, s_parts = [], [], [], []
         idx = np.nonzero(self.next_t < end_s)[0]
         while idx.size:
             t, k = self.next_t[idx], self.next_k[idx]
             t_parts.append(t)
             m_parts.append(idx)
             k_parts.append(k)
-            if self.hours:
+            s_parts.append(np.full(idx.size, len(s_parts), dtype=np.int64))
+            if self.air is not None:  # compact meters: each telegram's own time on air
                 hour = np.minimum(floor_index(t, OBSERVATION_S), self.hours - 1)
                 self.air[hour * len(s.airtime) + idx] += s.airtime_of(idx, k)
             u = uniform_from_inner(self.jit_inner[idx], k)
-            t = t + s.interval[idx] * (1.0 + s.jitter[idx] * (2.0 * u - 1.0))
+            interval, jitter = self.scalar or (s.interval[idx], s.jitter[idx])
+            t = t + interval * (1.0 + jitter * (2.0 * u - 1.0))
             self.next_t[idx] = t
             self.next_k[idx] = k + 1
             idx = idx[t < end_s]  # only meters that just sent can still send before the end
         if not t_parts:
+            self.last_step = np.zeros(0, dtype=np.int64)
             return _no_transmissions()
         t = np.concatenate(t_parts)
         m = np.concatenate(m_parts).astype(np.int64)
         k = np.concatenate(k_parts)
-        order = np.argsort(t)
-        ts = t[order]
-        if ts.size > 1 and np.any(ts[1:] == ts[:-1]):  # a tie: meter index decides
+        order = _time_order(t)
+        if order is None:  # a tie (or nearly): time, then meter index decides
             order = np.lexsort((m, t))
-            ts = t[order]
+        ts = t[order]
         m, k = m[order], k[order]
+        self.last_step = np.concatenate(s_parts)[order]
+        if self.hours and self.air is None:
+            self._count(ts, m)
         return Transmissions(ts, ts + s.airtime_of(m, k), m, k)
+
+    def _count(self, ts: np.ndarray, m: np.ndarray) -> None:
+        """Add telegrams (start times ``ts`` ascending, meters ``m``) to :attr:`sent`, each in
+        the hour it starts in (the last hour takes any later start)."""
+        n = self.sent.shape[1]
+        first = min(self.hours - 1, int(ts[0] // OBSERVATION_S))
+        last = min(self.hours - 1, int(ts[-1] // OBSERVATION_S))
+        # hour h starts at the exact float h * OBSERVATION_S: a comparison is the floor
+        cuts = np.searchsorted(ts, np.arange(first + 1, last + 1) * OBSERVATION_S, side="left")
+        bounds = [0, *cuts.tolist(), len(ts)]
+        for h, a, b in zip(range(first, last + 1), bounds[:-1], bounds[1:], strict=True):
+            if b > a:
+                self.sent[h] += np.bincount(m[a:b], minlength=n)
+
+
+def _time_order(t: np.ndarray) -> np.ndarray | None:
+    """``np.argsort(t)`` of non-negative float64 times with no two equal, by one sort of
+    packed uint64 keys (a non-negative double's bit pattern orders like its value; the key
+    keeps as many high bits of the pattern as fit beside the position). ``None`` when two
+    keys coincide: a tie, or two times too close for the key (the caller sorts exactly)."""
+    n = len(t)
+    pos_bits = max(1, (n - 1).bit_length())
+    bits = np.ascontiguousarray(t, dtype=np.float64).view(np.uint64)
+    lo = int(bits.min())
+    shift = max(0, (int(bits.max()) - lo).bit_length() + pos_bits - 64)
+    key = bits - np.uint64(lo)
+    if shift:
+        key >>= np.uint64(shift)
+    key <<= np.uint64(pos_bits)
+    key |= np.arange(n, dtype=np.uint64)
+    key.sort()
+    coarse = key >> np.uint64(pos_bits)
+    if n > 1 and np.any(coarse[1:] == coarse[:-1]):
+        return None
+    key &= np.uint64((1 << pos_bits) - 1)
+    return key.view(np.int64)
 
 
 def _no_transmissions() -> Transmissions:
@@ -321,9 +400,17 @@ def _no_transmissions() -> Transmissions:
 
 
 def _chunk_s(setup: RadioSetup, duration_s: float, transmissions: int) -> float:
-    """Chunk length (s) with about ``transmissions`` telegrams."""
+    """Chunk length (s) with about ``transmissions`` telegrams, cut down to a whole number of
+    mean send intervals when it spans one or more: then nearly every meter sends the same
+    number of telegrams in a chunk, and :func:`_decide` expands them in whole-table passes."""
     rate = float(np.sum(1.0 / setup.interval)) if len(setup.interval) else 0.0
-    return duration_s if rate == 0 else max(transmissions / rate, 1e-3)
+    if rate == 0:
+        return duration_s
+    chunk = transmissions / rate
+    interval = len(setup.interval) / rate  # a meter's mean time between telegrams
+    if chunk >= interval:
+        chunk = math.floor(chunk / interval) * interval
+    return max(chunk, 1e-3)
 
 
 def schedule(setup: RadioSetup, duration_s: float) -> Transmissions:
@@ -389,9 +476,15 @@ def _overlaps(
     if n < 2:
         return overlapped, strongest, total_mw
     p_mw = np.power(10.0, p / 10.0) if want_sum else None
+    same = g[1:] == g[:-1]  # neighbours in one group (the first round of both scans)
     # forward: later starts of the group overlap while they begin before this one ends
-    alive = np.arange(n - 1)
-    k = 1
+    alive = np.nonzero(same & (s[1:] < e[:-1]))[0]  # round k = 1 on slices, no gathers
+    j = alive + 1
+    overlapped[alive] = True
+    strongest[alive] = p[j]
+    if want_sum:
+        total_mw[alive] = p_mw[j]
+    k = 2
     while alive.size:
         alive = alive[alive + k < n]
         j = alive + k
@@ -405,8 +498,15 @@ def _overlaps(
         k += 1
     # backward: earlier starts can only overlap if they began less than the longest airtime ago
     longest = float(np.max(e - s))
-    alive = np.arange(1, n)
-    k = 1
+    alive = np.nonzero(same & (s[:-1] > s[1:] - longest))[0] + 1  # round k = 1 on slices
+    j = alive - 1
+    hit = e[j] > s[alive]
+    a, b = alive[hit], j[hit]
+    overlapped[a] = True
+    strongest[a] = np.maximum(strongest[a], p[b])
+    if want_sum:
+        total_mw[a] += p_mw[b]
+    k = 2
     while alive.size:
         alive = alive[alive >= k]
         j = alive - k
@@ -433,12 +533,17 @@ class _Links:
         self.receiver = receiver.astype(np.int64)
         self.meter = meter.astype(np.int64)
         self.mean = setup.mean_rssi[meter, receiver]
+        # per link: its (receiver, frequency) group, receiver * 2 + frequency channel
+        self.group = self.receiver * 2 + setup.freq[self.meter]
         noise = np.array([r.noise_floor_dbm for r in rcv], dtype=float)
         self.draws = FadingDraws(setup.seed, len(setup.meters), setup.channel.fading_sigma_db)
         self.min_bits = self.draws.radius_bits_below(noise[receiver] - self.mean)
         self.receiver_term = FadingDraws.receiver_term(self.receiver)
         self.h_link = self.draws.h_meter[meter]  # the per-meter half of the hash, per link
         self.noise = noise
+        self.noise_link = noise[receiver]  # per link: its receiver's noise floor (dBm)
+        # per link: median below the floor, so a packet with a negative fading stays below
+        self.below = self.mean < self.noise_link
         n_modes = len(MODES)
         self.sens = np.array([[r.sensitivity_dbm[m] for m in MODES] for r in rcv]).reshape(-1)
         self.hears = np.array([[r.hears(m) for m in MODES] for r in rcv], bool).reshape(-1)
@@ -452,22 +557,58 @@ class _Links:
 _BLOCK = 8192
 
 
-def _stable_order(key: np.ndarray, key_max: int) -> np.ndarray:
-    """Stable argsort of non-negative ints ``key`` (< ``key_max``): key and position packed
-    in one uint64 and sorted by value (much faster than an argsort of the same length)."""
+def _sorted_keys(key: np.ndarray, key_max: int) -> tuple[np.ndarray, np.ndarray]:
+    """Non-negative ints ``key`` (< ``key_max``) sorted, and the stable order that sorts them:
+    key and position packed in one uint64 and sorted by value (much faster than an argsort
+    of the same length); an argsort where the two do not fit in 64 bits."""
     n = len(key)
     pos_bits = max(1, (n - 1).bit_length())
     if max(1, int(key_max)).bit_length() + pos_bits > 64:
-        return np.argsort(key, kind="stable")
+        order = np.argsort(key, kind="stable")
+        return np.asarray(key, dtype=np.int64)[order], order
     packed = np.asarray(key, dtype=np.uint64) << np.uint64(pos_bits)
     packed |= np.arange(n, dtype=np.uint64)
     packed.sort()
-    return (packed & np.uint64((1 << pos_bits) - 1)).astype(np.int64)
+    order = (packed & np.uint64((1 << pos_bits) - 1)).view(np.int64)
+    packed >>= np.uint64(pos_bits)
+    return packed.view(np.int64), order
 
 
-def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> None:
-    """Packets (telegram, audible link) of the telegrams at ``pos`` whose fading radius can
-    lift them to the noise floor: appends ``(telegram position, link, radius bits)``."""
+def _stable_order(key: np.ndarray, key_max: int) -> np.ndarray:
+    """Stable argsort of non-negative ints ``key`` (< ``key_max``), by :func:`_sorted_keys`."""
+    return _sorted_keys(key, key_max)[1]
+
+
+def _live(
+    links: _Links,
+    pos: np.ndarray,
+    link: np.ndarray,
+    bits: np.ndarray,
+    h_meter: np.ndarray,
+    term: np.ndarray,
+    out: list,
+    shift: int,
+) -> None:
+    """Of packets (telegram position ``pos``, ``link``, radius ``bits``, per-meter hash half
+    ``h_meter`` and ``seq_term + receiver_term``, overwritten) those whose RSSI reaches their
+    receiver's noise floor: appends ``(group << shift | telegram position, RSSI dBm)`` with
+    the link's (receiver, frequency) group. One block at a time, so its temporaries stay in
+    the CPU cache."""
+    draws = links.draws
+    angle = draws.angle_bits(h_meter, term)
+    # below the floor on average and a negative fading: below the floor, no RSSI needed
+    need = np.nonzero(~(links.below[link] & draws.cosine_negative(angle)))[0]
+    link = link[need]
+    p = links.mean[link] + draws.fading_from_bits(bits[need], angle[need])
+    live = np.nonzero(p >= links.noise_link[link])[0]
+    key = links.group[link[live]] << shift
+    key |= pos[need[live]]
+    out.append((key, p[live]))
+
+
+def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list, shift: int) -> None:
+    """Packets (telegram, audible link) of the telegrams at ``pos`` that reach the noise
+    floor: appends ``(group << shift | telegram position, RSSI dBm)`` (:func:`_live`)."""
     m = tx.meter[pos]
     cnt = links.count[m]
     n_e = int(cnt.sum())
@@ -477,22 +618,25 @@ def _packets(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> No
     link = np.repeat(links.first[m] - offsets, cnt)
     link += np.arange(n_e)
     draws = links.draws
-    bits = draws.radius_bits(
-        np.repeat(draws.h_meter[m], cnt),
-        np.repeat(FadingDraws.seq_term(tx.seq[pos]), cnt),
-        links.receiver_term[link],
-    )
+    h = np.repeat(draws.h_meter[m], cnt)
+    seq = np.repeat(FadingDraws.seq_term(tx.seq[pos]), cnt)
+    term = links.receiver_term[link]
+    term += seq
+    bits = draws.radius_bits_of(h, term, out=seq)
     maybe = np.nonzero(bits >= links.min_bits[link])[0]
-    out.append((np.repeat(pos, cnt)[maybe], link[maybe], bits[maybe]))
+    at = np.repeat(pos, cnt)[maybe]
+    _live(links, at, link[maybe], bits[maybe], h[maybe], term[maybe], out, shift)
 
 
 #: Links per block of the all-links pass (keeps its arrays in the CPU cache).
 _LINK_BLOCK = 1 << 15
 
 
-def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: list) -> None:
+def _packets_all_links(
+    links: _Links, tx: Transmissions, pos: np.ndarray, out: list, shift: int
+) -> None:
     """:func:`_packets` for telegrams of distinct meters covering most meters: one pass over
-    the whole link table (contiguous, no expansion), meters without a telegram masked."""
+    the whole link table (contiguous, no expansion), meters without a telegram dropped."""
     n_m = len(links.count)
     pos_of = np.full(n_m, -1, dtype=np.int64)
     pos_of[tx.meter[pos]] = pos
@@ -502,47 +646,55 @@ def _packets_all_links(links: _Links, tx: Transmissions, pos: np.ndarray, out: l
     draws = links.draws
     for a in range(0, len(links.meter), _LINK_BLOCK):
         b = a + _LINK_BLOCK
-        meter = links.meter[a:b]
-        bits = draws.radius_bits(links.h_link[a:b], seq_term[meter], links.receiver_term[a:b])
-        keep = bits >= links.min_bits[a:b]
-        if not everyone:
-            keep &= pos_of[meter] >= 0
-        maybe = np.nonzero(keep)[0]
-        out.append((pos_of[meter[maybe]], maybe + a, bits[maybe]))
+        seq = seq_term[links.meter[a:b]]
+        term = seq + links.receiver_term[a:b]
+        bits = draws.radius_bits_of(links.h_link[a:b], term, out=seq)
+        maybe = np.nonzero(bits >= links.min_bits[a:b])[0]
+        at = pos_of[links.meter[a:b][maybe]]
+        if not everyone:  # a meter without a telegram here: its links carry no packet
+            sent = at >= 0
+            maybe, at = maybe[sent], at[sent]
+        h = links.h_link[a:b][maybe]
+        _live(links, at, maybe + a, bits[maybe], h, term[maybe], out, shift)
 
 
 def _decide(
-    setup: RadioSetup, links: _Links, tx: Transmissions, i0: int, i1: int, out: dict
+    setup: RadioSetup,
+    links: _Links,
+    tx: Transmissions,
+    step: np.ndarray,
+    i0: int,
+    i1: int,
+    out: dict,
 ) -> None:
     """Receptions and losses of the telegrams ``tx[i0:i1]``; ``tx`` (sorted by start) holds
-    every telegram that can overlap them. Appends arrays to the lists in ``out``."""
+    every telegram that can overlap them, ``step`` the :attr:`_Sender.last_step` of each
+    (-1: from an earlier call). Appends arrays to the lists in ``out``."""
     n = len(tx)
     n_m = len(setup.meters)
-    # expand in meter order: the link tables are then read front to back
-    by_meter = _stable_order(tx.meter, n_m)
     parts: list = []
-    in_order = tx.meter[by_meter]
-    first = np.ones(n, dtype=bool)
-    first[1:] = in_order[1:] != in_order[:-1]
-    if 2 * int(first.sum()) >= n_m:  # each meter's first telegram: most of the city at once
-        _packets_all_links(links, tx, by_meter[first], parts)
-        by_meter = by_meter[~first]
-    for a in range(0, len(by_meter), _BLOCK):
-        _packets(links, tx, by_meter[a : a + _BLOCK], parts)
+    tx_bits = max(1, n.bit_length())  # packet keys: group << tx_bits | telegram position
+    k = 0
+    while True:  # one step's telegrams (distinct meters), while that is most of the city
+        sel = np.nonzero(step == k)[0]
+        if 2 * sel.size < n_m or sel.size == 0:
+            break
+        _packets_all_links(links, tx, sel, parts, tx_bits)
+        k += 1
+    rest = np.nonzero((step >= k) | (step < 0))[0] if k else np.arange(n)
+    # expand in meter order: the link tables are then read front to back
+    rest = rest[_stable_order(tx.meter[rest], n_m)]
+    for a in range(0, len(rest), _BLOCK):
+        _packets(links, tx, rest[a : a + _BLOCK], parts, tx_bits)
     if not parts:
         return
-    pkt_tx, pkt_link, bits = (np.concatenate(x) for x in zip(*parts, strict=True))
+    # (receiver, frequency) groups, start order inside each: one sort of packed keys, which
+    # are unique (one packet per telegram and receiver) and give group and telegram back
+    key, p = (np.concatenate(x) for x in zip(*parts, strict=True))
+    key, order = _sorted_keys(key, 2 * len(setup.receivers) << tx_bits)
+    group, pkt_tx, p = key >> tx_bits, key & ((1 << tx_bits) - 1), p[order]
+    r = group >> 1
     pm = tx.meter[pkt_tx]
-    p = links.mean[pkt_link] + links.draws.fading_db(
-        bits, pm, FadingDraws.seq_term(tx.seq[pkt_tx]), links.receiver_term[pkt_link]
-    )
-    r = links.receiver[pkt_link]
-    active = np.nonzero(p >= links.noise[r])[0]
-    # (receiver, frequency) groups, start order inside each: one sort of packed keys
-    group = r[active] * 2 + setup.freq[pm[active]]
-    order = _stable_order(group * n + pkt_tx[active], 2 * len(setup.receivers) * n)
-    group, active = group[order], active[order]
-    pkt_tx, r, p, pm = pkt_tx[active], r[active], p[active], pm[active]
     overlapped, strongest, total = _overlaps(
         group, tx.t_start[pkt_tx], tx.t_end[pkt_tx], p, links.any_sum
     )
@@ -597,25 +749,28 @@ def run_kernel(
     out.update({f"lost_{f}": [] for f in ("meter", "seq", "receiver")})
     sent = 0
     buf = _no_transmissions()
+    step = np.zeros(0, dtype=np.int64)  # per buffered telegram: its until() step, -1 = older
     decided_to = -math.inf  # telegrams starting before this are decided
     end = 0.0
     while end < duration_s:
         end = min(duration_s, end + chunk)
         new = sender.until(end)
         sent += len(new)
+        step = np.concatenate([np.full(len(buf), -1), sender.last_step])
         buf = _join(buf, new)
         upto = math.inf if end >= duration_s else end - margin
         if upto <= decided_to:
             continue
         i0, i1 = np.searchsorted(buf.t_start, [decided_to, upto], side="left")
         c1 = int(np.searchsorted(buf.t_start, upto + margin, side="left"))
-        _decide(setup, links, _slice(buf, 0, c1), int(i0), int(i1), out)
+        _decide(setup, links, _slice(buf, 0, c1), step[:c1], int(i0), int(i1), out)
         decided_to = upto
-        buf = _slice(buf, int(np.searchsorted(buf.t_start, upto - margin, side="left")), len(buf))
+        cut = int(np.searchsorted(buf.t_start, upto - margin, side="left"))
+        buf, step = _slice(buf, cut, len(buf)), step[cut:]
 
     def cat(name: str, dtype) -> np.ndarray:
         parts = out[name]
-        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+        return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype)
 
     rec = Receptions(
         cat("meter", np.int64),
@@ -627,7 +782,8 @@ def run_kernel(
         cat("lost_seq", np.int64),
         cat("lost_receiver", np.int64),
     )
-    duty = np.ascontiguousarray(sender.air.reshape(hours, n_m).T) / OBSERVATION_S
+    duty = sender.air_s()
+    duty /= OBSERVATION_S
     return KernelRun(sent, rec, duty)
 
 

@@ -113,9 +113,23 @@ def redundancy_factor(
     duration_s: float,
     threshold: float = 0.98,
 ) -> np.ndarray:
-    """Per meter: receivers whose reception ratio at ``window_s`` exceeds ``threshold``."""
-    ratio = per_receiver_ratio(meter, t, receiver, n_meters, n_receivers, window_s, duration_s)
-    return (ratio > threshold).sum(axis=1)
+    """Per meter: receivers whose reception ratio at ``window_s`` exceeds ``threshold``
+    (``(per_receiver_ratio(...) > threshold).sum(axis=1)``, from the heard (meter, receiver)
+    pairs only: a city's pairs are mostly never heard)."""
+    if threshold < 0:  # every pair counts, heard or not
+        ratio = per_receiver_ratio(meter, t, receiver, n_meters, n_receivers, window_s, duration_s)
+        return (ratio > threshold).sum(axis=1)
+    n_w = _windows(duration_s, window_s)
+    w, ok = _rx_windows(t, window_s, n_w)
+    m = np.asarray(meter, dtype=np.int64)[ok]
+    r = np.asarray(receiver, dtype=np.int64)[ok]
+    pairs = distinct((m * n_receivers + r) * n_w + w[ok]) // n_w  # sorted (meter, receiver)
+    if not pairs.size:
+        return np.zeros(n_meters, dtype=np.int64)
+    starts = np.flatnonzero(np.concatenate([[True], pairs[1:] != pairs[:-1]]))
+    windows = np.diff(np.append(starts, pairs.size))  # windows heard per (meter, receiver)
+    good = pairs[starts][windows / n_w > threshold]
+    return np.bincount(good // n_receivers, minlength=n_meters)
 
 
 def ratio_by_distance(
