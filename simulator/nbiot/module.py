@@ -86,6 +86,25 @@ class MeterProfile:
     pulse_b_per_h: int = 0
 
 
+class _LazyReadout:
+    """A scheduled readout of a statistics-only run: its ``seq``, meter time ``local_time``
+    and world time ``t`` (s). The registers are a function of ``t``, computed when read
+    (as :class:`.payload.Readout` attributes), so a fleet stores no registers it never sends."""
+
+    __slots__ = ("seq", "local_time", "t", "_module")
+
+    def __init__(self, seq: int, local_time: datetime, t: float, module: Cmi6140) -> None:
+        self.seq, self.local_time, self.t, self._module = seq, local_time, t, module
+
+    def readout(self) -> payload.Readout:
+        """The full readout, as the readout loop would have stored it."""
+        m = self._module
+        return payload.Readout(m.meter_id, self.local_time, *m._meter_registers(self.t), self.seq)
+
+    def __getattr__(self, name: str) -> Any:  # registers and meter_id, as payload.Readout
+        return getattr(self.readout(), name)
+
+
 class Cmi6140:
     """One module in a :class:`~simulator.core.world.World`.
 
@@ -149,7 +168,7 @@ class Cmi6140:
         self.link = self.radio
         self._rng_tx = world.rng(f"{self.name}/tx_delay")
         self._rng_coap = world.rng(f"{self.name}/coap")
-        self.unsent: list[payload.Readout] = []
+        self.unsent: list[payload.Readout | _LazyReadout] = []
         self.produced = 0
         self.sent = 0
         self.expired = 0  # dropped by max age (the module's own count, §7.3.4)
@@ -302,7 +321,7 @@ class Cmi6140:
             t = self._lazy_t + max(0.0, slot_t - self._lazy_t)  # as SimPy schedules it
             if t > until or (t == until and not inclusive):
                 return
-            self._readout(self._lazy_slot, "schedule", at=t)
+            self._lazy_readout(self._lazy_slot, t)
             self._lazy_t = t
             self._lazy_slot = schedule.next_slot(self._lazy_slot, interval)
 
@@ -316,18 +335,29 @@ class Cmi6140:
         slot = self._lazy_slot
         us = self._world_us(slot)
         lazy_t = self._lazy_t
+        seq = self._seq
+        append = self.unsent.append
         try:
             while True:
                 slot_t = us / 1_000_000
                 t = lazy_t + max(0.0, slot_t - lazy_t)  # as SimPy schedules it
                 if t > until or (t == until and not inclusive):
                     return
-                self._readout(slot, "schedule", at=t)
+                append(_LazyReadout(seq, slot, t, self))
+                seq += 1
                 lazy_t = t
                 slot += step
                 us += step_us
         finally:
+            self.produced += seq - self._seq
+            self._seq = seq
             self._lazy_t, self._lazy_slot = lazy_t, slot
+
+    def _lazy_readout(self, local: datetime, t: float) -> None:
+        """A scheduled readout of a statistics-only run (no trace event), registers deferred."""
+        self.unsent.append(_LazyReadout(self._seq, local, t, self))
+        self._seq += 1
+        self.produced += 1
 
     def _world_us(self, local: datetime) -> int:
         """:meth:`world_time_of` in integer microseconds."""
@@ -381,16 +411,33 @@ class Cmi6140:
         chosen = ordered[:n]
         return [chosen[i : i + per] for i in range(0, len(chosen), per)]
 
-    def _encode(self, batch: list[payload.Readout]) -> bytes:
+    def _encode(self, batch: list[payload.Readout | _LazyReadout]) -> bytes | _Unencoded:
         cfg = self.config
         kw = dict(
             utc_offset_min=cfg.utc_offset_min, fmt=cfg.message_format, pulse_inputs=cfg.pulse_inputs
         )
         if cfg.message_encoding == "senml_cbor":
-            return payload.encode_senml_cbor(batch, **kw)
+            if self._lazy and self.server.detail == "off":
+                sized = self._senml_size(batch, kw)
+                if sized is not None:
+                    return sized
+            return payload.encode_senml_cbor(_full(batch), **kw)
         if cfg.message_encoding == "mbus":
-            return payload.encode_mbus_message(batch[0], **kw)
-        return payload.encode_json(batch[0], **kw)
+            return payload.encode_mbus_message(_full(batch)[0], **kw)
+        return payload.encode_json(_full(batch)[0], **kw)
+
+    def _senml_size(self, batch: list, kw: dict) -> _Unencoded | None:
+        """A statistics-only run's pack, sized and not built (nobody decodes it): the records
+        of the first and the last readout are encoded for real, which gives the records' size
+        and, registers being monotonic in time, any out-of-range error. ``None``: encode it."""
+        ends = _full([batch[0], batch[-1]])
+        try:
+            records = [payload.encode_mbus_records(r, **_records_kw(kw)) for r in ends]
+            shift = timedelta(minutes=kw["utc_offset_min"])
+            times = [payload.utc_unix(r, shift) for r in batch]
+            return _Unencoded(payload.senml_cbor_size(self.meter_id, times, *map(len, records)))
+        except payload.PayloadError:
+            return None  # the encoder raises the same error, for the readout it names
 
     def _transmission(self, reason: str, planned: datetime | None) -> Generator:
         with self._radio_lock.request() as req:
@@ -835,3 +882,21 @@ class Cmi6140:
             "coap_retransmissions": self.coap_retransmissions,
             "energy_j": energy,
         }
+
+
+@dataclass(frozen=True)
+class _Unencoded:
+    """A data message of a statistics-only run: only its size (bytes) is known and needed."""
+
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _full(batch: list[payload.Readout | _LazyReadout]) -> list[payload.Readout]:
+    return [r.readout() if isinstance(r, _LazyReadout) else r for r in batch]
+
+
+def _records_kw(kw: dict) -> dict:
+    return {"fmt": kw["fmt"], "pulse_inputs": kw["pulse_inputs"]}

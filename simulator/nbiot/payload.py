@@ -331,7 +331,7 @@ def decode_mbus_message(data: bytes) -> tuple[str, DecodedReadout]:
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
-def _utc_unix(r: Readout, shift: timedelta) -> int:
+def utc_unix(r: Readout, shift: timedelta) -> int:
     """UNIX seconds of ``r.utc_time(offset)`` (``shift`` = the offset as a timedelta): the
     same timedelta to the epoch as ``timestamp()``, without building the aware datetime."""
     return int((r.local_time - shift - _EPOCH_NAIVE).total_seconds())
@@ -357,7 +357,7 @@ def encode_senml_cbor(
         raise PayloadError("a SenML pack needs at least one readout")
     first = readouts[0]
     shift = timedelta(minutes=utc_offset_min)
-    base = _utc_unix(first, shift)
+    base = utc_unix(first, shift)
     pack: list[dict[int, Any]] = [
         {
             BN: f"{first.meter_id:08d}",
@@ -374,13 +374,65 @@ def encode_senml_cbor(
             )
         pack.append(
             {
-                T: _utc_unix(r, shift) - base,
+                T: utc_unix(r, shift) - base,
                 VD: encode_mbus_records(
                     r, fmt=fmt, info_bits=info_bits, fields=later_fields, pulse_inputs=pulse_inputs
                 ),
             }
         )
     return cbor2.dumps(pack)
+
+
+def _cbor_head(n: int) -> int:
+    """Bytes of a CBOR head carrying ``n`` (0 <= n < 2**64; RFC 8949 §3: shortest form)."""
+    if n < 24:
+        return 1
+    if n < 0x100:
+        return 2
+    if n < 0x10000:
+        return 3
+    if n < 0x100000000:
+        return 5
+    if n < 0x10000000000000000:
+        return 9
+    raise PayloadError(f"{n} needs a CBOR bignum; size it by encoding")
+
+
+def _cbor_int(v: int) -> int:
+    return _cbor_head(v if v >= 0 else -1 - v)
+
+
+def _cbor_str(n: int) -> int:
+    return _cbor_head(n) + n
+
+
+def senml_cbor_size(
+    meter_id: int,
+    times: list[int],
+    records_b: int,
+    later_records_b: int,
+    *,
+    encoder: int = ENCODER_MBUS_V0,
+) -> int:
+    """``len(encode_senml_cbor(...))`` without encoding: the pack of readouts stamped
+    ``times`` (UNIX s, UTC, in pack order) whose first "vd" has ``records_b`` bytes of M-Bus
+    records and every later one ``later_records_b`` (:func:`encode_mbus_records` gives
+    fixed-size records per layout). CBOR heads as cbor2 writes them (RFC 8949 §3, shortest
+    form); the labels -3..8 and "V" are one-byte heads. Raises :class:`PayloadError` for no
+    readouts or a number that needs a bignum. A statistics-only fleet sends thousands of
+    packs nobody decodes; this is their size."""
+    if not times:
+        raise PayloadError("a SenML pack needs at least one readout")
+    base = times[0]
+    size = _cbor_head(len(times) + 1)  # the array: readouts + the encoder record
+    # {BN: meter id, BT: base time, VD: records}
+    size += 1 + 1 + _cbor_str(len(f"{meter_id:08d}".encode()))
+    size += 1 + _cbor_int(base) + 1 + _cbor_str(records_b)
+    size += 1 + 1 + 2 + 1 + _cbor_int(encoder)  # {N: "V", V: encoder}
+    later = 1 + 1 + 1 + _cbor_str(later_records_b)  # {T: offset, VD: records} less the offset
+    for t in times[1:]:
+        size += later + _cbor_int(t - base)
+    return size
 
 
 @dataclass(frozen=True)
