@@ -11,6 +11,7 @@ import textwrap
 import pytest
 
 from simulator.devices.skeleton import RunOptions, run_scenario
+from simulator.nbiot import channel
 from simulator.nbiot.channel import DataChannel
 from simulator.scenario import load_toml
 
@@ -52,7 +53,9 @@ class _OneIntervalPerBooking:
         return start
 
 
-def test_each_way_a_booking_joins_blocks_and_forgetting_inside_a_block():
+@pytest.mark.parametrize("chunk", [1, 2, 64])
+def test_each_way_a_booking_joins_blocks_and_forgetting_inside_a_block(chunk, monkeypatch):
+    monkeypatch.setattr(channel, "CHUNK", chunk)  # small chunks: every case crosses one
     ch, ref = DataChannel("downlink"), _OneIntervalPerBooking()
     steps = [
         ((0.0, 1.0), 0.0),
@@ -76,11 +79,15 @@ def test_each_way_a_booking_joins_blocks_and_forgetting_inside_a_block():
         assert ch.book(t, air) == ref.book(t, air) == start
 
 
-@pytest.mark.parametrize("seed", range(12))
-def test_blocks_of_touching_bookings_give_the_starts_of_one_interval_per_booking(seed):
+@pytest.mark.parametrize("chunk", [2, 64])
+@pytest.mark.parametrize("seed", range(8))
+def test_blocks_of_touching_bookings_give_the_starts_of_one_interval_per_booking(
+    seed, chunk, monkeypatch
+):
     """Saturated bursts (bookings touch and merge into blocks), requests behind and ahead of
     the latest one, quiet hours that make the calendar forget, and requests that land on the
     forgotten part of a block afterwards."""
+    monkeypatch.setattr(channel, "CHUNK", chunk)
     rng = random.Random(seed)
     blocks, reference = DataChannel("downlink"), _OneIntervalPerBooking()
     t = 0.0
@@ -93,7 +100,7 @@ def test_blocks_of_touching_bookings_give_the_starts_of_one_interval_per_booking
         ask = t + rng.choice([0.0, 0.0, -rng.uniform(0, 5000), rng.uniform(0, 600)])
         air = rng.choice([0.25, 0.5, 1.5, rng.uniform(0.01, 3.0)])
         assert blocks.book(ask, air) == reference.book(ask, air)
-    assert len(blocks._starts) < len(reference.starts)  # blocks did form
+    assert blocks.blocks() < len(reference.starts)  # blocks did form
 
 
 @pytest.mark.parametrize("rho", [0.3, 0.7])
