@@ -499,8 +499,8 @@ class Cmi6140:
         for t, kind, item in tl.sorted():
             if kind != SERVER and not verbose and kind not in MESSAGE_KINDS:
                 continue
-            if t > self.world.now:
-                yield self.world.timeout(t - self.world.now)
+            if t > self.world.now:  # World.sleep: no SimPy event when nothing else comes first
+                yield from self.world.sleep(t - self.world.now)
             if kind == SERVER:
                 if item.get("data") is not None:
                     self.at_server |= self._in_flight
@@ -508,7 +508,7 @@ class Cmi6140:
             else:
                 self.world.emit(item)
         if t_end > self.world.now:
-            yield self.world.timeout(t_end - self.world.now)
+            yield from self.world.sleep(t_end - self.world.now)
 
     # -- mobile-terminated requests (RADIO-NBIOT §8 anchor 4) ---------------------------------
     def mobile_terminated(
