@@ -58,6 +58,17 @@ class _Chunk:
         self.maxgap = max(map(operator.sub, s[1:], e[:-1]), default=float("-inf"))
 
 
+def _gap(ch: _Chunk, j: int) -> float:
+    """The gap after block ``j`` of ``ch`` inside it (-inf after its last block)."""
+    return ch.starts[j + 1] - ch.ends[j] if j + 1 < len(ch.starts) else float("-inf")
+
+
+def _shrunk(ch: _Chunk, old_gap: float) -> None:
+    """A gap of ``ch`` that was ``old_gap`` shrank or went: recompute if it was the largest."""
+    if old_gap >= ch.maxgap:
+        ch.update()
+
+
 @dataclass
 class DataChannel:
     """Booked intervals of one direction's data channel; ``name`` for reports."""
@@ -131,30 +142,40 @@ class DataChannel:
             nc = ni = -1
         after = pc >= 0 and chunks[pc].ends[pi] == start
         before = nc >= 0 and chunks[nc].starts[ni] == end
+        # A booking only shrinks or removes gaps inside a chunk, except a block added at a
+        # chunk's edge: ``maxgap`` is recomputed when the gap that changed may have been it.
         if after and before:  # fills the gap between two blocks exactly: one block
             prev, nxt = chunks[pc], chunks[nc]
+            gone = _gap(nxt, ni) if pc != nc else end - start
             prev.ends[pi] = nxt.ends[ni]
             prev.pieces[pi].append(end)
             prev.pieces[pi] += nxt.pieces[ni]
             del nxt.starts[ni], nxt.ends[ni], nxt.pieces[ni]
-            prev.update()
+            _shrunk(nxt, gone)
             self._settle(nc)
         elif after:
             prev = chunks[pc]
+            gap = _gap(prev, pi)
             prev.ends[pi] = end
             prev.pieces[pi].append(end)
-            prev.update()
+            _shrunk(prev, gap)
         elif before:
             nxt = chunks[nc]
+            gap = _gap(nxt, ni - 1) if ni else float("-inf")
             nxt.starts[ni] = start
             nxt.pieces[ni].insert(0, end)
-            nxt.update()
+            _shrunk(nxt, gap)
             self._firsts[nc] = nxt.starts[0]
         else:
+            n = len(ch.starts)
+            gap = _gap(ch, i - 1) if 0 < i < n else float("-inf")
             ch.starts.insert(i, start)
             ch.ends.insert(i, end)
             ch.pieces.insert(i, [end])
-            ch.update()
+            if i == 0 or i == n:  # a new gap at the chunk's edge (not a split one)
+                ch.maxgap = max(ch.maxgap, _gap(ch, 0 if i == 0 else n - 1))
+            else:
+                _shrunk(ch, gap)
             self._settle(c)
 
     def _settle(self, c: int) -> None:
