@@ -10,8 +10,12 @@ import random
 import pytest
 
 from simulator.core.world import World
+from simulator.nbiot.config import ModuleConfig
+from simulator.nbiot.module import Cmi6140, MeterProfile
+from simulator.nbiot.payload import PayloadError
 from simulator.nbiot.runner import build
 from simulator.nbiot.scenario_model import NbiotScenario
+from simulator.nbiot.server import NbiotServer
 
 
 def _scenario(rng: random.Random, detail: str) -> NbiotScenario:
@@ -58,3 +62,22 @@ def test_lazy_readouts_give_the_same_modules_as_the_event_path(case):
     rng.setstate(state)
     lazy = _modules(_scenario(rng, "off"))
     assert lazy == event
+
+
+@pytest.mark.parametrize(
+    "meter", [MeterProfile(power_w=40_000), MeterProfile(energy0_kwh=2**31 - 30)]
+)
+def test_a_register_out_of_range_fails_the_same_on_the_sized_path(meter):
+    """Statistics-only packs are sized, not encoded, but a register that does not fit its
+    M-Bus record (power INT16 from the start; energy INT32 after about six hours at 5 kW)
+    still stops the run with the encoder's error, as on the event path."""
+    errors = []
+    for detail in ("message", "off"):
+        world = World(3)
+        server = NbiotServer(world, detail=detail)
+        cfg = ModuleConfig(readout_interval_min=60, transmit_interval_min=60, transmit_delay_min=0)
+        Cmi6140(world, 7, server, config=cfg, detail=detail, meter=meter)
+        with pytest.raises(PayloadError) as err:
+            world.run(30 * 3600)
+        errors.append((str(err.value), world.now))
+    assert errors[0] == errors[1]

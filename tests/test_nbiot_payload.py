@@ -182,10 +182,10 @@ def test_senml_size_without_encoding_is_the_encoded_length(meter_id, seconds, fm
     ]
     fields = ("energy_kwh",) if later else None
     data = payload.encode_senml_cbor(rs, utc_offset_min=offset, fmt=fmt, later_fields=fields)
-    shift = timedelta(minutes=offset)
+    origin = payload.utc_origin(offset)
     first = payload.encode_mbus_records(rs[0], fmt=fmt)
     rest = payload.encode_mbus_records(rs[0], fmt=fmt, fields=fields)
-    times = [payload.utc_unix(r, shift) for r in rs]
+    times = [payload.utc_unix(r, origin) for r in rs]
     assert payload.senml_cbor_size(meter_id, times, len(first), len(rest)) == len(data)
 
 

@@ -208,6 +208,7 @@ class Cmi6140:
         self._lazy = detail == "off"
         self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
+        self._fits: dict[tuple, list] = {}  # see _senml_size
         if start:
             if not self._lazy:
                 world.process(self._readout_loop())
@@ -427,15 +428,32 @@ class Cmi6140:
         return payload.encode_json(_full(batch)[0], **kw)
 
     def _senml_size(self, batch: list, kw: dict) -> _Unencoded | None:
-        """A statistics-only run's pack, sized and not built (nobody decodes it): the records
+        """A statistics-only run's pack, sized and not built (nobody decodes it). The records
         of the first and the last readout are encoded for real, which gives the records' size
-        and, registers being monotonic in time, any out-of-range error. ``None``: encode it."""
-        ends = _full([batch[0], batch[-1]])
+        and any out-of-range error: the registers are monotonic in time, so every readout
+        between two that encode does too, and the world times already covered are kept
+        (``_fits``) so that a day's pack usually encodes nothing. ``None``: encode it."""
+        layout = (kw["fmt"], kw["pulse_inputs"])
+        fits = self._fits.get(layout)  # [earliest, latest world time that encode, size]
         try:
-            records = [payload.encode_mbus_records(r, **_records_kw(kw)) for r in ends]
-            shift = timedelta(minutes=kw["utc_offset_min"])
-            times = [payload.utc_unix(r, shift) for r in batch]
-            return _Unencoded(payload.senml_cbor_size(self.meter_id, times, *map(len, records)))
+            for r in (batch[0], batch[-1]):
+                lazy = isinstance(r, _LazyReadout)
+                if lazy and fits is not None and fits[0] <= r.t <= fits[1]:
+                    continue
+                size = len(payload.encode_mbus_records(_full([r])[0], **_records_kw(kw)))
+                if not lazy:
+                    continue  # a time-sync readout: not on the time line kept here
+                if fits is None:
+                    fits = self._fits[layout] = [r.t, r.t, size]
+                else:
+                    fits[0], fits[1] = min(fits[0], r.t), max(fits[1], r.t)
+            if fits is None:  # no scheduled readout yet: size the records of the first
+                size = len(payload.encode_mbus_records(_full(batch)[0], **_records_kw(kw)))
+            else:
+                size = fits[2]
+            origin = payload.utc_origin(kw["utc_offset_min"])
+            times = [payload.utc_unix(r, origin) for r in batch]
+            return _Unencoded(payload.senml_cbor_size(self.meter_id, times, size, size))
         except payload.PayloadError:
             return None  # the encoder raises the same error, for the readout it names
 

@@ -331,10 +331,15 @@ def decode_mbus_message(data: bytes) -> tuple[str, DecodedReadout]:
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
-def utc_unix(r: Readout, shift: timedelta) -> int:
-    """UNIX seconds of ``r.utc_time(offset)`` (``shift`` = the offset as a timedelta): the
-    same timedelta to the epoch as ``timestamp()``, without building the aware datetime."""
-    return int((r.local_time - shift - _EPOCH_NAIVE).total_seconds())
+def utc_origin(utc_offset_min: int) -> datetime:
+    """The meter time (naive) of the UNIX epoch for a UTC offset (min): see :func:`utc_unix`."""
+    return _EPOCH_NAIVE + timedelta(minutes=utc_offset_min)
+
+
+def utc_unix(r: Readout, origin: datetime) -> int:
+    """UNIX seconds of ``r.utc_time(offset)``, ``origin`` = :func:`utc_origin` of the offset:
+    the same timedelta to the epoch as ``timestamp()``, without building the aware datetime."""
+    return int((r.local_time - origin).total_seconds())
 
 
 def encode_senml_cbor(
@@ -356,8 +361,8 @@ def encode_senml_cbor(
     if not readouts:
         raise PayloadError("a SenML pack needs at least one readout")
     first = readouts[0]
-    shift = timedelta(minutes=utc_offset_min)
-    base = utc_unix(first, shift)
+    origin = utc_origin(utc_offset_min)
+    base = utc_unix(first, origin)
     pack: list[dict[int, Any]] = [
         {
             BN: f"{first.meter_id:08d}",
@@ -374,7 +379,7 @@ def encode_senml_cbor(
             )
         pack.append(
             {
-                T: utc_unix(r, shift) - base,
+                T: utc_unix(r, origin) - base,
                 VD: encode_mbus_records(
                     r, fmt=fmt, info_bits=info_bits, fields=later_fields, pulse_inputs=pulse_inputs
                 ),
