@@ -50,6 +50,8 @@ from simulator.nbiot.paging import PagingSchedule
 from simulator.nbiot.server import NbiotServer
 
 _MICROSECOND = timedelta(microseconds=1)
+#: How far ahead a statistics-only module checks that its registers still fit their records.
+_PROBE_S = 30 * 86400.0
 
 #: Module events traced at every detail level except "off" (the rest only with "datagram").
 MESSAGE_KINDS = frozenset({"nbiot.mt_delivered"})
@@ -447,6 +449,16 @@ class Cmi6140:
                     fits = self._fits[layout] = [r.t, r.t, size]
                 else:
                     fits[0], fits[1] = min(fits[0], r.t), max(fits[1], r.t)
+                if r.t == fits[1]:  # time moves on: vouch for the next 30 days in one probe
+                    probe = r.t + _PROBE_S
+                    regs = payload.Readout(
+                        self.meter_id, r.local_time, *self._meter_registers(probe)
+                    )
+                    try:
+                        payload.encode_mbus_records(regs, **_records_kw(kw))
+                        fits[1] = probe
+                    except payload.PayloadError:
+                        pass  # a register leaves its range before then: check each pack
             if fits is None:  # no scheduled readout yet: size the records of the first
                 size = len(payload.encode_mbus_records(_full(batch)[0], **_records_kw(kw)))
             else:
