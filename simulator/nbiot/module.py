@@ -316,7 +316,7 @@ class Cmi6140:
         if not self._lazy:
             return
         interval = self.config.readout_interval_min
-        if 1440 % interval == 0:
+        if 1440 % interval == 0 and _on_grid(self._lazy_slot, interval):
             self._catch_up_grid(until, inclusive, interval)
             return
         while True:
@@ -922,6 +922,13 @@ class _Unencoded:
 
     def __len__(self) -> int:
         return self.size
+
+
+def _on_grid(local: datetime, interval_min: int) -> bool:
+    """``local`` is a multiple of the interval from its midnight (not so after the interval
+    was reconfigured: the next slot then snaps to the new grid, :func:`.schedule.next_slot`)."""
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (local - midnight) % timedelta(minutes=interval_min) == timedelta(0)
 
 
 def _full(batch: list[payload.Readout | _LazyReadout]) -> list[payload.Readout]:
