@@ -3,6 +3,7 @@ and a loaded cell that shows queueing delay and saturation instead of unlimited 
 
 from __future__ import annotations
 
+import bisect
 import random
 import statistics
 import textwrap
@@ -10,6 +11,7 @@ import textwrap
 import pytest
 
 from simulator.devices.skeleton import RunOptions, run_scenario
+from simulator.nbiot import channel
 from simulator.nbiot.channel import DataChannel
 from simulator.scenario import load_toml
 
@@ -23,6 +25,82 @@ def test_bookings_never_overlap_and_fill_gaps_left_ahead():
     assert ch.book(14.0, 3.0) == 25.0  # no gap of 3 s before 25
     assert ch.waits == [0.0, 1.0, 0.0, 0.0, 11.0]
     assert ch.utilisation(100.0) == pytest.approx(0.15)
+
+
+class _OneIntervalPerBooking:
+    """The calendar as it was before blocks (e54b894): one sorted interval per booking, the
+    gap search walks them one by one. The reference the block calendar must agree with."""
+
+    def __init__(self) -> None:
+        self.starts: list[float] = []
+        self.ends: list[float] = []
+        self.latest = 0.0
+
+    def book(self, t: float, air_s: float) -> float:
+        i = bisect.bisect_right(self.starts, t)
+        start = t
+        if i > 0 and self.ends[i - 1] > start:
+            start = self.ends[i - 1]
+        while i < len(self.starts) and self.starts[i] < start + air_s:
+            start = max(start, self.ends[i])
+            i += 1
+        self.starts.insert(i, start)
+        self.ends.insert(i, start + air_s)
+        if t > self.latest + 3600.0:
+            k = bisect.bisect_left(self.ends, t - 3600.0)
+            del self.starts[:k], self.ends[:k]
+        self.latest = max(self.latest, t)
+        return start
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 64])
+def test_each_way_a_booking_joins_blocks_and_forgetting_inside_a_block(chunk, monkeypatch):
+    monkeypatch.setattr(channel, "CHUNK", chunk)  # small chunks: every case crosses one
+    ch, ref = DataChannel("downlink"), _OneIntervalPerBooking()
+    steps = [
+        ((0.0, 1.0), 0.0),
+        ((3.0, 1.0), 3.0),
+        ((2.0, 1.0), 2.0),  # touches the block after: [2, 4)
+        ((2.5, 0.5), 4.0),  # ... so 2.5 is busy
+        ((1.0, 1.0), 1.0),  # fills the gap exactly: one block [0, 4.5)
+        ((0.5, 0.1), 4.5),
+        ((100.0, 50.0), 100.0),
+        ((100.0, 4950.0), 150.0),  # touches the block before: [100, 5100), ends 150 and 5100
+        ((3800.0, 1.0), 5100.0),  # an hour after every request: forget what ended before 200
+        ((110.0, 20.0), 110.0),  # the booking that ended at 150 is forgotten, as before
+        ((9000.0, 10.0), 9000.0),
+        ((9020.0, 10.0), 9020.0),
+        ((9030.0, 10.0), 9030.0),  # [9020, 9040) with two bookings
+        ((9010.0, 10.0), 9010.0),  # fills [9010, 9020): one block of four bookings
+        ((12636.0, 1.0), 12636.0),  # forget the three that ended before 9036
+        ((9022.0, 5.0), 9022.0),
+    ]
+    for (t, air), start in steps:
+        assert ch.book(t, air) == ref.book(t, air) == start
+
+
+@pytest.mark.parametrize("chunk", [2, 64])
+@pytest.mark.parametrize("seed", range(8))
+def test_blocks_of_touching_bookings_give_the_starts_of_one_interval_per_booking(
+    seed, chunk, monkeypatch
+):
+    """Saturated bursts (bookings touch and merge into blocks), requests behind and ahead of
+    the latest one, quiet hours that make the calendar forget, and requests that land on the
+    forgotten part of a block afterwards."""
+    monkeypatch.setattr(channel, "CHUNK", chunk)
+    rng = random.Random(seed)
+    blocks, reference = DataChannel("downlink"), _OneIntervalPerBooking()
+    t = 0.0
+    for _ in range(3000):
+        r = rng.random()
+        if r < 0.01:
+            t += rng.uniform(3600.0, 4500.0)  # a quiet spell: the next request forgets ...
+        elif r < 0.8:
+            t += rng.expovariate(4.0)  # ... while a burst (faster than service) still queues
+        ask = t + rng.choice([0.0, 0.0, -rng.uniform(0, 5000), rng.uniform(0, 600)])
+        air = rng.choice([0.25, 0.5, 1.5, rng.uniform(0.01, 3.0)])
+        assert blocks.book(ask, air) == reference.book(ask, air)
+    assert blocks.blocks() < len(reference.starts)  # blocks did form
 
 
 @pytest.mark.parametrize("rho", [0.3, 0.7])

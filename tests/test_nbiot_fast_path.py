@@ -10,8 +10,13 @@ import random
 import pytest
 
 from simulator.core.world import World
+from simulator.nbiot import schedule
+from simulator.nbiot.config import ModuleConfig
+from simulator.nbiot.module import Cmi6140, MeterProfile
+from simulator.nbiot.payload import PayloadError
 from simulator.nbiot.runner import build
 from simulator.nbiot.scenario_model import NbiotScenario
+from simulator.nbiot.server import NbiotServer
 
 
 def _scenario(rng: random.Random, detail: str) -> NbiotScenario:
@@ -58,3 +63,44 @@ def test_lazy_readouts_give_the_same_modules_as_the_event_path(case):
     rng.setstate(state)
     lazy = _modules(_scenario(rng, "off"))
     assert lazy == event
+
+
+@pytest.mark.parametrize(
+    "meter", [MeterProfile(power_w=40_000), MeterProfile(energy0_kwh=2**31 - 30)]
+)
+def test_a_register_out_of_range_fails_the_same_on_the_sized_path(meter):
+    """Statistics-only packs are sized, not encoded, but a register that does not fit its
+    M-Bus record (power INT16 from the start; energy INT32 after about six hours at 5 kW)
+    still stops the run with the encoder's error, as on the event path."""
+    errors = []
+    for detail in ("message", "off"):
+        world = World(3)
+        server = NbiotServer(world, detail=detail)
+        cfg = ModuleConfig(readout_interval_min=60, transmit_interval_min=60, transmit_delay_min=0)
+        Cmi6140(world, 7, server, config=cfg, detail=detail, meter=meter)
+        with pytest.raises(PayloadError) as err:
+            world.run(30 * 3600)
+        errors.append((str(err.value), world.now))
+    assert errors[0] == errors[1]
+
+
+def test_lazy_slots_follow_next_slot_after_the_interval_is_reconfigured():
+    """The lazy path counts a day-dividing grid by adding the interval; a slot left on the
+    old grid by a reconfiguration (60 -> 45 min: 02:00 is not on the 45-min grid) must
+    still be followed by schedule.next_slot's slots, as lazy readouts did before."""
+    world = World(5)
+    m = Cmi6140(world, 9, NbiotServer(world, detail="off"), detail="off", start=False)
+    m.catch_up(1.5 * 3600)  # 01:00 taken; the next slot is 02:00
+    m.store.write("readout_interval_min", 45)
+    m.catch_up(6 * 3600)
+    slot, expected = m.unsent[0].local_time, []
+    while len(expected) < len(m.unsent):
+        expected.append(slot)
+        slot = schedule.next_slot(slot, 60 if slot.hour < 2 else 45)
+    assert [r.local_time for r in m.unsent] == expected
+    assert [r.local_time.strftime("%H:%M") for r in m.unsent][:4] == [
+        "01:00",
+        "02:00",
+        "02:15",
+        "03:00",
+    ]

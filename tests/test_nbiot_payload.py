@@ -4,12 +4,12 @@ pymeterbus, the JSON messages and the UTC offset examples (seed 001 §7.3.1, §7
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import cbor2
 import meterbus
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from simulator.nbiot import payload
@@ -153,6 +153,40 @@ def test_senml_round_trip(values, utc_offset, fmt):
     back = payload.decode_senml_cbor(data)
     assert [b.registers for b in back] == [payload.registers_of(r, fmt=fmt) for r in rs]
     assert [b.utc_time for b in back] == [r.utc_time(utc_offset) for r in rs]
+
+
+#: offsets (s) on both sides of every CBOR head size (RFC 8949 §3: 1, 2, 3, 5, 9 bytes)
+_CBOR_EDGES = (23, 24, 255, 256, 65535, 65536, 2**32 - 1, 2**32, -24, -25, -256, -257, -65537)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(0, 10**12),
+    st.lists(st.one_of(st.sampled_from(_CBOR_EDGES), st.integers(-(10**7), 10**10)), max_size=30),
+    st.sampled_from(payload.FORMATS),
+    st.integers(-720, 720),
+    st.booleans(),
+)
+@example(12345678, list(_CBOR_EDGES), "standard", 0, False)
+@example(12345678, [0] * 22, "standard", 0, False)  # array of 23 + 1 entries: a 2-byte head
+@example(1, [0] * 23, "extended", 0, True)
+def test_senml_size_without_encoding_is_the_encoded_length(meter_id, seconds, fmt, offset, later):
+    """Statistics-only fleets size their packs (payload.senml_cbor_size) instead of encoding
+    them: the size must be the encoder's, whatever the meter id length and however far the
+    readouts lie apart (offsets of every CBOR head size, negative too)."""
+    t0 = datetime(2026, 1, 5)
+    seconds = [0, *seconds]  # the offsets from the first readout are the seconds
+    rs = [
+        Readout(meter_id, t0 + timedelta(seconds=s), energy_kwh=abs(s) % 2**31, seq=i)
+        for i, s in enumerate(seconds)
+    ]
+    fields = ("energy_kwh",) if later else None
+    data = payload.encode_senml_cbor(rs, utc_offset_min=offset, fmt=fmt, later_fields=fields)
+    origin = payload.utc_origin(offset)
+    first = payload.encode_mbus_records(rs[0], fmt=fmt)
+    rest = payload.encode_mbus_records(rs[0], fmt=fmt, fields=fields)
+    times = [payload.utc_unix(r, origin) for r in rs]
+    assert payload.senml_cbor_size(meter_id, times, len(first), len(rest)) == len(data)
 
 
 @settings(max_examples=60, deadline=None)

@@ -17,14 +17,56 @@ Model (bench, documented in docs/nbiot.md "Shared capacity"):
   time over the run is the utilisation.
 
 Modules compute their timelines ahead of the simulation clock (see :mod:`.network`), so a
-booking can fall between earlier bookings: the calendar keeps the booked intervals sorted and
-forgets intervals an hour behind the latest request to keep memory flat.
+booking can fall between earlier bookings: the calendar keeps the booked time sorted and
+forgets bookings that ended an hour before a request that comes more than an hour after every
+earlier one, to keep memory flat.
+
+Bookings that touch (one ends exactly where the next starts: what a saturated carrier makes,
+each datagram starting when the one before it ends) are kept as one block, and the blocks are
+kept in chunks of at most ``2 x CHUNK`` that know their largest inner gap, so finding a gap
+skips a busy hour in a few steps instead of walking thousands of bookings (issue 17's
+50,000-module cell). The first gap is a property of the booked time only, so this gives the
+same starts as one interval per booking; each block keeps its bookings' ends so that
+forgetting old bookings removes exactly what it removed before (``tests/test_nbiot_channel.py``
+checks both against the one-interval-per-booking calendar).
 """
 
 from __future__ import annotations
 
 import bisect
+import operator
 from dataclasses import dataclass, field
+
+#: Blocks per chunk (split at twice this): the gap search walks at most one chunk's blocks
+#: one by one, then skips whole chunks whose inner gaps are all too short.
+CHUNK = 64
+
+
+class _Chunk:
+    """Consecutive blocks: their starts, ends, the ends of each block's bookings, and the
+    largest gap between two of its blocks (-inf with one block)."""
+
+    __slots__ = ("starts", "ends", "pieces", "maxgap")
+
+    def __init__(self, starts: list[float], ends: list[float], pieces: list[list[float]]):
+        self.starts, self.ends, self.pieces = starts, ends, pieces
+        self.maxgap = float("-inf")
+        self.update()
+
+    def update(self) -> None:
+        s, e = self.starts, self.ends
+        self.maxgap = max(map(operator.sub, s[1:], e[:-1]), default=float("-inf"))
+
+
+def _gap(ch: _Chunk, j: int) -> float:
+    """The gap after block ``j`` of ``ch`` inside it (-inf after its last block)."""
+    return ch.starts[j + 1] - ch.ends[j] if j + 1 < len(ch.starts) else float("-inf")
+
+
+def _shrunk(ch: _Chunk, old_gap: float) -> None:
+    """A gap of ``ch`` that was ``old_gap`` shrank or went: recompute if it was the largest."""
+    if old_gap >= ch.maxgap:
+        ch.update()
 
 
 @dataclass
@@ -34,29 +76,141 @@ class DataChannel:
     name: str
     busy_s: float = 0.0  # booked air time
     waits: list[float] = field(default_factory=list)  # queueing delay per booking (s)
-    _starts: list[float] = field(default_factory=list)
-    _ends: list[float] = field(default_factory=list)
+    _chunks: list[_Chunk] = field(default_factory=list)
+    _firsts: list[float] = field(default_factory=list)  # each chunk's first start
     _latest: float = 0.0
 
+    def blocks(self) -> int:
+        """Blocks of touching bookings held now."""
+        return sum(len(c.starts) for c in self._chunks)
+
     def book(self, t: float, air_s: float) -> float:
-        """Book ``air_s`` carrier-seconds from the first free gap at or after ``t``; returns
-        the start (s). Bookings never overlap, so starts and ends are both sorted."""
-        i = bisect.bisect_right(self._starts, t)
-        start = t
-        if i > 0 and self._ends[i - 1] > start:
-            start = self._ends[i - 1]
-        while i < len(self._starts) and self._starts[i] < start + air_s:
-            start = max(start, self._ends[i])
-            i += 1
-        self._starts.insert(i, start)
-        self._ends.insert(i, start + air_s)
+        """Book ``air_s`` (> 0) carrier-seconds from the first free gap at or after ``t``;
+        returns the start (s). Bookings never overlap, so starts and ends are both sorted."""
+        start = self._place(t, air_s)
         self.busy_s += air_s
         self.waits.append(start - t)
-        if t > self._latest + 3600.0:  # forget what ended an hour before this request
-            k = bisect.bisect_left(self._ends, t - 3600.0)
-            del self._starts[:k], self._ends[:k]
+        if t > self._latest + 3600.0:
+            self._forget(t - 3600.0)
         self._latest = max(self._latest, t)
         return start
+
+    def _place(self, t: float, air_s: float) -> float:
+        chunks = self._chunks
+        if not chunks:
+            chunks.append(_Chunk([t], [t + air_s], [[t + air_s]]))
+            self._firsts.append(t)
+            return t
+        c = max(0, bisect.bisect_right(self._firsts, t) - 1)
+        ch = chunks[c]
+        i = bisect.bisect_right(ch.starts, t)
+        start = t
+        if i > 0 and ch.ends[i - 1] > start:
+            start = ch.ends[i - 1]
+        while True:  # the first gap: one block at a time in this chunk, chunks at a time after
+            starts = ch.starts
+            n = len(starts)
+            if i == 0 and c > 0 and n and starts[0] < start + air_s and ch.maxgap < air_s:
+                start = max(start, ch.ends[-1])  # every inner gap is too short
+                i = n
+            while i < n and starts[i] < start + air_s:
+                start = max(start, ch.ends[i])
+                i += 1
+            if i < n or c + 1 == len(chunks):
+                break
+            c, i = c + 1, 0
+            ch = chunks[c]
+        self._insert(c, i, start, start + air_s)
+        return start
+
+    def _insert(self, c: int, i: int, start: float, end: float) -> None:
+        """Book [start, end) before block ``i`` of chunk ``c`` (after every block: i = len)."""
+        chunks = self._chunks
+        ch = chunks[c]
+        # the neighbours: the block before (this chunk or the previous) and the one after
+        if i > 0:
+            pc, pi = c, i - 1
+        elif c > 0:
+            pc, pi = c - 1, len(chunks[c - 1].starts) - 1
+        else:
+            pc = pi = -1
+        if i < len(ch.starts):
+            nc, ni = c, i
+        elif c + 1 < len(chunks):
+            nc, ni = c + 1, 0
+        else:
+            nc = ni = -1
+        after = pc >= 0 and chunks[pc].ends[pi] == start
+        before = nc >= 0 and chunks[nc].starts[ni] == end
+        # A booking only shrinks or removes gaps inside a chunk, except a block added at a
+        # chunk's edge: ``maxgap`` is recomputed when the gap that changed may have been it.
+        if after and before:  # fills the gap between two blocks exactly: one block
+            prev, nxt = chunks[pc], chunks[nc]
+            gone = _gap(nxt, ni) if pc != nc else end - start
+            prev.ends[pi] = nxt.ends[ni]
+            prev.pieces[pi].append(end)
+            prev.pieces[pi] += nxt.pieces[ni]
+            del nxt.starts[ni], nxt.ends[ni], nxt.pieces[ni]
+            _shrunk(nxt, gone)
+            self._settle(nc)
+        elif after:
+            prev = chunks[pc]
+            gap = _gap(prev, pi)
+            prev.ends[pi] = end
+            prev.pieces[pi].append(end)
+            _shrunk(prev, gap)
+        elif before:
+            nxt = chunks[nc]
+            gap = _gap(nxt, ni - 1) if ni else float("-inf")
+            nxt.starts[ni] = start
+            nxt.pieces[ni].insert(0, end)
+            _shrunk(nxt, gap)
+            self._firsts[nc] = nxt.starts[0]
+        else:
+            n = len(ch.starts)
+            gap = _gap(ch, i - 1) if 0 < i < n else float("-inf")
+            ch.starts.insert(i, start)
+            ch.ends.insert(i, end)
+            ch.pieces.insert(i, [end])
+            if i == 0 or i == n:  # a new gap at the chunk's edge (not a split one)
+                ch.maxgap = max(ch.maxgap, _gap(ch, 0 if i == 0 else n - 1))
+            else:
+                _shrunk(ch, gap)
+            self._settle(c)
+
+    def _settle(self, c: int) -> None:
+        """Chunk ``c`` changed size: drop it when empty, split it when too big."""
+        ch = self._chunks[c]
+        if not ch.starts:
+            del self._chunks[c], self._firsts[c]
+            return
+        self._firsts[c] = ch.starts[0]
+        if len(ch.starts) > 2 * CHUNK:
+            half = len(ch.starts) // 2
+            tail = _Chunk(ch.starts[half:], ch.ends[half:], ch.pieces[half:])
+            del ch.starts[half:], ch.ends[half:], ch.pieces[half:]
+            ch.update()
+            self._chunks.insert(c + 1, tail)
+            self._firsts.insert(c + 1, tail.starts[0])
+
+    def _forget(self, before: float) -> None:
+        """Drop the bookings that ended before ``before`` (s); a block that straddles it
+        keeps its later bookings and starts where the last dropped one ended (they touch)."""
+        chunks = self._chunks
+        while chunks and chunks[0].ends[-1] < before:
+            del chunks[0], self._firsts[0]
+        if not chunks:
+            return
+        ch = chunks[0]
+        k = bisect.bisect_left(ch.ends, before)
+        del ch.starts[:k], ch.ends[:k], ch.pieces[:k]
+        block = ch.pieces[0]
+        j = bisect.bisect_left(block, before)
+        if j:
+            ch.starts[0] = block[j - 1]
+            del block[:j]
+        ch.update()
+        self._firsts[0] = ch.starts[0]
 
     def utilisation(self, duration_s: float) -> float:
         """Booked air time over ``duration_s`` (0..1; above 1 when bookings run past it)."""

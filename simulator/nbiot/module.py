@@ -55,6 +55,10 @@ from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
 from simulator.nbiot.server import NbiotServer
 
+_MICROSECOND = timedelta(microseconds=1)
+#: How far ahead a statistics-only module checks that its registers still fit their records.
+_PROBE_S = 30 * 86400.0
+
 #: Module events traced at every detail level except "off" (the rest only with "datagram").
 MESSAGE_KINDS = frozenset({"nbiot.mt_delivered", "nbiot.bootstrap_op", "nbiot.bootstrap"})
 
@@ -97,6 +101,25 @@ class MeterProfile:
     cooling_w: int = 0
     pulse_a_per_h: int = 0
     pulse_b_per_h: int = 0
+
+
+class _LazyReadout:
+    """A scheduled readout of a statistics-only run: its ``seq``, meter time ``local_time``
+    and world time ``t`` (s). The registers are a function of ``t``, computed when read
+    (as :class:`.payload.Readout` attributes), so a fleet stores no registers it never sends."""
+
+    __slots__ = ("seq", "local_time", "t", "_module")
+
+    def __init__(self, seq: int, local_time: datetime, t: float, module: Cmi6140) -> None:
+        self.seq, self.local_time, self.t, self._module = seq, local_time, t, module
+
+    def readout(self) -> payload.Readout:
+        """The full readout, as the readout loop would have stored it."""
+        m = self._module
+        return payload.Readout(m.meter_id, self.local_time, *m._meter_registers(self.t), self.seq)
+
+    def __getattr__(self, name: str) -> Any:  # registers and meter_id, as payload.Readout
+        return getattr(self.readout(), name)
 
 
 class Cmi6140:
@@ -164,7 +187,7 @@ class Cmi6140:
         self.link = self.radio
         self._rng_tx = world.rng(f"{self.name}/tx_delay")
         self._rng_coap = world.rng(f"{self.name}/coap")
-        self.unsent: list[payload.Readout] = []
+        self.unsent: list[payload.Readout | _LazyReadout] = []
         self.produced = 0
         self.sent = 0
         self.expired = 0  # dropped by max age (the module's own count, §7.3.4)
@@ -211,6 +234,7 @@ class Cmi6140:
         self._lazy = detail == "off"
         self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
+        self._fits: dict[tuple, list] = {}  # see _senml_size
         if start:
             if not self._lazy:
                 world.process(self._readout_loop())
@@ -273,25 +297,31 @@ class Cmi6140:
         return max(0, round(100 - 100 * used / (self.power.battery_wh * 3600)))
 
     # -- readouts -----------------------------------------------------------------------------
-    def _meter_registers(self, t: float) -> dict[str, int]:
+    def _meter_registers(self, t: float) -> tuple[int, ...]:
+        """The registers at world time ``t`` (s) in :class:`.payload.Readout` field order,
+        ``energy_kwh`` to ``pulse_b`` (tariffs and missing time are 0 here)."""
         m = self.meter
         hours = t / 3600.0
-        return {
-            "energy_kwh": m.energy0_kwh + int(m.power_w * hours / 1000),
-            "volume_dl": m.volume0_dl + int(m.flow_lph * hours / 100),
-            "power_w": m.power_w,
-            "flow_lph": m.flow_lph,
-            "forward_dc": m.forward_dc,
-            "return_dc": m.return_dc,
-            "error_flags": 0,
-            "cooling_kwh": int(m.cooling_w * hours / 1000),
-            "pulse_a": int(m.pulse_a_per_h * hours),
-            "pulse_b": int(m.pulse_b_per_h * hours),
-        }
+        return (
+            m.energy0_kwh + int(m.power_w * hours / 1000),
+            m.volume0_dl + int(m.flow_lph * hours / 100),
+            m.power_w,
+            m.flow_lph,
+            m.forward_dc,
+            m.return_dc,
+            0,  # error_flags
+            0,  # tariff2_wh
+            0,  # tariff3_wh
+            0,  # missing_time_h
+            int(m.cooling_w * hours / 1000),
+            int(m.pulse_a_per_h * hours),
+            int(m.pulse_b_per_h * hours),
+        )
 
     def _readout(self, local: datetime, reason: str, at: float | None = None) -> payload.Readout:
         t = self.world.now if at is None else at
-        r = payload.Readout(self.meter_id, local, seq=self._seq, **self._meter_registers(t))
+        # positional: a keyword call costs a third more, and a fleet takes millions of these
+        r = payload.Readout(self.meter_id, local, *self._meter_registers(t), self._seq)
         self._seq += 1
         self.produced += 1
         self.unsent.append(r)
@@ -310,14 +340,56 @@ class Cmi6140:
         if not self._lazy:
             return
         interval = self.config.readout_interval_min
+        if 1440 % interval == 0 and _on_grid(self._lazy_slot, interval):
+            self._catch_up_grid(until, inclusive, interval)
+            return
         while True:
             slot_t = self.world_time_of(self._lazy_slot)
             t = self._lazy_t + max(0.0, slot_t - self._lazy_t)  # as SimPy schedules it
             if t > until or (t == until and not inclusive):
                 return
-            self._readout(self._lazy_slot, "schedule", at=t)
+            self._lazy_readout(self._lazy_slot, t)
             self._lazy_t = t
             self._lazy_slot = schedule.next_slot(self._lazy_slot, interval)
+
+    def _catch_up_grid(self, until: float, inclusive: bool, interval: int) -> None:
+        """:meth:`catch_up` for an interval that divides the day: every slot is the previous
+        one plus the interval (``schedule.next_slot`` of a slot on that grid), so its world
+        time is counted in integer microseconds, exactly what :meth:`world_time_of` gives
+        (timedelta arithmetic, ``total_seconds`` = microseconds / 10**6), without datetimes."""
+        step = timedelta(minutes=interval)
+        step_us = interval * 60_000_000
+        slot = self._lazy_slot
+        us = self._world_us(slot)
+        lazy_t = self._lazy_t
+        seq = self._seq
+        append = self.unsent.append
+        try:
+            while True:
+                slot_t = us / 1_000_000
+                t = lazy_t + max(0.0, slot_t - lazy_t)  # as SimPy schedules it
+                if t > until or (t == until and not inclusive):
+                    return
+                append(_LazyReadout(seq, slot, t, self))
+                seq += 1
+                lazy_t = t
+                slot += step
+                us += step_us
+        finally:
+            self.produced += seq - self._seq
+            self._seq = seq
+            self._lazy_t, self._lazy_slot = lazy_t, slot
+
+    def _lazy_readout(self, local: datetime, t: float) -> None:
+        """A scheduled readout of a statistics-only run (no trace event), registers deferred."""
+        self.unsent.append(_LazyReadout(self._seq, local, t, self))
+        self._seq += 1
+        self.produced += 1
+
+    def _world_us(self, local: datetime) -> int:
+        """:meth:`world_time_of` in integer microseconds."""
+        at = (local - timedelta(seconds=self.clock_error_s)).replace(tzinfo=UTC)
+        return (at - self.world.start) // _MICROSECOND
 
     def _readout_loop(self) -> Generator:
         slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
@@ -366,16 +438,60 @@ class Cmi6140:
         chosen = ordered[:n]
         return [chosen[i : i + per] for i in range(0, len(chosen), per)]
 
-    def _encode(self, batch: list[payload.Readout]) -> bytes:
+    def _encode(self, batch: list[payload.Readout | _LazyReadout]) -> bytes | _Unencoded:
         cfg = self.config
         kw = dict(
             utc_offset_min=cfg.utc_offset_min, fmt=cfg.message_format, pulse_inputs=cfg.pulse_inputs
         )
         if cfg.message_encoding == "senml_cbor":
-            return payload.encode_senml_cbor(batch, **kw)
+            if self._lazy and self.server.detail == "off":
+                sized = self._senml_size(batch, kw)
+                if sized is not None:
+                    return sized
+            return payload.encode_senml_cbor(_full(batch), **kw)
         if cfg.message_encoding == "mbus":
-            return payload.encode_mbus_message(batch[0], **kw)
-        return payload.encode_json(batch[0], **kw)
+            return payload.encode_mbus_message(_full(batch)[0], **kw)
+        return payload.encode_json(_full(batch)[0], **kw)
+
+    def _senml_size(self, batch: list, kw: dict) -> _Unencoded | None:
+        """A statistics-only run's pack, sized and not built (nobody decodes it). The records
+        of the first and the last readout are encoded for real, which gives the records' size
+        and any out-of-range error: the registers are monotonic in time, so every readout
+        between two that encode does too, and the world times already covered are kept
+        (``_fits``) so that a day's pack usually encodes nothing. ``None``: encode it."""
+        layout = (kw["fmt"], kw["pulse_inputs"])
+        fits = self._fits.get(layout)  # [earliest, latest world time that encode, size]
+        try:
+            for r in (batch[0], batch[-1]):
+                lazy = isinstance(r, _LazyReadout)
+                if lazy and fits is not None and fits[0] <= r.t <= fits[1]:
+                    continue
+                size = len(payload.encode_mbus_records(_full([r])[0], **_records_kw(kw)))
+                if not lazy:
+                    continue  # a time-sync readout: not on the time line kept here
+                if fits is None:
+                    fits = self._fits[layout] = [r.t, r.t, size]
+                else:
+                    fits[0], fits[1] = min(fits[0], r.t), max(fits[1], r.t)
+                if r.t == fits[1]:  # time moves on: vouch for the next 30 days in one probe
+                    probe = r.t + _PROBE_S
+                    regs = payload.Readout(
+                        self.meter_id, r.local_time, *self._meter_registers(probe)
+                    )
+                    try:
+                        payload.encode_mbus_records(regs, **_records_kw(kw))
+                        fits[1] = probe
+                    except payload.PayloadError:
+                        pass  # a register leaves its range before then: check each pack
+            if fits is None:  # no scheduled readout yet: size the records of the first
+                size = len(payload.encode_mbus_records(_full(batch)[0], **_records_kw(kw)))
+            else:
+                size = fits[2]
+            origin = payload.utc_origin(kw["utc_offset_min"])
+            times = [payload.utc_unix(r, origin) for r in batch]
+            return _Unencoded(payload.senml_cbor_size(self.meter_id, times, size, size))
+        except payload.PayloadError:
+            return None  # the encoder raises the same error, for the readout it names
 
     def _transmission(self, reason: str, planned: datetime | None) -> Generator:
         with self._radio_lock.request() as req:
@@ -437,8 +553,8 @@ class Cmi6140:
         for t, kind, item in tl.sorted():
             if kind != SERVER and not verbose and kind not in MESSAGE_KINDS:
                 continue
-            if t > self.world.now:
-                yield self.world.timeout(t - self.world.now)
+            if t > self.world.now:  # World.sleep: no SimPy event when nothing else comes first
+                yield from self.world.sleep(t - self.world.now)
             if kind == SERVER:
                 if item.get("data") is not None:
                     self.at_server |= self._in_flight
@@ -446,7 +562,7 @@ class Cmi6140:
             else:
                 self.world.emit(item)
         if t_end > self.world.now:
-            yield self.world.timeout(t_end - self.world.now)
+            yield from self.world.sleep(t_end - self.world.now)
 
     # -- mobile-terminated requests (RADIO-NBIOT §8 anchor 4) ---------------------------------
     def mobile_terminated(
@@ -966,3 +1082,28 @@ class Cmi6140:
             "bootstraps_failed": self.bootstraps_failed,
             "energy_j": energy,
         }
+
+
+@dataclass(frozen=True)
+class _Unencoded:
+    """A data message of a statistics-only run: only its size (bytes) is known and needed."""
+
+    size: int
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def _on_grid(local: datetime, interval_min: int) -> bool:
+    """``local`` is a multiple of the interval from its midnight (not so after the interval
+    was reconfigured: the next slot then snaps to the new grid, :func:`.schedule.next_slot`)."""
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return (local - midnight) % timedelta(minutes=interval_min) == timedelta(0)
+
+
+def _full(batch: list[payload.Readout | _LazyReadout]) -> list[payload.Readout]:
+    return [r.readout() if isinstance(r, _LazyReadout) else r for r in batch]
+
+
+def _records_kw(kw: dict) -> dict:
+    return {"fmt": kw["fmt"], "pulse_inputs": kw["pulse_inputs"]}

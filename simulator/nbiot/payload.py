@@ -52,6 +52,7 @@ tests use as the independent check.
 
 from __future__ import annotations
 
+import functools
 import json
 import struct
 from dataclasses import dataclass, field, replace
@@ -194,17 +195,37 @@ def encode_mbus_records(
     ``pulse_inputs`` says what In A and In B count (pulse format). Raises :class:`PayloadError`
     for an unknown format or a register that does not fit its record.
     """
-    out = bytearray()
+    packer, names, headers = _packer(
+        fmt, info_bits, pulse_inputs, None if fields is None else tuple(fields)
+    )
+    try:
+        values = [getattr(r, name) for name in names]
+        return packer.pack(*[x for pair in zip(headers, values, strict=True) for x in pair])
+    except struct.error:
+        pass  # name the record that does not fit, as the record-by-record loop finds it
     for name, header, sfmt in _layout(fmt, info_bits, pulse_inputs):
         if fields is not None and name not in fields:
             continue
         try:
-            out += header + struct.pack(sfmt, getattr(r, name))
+            struct.pack(sfmt, getattr(r, name))
         except struct.error:
             raise PayloadError(
                 f"{name} = {getattr(r, name)} does not fit {sfmt[1:]} (record {header.hex()})"
             ) from None
-    return bytes(out)
+    raise AssertionError("unreachable: the packed records failed but none alone does")
+
+
+@functools.lru_cache(maxsize=64)
+def _packer(
+    fmt: str, info_bits: int, pulse_inputs: tuple[str, str], fields: tuple[str, ...] | None
+) -> tuple[struct.Struct, tuple[str, ...], tuple[bytes, ...]]:
+    """One compiled ``struct`` for a layout's records (header bytes as ``Ns``, then the
+    value): a readout's records in one ``pack`` call instead of one per record."""
+    layout = [
+        rec for rec in _layout(fmt, info_bits, pulse_inputs) if fields is None or rec[0] in fields
+    ]
+    packer = struct.Struct("<" + "".join(f"{len(h)}s{sfmt[1:]}" for _, h, sfmt in layout))
+    return packer, tuple(n for n, _, _ in layout), tuple(h for _, h, _ in layout)
 
 
 def decode_mbus_records(data: bytes, base: int = 0) -> dict[str, int]:
@@ -307,8 +328,18 @@ def decode_mbus_message(data: bytes) -> tuple[str, DecodedReadout]:
 
 
 # -- SenML CBOR -------------------------------------------------------------------------------
-def _unix(dt: datetime) -> int:
-    return int(dt.timestamp())
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+
+
+def utc_origin(utc_offset_min: int) -> datetime:
+    """The meter time (naive) of the UNIX epoch for a UTC offset (min): see :func:`utc_unix`."""
+    return _EPOCH_NAIVE + timedelta(minutes=utc_offset_min)
+
+
+def utc_unix(r: Readout, origin: datetime) -> int:
+    """UNIX seconds of ``r.utc_time(offset)``, ``origin`` = :func:`utc_origin` of the offset:
+    the same timedelta to the epoch as ``timestamp()``, without building the aware datetime."""
+    return int((r.local_time - origin).total_seconds())
 
 
 def encode_senml_cbor(
@@ -330,7 +361,8 @@ def encode_senml_cbor(
     if not readouts:
         raise PayloadError("a SenML pack needs at least one readout")
     first = readouts[0]
-    base = _unix(first.utc_time(utc_offset_min))
+    origin = utc_origin(utc_offset_min)
+    base = utc_unix(first, origin)
     pack: list[dict[int, Any]] = [
         {
             BN: f"{first.meter_id:08d}",
@@ -347,13 +379,65 @@ def encode_senml_cbor(
             )
         pack.append(
             {
-                T: _unix(r.utc_time(utc_offset_min)) - base,
+                T: utc_unix(r, origin) - base,
                 VD: encode_mbus_records(
                     r, fmt=fmt, info_bits=info_bits, fields=later_fields, pulse_inputs=pulse_inputs
                 ),
             }
         )
     return cbor2.dumps(pack)
+
+
+def _cbor_head(n: int) -> int:
+    """Bytes of a CBOR head carrying ``n`` (0 <= n < 2**64; RFC 8949 §3: shortest form)."""
+    if n < 24:
+        return 1
+    if n < 0x100:
+        return 2
+    if n < 0x10000:
+        return 3
+    if n < 0x100000000:
+        return 5
+    if n < 0x10000000000000000:
+        return 9
+    raise PayloadError(f"{n} needs a CBOR bignum; size it by encoding")
+
+
+def _cbor_int(v: int) -> int:
+    return _cbor_head(v if v >= 0 else -1 - v)
+
+
+def _cbor_str(n: int) -> int:
+    return _cbor_head(n) + n
+
+
+def senml_cbor_size(
+    meter_id: int,
+    times: list[int],
+    records_b: int,
+    later_records_b: int,
+    *,
+    encoder: int = ENCODER_MBUS_V0,
+) -> int:
+    """``len(encode_senml_cbor(...))`` without encoding: the pack of readouts stamped
+    ``times`` (UNIX s, UTC, in pack order) whose first "vd" has ``records_b`` bytes of M-Bus
+    records and every later one ``later_records_b`` (:func:`encode_mbus_records` gives
+    fixed-size records per layout). CBOR heads as cbor2 writes them (RFC 8949 §3, shortest
+    form); the labels -3..8 and "V" are one-byte heads. Raises :class:`PayloadError` for no
+    readouts or a number that needs a bignum. A statistics-only fleet sends thousands of
+    packs nobody decodes; this is their size."""
+    if not times:
+        raise PayloadError("a SenML pack needs at least one readout")
+    base = times[0]
+    size = _cbor_head(len(times) + 1)  # the array: readouts + the encoder record
+    # {BN: meter id, BT: base time, VD: records}
+    size += 1 + 1 + _cbor_str(len(f"{meter_id:08d}".encode()))
+    size += 1 + _cbor_int(base) + 1 + _cbor_str(records_b)
+    size += 1 + 1 + 2 + 1 + _cbor_int(encoder)  # {N: "V", V: encoder}
+    later = 1 + 1 + 1 + _cbor_str(later_records_b)  # {T: offset, VD: records} less the offset
+    for t in times[1:]:
+        size += later + _cbor_int(t - base)
+    return size
 
 
 @dataclass(frozen=True)
