@@ -477,6 +477,15 @@ def _overlaps(
         return overlapped, strongest, total_mw
     p_mw = np.power(10.0, p / 10.0) if want_sum else None
     same = g[1:] == g[:-1]  # neighbours in one group (the first round of both scans)
+
+    def mark(a: np.ndarray, b: np.ndarray) -> None:
+        # packets ``a`` overlap partners ``b``; indices in ``a`` are distinct within a
+        # round, so a plain fancy-index update is exact
+        overlapped[a] = True
+        strongest[a] = np.maximum(strongest[a], p[b])
+        if want_sum:
+            total_mw[a] += p_mw[b]
+
     # forward: later starts of the group overlap while they begin before this one ends
     alive = np.nonzero(same & (s[1:] < e[:-1]))[0]  # round k = 1 on slices, no gathers
     j = alive + 1
@@ -490,22 +499,14 @@ def _overlaps(
         j = alive + k
         hit = (g[j] == g[alive]) & (s[j] < e[alive])
         alive, j = alive[hit], j[hit]
-        overlapped[alive] = True
-        # indices in ``alive`` are distinct, so a plain fancy-index update is exact here
-        strongest[alive] = np.maximum(strongest[alive], p[j])
-        if want_sum:
-            total_mw[alive] += p_mw[j]
+        mark(alive, j)
         k += 1
     # backward: earlier starts can only overlap if they began less than the longest airtime ago
     longest = float(np.max(e - s))
     alive = np.nonzero(same & (s[:-1] > s[1:] - longest))[0] + 1  # round k = 1 on slices
     j = alive - 1
     hit = e[j] > s[alive]
-    a, b = alive[hit], j[hit]
-    overlapped[a] = True
-    strongest[a] = np.maximum(strongest[a], p[b])
-    if want_sum:
-        total_mw[a] += p_mw[b]
+    mark(alive[hit], j[hit])
     k = 2
     while alive.size:
         alive = alive[alive >= k]
@@ -513,11 +514,7 @@ def _overlaps(
         near = (g[j] == g[alive]) & (s[j] > s[alive] - longest)
         alive, j = alive[near], j[near]
         hit = e[j] > s[alive]
-        a, b = alive[hit], j[hit]
-        overlapped[a] = True
-        strongest[a] = np.maximum(strongest[a], p[b])
-        if want_sum:
-            total_mw[a] += p_mw[b]
+        mark(alive[hit], j[hit])
         k += 1
     return overlapped, strongest, total_mw
 
