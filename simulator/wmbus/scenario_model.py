@@ -25,8 +25,9 @@ their defaults where they have one)::
     tx_power_dbm = 10.0
     encrypted_fraction = 0.0    # meters with OMS mode 5 and a per-meter key
     security_mode = 5           # their TPL mode: 5, or 7 (AES-CBC with the AFL MAC)
-    fragment_size = 40          # mode-7 S1/T1 meters: AFL fragments of <= N message bytes
+    # fragment_size = 40        # mode-7 S1/T1 meters: AFL fragments of <= N message bytes
                                 # (event engine; unset = whole telegrams)
+    fragment_gap_s = 0.01       # silence between fragments (the bench's choice)
     ell_encryption = false      # encrypted C1 meters use ELL II AES-CTR (Kamstrup) instead
     frame = "full"              # "compact": a full frame every full_every telegrams, CI 79
     full_every = 8              # compact frames between (Kamstrup); TPL mode-5 meters stay full
