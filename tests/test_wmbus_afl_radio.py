@@ -236,3 +236,19 @@ def test_bad_fragment_settings_are_one_error_with_file_and_line(tmp_path, change
     issues = [str(i) for i in e.value.issues]
     assert len(issues) == 1 and needs in issues[0], issues
     assert issues[0].startswith(f"{path}:{line}: meters.fragment_size")
+
+
+def test_a_join_across_two_messages_fails_the_afl_mac_and_the_next_message_decodes() -> None:
+    """FIDs restart at 0 each message (simulator/wmbus/afl.py), so a receiver that heard only
+    fragment 0 of one message and missed fragment 0 of the next joins pieces of both; the AFL
+    MAC over the whole message rejects that join (``undecoded``) and the message after decodes."""
+    meter = RadioMeter(
+        id=9, x=0.0, y=0.0, profile="heat", security_mode=7, key=bytes(16), fragment_size=12
+    )
+    first, second, third = (meter.frames(60.0 * k, k, k) for k in range(3))
+    rx = Listener()
+    outcomes = [rx.hear(f, meter.key).outcome for f in [first[0], *second[1:], *third]]
+    n = len(third)
+    assert outcomes == ["fragment_held"] * (n - 1) + ["undecoded"] + ["fragment_held"] * (n - 1) + [
+        "full"
+    ]

@@ -487,6 +487,15 @@ class StreamRun:
             if "headend" in c:
                 got = ", ".join(f"{v} {k}" for k, v in c["headend"].items()) or "no lines"
                 table.append(("compact meters at head-end", got))
+        if "afl_fragments" in summary:
+            a = summary["afl_fragments"]
+            table.append(
+                (
+                    "AFL-fragmenting meters",
+                    f"{a['meters']}: {a['fragments_sent']} fragments sent, {a['full']} messages "
+                    f"joined, {a['fragment_error']} fragment errors (receivers x fragments)",
+                )
+            )
         if "headend" in summary:
             h = summary["headend"]
             table.append(
