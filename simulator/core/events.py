@@ -686,10 +686,12 @@ class WmbusTx(TraceEvent):
     """A meter transmitted a telegram."""
 
     kind = "wmbus_tx"
+    version = 2  # 2: fragment
     seq: int
     mode: Annotated[str, "radio mode (T1, C1, ...)"]
     access_no: Annotated[int, "access number 0..255"]
     airtime_ms: Annotated[float, "time on air, ms"]
+    fragment: Annotated[int, "AFL fragment index 0, 1, ... (fragmenting mode-7 meters)"] = UNSET
 
 
 @event
@@ -709,9 +711,11 @@ class WmbusRx(TraceEvent):
     """A receiver decoded a telegram."""
 
     kind = "wmbus_rx"
+    version = 2  # 2: fragment
     meter: Annotated[str, "meter ID, 8 digits"]
     seq: int
     rssi_dbm: Annotated[float, "received power, dBm"]
+    fragment: Annotated[int, "AFL fragment index 0, 1, ... (fragmenting mode-7 meters)"] = UNSET
 
 
 @event
@@ -719,19 +723,22 @@ class WmbusCollision(TraceEvent):
     """A telegram was lost at a receiver to interference."""
 
     kind = "wmbus_collision"
+    version = 2  # 2: fragment
     meter: Annotated[str, "meter ID, 8 digits"]
     seq: int
     rssi_dbm: Annotated[float, "received power, dBm"]
     strongest_dbm: Annotated[float, "strongest interferer, dBm"]
     interference_dbm: Annotated[float, "summed interference, dBm (summed model)"] = UNSET
+    fragment: Annotated[int, "AFL fragment index 0, 1, ... (fragmenting mode-7 meters)"] = UNSET
 
 
 @event
 class WmbusDecode(TraceEvent):
-    """A receiver decoded a telegram of a compact-frame meter against its own memory of
-    formats (simulator/wmbus/listener.py)."""
+    """A receiver decoded a telegram of a compact-frame meter or an AFL fragment of a
+    fragmenting mode-7 meter against its own memory (simulator/wmbus/listener.py)."""
 
     kind = "wmbus_decode"
+    version = 2  # 2: fragment
     meter: Annotated[str, "meter ID, 8 digits"]
     seq: int
     outcome: Annotated[
@@ -742,6 +749,7 @@ class WmbusDecode(TraceEvent):
     signature: Annotated[
         str, "format signature, 4 hex digits: named by a compact frame, defined by a full one"
     ] = UNSET
+    fragment: Annotated[int, "AFL fragment index 0, 1, ... (fragmenting mode-7 meters)"] = UNSET
 
 
 @event

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from simulator.wmbus.meter import FULL_EVERY, MODES, RadioMeter
+from simulator.wmbus.meter import FRAGMENT_GAP_S, FULL_EVERY, MODES, RadioMeter
 
 
 class MeterColumns(Sequence[RadioMeter]):
@@ -21,7 +21,8 @@ class MeterColumns(Sequence[RadioMeter]):
     ``manufacturer``, ``profile`` (str), ``indoor`` (bool), ``floor`` (int, 0 outdoors),
     ``security_mode`` (0, 5 or 7), ``ell_encryption`` and ``encrypted`` (bool; ``key(id)``
     gives the 16-byte key of an encrypted meter), ``frame`` (str, ``"full"``/``"compact"``;
-    default all full), and the scalars ``tx_power_dbm`` (dBm), ``interval_s`` (s), ``jitter``
+    default all full), ``fragment_size`` (int bytes, 0 = whole telegrams; mode-7 S1/T1 meters
+    sending AFL fragments; default all 0), and the scalars ``fragment_gap_s`` (s), ``tx_power_dbm`` (dBm), ``interval_s`` (s), ``jitter``
     (fraction), ``full_every`` (telegrams, compact meters) and ``seed`` shared by all.
 
     Every distinct (mode, profile, security) combination is checked once by building one
@@ -50,6 +51,8 @@ class MeterColumns(Sequence[RadioMeter]):
         seed: int,
         frame: np.ndarray | None = None,
         full_every: int = FULL_EVERY,
+        fragment_size: np.ndarray | None = None,
+        fragment_gap_s: float = FRAGMENT_GAP_S,
     ) -> None:
         self.id = np.asarray(id, dtype=np.int64)
         self.x = np.asarray(x, dtype=float)
@@ -68,13 +71,20 @@ class MeterColumns(Sequence[RadioMeter]):
         n = len(self.id)
         self.frame = np.asarray(["full"] * n if frame is None else frame, dtype=str)
         self.full_every = int(full_every)
-        for name in ("x", "y", "mode", "manufacturer", "profile", "indoor", "floor", "frame"):
+        self.fragment_gap_s = float(fragment_gap_s)
+        self.fragment_size = np.asarray(
+            np.zeros(n) if fragment_size is None else fragment_size, dtype=np.int64
+        )
+        names = ("x", "y", "mode", "manufacturer", "profile", "indoor", "floor", "frame")
+        for name in (*names, "fragment_size"):
             if len(getattr(self, name)) != n:
                 raise ValueError(f"meter column {name!r} has {len(getattr(self, name))} entries")
         self._built: dict[int, RadioMeter] = {}
-        # one code per (mode, profile, security mode, ELL encryption, frame): airtime and checks
+        # one code per (mode, profile, security mode, ELL encryption, frame, fragment size):
+        # airtime and checks
         kind = np.zeros(n, dtype=np.int64)
         cols = (self.mode, self.profile, self.security_mode, self.ell_encryption, self.frame)
+        cols += (self.fragment_size,)
         for col in cols:
             names, code = np.unique(col, return_inverse=True)
             kind = kind * len(names) + code
@@ -113,6 +123,8 @@ class MeterColumns(Sequence[RadioMeter]):
                 ell_encryption=bool(self.ell_encryption[i]),
                 frame=str(self.frame[i]),
                 full_every=self.full_every,
+                fragment_size=int(self.fragment_size[i]) or None,
+                fragment_gap_s=self.fragment_gap_s,
                 seed=self.seed,
             )
         return meter

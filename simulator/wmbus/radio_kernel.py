@@ -93,6 +93,13 @@ __all__ = [
 
 #: Meters per block when :meth:`RadioSetup.build` computes the link budgets.
 _SETUP_BLOCK = 4096
+#: Counter offset of an AFL fragment's fading draw per fragment index (RadioSetup.fading_db)
+FRAGMENT_SEQ_STRIDE = 1 << 40
+
+
+class FragmentingMetersError(ValueError):
+    """The vectorised kernel was given meters that send AFL fragments (``fragment_size``):
+    it models one transmission per telegram; fragments run in the event model only."""
 
 
 @dataclass
@@ -221,12 +228,17 @@ class RadioSetup:
             None if compact_air is None else np.asarray(full_every, dtype=np.int64),
         )
 
-    def fading_db(self, meter: np.ndarray, seq: np.ndarray, receiver: np.ndarray) -> np.ndarray:
-        """Per-packet fading (dB) of transmission ``seq`` of ``meter`` at ``receiver``."""
+    def fading_db(
+        self, meter: np.ndarray, seq: np.ndarray, receiver: np.ndarray, fragment: int = 0
+    ) -> np.ndarray:
+        """Per-packet fading (dB) of transmission ``seq`` of ``meter`` at ``receiver``; AFL
+        fragment ``fragment`` > 0 of it (event model) draws its own number (counter
+        ``seq + fragment * 2**40``: no real seq reaches it), fragment 0 the telegram's."""
         key = stream_key(self.seed, "radio/fading")
-        b = np.asarray(seq, dtype=np.uint64) * np.uint64(MAX_RECEIVERS) + np.asarray(
-            receiver, dtype=np.uint64
-        )
+        seq = np.asarray(seq, dtype=np.uint64)
+        if fragment:
+            seq = seq + np.uint64(fragment) * np.uint64(FRAGMENT_SEQ_STRIDE)
+        b = seq * np.uint64(MAX_RECEIVERS) + np.asarray(receiver, dtype=np.uint64)
         return self.channel.fading_sigma_db * counter_normal(key, meter, b)
 
 
@@ -725,13 +737,28 @@ def _join(a: Transmissions, b: Transmissions) -> Transmissions:
     return Transmissions(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in _TX_FIELDS))
 
 
+def sends_fragments(meters: Sequence[RadioMeter]) -> bool:
+    """Whether any of ``meters`` (a list or :class:`MeterColumns`) sends AFL fragments."""
+    if isinstance(meters, MeterColumns):
+        return bool(np.any(meters.fragment_size > 0))
+    return any(getattr(m, "fragment_size", None) is not None for m in meters)
+
+
 def run_kernel(
     setup: RadioSetup, duration_s: float, *, chunk_transmissions: int = CHUNK_TRANSMISSIONS
 ) -> KernelRun:
     """Every transmission in ``[0, duration_s)`` and its reception at every receiver, by the
     reception rule of :mod:`simulator.wmbus.receiver` (each receiver's ``capture_db`` and
     ``interference`` rule), in time chunks of about ``chunk_transmissions`` telegrams (see
-    the module docstring; the chunk size changes memory and speed, never the result)."""
+    the module docstring; the chunk size changes memory and speed, never the result).
+
+    Raises :class:`FragmentingMetersError` for meters with ``fragment_size`` (AFL fragments
+    are separate transmissions only in the event model, :mod:`simulator.wmbus.radio_world`)."""
+    if sends_fragments(setup.meters):
+        raise FragmentingMetersError(
+            "the radio kernel sends one transmission per telegram; meters with fragment_size "
+            '(AFL fragments) need the event model (engine = "event")'
+        )
     duration_s = float(duration_s)
     n_m = len(setup.meters)
     hours = max(1, int(math.ceil(duration_s / OBSERVATION_S)))

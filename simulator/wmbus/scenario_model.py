@@ -24,6 +24,10 @@ their defaults where they have one)::
     jitter = 0.1
     tx_power_dbm = 10.0
     encrypted_fraction = 0.0    # meters with OMS mode 5 and a per-meter key
+    security_mode = 5           # their TPL mode: 5, or 7 (AES-CBC with the AFL MAC)
+    # fragment_size = 40        # mode-7 S1/T1 meters: AFL fragments of <= N message bytes
+                                # (event engine; unset = whole telegrams)
+    fragment_gap_s = 0.01       # silence between fragments (the bench's choice)
     ell_encryption = false      # encrypted C1 meters use ELL II AES-CTR (Kamstrup) instead
     frame = "full"              # "compact": a full frame every full_every telegrams, CI 79
     full_every = 8              # compact frames between (Kamstrup); TPL mode-5 meters stay full
@@ -79,7 +83,7 @@ from simulator.scenario import (
     config_server_check,
 )
 from simulator.wmbus.channel import BUILDING_ENTRY_DB, PRESETS
-from simulator.wmbus.meter import FULL_EVERY, MODES, PROFILES
+from simulator.wmbus.meter import ELL_MODES, FRAGMENT_GAP_S, FULL_EVERY, MODES, PROFILES
 from simulator.wmbus.receiver import RADIO_MODES
 
 
@@ -106,6 +110,29 @@ class MetersModel(StrictModel):
     jitter: float = Field(0.1, ge=0, lt=1)
     tx_power_dbm: float = Field(10.0, ge=-30, le=30)
     encrypted_fraction: float = Field(0.0, ge=0, le=1)
+    security_mode: Literal[5, 7] = setting(
+        5,
+        source="OMS Vol.2 security profiles A, B; EN 13757-7",
+        doc="TPL security mode of the encrypted meters (encrypted_fraction, not ELL-encrypted):"
+        " 5 (AES-128-CBC) or 7 (AES-128-CBC, AFL with AES-CMAC over the message)",
+    )
+    fragment_size: int | None = setting(
+        None,
+        unit="bytes",
+        ge=1,
+        le=255,
+        source="EN 13757-7 AFL (CI 90)",
+        doc="security mode 7 S1/T1 meters send each message as AFL fragments of at most this "
+        "many message bytes, one transmission each (event engine only); unset: whole telegrams",
+    )
+    fragment_gap_s: float = setting(
+        FRAGMENT_GAP_S,
+        unit="s",
+        ge=0,
+        le=60,
+        source="bench",
+        doc="silence between a meter's consecutive AFL fragments (no published value found)",
+    )
     ell_encryption: bool = False
     frame: Literal["full", "compact"] = setting(
         "full",
@@ -261,6 +288,37 @@ def mode_check(doc: ScenarioDoc) -> list[Issue]:
     ]
 
 
+def fragment_check(doc: ScenarioDoc) -> list[Issue]:
+    """``[meters] fragment_size`` needs meters that can send AFL fragments: encrypted ones
+    (``encrypted_fraction`` > 0) in ``security_mode = 7``, some in S1 or T1 (C1 meters carry an
+    ELL and send whole telegrams), and the event engine (the kernel models one transmission
+    per telegram). Values of the wrong kind are left to the model."""
+    meters = doc.data.get("meters", {})
+    size = meters.get("fragment_size")
+    if size is None:
+        return []
+    need = []
+    if meters.get("security_mode", 5) != 7:
+        need.append(f"security_mode = 7 (got {meters.get('security_mode', 5)})")
+    if not meters.get("encrypted_fraction", 0.0):
+        need.append("encrypted_fraction > 0 (only encrypted meters use mode 7)")
+    modes = meters.get("modes", MetersModel().modes)
+    if isinstance(modes, dict) and not any(
+        w > 0 for m, w in modes.items() if m in MODES and m not in ELL_MODES
+    ):
+        need.append("some S1 or T1 meters in modes (C1 meters carry an ELL, never fragments)")
+    if doc.data.get("engine", "kernel") != "event":
+        need.append('engine = "event" (the kernel sends one transmission per telegram)')
+    if not need:
+        return []
+    return [
+        doc.issue(
+            ("meters", "fragment_size"),
+            f"AFL fragments (fragment_size = {size}) need " + "; ".join(need),
+        )
+    ]
+
+
 def sync_check(doc: ScenarioDoc) -> list[Issue]:
     """CAD auto-configuration (``sync.enabled``) needs the plugins of the event engine: the
     kernel runs the radio only."""
@@ -286,5 +344,11 @@ def validate(doc: ScenarioDoc) -> StreamScenario:
     interval = (("meters", "interval_s"), MetersModel.model_fields["interval_s"].default)
     return doc.validate(
         StreamScenario,
-        checks=[budget_check(count, interval, 1.0), mode_check, sync_check, config_server_check],
+        checks=[
+            budget_check(count, interval, 1.0),
+            mode_check,
+            fragment_check,
+            sync_check,
+            config_server_check,
+        ],
     )

@@ -47,10 +47,14 @@ from simulator.wmbus.radio_kernel import (
     access_number,
     duty_cycle_violations,
     run_kernel,
+    sends_fragments,
 )
 from simulator.wmbus.receiver import Receiver
 from simulator.wmbus.scenario_model import StreamScenario
 from simulator.wmbus.scenario_model import validate as validate_stream
+
+#: What a receiver's hearing of a fragment can give (simulator/wmbus/listener.OUTCOMES)
+_AFL_OUTCOMES = ("full", "fragment_held", "fragment_error", "undecoded")
 
 
 def _pick(rng: np.random.Generator, weights: dict[str, float], n: int) -> np.ndarray:
@@ -80,6 +84,9 @@ def build_meters(sc: StreamScenario, seed: int) -> MeterColumns:
     mans = _pick(rng, m.manufacturers, n)
     enc = rng.random(n) < m.encrypted_fraction
     in_ell = enc & m.ell_encryption & np.isin(modes, sorted(ELL_MODES))
+    security = np.where(enc & ~in_ell, m.security_mode, 0)
+    # AFL fragments: mode-7 meters without an ELL (S1, T1); C1 mode-7 meters send whole
+    fragments = (security == 7) & ~np.isin(modes, sorted(ELL_MODES))
     return MeterColumns(
         id=30_000_000 + np.arange(n, dtype=np.int64),
         x=x,
@@ -89,12 +96,14 @@ def build_meters(sc: StreamScenario, seed: int) -> MeterColumns:
         profile=profiles,
         indoor=indoor,
         floor=np.where(indoor, floor, 0),
-        security_mode=np.where(enc & ~in_ell, 5, 0),
+        security_mode=security,
         ell_encryption=in_ell,
         encrypted=enc,
         # CI 79 has no TPL header: meters with TPL mode 5 keep sending full frames
         frame=np.where(enc & ~in_ell, "full", m.frame),
         full_every=m.full_every,
+        fragment_size=np.where(fragments, m.fragment_size or 0, 0),
+        fragment_gap_s=m.fragment_gap_s,
         key=lambda meter_id: meter_key(seed, meter_id),
         tx_power_dbm=m.tx_power_dbm,
         interval_s=m.interval_s,
@@ -205,22 +214,32 @@ class _EventEngine:
                 AutoConfiguration(p, WorldSource(files), notify_sink=self.notified).start()
                 for p in plugins
             ]
-        cache: dict[tuple[int, int], bytes] = {}
-        # compact meters: each receiver decodes their telegrams against its own memory of
-        # formats (a compact frame needs the full frame heard first, simulator/wmbus/listener)
+        cache: dict[tuple[int, int], list[bytes]] = {}
+        # compact meters and fragmenting mode-7 meters: each receiver decodes their telegrams
+        # against its own memory of formats and open AFL messages (simulator/wmbus/listener)
         compact = bool(np.any(setup.meters.frame == "compact"))
-        self.listeners = [Listener() for _ in setup.receivers] if compact else []
+        self.fragmenting = sends_fragments(setup.meters)
+        self.listeners = (
+            [Listener() for _ in setup.receivers] if compact or self.fragmenting else []
+        )
+        #: outcome -> AFL fragments of fragmenting meters heard (receivers x fragments)
+        self.afl_counts: Counter[str] = Counter()
 
-        def on_receive(r: int, m: int, seq: int, t_start: float, rssi: float) -> None:
-            raw = cache.get((m, seq))
+        def on_receive(
+            r: int, m: int, seq: int, t_start: float, rssi: float, fragment: int | None = None
+        ) -> None:
+            frames = cache.get((m, seq))
             meter = setup.meters[m]
-            if raw is None:
+            if frames is None:
                 cache.clear()  # only the telegram on the air now is needed again
                 acc = access_number(meter.id, seq)
-                raw = cache[(m, seq)] = meter.telegram(t_start, acc, seq)
+                frames = cache[(m, seq)] = meter.frames(t_start, acc, seq)
+            raw = frames[fragment or 0]
             rcv = setup.receivers[r]
-            if meter.frame == "compact":
+            if meter.frame == "compact" or fragment is not None:
                 heard = self.listeners[r].hear(raw, meter.key)
+                if fragment is not None:
+                    self.afl_counts[heard.outcome] += 1
                 sig = heard.signature
                 world.emit(
                     ev.WmbusDecode(
@@ -229,8 +248,10 @@ class _EventEngine:
                         seq=seq,
                         outcome=heard.outcome,
                         signature=ev.UNSET if sig is None else f"{sig:04X}",
+                        fragment=ev.UNSET if fragment is None else fragment,
                     )
                 )
+            # the plugin forwards every frame it hears, a fragment too (it does not decode)
             plugins[r].receive(
                 raw, rssi_dbm=rssi, mode=meter.mode, receiver_serial=rcv.serial, receiver=rcv.id
             )
@@ -307,14 +328,22 @@ class _EventEngine:
                 "max_lines_per_push": max(per_push, default=0),
                 "max_repeats_of_a_meter_in_one_push": dup,
             }
-        if self.listeners:
-            total = sum((lst.counts for lst in self.listeners), Counter())
+        compact = int(np.sum(self.setup.meters.frame == "compact"))
+        if self.listeners and compact:
+            total = sum((lst.counts for lst in self.listeners), Counter()) - self.afl_counts
             extra["compact_frames"] = {
-                "meters": int(np.sum(self.setup.meters.frame == "compact")),
+                "meters": compact,
                 **{k: int(total[k]) for k in OUTCOMES},
             }
             if self.push:
                 extra["compact_frames"]["headend"] = self._headend_decodes(lines)
+        if self.fragmenting:
+            extra["afl_fragments"] = {
+                "meters": sum(m.fragment_size is not None for m in self.setup.meters),
+                "fragments_sent": model.sent_fragments,
+                "fragments_lost": model.lost_fragments,
+                **{k: int(self.afl_counts[k]) for k in _AFL_OUTCOMES},
+            }
         if self.auto:
             codes = Counter(str(res.code) for a in self.auto for res in a.results)
             extra["auto_configuration"] = {
@@ -458,6 +487,15 @@ class StreamRun:
             if "headend" in c:
                 got = ", ".join(f"{v} {k}" for k, v in c["headend"].items()) or "no lines"
                 table.append(("compact meters at head-end", got))
+        if "afl_fragments" in summary:
+            a = summary["afl_fragments"]
+            table.append(
+                (
+                    "AFL-fragmenting meters",
+                    f"{a['meters']}: {a['fragments_sent']} fragments sent, {a['full']} messages "
+                    f"joined, {a['fragment_error']} fragment errors (receivers x fragments)",
+                )
+            )
         if "headend" in summary:
             h = summary["headend"]
             table.append(
@@ -773,6 +811,20 @@ class _AutoConfig(pydantic.BaseModel):
     notifications: int = pydantic.Field(description="results posted to Sync-Notify-URL")
 
 
+class _AflFragments(pydantic.BaseModel):
+    meters: int = pydantic.Field(description="meters sending AFL fragments (fragment_size)")
+    fragments_sent: int = pydantic.Field(description="fragments put on the air")
+    fragments_lost: int = pydantic.Field(
+        description="fragments lost at a receiver to interference (receiver x fragment)"
+    )
+    full: int = pydantic.Field(description="messages joined and decoded, AFL MAC checked")
+    fragment_held: int = pydantic.Field(description="fragments held for the rest")
+    fragment_error: int = pydantic.Field(
+        description="fragments that did not continue their message (one went missing)"
+    )
+    undecoded: int = pydantic.Field(description="messages not decoded (AFL MAC, key, frame)")
+
+
 class _CompactFrames(pydantic.BaseModel):
     meters: int = pydantic.Field(description="meters sending compact frames")
     full: int = pydantic.Field(description="their full frames decoded (meter x receiver)")
@@ -823,6 +875,9 @@ class StreamSummary(pydantic.BaseModel):
     )
     compact_frames: _CompactFrames | None = pydantic.Field(
         None, description='event engine with meters.frame = "compact": receivers\' decodes'
+    )
+    afl_fragments: _AflFragments | None = pydantic.Field(
+        None, description="event engine with meters.fragment_size: receivers' joins (per fragment)"
     )
 
 
