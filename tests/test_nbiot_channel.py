@@ -23,7 +23,7 @@ def test_bookings_never_overlap_and_fill_gaps_left_ahead():
     assert ch.book(20.0, 5.0) == 20.0  # booked ahead (a module computes its timeline early)
     assert ch.book(13.5, 4.0) == 13.5  # fits the gap 13..20
     assert ch.book(14.0, 3.0) == 25.0  # no gap of 3 s before 25
-    assert ch.waits == [0.0, 1.0, 0.0, 0.0, 11.0]
+    assert list(ch.waits) == [0.0, 1.0, 0.0, 0.0, 11.0]
     assert ch.utilisation(100.0) == pytest.approx(0.15)
 
 

@@ -53,6 +53,7 @@ from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import SERVER, NetworkParams, Radio, RadioFailure, Timeline
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
+from simulator.nbiot.seqset import SeqSet
 from simulator.nbiot.server import NbiotServer
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -193,8 +194,8 @@ class Cmi6140:
         self.expired = 0  # dropped by max age (the module's own count, §7.3.4)
         # Ground truth for the accounting: readouts (seq) whose telegram reached the server and
         # readouts the module dropped; a reading whose ACK was lost is in both.
-        self.at_server: set[int] = set()
-        self.dropped: set[int] = set()
+        self.at_server = SeqSet()  # a set held as runs: a year's readouts take a few ints
+        self.dropped = SeqSet()
         self._in_flight: frozenset[int] = frozenset()
         self.transmissions = 0
         self.failed_telegrams = 0
@@ -1057,7 +1058,7 @@ class Cmi6140:
         return {
             "delivered": len(self.at_server),
             "pending": pending,
-            "expired": len(self.dropped - self.at_server),
+            "expired": self.dropped.count_not_in(self.at_server),
         }
 
     def summary(self, t_end: float) -> dict[str, Any]:
