@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from array import array
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -218,7 +219,7 @@ class Cmi6140:
         self._mqtt_connected = False
         self._mqtt_topic = False
         self._telegram_start = 0.0
-        self.tx_window_s: list[float] = []  # send time minus planned time, per transmission
+        self.tx_window_s = array("d")  # send time minus planned time (s), per transmission
         self._sync = world.event()
         self._radio_lock = simpy.Resource(world.env, capacity=1)
         self._held: list[_Held] = []  # MT requests the network holds while the module sleeps
