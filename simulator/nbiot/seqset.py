@@ -65,12 +65,14 @@ class SeqSet:
 
     def update(self, items: Iterable[int]) -> None:
         """Insert ``items`` (any iterable of ints, duplicates allowed)."""
-        xs = sorted(set(items))
-        if not xs:
+        distinct = items if isinstance(items, set | frozenset) else set(items)
+        if not distinct:
             return
-        if xs[-1] - xs[0] + 1 == len(xs):  # the usual telegram: one run
-            self.add_run(xs[0], xs[-1] + 1)
+        lo, hi = min(distinct), max(distinct) + 1
+        if hi - lo == len(distinct):  # the usual telegram: one run
+            self.add_run(lo, hi)
             return
+        xs = sorted(distinct)
         lo = prev = xs[0]
         for x in xs[1:]:
             if x != prev + 1:
@@ -84,6 +86,15 @@ class SeqSet:
         if hi <= lo:
             return
         los, his = self._los, self._his
+        if not his or lo > his[-1]:  # after every run
+            los.append(lo)
+            his.append(hi)
+            self._n += hi - lo
+            return
+        if lo == his[-1]:  # the next telegram in order: the last run grows
+            his[-1] = hi
+            self._n += hi - lo
+            return
         i = bisect.bisect_left(his, lo)  # first run ending at or after lo (touching counts)
         j = bisect.bisect_right(los, hi)  # runs i..j-1 overlap or touch [lo, hi)
         if i == j:
