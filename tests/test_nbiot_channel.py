@@ -23,7 +23,7 @@ def test_bookings_never_overlap_and_fill_gaps_left_ahead():
     assert ch.book(20.0, 5.0) == 20.0  # booked ahead (a module computes its timeline early)
     assert ch.book(13.5, 4.0) == 13.5  # fits the gap 13..20
     assert ch.book(14.0, 3.0) == 25.0  # no gap of 3 s before 25
-    assert ch.waits == [0.0, 1.0, 0.0, 0.0, 11.0]
+    assert ch.bookings == 5 and sorted(ch.waits) == [0.0, 0.0, 0.0, 1.0, 11.0]
     assert ch.utilisation(100.0) == pytest.approx(0.15)
 
 
@@ -90,7 +90,7 @@ def test_blocks_of_touching_bookings_give_the_starts_of_one_interval_per_booking
     monkeypatch.setattr(channel, "CHUNK", chunk)
     rng = random.Random(seed)
     blocks, reference = DataChannel("downlink"), _OneIntervalPerBooking()
-    t = 0.0
+    t, waits = 0.0, []
     for _ in range(3000):
         r = rng.random()
         if r < 0.01:
@@ -99,8 +99,13 @@ def test_blocks_of_touching_bookings_give_the_starts_of_one_interval_per_booking
             t += rng.expovariate(4.0)  # ... while a burst (faster than service) still queues
         ask = t + rng.choice([0.0, 0.0, -rng.uniform(0, 5000), rng.uniform(0, 600)])
         air = rng.choice([0.25, 0.5, 1.5, rng.uniform(0.01, 3.0)])
-        assert blocks.book(ask, air) == reference.book(ask, air)
+        start = reference.book(ask, air)
+        assert blocks.book(ask, air) == start
+        waits.append(start - ask)
     assert blocks.blocks() < len(reference.starts)  # blocks did form
+    # zero waits are only counted: the same waits as one float per booking, zeros and all
+    assert 0 < waits.count(0.0) < len(waits) == blocks.bookings
+    assert sorted(blocks.waits) == sorted(waits)
 
 
 @pytest.mark.parametrize("rho", [0.3, 0.7])

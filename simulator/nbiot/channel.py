@@ -35,7 +35,10 @@ from __future__ import annotations
 
 import bisect
 import operator
+from array import array
 from dataclasses import dataclass, field
+
+import numpy as np
 
 #: Blocks per chunk (split at twice this): the gap search walks at most one chunk's blocks
 #: one by one, then skips whole chunks whose inner gaps are all too short.
@@ -75,10 +78,20 @@ class DataChannel:
 
     name: str
     busy_s: float = 0.0  # booked air time
-    waits: list[float] = field(default_factory=list)  # queueing delay per booking (s)
+    bookings: int = 0
+    # Queueing delays (s): most bookings find the carrier free, so zeros are only counted and
+    # the others kept at 8 bytes each (a year of a 2,000-module fleet books ~5.7 M per channel).
+    _zero_waits: int = 0
+    _queued: array = field(default_factory=lambda: array("d"))
     _chunks: list[_Chunk] = field(default_factory=list)
     _firsts: list[float] = field(default_factory=list)  # each chunk's first start
     _latest: float = 0.0
+
+    @property
+    def waits(self) -> np.ndarray:
+        """Queueing delay (s) of every booking, zeros first (percentiles, mean and max do not
+        depend on the order)."""
+        return np.concatenate((np.zeros(self._zero_waits), np.array(self._queued, dtype=float)))
 
     def blocks(self) -> int:
         """Blocks of touching bookings held now."""
@@ -89,7 +102,11 @@ class DataChannel:
         returns the start (s). Bookings never overlap, so starts and ends are both sorted."""
         start = self._place(t, air_s)
         self.busy_s += air_s
-        self.waits.append(start - t)
+        self.bookings += 1
+        if start == t:
+            self._zero_waits += 1
+        else:
+            self._queued.append(start - t)
         if t > self._latest + 3600.0:
             self._forget(t - 3600.0)
         self._latest = max(self._latest, t)

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from array import array
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -53,6 +54,7 @@ from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import SERVER, NetworkParams, Radio, RadioFailure, Timeline
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
+from simulator.nbiot.seqset import SeqSet
 from simulator.nbiot.server import NbiotServer
 
 _MICROSECOND = timedelta(microseconds=1)
@@ -193,8 +195,8 @@ class Cmi6140:
         self.expired = 0  # dropped by max age (the module's own count, §7.3.4)
         # Ground truth for the accounting: readouts (seq) whose telegram reached the server and
         # readouts the module dropped; a reading whose ACK was lost is in both.
-        self.at_server: set[int] = set()
-        self.dropped: set[int] = set()
+        self.at_server = SeqSet()  # a set held as runs: a year's readouts take a few ints
+        self.dropped = SeqSet()
         self._in_flight: frozenset[int] = frozenset()
         self.transmissions = 0
         self.failed_telegrams = 0
@@ -217,7 +219,7 @@ class Cmi6140:
         self._mqtt_connected = False
         self._mqtt_topic = False
         self._telegram_start = 0.0
-        self.tx_window_s: list[float] = []  # send time minus planned time, per transmission
+        self.tx_window_s = array("d")  # send time minus planned time (s), per transmission
         self._sync = world.event()
         self._radio_lock = simpy.Resource(world.env, capacity=1)
         self._held: list[_Held] = []  # MT requests the network holds while the module sleeps
@@ -1057,7 +1059,7 @@ class Cmi6140:
         return {
             "delivered": len(self.at_server),
             "pending": pending,
-            "expired": len(self.dropped - self.at_server),
+            "expired": self.dropped.count_not_in(self.at_server),
         }
 
     def summary(self, t_end: float) -> dict[str, Any]:

@@ -214,13 +214,14 @@ def _summarise(
         {
             ch.name: {
                 "utilisation": round(ch.utilisation(end), 6),
-                "bookings": len(ch.waits),
-                "wait_p50_s": _pct(ch.waits, 50),
-                "wait_p95_s": _pct(ch.waits, 95),
-                "wait_p99_s": _pct(ch.waits, 99),
-                "wait_max_s": _pct(ch.waits, 100),
+                "bookings": ch.bookings,
+                "wait_p50_s": _pct(waits, 50),
+                "wait_p95_s": _pct(waits, 95),
+                "wait_p99_s": _pct(waits, 99),
+                "wait_max_s": _pct(waits, 100),
             }
             for ch in channels
+            for waits in [ch.waits]
         }
         if channels
         else None

@@ -9,6 +9,7 @@ CBOR, json for JSON); a retransmitted duplicate (its ACK was lost) is recorded w
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from typing import Any
 
@@ -57,7 +58,8 @@ class NbiotServer(Outages):
         self.name = name
         self.detail = detail
         self.delivered: dict[str, set[int]] = defaultdict(set)  # module -> readout timestamps
-        self.latencies: dict[str, list[float]] = defaultdict(list)
+        # s per delivered data message, 8 bytes each (a year of a fleet delivers millions)
+        self.latencies: dict[str, array] = defaultdict(lambda: array("d"))
         self.uplinks = 0
         self.duplicates = 0
         self.decode_errors = 0
