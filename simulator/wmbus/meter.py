@@ -274,22 +274,8 @@ class RadioMeter:
 def fragment_airtimes_s(mode: str, profile: str, fragment_size: int) -> tuple[float, ...]:
     """Time on air (s) of each AFL fragment of a mode-7 telegram of ``profile`` in ``mode``
     (S1, T1) cut at ``fragment_size`` message bytes (PHY model, as :func:`airtime_s`)."""
-    from simulator.wmbus.phy import time_on_air
-
-    sample = RadioMeter(
-        id=12345678,
-        x=0.0,
-        y=0.0,
-        mode=mode,
-        profile=profile,
-        security_mode=7,
-        key=bytes(16),
-        fragment_size=fragment_size,
-    )
-    return tuple(
-        float(time_on_air(PHY_MODE[mode], len(raw), FRAME_FORMAT[mode]))
-        for raw in sample.frames(0.0, 0, 0)
-    )
+    sample = _sample(mode, profile, security_mode=7, key=bytes(16), fragment_size=fragment_size)
+    return tuple(_time_on_air(mode, raw) for raw in sample.frames(0.0, 0, 0))
 
 
 @lru_cache(maxsize=64)
@@ -303,18 +289,23 @@ def airtime_s(
     """Time on air (s) of a telegram of ``profile`` in ``mode`` (with the ELL of C1 modes; a
     compact frame with ``compact``), from the PHY model (:func:`simulator.wmbus.phy.
     time_on_air`: chip rate, coding, preamble, sync, postamble)."""
-    from simulator.wmbus.phy import time_on_air
-
-    sample = RadioMeter(
-        id=12345678,
-        x=0.0,
-        y=0.0,
-        mode=mode,
-        profile=profile,
+    sample = _sample(
+        mode,
+        profile,
         security_mode=security_mode,
         key=bytes(16) if security_mode or ell_encryption else None,
         ell_encryption=ell_encryption,
         frame="compact" if compact else "full",
     )
-    raw = sample.telegram(0.0, 0, seq=1 if compact else 0)
+    return _time_on_air(mode, sample.telegram(0.0, 0, seq=1 if compact else 0))
+
+
+def _sample(mode: str, profile: str, **settings) -> RadioMeter:
+    """A meter of ``mode`` and ``profile`` at the origin, for measuring its frames."""
+    return RadioMeter(id=12345678, x=0.0, y=0.0, mode=mode, profile=profile, **settings)
+
+
+def _time_on_air(mode: str, raw: bytes) -> float:
+    from simulator.wmbus.phy import time_on_air
+
     return float(time_on_air(PHY_MODE[mode], len(raw), FRAME_FORMAT[mode]))
