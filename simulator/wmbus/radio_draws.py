@@ -73,8 +73,11 @@ def uniform_from_inner(inner: np.ndarray, b: np.ndarray | int) -> np.ndarray:
     """:func:`counter_uniform` given ``counter_inner(key, a)``, bit for bit."""
     b = np.asarray(b, dtype=np.uint64)
     with np.errstate(over="ignore"):
-        x = np.asarray(np.bitwise_xor(inner, b * _M2 + _C))  # a fresh array: mixed in place
-        _mix_inplace(x, np.empty_like(x))
+        x = np.bitwise_xor(inner, b * _M2 + _C)
+        if x.ndim:  # a fresh array: mixed in place, without temporaries
+            _mix_inplace(x, np.empty_like(x))
+        else:  # one draw (the event model's send times): in-place ufuncs cost 3x here
+            x = _mix(x)
     x >>= np.uint64(11)
     return x.astype(np.float64) / _TWO53
 
