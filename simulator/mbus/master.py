@@ -103,19 +103,27 @@ class Master:
             else:
                 return cmd.result
 
+    def _nothing_coming(self, cmd: Listen) -> Heard | None:
+        """An empty :class:`Heard` when the window is closed and nothing is on its way (no
+        need to listen), else None."""
+        now = self.world.now
+        if cmd.window_closed and self.bus.line_busy_until <= now:
+            return Heard(b"", now, now)
+        return None
+
     def _listen(self, cmd: Listen) -> Gen:
-        world, bus = self.world, self.bus
-        if cmd.window_closed and bus.line_busy_until <= world.now:
-            return Heard(b"", world.now, world.now)  # nothing is on its way: no need to listen
-        rx = yield from bus.receive(cmd.timeout, source=self.name, record_timeout=not cmd.purge)
-        return heard(rx, world.now)
+        if (quiet := self._nothing_coming(cmd)) is not None:
+            return quiet
+        rx = yield from self.bus.receive(
+            cmd.timeout, source=self.name, record_timeout=not cmd.purge
+        )
+        return heard(rx, self.world.now)
 
     def _listen_now(self, cmd: Listen) -> Heard:
-        world, bus = self.world, self.bus
-        if cmd.window_closed and bus.line_busy_until <= world.now:
-            return Heard(b"", world.now, world.now)
-        rx = bus.receive_now(cmd.timeout, source=self.name, record_timeout=not cmd.purge)
-        return heard(rx, world.now)
+        if (quiet := self._nothing_coming(cmd)) is not None:
+            return quiet
+        rx = self.bus.receive_now(cmd.timeout, source=self.name, record_timeout=not cmd.purge)
+        return heard(rx, self.world.now)
 
     @staticmethod
     def collision_seen(rx: Reception) -> bool:
