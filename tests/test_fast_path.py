@@ -344,21 +344,27 @@ def _paths_dropped(summary: dict) -> dict:
 
 def test_random_scenarios_give_identical_outputs_on_both_paths(tmp_path):
     """``meterbench run`` of random small scenarios with and without ``--event-path``: the
-    same trace.jsonl, readouts.csv and summary figures (but the path counts)."""
+    same trace.jsonl, readouts.csv and summary figures (but the path counts). At
+    ``--trace-level summary`` the fast path builds no ``frame`` event (it counts them): the
+    same readouts.csv and summary, ``trace_events`` included."""
     fast_readouts = 0
     for seed in range(8):
         path = tmp_path / f"random{seed}.toml"
         path.write_text(_random_scenario(random.Random(seed)), encoding="utf-8")
         out = {}
-        for event_path in (False, True):
-            d = tmp_path / f"r{seed}-{event_path}"
-            summary = run_scenario(path, RunOptions(d, event_path=event_path)).summary
-            files = [(d / f).read_bytes() for f in ("trace.jsonl", "readouts.csv")]
-            out[event_path] = (files, summary)
-        assert out[False][0] == out[True][0], seed
-        assert _paths_dropped(out[False][1]) == _paths_dropped(out[True][1]), seed
-        assert out[True][1]["readouts_fast"] == 0
-        fast_readouts += out[False][1]["readouts_fast"]
+        for event_path, level in ((False, "all"), (True, "all"), (False, "summary")):
+            d = tmp_path / f"r{seed}-{event_path}-{level}"
+            options = RunOptions(d, event_path=event_path, trace_level=level)
+            summary = run_scenario(path, options).summary
+            names = ("trace.jsonl", "readouts.csv") if level == "all" else ("readouts.csv",)
+            files = [(d / f).read_bytes() for f in names]
+            out[event_path, level] = (files, summary)
+        assert out[False, "all"][0] == out[True, "all"][0], seed
+        assert _paths_dropped(out[False, "all"][1]) == _paths_dropped(out[True, "all"][1]), seed
+        assert out[False, "summary"][0] == out[True, "all"][0][1:], seed
+        assert _paths_dropped(out[False, "summary"][1]) == _paths_dropped(out[True, "all"][1])
+        assert out[True, "all"][1]["readouts_fast"] == 0
+        fast_readouts += out[False, "summary"][1]["readouts_fast"]
     assert fast_readouts > 50  # the comparison covers the fast path
 
 

@@ -108,6 +108,20 @@ class Trace:
             listener(event)
         return event
 
+    def wants(self, kind: str) -> bool:
+        """Whether an event of ``kind`` would reach anyone (kept, written or listened to).
+
+        A hot producer may then skip building one that would not and call :meth:`skip`
+        instead: ``count`` stays what recording it would have made it."""
+        if self.keep or self._listeners:
+            return True
+        return self.sink is not None and (self.write_kinds is None or kind in self.write_kinds)
+
+    def skip(self, n: int = 1) -> None:
+        """Count ``n`` events a producer did not build because nobody wants them
+        (:meth:`wants`)."""
+        self.count += n
+
     def flush(self) -> None:
         """Encode and write the events waiting for the sink (a no-op without one).
 

@@ -286,16 +286,6 @@ class Bus:
         if talkover is not None:
             self._deliver(data, baud, start, summary, talkover)
 
-    def transmit_now(self, data: bytes, *, source: str = "master") -> None:
-        """:meth:`transmit` at the bus's baud without a SimPy event: the clock jumps to the
-        frame's end (:meth:`World.advance`). Only for a caller that has proven nothing else
-        can happen until then (:mod:`simulator.mbus.fast_readout`)."""
-        start, end, summary, talkover = self._send(data, self.baud, source, None)
-        world = self.world
-        self._last_m2s_end = end if end < world.now else world.advance(end - world.now)
-        if talkover is not None:
-            self._deliver(data, self.baud, start, summary, talkover)
-
     def _send(
         self, data: bytes, baud: int, source: str, start: float | None
     ) -> tuple[float, float, str, list[Transmission] | None]:
@@ -442,24 +432,6 @@ class Bus:
         yield from self.world.sleep(max(0.0, rx.start - now))
         self._reply_frame(rx, facts, cluster, talkover, source)
         yield from self.world.sleep(rx.end + gap - self.world.now)
-        return rx
-
-    def receive_now(
-        self, timeout: float, *, source: str = "master", record_timeout: bool = True
-    ) -> Reception:
-        """:meth:`receive` at the bus's baud (2 idle characters) without a SimPy event: the
-        clock jumps (:meth:`World.advance`). Only for a caller that has proven nothing else
-        can happen meanwhile and the port is not overloaded
-        (:mod:`simulator.mbus.fast_readout`)."""
-        world, baud = self.world, self.baud
-        now = world.now
-        rx, facts, cluster, talkover, gap = self._gather(now, timeout, baud, 2.0, source)
-        if rx is None:
-            world.advance(max(0.0, now + timeout - now))
-            return self._timed_out(source, baud, timeout, record_timeout)
-        world.advance(max(0.0, rx.start - now))
-        self._reply_frame(rx, facts, cluster, talkover, source)
-        world.advance(rx.end + gap - world.now)
         return rx
 
     def _gather(

@@ -4,16 +4,18 @@ A readout by secondary address (select with CI 52, E5, then REQ_UD2 and RSP_UD, 
 telegrams after DIF 1F) normally goes through the bus's generators and :meth:`World.sleep`,
 one step at a time. :func:`clean_readout` decides *before the readout begins* whether every
 exchange of it is certain to be one clean reply from one slave, with nothing else in the
-world acting meanwhile. Then :meth:`Master.drive <simulator.mbus.master.Master.drive>` runs
-the same master procedure with ``now=True``: :meth:`Bus.transmit_now`,
-:meth:`Bus.receive_now` and :meth:`World.advance` do the very same work as the event path
-(the same frame bytes, trace events, random draws, float time arithmetic and counters) but
-move the clock directly. Anything not provably safe goes through the event path.
+world acting meanwhile. Then :func:`read_now` computes the readout at once: the master
+procedure of :mod:`~simulator.mbus.procedures.readout` for that clean case, with the bus's
+exchange inlined. It does the very same work as the event path (the same frame bytes, trace
+events, slave calls and so random draws, float time arithmetic and counters) but moves the
+clock directly, and does not build ``frame`` events nobody wants (``--trace-level summary``:
+they are counted). Anything not provably safe goes through the event path.
 
 The conditions are stricter than exactness needs (the shared code would give the same bytes
 for a faulty slave too); what makes the path exact is the last one, that nothing else is due
-before the readout ends. :meth:`World.advance` re-checks it at every step and raises rather
-than jump over an event (something scheduled one during the readout: a programming error).
+before the readout ends. :func:`read_now` re-checks it at the end and raises rather than
+return a readout that jumped over an event (a programming error), as it does for a second
+reply or none.
 
 The conditions (all must hold; tests/test_fast_path.py runs random buses both ways):
 
@@ -37,11 +39,15 @@ The conditions (all must hold; tests/test_fast_path.py runs random buses both wa
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
-from simulator.mbus.frames import REQ_UD2, ShortFrame
-from simulator.mbus.procedures.machine import select_frame
+from simulator.mbus.bus import _facts, _m2s_outcome
+from simulator.mbus.frames import ADDR_NETWORK, FCB, REQ_UD2, SND_NKE, ShortFrame
+from simulator.mbus.procedures.commands import Heard
+from simulator.mbus.procedures.machine import E5, select_frame
+from simulator.mbus.procedures.readout import Readout, readout_event, same_content, telegram_of
 from simulator.mbus.slave import ResponseDelay, Slave
 from simulator.mbus.wire import char_time, frame_time, response_window
 
@@ -127,3 +133,160 @@ def clean_readout(
     bound = max(0.0, master.machine.next_free - env._now) + exchanges * each + 1.0
     queue = env._queue
     return not queue or queue[0][0] > env._now + bound
+
+
+@lru_cache(maxsize=512)
+def _req_ud2(fcb: bool, address: int) -> bytes:
+    return ShortFrame(REQ_UD2 | (FCB if fcb else 0), address).to_bytes()
+
+
+def read_now(
+    master: Master, target: int | SecondaryAddress | SecondaryMask, s: MasterSettings
+) -> Readout:
+    """The :class:`Readout` that ``master.read(target)`` gives on the event path, computed in
+    straight-line code for a readout :func:`clean_readout` admitted (call it right after).
+
+    It carries out :func:`procedures.readout.read <simulator.mbus.procedures.readout.read>`
+    with the exchanges of :meth:`MasterMachine.request` on :class:`Bus` inlined: the same
+    frame bytes and ``frame``/``readout`` events, the same slave calls (:meth:`Slave.hear`,
+    so the same random draws), the same float time arithmetic, bus counters and request
+    paths, and the clock moved the way :meth:`World.advance` moves it. ``frame`` events
+    nobody wants (:meth:`Trace.wants`, e.g. ``--trace-level summary``) are counted, not built.
+
+    Raises RuntimeError if the readout turns out not to be clean after all (a second reply,
+    none, or an event due before its end): the proof of :func:`clean_readout` did not hold.
+    """
+    world, bus, m = master.world, master.bus, master.machine
+    env, trace, name = world.env, world.trace, master.name
+    baud = bus.baud
+    m.sync(world.now, baud)
+    frames = trace.wants("frame")
+    sleeps, counters, paths = world.sleeps, bus.counters, bus._paths
+    index, powered = bus._index, bus._powered
+    ct = char_time(baud)
+    gap = 2.0 * ct  # receive_now: 2 idle characters
+    deaf = bus.port.listen_delay_bits / baud
+    lo, hi = response_window(baud)
+
+    def exchange(frame: bytes, init: bool) -> Heard:
+        """MasterMachine.request(frame, settings=s, init=init) with one clean reply."""
+        # MasterMachine.send: the idle time first (a Wait, World.advance)
+        if m.next_free > m.now:
+            env._now = env._now + max(0.0, m.next_free - m.now)
+            sleeps["direct"] += 1
+            m.now = float(env._now)
+        # Bus.transmit_now -> Bus._send
+        duration = frame_time(len(frame), baud)
+        if bus._open_request is not None:  # Bus._close_request
+            paths["direct" if sleeps["event"] == bus._open_request else "event"] += 1
+        bus._open_request = sleeps["event"]
+        start = float(env._now)
+        counters["requests"] += 1
+        counters["bus_seconds"] += duration
+        end = start + duration
+        if frames:
+            facts = _facts(frame)
+            bus._frame(name, "m2s", frame, _m2s_outcome(facts), baud, end, facts, at=start)
+        else:
+            trace.count += 1
+        now = float(env._now)
+        if end < now:
+            last = end
+        else:
+            env._now = now + max(0.0, end - now)
+            sleeps["direct"] += 1
+            last = float(env._now)
+        bus._last_m2s_end = last
+        # Bus._deliver: every slave the frame concerns hears it; exactly one answers
+        reply, sender = None, None
+        for slave in index.candidates(frame):
+            if slave.baud != baud or id(slave) not in powered:
+                continue
+            r = slave.hear(frame, baud)
+            index.refresh(slave)
+            if r is not None and r.data:
+                if reply is not None:
+                    raise RuntimeError(f"read_now: a second reply to {frame.hex()}")
+                reply, sender = r, slave
+        if reply is None:
+            raise RuntimeError(f"read_now: no reply to {frame.hex()}")
+        data = reply.data
+        tx_start = last + reply.delay
+        # MasterMachine.listen -> Bus.receive_now -> Bus._gather (one clean sender)
+        m.now = float(env._now)
+        m.last_tx_end = tx_end = m.now
+        now = m.now
+        listen_from = max(now, last + deaf)
+        if tx_start < listen_from or tx_start >= now + s.response_timeout:
+            raise RuntimeError(f"read_now: the reply at {tx_start!r} s is not clean")
+        t_last = tx_start + (len(data) - 1) * ct
+        rx_end = t_last + char_time(baud)
+        counters["replies"] += 1
+        counters["bus_seconds"] += rx_end - tx_start
+        env._now = env._now + max(0.0, tx_start - now)
+        sleeps["direct"] += 1
+        if frames:  # Bus._reply_frame; bus.classify of one clean sender
+            facts = _facts(data)
+            outcome = "ok" if facts.error is None else _m2s_outcome(facts)
+            delay = tx_start - last
+            bus._frame(
+                name, "s2m", data, outcome, baud, rx_end, facts,
+                senders=[sender.name], uart_errors=0, bit_errors=0, delay=delay,
+                in_window=bool(lo <= delay <= hi), collision_detected=False,
+            )  # fmt: skip
+        else:
+            trace.count += 1
+        env._now = env._now + max(0.0, rx_end + gap - env._now)
+        sleeps["direct"] += 1
+        heard = Heard(data, rx_end, float(env._now))
+        m.now = heard.now
+        m.overloaded = False
+        m.next_free = rx_end + s.request_idle
+        if init:
+            m.next_free = max(m.next_free, tx_end + s.init_idle)
+        return heard
+
+    # procedures.readout.read, clean: the first selection attempt and REQ_UD2 are answered
+    out = Readout(target, ok=False, started=m.now)
+    done = False
+    if isinstance(target, SecondaryAddress | SecondaryMask):
+        rx = exchange(select_frame(target), False)
+        if rx.data != E5:  # MasterMachine.select: "collision"
+            m.collision_idle(rx)
+            out.error = "selection collision"
+            done = True
+        address = ADDR_NETWORK
+    else:
+        address = int(target)
+        if s.send_nke:
+            exchange(ShortFrame(SND_NKE, address).to_bytes(), True)
+    fcb, limit = True, s.telegram_limit
+    while not done:
+        telegram, error = None, "no reply"
+        for _ in range(s.readout_retries + 1):
+            out.attempts += 1
+            rx = exchange(_req_ud2(fcb, address), False)
+            telegram, error = telegram_of(rx)
+            if telegram is not None:
+                break
+        if telegram is None:
+            out.error = error
+            break
+        if s.stop_on_repeat and any(same_content(rx.data, f) for f in out.frames):
+            out.ok = True
+            break
+        out.telegrams.append(telegram)
+        out.frames.append(rx.data)
+        if not telegram.more_follow:
+            out.ok = True
+            break
+        if len(out.telegrams) >= limit:
+            out.more_pending = out.ok = True
+            break
+        fcb = not fcb
+    out.finished = m.now
+    world.emit(readout_event(out, name))
+    queue = env._queue
+    if queue and queue[0][0] <= env._now:
+        raise RuntimeError(f"read_now: an event due at {queue[0][0]!r} s fell inside the readout")
+    return out

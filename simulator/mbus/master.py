@@ -23,7 +23,7 @@ from typing import Any
 
 from simulator.mbus.address import SecondaryAddress, SecondaryMask
 from simulator.mbus.bus import Bus, Reception
-from simulator.mbus.fast_readout import clean_readout
+from simulator.mbus.fast_readout import clean_readout, read_now
 from simulator.mbus.procedures import (
     AUTO_TELEGRAM_CAP,
     F_NIBBLE_MODES,
@@ -66,13 +66,8 @@ class Master:
         self.machine.settings = value
 
     # -- the driver -------------------------------------------------------------------------
-    def drive(self, proc: Proc[Any], *, now: bool = False) -> Gen:
-        """Carry out one machine procedure on the bus; returns its result.
-
-        ``now``: every command without a SimPy event (:meth:`Bus.transmit_now`,
-        :meth:`Bus.receive_now`, :meth:`World.advance`), for a procedure proven clean and
-        alone up to its end (:func:`~simulator.mbus.fast_readout.clean_readout`).
-        """
+    def drive(self, proc: Proc[Any]) -> Gen:
+        """Carry out one machine procedure on the bus; returns its result."""
         world, bus = self.world, self.bus
         self.machine.sync(world.now, bus.baud)
         p = Procedure(proc)
@@ -80,18 +75,12 @@ class Master:
         while True:
             kind = type(cmd)
             if kind is Send:
-                if now:
-                    bus.transmit_now(cmd.frame, source=self.name)
-                else:
-                    yield from bus.transmit(cmd.frame, source=self.name)
+                yield from bus.transmit(cmd.frame, source=self.name)
                 cmd = p.feed(Clock(world.now))
             elif kind is Listen:
-                cmd = p.feed(self._listen_now(cmd) if now else (yield from self._listen(cmd)))
+                cmd = p.feed((yield from self._listen(cmd)))
             elif kind is Wait:
-                if now:
-                    world.advance(cmd.seconds)
-                else:
-                    yield from world.sleep(cmd.seconds)
+                yield from world.sleep(cmd.seconds)
                 cmd = p.feed(Clock(world.now))
             elif kind is Note:
                 cmd.event.source = self.name
@@ -103,26 +92,13 @@ class Master:
             else:
                 return cmd.result
 
-    def _nothing_coming(self, cmd: Listen) -> Heard | None:
-        """An empty :class:`Heard` when the window is closed and nothing is on its way (no
-        need to listen), else None."""
+    def _listen(self, cmd: Listen) -> Gen:
         now = self.world.now
         if cmd.window_closed and self.bus.line_busy_until <= now:
-            return Heard(b"", now, now)
-        return None
-
-    def _listen(self, cmd: Listen) -> Gen:
-        if (quiet := self._nothing_coming(cmd)) is not None:
-            return quiet
+            return Heard(b"", now, now)  # the window is closed and nothing is on its way
         rx = yield from self.bus.receive(
             cmd.timeout, source=self.name, record_timeout=not cmd.purge
         )
-        return heard(rx, self.world.now)
-
-    def _listen_now(self, cmd: Listen) -> Heard:
-        if (quiet := self._nothing_coming(cmd)) is not None:
-            return quiet
-        rx = self.bus.receive_now(cmd.timeout, source=self.name, record_timeout=not cmd.purge)
         return heard(rx, self.world.now)
 
     @staticmethod
@@ -177,12 +153,15 @@ class Master:
         """Read one meter (generator -> :class:`Readout`; :func:`procedures.readout.read`).
 
         On the exact fast path when nothing can differ (:func:`clean_readout`): the whole
-        readout then runs without a SimPy event; counted in :attr:`readout_paths`.
+        readout is then computed at once (:func:`read_now`) without a SimPy event; counted
+        in :attr:`readout_paths`.
         """
         s = settings or self.settings
-        now = clean_readout(self, target, s)
-        self.readout_paths["fast" if now else "event"] += 1
-        return (yield from self.drive(self.machine.read(target, settings=s), now=now))
+        if clean_readout(self, target, s):
+            self.readout_paths["fast"] += 1
+            return read_now(self, target, s)
+        self.readout_paths["event"] += 1
+        return (yield from self.drive(self.machine.read(target, settings=s)))
 
     def scan_primary(self, addresses: Iterable[int] = range(0, 251)) -> Gen:
         """Primary scan: SND_NKE to each address -> the addresses that answered."""

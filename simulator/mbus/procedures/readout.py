@@ -123,20 +123,23 @@ def read(
 
 def _finish(m: MasterMachine, out: Readout) -> Proc[Readout]:
     out.finished = m.now
-    yield from m.note(
-        ev.Readout(
-            source="",
-            target=target_str(out.target),
-            ok=out.ok,
-            attempts=out.attempts,
-            telegrams=len(out.telegrams),
-            records=len(out.records),
-            error=out.error,
-            started=round(out.started, 9),
-            more_pending=out.more_pending,
-        )
-    )
+    yield from m.note(readout_event(out, ""))
     return out
+
+
+def readout_event(out: Readout, source: str) -> ev.Readout:
+    """The ``readout`` trace event of a finished readout (time set when emitted)."""
+    return ev.Readout(
+        source=source,
+        target=target_str(out.target),
+        ok=out.ok,
+        attempts=out.attempts,
+        telegrams=len(out.telegrams),
+        records=sum(len(t.records) for t in out.telegrams),
+        error=out.error,
+        started=round(out.started, 9),
+        more_pending=out.more_pending,
+    )
 
 
 def target_str(target: int | SecondaryAddress | SecondaryMask) -> str:
