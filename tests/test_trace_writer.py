@@ -174,3 +174,23 @@ def test_trace_levels_change_the_file_not_the_run(tmp_path):
     kept = [full[0]] + [x for x in full[1:] if json.loads(x)["kind"] in FRAME_KINDS]
     assert frames == kept and len(kept) < len(full)
     assert json.loads(frames[1])["kind"] == "frame"
+
+
+def test_a_listener_for_some_kinds_gets_only_those_and_wants_follows():
+    ev = events
+    trace = Trace(keep=False)
+    assert not trace.wants("frame")  # nobody: a producer may skip building it
+    got, every = [], []
+    trace.subscribe(got.append, kinds=("readout",))
+    assert trace.wants("readout") and not trace.wants("frame")
+    trace.record(ev.Readout(source="m", target="p1", ok=True, attempts=1, telegrams=1,
+                            records=2, error=None, started=0.0, more_pending=False))  # fmt: skip
+    trace.record(ev.Deselect(source="s", ci="56"))
+    trace.skip(3)
+    assert [e.kind for e in got] == ["readout"] and trace.count == 5
+    trace.subscribe(every.append)
+    assert trace.wants("frame")
+    trace.unsubscribe(every.append)
+    assert not trace.wants("frame")
+    with pytest.raises(ValueError, match="not subscribed"):
+        trace.unsubscribe(every.append)

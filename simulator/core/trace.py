@@ -81,7 +81,8 @@ class Trace:
         self.sink = sink
         self.write_kinds = write_kinds
         self._events: list[TraceEvent] = []
-        self._listeners: list[Callable[[TraceEvent], None]] = []
+        #: (listener, the kinds it asked for or None for every kind), in subscription order
+        self._listeners: list[tuple[Callable[[TraceEvent], None], frozenset[str] | None]] = []
         self._pending: list[TraceEvent] = []
         self.count = 0
         self.written = 0
@@ -104,8 +105,11 @@ class Trace:
             pending.append(event)
             if len(pending) >= BATCH:
                 self.flush()
-        for listener in self._listeners:
-            listener(event)
+        if self._listeners:
+            kind = event.kind
+            for listener, wanted in self._listeners:
+                if wanted is None or kind in wanted:
+                    listener(event)
         return event
 
     def wants(self, kind: str) -> bool:
@@ -113,7 +117,7 @@ class Trace:
 
         A hot producer may then skip building one that would not and call :meth:`skip`
         instead: ``count`` stays what recording it would have made it."""
-        if self.keep or self._listeners:
+        if self.keep or any(k is None or kind in k for _, k in self._listeners):
             return True
         return self.sink is not None and (self.write_kinds is None or kind in self.write_kinds)
 
@@ -133,12 +137,21 @@ class Trace:
             self.written += len(batch)
             self.sink.write(lines.decode("utf-8"))  # type: ignore[union-attr]
 
-    def subscribe(self, listener: Callable[[TraceEvent], None]) -> None:
-        """Call ``listener(event)`` for every event recorded from now on."""
-        self._listeners.append(listener)
+    def subscribe(
+        self, listener: Callable[[TraceEvent], None], kinds: Iterable[str] | None = None
+    ) -> None:
+        """Call ``listener(event)`` for every event recorded from now on, or only for those
+        of ``kinds`` (event ``kind`` strings; producers may then skip building the others,
+        :meth:`wants`)."""
+        self._listeners.append((listener, None if kinds is None else frozenset(kinds)))
 
     def unsubscribe(self, listener: Callable[[TraceEvent], None]) -> None:
-        self._listeners.remove(listener)
+        """Stop calling ``listener`` (its first subscription); ValueError if it has none."""
+        for i, (known, _) in enumerate(self._listeners):
+            if known == listener:
+                del self._listeners[i]
+                return
+        raise ValueError(f"{listener!r} is not subscribed")
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self._events)

@@ -111,10 +111,10 @@ class Cme3100Run:
             world.process(self._act(action))
         self.attempts: list[ev.PushAttempt] = []
         self.rounds: list[ev.ReadoutRound] = []
-        world.trace.subscribe(self._collect)
+        world.trace.subscribe(self._collect, kinds=("push_attempt", "readout_round"))
         # each value delivered at most once per report unless the trace shows it resent
         self.once = Cme3100Once()
-        world.trace.subscribe(self.once)
+        world.trace.subscribe(self.once, kinds=("push_attempt",))
         self.attempt_csv = ctx.csv("push_attempts.csv", ATTEMPT_COLUMNS)
 
     def _act(self, action: Any) -> Generator:
