@@ -29,6 +29,8 @@ import resource
 import time
 from pathlib import Path
 
+import pytest
+
 from simulator.core.world import World
 from simulator.devices import run_scenario
 from simulator.mbus.address import SecondaryAddress
@@ -131,21 +133,24 @@ def test_secondary_search_250_meters(benchmark):
     benchmark.extra_info["sim_minutes"] = round(world.now / 60, 1)
 
 
-def _building(out: Path, hours: float) -> tuple[float, float, dict]:
-    """Wall and CPU time (s) of one run of the building, and its summary."""
+def _building(out: Path, hours: float, level: str) -> tuple[float, float, dict]:
+    """Wall and CPU time (s) of one run of the building at trace ``level``, and its summary."""
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = run_scenario(BUILDING, RunOptions(out, hours=hours)).summary
+    summary = run_scenario(BUILDING, RunOptions(out, hours=hours, trace_level=level)).summary
     return time.perf_counter() - t0, time.process_time() - c0, summary
 
 
-def test_building_year_250_meters(benchmark, tmp_path):
-    install_s, install_cpu, first = _building(tmp_path / "install", 1.0)
+@pytest.mark.parametrize("level", ["all", "summary"])
+def test_building_year_250_meters(benchmark, tmp_path, level):
+    """The year with the full trace (``all``) and with none (``summary``: readouts.csv and
+    summary.json only, ``meterbench run --trace-level summary``)."""
+    install_s, install_cpu, first = _building(tmp_path / "install", 1.0, level)
     assert first["meters_found"] == METERS and first["rounds"] == 0
     box = {}
 
     def sample():
         box["wall"], box["cpu"], box["summary"] = _building(
-            tmp_path / "sample", 1.0 + YEAR_SAMPLE_ROUNDS
+            tmp_path / "sample", 1.0 + YEAR_SAMPLE_ROUNDS, level
         )
 
     benchmark.pedantic(sample, rounds=1, iterations=1)
@@ -167,7 +172,7 @@ def test_building_year_250_meters(benchmark, tmp_path):
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
     print(
-        f"\nmbus-250: install {install_s:.2f} s, {METERS / per_round:.0f} readouts/s, "
+        f"\nmbus-250 (trace {level}): install {install_s:.2f} s, {METERS / per_round:.0f} readouts/s, "
         f"year (8760 h) extrapolated {year:.0f} s (target <= 10 s); CPU: "
         f"{METERS / per_round_cpu:.0f} readouts/s, year {year_cpu:.0f} s"
     )

@@ -52,19 +52,23 @@ def test_gateway_days_per_second(benchmark, tmp_path, name, hours):
     assert summary["exactly_once"]
 
 
-def _run(out: Path, hours: float) -> tuple[float, float, dict]:
-    """Wall and CPU time (s) of one ``cme3100-250`` run, and its summary."""
+def _run(out: Path, hours: float, level: str = "all") -> tuple[float, float, dict]:
+    """Wall and CPU time (s) of one ``cme3100-250`` run at trace ``level``, and its summary."""
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = run_scenario(SCEN / "cme3100-250.toml", RunOptions(out, hours=hours)).summary
+    options = RunOptions(out, hours=hours, trace_level=level)
+    summary = run_scenario(SCEN / "cme3100-250.toml", options).summary
     return time.perf_counter() - t0, time.process_time() - c0, summary
 
 
-def test_year_250_meters(benchmark, tmp_path):
-    wall1, cpu1, _ = _run(tmp_path / "day1", 24.0)
+@pytest.mark.parametrize("level", ["all", "summary"])
+def test_year_250_meters(benchmark, tmp_path, level):
+    """The year with the full trace (``all``) and with none (``summary``: the report files,
+    CSVs and summary.json only, ``meterbench run --trace-level summary``)."""
+    wall1, cpu1, _ = _run(tmp_path / "day1", 24.0, level)
     box = {}
 
     def two_days():
-        box["wall"], box["cpu"], box["summary"] = _run(tmp_path / "day2", 48.0)
+        box["wall"], box["cpu"], box["summary"] = _run(tmp_path / "day2", 48.0, level)
 
     benchmark.pedantic(two_days, rounds=1, iterations=1)
     summary = box["summary"]
@@ -82,6 +86,6 @@ def test_year_250_meters(benchmark, tmp_path):
         peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
     print(
-        f"\ncme3100-250: {1 / day:.3f} gateway-days/s, year extrapolated {year:.0f} s "
+        f"\ncme3100-250 (trace {level}): {1 / day:.3f} gateway-days/s, year extrapolated {year:.0f} s "
         f"(target <= 20 s); CPU: {1 / day_cpu:.3f} gateway-days/s, year {year_cpu:.0f} s"
     )

@@ -164,7 +164,7 @@ def read_now(
     sleeps, counters, paths = world.sleeps, bus.counters, bus._paths
     index, powered = bus._index, bus._powered
     ct = char_time(baud)
-    gap = 2.0 * ct  # receive_now: 2 idle characters
+    gap = 2.0 * ct  # Bus.receive: 2 idle characters
     deaf = bus.port.listen_delay_bits / baud
     lo, hi = response_window(baud)
 
@@ -175,7 +175,7 @@ def read_now(
             env._now = env._now + max(0.0, m.next_free - m.now)
             sleeps["direct"] += 1
             m.now = float(env._now)
-        # Bus.transmit_now -> Bus._send
+        # Bus.transmit -> Bus._send
         duration = frame_time(len(frame), baud)
         if bus._open_request is not None:  # Bus._close_request
             paths["direct" if sleeps["event"] == bus._open_request else "event"] += 1
@@ -212,7 +212,7 @@ def read_now(
             raise RuntimeError(f"read_now: no reply to {frame.hex()}")
         data = reply.data
         tx_start = last + reply.delay
-        # MasterMachine.listen -> Bus.receive_now -> Bus._gather (one clean sender)
+        # MasterMachine.listen -> Bus.receive -> Bus._gather (one clean sender)
         m.now = float(env._now)
         m.last_tx_end = tx_end = m.now
         now = m.now
