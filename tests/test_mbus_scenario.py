@@ -259,9 +259,10 @@ def test_readout_rows_are_the_text_csv_writer_gives(tmp_path):
     ro = Readout(addr, ok=True, telegrams=tgs, finished=7.25)
     world = World(0)
     meters = [runner.Meter("plain", addr, 2400), runner.Meter('pos, "x"', 3, 2400)]
+    meters.append(runner.Meter("", 4, 2400))
     fh = io.StringIO()
     rows = runner.ReadoutRows(fh)
-    assert sum(rows.write(world, m, ro) for m in meters * 2) == 4 * len(records)
+    assert sum(rows.write(world, m, ro) for m in meters * 2) == 2 * len(meters) * len(records)
     ref = io.StringIO()
     w = csv.writer(ref, lineterminator="\n")
     w.writerow(runner.CSV_COLUMNS)

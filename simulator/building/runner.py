@@ -269,6 +269,7 @@ class ReadoutRows:
         self._text = csv.writer(_Collect(self._out), lineterminator="\n")
         fh.write(self._csv(list(CSV_COLUMNS)) + "\n")
         self._coding: dict[tuple[Any, ...], str] = {}
+        self._fields: dict[str, str] = {}
 
     def _csv(self, fields: list[Any]) -> str:
         self._text.writerow(fields)
@@ -279,9 +280,14 @@ class ReadoutRows:
         lines = []
         when, t_s = world.clock(ro.finished).isoformat(), round(ro.finished, 6)
         coding = self._coding
+        position = self._fields.get(meter.position)
+        if position is None:  # quoted as the csv module would, once per meter
+            text = self._csv([meter.position]) if meter.position else ""  # not a lone ""
+            position = self._fields[meter.position] = text
         for ti, tg in enumerate(ro.telegrams):
             addr = str(tg.header.address) if tg.header.address is not None else ""
-            head = self._csv([when, t_s, meter.position, addr, ti])
+            # time, t_s, address and index never need quoting (digits, "-:.+T", hex)
+            head = f"{when},{t_s!r},{position},{addr},{ti}"
             for rec in tg.records:
                 value = rec.value
                 kind = type(value)

@@ -136,8 +136,7 @@ class SecondaryAddress:
         return cls(ident, manufacturer_letters(code), b[6], b[7])
 
     def __str__(self) -> str:
-        raw = self.to_bytes()
-        return f"{self.id:08d}{raw[4:].hex().upper()}"
+        return _text(self)
 
     @classmethod
     def parse(cls, text: str) -> SecondaryAddress:
@@ -156,6 +155,12 @@ class SecondaryAddress:
                 raise AddressError(f"ID digit {ch!r} is not 0-9 in {t!r}", i)
         raw = bytes.fromhex(t[:8])[::-1] + bytes.fromhex(t[8:])
         return cls.from_bytes(raw)
+
+
+@lru_cache(maxsize=4096)
+def _text(addr: SecondaryAddress) -> str:
+    # the 16-hex form, once per address (a readout's trace and CSV row name it each time)
+    return f"{addr.id:08d}{_wire(addr)[4:].hex().upper()}"
 
 
 @lru_cache(maxsize=4096)

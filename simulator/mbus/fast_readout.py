@@ -63,6 +63,7 @@ MAX_FRAME = 261
 MARGIN = 1e-6
 
 
+@lru_cache(maxsize=256)
 def _delay_range(delay: ResponseDelay, baud: int) -> tuple[float, float]:
     """Smallest and largest reply delay (s) :meth:`ResponseDelay.draw` can give."""
     a, b = sorted((delay.low, delay.high))
@@ -76,19 +77,29 @@ def _addressed(bus: Bus, target: int | SecondaryAddress | SecondaryMask) -> Slav
     """The one slave a readout of ``target`` talks to, or None if it is not exactly one
     plain :class:`Slave` (a twin, another kind of listener, a broadcast address)."""
     index = bus._index
-    if isinstance(target, SecondaryAddress | SecondaryMask):
+    if isinstance(target, _SECONDARY):
         # the selection concerns the slaves its mask matches and those selected before,
         # which it deselects without a word (no reply, no draw, no event)
-        hits = list(index.matching(select_frame(target)[7:15]).values())  # 68 L L 68 C A CI
-        others = index.selected()
+        hits = index.matching(_select_mask(target))
+        if len(hits) != 1 or any(type(c) is not Slave for c in index._selected.values()):
+            return None
+        (slave,) = hits.values()
     elif isinstance(target, int) and 0 <= target <= 250:
-        hits = index.candidates(ShortFrame(REQ_UD2, target).to_bytes())
-        others = ()
+        found = index.candidates(_req_ud2(False, target))
+        if len(found) != 1:
+            return None
+        slave = found[0]
     else:
         return None
-    if len(hits) != 1 or type(hits[0]) is not Slave or any(type(c) is not Slave for c in others):
-        return None
-    return hits[0]
+    return slave if type(slave) is Slave else None
+
+
+_SECONDARY = (SecondaryAddress, SecondaryMask)
+
+
+@lru_cache(maxsize=4096)
+def _select_mask(target: SecondaryAddress | SecondaryMask) -> bytes:
+    return select_frame(target)[7:15]  # 68 L L 68 C A CI | the 8 mask bytes
 
 
 def clean_readout(
@@ -123,7 +134,7 @@ def clean_readout(
     if dmin <= port.listen_delay_bits / baud + MARGIN or dmax >= s.response_timeout - MARGIN:
         return False
     # condition b: an upper bound of the readout's end before the next calendar event
-    secondary = isinstance(target, SecondaryAddress | SecondaryMask)
+    secondary = isinstance(target, _SECONDARY)
     reset = secondary or s.send_nke  # the slave starts over at its first telegram
     limit = s.telegram_limit
     telegrams = min(limit, slave.telegrams) if reset and not slave.golden else limit
@@ -249,7 +260,7 @@ def read_now(
     # procedures.readout.read, clean: the first selection attempt and REQ_UD2 are answered
     out = Readout(target, ok=False, started=m.now)
     done = False
-    if isinstance(target, SecondaryAddress | SecondaryMask):
+    if isinstance(target, _SECONDARY):
         rx = exchange(select_frame(target), False)
         if rx.data != E5:  # MasterMachine.select: "collision"
             m.collision_idle(rx)
