@@ -184,3 +184,44 @@ def test_a_long_table_counts_its_rows_as_the_csv_reader_does(tmp_path, tail):
         rows = sum(1 for _ in csv.reader(fh)) - 1  # the header is not a row
     write_page(tmp_path)
     assert f"t.csv ({rows} rows)" in (tmp_path / "report.html").read_text()
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 64])
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "7,8\r\n" * 50,
+        "7,8\n\r\n\r9,10",
+        "7," + "x" * 40 + "\r\n9,10\n",  # a line over the (lowered) field size limit
+        "7," + "x" * 20 + "\n" + "y" * 30,  # the last line, open, over the limit
+        '7,"a\r\nb"\r\n9,"c\nd"\n',
+        "7,8\r\n\r\n\n\r",
+    ],
+)
+def test_rows_are_counted_in_chunks_as_the_csv_reader_does(tmp_path, monkeypatch, tail, chunk):
+    """The rest of a long table is streamed in chunks: line ends split over two chunks, lines
+    over the field size limit (inside a chunk or over several) and quotes still count as the
+    csv reader counts (here with a 25-character limit and tiny chunks)."""
+    import csv
+
+    from simulator.core.text import CsvRowError
+    from simulator.report import page
+
+    text = "a,b\r\n" + "1,2\r\n" * (MAX_ROWS + 5) + tail
+    (tmp_path / "t.csv").write_text(text, encoding="utf-8", newline="")
+    old = csv.field_size_limit(25)
+    try:
+        with (tmp_path / "t.csv").open(encoding="utf-8", newline="") as fh:
+            try:
+                expected = f"({sum(1 for _ in csv.reader(fh)) - 1} rows)"
+            except csv.Error:
+                expected = None
+        monkeypatch.setattr(page, "CHUNK", chunk)
+        if expected is None:  # the reader refuses the table: so does the page, saying where
+            with pytest.raises(CsvRowError, match="field larger than field limit"):
+                page._read_csv(tmp_path / "t.csv")
+        else:
+            write_page(tmp_path)
+            assert f"t.csv {expected}" in (tmp_path / "report.html").read_text()
+    finally:
+        csv.field_size_limit(old)

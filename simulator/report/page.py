@@ -17,7 +17,6 @@ The page links its pictures rather than embedding them: a sweep's folder may hol
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from collections.abc import Iterable
@@ -87,28 +86,64 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]], int]:
             count += 1
             rows.append(row)
             if count == MAX_ROWS + 1:
-                count += _rows_left(fh, delimiter)
+                count += _rows_left(fh, path, delimiter, count)
                 break
     header, data = (rows[0], rows[1:]) if rows else ([], [])
     total = max(0, count - 1)
     return header, data if total <= MAX_ROWS else data[:HEAD_ROWS], total
 
 
-def _rows_left(fh: Any, delimiter: str) -> int:
+#: Characters read at a time when counting the rest of a long table (a year's readouts.csv
+#: is ~1.7 GB: it is streamed, never held whole).
+CHUNK = 1 << 20
+
+
+def _rows_left(fh: Any, path: Path, delimiter: str, done: int) -> int:
     """Rows ``csv.reader`` would still give from ``fh`` (raising as it would): without a
     quote, a NUL or a line over the field size limit in the rest, each line is one row
-    (``\r``, ``\n`` or ``\r\n`` ends it) and is counted without parsing (a city's
-    meters.csv has 100,000 rows); else the reader counts them."""
-    rest = fh.read()
+    (``\r``, ``\n`` or ``\r\n`` ends it) and is counted without parsing, in chunks of
+    :data:`CHUNK` characters (a city's meters.csv has 100,000 rows, a year's readouts.csv
+    14 million); else a reader counts them anew in ``path``, less the ``done`` rows before."""
     limit = csv.field_size_limit()
-    plain = '"' not in rest and "\0" not in rest
-    if plain and len(rest) > limit:
-        plain = max(map(len, re.split(r"\r\n|\r|\n", rest))) <= limit
-    if not plain:
-        reader = csv.reader(io.StringIO(rest, newline=""), delimiter=delimiter)
-        return sum(1 for _ in csv_rows(reader))
-    ends = rest.count("\n") + rest.count("\r") - rest.count("\r\n")
-    return ends + (1 if rest and rest[-1] not in "\r\n" else 0)
+    ends, carry, last = 0, 0, ""  # carry: characters of the line still open
+    while chunk := fh.read(CHUNK):
+        if '"' in chunk or "\0" in chunk or _has_long_line(chunk, limit):
+            break
+        first = _first_end(chunk)
+        if carry + first > limit:  # a line over two or more chunks
+            break
+        n = chunk.count("\n") + chunk.count("\r") - chunk.count("\r\n")
+        if last == "\r" and chunk[0] == "\n":
+            n -= 1  # one \r\n split over two chunks
+        ends += n
+        tail = len(chunk) - 1 - max(chunk.rfind("\n"), chunk.rfind("\r"))
+        carry = carry + len(chunk) if first == len(chunk) else tail
+        last = chunk[-1]
+    else:
+        if carry <= limit:
+            return ends + (1 if last and last not in "\r\n" else 0)
+    # a quote, a NUL or a long line: the reader decides (fh cannot seek back: it was iterated)
+    with path.open(encoding="utf-8", errors="replace", newline="") as again:
+        return sum(1 for _ in csv_rows(csv.reader(again, delimiter=delimiter))) - done
+
+
+def _first_end(chunk: str) -> int:
+    """Characters before the first line end of ``chunk`` (all of them if it has none)."""
+    found = [i for i in (chunk.find("\n"), chunk.find("\r")) if i >= 0]
+    return min(found) if found else len(chunk)
+
+
+def _has_long_line(chunk: str, limit: int) -> bool:
+    """A line of more than ``limit`` characters lies inside ``chunk``. Such a line holds a
+    whole aligned block of ``limit // 2`` characters without a line end, so only a chunk
+    with such a block is split into lines (a plain table never is)."""
+    half = max(1, limit // 2)
+    if len(chunk) <= limit:
+        return False
+    for i in range(0, len(chunk) - half + 1, half):
+        if chunk.find("\n", i, i + half) < 0 and chunk.find("\r", i, i + half) < 0:
+            return max(map(len, re.split(r"\r\n|\r|\n", chunk))) > limit
+    return False
 
 
 def _csv_section(folder: Path, path: Path) -> str:
