@@ -20,10 +20,15 @@ same per CPU second (``readouts_per_cpu_s``, ``year_cpu_s_extrapolated``: steadi
 machine),
 ``peak_rss_mb`` (ru_maxrss of this process: run the test alone for the building's own figure).
 ``-s`` prints them.
+
+The whole year, not extrapolated: ``MBENCH_BUILDING_YEAR=1`` runs
+``test_building_whole_year`` (8760 h at ``--trace-level summary``, about 4 min; readouts.csv
+is ~1.7 GB in a temporary folder), the figures a note may quote as measured.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import resource
 import time
@@ -176,3 +181,27 @@ def test_building_year_250_meters(benchmark, tmp_path, level):
         f"year (8760 h) extrapolated {year:.0f} s (target <= 10 s); CPU: "
         f"{METERS / per_round_cpu:.0f} readouts/s, year {year_cpu:.0f} s"
     )
+
+
+@pytest.mark.skipif(
+    os.environ.get("MBENCH_BUILDING_YEAR") != "1", reason="MBENCH_BUILDING_YEAR=1: about 4 min"
+)
+def test_building_whole_year(benchmark, tmp_path):
+    """The building's whole year at ``--trace-level summary`` (module doc)."""
+    box = {}
+
+    def year():
+        box["wall"], box["cpu"], box["summary"] = _building(tmp_path / "year", 8760.0, "summary")
+
+    benchmark.pedantic(year, rounds=1, iterations=1)
+    summary = box["summary"]
+    assert summary["rounds"] == YEAR_ROUNDS and summary["readouts_failed"] == 0
+    benchmark.extra_info.update(
+        year_s=round(box["wall"], 1),
+        year_cpu_s=round(box["cpu"], 1),
+        readouts=summary["readouts_ok"],
+        records=summary["records"],
+        readouts_csv_mb=round((tmp_path / "year" / "readouts.csv").stat().st_size / 1e6),
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    )
+    print(f"\nmbus-250 whole year (trace summary): {box['wall']:.0f} s, {box['cpu']:.0f} CPU-s")
