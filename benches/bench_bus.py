@@ -186,6 +186,7 @@ def test_building_year_250_meters(benchmark, tmp_path, level):
 @pytest.mark.skipif(
     os.environ.get("MBENCH_BUILDING_YEAR") != "1", reason="MBENCH_BUILDING_YEAR=1: about 4 min"
 )
+@pytest.mark.timeout(3600)  # over the suite's 300 s per test
 def test_building_whole_year(benchmark, tmp_path):
     """The building's whole year at ``--trace-level summary`` (module doc)."""
     box = {}
