@@ -8,8 +8,9 @@ world acting meanwhile. Then :func:`read_now` computes the readout at once: the 
 procedure of :mod:`~simulator.mbus.procedures.readout` for that clean case, with the bus's
 exchange inlined. It does the very same work as the event path (the same frame bytes, trace
 events, slave calls and so random draws, float time arithmetic and counters) but moves the
-clock directly, and does not build ``frame`` events nobody wants (``--trace-level summary``:
-they are counted). Anything not provably safe goes through the event path.
+clock directly, and does not build ``frame`` and ``readout`` events nobody wants
+(``--trace-level summary``: they are counted). Anything not provably safe goes through the
+event path.
 
 The conditions are stricter than exactness needs (the shared code would give the same bytes
 for a faulty slave too); what makes the path exact is the last one, that nothing else is due
@@ -161,8 +162,9 @@ def read_now(
     with the exchanges of :meth:`MasterMachine.request` on :class:`Bus` inlined: the same
     frame bytes and ``frame``/``readout`` events, the same slave calls (:meth:`Slave.hear`,
     so the same random draws), the same float time arithmetic, bus counters and request
-    paths, and the clock moved the way :meth:`World.advance` moves it. ``frame`` events
-    nobody wants (:meth:`Trace.wants`, e.g. ``--trace-level summary``) are counted, not built.
+    paths, and the clock moved the way :meth:`World.advance` moves it. ``frame`` and
+    ``readout`` events nobody wants (:meth:`Trace.wants`, e.g. ``--trace-level summary``)
+    are counted, not built.
 
     Raises RuntimeError if the readout turns out not to be clean after all (a second reply,
     none, or an event due before its end): the proof of :func:`clean_readout` did not hold.
@@ -296,7 +298,10 @@ def read_now(
             break
         fcb = not fcb
     out.finished = m.now
-    world.emit(readout_event(out, name))
+    if trace.wants("readout"):
+        world.emit(readout_event(out, name))
+    else:
+        trace.count += 1
     queue = env._queue
     if queue and queue[0][0] <= env._now:
         raise RuntimeError(f"read_now: an event due at {queue[0][0]!r} s fell inside the readout")

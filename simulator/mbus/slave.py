@@ -232,7 +232,7 @@ class Slave:
         # The bytes encode_telegram gives for this CI 72 telegram, built from each record's
         # precomputed DIB/VIB (no DataRecord/Telegram objects: the readout hot path).
         body = b"".join([r.wire(t, clock, rng) for r in self.records if r.telegram == index])
-        head = self.address.to_bytes() + bytes((access_no & 0xFF, self.status & 0xFF, 0, 0))
+        head = self._address_bytes + bytes((access_no & 0xFF, self.status & 0xFF, 0, 0))
         more = b"\x1f" if index < self.telegrams - 1 else b""  # DIF 1F: more records follow
         return LongFrame(0x08, self.primary, CI_LONG_HEADER, head + body + more).to_bytes()
 
