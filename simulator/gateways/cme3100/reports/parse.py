@@ -3,6 +3,7 @@ of x001 and x101/x115 bodies. Errors are :class:`ReportParseError` with the line
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,7 +36,7 @@ def parse_install(text: str) -> list[InstallRow]:
         if len(cells) != len(INSTALL_COLUMNS):
             raise ReportParseError(n, f"{len(cells)} fields, expected {len(INSTALL_COLUMNS)}")
         try:
-            created = datetime.strptime(cells[2], TIME_FORMAT)
+            created = parse_time(cells[2])
             rows.append(
                 InstallRow(cells[0], cells[1], created, int(cells[3]), bytes.fromhex(cells[4]))
             )
@@ -77,6 +78,46 @@ def parse_value_report(text: str) -> list[ValueRow]:
             )
         )
     return rows
+
+
+def value_report_keys(text: str, names: tuple[str, ...]) -> list[tuple[str | None, ...]]:
+    """Per data row of an x101/x109/x115 body, the cells of the fixed columns ``names``
+    (None where the row's header has no such column): ``row.fields.get(name)`` of
+    :func:`parse_value_report` without building the rows (what a head-end counts deliveries
+    by). The same :class:`ReportParseError` for a bad body."""
+    rows: list[tuple[str | None, ...]] = []
+    header: list[str] | None = None
+    at: list[int | None] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        cells = line.split(SEP)
+        if line.startswith("#"):
+            header = [cells[0][1:], *cells[1:]]
+            fixed = next((i for i, h in enumerate(header) if "," in h), len(header))
+            # the last of equal names, as the dict of parse_value_report keeps it
+            last = {h: i for i, h in enumerate(header[:fixed])}
+            at = [last.get(name) for name in names]
+            continue
+        if header is None:
+            raise ReportParseError(n, "data row before any header line")
+        if len(cells) != len(header):
+            raise ReportParseError(n, f"{len(cells)} fields, header has {len(header)}")
+        rows.append(tuple(None if i is None else cells[i] for i in at))
+    return rows
+
+
+_TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
+
+
+def parse_time(text: str) -> datetime:
+    """A report time ``YYYY-MM-DD hh:mm:ss`` (:data:`TIME_FORMAT`): ``datetime.strptime``'s
+    result and errors (ValueError), its format machinery skipped for the plain layout."""
+    m = _TIME.fullmatch(text)
+    if m is not None:
+        try:
+            return datetime(*map(int, m.groups()))
+        except ValueError:
+            pass  # strptime says why
+    return datetime.strptime(text, TIME_FORMAT)
 
 
 def number(text: str) -> int | float:
