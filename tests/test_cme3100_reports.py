@@ -7,7 +7,7 @@ import dataclasses
 import email
 import random
 import struct
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from email import policy
 
@@ -15,7 +15,7 @@ import pytest
 
 from simulator.gateways.cme3100.readout import Readout, ReadoutError, user_data
 from simulator.gateways.cme3100.reports.bodies import Event, MeterEntry
-from simulator.gateways.cme3100.reports.columns import column, columns, value_text
+from simulator.gateways.cme3100.reports.columns import column, columns, time_text, value_text
 from simulator.gateways.cme3100.reports.envelope import (
     CONTENT_TYPE,
     ftp_report,
@@ -268,6 +268,16 @@ def test_value_text_of_floats_is_the_plain_shortest_decimal():
         for x in (v, w):
             want = "" if x != x or abs(x) == float("inf") else format(Decimal(repr(x)), "f")
             assert value_text(x) == want.replace(".", ","), x
+
+
+def test_time_text_is_strftime_of_the_report_format():
+    rng = random.Random(8)
+    for _ in range(20000):
+        t = datetime(1, 1, 2) + timedelta(seconds=rng.randrange(315537800000), microseconds=7)
+        tz = t.replace(tzinfo=timezone(timedelta(hours=rng.randint(-12, 12))))
+        for x in (t, tz):
+            assert time_text(x) == value_text(x) == x.strftime("%Y-%m-%d %H:%M:%S"), x
+        assert value_text(t.date()) == t.strftime("%Y-%m-%d 00:00:00")
 
 
 def test_columns_are_the_column_of_each_record_whatever_field_changes():

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from simulator.gateways.cme3100.readout import Readout, user_data
-from simulator.gateways.cme3100.reports.columns import TIME_FORMAT, columns, value_text
+from simulator.gateways.cme3100.reports.columns import columns, time_text, value_text
 from simulator.gateways.cme3100.reports.names import TemplateError
 from simulator.mbus.address import manufacturer_letters
 from simulator.mbus.errors import MBusError
@@ -94,8 +94,7 @@ EVENTS = (
 )
 
 
-def _when(t: datetime) -> str:
-    return t.strftime(TIME_FORMAT)
+_when = time_text
 
 
 def install_report(serial: str, readouts: Iterable[Readout]) -> list[str]:

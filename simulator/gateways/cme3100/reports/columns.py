@@ -106,7 +106,25 @@ def _float_text(v: float) -> str:
     return s.replace(".", DECIMAL)
 
 
-_TEXT_OF = {int: str, float: _float_text, bytes: bytes.hex, type(None): lambda v: ""}
+def time_text(t: datetime) -> str:
+    """``t`` as :data:`TIME_FORMAT` writes it (``YYYY-MM-DD hh:mm:ss``, no fraction)."""
+    if t.tzinfo is None and t.year >= 1000:  # isoformat pads a year < 1000, strftime does not
+        return t.isoformat(" ", "seconds")
+    return t.strftime(TIME_FORMAT)
+
+
+def _date_text(d: date) -> str:
+    return f"{d.isoformat()} 00:00:00" if d.year >= 1000 else d.strftime("%Y-%m-%d 00:00:00")
+
+
+_TEXT_OF = {
+    int: str,
+    float: _float_text,
+    bytes: bytes.hex,
+    type(None): lambda v: "",
+    datetime: time_text,
+    date: _date_text,
+}
 
 
 def _value_text(v: Value) -> str:

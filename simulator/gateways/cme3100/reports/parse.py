@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from simulator.gateways.cme3100.reports.bodies import INSTALL_COLUMNS, SEP
 from simulator.gateways.cme3100.reports.columns import DECIMAL, TIME_FORMAT
@@ -108,6 +109,7 @@ def value_report_keys(text: str, names: tuple[str, ...]) -> list[tuple[str | Non
 _TIME = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2}):([0-9]{2})")
 
 
+@lru_cache(maxsize=1 << 16)  # a value's time comes back in every report that carries it
 def parse_time(text: str) -> datetime:
     """A report time ``YYYY-MM-DD hh:mm:ss`` (:data:`TIME_FORMAT`): ``datetime.strptime``'s
     result and errors (ValueError), its format machinery skipped for the plain layout."""
