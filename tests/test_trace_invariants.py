@@ -135,6 +135,19 @@ def test_cme3100_once_allows_resent_and_failed_values():
         once.check()
 
 
+def test_cme3100_once_finds_an_overlap_with_any_earlier_span_not_only_the_latest():
+    once = Cme3100Once()
+    push = dict(kind="push_attempt", source="cme3100/report1", report="r1", ok=True)
+    day = "2026-01-01T{:02d}:00:00"
+    for t, (a, b) in enumerate([(1, 2), (5, 6), (8, 9), (10, 10)]):  # in order: no overlap
+        once(dict(push, t=float(t), new_values={"1": [day.format(a), day.format(b), 2]}))
+    once(dict(push, t=7.0, new_values={"1": [day.format(3), day.format(4), 2]}))  # a gap: ok
+    once.check()
+    once(dict(push, t=8.0, new_values={"1": [day.format(2), day.format(2), 1]}))  # the first
+    with pytest.raises(AccountingError, match=r"\[2026-01-01T02:00:00, .*t=0.0 .*t=8.0"):
+        once.check()
+
+
 # -- stream and CMe2100: delivered push windows never overlap (issue 14) -----------------------
 def _shipped(tmp_path, name, hours):
     from pathlib import Path
