@@ -87,21 +87,25 @@ def value_report_keys(text: str, names: tuple[str, ...]) -> list[tuple[str | Non
     :func:`parse_value_report` without building the rows (what a head-end counts deliveries
     by). The same :class:`ReportParseError` for a bad body."""
     rows: list[tuple[str | None, ...]] = []
-    header: list[str] | None = None
-    at: list[int | None] = []
+    width = 0  # cells of the current header (0: none yet)
+    at: tuple[int | None, ...] = ()
+    seen: dict[str, tuple[int, tuple[int | None, ...]]] = {}  # each meter repeats a header
     for n, line in enumerate(text.splitlines(), 1):
-        cells = line.split(SEP)
         if line.startswith("#"):
-            header = [cells[0][1:], *cells[1:]]
-            fixed = next((i for i, h in enumerate(header) if "," in h), len(header))
-            # the last of equal names, as the dict of parse_value_report keeps it
-            last = {h: i for i, h in enumerate(header[:fixed])}
-            at = [last.get(name) for name in names]
+            known = seen.get(line)
+            if known is None:
+                header = line[1:].split(SEP)
+                fixed = next((i for i, h in enumerate(header) if "," in h), len(header))
+                # the last of equal names, as the dict of parse_value_report keeps it
+                last = {h: i for i, h in enumerate(header[:fixed])}
+                known = seen[line] = (len(header), tuple(last.get(name) for name in names))
+            width, at = known
             continue
-        if header is None:
+        if not width:
             raise ReportParseError(n, "data row before any header line")
-        if len(cells) != len(header):
-            raise ReportParseError(n, f"{len(cells)} fields, header has {len(header)}")
+        cells = line.split(SEP)
+        if len(cells) != width:
+            raise ReportParseError(n, f"{len(cells)} fields, header has {width}")
         rows.append(tuple(None if i is None else cells[i] for i in at))
     return rows
 
