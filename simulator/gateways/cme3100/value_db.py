@@ -121,13 +121,13 @@ class ValueDatabase:
         (rows go in time order), the meter is not 8 digits, or ``telegram_count`` and the
         status disagree (an OK readout needs at least one telegram)."""
         meter = readout.meter
-        if len(meter) != 8 or not is_decimal(meter):
+        rows = self._rows.get(meter)
+        if rows is None and (len(meter) != 8 or not is_decimal(meter)):  # a known one passed
             raise ValueDbError(f"meter {meter!r}: secondary address must be 8 digits")
         if readout.status == ReadoutStatus.OK and not readout.telegrams:
             raise ValueDbError(f"meter {meter}: an OK readout at {readout.at} s has no telegram")
         if readout.status_byte is not None and not 0 <= readout.status_byte <= 0xFF:
             raise ValueDbError(f"meter {meter}: status byte {readout.status_byte} not 0..255")
-        rows = self._rows.get(meter)
         if rows and readout.at < rows[-1].at:
             raise ValueDbError(
                 f"meter {meter}: readout at {readout.at} s is older than the latest "
