@@ -299,13 +299,19 @@ class Cme3100Run:
     def _write_readouts(self) -> None:
         gw, ctx = self.gateway, self.ctx
         w = ctx.csv("readouts.csv", READOUT_COLUMNS)
-        rows = [r for m in gw.db.meters() for r in gw.db.readouts(m)]
-        for r in sorted(rows, key=lambda r: (r.at, r.meter)):
-            byte = "" if r.status_byte is None else f"{r.status_byte:02x}"
-            w.writerow(
-                [round(r.at, 6), r.read_at.isoformat(), r.meter, r.position, r.status]
-                + [byte, len(r.telegrams)]
+        rows = [r for m in gw.db.meters() for r in gw.db.rows(m)]
+        w.writerows(  # one call for the whole table (a year: millions of rows)
+            (
+                round(r.at, 6),
+                r.read_at.isoformat(),
+                r.meter,
+                r.position,
+                r.status,
+                "" if r.status_byte is None else f"{r.status_byte:02x}",
+                len(r.telegrams),
             )
+            for r in sorted(rows, key=lambda r: (r.at, r.meter))
+        )
 
     def _write_received(self) -> None:
         """Every accepted report as its head-end got it: headend/<report>/<n>-<file>."""

@@ -31,15 +31,21 @@ class InstallRow:
 
 def parse_install(text: str) -> list[InstallRow]:
     """Rows of an x001 body."""
+    return [InstallRow(*row) for row in install_rows(text)]
+
+
+def install_rows(text: str) -> list[tuple[str, str, datetime, int, bytes]]:
+    """:func:`parse_install`'s rows as plain tuples (a head-end counting a year of daily
+    reports builds no row objects); the same :class:`ReportParseError`."""
     rows = []
+    width = len(INSTALL_COLUMNS)
     for n, line in enumerate(text.splitlines(), 1):
         cells = line.split(SEP)
-        if len(cells) != len(INSTALL_COLUMNS):
-            raise ReportParseError(n, f"{len(cells)} fields, expected {len(INSTALL_COLUMNS)}")
+        if len(cells) != width:
+            raise ReportParseError(n, f"{len(cells)} fields, expected {width}")
         try:
-            created = parse_time(cells[2])
             rows.append(
-                InstallRow(cells[0], cells[1], created, int(cells[3]), bytes.fromhex(cells[4]))
+                (cells[0], cells[1], parse_time(cells[2]), int(cells[3]), bytes.fromhex(cells[4]))
             )
         except ValueError as exc:
             raise ReportParseError(n, str(exc)) from None
