@@ -192,20 +192,24 @@ class ValueDatabase:
         """The meter's status-byte lines (seed 002 §6.14.3), oldest first."""
         return list(self._meter_log.get(meter, []))
 
-    def _trim(self, meter: str) -> None:
+    def _trim(self, meter: str, limit: int | None = None) -> None:
+        limit = self.limit if limit is None else limit
         rows = self._rows[meter]
-        excess = len(rows) - self.limit
+        excess = len(rows) - limit
         if excess > 0:
             del rows[:excess]
             self._dropped[meter] += excess
         # the meter log has at most one line per readout: the same limit bounds it
         log = self._meter_log.get(meter)
-        if log and len(log) > self.limit:
-            del log[: len(log) - self.limit]
+        if log and len(log) > limit:
+            del log[: len(log) - limit]
 
     def _trim_all(self) -> None:
-        for meter in self._rows:
-            self._trim(meter)
+        limit, logs = self.limit, self._meter_log
+        for meter, rows in self._rows.items():  # only meters over the limit need a trim
+            log = logs.get(meter)
+            if len(rows) > limit or (log and len(log) > limit):
+                self._trim(meter, limit)
 
     def _log_status_byte(self, readout: Readout) -> LogEntry | None:
         byte = readout.status_byte
