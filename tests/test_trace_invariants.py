@@ -208,6 +208,18 @@ def test_failed_push_may_carry_its_values_again():
         once.check()
 
 
+def test_push_window_overlapping_an_early_window_after_later_ones_is_found():
+    once = PushWindowOnce()
+    base = dict(kind="stream_push", source="plugin/1", ok=True)
+    for t, window in enumerate([[0.0, 1.0], [5.0, 6.0], [8.0, 9.0]]):  # in order: no overlap
+        once(dict(base, t=float(t), window=window))
+    once(dict(base, t=3.0, window=[2.0, 4.0]))  # in a gap: fine
+    once.check()
+    once(dict(base, t=4.0, window=[1.0, 1.0]))  # the first window's last value again
+    with pytest.raises(AccountingError, match=r"\[1.0, 1.0\].*t=0.0 .*t=4.0"):
+        once.check()
+
+
 def _read(tmp_path):
     from simulator.core.trace import Trace
 

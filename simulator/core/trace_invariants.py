@@ -173,6 +173,7 @@ class PushWindowOnce(_Listener):
 
     def __init__(self) -> None:
         self._done: dict[str, list[tuple[Any, Any, str]]] = defaultdict(list)
+        self._latest: dict[str, Any] = {}  # source -> latest ``last`` (as in Cme3100Once)
         self.errors: list[str] = []
 
     def __call__(self, ev: Any) -> None:
@@ -185,13 +186,16 @@ class PushWindowOnce(_Listener):
         first, last = window
         source = ev["source"] if isinstance(ev, Mapping) else ev.source
         line = _at(ev)
-        for a, b, earlier in self._done[source]:
-            if not (last < a or b < first):
-                self.errors.append(
-                    f"{_kind(ev)} {source}: values of [{max(a, first)}, {min(b, last)}] "
-                    f"delivered twice: {earlier}; again {line}"
-                )
-                break
+        top = self._latest.get(source)
+        self._latest[source] = last if top is None or last > top else top
+        if top is not None and not top < first:  # not after every earlier window: scan
+            for a, b, earlier in self._done[source]:
+                if not (last < a or b < first):
+                    self.errors.append(
+                        f"{_kind(ev)} {source}: values of [{max(a, first)}, {min(b, last)}] "
+                        f"delivered twice: {earlier}; again {line}"
+                    )
+                    break
         self._done[source].append((first, last, line))
 
 
