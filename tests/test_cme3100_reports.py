@@ -3,16 +3,19 @@ the project's codec, file names, envelopes, the Elvaco install example."""
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import random
-from datetime import date, datetime
+import struct
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from email import policy
 
 import pytest
 
 from simulator.gateways.cme3100.readout import Readout, ReadoutError, user_data
 from simulator.gateways.cme3100.reports.bodies import Event, MeterEntry
-from simulator.gateways.cme3100.reports.columns import column, value_text
+from simulator.gateways.cme3100.reports.columns import column, columns, time_text, value_text
 from simulator.gateways.cme3100.reports.envelope import (
     CONTENT_TYPE,
     ftp_report,
@@ -21,7 +24,14 @@ from simulator.gateways.cme3100.reports.envelope import (
 )
 from simulator.gateways.cme3100.reports.identity import GatewayIdentity
 from simulator.gateways.cme3100.reports.names import Template, TemplateError, file_name
-from simulator.gateways.cme3100.reports.parse import number, parse_install, parse_value_report
+from simulator.gateways.cme3100.reports.parse import (
+    ReportParseError,
+    number,
+    parse_install,
+    parse_time,
+    parse_value_report,
+    value_report_keys,
+)
 from simulator.gateways.cme3100.reports.render import render
 from simulator.mbus.address import SecondaryAddress
 from simulator.mbus.records import DataRecord, decode_records
@@ -247,6 +257,79 @@ def test_value_report_x109_one_file_per_meter():
 )
 def test_value_text(value, text):
     assert value_text(value) == text
+
+
+def test_value_text_of_floats_is_the_plain_shortest_decimal():
+    # the fast path (repr) against the documented rule, on random bit patterns and decimals
+    rng = random.Random(7)
+    for _ in range(20000):
+        v = struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0]
+        w = rng.randint(-(10**9), 10**9) / 10 ** rng.randint(0, 9)
+        for x in (v, w):
+            want = "" if x != x or abs(x) == float("inf") else format(Decimal(repr(x)), "f")
+            assert value_text(x) == want.replace(".", ","), x
+
+
+def test_time_text_is_strftime_of_the_report_format():
+    rng = random.Random(8)
+    for _ in range(20000):
+        t = datetime(1, 1, 2) + timedelta(seconds=rng.randrange(315537800000), microseconds=7)
+        tz = t.replace(tzinfo=timezone(timedelta(hours=rng.randint(-12, 12))))
+        for x in (t, tz):
+            assert time_text(x) == value_text(x) == x.strftime("%Y-%m-%d %H:%M:%S"), x
+        assert value_text(t.date()) == t.strftime("%Y-%m-%d 00:00:00")
+
+
+def test_columns_are_the_column_of_each_record_whatever_field_changes():
+    records = [rec for r in readouts() for t in r.telegrams for rec in decode_telegram(t).records]
+    assert columns(records) == tuple(column(r) for r in records)
+    changes = dict(
+        quantity="volume", vif=0x13, vife=(0x3B,), vife_text=("per hour",), plain_unit="kWh",
+        unit="J", function="maximum", tariff=2, subunit=1, storage=5,
+    )  # fmt: skip
+    for name, value in changes.items():  # every field of a column is part of the cache key
+        # the VIF codes show in the column of a manufacturer-specific record
+        base = records[0]
+        if name in ("vif", "vife"):
+            base = dataclasses.replace(base, quantity="manufacturer_specific")
+        other = dataclasses.replace(base, **{name: value})
+        assert columns([other]) == (column(other),) != columns([base]), name
+
+
+def test_value_report_keys_and_parse_time_agree_with_the_full_parse():
+    times = ["2026-01-05 01:02:03", "2026-1-5 1:2:3", "2026-02-30 00:00:00", "2026-01-05 24:00:00"]
+    heads = [
+        "#serial-number;device-identification;created;energy,Wh,inst-value,0,0,0",
+        "#serial-number;created;x,y",
+        "#a;device-identification;device-identification;created;v,1",
+    ]
+    rng = random.Random(3)
+    for _ in range(3000):
+        lines = [
+            rng.choice(heads)
+            if rng.random() < 0.3
+            else ";".join(["s", f"{rng.randint(0, 3):08d}", rng.choice(times), "1,5"][: rng.randint(2, 4)])
+            for _ in range(rng.randint(0, 5))
+        ]  # fmt: skip
+        text = "\n".join(lines)
+        try:
+            want = [
+                (r.fields.get("device-identification"), r.fields.get("created"))
+                for r in parse_value_report(text)
+            ]
+        except ReportParseError as exc:
+            with pytest.raises(ReportParseError, match=str(exc)):
+                value_report_keys(text, ("device-identification", "created"))
+            continue
+        assert value_report_keys(text, ("device-identification", "created")) == want
+    for text in times + ["2026-01-05T01:02:03", "x", "2026-01-05 23:59:60"]:
+        try:
+            want = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        except ValueError as exc:
+            with pytest.raises(ValueError, match=str(exc)):
+                parse_time(text)
+            continue
+        assert parse_time(text) == want
 
 
 def test_cp1252_bytes_and_http_headers():

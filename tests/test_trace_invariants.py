@@ -135,6 +135,19 @@ def test_cme3100_once_allows_resent_and_failed_values():
         once.check()
 
 
+def test_cme3100_once_finds_an_overlap_with_any_earlier_span_not_only_the_latest():
+    once = Cme3100Once()
+    push = dict(kind="push_attempt", source="cme3100/report1", report="r1", ok=True)
+    day = "2026-01-01T{:02d}:00:00"
+    for t, (a, b) in enumerate([(1, 2), (5, 6), (8, 9), (10, 10)]):  # in order: no overlap
+        once(dict(push, t=float(t), new_values={"1": [day.format(a), day.format(b), 2]}))
+    once(dict(push, t=7.0, new_values={"1": [day.format(3), day.format(4), 2]}))  # a gap: ok
+    once.check()
+    once(dict(push, t=8.0, new_values={"1": [day.format(2), day.format(2), 1]}))  # the first
+    with pytest.raises(AccountingError, match=r"\[2026-01-01T02:00:00, .*t=0.0 .*t=8.0"):
+        once.check()
+
+
 # -- stream and CMe2100: delivered push windows never overlap (issue 14) -----------------------
 def _shipped(tmp_path, name, hours):
     from pathlib import Path
@@ -192,6 +205,18 @@ def test_failed_push_may_carry_its_values_again():
     once.check()
     once(dict(base, t=4.0, ok=True, window=[19.0, 30.0]))
     with pytest.raises(AccountingError, match=r"\[19.0, 20.0\].*t=3.0.*t=4.0"):
+        once.check()
+
+
+def test_push_window_overlapping_an_early_window_after_later_ones_is_found():
+    once = PushWindowOnce()
+    base = dict(kind="stream_push", source="plugin/1", ok=True)
+    for t, window in enumerate([[0.0, 1.0], [5.0, 6.0], [8.0, 9.0]]):  # in order: no overlap
+        once(dict(base, t=float(t), window=window))
+    once(dict(base, t=3.0, window=[2.0, 4.0]))  # in a gap: fine
+    once.check()
+    once(dict(base, t=4.0, window=[1.0, 1.0]))  # the first window's last value again
+    with pytest.raises(AccountingError, match=r"\[1.0, 1.0\].*t=0.0 .*t=4.0"):
         once.check()
 
 

@@ -126,6 +126,9 @@ class Cme3100Once(_Listener):
     def __init__(self) -> None:
         # (gateway, slot, meter) -> [(first, last, trace line)]
         self._done: dict[tuple[str, str, str], list[tuple[str, str, str]]] = defaultdict(list)
+        # (gateway, slot, meter) -> the latest ``last`` in its list: values read after it
+        # overlap nothing, so a slot's year of reports is not checked pairwise
+        self._latest: dict[tuple[str, str, str], str] = {}
         self.errors: list[str] = []
 
     def __call__(self, ev: Any) -> None:
@@ -136,8 +139,16 @@ class Cme3100Once(_Listener):
             return
         source = ev["source"] if isinstance(ev, Mapping) else ev.source
         line = _at(ev)
+        report = ev.get("report")
+        latest = self._latest
         for meter, (first, last, _n) in new.items():
-            done = self._done[(source, ev.get("report"), meter)]
+            key = (source, report, meter)
+            done = self._done[key]
+            top = latest.get(key)
+            latest[key] = last if top is None or last > top else top
+            if top is None or top < first:  # after every earlier span: no overlap
+                done.append((first, last, line))
+                continue
             for a, b, earlier in done:
                 if not (last < a or b < first):
                     self.errors.append(
@@ -162,6 +173,7 @@ class PushWindowOnce(_Listener):
 
     def __init__(self) -> None:
         self._done: dict[str, list[tuple[Any, Any, str]]] = defaultdict(list)
+        self._latest: dict[str, Any] = {}  # source -> latest ``last`` (as in Cme3100Once)
         self.errors: list[str] = []
 
     def __call__(self, ev: Any) -> None:
@@ -174,13 +186,16 @@ class PushWindowOnce(_Listener):
         first, last = window
         source = ev["source"] if isinstance(ev, Mapping) else ev.source
         line = _at(ev)
-        for a, b, earlier in self._done[source]:
-            if not (last < a or b < first):
-                self.errors.append(
-                    f"{_kind(ev)} {source}: values of [{max(a, first)}, {min(b, last)}] "
-                    f"delivered twice: {earlier}; again {line}"
-                )
-                break
+        top = self._latest.get(source)
+        self._latest[source] = last if top is None or last > top else top
+        if top is not None and not top < first:  # not after every earlier window: scan
+            for a, b, earlier in self._done[source]:
+                if not (last < a or b < first):
+                    self.errors.append(
+                        f"{_kind(ev)} {source}: values of [{max(a, first)}, {min(b, last)}] "
+                        f"delivered twice: {earlier}; again {line}"
+                    )
+                    break
         self._done[source].append((first, last, line))
 
 

@@ -48,6 +48,8 @@ class GatewayClock:
         self.rate = 1.0 + drift_ppm * 1e-6
         self._w0 = 0.0  # world s of the last step
         self._l0 = 0.0  # local s (since the scenario start) at that step
+        self._start: datetime | None = None
+        self._naive_start = datetime.min
         self._sleepers: dict[simpy.Process, None] = {}  # insertion-ordered: deterministic
         #: every step so far: (world s, step s, reason)
         self.steps: list[tuple[float, float, str]] = []
@@ -61,7 +63,10 @@ class GatewayClock:
 
     def local(self, at: float | None = None) -> datetime:
         """Local wall time (naive) at world second ``at`` (default now)."""
-        return self.world.start.replace(tzinfo=None) + timedelta(seconds=self.local_s(at))
+        start = self.world.start
+        if start is not self._start:  # the naive start, worked out once per world start
+            self._start, self._naive_start = start, start.replace(tzinfo=None)
+        return self._naive_start + timedelta(seconds=self.local_s(at))
 
     def offset_s(self) -> float:
         """Clock minus true time now (s): what an NTP sync measures."""

@@ -13,7 +13,7 @@ from datetime import datetime
 from email import message_from_bytes, policy
 
 from simulator.gateways.cme3100.reports.names import VALUE_KINDS
-from simulator.gateways.cme3100.reports.parse import parse_install, parse_value_report
+from simulator.gateways.cme3100.reports.parse import install_rows, parse_time, value_report_keys
 from simulator.sinks.base import Report
 
 ENCODING = "cp1252"
@@ -36,18 +36,21 @@ def values_in(report: Report, protocol: str, template: int) -> list[tuple[str, d
     text = report_text(report, protocol)
     kind = template % 1000
     if kind == 1:
-        pairs = [(r.meter, r.created) for r in parse_install(text)]
+        pairs = [(row[1], row[2]) for row in install_rows(text)]  # meter, created
     elif kind in VALUE_KINDS:  # the decoded value reports (x001 handled above)
-        pairs = [
-            (r.fields["device-identification"], _created(r.fields["created"]))
-            for r in parse_value_report(text)
-        ]
+        # the rows' cells first (a body that does not parse raises before any time is read)
+        pairs = [_value(row) for row in dict.fromkeys(value_report_keys(text, _KEYS))]
     else:
         return []
     return list(dict.fromkeys(pairs))
 
 
-def _created(text: str) -> datetime:
-    from simulator.gateways.cme3100.reports.columns import TIME_FORMAT
+_KEYS = ("device-identification", "created")
 
-    return datetime.strptime(text, TIME_FORMAT)
+
+def _value(row: tuple[str | None, ...]) -> tuple[str, datetime]:
+    for name, cell in zip(_KEYS, row, strict=True):
+        if cell is None:  # a header without the column
+            raise KeyError(name)
+    meter, created = row
+    return meter, parse_time(created)  # type: ignore[arg-type, return-value]

@@ -218,13 +218,14 @@ def _new_values(selection: Selection) -> dict[str, list]:
     resent = {r.key for r in selection.resent}
     out: dict[str, list] = {}
     for r in selection.values:  # by meter, then read time
-        if r.key in resent:
+        if resent and r.key in resent:
             continue
         span = out.get(r.meter)
+        iso = r.read_at.isoformat()
         if span is None:
-            out[r.meter] = [r.read_at.isoformat(), r.read_at.isoformat(), 1]
+            out[r.meter] = [iso, iso, 1]
         else:
-            span[1] = r.read_at.isoformat()
+            span[1] = iso
             span[2] += 1
     return out
 

@@ -111,10 +111,11 @@ class Cme3100Run:
             world.process(self._act(action))
         self.attempts: list[ev.PushAttempt] = []
         self.rounds: list[ev.ReadoutRound] = []
-        world.trace.subscribe(self._collect, kinds=("push_attempt", "readout_round"))
         # each value delivered at most once per report unless the trace shows it resent
         self.once = Cme3100Once()
-        world.trace.subscribe(self.once, kinds=("push_attempt",))
+        # one listener, for push attempts and rounds only: the wired readouts' frame events
+        # then need not be built at --trace-level summary (Trace.wants)
+        world.trace.subscribe(self._collect, kinds=("push_attempt", "readout_round"))
         self.attempt_csv = ctx.csv("push_attempts.csv", ATTEMPT_COLUMNS)
 
     def _act(self, action: Any) -> Generator:
@@ -135,6 +136,14 @@ class Cme3100Run:
             gw.auto.sync()
 
     def _collect(self, e: Any) -> None:
+        kind = e.kind
+        if kind == "push_attempt":
+            self._attempt(e)
+            self.once(e)
+        elif kind == "readout_round" and isinstance(e, ev.ReadoutRound):
+            self.rounds.append(e)
+
+    def _attempt(self, e: Any) -> None:
         if isinstance(e, ev.PushAttempt):
             self.attempts.append(e)
             when = self.ctx.world.clock(e.t).replace(tzinfo=None).isoformat()
@@ -142,8 +151,6 @@ class Cme3100Run:
                 [round(e.t, 3), when, e.report, e.protocol, e.template, e.attempt, e.ok]
                 + [e.status, e.reason, e.values, e.bytes, e.file]
             )
-        elif isinstance(e, ev.ReadoutRound):
-            self.rounds.append(e)
 
     def advance(self, until: float, last: bool) -> None:
         self.ctx.world.run(until=until)
@@ -292,13 +299,19 @@ class Cme3100Run:
     def _write_readouts(self) -> None:
         gw, ctx = self.gateway, self.ctx
         w = ctx.csv("readouts.csv", READOUT_COLUMNS)
-        rows = [r for m in gw.db.meters() for r in gw.db.readouts(m)]
-        for r in sorted(rows, key=lambda r: (r.at, r.meter)):
-            byte = "" if r.status_byte is None else f"{r.status_byte:02x}"
-            w.writerow(
-                [round(r.at, 6), r.read_at.isoformat(), r.meter, r.position, r.status]
-                + [byte, len(r.telegrams)]
+        rows = [r for m in gw.db.meters() for r in gw.db.rows(m)]
+        w.writerows(  # one call for the whole table (a year: millions of rows)
+            (
+                round(r.at, 6),
+                r.read_at.isoformat(),
+                r.meter,
+                r.position,
+                r.status,
+                "" if r.status_byte is None else f"{r.status_byte:02x}",
+                len(r.telegrams),
             )
+            for r in sorted(rows, key=lambda r: (r.at, r.meter))
+        )
 
     def _write_received(self) -> None:
         """Every accepted report as its head-end got it: headend/<report>/<n>-<file>."""

@@ -252,6 +252,7 @@ class SnmpModel:
         #: every delivery, in order
         self.deliveries: list[TrapDelivery] = []
         self._view: tuple[tuple[Oid, int | str], ...] = ()
+        self._view_of: tuple | None = None  # the state self._view shows
         self._rebuild()
 
     # -- inputs --------------------------------------------------------------------------
@@ -360,6 +361,17 @@ class SnmpModel:
         return out
 
     def _rebuild(self) -> None:
+        # the view is a function of these alone: a round or report that changed none of them
+        # (every hour of a healthy building) keeps the published view
+        state = (
+            self.status,
+            tuple(self._meters),
+            tuple(self._meter_status.items()),
+            tuple(self._reports.items()),
+        )
+        if state == self._view_of:
+            return
+        self._view_of = state
         rows: list[tuple[Oid, int | str]] = [(STATUS_REPORT + (0,), int(self.status))]
         for i, m in enumerate(self._meters, start=1):
             rows.append((METER_ENTRY + (METER_ADDRESS, i), m))

@@ -121,13 +121,13 @@ class ValueDatabase:
         (rows go in time order), the meter is not 8 digits, or ``telegram_count`` and the
         status disagree (an OK readout needs at least one telegram)."""
         meter = readout.meter
-        if len(meter) != 8 or not is_decimal(meter):
+        rows = self._rows.get(meter)
+        if rows is None and (len(meter) != 8 or not is_decimal(meter)):  # a known one passed
             raise ValueDbError(f"meter {meter!r}: secondary address must be 8 digits")
         if readout.status == ReadoutStatus.OK and not readout.telegrams:
             raise ValueDbError(f"meter {meter}: an OK readout at {readout.at} s has no telegram")
         if readout.status_byte is not None and not 0 <= readout.status_byte <= 0xFF:
             raise ValueDbError(f"meter {meter}: status byte {readout.status_byte} not 0..255")
-        rows = self._rows.get(meter)
         if rows and readout.at < rows[-1].at:
             raise ValueDbError(
                 f"meter {meter}: readout at {readout.at} s is older than the latest "
@@ -192,20 +192,24 @@ class ValueDatabase:
         """The meter's status-byte lines (seed 002 §6.14.3), oldest first."""
         return list(self._meter_log.get(meter, []))
 
-    def _trim(self, meter: str) -> None:
+    def _trim(self, meter: str, limit: int | None = None) -> None:
+        limit = self.limit if limit is None else limit
         rows = self._rows[meter]
-        excess = len(rows) - self.limit
+        excess = len(rows) - limit
         if excess > 0:
             del rows[:excess]
             self._dropped[meter] += excess
         # the meter log has at most one line per readout: the same limit bounds it
         log = self._meter_log.get(meter)
-        if log and len(log) > self.limit:
-            del log[: len(log) - self.limit]
+        if log and len(log) > limit:
+            del log[: len(log) - limit]
 
     def _trim_all(self) -> None:
-        for meter in self._rows:
-            self._trim(meter)
+        limit, logs = self.limit, self._meter_log
+        for meter, rows in self._rows.items():  # only meters over the limit need a trim
+            log = logs.get(meter)
+            if len(rows) > limit or (log and len(log) > limit):
+                self._trim(meter, limit)
 
     def _log_status_byte(self, readout: Readout) -> LogEntry | None:
         byte = readout.status_byte

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from simulator.gateways.cme3100.readout import Readout, user_data
-from simulator.gateways.cme3100.reports.columns import TIME_FORMAT, column, value_text
+from simulator.gateways.cme3100.reports.columns import columns, time_text, value_text
 from simulator.gateways.cme3100.reports.names import TemplateError
 from simulator.mbus.address import manufacturer_letters
 from simulator.mbus.errors import MBusError
@@ -94,8 +94,7 @@ EVENTS = (
 )
 
 
-def _when(t: datetime) -> str:
-    return t.strftime(TIME_FORMAT)
+_when = time_text
 
 
 def install_report(serial: str, readouts: Iterable[Readout]) -> list[str]:
@@ -125,20 +124,34 @@ def _header_fields(r: Readout, t: Telegram | None, positions: bool) -> list[str]
         primary = r.primary_address if r.primary_address is not None else (t.a if t else None)
         fields.append("" if primary is None else str(primary))
     raw = t.header.raw_address if t is not None else None
-    if t is not None and raw is not None:
-        code = int.from_bytes(raw[4:6], "little")
-        fields += [
-            manufacturer_letters(code),
-            str(raw[6]),
-            MEDIUM_NAMES.get(raw[7], f"reserved-{raw[7]:02x}"),
-        ]
-    else:
-        fields += ["", "", ""]
-    if t is not None and t.header.ci in (0x72, 0x7A):
-        fields += [str(t.header.access_no), str(t.header.status), str(t.header.signature)]
-    else:
-        fields += ["", "", ""]
+    fields.append(_identity_fields(raw) if t is not None and raw is not None else ";;")
+    fields.append(_access_fields(t))
     return fields
+
+
+def _identity_fields(raw: bytes) -> str:
+    """``manufacturer;version;device-type`` of a long header's address bytes (one meter
+    sends the same every time: worked out once per address)."""
+    text = _IDENTITY.get(raw)
+    if text is None:
+        code = int.from_bytes(raw[4:6], "little")
+        medium = MEDIUM_NAMES.get(raw[7], f"reserved-{raw[7]:02x}")
+        text = SEP.join((manufacturer_letters(code), str(raw[6]), medium))
+        if len(_IDENTITY) >= 4096:  # bounded: a fuzz run meets many addresses
+            _IDENTITY.clear()
+        _IDENTITY[bytes(raw)] = text
+    return text
+
+
+_IDENTITY: dict[bytes, str] = {}
+
+
+def _access_fields(t: Telegram | None) -> str:
+    """``access-number;status;signature`` (empty without a long header)."""
+    if t is not None and t.header.ci in (0x72, 0x7A):
+        h = t.header
+        return f"{h.access_no};{h.status};{h.signature}"
+    return ";;"
 
 
 def value_report(serial: str, readouts: Iterable[Readout], positions: bool = True) -> list[str]:
@@ -151,21 +164,21 @@ def value_report(serial: str, readouts: Iterable[Readout], positions: bool = Tru
     parts = []
     for meter, rs in blocks.items():
         lines: list[str] = []
-        current: list[str] | None = None
+        current: tuple[str, ...] | None = None
         for r in rs:
             decoded = r.decoded if len(r.decoded) == len(r.telegrams) else None
+            when = _when(r.read_at)
             for n, raw in enumerate(r.telegrams):
                 t = decoded[n] if decoded is not None else _decode(raw)
                 records = t.records if t is not None else []
-                cols = [column(rec) for rec in records]
+                cols = columns(records)
                 if cols != current:
-                    lines.append("#" + SEP.join(head + cols) + EOL)
+                    lines.append("#" + SEP.join([*head, *cols]) + EOL)
                     current = cols
+                # the row: serial, [position, primary,] meter, created, count, identity, access
                 fields = _header_fields(r, t, positions)
-                row = [serial, *fields[: 2 if positions else 0], meter, _when(r.read_at)]
-                row += [f"{n:02d}", *fields[2 if positions else 0 :]]
-                row += [value_text(rec.value) for rec in records]
-                lines.append(SEP.join(row) + EOL)
+                lead = [serial, *fields[:-2], meter, when, f"{n:02d}", *fields[-2:]]
+                lines.append(SEP.join([*lead, *[value_text(rec.value) for rec in records]]) + EOL)
         if lines:
             parts.append("".join(lines))
     return parts

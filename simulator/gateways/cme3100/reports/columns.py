@@ -18,8 +18,10 @@ headed ``<desc>,<unit>,<function>,<tariff>,<subunit>,<storage>`` (the G1 capture
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from operator import attrgetter
 
 from simulator.mbus.records import DataRecord, Value
 
@@ -65,8 +67,67 @@ def column(r: DataRecord) -> str:
     )
 
 
+def columns(records: Sequence[DataRecord]) -> tuple[str, ...]:
+    """:func:`column` of each record, from a cache keyed by every record field the column is
+    made of (a meter sends the same records every readout: each layout is worked out once)."""
+    key = tuple(map(_column_fields, records))
+    try:
+        cols = _COLUMNS.get(key)
+    except TypeError:  # a hand-built record with a list where a tuple belongs
+        return tuple(column(r) for r in records)
+    if cols is None:
+        if len(_COLUMNS) >= _COLUMNS_MAX:  # bounded: a fuzz run meets many layouts
+            _COLUMNS.clear()
+        cols = _COLUMNS[key] = tuple(column(r) for r in records)
+    return cols
+
+
+#: every field :func:`column` reads (a record's value and data are not among them)
+_column_fields = attrgetter(
+    "quantity", "vif", "vife", "vife_text", "plain_unit", "unit", "function", "tariff", "subunit",
+    "storage",
+)  # fmt: skip
+_COLUMNS: dict[tuple, tuple[str, ...]] = {}
+_COLUMNS_MAX = 4096
+
+
 def value_text(v: Value) -> str:
     """A record value as the report writes it (module doc)."""
+    text = _TEXT_OF.get(type(v))  # the common exact types without the isinstance chain
+    return text(v) if text is not None else _value_text(v)
+
+
+def _float_text(v: float) -> str:
+    s = repr(v)
+    # repr without exponent, inf or nan is already the shortest plain decimal that reads
+    # back to ``v``: Decimal(repr).__format__("f") gives the same digits
+    if "e" in s or "n" in s:
+        return _value_text(v)
+    return s.replace(".", DECIMAL)
+
+
+def time_text(t: datetime) -> str:
+    """``t`` as :data:`TIME_FORMAT` writes it (``YYYY-MM-DD hh:mm:ss``, no fraction)."""
+    if t.tzinfo is None and t.year >= 1000:  # isoformat pads a year < 1000, strftime does not
+        return t.isoformat(" ", "seconds")
+    return t.strftime(TIME_FORMAT)
+
+
+def _date_text(d: date) -> str:
+    return f"{d.isoformat()} 00:00:00" if d.year >= 1000 else d.strftime("%Y-%m-%d 00:00:00")
+
+
+_TEXT_OF = {
+    int: str,
+    float: _float_text,
+    bytes: bytes.hex,
+    type(None): lambda v: "",
+    datetime: time_text,
+    date: _date_text,
+}
+
+
+def _value_text(v: Value) -> str:
     if v is None:
         return ""
     if isinstance(v, bool):
