@@ -237,6 +237,11 @@ class Cmi6140:
         self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
         self._fits: dict[tuple, list] = {}  # see _senml_size
+        # Statistics-only runs with a statistics-only server also hand their deliveries to
+        # the server (and their own ledger) when they are read, not at each arrival: the
+        # replay of a telegram is then one sleep (_replay).
+        self._defer = self._lazy and server.detail == "off"
+        self._deferred: list[tuple[float, frozenset[int] | None, dict]] = []
         if start:
             if not self._lazy:
                 world.process(self._readout_loop())
@@ -341,6 +346,8 @@ class Cmi6140:
         first on the event path), with the values the readout loop would have read."""
         if not self._lazy:
             return
+        if self._deferred:
+            self.flush_deliveries(until, inclusive)
         interval = self.config.readout_interval_min
         if 1440 % interval == 0 and _on_grid(self._lazy_slot, interval):
             self._catch_up_grid(until, inclusive, interval)
@@ -551,6 +558,13 @@ class Cmi6140:
             self.radio.release_if_done()
 
     def _replay(self, tl: Timeline, t_end: float) -> Generator:
+        if self._defer:
+            end = self._defer_deliveries(tl, t_end)
+            if end is not None:
+                if end > self.world.now:
+                    yield from self.world.sleep(end - self.world.now)
+                return
+            self.flush_deliveries(self.world.now, inclusive=True)  # keep the server's order
         verbose = self.detail == "datagram"
         for t, kind, item in tl.sorted():
             if kind != SERVER and not verbose and kind not in MESSAGE_KINDS:
@@ -565,6 +579,52 @@ class Cmi6140:
                 self.world.emit(item)
         if t_end > self.world.now:
             yield from self.world.sleep(t_end - self.world.now)
+
+    def _defer_deliveries(self, tl: Timeline, t_end: float) -> float | None:
+        """A statistics-only replay: keep the timeline's deliveries (:meth:`flush_deliveries`
+        hands them over) and return the time the replay would end, or ``None`` when the line
+        has a trace event to emit on time or the one sleep would not reach exactly that time.
+
+        The step-by-step replay sleeps ``t - now`` to each arrival: while ``now >= t / 2``
+        every such difference is exact (Sterbenz), so it reaches each ``t`` itself and ends at
+        the latest of them, which one sleep reaches too."""
+        now = self.world.now
+        end = max(now, t_end)
+        server = []
+        for item in tl.events:
+            kind = item[1]
+            if kind == SERVER:
+                server.append(item)
+                if item[0] > end:
+                    end = item[0]
+            elif kind in MESSAGE_KINDS:
+                return None
+        if end > 2 * now:
+            return None
+        server.sort(key=_first)  # stable, as Timeline.sorted
+        if not self._deferred:
+            self.server.late[id(self)] = self  # its readers take them (NbiotServer._settle)
+        keep = self._deferred.append
+        for t, _, item in server:
+            keep((t, self._in_flight if item.get("data") is not None else None, item))
+        return end
+
+    def flush_deliveries(self, until: float, inclusive: bool = False) -> None:
+        """Hand the kept deliveries that arrived before world time ``until`` (s; at it too
+        when ``inclusive``) to the server and the ledger: the ones the step-by-step replay has
+        made by then."""
+        n = 0
+        receive = self.server.receive
+        for t, seqs, item in self._deferred:
+            if t > until or (t == until and not inclusive):
+                break
+            if seqs is not None:
+                self.at_server |= seqs
+            receive(self.name, at=t, **item)
+            n += 1
+        del self._deferred[:n]
+        if not self._deferred:
+            self.server.late.pop(id(self), None)
 
     # -- mobile-terminated requests (RADIO-NBIOT §8 anchor 4) ---------------------------------
     def mobile_terminated(
@@ -1101,6 +1161,10 @@ def _on_grid(local: datetime, interval_min: int) -> bool:
     was reconfigured: the next slot then snaps to the new grid, :func:`.schedule.next_slot`)."""
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     return (local - midnight) % timedelta(minutes=interval_min) == timedelta(0)
+
+
+def _first(item: tuple) -> Any:
+    return item[0]
 
 
 def _full(batch: list[payload.Readout | _LazyReadout]) -> list[payload.Readout]:
