@@ -1,7 +1,7 @@
 """Statistics-only runs (trace "off") take readouts lazily instead of waking every readout
 interval (issue 15). The lazy path must give the same modules: same readouts (times, values,
 sequence), same deliveries, same energy, for random small scenarios including time syncs,
-transmissions on the readout grid (T_delay 0) and expiry by maximum age."""
+transmissions on the readout grid (T_delay 0), expiry by maximum age and both upload orders."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _scenario(rng: random.Random, detail: str) -> NbiotScenario:
                 "transmit_delay_min": rng.choice([0, 0, 30, 60]),
                 "readouts_per_telegram": rng.choice([1, 12, 24]),
                 "upload_max_age_h": rng.choice([1, 72]),
+                "upload_order": rng.choice(["fifo", "lifo"]),
             },
             "network": {"extra_loss": rng.choice([0.0, 0.3])},
             "time_sync": rng.choice(

@@ -124,6 +124,72 @@ class _LazyReadout:
         return getattr(self.readout(), name)
 
 
+class _Run:
+    """Consecutive scheduled readouts of a statistics-only run on a grid that divides the day
+    (:meth:`Cmi6140._catch_up_grid`), held as one item instead of ``n`` readouts: sequence
+    numbers ``seq + k``, meter times ``slot + k * step`` and world times
+    ``(us + k * step_us) / 10**6`` s for ``k`` in ``0 .. n - 1``."""
+
+    __slots__ = ("seq", "n", "slot", "us", "step", "step_us")
+
+    def __init__(
+        self, seq: int, n: int, slot: datetime, us: int, step: timedelta, step_us: int
+    ) -> None:
+        self.seq, self.n, self.slot, self.us, self.step, self.step_us = (
+            seq,
+            n,
+            slot,
+            us,
+            step,
+            step_us,
+        )
+
+    def part(self, k: int, m: int) -> _Run:
+        """Readouts ``k .. m - 1`` of this run."""
+        if k == 0 and m == self.n:
+            return self
+        return _Run(
+            self.seq + k, m - k, self.slot + k * self.step, self.us + k * self.step_us,
+            self.step, self.step_us,
+        )  # fmt: skip
+
+    def item(self, k: int, module: Cmi6140) -> _LazyReadout:
+        """Readout ``k`` as the per-readout path stores it."""
+        return _LazyReadout(
+            self.seq + k, self.slot + k * self.step, (self.us + k * self.step_us) / 1_000_000,
+            module,
+        )  # fmt: skip
+
+    def first_at_or_after(self, oldest: datetime) -> int:
+        """The first ``k`` (0..n) whose meter time is at or after ``oldest``."""
+        late = oldest - self.slot
+        if late <= timedelta(0):
+            return 0
+        return min(self.n, -(-late // self.step))
+
+
+def _count(items: list) -> int:
+    """Readouts in a list of readouts and runs."""
+    return sum(r.n if type(r) is _Run else 1 for r in items)
+
+
+def _seq_runs(batch: list) -> tuple[tuple[int, int], ...]:
+    """The sequence numbers of a batch as ascending runs ``(lo, hi)``, touching ones merged."""
+    out: list[list[int]] = []
+    for r in sorted(batch, key=_seq_of):
+        lo = r.seq
+        hi = lo + (r.n if type(r) is _Run else 1)
+        if out and out[-1][1] == lo:
+            out[-1][1] = hi
+        else:
+            out.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in out)
+
+
+def _seq_of(r: Any) -> int:
+    return r.seq
+
+
 class Cmi6140:
     """One module in a :class:`~simulator.core.world.World`.
 
@@ -189,7 +255,8 @@ class Cmi6140:
         self.link = self.radio
         self._rng_tx = world.rng(f"{self.name}/tx_delay")
         self._rng_coap = world.rng(f"{self.name}/coap")
-        self.unsent: list[payload.Readout | _LazyReadout] = []
+        # stored readouts in sequence order; a statistics-only run holds runs of them (_Run)
+        self._unsent: list[payload.Readout | _LazyReadout | _Run] = []
         self.produced = 0
         self.sent = 0
         self.expired = 0  # dropped by max age (the module's own count, §7.3.4)
@@ -197,7 +264,7 @@ class Cmi6140:
         # readouts the module dropped; a reading whose ACK was lost is in both.
         self.at_server = SeqSet()  # a set held as runs: a year's readouts take a few ints
         self.dropped = SeqSet()
-        self._in_flight: frozenset[int] = frozenset()
+        self._in_flight: tuple[tuple[int, int], ...] = ()  # seq runs of the telegram sent
         self.transmissions = 0
         self.failed_telegrams = 0
         self.dtls_retransmissions = 0  # handshake flights resent (spurious when nothing lost)
@@ -241,13 +308,25 @@ class Cmi6140:
         # the server (and their own ledger) when they are read, not at each arrival: the
         # replay of a telegram is then one sleep (_replay).
         self._defer = self._lazy and server.detail == "off"
-        self._deferred: list[tuple[float, frozenset[int] | None, dict]] = []
+        self._deferred: list[tuple[float, tuple[tuple[int, int], ...] | None, dict]] = []
         if start:
             if not self._lazy:
                 world.process(self._readout_loop())
             world.process(self._transmit_loop())
             if self.config.protocol == "lwm2m":
                 world.process(self._lifetime_loop())
+
+    @property
+    def unsent(self) -> list[payload.Readout | _LazyReadout]:
+        """The stored readouts not yet sent, oldest first (runs of a statistics-only run are
+        listed readout by readout)."""
+        out: list[payload.Readout | _LazyReadout] = []
+        for r in self._unsent:
+            if type(r) is _Run:
+                out += [r.item(k, self) for k in range(r.n)]
+            else:
+                out.append(r)
+        return out
 
     # -- clock --------------------------------------------------------------------------------
     @property
@@ -331,7 +410,7 @@ class Cmi6140:
         r = payload.Readout(self.meter_id, local, *self._meter_registers(t), self._seq)
         self._seq += 1
         self.produced += 1
-        self.unsent.append(r)
+        self._unsent.append(r)
         if not self._lazy:  # a statistics-only run records no trace
             self.world.emit(
                 ev.NbiotReadout(
@@ -372,26 +451,65 @@ class Cmi6140:
         us = self._world_us(slot)
         lazy_t = self._lazy_t
         seq = self._seq
-        append = self.unsent.append
+        unsent = self._unsent
         try:
             while True:
                 slot_t = us / 1_000_000
                 t = lazy_t + max(0.0, slot_t - lazy_t)  # as SimPy schedules it
                 if t > until or (t == until and not inclusive):
                     return
-                append(_LazyReadout(seq, slot, t, self))
-                seq += 1
-                lazy_t = t
-                slot += step
-                us += step_us
+                if t != slot_t or us < step_us:
+                    unsent.append(_LazyReadout(seq, slot, t, self))
+                    seq += 1
+                    lazy_t = t
+                    slot += step
+                    us += step_us
+                    continue
+                # The rest in one step. From here each wake-up is the slot time itself: the
+                # last one was (t == slot_t) and every later slot is at most twice the one
+                # before (us >= step_us), so ``slot_t - lazy_t`` is exact (Sterbenz) and
+                # ``lazy_t + (slot_t - lazy_t)`` is ``slot_t``.
+                n = self._slots_before(us, step_us, until, inclusive)
+                last = unsent[-1] if unsent else None
+                if (
+                    type(last) is _Run
+                    and last.seq + last.n == seq
+                    and last.us + last.n * step_us == us
+                    and last.step_us == step_us
+                    and last.slot + last.n * step == slot
+                ):
+                    unsent[-1] = _Run(last.seq, last.n + n, last.slot, last.us, step, step_us)
+                else:
+                    unsent.append(_Run(seq, n, slot, us, step, step_us))
+                seq += n
+                us += n * step_us
+                lazy_t = (us - step_us) / 1_000_000
+                slot += n * step
+                return
         finally:
             self.produced += seq - self._seq
             self._seq = seq
             self._lazy_t, self._lazy_slot = lazy_t, slot
 
+    @staticmethod
+    def _slots_before(us: int, step_us: int, until: float, inclusive: bool) -> int:
+        """How many slots ``us + k * step_us`` (k >= 0; the first is due) fall before world
+        time ``until`` (s; at it too when ``inclusive``), compared as the loop compares them."""
+
+        def due(k: int) -> bool:
+            t = (us + k * step_us) / 1_000_000
+            return t < until or (inclusive and t == until)
+
+        k = max(0, int((until * 1_000_000 - us) // step_us))  # a guess, then exact
+        while k > 0 and not due(k):
+            k -= 1
+        while due(k + 1):
+            k += 1
+        return k + 1
+
     def _lazy_readout(self, local: datetime, t: float) -> None:
         """A scheduled readout of a statistics-only run (no trace event), registers deferred."""
-        self.unsent.append(_LazyReadout(self._seq, local, t, self))
+        self._unsent.append(_LazyReadout(self._seq, local, t, self))
         self._seq += 1
         self.produced += 1
 
@@ -435,17 +553,51 @@ class Cmi6140:
     def _select(self) -> list[list[payload.Readout]]:
         """Unsent readouts to send now, in telegrams (seed 001 §7.3.4 rules)."""
         cfg = self.config
-        now = self.local_now()
-        max_age = timedelta(hours=cfg.upload_max_age_h)
-        keep = [r for r in self.unsent if now - r.local_time <= max_age]
-        self.expired += len(self.unsent) - len(keep)
-        self.dropped.update(r.seq for r in self.unsent if now - r.local_time > max_age)
-        self.unsent = keep
-        ordered = sorted(keep, key=lambda r: r.seq, reverse=cfg.upload_order == "lifo")
+        # now - local_time <= max_age, in exact datetime arithmetic
+        oldest = self.local_now() - timedelta(hours=cfg.upload_max_age_h)
+        keep: list = []
+        for r in self._unsent:
+            if type(r) is _Run:
+                k = r.first_at_or_after(oldest)
+                if k:
+                    self.expired += k
+                    self.dropped.add_run(r.seq, r.seq + k)
+                if k < r.n:
+                    keep.append(r.part(k, r.n))
+            elif r.local_time >= oldest:
+                keep.append(r)
+            else:
+                self.expired += 1
+                self.dropped.add(r.seq)
+        self._unsent = keep
         per = cfg.readouts_per_telegram if cfg.message_encoding == "senml_cbor" else 1
         n = cfg.max_uploads_per_transmission * per
-        chosen = ordered[:n]
-        return [chosen[i : i + per] for i in range(0, len(chosen), per)]
+        if cfg.upload_order == "lifo":
+            ordered = sorted(self.unsent, key=_seq_of, reverse=True)
+            chosen = ordered[:n]
+            return [chosen[i : i + per] for i in range(0, len(chosen), per)]
+        # FIFO: the first n readouts in sequence order, runs cut at the telegram edges
+        batches: list[list] = []
+        batch: list = []
+        room = per  # readouts the current telegram still takes
+        left = n
+        for r in sorted(keep, key=_seq_of):
+            if not left:
+                break
+            size = r.n if type(r) is _Run else 1
+            k = 0
+            while k < size and left:
+                take = min(size - k, room, left)
+                batch.append(r.part(k, k + take) if type(r) is _Run else r)
+                k += take
+                room -= take
+                left -= take
+                if not room:
+                    batches.append(batch)
+                    batch, room = [], per
+        if batch:
+            batches.append(batch)
+        return batches
 
     def _encode(self, batch: list[payload.Readout | _LazyReadout]) -> bytes | _Unencoded:
         cfg = self.config
@@ -457,10 +609,10 @@ class Cmi6140:
                 sized = self._senml_size(batch, kw)
                 if sized is not None:
                     return sized
-            return payload.encode_senml_cbor(_full(batch), **kw)
+            return payload.encode_senml_cbor(self._full(batch), **kw)
         if cfg.message_encoding == "mbus":
-            return payload.encode_mbus_message(_full(batch)[0], **kw)
-        return payload.encode_json(_full(batch)[0], **kw)
+            return payload.encode_mbus_message(self._full(batch)[0], **kw)
+        return payload.encode_json(self._full(batch)[0], **kw)
 
     def _senml_size(self, batch: list, kw: dict) -> _Unencoded | None:
         """A statistics-only run's pack, sized and not built (nobody decodes it). The records
@@ -470,12 +622,17 @@ class Cmi6140:
         (``_fits``) so that a day's pack usually encodes nothing. ``None``: encode it."""
         layout = (kw["fmt"], kw["pulse_inputs"])
         fits = self._fits.get(layout)  # [earliest, latest world time that encode, size]
+        first, last = batch[0], batch[-1]
+        if type(first) is _Run:
+            first = first.item(0, self)
+        if type(last) is _Run:
+            last = last.item(last.n - 1, self)
         try:
-            for r in (batch[0], batch[-1]):
+            for r in (first, last):
                 lazy = isinstance(r, _LazyReadout)
                 if lazy and fits is not None and fits[0] <= r.t <= fits[1]:
                     continue
-                size = len(payload.encode_mbus_records(_full([r])[0], **_records_kw(kw)))
+                size = len(payload.encode_mbus_records(self._full([r])[0], **_records_kw(kw)))
                 if not lazy:
                     continue  # a time-sync readout: not on the time line kept here
                 if fits is None:
@@ -493,14 +650,41 @@ class Cmi6140:
                     except payload.PayloadError:
                         pass  # a register leaves its range before then: check each pack
             if fits is None:  # no scheduled readout yet: size the records of the first
-                size = len(payload.encode_mbus_records(_full(batch)[0], **_records_kw(kw)))
+                size = len(payload.encode_mbus_records(self._full([first])[0], **_records_kw(kw)))
             else:
                 size = fits[2]
             origin = payload.utc_origin(kw["utc_offset_min"])
-            times = [payload.utc_unix(r, origin) for r in batch]
+            times: list[int] = []
+            for r in batch:
+                if type(r) is _Run:
+                    times += self._run_utc(r, origin)
+                else:
+                    times.append(payload.utc_unix(r, origin))
             return _Unencoded(payload.senml_cbor_size(self.meter_id, times, size, size))
         except payload.PayloadError:
             return None  # the encoder raises the same error, for the readout it names
+
+    def _run_utc(self, r: _Run, origin: datetime) -> list[int] | range:
+        """:func:`.payload.utc_unix` of each readout of ``r``: whole seconds a whole number
+        of steps apart (the step is whole minutes), checked at both ends."""
+        first = int((r.slot - origin).total_seconds())
+        if r.n == 1:
+            return [first]
+        step_s, rem = divmod(r.step_us, 1_000_000)
+        last = int((r.slot + (r.n - 1) * r.step - origin).total_seconds())
+        if rem == 0 and first >= 0 and last == first + (r.n - 1) * step_s:
+            return range(first, last + 1, step_s)
+        return [payload.utc_unix(r.item(k, self), origin) for k in range(r.n)]
+
+    def _full(self, batch: list) -> list[payload.Readout]:
+        """The batch's readouts with their registers (runs listed readout by readout)."""
+        out = []
+        for r in batch:
+            if type(r) is _Run:
+                out += [r.item(k, self).readout() for k in range(r.n)]
+            else:
+                out.append(r.readout() if isinstance(r, _LazyReadout) else r)
+        return out
 
     def _transmission(self, reason: str, planned: datetime | None) -> Generator:
         with self._radio_lock.request() as req:
@@ -511,7 +695,7 @@ class Cmi6140:
             tx = ev.NbiotTransmission(
                 source=self.name,
                 reason=reason,
-                unsent=len(self.unsent),
+                unsent=_count(self._unsent),
                 telegrams=len(telegrams),
             )
             if planned is not None:
@@ -526,7 +710,7 @@ class Cmi6140:
             self.world.emit(tx)
             for batch in telegrams:
                 data = self._encode(batch)
-                self._in_flight = frozenset(r.seq for r in batch)
+                self._in_flight = _seq_runs(batch)
                 ok = False
                 attempts = 0
                 for _ in range(self.config.communication_retry_count + 1):
@@ -541,7 +725,7 @@ class Cmi6140:
                         source=self.name,
                         ok=ok,
                         attempts=attempts,
-                        readouts=len(batch),
+                        readouts=_count(batch),
                         bytes=len(data),
                         first_seq=batch[0].seq,
                     )
@@ -549,13 +733,32 @@ class Cmi6140:
                 if not ok:
                     self.failed_telegrams += 1
                     break
-                sent = {r.seq for r in batch}
-                self.unsent = [r for r in self.unsent if r.seq not in sent]
-                self.sent += len(batch)
+                self._drop_sent(self._in_flight)
+                self.sent += _count(batch)
             if self._held and self.radio.connected:
                 # LwM2M queue mode: the server sends what it holds once the module is heard
                 yield from self._serve_held("mo", self.world.now)
             self.radio.release_if_done()
+
+    def _drop_sent(self, runs: tuple[tuple[int, int], ...]) -> None:
+        """Take the readouts with sequence numbers in ``runs`` out of the stored ones."""
+        keep: list = []
+        for r in self._unsent:
+            if type(r) is not _Run:
+                if not any(lo <= r.seq < hi for lo, hi in runs):
+                    keep.append(r)
+                continue
+            pieces = [(r.seq, r.seq + r.n)]
+            for lo, hi in runs:
+                pieces = [
+                    p for a, b in pieces for p in ((a, min(b, lo)), (max(a, hi), b)) if p[0] < p[1]
+                ]
+            keep += [r.part(a - r.seq, b - r.seq) for a, b in pieces]
+        self._unsent = keep
+
+    def _mark_at_server(self, runs: tuple[tuple[int, int], ...]) -> None:
+        for lo, hi in runs:
+            self.at_server.add_run(lo, hi)
 
     def _replay(self, tl: Timeline, t_end: float) -> Generator:
         if self._defer:
@@ -573,7 +776,7 @@ class Cmi6140:
                 yield from self.world.sleep(t - self.world.now)
             if kind == SERVER:
                 if item.get("data") is not None:
-                    self.at_server |= self._in_flight
+                    self._mark_at_server(self._in_flight)
                 self.server.receive(self.name, **item)
             else:
                 self.world.emit(item)
@@ -619,7 +822,7 @@ class Cmi6140:
             if t > until or (t == until and not inclusive):
                 break
             if seqs is not None:
-                self.at_server |= seqs
+                self._mark_at_server(seqs)
             receive(self.name, at=t, **item)
             n += 1
         del self._deferred[:n]
@@ -1115,7 +1318,11 @@ class Cmi6140:
         server, acknowledged or not), ``pending`` (stored, not at the server) or
         ``expired`` (dropped by max age before any copy reached the server)."""
         self.catch_up(self.world.now)
-        pending = sum(1 for r in self.unsent if r.seq not in self.at_server)
+        at = self.at_server
+        pending = sum(
+            r.n - at.count_in(r.seq, r.seq + r.n) if type(r) is _Run else r.seq not in at
+            for r in self._unsent
+        )
         return {
             "delivered": len(self.at_server),
             "pending": pending,
@@ -1134,7 +1341,7 @@ class Cmi6140:
             "produced": self.produced,
             "sent": self.sent,
             "dropped_by_age": self.expired,
-            "unsent": len(self.unsent),
+            "unsent": _count(self._unsent),
             **self.accounting(),
             "failed_telegrams": self.failed_telegrams,
             "ra_collisions": self.radio.times.ra_collisions,
@@ -1165,10 +1372,6 @@ def _on_grid(local: datetime, interval_min: int) -> bool:
 
 def _first(item: tuple) -> Any:
     return item[0]
-
-
-def _full(batch: list[payload.Readout | _LazyReadout]) -> list[payload.Readout]:
-    return [r.readout() if isinstance(r, _LazyReadout) else r for r in batch]
 
 
 def _records_kw(kw: dict) -> dict:
