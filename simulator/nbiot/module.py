@@ -304,6 +304,7 @@ class Cmi6140:
         self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
         self._fits: dict[tuple, list] = {}  # see _senml_size
+        self._coap_timing: tuple[Any, Any] = (None, None)  # (config, its coap.CoapTiming)
         # Statistics-only runs with a statistics-only server also hand their deliveries to
         # the server (and their own ledger) when they are read, not at each arrival: the
         # replay of a telegram is then one sleep (_replay).
@@ -654,8 +655,10 @@ class Cmi6140:
             else:
                 size = fits[2]
             origin = payload.utc_origin(kw["utc_offset_min"])
-            times: list[int] = []
-            for r in batch:
+            times: list[int] | range = []
+            if len(batch) == 1 and type(batch[0]) is _Run:
+                times = self._run_utc(batch[0], origin)  # a range: sized by step
+            for r in batch if not times else ():
                 if type(r) is _Run:
                     times += self._run_utc(r, origin)
                 else:
@@ -675,6 +678,11 @@ class Cmi6140:
         if rem == 0 and first >= 0 and last == first + (r.n - 1) * step_s:
             return range(first, last + 1, step_s)
         return [payload.utc_unix(r.item(k, self), origin) for k in range(r.n)]
+
+    def _timeline(self) -> Timeline:
+        # only "datagram" detail replays the radio's and protocols' own events: the others
+        # need not build them (Timeline.verbose)
+        return Timeline(self.name, verbose=self.detail == "datagram")
 
     def _full(self, batch: list) -> list[payload.Readout]:
         """The batch's readouts with their registers (runs listed readout by readout)."""
@@ -715,7 +723,7 @@ class Cmi6140:
                 attempts = 0
                 for _ in range(self.config.communication_retry_count + 1):
                     attempts += 1
-                    tl = Timeline(self.name)
+                    tl = self._timeline()
                     ok, t_end = self._telegram(self.world.now, data, tl)
                     yield from self._replay(tl, t_end)
                     if ok:
@@ -885,7 +893,7 @@ class Cmi6140:
                 yield req
                 if held.done.triggered or self.world.now > tau:
                     continue  # an uplink came first and served it, or the TAU moved
-                tl = Timeline(self.name)
+                tl = self._timeline()
                 try:
                     t = radio.tau_wake(tau, tl)
                 except RadioFailure:
@@ -904,7 +912,7 @@ class Cmi6140:
     def _serve(self, batch: list[_Held], via: str, woke: float) -> Generator:
         """The requests' downlinks (the first pages the module when it is idle) and the
         module's responses, from ``woke`` (when the module became reachable)."""
-        tl = Timeline(self.name)
+        tl = self._timeline()
         ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
         t = end = self.world.now
         for held in batch:
@@ -957,7 +965,8 @@ class Cmi6140:
             if done is not None and s >= done:
                 break
             tx_event = ev.NbiotCoapTx if proto == "coap" else ev.NbiotMqttsnTx
-            tl.add(s, tx_event(source=self.name, op=op, attempt=k, bytes=up))
+            if tl.verbose:
+                tl.add(s, tx_event(source=self.name, op=op, attempt=k, bytes=up))
             if proto == "coap":
                 self.coap_retransmissions += k > 0
             try:
@@ -1010,9 +1019,12 @@ class Cmi6140:
         peer: BootstrapServer | None = None,
     ) -> tuple[bool, float]:
         cfg = self.config
-        timing = coap.CoapTiming(
-            cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor, cfg.coap_max_retransmit
-        )
+        if self._coap_timing[0] is not cfg:  # built once per configuration
+            timing = coap.CoapTiming(
+                cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor, cfg.coap_max_retransmit
+            )
+            self._coap_timing = (cfg, timing)
+        timing = self._coap_timing[1]
         ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
         return self._exchange(
             t, up + ovh, down + ovh, timing.timeouts(self._rng_coap), op, "coap", tl, data, peer
@@ -1043,16 +1055,17 @@ class Cmi6140:
                 if done is not None and s >= done:
                     break
                 self.dtls_retransmissions += attempt > 0
-                tl.add(
-                    s,
-                    ev.NbiotDtlsTx(
-                        source=self.name,
-                        handshake=kind,
-                        flight=2 * number + 1,
-                        attempt=attempt,
-                        bytes=up,
-                    ),
-                )
+                if tl.verbose:
+                    tl.add(
+                        s,
+                        ev.NbiotDtlsTx(
+                            source=self.name,
+                            handshake=kind,
+                            flight=2 * number + 1,
+                            attempt=attempt,
+                            bytes=up,
+                        ),
+                    )
                 try:
                     sent, arrival = self.radio.uplink(s, up, tl)
                 except RadioFailure:
@@ -1069,7 +1082,8 @@ class Cmi6140:
                     done = back if done is None else min(done, back)
             if done is None:
                 failed = ev.NbiotDtlsFailed(source=self.name, handshake=kind, flight=2 * number + 1)
-                tl.add(give_up, failed)
+                if tl.verbose:
+                    tl.add(give_up, failed)
                 return False, give_up
             t = done
         self._last_datagram = t
@@ -1266,7 +1280,7 @@ class Cmi6140:
                 yield req
                 if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
                     continue
-                tl = Timeline(self.name)
+                tl = self._timeline()
                 ok, t = self._coap(
                     self.world.now, coap.update_size(), coap.changed_ack_size(), "update", tl
                 )

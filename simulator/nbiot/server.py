@@ -34,7 +34,7 @@ class Outages:
 
     def answers(self, t: float) -> bool:
         """True when a datagram reaching the server at world time ``t`` (s) is answered."""
-        return not any(start <= t < end for start, end in self.outages)
+        return not self.outages or not any(start <= t < end for start, end in self.outages)
 
 
 class NbiotServer(Outages):
