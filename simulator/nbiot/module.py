@@ -624,12 +624,14 @@ class Cmi6140:
         layout = (kw["fmt"], kw["pulse_inputs"])
         fits = self._fits.get(layout)  # [earliest, latest world time that encode, size]
         first, last = batch[0], batch[-1]
-        if type(first) is _Run:
-            first = first.item(0, self)
-        if type(last) is _Run:
-            last = last.item(last.n - 1, self)
         try:
-            for r in (first, last):
+            for r, k in ((first, 0), (last, -1)):
+                if type(r) is _Run:
+                    k = k % r.n
+                    t = (r.us + k * r.step_us) / 1_000_000  # as _Run.item
+                    if fits is not None and fits[0] <= t <= fits[1]:
+                        continue  # the usual day: no readout built
+                    r = r.item(k, self)
                 lazy = isinstance(r, _LazyReadout)
                 if lazy and fits is not None and fits[0] <= r.t <= fits[1]:
                     continue
@@ -651,7 +653,7 @@ class Cmi6140:
                     except payload.PayloadError:
                         pass  # a register leaves its range before then: check each pack
             if fits is None:  # no scheduled readout yet: size the records of the first
-                size = len(payload.encode_mbus_records(self._full([first])[0], **_records_kw(kw)))
+                size = len(payload.encode_mbus_records(self._full(batch[:1])[0], **_records_kw(kw)))
             else:
                 size = fits[2]
             origin = payload.utc_origin(kw["utc_offset_min"])
