@@ -54,6 +54,7 @@ from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import SERVER, NetworkParams, Radio, RadioFailure, Timeline
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
+from simulator.nbiot.radio_lock import RadioLock
 from simulator.nbiot.seqset import SeqSet
 from simulator.nbiot.server import NbiotServer
 
@@ -288,7 +289,7 @@ class Cmi6140:
         self._telegram_start = 0.0
         self.tx_window_s = array("d")  # send time minus planned time (s), per transmission
         self._sync = world.event()
-        self._radio_lock = simpy.Resource(world.env, capacity=1)
+        self._radio_lock = RadioLock(world)
         self._held: list[_Held] = []  # MT requests the network holds while the module sleeps
         self._paging: list[_Held] | None = None  # requests waiting for the pending page
         self.mt_waits: list[tuple[str, float]] = []  # (via, s) per delivered MT request
@@ -544,7 +545,9 @@ class Cmi6140:
                 planned, cfg.transmit_offset_min, cfg.transmit_delay_min, self._rng_tx
             )
             sync = self._sync
-            yield self.world.timeout(self.world_time_of(send_local) - self.world.now) | sync
+            wake = self.world.timeout(self.world_time_of(send_local) - self.world.now) | sync
+            wake.own_sleep = True  # type: ignore[attr-defined]  # only this process waits for it
+            yield wake
             if sync.triggered:
                 planned = schedule.next_slot(self.local_now(), cfg.transmit_interval_min)
                 continue
@@ -697,8 +700,8 @@ class Cmi6140:
         return out
 
     def _transmission(self, reason: str, planned: datetime | None) -> Generator:
-        with self._radio_lock.request() as req:
-            yield req
+        with self._radio_lock.request() as use:
+            yield from use.acquire()
             self.transmissions += 1
             self.catch_up(self.world.now, inclusive=True)
             telegrams = self._select()
@@ -865,8 +868,8 @@ class Cmi6140:
             self._paging.append(held)
             yield held.done
             return
-        with self._radio_lock.request() as req:
-            yield req
+        with self._radio_lock.request() as use:
+            yield from use.acquire()
             now = self.world.now
             radio._settle(now)
             if radio.connected:
@@ -891,8 +894,8 @@ class Cmi6140:
             yield held.done | self.world.timeout(tau - self.world.now)
             if held.done.triggered:
                 return
-            with self._radio_lock.request() as req:
-                yield req
+            with self._radio_lock.request() as use:
+                yield from use.acquire()
                 if held.done.triggered or self.world.now > tau:
                     continue  # an uplink came first and served it, or the TAU moved
                 tl = self._timeline()
@@ -1278,8 +1281,8 @@ class Cmi6140:
                 yield self.world.timeout(due - self.world.now)
                 if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
                     continue  # a transmission refreshed it meanwhile
-            with self._radio_lock.request() as req:
-                yield req
+            with self._radio_lock.request() as use:
+                yield from use.acquire()
                 if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
                     continue
                 tl = self._timeline()
