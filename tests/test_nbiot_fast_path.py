@@ -105,3 +105,21 @@ def test_lazy_slots_follow_next_slot_after_the_interval_is_reconfigured():
         "02:15",
         "03:00",
     ]
+
+
+def test_meter_clock_on_a_utc_start_is_the_time_zone_arithmetic():
+    """A module on a UTC world start reads its clock with naive datetimes (no time-zone
+    replace per call): the same microseconds as the aware arithmetic it stands for."""
+    from datetime import UTC, timedelta
+
+    rng = random.Random(5)
+    world = World(1)
+    m = Cmi6140(world, 1, NbiotServer(world), start=False)
+    for _ in range(2000):
+        m.clock_error_s = rng.choice([0.0, rng.uniform(-900, 900), -70.0])
+        t = rng.choice([rng.uniform(0, 4e7), float(rng.randrange(0, 10**6)), 1e-7])
+        shift = timedelta(seconds=m.clock_error_s)
+        local = (world.clock(t) + shift).replace(tzinfo=None)
+        assert m.local_at(t) == local
+        aware = ((local - shift).replace(tzinfo=UTC) - world.start).total_seconds()
+        assert m.world_time_of(local) == aware

@@ -231,6 +231,10 @@ class Cmi6140:
         self.power = power or PowerModel()
         self.meter = meter or MeterProfile()
         self.clock_error_s = clock_error_s
+        # A UTC world start: the meter clock is naive arithmetic on it (local_at, world_time_of)
+        self._start_utc = (
+            world.start.replace(tzinfo=None) if world.start.utcoffset() == timedelta(0) else None
+        )
         self.security = security
         self.detail = detail
         cfg = self.store.config
@@ -343,10 +347,14 @@ class Cmi6140:
         """The meter's clock at world time ``t``: the world clock (the site's local standard
         time) plus the clock error. The UTC offset is not in it: it only shifts the timestamps
         the module reports (seed 001 §7.3.1), so a readout on the hour stays on the hour."""
+        if self._start_utc is not None:  # the same microseconds, without time zones
+            return self._start_utc + timedelta(seconds=t) + timedelta(seconds=self.clock_error_s)
         return (self.world.clock(t) + timedelta(seconds=self.clock_error_s)).replace(tzinfo=None)
 
     def world_time_of(self, local: datetime) -> float:
         """World seconds at which the meter's clock shows ``local``."""
+        if self._start_utc is not None:
+            return (local - timedelta(seconds=self.clock_error_s) - self._start_utc).total_seconds()
         at = (local - timedelta(seconds=self.clock_error_s)).replace(tzinfo=UTC)
         return (at - self.world.start).total_seconds()
 
@@ -831,11 +839,13 @@ class Cmi6140:
         made by then."""
         n = 0
         receive = self.server.receive
+        add_run = self.at_server.add_run
         for t, seqs, item in self._deferred:
             if t > until or (t == until and not inclusive):
                 break
             if seqs is not None:
-                self._mark_at_server(seqs)
+                for lo, hi in seqs:
+                    add_run(lo, hi)
             receive(self.name, at=t, **item)
             n += 1
         del self._deferred[:n]
@@ -1272,13 +1282,13 @@ class Cmi6140:
         while True:
             due = self._reg_until - self.config.lwm2m_update_margin_s
             if not self._registered or due <= self.world.now:
-                yield self.world.timeout(self.config.lwm2m_lifetime_s / 4)
+                yield from self.world.sleep(self.config.lwm2m_lifetime_s / 4)
                 if not self._registered or self._reg_until - self.world.now > (
                     self.config.lwm2m_update_margin_s
                 ):
                     continue
             else:
-                yield self.world.timeout(due - self.world.now)
+                yield from self.world.sleep(due - self.world.now)
                 if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
                     continue  # a transmission refreshed it meanwhile
             with self._radio_lock.request() as use:
