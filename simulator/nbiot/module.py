@@ -176,6 +176,9 @@ def _count(items: list) -> int:
 
 def _seq_runs(batch: list) -> tuple[tuple[int, int], ...]:
     """The sequence numbers of a batch as ascending runs ``(lo, hi)``, touching ones merged."""
+    if len(batch) == 1:  # the usual telegram: one run or one readout
+        r = batch[0]
+        return ((r.seq, r.seq + (r.n if type(r) is _Run else 1)),)
     out: list[list[int]] = []
     for r in sorted(batch, key=_seq_of):
         lo = r.seq
@@ -763,6 +766,14 @@ class Cmi6140:
 
     def _drop_sent(self, runs: tuple[tuple[int, int], ...]) -> None:
         """Take the readouts with sequence numbers in ``runs`` out of the stored ones."""
+        unsent = self._unsent
+        if len(runs) == 1 and unsent and type(unsent[0]) is _Run:
+            lo, hi = runs[0]
+            first = unsent[0]
+            if first.seq == lo and hi <= first.seq + first.n:  # FIFO: the oldest were sent
+                rest = [first.part(hi - lo, first.n)] if hi < first.seq + first.n else []
+                self._unsent = rest + unsent[1:]
+                return
         keep: list = []
         for r in self._unsent:
             if type(r) is not _Run:

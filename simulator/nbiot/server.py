@@ -110,13 +110,19 @@ class NbiotServer(Outages):
         message."""
         self._uplinks += 1
         now = self.world.now if at is None else at
-        up = ev.NbiotUplink(source=self.name, module=module, op=op, protocol=protocol, bytes=nbytes)
+        # the event only where it is recorded or decoded into (not for statistics only)
+        keep = self.detail == "datagram" or (data is not None and self.detail != "off")
+        up = (
+            ev.NbiotUplink(source=self.name, module=module, op=op, protocol=protocol, bytes=nbytes)
+            if keep
+            else None
+        )
         if data is not None:
             if duplicate:
                 self._duplicates += 1
             elif self.detail == "off":
                 pass  # statistics only: the module's own ledger counts the readouts
-            else:
+            elif up is not None:
                 try:
                     if encoding == "senml_cbor":
                         decoded = payload.decode_senml_cbor(data)
@@ -135,9 +141,13 @@ class NbiotServer(Outages):
                 up.order = [int(d.utc_time.timestamp()) for d in decoded][:1]
             if started is not None:
                 lat = now - started
-                up.latency_s = round(lat, 6)
+                if up is not None:
+                    up.latency_s = round(lat, 6)
                 if not duplicate:
                     self._latencies[module].append(lat)
-            up.duplicate = duplicate
-        if self.detail == "datagram" or (self.detail == "message" and data is not None):
+            if up is not None:
+                up.duplicate = duplicate
+        if up is not None and (
+            self.detail == "datagram" or (self.detail == "message" and data is not None)
+        ):
             self.world.emit(up)
