@@ -311,6 +311,7 @@ class Cmi6140:
         self._lazy = detail == "off"
         self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
+        self._lazy_grid: int | None = None  # interval whose grid _lazy_slot is known to be on
         self._fits: dict[tuple, list] = {}  # see _senml_size
         self._coap_timing: tuple[Any, Any] = (None, None)  # (config, its coap.CoapTiming)
         # Statistics-only runs with a statistics-only server also hand their deliveries to
@@ -374,6 +375,7 @@ class Cmi6140:
         if self._lazy:  # the readout loop restarts its grid from the new meter time
             self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
             self._lazy_t = self.world.now
+            self._lazy_grid = None
         self.world.emit(
             ev.NbiotTimeSync(
                 source=self.name, before=before.isoformat(), after=self.local_now().isoformat()
@@ -441,7 +443,10 @@ class Cmi6140:
         if self._deferred:
             self.flush_deliveries(until, inclusive)
         interval = self.config.readout_interval_min
-        if 1440 % interval == 0 and _on_grid(self._lazy_slot, interval):
+        if 1440 % interval == 0 and (
+            self._lazy_grid == interval or _on_grid(self._lazy_slot, interval)
+        ):
+            self._lazy_grid = interval  # the grid catch-up adds the interval: it stays on it
             self._catch_up_grid(until, inclusive, interval)
             return
         while True:
