@@ -270,6 +270,8 @@ class Cmi6140:
         self.expired = 0  # dropped by max age (the module's own count, §7.3.4)
         # Ground truth for the accounting: readouts (seq) whose telegram reached the server and
         # readouts the module dropped; a reading whose ACK was lost is in both.
+        # A statistics-only module hands deliveries over when read (_replay): at_server is
+        # complete after catch_up / accounting / summary, as the server's counters are.
         self.at_server = SeqSet()  # a set held as runs: a year's readouts take a few ints
         self.dropped = SeqSet()
         self._in_flight: tuple[tuple[int, int], ...] = ()  # seq runs of the telegram sent
