@@ -1,7 +1,7 @@
 """Statistics-only runs (trace "off") take readouts lazily instead of waking every readout
 interval (issue 15). The lazy path must give the same modules: same readouts (times, values,
 sequence), same deliveries, same energy, for random small scenarios including time syncs,
-transmissions on the readout grid (T_delay 0) and expiry by maximum age."""
+transmissions on the readout grid (T_delay 0), expiry by maximum age and both upload orders."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def _scenario(rng: random.Random, detail: str) -> NbiotScenario:
                 "transmit_delay_min": rng.choice([0, 0, 30, 60]),
                 "readouts_per_telegram": rng.choice([1, 12, 24]),
                 "upload_max_age_h": rng.choice([1, 72]),
+                "upload_order": rng.choice(["fifo", "lifo"]),
             },
             "network": {"extra_loss": rng.choice([0.0, 0.3])},
             "time_sync": rng.choice(
@@ -104,3 +105,21 @@ def test_lazy_slots_follow_next_slot_after_the_interval_is_reconfigured():
         "02:15",
         "03:00",
     ]
+
+
+def test_meter_clock_on_a_utc_start_is_the_time_zone_arithmetic():
+    """A module on a UTC world start reads its clock with naive datetimes (no time-zone
+    replace per call): the same microseconds as the aware arithmetic it stands for."""
+    from datetime import UTC, timedelta
+
+    rng = random.Random(5)
+    world = World(1)
+    m = Cmi6140(world, 1, NbiotServer(world), start=False)
+    for _ in range(2000):
+        m.clock_error_s = rng.choice([0.0, rng.uniform(-900, 900), -70.0])
+        t = rng.choice([rng.uniform(0, 4e7), float(rng.randrange(0, 10**6)), 1e-7])
+        shift = timedelta(seconds=m.clock_error_s)
+        local = (world.clock(t) + shift).replace(tzinfo=None)
+        assert m.local_at(t) == local
+        aware = ((local - shift).replace(tzinfo=UTC) - world.start).total_seconds()
+        assert m.world_time_of(local) == aware

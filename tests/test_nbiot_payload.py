@@ -350,3 +350,17 @@ def test_mbus_message_leads_with_format_id_date_and_meter_id():
 def test_bad_mbus_messages_say_where(data, where):
     with pytest.raises(PayloadError, match=where):
         payload.decode_mbus_message(data)
+
+
+@pytest.mark.parametrize("step", [1, 23, 24, 255, 256, 3600, 65535, 65536, 86400, 2**24 + 1])
+@pytest.mark.parametrize("n", [1, 2, 24, 25, 300])
+def test_senml_size_of_evenly_spaced_readouts_is_the_encoded_length(step, n):
+    """A statistics-only module sizes a run of grid readouts from a ``range`` of times (the
+    offsets k x step summed per CBOR head size); it must be the encoder's length."""
+    t0 = datetime(2026, 1, 5)
+    rs = [Readout(7, t0 + timedelta(seconds=k * step), seq=k) for k in range(n)]
+    data = payload.encode_senml_cbor(rs)
+    records = len(payload.encode_mbus_records(rs[0]))
+    base = payload.utc_unix(rs[0], payload.utc_origin(0))
+    times = range(base, base + n * step, step)
+    assert payload.senml_cbor_size(7, times, records, records) == len(data)

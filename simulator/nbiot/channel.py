@@ -144,6 +144,17 @@ class DataChannel:
         """Book [start, end) before block ``i`` of chunk ``c`` (after every block: i = len)."""
         chunks = self._chunks
         ch = chunks[c]
+        starts, ends = ch.starts, ch.ends
+        if 0 < i < len(starts) and ends[i - 1] != start and starts[i] != end:
+            # the usual booking: a new block inside a gap of this chunk, touching neither
+            # neighbour (the last branch below, without looking for neighbours elsewhere)
+            gap = starts[i] - ends[i - 1]
+            starts.insert(i, start)
+            ends.insert(i, end)
+            ch.pieces.insert(i, [end])
+            _shrunk(ch, gap)
+            self._settle(c)
+            return
         # the neighbours: the block before (this chunk or the previous) and the one after
         if i > 0:
             pc, pi = c, i - 1

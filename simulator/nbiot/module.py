@@ -54,6 +54,7 @@ from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.network import SERVER, NetworkParams, Radio, RadioFailure, Timeline
 from simulator.nbiot.nprach import NprachCell
 from simulator.nbiot.paging import PagingSchedule
+from simulator.nbiot.radio_lock import RadioLock
 from simulator.nbiot.seqset import SeqSet
 from simulator.nbiot.server import NbiotServer
 
@@ -124,6 +125,75 @@ class _LazyReadout:
         return getattr(self.readout(), name)
 
 
+class _Run:
+    """Consecutive scheduled readouts of a statistics-only run on a grid that divides the day
+    (:meth:`Cmi6140._catch_up_grid`), held as one item instead of ``n`` readouts: sequence
+    numbers ``seq + k``, meter times ``slot + k * step`` and world times
+    ``(us + k * step_us) / 10**6`` s for ``k`` in ``0 .. n - 1``."""
+
+    __slots__ = ("seq", "n", "slot", "us", "step", "step_us")
+
+    def __init__(
+        self, seq: int, n: int, slot: datetime, us: int, step: timedelta, step_us: int
+    ) -> None:
+        self.seq, self.n, self.slot, self.us, self.step, self.step_us = (
+            seq,
+            n,
+            slot,
+            us,
+            step,
+            step_us,
+        )
+
+    def part(self, k: int, m: int) -> _Run:
+        """Readouts ``k .. m - 1`` of this run."""
+        if k == 0 and m == self.n:
+            return self
+        return _Run(
+            self.seq + k, m - k, self.slot + k * self.step, self.us + k * self.step_us,
+            self.step, self.step_us,
+        )  # fmt: skip
+
+    def item(self, k: int, module: Cmi6140) -> _LazyReadout:
+        """Readout ``k`` as the per-readout path stores it."""
+        return _LazyReadout(
+            self.seq + k, self.slot + k * self.step, (self.us + k * self.step_us) / 1_000_000,
+            module,
+        )  # fmt: skip
+
+    def first_at_or_after(self, oldest: datetime) -> int:
+        """The first ``k`` (0..n) whose meter time is at or after ``oldest``."""
+        late = oldest - self.slot
+        if late <= timedelta(0):
+            return 0
+        return min(self.n, -(-late // self.step))
+
+
+def _count(items: list) -> int:
+    """Readouts in a list of readouts and runs."""
+    return sum(r.n if type(r) is _Run else 1 for r in items)
+
+
+def _seq_runs(batch: list) -> tuple[tuple[int, int], ...]:
+    """The sequence numbers of a batch as ascending runs ``(lo, hi)``, touching ones merged."""
+    if len(batch) == 1:  # the usual telegram: one run or one readout
+        r = batch[0]
+        return ((r.seq, r.seq + (r.n if type(r) is _Run else 1)),)
+    out: list[list[int]] = []
+    for r in sorted(batch, key=_seq_of):
+        lo = r.seq
+        hi = lo + (r.n if type(r) is _Run else 1)
+        if out and out[-1][1] == lo:
+            out[-1][1] = hi
+        else:
+            out.append([lo, hi])
+    return tuple((lo, hi) for lo, hi in out)
+
+
+def _seq_of(r: Any) -> int:
+    return r.seq
+
+
 class Cmi6140:
     """One module in a :class:`~simulator.core.world.World`.
 
@@ -164,6 +234,10 @@ class Cmi6140:
         self.power = power or PowerModel()
         self.meter = meter or MeterProfile()
         self.clock_error_s = clock_error_s
+        # A UTC world start: the meter clock is naive arithmetic on it (local_at, world_time_of)
+        self._start_utc = (
+            world.start.replace(tzinfo=None) if world.start.utcoffset() == timedelta(0) else None
+        )
         self.security = security
         self.detail = detail
         cfg = self.store.config
@@ -189,15 +263,18 @@ class Cmi6140:
         self.link = self.radio
         self._rng_tx = world.rng(f"{self.name}/tx_delay")
         self._rng_coap = world.rng(f"{self.name}/coap")
-        self.unsent: list[payload.Readout | _LazyReadout] = []
+        # stored readouts in sequence order; a statistics-only run holds runs of them (_Run)
+        self._unsent: list[payload.Readout | _LazyReadout | _Run] = []
         self.produced = 0
         self.sent = 0
         self.expired = 0  # dropped by max age (the module's own count, §7.3.4)
         # Ground truth for the accounting: readouts (seq) whose telegram reached the server and
         # readouts the module dropped; a reading whose ACK was lost is in both.
+        # A statistics-only module hands deliveries over when read (_replay): at_server is
+        # complete after catch_up / accounting / summary, as the server's counters are.
         self.at_server = SeqSet()  # a set held as runs: a year's readouts take a few ints
         self.dropped = SeqSet()
-        self._in_flight: frozenset[int] = frozenset()
+        self._in_flight: tuple[tuple[int, int], ...] = ()  # seq runs of the telegram sent
         self.transmissions = 0
         self.failed_telegrams = 0
         self.dtls_retransmissions = 0  # handshake flights resent (spurious when nothing lost)
@@ -221,7 +298,7 @@ class Cmi6140:
         self._telegram_start = 0.0
         self.tx_window_s = array("d")  # send time minus planned time (s), per transmission
         self._sync = world.event()
-        self._radio_lock = simpy.Resource(world.env, capacity=1)
+        self._radio_lock = RadioLock(world)
         self._held: list[_Held] = []  # MT requests the network holds while the module sleeps
         self._paging: list[_Held] | None = None  # requests waiting for the pending page
         self.mt_waits: list[tuple[str, float]] = []  # (via, s) per delivered MT request
@@ -236,13 +313,32 @@ class Cmi6140:
         self._lazy = detail == "off"
         self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
+        self._lazy_grid: int | None = None  # interval whose grid _lazy_slot is known to be on
         self._fits: dict[tuple, list] = {}  # see _senml_size
+        self._coap_timing: tuple[Any, Any] = (None, None)  # (config, its coap.CoapTiming)
+        # Statistics-only runs with a statistics-only server also hand their deliveries to
+        # the server (and their own ledger) when they are read, not at each arrival: the
+        # replay of a telegram is then one sleep (_replay).
+        self._defer = self._lazy and server.detail == "off"
+        self._deferred: list[tuple[float, tuple[tuple[int, int], ...] | None, dict]] = []
         if start:
             if not self._lazy:
                 world.process(self._readout_loop())
             world.process(self._transmit_loop())
             if self.config.protocol == "lwm2m":
                 world.process(self._lifetime_loop())
+
+    @property
+    def unsent(self) -> list[payload.Readout | _LazyReadout]:
+        """The stored readouts not yet sent, oldest first (runs of a statistics-only run are
+        listed readout by readout)."""
+        out: list[payload.Readout | _LazyReadout] = []
+        for r in self._unsent:
+            if type(r) is _Run:
+                out += [r.item(k, self) for k in range(r.n)]
+            else:
+                out.append(r)
+        return out
 
     # -- clock --------------------------------------------------------------------------------
     @property
@@ -257,10 +353,14 @@ class Cmi6140:
         """The meter's clock at world time ``t``: the world clock (the site's local standard
         time) plus the clock error. The UTC offset is not in it: it only shifts the timestamps
         the module reports (seed 001 §7.3.1), so a readout on the hour stays on the hour."""
+        if self._start_utc is not None:  # the same microseconds, without time zones
+            return self._start_utc + timedelta(seconds=t) + timedelta(seconds=self.clock_error_s)
         return (self.world.clock(t) + timedelta(seconds=self.clock_error_s)).replace(tzinfo=None)
 
     def world_time_of(self, local: datetime) -> float:
         """World seconds at which the meter's clock shows ``local``."""
+        if self._start_utc is not None:
+            return (local - timedelta(seconds=self.clock_error_s) - self._start_utc).total_seconds()
         at = (local - timedelta(seconds=self.clock_error_s)).replace(tzinfo=UTC)
         return (at - self.world.start).total_seconds()
 
@@ -277,6 +377,7 @@ class Cmi6140:
         if self._lazy:  # the readout loop restarts its grid from the new meter time
             self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
             self._lazy_t = self.world.now
+            self._lazy_grid = None
         self.world.emit(
             ev.NbiotTimeSync(
                 source=self.name, before=before.isoformat(), after=self.local_now().isoformat()
@@ -326,7 +427,7 @@ class Cmi6140:
         r = payload.Readout(self.meter_id, local, *self._meter_registers(t), self._seq)
         self._seq += 1
         self.produced += 1
-        self.unsent.append(r)
+        self._unsent.append(r)
         if not self._lazy:  # a statistics-only run records no trace
             self.world.emit(
                 ev.NbiotReadout(
@@ -341,8 +442,13 @@ class Cmi6140:
         first on the event path), with the values the readout loop would have read."""
         if not self._lazy:
             return
+        if self._deferred:
+            self.flush_deliveries(until, inclusive)
         interval = self.config.readout_interval_min
-        if 1440 % interval == 0 and _on_grid(self._lazy_slot, interval):
+        if 1440 % interval == 0 and (
+            self._lazy_grid == interval or _on_grid(self._lazy_slot, interval)
+        ):
+            self._lazy_grid = interval  # the grid catch-up adds the interval: it stays on it
             self._catch_up_grid(until, inclusive, interval)
             return
         while True:
@@ -365,26 +471,65 @@ class Cmi6140:
         us = self._world_us(slot)
         lazy_t = self._lazy_t
         seq = self._seq
-        append = self.unsent.append
+        unsent = self._unsent
         try:
             while True:
                 slot_t = us / 1_000_000
                 t = lazy_t + max(0.0, slot_t - lazy_t)  # as SimPy schedules it
                 if t > until or (t == until and not inclusive):
                     return
-                append(_LazyReadout(seq, slot, t, self))
-                seq += 1
-                lazy_t = t
-                slot += step
-                us += step_us
+                if t != slot_t or us < step_us:
+                    unsent.append(_LazyReadout(seq, slot, t, self))
+                    seq += 1
+                    lazy_t = t
+                    slot += step
+                    us += step_us
+                    continue
+                # The rest in one step. From here each wake-up is the slot time itself: the
+                # last one was (t == slot_t) and every later slot is at most twice the one
+                # before (us >= step_us), so ``slot_t - lazy_t`` is exact (Sterbenz) and
+                # ``lazy_t + (slot_t - lazy_t)`` is ``slot_t``.
+                n = self._slots_before(us, step_us, until, inclusive)
+                last = unsent[-1] if unsent else None
+                if (
+                    type(last) is _Run
+                    and last.seq + last.n == seq
+                    and last.us + last.n * step_us == us
+                    and last.step_us == step_us
+                    and last.slot + last.n * step == slot
+                ):
+                    unsent[-1] = _Run(last.seq, last.n + n, last.slot, last.us, step, step_us)
+                else:
+                    unsent.append(_Run(seq, n, slot, us, step, step_us))
+                seq += n
+                us += n * step_us
+                lazy_t = (us - step_us) / 1_000_000
+                slot += n * step
+                return
         finally:
             self.produced += seq - self._seq
             self._seq = seq
             self._lazy_t, self._lazy_slot = lazy_t, slot
 
+    @staticmethod
+    def _slots_before(us: int, step_us: int, until: float, inclusive: bool) -> int:
+        """How many slots ``us + k * step_us`` (k >= 0; the first is due) fall before world
+        time ``until`` (s; at it too when ``inclusive``), compared as the loop compares them."""
+
+        def due(k: int) -> bool:
+            t = (us + k * step_us) / 1_000_000
+            return t < until or (inclusive and t == until)
+
+        k = max(0, int((until * 1_000_000 - us) // step_us))  # a guess, then exact
+        while k > 0 and not due(k):
+            k -= 1
+        while due(k + 1):
+            k += 1
+        return k + 1
+
     def _lazy_readout(self, local: datetime, t: float) -> None:
         """A scheduled readout of a statistics-only run (no trace event), registers deferred."""
-        self.unsent.append(_LazyReadout(self._seq, local, t, self))
+        self._unsent.append(_LazyReadout(self._seq, local, t, self))
         self._seq += 1
         self.produced += 1
 
@@ -418,7 +563,9 @@ class Cmi6140:
                 planned, cfg.transmit_offset_min, cfg.transmit_delay_min, self._rng_tx
             )
             sync = self._sync
-            yield self.world.timeout(self.world_time_of(send_local) - self.world.now) | sync
+            wake = self.world.timeout(self.world_time_of(send_local) - self.world.now) | sync
+            wake.own_sleep = True  # type: ignore[attr-defined]  # only this process waits for it
+            yield wake
             if sync.triggered:
                 planned = schedule.next_slot(self.local_now(), cfg.transmit_interval_min)
                 continue
@@ -428,17 +575,51 @@ class Cmi6140:
     def _select(self) -> list[list[payload.Readout]]:
         """Unsent readouts to send now, in telegrams (seed 001 §7.3.4 rules)."""
         cfg = self.config
-        now = self.local_now()
-        max_age = timedelta(hours=cfg.upload_max_age_h)
-        keep = [r for r in self.unsent if now - r.local_time <= max_age]
-        self.expired += len(self.unsent) - len(keep)
-        self.dropped.update(r.seq for r in self.unsent if now - r.local_time > max_age)
-        self.unsent = keep
-        ordered = sorted(keep, key=lambda r: r.seq, reverse=cfg.upload_order == "lifo")
+        # now - local_time <= max_age, in exact datetime arithmetic
+        oldest = self.local_now() - timedelta(hours=cfg.upload_max_age_h)
+        keep: list = []
+        for r in self._unsent:
+            if type(r) is _Run:
+                k = r.first_at_or_after(oldest)
+                if k:
+                    self.expired += k
+                    self.dropped.add_run(r.seq, r.seq + k)
+                if k < r.n:
+                    keep.append(r.part(k, r.n))
+            elif r.local_time >= oldest:
+                keep.append(r)
+            else:
+                self.expired += 1
+                self.dropped.add(r.seq)
+        self._unsent = keep
         per = cfg.readouts_per_telegram if cfg.message_encoding == "senml_cbor" else 1
         n = cfg.max_uploads_per_transmission * per
-        chosen = ordered[:n]
-        return [chosen[i : i + per] for i in range(0, len(chosen), per)]
+        if cfg.upload_order == "lifo":
+            ordered = sorted(self.unsent, key=_seq_of, reverse=True)
+            chosen = ordered[:n]
+            return [chosen[i : i + per] for i in range(0, len(chosen), per)]
+        # FIFO: the first n readouts in sequence order, runs cut at the telegram edges
+        batches: list[list] = []
+        batch: list = []
+        room = per  # readouts the current telegram still takes
+        left = n
+        for r in sorted(keep, key=_seq_of):
+            if not left:
+                break
+            size = r.n if type(r) is _Run else 1
+            k = 0
+            while k < size and left:
+                take = min(size - k, room, left)
+                batch.append(r.part(k, k + take) if type(r) is _Run else r)
+                k += take
+                room -= take
+                left -= take
+                if not room:
+                    batches.append(batch)
+                    batch, room = [], per
+        if batch:
+            batches.append(batch)
+        return batches
 
     def _encode(self, batch: list[payload.Readout | _LazyReadout]) -> bytes | _Unencoded:
         cfg = self.config
@@ -450,10 +631,10 @@ class Cmi6140:
                 sized = self._senml_size(batch, kw)
                 if sized is not None:
                     return sized
-            return payload.encode_senml_cbor(_full(batch), **kw)
+            return payload.encode_senml_cbor(self._full(batch), **kw)
         if cfg.message_encoding == "mbus":
-            return payload.encode_mbus_message(_full(batch)[0], **kw)
-        return payload.encode_json(_full(batch)[0], **kw)
+            return payload.encode_mbus_message(self._full(batch)[0], **kw)
+        return payload.encode_json(self._full(batch)[0], **kw)
 
     def _senml_size(self, batch: list, kw: dict) -> _Unencoded | None:
         """A statistics-only run's pack, sized and not built (nobody decodes it). The records
@@ -463,12 +644,19 @@ class Cmi6140:
         (``_fits``) so that a day's pack usually encodes nothing. ``None``: encode it."""
         layout = (kw["fmt"], kw["pulse_inputs"])
         fits = self._fits.get(layout)  # [earliest, latest world time that encode, size]
+        first, last = batch[0], batch[-1]
         try:
-            for r in (batch[0], batch[-1]):
+            for r, k in ((first, 0), (last, -1)):
+                if type(r) is _Run:
+                    k = k % r.n
+                    t = (r.us + k * r.step_us) / 1_000_000  # as _Run.item
+                    if fits is not None and fits[0] <= t <= fits[1]:
+                        continue  # the usual day: no readout built
+                    r = r.item(k, self)
                 lazy = isinstance(r, _LazyReadout)
                 if lazy and fits is not None and fits[0] <= r.t <= fits[1]:
                     continue
-                size = len(payload.encode_mbus_records(_full([r])[0], **_records_kw(kw)))
+                size = len(payload.encode_mbus_records(self._full([r])[0], **_records_kw(kw)))
                 if not lazy:
                     continue  # a time-sync readout: not on the time line kept here
                 if fits is None:
@@ -486,25 +674,59 @@ class Cmi6140:
                     except payload.PayloadError:
                         pass  # a register leaves its range before then: check each pack
             if fits is None:  # no scheduled readout yet: size the records of the first
-                size = len(payload.encode_mbus_records(_full(batch)[0], **_records_kw(kw)))
+                size = len(payload.encode_mbus_records(self._full(batch[:1])[0], **_records_kw(kw)))
             else:
                 size = fits[2]
             origin = payload.utc_origin(kw["utc_offset_min"])
-            times = [payload.utc_unix(r, origin) for r in batch]
+            times: list[int] | range = []
+            if len(batch) == 1 and type(batch[0]) is _Run:
+                times = self._run_utc(batch[0], origin)  # a range: sized by step
+            for r in batch if not times else ():
+                if type(r) is _Run:
+                    times += self._run_utc(r, origin)
+                else:
+                    times.append(payload.utc_unix(r, origin))
             return _Unencoded(payload.senml_cbor_size(self.meter_id, times, size, size))
         except payload.PayloadError:
             return None  # the encoder raises the same error, for the readout it names
 
+    def _run_utc(self, r: _Run, origin: datetime) -> list[int] | range:
+        """:func:`.payload.utc_unix` of each readout of ``r``: whole seconds a whole number
+        of steps apart (the step is whole minutes), checked at both ends."""
+        first = int((r.slot - origin).total_seconds())
+        if r.n == 1:
+            return [first]
+        step_s, rem = divmod(r.step_us, 1_000_000)
+        last = int((r.slot + (r.n - 1) * r.step - origin).total_seconds())
+        if rem == 0 and first >= 0 and last == first + (r.n - 1) * step_s:
+            return range(first, last + 1, step_s)
+        return [payload.utc_unix(r.item(k, self), origin) for k in range(r.n)]
+
+    def _timeline(self) -> Timeline:
+        # only "datagram" detail replays the radio's and protocols' own events: the others
+        # need not build them (Timeline.verbose)
+        return Timeline(self.name, verbose=self.detail == "datagram")
+
+    def _full(self, batch: list) -> list[payload.Readout]:
+        """The batch's readouts with their registers (runs listed readout by readout)."""
+        out = []
+        for r in batch:
+            if type(r) is _Run:
+                out += [r.item(k, self).readout() for k in range(r.n)]
+            else:
+                out.append(r.readout() if isinstance(r, _LazyReadout) else r)
+        return out
+
     def _transmission(self, reason: str, planned: datetime | None) -> Generator:
-        with self._radio_lock.request() as req:
-            yield req
+        with self._radio_lock.request() as use:
+            yield from use.acquire()
             self.transmissions += 1
             self.catch_up(self.world.now, inclusive=True)
             telegrams = self._select()
             tx = ev.NbiotTransmission(
                 source=self.name,
                 reason=reason,
-                unsent=len(self.unsent),
+                unsent=_count(self._unsent),
                 telegrams=len(telegrams),
             )
             if planned is not None:
@@ -519,12 +741,12 @@ class Cmi6140:
             self.world.emit(tx)
             for batch in telegrams:
                 data = self._encode(batch)
-                self._in_flight = frozenset(r.seq for r in batch)
+                self._in_flight = _seq_runs(batch)
                 ok = False
                 attempts = 0
                 for _ in range(self.config.communication_retry_count + 1):
                     attempts += 1
-                    tl = Timeline(self.name)
+                    tl = self._timeline()
                     ok, t_end = self._telegram(self.world.now, data, tl)
                     yield from self._replay(tl, t_end)
                     if ok:
@@ -534,7 +756,7 @@ class Cmi6140:
                         source=self.name,
                         ok=ok,
                         attempts=attempts,
-                        readouts=len(batch),
+                        readouts=_count(batch),
                         bytes=len(data),
                         first_seq=batch[0].seq,
                     )
@@ -542,15 +764,49 @@ class Cmi6140:
                 if not ok:
                     self.failed_telegrams += 1
                     break
-                sent = {r.seq for r in batch}
-                self.unsent = [r for r in self.unsent if r.seq not in sent]
-                self.sent += len(batch)
+                self._drop_sent(self._in_flight)
+                self.sent += _count(batch)
             if self._held and self.radio.connected:
                 # LwM2M queue mode: the server sends what it holds once the module is heard
                 yield from self._serve_held("mo", self.world.now)
             self.radio.release_if_done()
 
+    def _drop_sent(self, runs: tuple[tuple[int, int], ...]) -> None:
+        """Take the readouts with sequence numbers in ``runs`` out of the stored ones."""
+        unsent = self._unsent
+        if len(runs) == 1 and unsent and type(unsent[0]) is _Run:
+            lo, hi = runs[0]
+            first = unsent[0]
+            if first.seq == lo and hi <= first.seq + first.n:  # FIFO: the oldest were sent
+                rest = [first.part(hi - lo, first.n)] if hi < first.seq + first.n else []
+                self._unsent = rest + unsent[1:]
+                return
+        keep: list = []
+        for r in self._unsent:
+            if type(r) is not _Run:
+                if not any(lo <= r.seq < hi for lo, hi in runs):
+                    keep.append(r)
+                continue
+            pieces = [(r.seq, r.seq + r.n)]
+            for lo, hi in runs:
+                pieces = [
+                    p for a, b in pieces for p in ((a, min(b, lo)), (max(a, hi), b)) if p[0] < p[1]
+                ]
+            keep += [r.part(a - r.seq, b - r.seq) for a, b in pieces]
+        self._unsent = keep
+
+    def _mark_at_server(self, runs: tuple[tuple[int, int], ...]) -> None:
+        for lo, hi in runs:
+            self.at_server.add_run(lo, hi)
+
     def _replay(self, tl: Timeline, t_end: float) -> Generator:
+        if self._defer:
+            end = self._defer_deliveries(tl, t_end)
+            if end is not None:
+                if end > self.world.now:
+                    yield from self.world.sleep(end - self.world.now)
+                return
+            self.flush_deliveries(self.world.now, inclusive=True)  # keep the server's order
         verbose = self.detail == "datagram"
         for t, kind, item in tl.sorted():
             if kind != SERVER and not verbose and kind not in MESSAGE_KINDS:
@@ -559,12 +815,60 @@ class Cmi6140:
                 yield from self.world.sleep(t - self.world.now)
             if kind == SERVER:
                 if item.get("data") is not None:
-                    self.at_server |= self._in_flight
+                    self._mark_at_server(self._in_flight)
                 self.server.receive(self.name, **item)
             else:
                 self.world.emit(item)
         if t_end > self.world.now:
             yield from self.world.sleep(t_end - self.world.now)
+
+    def _defer_deliveries(self, tl: Timeline, t_end: float) -> float | None:
+        """A statistics-only replay: keep the timeline's deliveries (:meth:`flush_deliveries`
+        hands them over) and return the time the replay would end, or ``None`` when the line
+        has a trace event to emit on time or the one sleep would not reach exactly that time.
+
+        The step-by-step replay sleeps ``t - now`` to each arrival: while ``now >= t / 2``
+        every such difference is exact (Sterbenz), so it reaches each ``t`` itself and ends at
+        the latest of them, which one sleep reaches too."""
+        now = self.world.now
+        end = max(now, t_end)
+        server = []
+        for item in tl.events:
+            kind = item[1]
+            if kind == SERVER:
+                server.append(item)
+                if item[0] > end:
+                    end = item[0]
+            elif kind in MESSAGE_KINDS:
+                return None
+        if end > 2 * now:
+            return None
+        server.sort(key=_first)  # stable, as Timeline.sorted
+        if not self._deferred:
+            self.server.late[id(self)] = self  # its readers take them (NbiotServer._settle)
+        keep = self._deferred.append
+        for t, _, item in server:
+            keep((t, self._in_flight if item.get("data") is not None else None, item))
+        return end
+
+    def flush_deliveries(self, until: float, inclusive: bool = False) -> None:
+        """Hand the kept deliveries that arrived before world time ``until`` (s; at it too
+        when ``inclusive``) to the server and the ledger: the ones the step-by-step replay has
+        made by then."""
+        n = 0
+        receive = self.server.receive
+        add_run = self.at_server.add_run
+        for t, seqs, item in self._deferred:
+            if t > until or (t == until and not inclusive):
+                break
+            if seqs is not None:
+                for lo, hi in seqs:
+                    add_run(lo, hi)
+            receive(self.name, at=t, **item)
+            n += 1
+        del self._deferred[:n]
+        if not self._deferred:
+            self.server.late.pop(id(self), None)
 
     # -- mobile-terminated requests (RADIO-NBIOT §8 anchor 4) ---------------------------------
     def mobile_terminated(
@@ -592,8 +896,8 @@ class Cmi6140:
             self._paging.append(held)
             yield held.done
             return
-        with self._radio_lock.request() as req:
-            yield req
+        with self._radio_lock.request() as use:
+            yield from use.acquire()
             now = self.world.now
             radio._settle(now)
             if radio.connected:
@@ -618,11 +922,11 @@ class Cmi6140:
             yield held.done | self.world.timeout(tau - self.world.now)
             if held.done.triggered:
                 return
-            with self._radio_lock.request() as req:
-                yield req
+            with self._radio_lock.request() as use:
+                yield from use.acquire()
                 if held.done.triggered or self.world.now > tau:
                     continue  # an uplink came first and served it, or the TAU moved
-                tl = Timeline(self.name)
+                tl = self._timeline()
                 try:
                     t = radio.tau_wake(tau, tl)
                 except RadioFailure:
@@ -641,7 +945,7 @@ class Cmi6140:
     def _serve(self, batch: list[_Held], via: str, woke: float) -> Generator:
         """The requests' downlinks (the first pages the module when it is idle) and the
         module's responses, from ``woke`` (when the module became reachable)."""
-        tl = Timeline(self.name)
+        tl = self._timeline()
         ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
         t = end = self.world.now
         for held in batch:
@@ -694,7 +998,8 @@ class Cmi6140:
             if done is not None and s >= done:
                 break
             tx_event = ev.NbiotCoapTx if proto == "coap" else ev.NbiotMqttsnTx
-            tl.add(s, tx_event(source=self.name, op=op, attempt=k, bytes=up))
+            if tl.verbose:
+                tl.add(s, tx_event(source=self.name, op=op, attempt=k, bytes=up))
             if proto == "coap":
                 self.coap_retransmissions += k > 0
             try:
@@ -747,9 +1052,12 @@ class Cmi6140:
         peer: BootstrapServer | None = None,
     ) -> tuple[bool, float]:
         cfg = self.config
-        timing = coap.CoapTiming(
-            cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor, cfg.coap_max_retransmit
-        )
+        if self._coap_timing[0] is not cfg:  # built once per configuration
+            timing = coap.CoapTiming(
+                cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor, cfg.coap_max_retransmit
+            )
+            self._coap_timing = (cfg, timing)
+        timing = self._coap_timing[1]
         ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
         return self._exchange(
             t, up + ovh, down + ovh, timing.timeouts(self._rng_coap), op, "coap", tl, data, peer
@@ -780,16 +1088,17 @@ class Cmi6140:
                 if done is not None and s >= done:
                     break
                 self.dtls_retransmissions += attempt > 0
-                tl.add(
-                    s,
-                    ev.NbiotDtlsTx(
-                        source=self.name,
-                        handshake=kind,
-                        flight=2 * number + 1,
-                        attempt=attempt,
-                        bytes=up,
-                    ),
-                )
+                if tl.verbose:
+                    tl.add(
+                        s,
+                        ev.NbiotDtlsTx(
+                            source=self.name,
+                            handshake=kind,
+                            flight=2 * number + 1,
+                            attempt=attempt,
+                            bytes=up,
+                        ),
+                    )
                 try:
                     sent, arrival = self.radio.uplink(s, up, tl)
                 except RadioFailure:
@@ -806,7 +1115,8 @@ class Cmi6140:
                     done = back if done is None else min(done, back)
             if done is None:
                 failed = ev.NbiotDtlsFailed(source=self.name, handshake=kind, flight=2 * number + 1)
-                tl.add(give_up, failed)
+                if tl.verbose:
+                    tl.add(give_up, failed)
                 return False, give_up
             t = done
         self._last_datagram = t
@@ -990,20 +1300,20 @@ class Cmi6140:
         while True:
             due = self._reg_until - self.config.lwm2m_update_margin_s
             if not self._registered or due <= self.world.now:
-                yield self.world.timeout(self.config.lwm2m_lifetime_s / 4)
+                yield from self.world.sleep(self.config.lwm2m_lifetime_s / 4)
                 if not self._registered or self._reg_until - self.world.now > (
                     self.config.lwm2m_update_margin_s
                 ):
                     continue
             else:
-                yield self.world.timeout(due - self.world.now)
+                yield from self.world.sleep(due - self.world.now)
                 if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
                     continue  # a transmission refreshed it meanwhile
-            with self._radio_lock.request() as req:
-                yield req
+            with self._radio_lock.request() as use:
+                yield from use.acquire()
                 if self._reg_until - self.config.lwm2m_update_margin_s > self.world.now:
                     continue
-                tl = Timeline(self.name)
+                tl = self._timeline()
                 ok, t = self._coap(
                     self.world.now, coap.update_size(), coap.changed_ack_size(), "update", tl
                 )
@@ -1055,7 +1365,11 @@ class Cmi6140:
         server, acknowledged or not), ``pending`` (stored, not at the server) or
         ``expired`` (dropped by max age before any copy reached the server)."""
         self.catch_up(self.world.now)
-        pending = sum(1 for r in self.unsent if r.seq not in self.at_server)
+        at = self.at_server
+        pending = sum(
+            r.n - at.count_in(r.seq, r.seq + r.n) if type(r) is _Run else r.seq not in at
+            for r in self._unsent
+        )
         return {
             "delivered": len(self.at_server),
             "pending": pending,
@@ -1074,7 +1388,7 @@ class Cmi6140:
             "produced": self.produced,
             "sent": self.sent,
             "dropped_by_age": self.expired,
-            "unsent": len(self.unsent),
+            "unsent": _count(self._unsent),
             **self.accounting(),
             "failed_telegrams": self.failed_telegrams,
             "ra_collisions": self.radio.times.ra_collisions,
@@ -1103,8 +1417,8 @@ def _on_grid(local: datetime, interval_min: int) -> bool:
     return (local - midnight) % timedelta(minutes=interval_min) == timedelta(0)
 
 
-def _full(batch: list[payload.Readout | _LazyReadout]) -> list[payload.Readout]:
-    return [r.readout() if isinstance(r, _LazyReadout) else r for r in batch]
+def _first(item: tuple) -> Any:
+    return item[0]
 
 
 def _records_kw(kw: dict) -> dict:

@@ -162,6 +162,9 @@ class Timeline:
 
     source: str = ""
     events: list[tuple[float, str, Any]] = field(default_factory=list)
+    #: False: the caller replays only deliveries and message events, so the radio's and the
+    #: protocols' datagram events (rrc_connected, coap_tx, ...) are not built at all
+    verbose: bool = True
 
     def add(self, t: float, event: ev.TraceEvent) -> None:
         """A trace event at world time ``t`` (s); emitted when the module replays the line."""
@@ -377,10 +380,13 @@ class Radio:
             if not won:
                 # Lost contention resolution to a module on the same subcarrier: back off.
                 self.times.ra_collisions += 1
-                tl.add(
-                    t,
-                    ev.NbiotRaCollision(source=tl.source, ce_level=self.ce_level, attempt=attempt),
-                )
+                if tl.verbose:
+                    tl.add(
+                        t,
+                        ev.NbiotRaCollision(
+                            source=tl.source, ce_level=self.ce_level, attempt=attempt
+                        ),
+                    )
                 t += self.rng.uniform(0.0, p.ra_backoff_s)
                 continue
             if self.ce_level <= 2 and self.rng.random() >= p.preamble_failure_prob:
@@ -389,12 +395,13 @@ class Radio:
             self.connected_since = start
             self.times.connected_s += t - start
             self.released_at = t
-            tl.add(
-                t,
-                ev.NbiotRaFailed(
-                    source=tl.source, ce_level=self.ce_level, attempts=p.max_preamble_attempts
-                ),
-            )
+            if tl.verbose:
+                tl.add(
+                    t,
+                    ev.NbiotRaFailed(
+                        source=tl.source, ce_level=self.ce_level, attempts=p.max_preamble_attempts
+                    ),
+                )
             raise RadioFailure(t, "no coverage" if self.ce_level > 2 else "random access failed")
         msg3 = self._ul_seconds(11)
         msg4 = rmax_s + self._dl_seconds(20)
@@ -404,15 +411,16 @@ class Radio:
         self.connected = True
         self.connected_since = start
         self.last_activity = t
-        tl.add(
-            t,
-            ev.NbiotRrcConnected(
-                source=tl.source,
-                ce_level=self.ce_level,
-                setup_s=round(t - start, 6),
-                from_psm=woke_from_psm,
-            ),
-        )
+        if tl.verbose:
+            tl.add(
+                t,
+                ev.NbiotRrcConnected(
+                    source=tl.source,
+                    ce_level=self.ce_level,
+                    setup_s=round(t - start, 6),
+                    from_psm=woke_from_psm,
+                ),
+            )
         return t
 
     def _ul_seconds(self, nbytes: int) -> float:
@@ -466,15 +474,18 @@ class Radio:
         self._settle(t)
         if not self.connected:
             if self.in_psm(t):
-                tl.add(t, ev.NbiotDownlinkUnreachable(source=tl.source, reason="PSM"))
+                if tl.verbose:
+                    tl.add(t, ev.NbiotDownlinkUnreachable(source=tl.source, reason="PSM"))
                 return None
             po = self.paging.next_occasion(t)
             if self.psm and po >= self.released_at + self.t3324_s:
                 # T3324 expires first: the module is in PSM before it would listen again.
                 reason = "PSM before paging occasion"
-                tl.add(t, ev.NbiotDownlinkUnreachable(source=tl.source, reason=reason))
+                if tl.verbose:
+                    tl.add(t, ev.NbiotDownlinkUnreachable(source=tl.source, reason=reason))
                 return None
-            tl.add(po, ev.NbiotPaged(source=tl.source, wait_s=round(po - t, 6)))
+            if tl.verbose:
+                tl.add(po, ev.NbiotPaged(source=tl.source, wait_s=round(po - t, 6)))
             t = po
             try:
                 t = self._connect(t, tl)

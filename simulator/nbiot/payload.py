@@ -411,9 +411,15 @@ def _cbor_str(n: int) -> int:
     return _cbor_head(n) + n
 
 
+@functools.lru_cache(maxsize=256)
+def _offset_heads(count: int, step: int) -> int:
+    """Bytes of the CBOR ints ``k * step`` for ``k`` in 1..count (SenML time offsets)."""
+    return sum(_cbor_int(k * step) for k in range(1, count + 1))
+
+
 def senml_cbor_size(
     meter_id: int,
-    times: list[int],
+    times: list[int] | range,
     records_b: int,
     later_records_b: int,
     *,
@@ -435,6 +441,8 @@ def senml_cbor_size(
     size += 1 + _cbor_int(base) + 1 + _cbor_str(records_b)
     size += 1 + 1 + 2 + 1 + _cbor_int(encoder)  # {N: "V", V: encoder}
     later = 1 + 1 + 1 + _cbor_str(later_records_b)  # {T: offset, VD: records} less the offset
+    if isinstance(times, range) and times.step > 0:  # evenly spaced: offsets k x step
+        return size + (len(times) - 1) * later + _offset_heads(len(times) - 1, times.step)
     for t in times[1:]:
         size += later + _cbor_int(t - base)
     return size

@@ -34,7 +34,7 @@ class Outages:
 
     def answers(self, t: float) -> bool:
         """True when a datagram reaching the server at world time ``t`` (s) is answered."""
-        return not any(start <= t < end for start, end in self.outages)
+        return not self.outages or not any(start <= t < end for start, end in self.outages)
 
 
 class NbiotServer(Outages):
@@ -59,10 +59,37 @@ class NbiotServer(Outages):
         self.detail = detail
         self.delivered: dict[str, set[int]] = defaultdict(set)  # module -> readout timestamps
         # s per delivered data message, 8 bytes each (a year of a fleet delivers millions)
-        self.latencies: dict[str, array] = defaultdict(lambda: array("d"))
-        self.uplinks = 0
-        self.duplicates = 0
+        self._latencies: dict[str, array] = defaultdict(lambda: array("d"))
+        self._uplinks = 0
+        self._duplicates = 0
         self.decode_errors = 0
+        #: statistics-only modules holding deliveries to hand over (``Cmi6140._defer``)
+        self.late: dict[int, Any] = {}
+
+    def _settle(self) -> None:
+        """Take the deliveries that modules hold back and that arrived before now."""
+        if self.late:
+            now = self.world.now
+            for m in list(self.late.values()):
+                m.flush_deliveries(now)
+
+    @property
+    def latencies(self) -> dict[str, array]:
+        """Seconds from the start of a telegram to its data message's arrival, per module."""
+        self._settle()
+        return self._latencies
+
+    @property
+    def uplinks(self) -> int:
+        """Datagrams that reached the server."""
+        self._settle()
+        return self._uplinks
+
+    @property
+    def duplicates(self) -> int:
+        """Data messages that reached the server again (their ACK was lost)."""
+        self._settle()
+        return self._duplicates
 
     def receive(
         self,
@@ -76,17 +103,26 @@ class NbiotServer(Outages):
         started: float | None = None,
         msg_key: Any = None,
         duplicate: bool = False,
+        at: float | None = None,
     ) -> None:
-        """A datagram arrived now. ``data`` is the application payload of a data message."""
-        self.uplinks += 1
-        now = self.world.now
-        up = ev.NbiotUplink(source=self.name, module=module, op=op, protocol=protocol, bytes=nbytes)
+        """A datagram arrived now (or at world time ``at`` s, for a statistics-only module
+        that hands its deliveries over later). ``data`` is the application payload of a data
+        message."""
+        self._uplinks += 1
+        now = self.world.now if at is None else at
+        # the event only where it is recorded or decoded into (not for statistics only)
+        keep = self.detail == "datagram" or (data is not None and self.detail != "off")
+        up = (
+            ev.NbiotUplink(source=self.name, module=module, op=op, protocol=protocol, bytes=nbytes)
+            if keep
+            else None
+        )
         if data is not None:
             if duplicate:
-                self.duplicates += 1
+                self._duplicates += 1
             elif self.detail == "off":
                 pass  # statistics only: the module's own ledger counts the readouts
-            else:
+            elif up is not None:
                 try:
                     if encoding == "senml_cbor":
                         decoded = payload.decode_senml_cbor(data)
@@ -105,9 +141,13 @@ class NbiotServer(Outages):
                 up.order = [int(d.utc_time.timestamp()) for d in decoded][:1]
             if started is not None:
                 lat = now - started
-                up.latency_s = round(lat, 6)
+                if up is not None:
+                    up.latency_s = round(lat, 6)
                 if not duplicate:
-                    self.latencies[module].append(lat)
-            up.duplicate = duplicate
-        if self.detail == "datagram" or (self.detail == "message" and data is not None):
+                    self._latencies[module].append(lat)
+            if up is not None:
+                up.duplicate = duplicate
+        if up is not None and (
+            self.detail == "datagram" or (self.detail == "message" and data is not None)
+        ):
             self.world.emit(up)
