@@ -12,10 +12,14 @@ The year (issue 15: 250 meters x 365 days with hourly reports <= 20 s):
 steady per-day cost, so the year is ``t(1 d) + 364 x (t(2 d) - t(1 d))``. That is a linear
 model: it leaves out growth of the value database over the year (the peak RSS of a 365-day
 run is not measured here). Wall and CPU figures (``*_cpu``: steadier on a shared machine).
+
+The whole year, not extrapolated: ``MBENCH_CME3100_YEAR=1`` runs ``test_whole_year`` (8760 h
+of ``cme3100-250`` at ``--trace-level summary``, several minutes), with its peak RSS.
 """
 
 from __future__ import annotations
 
+import os
 import resource
 import time
 from pathlib import Path
@@ -89,3 +93,26 @@ def test_year_250_meters(benchmark, tmp_path, level):
         f"\ncme3100-250 (trace {level}): {1 / day:.3f} gateway-days/s, year extrapolated {year:.0f} s "
         f"(target <= 20 s); CPU: {1 / day_cpu:.3f} gateway-days/s, year {year_cpu:.0f} s"
     )
+
+
+@pytest.mark.skipif(
+    os.environ.get("MBENCH_CME3100_YEAR") != "1", reason="MBENCH_CME3100_YEAR=1: minutes"
+)
+@pytest.mark.timeout(3600)  # over the suite's 300 s per test
+def test_whole_year(benchmark, tmp_path):
+    """``cme3100-250`` for 8760 h at ``--trace-level summary`` (module doc)."""
+    box = {}
+
+    def year():
+        box["wall"], box["cpu"], box["summary"] = _run(tmp_path / "year", 8760.0, "summary")
+
+    benchmark.pedantic(year, rounds=1, iterations=1)
+    summary = box["summary"]
+    assert summary["meters_installed"] == 250 and summary["exactly_once"]
+    benchmark.extra_info.update(
+        year_s=round(box["wall"], 1),
+        year_cpu_s=round(box["cpu"], 1),
+        readouts=summary["readouts_ok"] + summary["readouts_failed"],
+        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    )
+    print(f"\ncme3100-250 whole year (trace summary): {box['wall']:.0f} s, {box['cpu']:.0f} CPU-s")
