@@ -384,7 +384,8 @@ class Radio:
     def _connect(self, t: float, tl: Timeline) -> float:
         """Random access + RRC set-up starting at ``t``; returns when connected."""
         p, lvl = self.params, self.level
-        woke_from_psm = self.in_psm(t)
+        self._settle(t)
+        woke_from_psm = not self.connected and self.psm and t >= self.released_at + self.t3324_s
         self._account_gap(t)
         self.times.connections += 1
         start = t
