@@ -264,6 +264,8 @@ class Radio:
         self._overhead_b = p.ip_udp_overhead_b
         self._core_s = p.core_delay_s
         self._rrc_inactivity_s = p.rrc_inactivity_s
+        self._cdrx = p.cdrx_cycle_s > 0
+        self._cdrx_inactivity_s = p.cdrx_inactivity_s
         self._cdrx_on = min(1.0, p.cdrx_on_duration_s / p.cdrx_cycle_s) if p.cdrx_cycle_s else 0.0
         self._sigma = s = p.transfer_sigma
         self._mu = -s * s / 2  # of the log-normal factor with mean 1
@@ -290,11 +292,14 @@ class Radio:
 
     def _account_gap(self, until: float) -> None:
         """Idle / PSM seconds and periodic TAUs between the last release and ``until``."""
-        gap = max(0.0, until - self.released_at)
-        idle = min(gap, self.t3324_s) if self.psm else gap
-        self.times.idle_s += idle
+        gap = until - self.released_at
+        if gap <= 0.0:  # max(0.0, gap)
+            gap = 0.0
+        idle = gap if not self.psm or gap <= self.t3324_s else self.t3324_s
+        times = self.times
+        times.idle_s += idle
         psm = gap - idle
-        self.times.psm_s += psm
+        times.psm_s += psm
         if psm > 0 and self.t3412_s:
             # Periodic TAU on T3412 expiry while asleep. T3412 restarts when the UE enters idle
             # (TS 24.301 §5.3.5), so a module that sends more often than T3412 never does one.
@@ -346,10 +351,14 @@ class Radio:
     def _inactive(self, until: float) -> None:
         """Connected with nothing to send from the last datagram to ``until``: after the DRX
         inactivity timer the module is in C-DRX (listening only in its on-durations)."""
-        p = self.params
-        start = max(self.last_activity + p.cdrx_inactivity_s, self._drx_mark)
-        self._drx_mark = max(self._drx_mark, until)
-        if p.cdrx_cycle_s > 0 and until > start:
+        # max() spelt out (the same value; a datagram comes through here once or twice)
+        start = self.last_activity + self._cdrx_inactivity_s
+        mark = self._drx_mark
+        if mark > start:
+            start = mark
+        if until > mark:
+            self._drx_mark = until
+        if self._cdrx and until > start:
             self.times.cdrx_s += until - start
             self.times.cdrx_on_s += (until - start) * self._cdrx_on
 
