@@ -380,7 +380,7 @@ class Radio:
         if not s > 0:
             return 1.0
         # random.lognormvariate(mu, s) is exp(normalvariate(mu, s)); normalvariate's own loop
-        # (CPython 3.11-3.13, Kinderman-Monahan) inline: the same draws and floats, without
+        # (CPython 3.11's Kinderman-Monahan loop) inline: the same draws and floats, without
         # two calls (tests/test_nbiot_network.py compares it with the library's).
         random = self._random
         while True:
