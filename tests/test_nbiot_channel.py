@@ -79,6 +79,21 @@ def test_each_way_a_booking_joins_blocks_and_forgetting_inside_a_block(chunk, mo
         assert ch.book(t, air) == ref.book(t, air) == start
 
 
+def _check_blocks(ch: DataChannel) -> None:
+    """What the gap search relies on, whichever way a booking went in: blocks sorted and
+    apart, each block's bookings ending at its end, chunks within size, each chunk's first
+    start and largest inner gap up to date."""
+    for c, k in enumerate(ch._chunks):
+        assert 0 < len(k.starts) <= 2 * channel.CHUNK
+        assert ch._firsts[c] == k.starts[0]
+        assert all(p[-1] == e for p, e in zip(k.pieces, k.ends, strict=True))
+        gaps = [b - a for a, b in zip(k.ends, k.starts[1:], strict=False)]
+        assert all(g > 0 for g in gaps)
+        assert k.maxgap == max(gaps, default=float("-inf"))
+    edges = [(k.starts[0], k.ends[-1]) for k in ch._chunks]
+    assert all(a[1] < b[0] for a, b in zip(edges, edges[1:], strict=False))
+
+
 @pytest.mark.parametrize("chunk", [2, 64])
 @pytest.mark.parametrize("seed", range(8))
 def test_blocks_of_touching_bookings_give_the_starts_of_one_interval_per_booking(
@@ -101,6 +116,7 @@ def test_blocks_of_touching_bookings_give_the_starts_of_one_interval_per_booking
         air = rng.choice([0.25, 0.5, 1.5, rng.uniform(0.01, 3.0)])
         start = reference.book(ask, air)
         assert blocks.book(ask, air) == start
+        _check_blocks(blocks)
         waits.append(start - ask)
     assert blocks.blocks() < len(reference.starts)  # blocks did form
     # zero waits are only counted: the same waits as one float per booking, zeros and all

@@ -123,3 +123,29 @@ def test_meter_clock_on_a_utc_start_is_the_time_zone_arithmetic():
         assert m.local_at(t) == local
         aware = ((local - shift).replace(tzinfo=UTC) - world.start).total_seconds()
         assert m.world_time_of(local) == aware
+
+
+def test_a_statistics_only_server_tallies_as_it_receives():
+    """``NbiotServer.tally`` (the deferred handover's call) against ``receive(at=...)`` on a
+    twin server: the same uplink, duplicate and latency figures over random deliveries."""
+    rng = random.Random(5)
+    by_receive = NbiotServer(World(1), detail="off")
+    by_tally = NbiotServer(World(1), detail="off")
+    at = 0.0
+    for _ in range(3000):
+        at += rng.expovariate(0.1)
+        module = f"cmi6140/{rng.randrange(4):08d}"
+        item = {"op": rng.choice(["send", "update", "register"]), "protocol": "coap"}
+        item["nbytes"] = rng.randrange(20, 200)
+        if rng.random() < 0.7:
+            item.update(data=b"x", encoding="senml_cbor", duplicate=rng.random() < 0.2)
+            item["started"] = at - rng.uniform(0, 90) if rng.random() < 0.9 else None
+        by_receive.receive(module, at=at, **item)
+        by_tally.tally(module, at, item)
+    assert by_tally.uplinks == by_receive.uplinks == 3000
+    assert 0 < by_tally.duplicates == by_receive.duplicates
+    assert {k: list(v) for k, v in by_tally.latencies.items()} == {
+        k: list(v) for k, v in by_receive.latencies.items()
+    }
+    with pytest.raises(ValueError, match="detail 'off', not 'message'"):
+        NbiotServer(World(1)).tally("m", 0.0, {})

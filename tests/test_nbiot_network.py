@@ -3,6 +3,7 @@ flights and timers, MQTT-SN retries, CE levels, the 3GPP 164 dB design point, en
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 
@@ -13,7 +14,7 @@ from simulator.nbiot import coap, dtls, mqttsn
 from simulator.nbiot.config import ModuleConfig
 from simulator.nbiot.energy import PowerModel
 from simulator.nbiot.module import Cmi6140
-from simulator.nbiot.network import NetworkParams, ce_level, exception_report_latency
+from simulator.nbiot.network import NetworkParams, Radio, ce_level, exception_report_latency
 from simulator.nbiot.server import NbiotServer
 
 H = 3600.0
@@ -220,3 +221,16 @@ def test_energy_per_day_falls_with_coverage_and_release_assistance_saves():
     assert (daily(144, rai=True) - floor) < 0.5 * (e[0] - floor)
     with_cdrx = daily(144, cdrx_s=2.048)
     assert daily(144, rai=True) < with_cdrx < e[0] - 0.3 * (e[0] - floor)
+
+
+@pytest.mark.parametrize("sigma", [0.25, 1.0, 0.0])
+def test_the_transfer_factor_is_the_library_lognormal_draw(sigma):
+    """``Radio._jitter`` runs ``random.normalvariate``'s loop inline: the same factors as
+    ``exp(normalvariate(-sigma^2 / 2, sigma))`` and the stream left in the same state."""
+    net = NetworkParams(transfer_sigma=sigma)
+    radio = Radio(150.0, net, random.Random(7))
+    ref = random.Random(7)
+    for _ in range(20_000):
+        want = math.exp(ref.normalvariate(-sigma * sigma / 2, sigma)) if sigma > 0 else 1.0
+        assert radio._jitter() == want
+    assert radio.rng.random() == ref.random()

@@ -31,6 +31,28 @@ def test_claims_on_one_opportunity_and_subcarrier_collide_first_claim_wins():
         NprachCell((0.32, 0.0, 2.56), (24, 12, 12))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_a_preamble_is_the_next_opportunity_a_drawn_subcarrier_and_a_claim(seed):
+    """``NprachCell.preamble`` against its definition on a twin cell and a twin stream:
+    the same opportunities, outcomes, counts and stream state, through crowded opportunities
+    (collisions), every CE level and enough claims to prune."""
+    periods, subcarriers = (0.32, 0.64, 2.56), (24, 12, 12)
+    fast, slow = NprachCell(periods, subcarriers), NprachCell(periods, subcarriers)
+    rng_fast, rng_slow = random.Random(seed), random.Random(seed)
+    times = random.Random(100 + seed)
+    t = 0.0
+    for _ in range(12_000):
+        t += times.choice([0.0, 0.0, 0.01, times.uniform(0, 2.0)])
+        level = times.randrange(3)
+        got = fast.preamble(level, t, rng_fast)
+        t_opp = slow.next_opportunity(level, t)
+        won = slow.claim(level, t_opp, rng_slow.randrange(subcarriers[level]))
+        assert got == (t_opp, won)
+    assert fast.claims == slow.claims and fast.collisions == slow.collisions
+    assert sum(fast.collisions) > 100 and fast._horizon > 0  # crowded, and pruned
+    assert rng_fast.random() == rng_slow.random()
+
+
 def test_simultaneous_contenders_match_the_balls_into_bins_expectation():
     """n UEs waking at the same instant contend on the same opportunity; each picks one of S
     subcarriers, so the expected number of distinct subcarriers (one winner each) is

@@ -56,3 +56,28 @@ def test_runs_stay_few_when_telegrams_arrive_in_order():
     assert len(got) == 365 * 24 and got.runs() == 1
     got.add(10_000)  # one readout out of order: one more run, not one more per readout
     assert got.runs() == 2 and 10_000 in got and 9_999 not in got and 8_759 in got
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_resent_and_overlapping_telegrams_at_the_end_answer_like_a_set(case):
+    """The fleet's pattern: each telegram in order, often delivered twice (its ACK came after
+    the retransmission), sometimes resent with readouts before or after it: a run inside,
+    touching or crossing the end of the last one."""
+    rng = random.Random(case)
+    ref: set[int] = set()
+    got = SeqSet()
+    top = 0
+    for _ in range(400):
+        k = rng.randint(1, 24)
+        batch = range(top, top + k)
+        top += k
+        for _ in range(rng.choice([1, 2, 2, 3])):
+            got.add_run(batch.start, batch.stop)
+            ref |= set(batch)
+        lo = rng.randint(max(0, top - 30), top)  # a piece at, inside or beyond the end
+        hi = lo + rng.randint(0, 3)
+        got.add_run(lo, hi)
+        ref |= set(range(lo, hi))
+        top = max(top, hi)
+        assert len(got) == len(ref)
+    assert list(got) == sorted(ref)

@@ -109,7 +109,8 @@ class DataChannel:
             self._queued.append(start - t)
         if t > self._latest + 3600.0:
             self._forget(t - 3600.0)
-        self._latest = max(self._latest, t)
+        if t > self._latest:
+            self._latest = t
         return start
 
     def _place(self, t: float, air_s: float) -> float:
@@ -117,6 +118,10 @@ class DataChannel:
         if not chunks:
             chunks.append(_Chunk([t], [t + air_s], [[t + air_s]]))
             self._firsts.append(t)
+            return t
+        last = chunks[-1]
+        if t >= last.ends[-1]:  # after every booking (a third of them): what the search finds
+            self._insert(len(chunks) - 1, len(last.starts), t, t + air_s)
             return t
         c = max(0, bisect.bisect_right(self._firsts, t) - 1)
         ch = chunks[c]
@@ -145,15 +150,38 @@ class DataChannel:
         chunks = self._chunks
         ch = chunks[c]
         starts, ends = ch.starts, ch.ends
-        if 0 < i < len(starts) and ends[i - 1] != start and starts[i] != end:
-            # the usual booking: a new block inside a gap of this chunk, touching neither
-            # neighbour (the last branch below, without looking for neighbours elsewhere)
-            gap = starts[i] - ends[i - 1]
-            starts.insert(i, start)
-            ends.insert(i, end)
-            ch.pieces.insert(i, [end])
-            _shrunk(ch, gap)
-            self._settle(c)
+        n = len(starts)
+        # The usual bookings, without looking for neighbours in other chunks: each branch
+        # does what the general code below does for it (same blocks, gaps and chunks).
+        if 0 < i < n and starts[i] != end:  # inside a gap of this chunk, not touching the next
+            prev_end = ends[i - 1]
+            gap = starts[i] - prev_end
+            if prev_end != start:  # a new block
+                starts.insert(i, start)
+                ends.insert(i, end)
+                ch.pieces.insert(i, [end])
+                _shrunk(ch, gap)
+                if len(starts) > 2 * CHUNK:
+                    self._settle(c)
+            else:  # extends the block before
+                ends[i - 1] = end
+                ch.pieces[i - 1].append(end)
+                _shrunk(ch, gap)
+            return
+        if 0 < i == n and c + 1 == len(chunks):  # after every block
+            prev_end = ends[i - 1]
+            if prev_end != start:  # a new last block: a new gap at the chunk's edge
+                starts.append(start)
+                ends.append(end)
+                ch.pieces.append([end])
+                if start - prev_end > ch.maxgap:
+                    ch.maxgap = start - prev_end
+                if n + 1 > 2 * CHUNK:
+                    self._settle(c)
+            else:  # extends the last block
+                ends[i - 1] = end
+                ch.pieces[i - 1].append(end)
+                _shrunk(ch, float("-inf"))
             return
         # the neighbours: the block before (this chunk or the previous) and the one after
         if i > 0:

@@ -39,11 +39,17 @@ class CoapTiming:
     def timeouts(self, rng: random.Random) -> list[float]:
         """The MAX_RETRANSMIT + 1 successive timeouts (s): initial random, then doubling."""
         first = rng.uniform(self.ack_timeout_s, self.ack_timeout_s * self.ack_random_factor)
-        return [first * 2**k for k in range(self.max_retransmit + 1)]
+        return [first * d for d in _doublings(self.max_retransmit + 1)]
 
     @property
     def max_transmit_wait_s(self) -> float:
         return self.ack_timeout_s * (2 ** (self.max_retransmit + 1) - 1) * self.ack_random_factor
+
+
+@lru_cache(maxsize=16)
+def _doublings(n: int) -> tuple[int, ...]:
+    """1, 2, 4, ... 2**(n-1): the factors of the successive timeouts (the same ints as 2**k)."""
+    return tuple(2**k for k in range(n))
 
 
 #: Endpoint Client Name of the example messages (an IMEI URN, OMA LwM2M Core §7.4.1).

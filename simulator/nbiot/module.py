@@ -856,15 +856,16 @@ class Cmi6140:
         when ``inclusive``) to the server and the ledger: the ones the step-by-step replay has
         made by then."""
         n = 0
-        receive = self.server.receive
+        tally = self.server.tally  # receive(name, at=t, **item) on its "off" detail
         add_run = self.at_server.add_run
+        name = self.name
         for t, seqs, item in self._deferred:
             if t > until or (t == until and not inclusive):
                 break
             if seqs is not None:
                 for lo, hi in seqs:
                     add_run(lo, hi)
-            receive(self.name, at=t, **item)
+            tally(name, t, item)
             n += 1
         del self._deferred[:n]
         if not self._deferred:
@@ -994,16 +995,18 @@ class Cmi6140:
         delivered = False
         enc = self.config.message_encoding
         started = self._telegram_start
+        uplink = self.radio.uplink
+        is_coap = proto == "coap"
         for k, s in enumerate(sends):
             if done is not None and s >= done:
                 break
-            tx_event = ev.NbiotCoapTx if proto == "coap" else ev.NbiotMqttsnTx
             if tl.verbose:
+                tx_event = ev.NbiotCoapTx if is_coap else ev.NbiotMqttsnTx
                 tl.add(s, tx_event(source=self.name, op=op, attempt=k, bytes=up))
-            if proto == "coap":
-                self.coap_retransmissions += k > 0
+            if is_coap and k:
+                self.coap_retransmissions += 1
             try:
-                sent, arrival = self.radio.uplink(s, up, tl)
+                sent, arrival = uplink(s, up, tl)
             except RadioFailure:
                 continue
             self._last_datagram = sent

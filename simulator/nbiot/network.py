@@ -41,6 +41,9 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from math import exp as _exp
+from math import log as _log
+from random import NV_MAGICCONST
 from typing import Any
 
 from simulator.core import events as ev
@@ -248,17 +251,36 @@ class Radio:
         self.busy_until = 0.0  # the radio sends one thing at a time
         self.last_tau = 0.0
         self._drx_mark = 0.0  # C-DRX time is counted up to here
+        # The per-CE-level values every datagram uses, read once: each is the same float the
+        # per-call expression gave. ``extra_loss`` is read per datagram (a test heals a lossy
+        # link mid-run); any other change to ``params`` after construction is not seen.
+        p, lvl = params, self.level
+        self._ul_rate = p.ul_peak_bps / p.data_repetitions[lvl]  # bit/s
+        self._dl_rate = p.dl_peak_bps / p.data_repetitions[lvl]  # bit/s
+        self._rmax_s = p.npdcch_rmax[lvl] / 1000.0  # NPDCCH grant / RAR window (s)
+        self._preamble_s = p.nprach_repetitions[lvl] * PREAMBLE_REP_S
+        self._ul_share = p.ul_carrier_share[lvl]
+        self._residual_loss = p.residual_loss[lvl]
+        self._overhead_b = p.ip_udp_overhead_b
+        self._core_s = p.core_delay_s
+        self._rrc_inactivity_s = p.rrc_inactivity_s
+        self._cdrx = p.cdrx_cycle_s > 0
+        self._cdrx_inactivity_s = p.cdrx_inactivity_s
+        self._cdrx_on = min(1.0, p.cdrx_on_duration_s / p.cdrx_cycle_s) if p.cdrx_cycle_s else 0.0
+        self._sigma = s = p.transfer_sigma
+        self._mu = -s * s / 2  # of the log-normal factor with mean 1
+        self._random = rng.random
 
     # -- state --------------------------------------------------------------------------------
     def _release_time(self) -> float:
         # With Release Assistance the module releases itself at the end of its exchange
         # (release_if_done); while responses are still due the connection is held as usual.
-        return self.last_activity + self.params.rrc_inactivity_s
+        return self.last_activity + self._rrc_inactivity_s
 
     def _settle(self, t: float) -> None:
         """Bring the state up to time ``t``: release the RRC connection if it timed out."""
-        if self.connected and self._release_time() <= t:
-            end = self._release_time()
+        if self.connected and self.last_activity + self._rrc_inactivity_s <= t:
+            end = self.last_activity + self._rrc_inactivity_s  # _release_time()
             self._inactive(end)
             self.times.connected_s += end - self.connected_since
             self.connected = False
@@ -270,11 +292,14 @@ class Radio:
 
     def _account_gap(self, until: float) -> None:
         """Idle / PSM seconds and periodic TAUs between the last release and ``until``."""
-        gap = max(0.0, until - self.released_at)
-        idle = min(gap, self.t3324_s) if self.psm else gap
-        self.times.idle_s += idle
+        gap = until - self.released_at
+        if gap <= 0.0:  # max(0.0, gap)
+            gap = 0.0
+        idle = gap if not self.psm or gap <= self.t3324_s else self.t3324_s
+        times = self.times
+        times.idle_s += idle
         psm = gap - idle
-        self.times.psm_s += psm
+        times.psm_s += psm
         if psm > 0 and self.t3412_s:
             # Periodic TAU on T3412 expiry while asleep. T3412 restarts when the UE enters idle
             # (TS 24.301 §5.3.5), so a module that sends more often than T3412 never does one.
@@ -326,14 +351,16 @@ class Radio:
     def _inactive(self, until: float) -> None:
         """Connected with nothing to send from the last datagram to ``until``: after the DRX
         inactivity timer the module is in C-DRX (listening only in its on-durations)."""
-        p = self.params
-        start = max(self.last_activity + p.cdrx_inactivity_s, self._drx_mark)
-        self._drx_mark = max(self._drx_mark, until)
-        if p.cdrx_cycle_s > 0 and until > start:
+        # max() spelt out (the same value; a datagram comes through here once or twice)
+        start = self.last_activity + self._cdrx_inactivity_s
+        mark = self._drx_mark
+        if mark > start:
+            start = mark
+        if until > mark:
+            self._drx_mark = until
+        if self._cdrx and until > start:
             self.times.cdrx_s += until - start
-            self.times.cdrx_on_s += (until - start) * min(
-                1.0, p.cdrx_on_duration_s / p.cdrx_cycle_s
-            )
+            self.times.cdrx_on_s += (until - start) * self._cdrx_on
 
     def finish(self, t_end: float) -> None:
         """Close the books at the end of the run (for the energy model)."""
@@ -348,14 +375,26 @@ class Radio:
 
     # -- procedures ---------------------------------------------------------------------------
     def _jitter(self) -> float:
-        s = self.params.transfer_sigma
-        # random.lognormvariate(mu, s) is exp(normalvariate(mu, s)): the same draw, one call less
-        return math.exp(self.rng.normalvariate(-s * s / 2, s)) if s > 0 else 1.0
+        """The transfer's log-normal factor (mean 1, sigma ``transfer_sigma``)."""
+        s = self._sigma
+        if not s > 0:
+            return 1.0
+        # random.lognormvariate(mu, s) is exp(normalvariate(mu, s)); normalvariate's own loop
+        # (CPython 3.11's Kinderman-Monahan loop) inline: the same draws and floats, without
+        # two calls (tests/test_nbiot_network.py compares it with the library's).
+        random = self._random
+        while True:
+            u1 = random()
+            u2 = 1.0 - random()
+            z = NV_MAGICCONST * (u1 - 0.5) / u2
+            if z * z / 4.0 <= -_log(u2):
+                return _exp(self._mu + z * s)
 
     def _connect(self, t: float, tl: Timeline) -> float:
         """Random access + RRC set-up starting at ``t``; returns when connected."""
         p, lvl = self.params, self.level
-        woke_from_psm = self.in_psm(t)
+        self._settle(t)
+        woke_from_psm = not self.connected and self.psm and t >= self.released_at + self.t3324_s
         self._account_gap(t)
         self.times.connections += 1
         start = t
@@ -363,19 +402,19 @@ class Radio:
             sync = p.sync_after_psm_s[lvl]
             self.times.rx_s += sync
             t += sync
-        rmax_s = p.npdcch_rmax[lvl] / 1000.0
+        rmax_s = self._rmax_s
+        preamble = self._preamble_s
+        times = self.times
         cell = self.cell if self.ce_level <= 2 else None
         for attempt in range(p.max_preamble_attempts):
             won = True
             if cell is None:
                 t += self.rng.uniform(0.0, p.nprach_period_s[lvl])  # next NPRACH occasion
-            else:
-                t = cell.next_opportunity(lvl, t)
-                won = cell.claim(lvl, t, self.rng.randrange(cell.subcarriers[lvl]))
-            preamble = p.nprach_repetitions[lvl] * PREAMBLE_REP_S
-            self.times.tx_s += preamble
+            else:  # the next opportunity, on a subcarrier drawn from this module's stream
+                t, won = cell.preamble(lvl, t, self.rng)
+            times.tx_s += preamble
             t += preamble
-            self.times.rx_s += rmax_s  # RAR window on NPDCCH
+            times.rx_s += rmax_s  # RAR window on NPDCCH
             t += rmax_s
             if not won:
                 # Lost contention resolution to a module on the same subcarrier: back off.
@@ -389,7 +428,7 @@ class Radio:
                     )
                 t += self.rng.uniform(0.0, p.ra_backoff_s)
                 continue
-            if self.ce_level <= 2 and self.rng.random() >= p.preamble_failure_prob:
+            if self.ce_level <= 2 and self._random() >= p.preamble_failure_prob:
                 break
         else:
             self.connected_since = start
@@ -424,19 +463,14 @@ class Radio:
         return t
 
     def _ul_seconds(self, nbytes: int) -> float:
-        p = self.params
-        rate = p.ul_peak_bps / p.data_repetitions[self.level]
-        return nbytes * 8 / rate * self._jitter()
+        return nbytes * 8 / self._ul_rate * self._jitter()
 
     def _dl_seconds(self, nbytes: int) -> float:
-        p = self.params
-        rate = p.dl_peak_bps / p.data_repetitions[self.level]
-        return nbytes * 8 / rate * self._jitter()
+        return nbytes * 8 / self._dl_rate * self._jitter()
 
     def _lost(self) -> bool:
-        p = self.params
-        loss = min(1.0, p.residual_loss[self.level] + p.extra_loss)
-        return loss >= 1.0 or self.rng.random() < loss
+        loss = self._residual_loss + self.params.extra_loss
+        return loss >= 1.0 or self._random() < loss
 
     def uplink(self, t: float, nbytes: int, tl: Timeline) -> tuple[float, float | None]:
         """Send ``nbytes`` (UDP payload) from time ``t``.
@@ -444,33 +478,35 @@ class Radio:
         Returns (time the module finished sending, arrival time at the server or ``None`` if
         lost). Raises :class:`RadioFailure` when no connection could be made.
         """
-        t = max(t, self.busy_until)
+        if self.busy_until > t:
+            t = self.busy_until
         self._settle(t)
         if not self.connected:
             t = self._connect(t, tl)
         else:
             self._inactive(t)
-        size = nbytes + self.params.ip_udp_overhead_b
-        grant = self.params.npdcch_rmax[self.level] / 1000.0
-        air = self._ul_seconds(size)
-        self.times.rx_s += grant
-        self.times.tx_s += air
-        self.times.datagrams_up += 1
-        self.times.bytes_up += size
+        size = nbytes + self._overhead_b
+        grant = self._rmax_s
+        air = size * 8 / self._ul_rate * self._jitter()  # _ul_seconds(size)
+        times = self.times
+        times.rx_s += grant
+        times.tx_s += air
+        times.datagrams_up += 1
+        times.bytes_up += size
         start = t + grant
-        if self.channels is not None:
-            share = self.params.ul_carrier_share[self.level]
-            start = self.channels[0].book(start, air * share)  # waits while NPUSCH is full
+        if self.channels is not None:  # waits while NPUSCH is full
+            start = self.channels[0].book(start, air * self._ul_share)
         done = start + air
         self.busy_until = done
         self.last_activity = done
-        if self._lost():
+        loss = self._residual_loss + self.params.extra_loss
+        if loss >= 1.0 or self._random() < loss:  # _lost()
             return done, None
-        return done, done + self.params.core_delay_s
+        return done, done + self._core_s
 
     def downlink(self, t_server: float, nbytes: int, tl: Timeline) -> float | None:
         """A datagram the server sends at ``t_server``; when the module has it, or ``None``."""
-        t = t_server + self.params.core_delay_s
+        t = t_server + self._core_s
         self._settle(t)
         if not self.connected:
             if self.in_psm(t):
@@ -491,21 +527,24 @@ class Radio:
                 t = self._connect(t, tl)
             except RadioFailure:
                 return None
-        t = max(t, self.busy_until)
+        if self.busy_until > t:
+            t = self.busy_until
         self._inactive(t)
-        size = nbytes + self.params.ip_udp_overhead_b
-        rmax = self.params.npdcch_rmax[self.level] / 1000.0
-        air = self._dl_seconds(size)
-        self.times.rx_s += rmax + air
-        self.times.datagrams_down += 1
-        self.times.bytes_down += size
+        size = nbytes + self._overhead_b
+        rmax = self._rmax_s
+        air = size * 8 / self._dl_rate * self._jitter()  # _dl_seconds(size)
+        times = self.times
+        times.rx_s += rmax + air
+        times.datagrams_down += 1
+        times.bytes_down += size
         t += rmax
         if self.channels is not None:
             t = self.channels[1].book(t, air)  # waits while NPDSCH carries others
         t += air
         self.busy_until = t
         self.last_activity = t
-        if self._lost():
+        loss = self._residual_loss + self.params.extra_loss
+        if loss >= 1.0 or self._random() < loss:  # _lost()
             return None
         return t
 

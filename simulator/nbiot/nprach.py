@@ -24,6 +24,7 @@ the claims made so far; claims far in the past are dropped to keep memory flat.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 
 
@@ -36,7 +37,8 @@ class NprachCell:
     subcarriers: tuple[int, int, int]
     collisions: list[int] = field(default_factory=lambda: [0, 0, 0])
     claims: list[int] = field(default_factory=lambda: [0, 0, 0])
-    _taken: dict[tuple[int, int], set[int]] = field(default_factory=dict)
+    # opportunity k of level l -> bit mask of the subcarriers claimed: key 3 k + l
+    _taken: dict[int, int] = field(default_factory=dict)
     _horizon: int = 0
 
     def __post_init__(self) -> None:
@@ -59,13 +61,36 @@ class NprachCell:
                 f"subcarrier {subcarrier} is outside 0..{self.subcarriers[level] - 1} of CE{level}"
             )
         k = round(t_opportunity / self.periods_s[level])
+        return self._claim(level, k, subcarrier, t_opportunity)
+
+    def preamble(self, level: int, t: float, rng: random.Random) -> tuple[float, bool]:
+        """A UE's preamble at the first opportunity of ``level`` at or after ``t`` (s) on a
+        subcarrier drawn from ``rng`` (one ``rng.randrange(subcarriers[level])``): returns
+        (the opportunity's time s, won). The same as :meth:`next_opportunity`, the draw and
+        :meth:`claim`, in fewer steps (``tests/test_nbiot_nprach.py`` compares them)."""
+        period = self.periods_s[level]
+        k = math.ceil(t / period - 1e-9)
+        # randrange(n) is _randbelow(n): getrandbits(n.bit_length()) until below n (CPython)
+        n = self.subcarriers[level]
+        bits = n.bit_length()
+        sc = rng.getrandbits(bits)
+        while sc >= n:
+            sc = rng.getrandbits(bits)
+        # claim() finds this k again: round(k * period / period) == k while k < 2**50
+        t = k * period
+        return t, self._claim(level, k, sc, t)
+
+    def _claim(self, level: int, k: int, subcarrier: int, t_opportunity: float) -> bool:
         self.claims[level] += 1
-        taken = self._taken.setdefault((level, k), set())
-        if subcarrier in taken:
+        key = 3 * k + level
+        taken = self._taken.get(key, 0)
+        bit = 1 << subcarrier
+        if taken & bit:
             self.collisions[level] += 1
             return False
-        taken.add(subcarrier)
-        self._prune(t_opportunity)
+        self._taken[key] = taken | bit
+        if len(self._taken) >= 4096:
+            self._prune(t_opportunity)
         return True
 
     def _prune(self, now: float) -> None:
@@ -74,8 +99,7 @@ class NprachCell:
         if len(self._taken) < 4096 or now < self._horizon:
             return
         self._horizon = int(now) + 600
+        periods = self.periods_s
         self._taken = {
-            key: v
-            for key, v in self._taken.items()
-            if key[1] * self.periods_s[key[0]] >= now - 3600.0
+            key: v for key, v in self._taken.items() if key // 3 * periods[key % 3] >= now - 3600.0
         }

@@ -331,6 +331,7 @@ def decode_mbus_message(data: bytes) -> tuple[str, DecodedReadout]:
 _EPOCH_NAIVE = datetime(1970, 1, 1)
 
 
+@functools.lru_cache(maxsize=64)  # datetimes are immutable; a fleet asks once per pack
 def utc_origin(utc_offset_min: int) -> datetime:
     """The meter time (naive) of the UNIX epoch for a UTC offset (min): see :func:`utc_unix`."""
     return _EPOCH_NAIVE + timedelta(minutes=utc_offset_min)

@@ -95,6 +95,8 @@ class SeqSet:
             his[-1] = hi
             self._n += hi - lo
             return
+        if los[-1] <= lo and hi <= his[-1]:  # held already (a duplicate delivery): no change
+            return
         i = bisect.bisect_left(his, lo)  # first run ending at or after lo (touching counts)
         j = bisect.bisect_right(los, hi)  # runs i..j-1 overlap or touch [lo, hi)
         if i == j:
