@@ -22,9 +22,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Generator
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pydantic
 
@@ -35,7 +34,7 @@ from simulator.core.trace_invariants import Cme3100Once
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme3100.gateway import Cme3100
 from simulator.gateways.cme3100.gateway_scenario import Cme3100Scenario, validate
-from simulator.gateways.cme3100.headend import values_in
+from simulator.gateways.cme3100.headend import HeadEndTally, time_key
 from simulator.gateways.cme3100.readout import ReadoutStatus
 from simulator.gateways.cme3100.real_head_ends import RealHeadEnds
 from simulator.gateways.cme3100.reports.names import VALUE_KINDS
@@ -48,7 +47,7 @@ from simulator.mbus.request_paths import (
     request_paths,
 )
 from simulator.mbus.sim_dut import SimDut
-from simulator.sinks.base import WorldSource
+from simulator.sinks.base import WorldSink, WorldSource
 from simulator.sinks.outages import OutageSink
 
 ATTEMPT_COLUMNS = (
@@ -88,9 +87,24 @@ class Cme3100Run:
                 r.name: self.real.client(r.protocol, r.user, r.password)
                 for r in [*settings.reports, *settings.event_reports]
             }
-        else:
+        # the head-end side of every report: files written and values counted as each
+        # accepted report arrives, so no body is kept (issue 15)
+        slots = {r.name for r in settings.reports}
+        self.tallies = {
+            r.name: HeadEndTally(
+                r.protocol, r.template, ctx.out / "headend" / _safe(r.name), r.name in slots
+            )
+            for r in [*settings.reports, *settings.event_reports]
+        }
+        if self.real is None:  # in-world head-ends keep nothing: their tally takes each report
             self.sinks = {
-                r.name: OutageSink(r.protocol, clock=lambda: world.now, outages=outages[r.protocol])
+                r.name: OutageSink(
+                    r.protocol,
+                    clock=lambda: world.now,
+                    outages=outages[r.protocol],
+                    inner=WorldSink(on_receive=self.tallies[r.name].take),
+                    keep=False,
+                )
                 for r in [*settings.reports, *settings.event_reports]
             }
         meter_list = None
@@ -109,7 +123,7 @@ class Cme3100Run:
         ).start()
         for action in sc.actions:
             world.process(self._act(action))
-        self.attempts: list[ev.PushAttempt] = []
+        self.attempts: list[_Attempt] = []  # without the events' new_values (a year: GBs)
         self.rounds: list[ev.ReadoutRound] = []
         # each value delivered at most once per report unless the trace shows it resent
         self.once = Cme3100Once()
@@ -145,7 +159,7 @@ class Cme3100Run:
 
     def _attempt(self, e: Any) -> None:
         if isinstance(e, ev.PushAttempt):
-            self.attempts.append(e)
+            self.attempts.append(_Attempt(e.report, e.t, e.ok, e.attempt, e.duration_s))
             when = self.ctx.world.clock(e.t).replace(tzinfo=None).isoformat()
             self.attempt_csv.writerow(
                 [round(e.t, 3), when, e.report, e.protocol, e.template, e.attempt, e.ok]
@@ -163,10 +177,13 @@ class Cme3100Run:
     def finish(self) -> Outcome:
         gw, ctx = self.gateway, self.ctx
         self.once.check()  # AccountingError: the run's own trace shows a value sent twice
+        if self.real is not None:  # real head-ends: the clients kept what was accepted
+            for name, sink in self.sinks.items():
+                for report in sink.received:
+                    self.tallies[name].take(report)
         read = self._values_read()
         reports = {slot.slot.name: self._slot_figures(slot, read) for slot in gw.slots}
         self._write_readouts()
-        self._write_received()
         inst = gw.installation
         figures: dict[str, Any] = {
             "licence": inst.licence,
@@ -178,7 +195,7 @@ class Cme3100Run:
             "readout_rounds_skipped": gw.rounds.skipped,
             "readouts_ok": gw.rounds.ok,
             "readouts_failed": gw.rounds.failed,
-            "values_read": len(read),
+            "values_read": sum(map(len, read.values())),
             "values_dropped_by_storage": gw.db.dropped(),
             "reports": reports,
             "events": dict(Counter(name for _, name, _ in gw.event_log)),
@@ -234,38 +251,46 @@ class Cme3100Run:
         s = self.sc.gateway
         return next(r.protocol for r in [*s.reports, *s.event_reports] if r.name == name)
 
-    def _values_read(self) -> set[tuple[str, datetime]]:
-        """Every value stored from an active meter: (meter, read time to the second)."""
+    def _values_read(self) -> dict[str, set[int]]:
+        """Every value stored from an active meter: per meter, the :func:`time_key` of its
+        read times to the second (ints: a year of 250 meters as tuples was ~250 MB)."""
         db = self.gateway.db
-        return {
-            (r.meter, r.read_at.replace(microsecond=0))
-            for m in db.meters()
-            for r in db.readouts(m)
-            if r.status == ReadoutStatus.OK
-        }
+        out: dict[str, set[int]] = {}
+        for m in db.meters():
+            for r in db.readouts(m):
+                if r.status == ReadoutStatus.OK:
+                    out.setdefault(r.meter, set()).add(time_key(r.read_at.replace(microsecond=0)))
+        return out
 
-    def _slot_figures(self, slot: Any, read: set[tuple[str, datetime]]) -> dict[str, Any]:
-        name, sink = slot.slot.name, self.sinks[slot.slot.name]
-        received: Counter[tuple[str, datetime]] = Counter()
-        first_target = None
-        for report in sink.received:
-            if slot.slot.protocol == "mail":  # one copy per recipient: count the first's
-                first_target = first_target or report.target
-                if report.target != first_target:
-                    continue
-            received.update(values_in(report, slot.slot.protocol, slot.slot.template))
+    def _slot_figures(self, slot: Any, read: dict[str, set[int]]) -> dict[str, Any]:
+        """The slot's accounting, meter by meter: sets of (meter, time) over the whole run
+        are the sums of the per-meter sets of time keys (values are keyed by meter)."""
+        name, tally = slot.slot.name, self.tallies[slot.slot.name]
         if slot.slot.template % 1000 not in VALUE_KINDS:  # x007: no values to account
-            read = set()
-        lost = {(m, t.replace(microsecond=0)) for m, t in slot.ledger.lost}
-        delivered = set(received) & read
+            read = {}
+        lost: dict[str, set[int]] = {}
+        for m, t in slot.ledger.lost:
+            lost.setdefault(m, set()).add(time_key(t.replace(microsecond=0)))
         attempts = [a for a in self.attempts if a.report == name]
         # a value read before the last delivered report was built must be in a report or
         # lost; only later ones may still be pending
         last_ok = max((a.t for a in attempts if a.ok), default=None)
-        cut = None if last_ok is None else self.gateway.clock.local(last_ok)
-        undelivered = read - delivered - lost
-        missing = {v for v in undelivered if cut is not None and v[1] <= cut}
-        pending = undelivered - missing
+        cut = None if last_ok is None else time_key(self.gateway.clock.local(last_ok))
+        delivered = twice = unknown = n_lost = missing = pending = 0
+        lost_delivered = False
+        for meter in dict.fromkeys([*read, *tally.meters(), *lost]):
+            received = tally.counts(meter)
+            read_m, lost_m = read.get(meter, set()), lost.get(meter, set())
+            delivered_m = read_m.intersection(received)
+            undelivered = read_m - delivered_m - lost_m
+            missing_m = sum(1 for v in undelivered if cut is not None and v <= cut)
+            delivered += len(delivered_m)
+            twice += sum(1 for n in received.values() if n > 1)
+            unknown += sum(1 for v in received if v not in read_m)
+            n_lost += len(lost_m)
+            missing += missing_m
+            pending += len(undelivered) - missing_m
+            lost_delivered = lost_delivered or not lost_m.isdisjoint(delivered_m)
         gaps = sorted(
             {
                 round(b.t - (a.t + a.duration_s), 3)
@@ -273,8 +298,6 @@ class Cme3100Run:
                 if b.attempt == a.attempt + 1
             }
         )
-        twice = sum(1 for n in received.values() if n > 1)
-        unknown = len(set(received) - read)
         return {
             "protocol": slot.slot.protocol,
             "template": slot.slot.template,
@@ -287,13 +310,13 @@ class Cme3100Run:
             "attempts": slot.stats.attempts,
             "retries": len(slot.stats.retries),
             "retry_gaps_s": gaps,
-            "values_delivered": len(delivered),
+            "values_delivered": delivered,
             "delivered_twice": twice,
             "values_unknown": unknown,
-            "values_lost": len(lost),
-            "values_pending": len(pending),
-            "values_missing": len(missing),
-            "exactly_once": twice == 0 and unknown == 0 and not missing and not (lost & delivered),
+            "values_lost": n_lost,
+            "values_pending": pending,
+            "values_missing": missing,
+            "exactly_once": twice == 0 and unknown == 0 and not missing and not lost_delivered,
         }
 
     def _write_readouts(self) -> None:
@@ -313,16 +336,6 @@ class Cme3100Run:
             for r in sorted(rows, key=lambda r: (r.at, r.meter))
         )
 
-    def _write_received(self) -> None:
-        """Every accepted report as its head-end got it: headend/<report>/<n>-<file>."""
-        root = self.ctx.out / "headend"
-        for report_name, sink in self.sinks.items():
-            for n, report in enumerate(sink.received, 1):
-                name = report.header("Filename") or "mail.eml"
-                path = root / _safe(report_name) / f"{n:04d}-{name}"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(report.body)
-
     def plots(self, out: Path) -> list[Path]:
         """readout_rounds.png and push_delivery.png (:mod:`simulator.report.figures`)."""
         from simulator.report import figures as fg
@@ -337,6 +350,16 @@ class Cme3100Run:
                 marks, start, self.ctx.end, out / "push_delivery.png", run, "Push report attempts"
             ),
         ]
+
+
+class _Attempt(NamedTuple):
+    """What the summary and the plot need of one ``push_attempt`` event."""
+
+    report: str
+    t: float
+    ok: bool
+    attempt: int
+    duration_s: float
 
 
 def _safe(name: str) -> str:
