@@ -181,8 +181,7 @@ class Cme3100Run:
             for name, sink in self.sinks.items():
                 for report in sink.received:
                     self.tallies[name].take(report)
-        read = self._values_read()
-        reports = {slot.slot.name: self._slot_figures(slot, read) for slot in gw.slots}
+        reports = {slot.slot.name: self._slot_figures(slot) for slot in gw.slots}
         self._write_readouts()
         inst = gw.installation
         figures: dict[str, Any] = {
@@ -195,7 +194,7 @@ class Cme3100Run:
             "readout_rounds_skipped": gw.rounds.skipped,
             "readouts_ok": gw.rounds.ok,
             "readouts_failed": gw.rounds.failed,
-            "values_read": sum(map(len, read.values())),
+            "values_read": sum(len(self._values_read(m)) for m in gw.db.meters()),
             "values_dropped_by_storage": gw.db.dropped(),
             "reports": reports,
             "events": dict(Counter(name for _, name, _ in gw.event_log)),
@@ -251,23 +250,22 @@ class Cme3100Run:
         s = self.sc.gateway
         return next(r.protocol for r in [*s.reports, *s.event_reports] if r.name == name)
 
-    def _values_read(self) -> dict[str, set[int]]:
-        """Every value stored from an active meter: per meter, the :func:`time_key` of its
-        read times to the second (ints: a year of 250 meters as tuples was ~250 MB)."""
-        db = self.gateway.db
-        out: dict[str, set[int]] = {}
-        for m in db.meters():
-            for r in db.readouts(m):
-                if r.status == ReadoutStatus.OK:
-                    out.setdefault(r.meter, set()).add(time_key(r.read_at.replace(microsecond=0)))
-        return out
+    def _values_read(self, meter: str) -> set[int]:
+        """Every value stored from active meter ``meter``: the :func:`time_key` of its read
+        times to the second. Built per meter when needed: a year of 250 meters held at once
+        as (meter, datetime) pairs was ~250 MB at the end of the run."""
+        return {
+            time_key(r.read_at.replace(microsecond=0))
+            for r in self.gateway.db.readouts(meter)
+            if r.status == ReadoutStatus.OK
+        }
 
-    def _slot_figures(self, slot: Any, read: dict[str, set[int]]) -> dict[str, Any]:
+    def _slot_figures(self, slot: Any) -> dict[str, Any]:
         """The slot's accounting, meter by meter: sets of (meter, time) over the whole run
         are the sums of the per-meter sets of time keys (values are keyed by meter)."""
         name, tally = slot.slot.name, self.tallies[slot.slot.name]
-        if slot.slot.template % 1000 not in VALUE_KINDS:  # x007: no values to account
-            read = {}
+        accounts = slot.slot.template % 1000 in VALUE_KINDS  # x007: no values to account
+        db_meters = self.gateway.db.meters() if accounts else []
         lost: dict[str, set[int]] = {}
         for m, t in slot.ledger.lost:
             lost.setdefault(m, set()).add(time_key(t.replace(microsecond=0)))
@@ -278,9 +276,10 @@ class Cme3100Run:
         cut = None if last_ok is None else time_key(self.gateway.clock.local(last_ok))
         delivered = twice = unknown = n_lost = missing = pending = 0
         lost_delivered = False
-        for meter in dict.fromkeys([*read, *tally.meters(), *lost]):
+        for meter in dict.fromkeys([*db_meters, *tally.meters(), *lost]):
             received = tally.counts(meter)
-            read_m, lost_m = read.get(meter, set()), lost.get(meter, set())
+            read_m = self._values_read(meter) if accounts else set()
+            lost_m = lost.get(meter, set())
             delivered_m = read_m.intersection(received)
             undelivered = read_m - delivered_m - lost_m
             missing_m = sum(1 for v in undelivered if cut is not None and v <= cut)
