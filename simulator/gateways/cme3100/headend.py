@@ -14,6 +14,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import NamedTuple
 
 from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.gateways.cme3100.reports.parse import install_rows, parse_time, value_report_keys
@@ -120,3 +121,39 @@ class HeadEndTally:
     def counts(self, meter: str) -> Counter[int]:
         """How often each value (:func:`time_key` of its read time) of ``meter`` arrived."""
         return Counter(self._values.get(meter, ()))
+
+
+class MeterAccount(NamedTuple):
+    """One meter's values at one report's head-end (counts of values; times as
+    :func:`time_key`): see :func:`meter_account`."""
+
+    delivered: int
+    twice: int
+    unknown: int
+    lost: int
+    missing: int
+    pending: int
+    lost_delivered: bool
+
+
+def meter_account(
+    read: set[int], received: Counter[int], lost: set[int], cut: int | None
+) -> MeterAccount:
+    """How one meter's values fared: ``read`` the values stored, ``received`` how often each
+    value reached the head-end, ``lost`` those named lost, ``cut`` the read time of the last
+    delivered report (None: none delivered). Delivered = read and received; twice = received
+    more than once; unknown = received, never read; missing = read at or before ``cut``, not
+    delivered, not lost; pending = the same after ``cut``. The run's figures over all meters
+    are the sums (values are keyed by meter)."""
+    delivered = read.intersection(received)
+    undelivered = read - delivered - lost
+    missing = sum(1 for v in undelivered if cut is not None and v <= cut)
+    return MeterAccount(
+        len(delivered),
+        sum(1 for n in received.values() if n > 1),
+        sum(1 for v in received if v not in read),
+        len(lost),
+        missing,
+        len(undelivered) - missing,
+        not lost.isdisjoint(delivered),
+    )

@@ -34,7 +34,7 @@ from simulator.core.trace_invariants import Cme3100Once
 from simulator.devices.registry import BuildContext, DeviceKind, Outcome
 from simulator.gateways.cme3100.gateway import Cme3100
 from simulator.gateways.cme3100.gateway_scenario import Cme3100Scenario, validate
-from simulator.gateways.cme3100.headend import HeadEndTally, time_key
+from simulator.gateways.cme3100.headend import HeadEndTally, meter_account, time_key
 from simulator.gateways.cme3100.readout import ReadoutStatus
 from simulator.gateways.cme3100.real_head_ends import RealHeadEnds
 from simulator.gateways.cme3100.reports.names import VALUE_KINDS
@@ -274,22 +274,14 @@ class Cme3100Run:
         # lost; only later ones may still be pending
         last_ok = max((a.t for a in attempts if a.ok), default=None)
         cut = None if last_ok is None else time_key(self.gateway.clock.local(last_ok))
-        delivered = twice = unknown = n_lost = missing = pending = 0
+        total = [0] * 6  # delivered, twice, unknown, lost, missing, pending
         lost_delivered = False
         for meter in dict.fromkeys([*db_meters, *tally.meters(), *lost]):
-            received = tally.counts(meter)
             read_m = self._values_read(meter) if accounts else set()
-            lost_m = lost.get(meter, set())
-            delivered_m = read_m.intersection(received)
-            undelivered = read_m - delivered_m - lost_m
-            missing_m = sum(1 for v in undelivered if cut is not None and v <= cut)
-            delivered += len(delivered_m)
-            twice += sum(1 for n in received.values() if n > 1)
-            unknown += sum(1 for v in received if v not in read_m)
-            n_lost += len(lost_m)
-            missing += missing_m
-            pending += len(undelivered) - missing_m
-            lost_delivered = lost_delivered or not lost_m.isdisjoint(delivered_m)
+            acc = meter_account(read_m, tally.counts(meter), lost.get(meter, set()), cut)
+            total = [a + b for a, b in zip(total, acc[:6], strict=True)]
+            lost_delivered = lost_delivered or acc.lost_delivered
+        delivered, twice, unknown, n_lost, missing, pending = total
         gaps = sorted(
             {
                 round(b.t - (a.t + a.duration_s), 3)
