@@ -232,3 +232,48 @@ def test_meter_by_meter_sums_equal_the_whole_run_sets(seed):
         total = [a + b for a, b in zip(total, acc[:6], strict=True)]
         any_lost_delivered = any_lost_delivered or acc.lost_delivered
     assert (*total, any_lost_delivered) == ref
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_readouts_csv_rows_come_in_the_order_of_a_stable_sort_by_time_and_meter(seed):
+    """_write_readouts merges the meters' time-ordered rows; the order must be the one the
+    stable ``sorted(all rows, key=(at, meter))`` gave, ties in time included."""
+    import random
+    from datetime import datetime, timedelta
+    from types import SimpleNamespace
+
+    from simulator.gateways.cme3100.readout import Readout
+    from simulator.gateways.cme3100.runner import Cme3100Run
+    from simulator.gateways.cme3100.value_db import ValueDatabase
+
+    rng = random.Random(seed)
+    db = ValueDatabase()
+    meters = [f"{rng.randrange(10**7, 10**8)}" for _ in range(5)]
+    clock = {m: 0.0 for m in meters}
+    for i in range(200):
+        m = rng.choice(meters)
+        clock[m] += rng.choice([0.0, 0.0, 1.0, 2.5])  # equal times within and across meters
+        status = rng.choice(["ok", "failed"])
+        db.store(
+            Readout(
+                m,
+                datetime(2026, 1, 5) + timedelta(seconds=clock[m]),
+                (b"\x08\x01\x72" + bytes([i % 256]),) if status == "ok" else (),
+                status=status,
+                at=clock[m],
+                message=str(i),
+            )
+        )
+    written: list = []
+    fake = SimpleNamespace(
+        gateway=SimpleNamespace(db=db),
+        ctx=SimpleNamespace(csv=lambda *a: SimpleNamespace(writerows=written.extend)),
+    )
+    Cme3100Run._write_readouts(fake)
+    rows = [r for m in db.meters() for r in db.rows(m)]
+    expected = sorted(rows, key=lambda r: (r.at, r.meter))
+    assert [(w[0], w[2], w[4]) for w in written] == [
+        (round(r.at, 6), r.meter, r.status) for r in expected
+    ]
+    # the rows themselves, not only their printed columns, are in that order
+    assert [w[1] for w in written] == [r.read_at.isoformat() for r in expected]
