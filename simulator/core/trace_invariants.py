@@ -27,8 +27,10 @@ typed events or the dicts of :meth:`Trace.read_jsonl`.
 
 from __future__ import annotations
 
+from array import array
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
 from typing import Any
 
 from simulator.core.accounting import AccountingError
@@ -43,6 +45,116 @@ def _kind(ev: Any) -> str:
 def _at(ev: Any) -> str:
     t, source = (ev["t"], ev["source"]) if isinstance(ev, Mapping) else (ev.t, ev.source)
     return f"t={t} {_kind(ev)} from {source}"
+
+
+_EPOCH = datetime(1970, 1, 1)
+_US = timedelta(microseconds=1)
+
+
+def _code(x: Any) -> tuple[str, int | float] | None:
+    """A span bound as an 8-byte number with the same order and equality, or None.
+
+    A float is its own number. A canonical naive ISO 8601 text (``datetime.isoformat()`` of a
+    naive time: fixed-width fields, the fraction absent or 6 digits) becomes microseconds
+    since 1970; for such texts text order is time order (a text without fraction is a prefix
+    of, so before, the same second with one), so ``<`` and ``==`` agree with the texts'."""
+    if type(x) is float:
+        return "d", x
+    if type(x) is str:
+        try:
+            t = datetime.fromisoformat(x)
+        except ValueError:
+            return None
+        if t.tzinfo is None and t.isoformat() == x:
+            return "q", (t - _EPOCH) // _US
+    return None
+
+
+class _Spans:
+    """One key's delivered spans ``(first, last, trace line)``, in arrival order, for an exact
+    at-most-once check in little memory (issue 15: a year of hourly reports of 250 meters is
+    2.2 M spans; as tuples of texts ~270 bytes each, here 24).
+
+    Why every span is kept: the check must name, for any later span, the first earlier span
+    it overlaps, and a later span can overlap any earlier one. Spans [1, 1], [3, 3], ...,
+    [2k+1, 2k+1] followed by [2j+1, 2j+1] overlap exactly span j, for every j, so forgetting
+    any span lets some duplicate through. (The common case, a span after every earlier one,
+    is decided by the latest bound alone, without a scan: the callers' ``_latest``.)
+
+    So the spans stay, packed: bounds as numbers (:func:`_code`) in arrays, the line as its
+    ``t`` (a float) with the text ``" {kind} from {source}"`` shared by the key. A bound that
+    does not pack, a ``t`` that is not a float, a different text, or bounds of another
+    kind turn the key back to plain tuples, exactly as kept before. Decoded bounds are the
+    texts that came in (canonical texts only are packed)."""
+
+    __slots__ = ("_type", "_lo", "_hi", "_t", "_tail", "_plain")
+
+    def __init__(self) -> None:
+        self._type = ""  # array type code of the packed bounds, "" while empty
+        self._lo: Any = None
+        self._hi: Any = None
+        self._t = array("d")
+        self._tail = ""
+        self._plain: list[tuple[Any, Any, str]] | None = None
+
+    def add(self, first: Any, last: Any, t: Any, tail: str) -> None:
+        """Append a span without looking for an overlap."""
+        self.overlap_add(first, last, t, tail, scan=False)
+
+    def overlap_add(
+        self, first: Any, last: Any, t: Any, tail: str, scan: bool = True
+    ) -> tuple[Any, Any, str] | None:
+        """With ``scan``: the first earlier span (arrival order) that ``[first, last]``
+        overlaps, as ``(first, last, line)``, else None; then append the span."""
+        lo, hi = _code(first), _code(last)
+        packs = (
+            self._plain is None
+            and lo is not None
+            and hi is not None
+            and lo[0] == hi[0]
+            and (not self._type or (lo[0] == self._type and tail == self._tail))
+            and type(t) is float
+        )
+        if not packs:
+            plain = self._unpack()
+            found = None
+            if scan:
+                found = next((x for x in plain if not (last < x[0] or x[1] < first)), None)
+            plain.append((first, last, f"t={t}{tail}"))
+            return found
+        assert lo is not None and hi is not None
+        if not self._type:
+            self._type, self._tail = lo[0], tail
+            self._lo, self._hi = array(lo[0]), array(lo[0])
+        a_, b_ = lo[1], hi[1]
+        found = None
+        if scan:
+            for i, (a, b) in enumerate(zip(self._lo, self._hi, strict=True)):
+                if not (b_ < a or b < a_):
+                    found = (self._decode(a), self._decode(b), f"t={self._t[i]}{self._tail}")
+                    break
+        self._lo.append(a_)
+        self._hi.append(b_)
+        self._t.append(t)
+        return found
+
+    def _decode(self, n: int | float) -> Any:
+        if self._type == "d":
+            return n
+        return (_EPOCH + timedelta(microseconds=n)).isoformat()
+
+    def _unpack(self) -> list[tuple[Any, Any, str]]:
+        if self._plain is None:
+            self._plain = [
+                (self._decode(a), self._decode(b), f"t={t}{self._tail}")
+                for a, b, t in zip(self._lo or (), self._hi or (), self._t, strict=True)
+            ]
+            self._lo = self._hi = None
+            self._t = array("d")
+        return self._plain
+
+    def __len__(self) -> int:
+        return len(self._plain) if self._plain is not None else len(self._t)
 
 
 def _overlap(a: _Values, b: _Values) -> bool:
@@ -124,8 +236,8 @@ class Cme3100Once(_Listener):
     the read times and both trace lines."""
 
     def __init__(self) -> None:
-        # (gateway, slot, meter) -> [(first, last, trace line)]
-        self._done: dict[tuple[str, str, str], list[tuple[str, str, str]]] = defaultdict(list)
+        # (gateway, slot, meter) -> its delivered spans (first, last, trace line)
+        self._done: dict[tuple[str, str, str], _Spans] = defaultdict(_Spans)
         # (gateway, slot, meter) -> the latest ``last`` in its list: values read after it
         # overlap nothing, so a slot's year of reports is not checked pairwise
         self._latest: dict[tuple[str, str, str], str] = {}
@@ -138,7 +250,8 @@ class Cme3100Once(_Listener):
         if not new or not isinstance(new, Mapping):
             return
         source = ev["source"] if isinstance(ev, Mapping) else ev.source
-        line = _at(ev)
+        t = ev["t"] if isinstance(ev, Mapping) else ev.t
+        tail = f" {_kind(ev)} from {source}"  # the trace line is f"t={t}{tail}" (_at)
         report = ev.get("report")
         latest = self._latest
         for meter, (first, last, _n) in new.items():
@@ -147,17 +260,16 @@ class Cme3100Once(_Listener):
             top = latest.get(key)
             latest[key] = last if top is None or last > top else top
             if top is None or top < first:  # after every earlier span: no overlap
-                done.append((first, last, line))
+                done.add(first, last, t, tail)
                 continue
-            for a, b, earlier in done:
-                if not (last < a or b < first):
-                    self.errors.append(
-                        f"cme3100 {source} report {ev.get('report')!r} meter {meter}: values "
-                        f"read in [{max(a, first)}, {min(b, last)}] delivered twice as new: "
-                        f"{earlier}; again {line}"
-                    )
-                    break
-            done.append((first, last, line))
+            hit = done.overlap_add(first, last, t, tail)
+            if hit is not None:
+                a, b, earlier = hit
+                self.errors.append(
+                    f"cme3100 {source} report {ev.get('report')!r} meter {meter}: values "
+                    f"read in [{max(a, first)}, {min(b, last)}] delivered twice as new: "
+                    f"{earlier}; again t={t}{tail}"
+                )
 
 
 class PushWindowOnce(_Listener):
@@ -172,7 +284,7 @@ class PushWindowOnce(_Listener):
     }
 
     def __init__(self) -> None:
-        self._done: dict[str, list[tuple[Any, Any, str]]] = defaultdict(list)
+        self._done: dict[str, _Spans] = defaultdict(_Spans)  # source -> delivered windows
         self._latest: dict[str, Any] = {}  # source -> latest ``last`` (as in Cme3100Once)
         self.errors: list[str] = []
 
@@ -185,18 +297,19 @@ class PushWindowOnce(_Listener):
             return
         first, last = window
         source = ev["source"] if isinstance(ev, Mapping) else ev.source
-        line = _at(ev)
+        t = ev["t"] if isinstance(ev, Mapping) else ev.t
+        tail = f" {_kind(ev)} from {source}"  # the trace line is f"t={t}{tail}" (_at)
         top = self._latest.get(source)
         self._latest[source] = last if top is None or last > top else top
-        if top is not None and not top < first:  # not after every earlier window: scan
-            for a, b, earlier in self._done[source]:
-                if not (last < a or b < first):
-                    self.errors.append(
-                        f"{_kind(ev)} {source}: values of [{max(a, first)}, {min(b, last)}] "
-                        f"delivered twice: {earlier}; again {line}"
-                    )
-                    break
-        self._done[source].append((first, last, line))
+        # not after every earlier window: scan
+        scan = top is not None and not top < first
+        hit = self._done[source].overlap_add(first, last, t, tail, scan=scan)
+        if hit is not None:
+            a, b, earlier = hit
+            self.errors.append(
+                f"{_kind(ev)} {source}: values of [{max(a, first)}, {min(b, last)}] "
+                f"delivered twice: {earlier}; again t={t}{tail}"
+            )
 
 
 def _show(vals: _Values) -> str:

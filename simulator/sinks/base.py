@@ -24,6 +24,7 @@ code; None when nothing was reached) and why not.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -78,12 +79,18 @@ class Sink(Protocol):
 class WorldSink:
     """The in-world receiver (see the module doc): accepts every report with ``status``
     (default 200) unless a failure is scheduled. ``received`` holds the accepted reports,
-    ``deliveries`` every ``(report, delivery)`` in order."""
+    ``deliveries`` every ``(report, delivery)`` in order.
+
+    ``on_receive`` is called with each accepted report as it arrives. ``keep = False``: both
+    lists stay empty, so a long run whose caller takes every report through ``on_receive``
+    holds no report body (a year of hourly reports is gigabytes; issue 15)."""
 
     status: int = 200
     received: list[Report] = field(default_factory=list)
     deliveries: list[tuple[Report, Delivery]] = field(default_factory=list)
     _fail: list[int | None] = field(default_factory=list)
+    on_receive: Callable[[Report], None] | None = None
+    keep: bool = True
 
     def fail_next(self, n: int, status: int | None = 500) -> None:
         """Fail the next ``n`` deliveries: answered with ``status``, or unreachable (None)."""
@@ -95,9 +102,13 @@ class WorldSink:
             reason = "unreachable" if status is None else f"status {status}"
             delivery = Delivery(False, status, reason=reason)
         else:
-            self.received.append(report)
+            if self.keep:
+                self.received.append(report)
+            if self.on_receive is not None:
+                self.on_receive(report)
             delivery = Delivery(True, self.status, reply=b"OK")
-        self.deliveries.append((report, delivery))
+        if self.keep:
+            self.deliveries.append((report, delivery))
         return delivery
 
 

@@ -91,17 +91,23 @@ class OutageModel(StrictModel):
 @dataclass
 class OutageSink:
     """An in-world receiver of ``protocol`` reports that fails inside ``outages`` (module
-    doc). ``inner`` keeps what was accepted; ``deliveries`` every ``(t, report, delivery)``."""
+    doc). ``inner`` keeps what was accepted; ``deliveries`` every ``(t, report, delivery)``.
+    ``keep = False`` (a long run): ``deliveries`` stays empty and so do ``inner``'s lists
+    (:class:`~simulator.sinks.base.WorldSink` ``keep``); the accepted reports then reach only
+    ``inner.on_receive``."""
 
     protocol: str
     clock: Callable[[], float]
     outages: Sequence[Outage] = ()
     inner: WorldSink = field(default_factory=WorldSink)
     deliveries: list[tuple[float, Report, Delivery]] = field(default_factory=list)
+    keep: bool = True
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"sink protocol {self.protocol!r}: one of {PROTOCOLS}")
+        if not self.keep:
+            self.inner.keep = False
 
     def outage_at(self, t: float) -> Outage | None:
         return next((o for o in self.outages if o.covers(t)), None)
@@ -114,7 +120,8 @@ class OutageSink:
         else:
             code = CODES[outage.fault][self.protocol]
             delivery = Delivery(False, code, reason=REASONS[outage.fault])
-        self.deliveries.append((now, report, delivery))
+        if self.keep:
+            self.deliveries.append((now, report, delivery))
         return delivery
 
     @property

@@ -9,8 +9,12 @@ not from the gateway's own bookkeeping, so the two can disagree and a test can s
 
 from __future__ import annotations
 
-from datetime import datetime
+from array import array
+from collections import Counter
+from datetime import datetime, timedelta
 from email import message_from_bytes, policy
+from pathlib import Path
+from typing import NamedTuple
 
 from simulator.gateways.cme3100.reports.names import VALUE_KINDS
 from simulator.gateways.cme3100.reports.parse import install_rows, parse_time, value_report_keys
@@ -54,3 +58,102 @@ def _value(row: tuple[str | None, ...]) -> tuple[str, datetime]:
             raise KeyError(name)
     meter, created = row
     return meter, parse_time(created)  # type: ignore[arg-type, return-value]
+
+
+#: The origin of :func:`time_key` (naive, like every report and readout time).
+_EPOCH = datetime(1970, 1, 1)
+_US = timedelta(microseconds=1)
+
+
+def time_key(t: datetime) -> int:
+    """A naive time as integer microseconds since 1970: equal keys <=> equal times, same order.
+    Raises ``ValueError`` for an aware time (head-end and readout times are local, naive)."""
+    if t.tzinfo is not None:
+        raise ValueError(f"time {t.isoformat()} is aware; head-end times are local (naive)")
+    return (t - _EPOCH) // _US
+
+
+class HeadEndTally:
+    """What one report slot's head-end got, taken one accepted report at a time, so a long run
+    keeps no report body (issue 15: a year of hourly reports is gigabytes of bodies).
+
+    :meth:`take` writes the report as received to ``root/<n>-<file name>`` (``n`` counts
+    every accepted report from 1, as :class:`~simulator.sinks.base.WorldSink.received` would
+    list them; mail: ``mail.eml``) when ``root`` is given, and counts its values
+    (:func:`values_in`; mail: the first recipient's copies only, one copy per recipient
+    arrives). Values are kept per meter as :func:`time_key` integers (8 bytes each):
+    :meth:`counts` gives how often each arrived. ``count_values = False`` (event reports):
+    files only. Raises what :func:`values_in` raises."""
+
+    def __init__(
+        self, protocol: str, template: int, root: Path | None = None, count_values: bool = True
+    ) -> None:
+        self.protocol, self.template, self.root = protocol, template, root
+        self.count_values = count_values
+        self.reports = 0
+        self._first_target: str | None = None
+        self._values: dict[str, array[int]] = {}
+
+    def take(self, report: Report) -> None:
+        self.reports += 1
+        if self.root is not None:
+            name = report.header("Filename") or "mail.eml"
+            if self.reports == 1:
+                self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / f"{self.reports:04d}-{name}").write_bytes(report.body)
+        if not self.count_values:
+            return
+        if self.protocol == "mail":  # one copy per recipient: count the first's
+            self._first_target = self._first_target or report.target
+            if report.target != self._first_target:
+                return
+        values = self._values
+        for meter, created in values_in(report, self.protocol, self.template):
+            keys = values.get(meter)
+            if keys is None:
+                keys = values[meter] = array("q")
+            keys.append(time_key(created))
+
+    def meters(self) -> list[str]:
+        """Meters with at least one value received, in first-arrival order."""
+        return list(self._values)
+
+    def counts(self, meter: str) -> Counter[int]:
+        """How often each value (:func:`time_key` of its read time) of ``meter`` arrived."""
+        return Counter(self._values.get(meter, ()))
+
+
+class MeterAccount(NamedTuple):
+    """One meter's values at one report's head-end (counts of values; times as
+    :func:`time_key`): see :func:`meter_account`."""
+
+    delivered: int
+    twice: int
+    unknown: int
+    lost: int
+    missing: int
+    pending: int
+    lost_delivered: bool
+
+
+def meter_account(
+    read: set[int], received: Counter[int], lost: set[int], cut: int | None
+) -> MeterAccount:
+    """How one meter's values fared: ``read`` the values stored, ``received`` how often each
+    value reached the head-end, ``lost`` those named lost, ``cut`` the read time of the last
+    delivered report (None: none delivered). Delivered = read and received; twice = received
+    more than once; unknown = received, never read; missing = read at or before ``cut``, not
+    delivered, not lost; pending = the same after ``cut``. The run's figures over all meters
+    are the sums (values are keyed by meter)."""
+    delivered = read.intersection(received)
+    undelivered = read - delivered - lost
+    missing = sum(1 for v in undelivered if cut is not None and v <= cut)
+    return MeterAccount(
+        len(delivered),
+        sum(1 for n in received.values() if n > 1),
+        sum(1 for v in received if v not in read),
+        len(lost),
+        missing,
+        len(undelivered) - missing,
+        not lost.isdisjoint(delivered),
+    )

@@ -44,7 +44,7 @@ class ReadoutStatus(StrEnum):
     NOT_DECRYPTABLE = "not-decryptable"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a year's value database is millions of rows
 class Readout:
     """One readout of one meter.
 
