@@ -14,9 +14,9 @@ event path.
 
 The conditions are stricter than exactness needs (the shared code would give the same bytes
 for a faulty slave too); what makes the path exact is the last one, that nothing else is due
-before the readout ends. :func:`read_now` re-checks it at the end and raises rather than
-return a readout that jumped over an event (a programming error), as it does for a second
-reply or none.
+before the readout ends. :func:`read_now` moves the clock with :meth:`World.advance`, which
+re-checks it at every step and raises rather than jump over an event (a programming error);
+it raises as well for a second reply or none.
 
 The conditions (all must hold; tests/test_fast_path.py runs random buses both ways):
 
@@ -82,7 +82,7 @@ def _addressed(bus: Bus, target: int | SecondaryAddress | SecondaryMask) -> Slav
         # the selection concerns the slaves its mask matches and those selected before,
         # which it deselects without a word (no reply, no draw, no event)
         hits = index.matching(_select_mask(target))
-        if len(hits) != 1 or any(type(c) is not Slave for c in index._selected.values()):
+        if len(hits) != 1 or any(type(c) is not Slave for c in index.selected()):
             return None
         (slave,) = hits.values()
     elif isinstance(target, int) and 0 <= target <= 250:
@@ -162,7 +162,7 @@ def read_now(
     with the exchanges of :meth:`MasterMachine.request` on :class:`Bus` inlined: the same
     frame bytes and ``frame``/``readout`` events, the same slave calls (:meth:`Slave.hear`,
     so the same random draws), the same float time arithmetic, bus counters and request
-    paths, and the clock moved the way :meth:`World.advance` moves it. ``frame`` and
+    paths, and the clock moved by :meth:`World.advance`. ``frame`` and
     ``readout`` events nobody wants (:meth:`Trace.wants`, e.g. ``--trace-level summary``)
     are counted, not built.
 
@@ -174,7 +174,7 @@ def read_now(
     baud = bus.baud
     m.sync(world.now, baud)
     frames = trace.wants("frame")
-    sleeps, counters, paths = world.sleeps, bus.counters, bus._paths
+    sleeps, counters, paths, advance = world.sleeps, bus.counters, bus._paths, world.advance
     index, powered = bus._index, bus._powered
     ct = char_time(baud)
     gap = 2.0 * ct  # Bus.receive: 2 idle characters
@@ -185,9 +185,7 @@ def read_now(
         """MasterMachine.request(frame, settings=s, init=init) with one clean reply."""
         # MasterMachine.send: the idle time first (a Wait, World.advance)
         if m.next_free > m.now:
-            env._now = env._now + max(0.0, m.next_free - m.now)
-            sleeps["direct"] += 1
-            m.now = float(env._now)
+            m.now = advance(m.next_free - m.now)
         # Bus.transmit -> Bus._send
         duration = frame_time(len(frame), baud)
         if bus._open_request is not None:  # Bus._close_request
@@ -203,12 +201,7 @@ def read_now(
         else:
             trace.count += 1
         now = float(env._now)
-        if end < now:
-            last = end
-        else:
-            env._now = now + max(0.0, end - now)
-            sleeps["direct"] += 1
-            last = float(env._now)
+        last = end if end < now else advance(end - now)
         bus._last_m2s_end = last
         # Bus._deliver: every slave the frame concerns hears it; exactly one answers
         reply, sender = None, None
@@ -236,8 +229,7 @@ def read_now(
         rx_end = t_last + char_time(baud)
         counters["replies"] += 1
         counters["bus_seconds"] += rx_end - tx_start
-        env._now = env._now + max(0.0, tx_start - now)
-        sleeps["direct"] += 1
+        advance(tx_start - now)
         if frames:  # Bus._reply_frame; bus.classify of one clean sender
             facts = _facts(data)
             outcome = "ok" if facts.error is None else _m2s_outcome(facts)
@@ -249,9 +241,7 @@ def read_now(
             )  # fmt: skip
         else:
             trace.count += 1
-        env._now = env._now + max(0.0, rx_end + gap - env._now)
-        sleeps["direct"] += 1
-        heard = Heard(data, rx_end, float(env._now))
+        heard = Heard(data, rx_end, advance(rx_end + gap - env._now))
         m.now = heard.now
         m.overloaded = False
         m.next_free = rx_end + s.request_idle
@@ -302,7 +292,4 @@ def read_now(
         world.emit(readout_event(out, name))
     else:
         trace.count += 1
-    queue = env._queue
-    if queue and queue[0][0] <= env._now:
-        raise RuntimeError(f"read_now: an event due at {queue[0][0]!r} s fell inside the readout")
     return out
