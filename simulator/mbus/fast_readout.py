@@ -199,7 +199,7 @@ def read_now(
             facts = _facts(frame)
             bus._frame(name, "m2s", frame, _m2s_outcome(facts), baud, end, facts, at=start)
         else:
-            trace.count += 1
+            trace.skip()
         now = float(env._now)
         last = end if end < now else advance(end - now)
         bus._last_m2s_end = last
@@ -240,7 +240,7 @@ def read_now(
                 in_window=bool(lo <= delay <= hi), collision_detected=False,
             )  # fmt: skip
         else:
-            trace.count += 1
+            trace.skip()
         heard = Heard(data, rx_end, advance(rx_end + gap - env._now))
         m.now = heard.now
         m.overloaded = False
@@ -291,5 +291,5 @@ def read_now(
     if trace.wants("readout"):
         world.emit(readout_event(out, name))
     else:
-        trace.count += 1
+        trace.skip()
     return out
