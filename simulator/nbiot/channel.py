@@ -180,8 +180,7 @@ class DataChannel:
                     self._settle(c)
             else:  # extends the last block
                 ends[i - 1] = end
-                ch.pieces[i - 1].append(end)
-                _shrunk(ch, float("-inf"))
+                ch.pieces[i - 1].append(end)  # no gap of the chunk changed
             return
         # the neighbours: the block before (this chunk or the previous) and the one after
         if i > 0:

@@ -421,8 +421,8 @@ class Cmi6140:
             int(m.pulse_b_per_h * hours),
         )
 
-    def _readout(self, local: datetime, reason: str, at: float | None = None) -> payload.Readout:
-        t = self.world.now if at is None else at
+    def _readout(self, local: datetime, reason: str) -> payload.Readout:
+        t = self.world.now
         # positional: a keyword call costs a third more, and a fleet takes millions of these
         r = payload.Readout(self.meter_id, local, *self._meter_registers(t), self._seq)
         self._seq += 1
@@ -627,7 +627,7 @@ class Cmi6140:
             utc_offset_min=cfg.utc_offset_min, fmt=cfg.message_format, pulse_inputs=cfg.pulse_inputs
         )
         if cfg.message_encoding == "senml_cbor":
-            if self._lazy and self.server.detail == "off":
+            if self._defer:  # statistics only, here and at the server
                 sized = self._senml_size(batch, kw)
                 if sized is not None:
                     return sized
@@ -1054,17 +1054,19 @@ class Cmi6140:
         data: bytes | None = None,
         peer: BootstrapServer | None = None,
     ) -> tuple[bool, float]:
+        ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
+        timeouts = self._timing().timeouts(self._rng_coap)
+        return self._exchange(t, up + ovh, down + ovh, timeouts, op, "coap", tl, data, peer)
+
+    def _timing(self) -> coap.CoapTiming:
+        """The RFC 7252 timers of the current configuration (built once per configuration)."""
         cfg = self.config
-        if self._coap_timing[0] is not cfg:  # built once per configuration
+        if self._coap_timing[0] is not cfg:
             timing = coap.CoapTiming(
                 cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor, cfg.coap_max_retransmit
             )
             self._coap_timing = (cfg, timing)
-        timing = self._coap_timing[1]
-        ovh = dtls.RECORD_OVERHEAD_B if self.security else 0
-        return self._exchange(
-            t, up + ovh, down + ovh, timing.timeouts(self._rng_coap), op, "coap", tl, data, peer
-        )
+        return self._coap_timing[1]
 
     def _handshake(
         self, t: float, kind: str, tl: Timeline, peer: BootstrapServer | None = None
@@ -1261,12 +1263,8 @@ class Cmi6140:
         """A Bootstrap-Server request sent at ``t`` as a CoAP CON, resent on the RFC 7252
         timers until the module's piggy-backed response reaches the server. Returns
         (acknowledged, time the server has the response or gave up)."""
-        cfg = self.config
-        timing = coap.CoapTiming(
-            cfg.coap_ack_timeout_s, cfg.coap_ack_random_factor, cfg.coap_max_retransmit
-        )
         rng = self.world.rng(f"{self.name}/bootstrap_server")
-        timeouts = timing.timeouts(rng)
+        timeouts = self._timing().timeouts(rng)
         sends, give_up = _send_times(t, timeouts)
         for k, s in enumerate(sends):
             if not peer.answers(s):

@@ -272,15 +272,12 @@ class Radio:
         self._random = rng.random
 
     # -- state --------------------------------------------------------------------------------
-    def _release_time(self) -> float:
-        # With Release Assistance the module releases itself at the end of its exchange
-        # (release_if_done); while responses are still due the connection is held as usual.
-        return self.last_activity + self._rrc_inactivity_s
-
     def _settle(self, t: float) -> None:
         """Bring the state up to time ``t``: release the RRC connection if it timed out."""
+        # With Release Assistance the module releases itself at the end of its exchange
+        # (release_if_done); while responses are still due the connection is held as usual.
         if self.connected and self.last_activity + self._rrc_inactivity_s <= t:
-            end = self.last_activity + self._rrc_inactivity_s  # _release_time()
+            end = self.last_activity + self._rrc_inactivity_s
             self._inactive(end)
             self.times.connected_s += end - self.connected_since
             self.connected = False
@@ -468,10 +465,6 @@ class Radio:
     def _dl_seconds(self, nbytes: int) -> float:
         return nbytes * 8 / self._dl_rate * self._jitter()
 
-    def _lost(self) -> bool:
-        loss = self._residual_loss + self.params.extra_loss
-        return loss >= 1.0 or self._random() < loss
-
     def uplink(self, t: float, nbytes: int, tl: Timeline) -> tuple[float, float | None]:
         """Send ``nbytes`` (UDP payload) from time ``t``.
 
@@ -500,7 +493,7 @@ class Radio:
         self.busy_until = done
         self.last_activity = done
         loss = self._residual_loss + self.params.extra_loss
-        if loss >= 1.0 or self._random() < loss:  # _lost()
+        if loss >= 1.0 or self._random() < loss:  # residual loss (extra_loss may change)
             return done, None
         return done, done + self._core_s
 
@@ -544,7 +537,7 @@ class Radio:
         self.busy_until = t
         self.last_activity = t
         loss = self._residual_loss + self.params.extra_loss
-        if loss >= 1.0 or self._random() < loss:  # _lost()
+        if loss >= 1.0 or self._random() < loss:  # residual loss (extra_loss may change)
             return None
         return t
 
