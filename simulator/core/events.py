@@ -53,6 +53,8 @@ EVENT_TYPES: dict[str, type[TraceEvent]] = {}
 
 Hex = Annotated[str, HEX]
 S = Annotated[float, "s"]
+#: The AFL fragment a wM-Bus event concerns (four kinds carry it).
+Fragment = Annotated[int, "AFL fragment index 0, 1, ... (fragmenting mode-7 meters)"]
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=lambda v: _default(v))
 
@@ -691,7 +693,7 @@ class WmbusTx(TraceEvent):
     mode: Annotated[str, "radio mode (T1, C1, ...)"]
     access_no: Annotated[int, "access number 0..255"]
     airtime_ms: Annotated[float, "time on air, ms"]
-    fragment: Annotated[int, "AFL fragment index 0, 1, ... (fragmenting mode-7 meters)"] = UNSET
+    fragment: Fragment = UNSET
 
 
 @event
@@ -715,7 +717,7 @@ class WmbusRx(TraceEvent):
     meter: Annotated[str, "meter ID, 8 digits"]
     seq: int
     rssi_dbm: Annotated[float, "received power, dBm"]
-    fragment: Annotated[int, "AFL fragment index 0, 1, ... (fragmenting mode-7 meters)"] = UNSET
+    fragment: Fragment = UNSET
 
 
 @event
@@ -729,7 +731,7 @@ class WmbusCollision(TraceEvent):
     rssi_dbm: Annotated[float, "received power, dBm"]
     strongest_dbm: Annotated[float, "strongest interferer, dBm"]
     interference_dbm: Annotated[float, "summed interference, dBm (summed model)"] = UNSET
-    fragment: Annotated[int, "AFL fragment index 0, 1, ... (fragmenting mode-7 meters)"] = UNSET
+    fragment: Fragment = UNSET
 
 
 @event
@@ -749,7 +751,7 @@ class WmbusDecode(TraceEvent):
     signature: Annotated[
         str, "format signature, 4 hex digits: named by a compact frame, defined by a full one"
     ] = UNSET
-    fragment: Annotated[int, "AFL fragment index 0, 1, ... (fragmenting mode-7 meters)"] = UNSET
+    fragment: Fragment = UNSET
 
 
 @event

@@ -546,11 +546,10 @@ class _Links:
         self.group = self.receiver * 2 + setup.freq[self.meter]
         noise = np.array([r.noise_floor_dbm for r in rcv], dtype=float)
         self.draws = FadingDraws(setup.seed, len(setup.meters), setup.channel.fading_sigma_db)
-        self.min_bits = self.draws.radius_bits_below(noise[receiver] - self.mean)
+        self.noise_link = noise[receiver]  # per link: its receiver's noise floor (dBm)
+        self.min_bits = self.draws.radius_bits_below(self.noise_link - self.mean)
         self.receiver_term = FadingDraws.receiver_term(self.receiver)
         self.h_link = self.draws.h_meter[meter]  # the per-meter half of the hash, per link
-        self.noise = noise
-        self.noise_link = noise[receiver]  # per link: its receiver's noise floor (dBm)
         # per link: median below the floor, so a packet with a negative fading stays below
         self.below = self.mean < self.noise_link
         n_modes = len(MODES)

@@ -230,8 +230,6 @@ class DeliveryLedger:
     def _picks(self, seq: Sequence[Readout], start: int, hi: int) -> dict[int, bool]:
         """For each index in ``[start, hi)``: is it the first value of its Value Interval?"""
         picks: dict[int, bool] = {}
-        if self.interval == "all":
-            return _AllTrue()
         prev: datetime | None = None
         for j in range(start - 1, -1, -1):  # the interval of the value just before the range
             if seq[j].is_value:
@@ -265,13 +263,6 @@ class DeliveryLedger:
         for meter, t in marks:
             if t > self._settled.get(meter, datetime.min):
                 self._settled[meter] = t
-
-
-class _AllTrue(dict):
-    """``picks`` for Value Interval ``all``: every index is picked."""
-
-    def __missing__(self, key: int) -> bool:
-        return True
 
 
 _read_at = attrgetter("read_at")  # a bisect key (C, no Python call per probe)

@@ -43,6 +43,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from simulator.gateways.cme3100.readout import Readout, user_data
 from simulator.gateways.cme3100.reports.columns import columns, time_text, value_text
@@ -129,21 +130,13 @@ def _header_fields(r: Readout, t: Telegram | None, positions: bool) -> list[str]
     return fields
 
 
+@lru_cache(maxsize=4096)  # bounded: a fuzz run meets many addresses
 def _identity_fields(raw: bytes) -> str:
     """``manufacturer;version;device-type`` of a long header's address bytes (one meter
     sends the same every time: worked out once per address)."""
-    text = _IDENTITY.get(raw)
-    if text is None:
-        code = int.from_bytes(raw[4:6], "little")
-        medium = MEDIUM_NAMES.get(raw[7], f"reserved-{raw[7]:02x}")
-        text = SEP.join((manufacturer_letters(code), str(raw[6]), medium))
-        if len(_IDENTITY) >= 4096:  # bounded: a fuzz run meets many addresses
-            _IDENTITY.clear()
-        _IDENTITY[bytes(raw)] = text
-    return text
-
-
-_IDENTITY: dict[bytes, str] = {}
+    code = int.from_bytes(raw[4:6], "little")
+    medium = MEDIUM_NAMES.get(raw[7], f"reserved-{raw[7]:02x}")
+    return SEP.join((manufacturer_letters(code), str(raw[6]), medium))
 
 
 def _access_fields(t: Telegram | None) -> str:
