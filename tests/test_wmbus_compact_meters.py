@@ -269,3 +269,21 @@ def test_compact_frames_are_shorter_on_air_and_kernel_equals_event_model(chunk) 
     tx = world.trace.select("wmbus_tx")
     air = {(e.source, e.seq): e.airtime_ms for e in tx if e.source == "meter/00002001"}
     assert air[("meter/00002001", 1)] < air[("meter/00002001", 0)] == air[("meter/00002001", 3)]
+
+
+def test_a_full_frame_carries_the_signature_it_taught_the_store():
+    """parse_telegram hands the Listener the signature FormatStore.learn computed (the
+    Listener no longer recomputes it): the same as the format's CRC, absent without a store,
+    and not part of the telegram's content."""
+    from simulator.wmbus.compact import format_signature, record_format
+
+    store = FormatStore()
+    taught = parse_telegram(FULL, keys=KEY, formats=store)
+    expected = format_signature(record_format(taught.records))
+    assert taught.learned_signature == expected
+    # the one the published compact frame names
+    assert parse_telegram(COMPACT, keys=KEY, formats=store).format_signature == expected
+    plain = parse_telegram(FULL, keys=KEY)
+    assert plain.learned_signature is None
+    assert plain == taught and "learned_signature" not in repr(taught)
+    assert Listener().hear(FULL, KEY).signature == expected

@@ -109,6 +109,10 @@ class WMBusTelegram:
         ``None``.
     format_signature:
         For a compact frame (CI 79): its format signature (:mod:`.compact`), else ``None``.
+    learned_signature:
+        For a full frame parsed with a format store: the signature of the format it taught
+        the store (:meth:`~.compact.FormatStore.learn`), else ``None``. Not part of the
+        telegram's content (not compared, not exported).
     """
 
     link: LinkHeader
@@ -129,6 +133,7 @@ class WMBusTelegram:
     records_error: str | None = None
     tpl_ci: int | None = None
     format_signature: int | None = None
+    learned_signature: int | None = field(default=None, repr=False, compare=False)
     _tpl_address: bytes | None = field(default=None, repr=False)
 
     @property
@@ -447,8 +452,9 @@ def _parse_payload(
                 raise RecordsError(f"records: {exc.reason}", exc.offset) from None
             records_error = f"records: {exc}"
             records = []
+    learned = None
     if formats is not None and tpl_h is not None and records_error is None:
-        formats.learn(records)  # a full frame defines the format of later compact frames
+        learned = formats.learn(records)  # a full frame defines later compact frames' format
     return WMBusTelegram(
         link=link,
         ci=first_ci,
@@ -468,6 +474,7 @@ def _parse_payload(
         records_error=records_error,
         tpl_ci=tpl_ci,
         format_signature=signature,
+        learned_signature=learned,
         _tpl_address=tpl_address,
     )
 
