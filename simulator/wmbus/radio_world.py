@@ -111,12 +111,15 @@ class RadioWorld:
                 world.process(self._meter(i))
 
     def _meter(self, i: int):
-        air = float(self.setup.airtime[i])
-        compact = self.setup.compact_airtime is not None
-        for seq, t in enumerate(iter_send_times(self.setup, i, self.duration_s)):
+        setup = self.setup
+        air = full_air = float(setup.airtime[i])
+        compact = setup.compact_airtime is not None
+        if compact:  # RadioSetup.airtime_of for this one meter, without 1-element arrays
+            compact_air, every = float(setup.compact_airtime[i]), int(setup.full_every[i])
+        for seq, t in enumerate(iter_send_times(setup, i, self.duration_s)):
             yield self.world.timeout(t - self.world.now)
             if compact:  # a compact frame is shorter than the full one
-                air = float(self.setup.airtime_of(np.array([i]), np.array([seq]))[0])
+                air = full_air if seq % every == 0 else compact_air
             tel = self._start(i, seq, t, air)
             self._sent(tel, air)
             yield self.world.timeout(tel.t_end - self.world.now)
