@@ -33,21 +33,19 @@ from __future__ import annotations
 
 import os
 import random
-import resource
 import time
 from pathlib import Path
 
 import pytest
+from scenario_runs import peak_rss_mb, timed_run, whole_year
 
 from simulator.core.world import World
-from simulator.devices import run_scenario
 from simulator.mbus.address import SecondaryAddress
 from simulator.mbus.bus import Bus
 from simulator.mbus.electrical import Cable, MasterPort
 from simulator.mbus.master import Master, MasterSettings
 from simulator.mbus.slave import Slave
 from simulator.meters.wired import TEMPLATES
-from simulator.scenario import RunOptions
 
 METERS = 250
 BUILDING = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios" / "mbus-250.toml"
@@ -143,9 +141,7 @@ def test_secondary_search_250_meters(benchmark):
 
 def _building(out: Path, hours: float, level: str) -> tuple[float, float, dict]:
     """Wall and CPU time (s) of one run of the building at trace ``level``, and its summary."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    summary = run_scenario(BUILDING, RunOptions(out, hours=hours, trace_level=level)).summary
-    return time.perf_counter() - t0, time.process_time() - c0, summary
+    return timed_run(BUILDING, out, hours, level)
 
 
 @pytest.mark.parametrize("level", ["all", "summary"])
@@ -178,7 +174,7 @@ def test_building_year_250_meters(benchmark, tmp_path, level):
         year_cpu_s_extrapolated=round(year_cpu, 1),
         requests_direct=summary["requests_direct"],
         requests_event=summary["requests_event"],
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_rss_mb=peak_rss_mb(),
     )
     print(
         f"\nmbus-250 (trace {level}): {METERS / per_round:.0f} readouts/s, "
@@ -193,20 +189,10 @@ def test_building_year_250_meters(benchmark, tmp_path, level):
 @pytest.mark.timeout(3600)  # over the suite's 300 s per test
 def test_building_whole_year(benchmark, tmp_path):
     """The building's whole year at ``--trace-level summary`` (module doc)."""
-    box = {}
-
-    def year():
-        box["wall"], box["cpu"], box["summary"] = _building(tmp_path / "year", 8760.0, "summary")
-
-    benchmark.pedantic(year, rounds=1, iterations=1)
-    summary = box["summary"]
+    summary, _ = whole_year(benchmark, "mbus-250", tmp_path / "year")
     assert summary["rounds"] == YEAR_ROUNDS and summary["readouts_failed"] == 0
     benchmark.extra_info.update(
-        year_s=round(box["wall"], 1),
-        year_cpu_s=round(box["cpu"], 1),
         readouts=summary["readouts_ok"],
         records=summary["records"],
         readouts_csv_mb=round((tmp_path / "year" / "readouts.csv").stat().st_size / 1e6),
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     )
-    print(f"\nmbus-250 whole year (trace summary): {box['wall']:.0f} s, {box['cpu']:.0f} CPU-s")

@@ -20,16 +20,15 @@ of ``cme3100-250`` at ``--trace-level summary``, several minutes), with its peak
 from __future__ import annotations
 
 import os
-import resource
 import time
 from pathlib import Path
 
 import pytest
+from scenario_runs import SCENARIOS as SCEN
+from scenario_runs import peak_rss_mb, timed_run, whole_year
 
 from simulator.devices import run_scenario
 from simulator.scenario import RunOptions
-
-SCEN = Path(__file__).resolve().parents[1] / "fixtures" / "scenarios"
 
 
 @pytest.mark.parametrize(
@@ -50,7 +49,7 @@ def test_gateway_days_per_second(benchmark, tmp_path, name, hours):
         gateway_days_per_s=round(days / wall, 3),
         meters=summary["meters_installed"],
         readouts=summary["readouts_ok"] + summary["readouts_failed"],
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_rss_mb=peak_rss_mb(),
     )
     print(f"\n{name}: {days:g} gateway-days in {wall:.2f} s = {days / wall:.3f} gateway-days/s")
     assert summary["exactly_once"]
@@ -58,10 +57,7 @@ def test_gateway_days_per_second(benchmark, tmp_path, name, hours):
 
 def _run(out: Path, hours: float, level: str = "all") -> tuple[float, float, dict]:
     """Wall and CPU time (s) of one ``cme3100-250`` run at trace ``level``, and its summary."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    options = RunOptions(out, hours=hours, trace_level=level)
-    summary = run_scenario(SCEN / "cme3100-250.toml", options).summary
-    return time.perf_counter() - t0, time.process_time() - c0, summary
+    return timed_run("cme3100-250", out, hours, level)
 
 
 @pytest.mark.parametrize("level", ["all", "summary"])
@@ -87,7 +83,7 @@ def test_year_250_meters(benchmark, tmp_path, level):
         readouts_per_day=(summary["readouts_ok"] + summary["readouts_failed"]) // 2,
         requests_direct=summary["requests_direct"],
         requests_event=summary["requests_event"],
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        peak_rss_mb=peak_rss_mb(),
     )
     print(
         f"\ncme3100-250 (trace {level}): {1 / day:.3f} gateway-days/s, year extrapolated {year:.0f} s "
@@ -101,18 +97,6 @@ def test_year_250_meters(benchmark, tmp_path, level):
 @pytest.mark.timeout(3600)  # over the suite's 300 s per test
 def test_whole_year(benchmark, tmp_path):
     """``cme3100-250`` for 8760 h at ``--trace-level summary`` (module doc)."""
-    box = {}
-
-    def year():
-        box["wall"], box["cpu"], box["summary"] = _run(tmp_path / "year", 8760.0, "summary")
-
-    benchmark.pedantic(year, rounds=1, iterations=1)
-    summary = box["summary"]
+    summary, _ = whole_year(benchmark, "cme3100-250", tmp_path / "year")
     assert summary["meters_installed"] == 250 and summary["exactly_once"]
-    benchmark.extra_info.update(
-        year_s=round(box["wall"], 1),
-        year_cpu_s=round(box["cpu"], 1),
-        readouts=summary["readouts_ok"] + summary["readouts_failed"],
-        peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    )
-    print(f"\ncme3100-250 whole year (trace summary): {box['wall']:.0f} s, {box['cpu']:.0f} CPU-s")
+    benchmark.extra_info["readouts"] = summary["readouts_ok"] + summary["readouts_failed"]
