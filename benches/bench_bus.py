@@ -24,6 +24,9 @@ machine),
 ``peak_rss_mb`` (ru_maxrss of this process: run the test alone for the building's own figure).
 ``-s`` prints them.
 
+``test_readouts_csv_rows_per_second``: the readouts.csv writer alone, per row, beside the csv
+module's own writer on the same rows (the year's ~13.75 M rows cost that many seconds per us).
+
 The whole year, not extrapolated: ``MBENCH_BUILDING_YEAR=1`` runs
 ``test_building_whole_year`` (8760 h at ``--trace-level summary``, about 4 min; readouts.csv
 is ~1.7 GB in a temporary folder), the figures a note may quote as measured.
@@ -31,6 +34,7 @@ is ~1.7 GB in a temporary folder), the figures a note may quote as measured.
 
 from __future__ import annotations
 
+import csv
 import os
 import random
 import time
@@ -39,6 +43,7 @@ from pathlib import Path
 import pytest
 from scenario_runs import peak_rss_mb, timed_run, whole_year
 
+from simulator.building.runner import Meter, ReadoutRows
 from simulator.core.world import World
 from simulator.mbus.address import SecondaryAddress
 from simulator.mbus.bus import Bus
@@ -195,4 +200,44 @@ def test_building_whole_year(benchmark, tmp_path):
         readouts=summary["readouts_ok"],
         records=summary["records"],
         readouts_csv_mb=round((tmp_path / "year" / "readouts.csv").stat().st_size / 1e6),
+    )
+
+
+def test_readouts_csv_rows_per_second(benchmark, tmp_path):
+    """``readouts.csv`` writing alone (:class:`ReadoutRows`, the building's writer) on one
+    round of the 250-meter bus's readouts, against ``csv.writer`` writing the same rows from
+    prebuilt tuples (the csv module's C writer: about the least Python can spend on a row).
+
+    The building year writes ~13.75 M rows (``records`` of the whole-year bench), so
+    ``us_per_row`` x 13.75 is the seconds a year spends on this file alone: the floor under
+    issue 15's wired and CMe3100 rows while they write it as text.
+    """
+    world, bus, master, slaves = build()
+    meters = [Meter(str(s.address), s.address, 2400) for s in slaves]
+    readouts = read_all(world, master, [m.target for m in meters])
+    assert all(r.ok for r in readouts)
+    rounds = 20
+    path = tmp_path / "readouts.csv"
+
+    def write() -> int:
+        with path.open("w", encoding="utf-8", newline="") as fh:
+            rows = ReadoutRows(fh)
+            pairs = list(zip(meters, readouts, strict=True))
+            return sum(rows.write(world, m, ro) for _ in range(rounds) for m, ro in pairs)
+
+    n = benchmark.pedantic(write, rounds=3, iterations=1)
+    with path.open(newline="") as fh:  # the same rows, prebuilt, through csv.writer
+        table = [tuple(r) for r in csv.reader(fh)]
+    assert len(table) == n + 1
+    c0 = time.perf_counter()
+    with (tmp_path / "csv_writer.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh, lineterminator="\n").writerows(table)
+    floor_s = time.perf_counter() - c0
+    assert (tmp_path / "csv_writer.csv").read_bytes() == path.read_bytes()  # same text
+    per_row = benchmark.stats.stats.min / n
+    benchmark.extra_info.update(
+        rows_per_round=n // rounds,
+        us_per_row=round(per_row * 1e6, 3),
+        csv_writer_us_per_row=round(floor_s / (n + 1) * 1e6, 3),
+        rows_per_s=round(1 / per_row),
     )
