@@ -18,11 +18,14 @@ from simulator.report.benchmarks import (
     README_BEGIN,
     README_END,
     BenchFileError,
+    blocks,
     compare,
     load,
+    pages_with_tables,
     source_of,
     table,
     with_table,
+    with_tables,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,12 +143,73 @@ def test_readme_table_is_written_between_the_markers_and_checked(tmp_path):
     assert with_table(text, table(load(res), str(res))) == text
 
 
-def test_the_shipped_readme_table_comes_from_the_saved_run_it_names():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_a_docs_page_gets_the_benchmarks_its_markers_name(tmp_path, monkeypatch):
+    """`bench readme` fills README.md (every benchmark) and each docs page's blocks (those
+    whose name has the marker's text), several blocks per page; --check names stale pages."""
+    res = result_file(tmp_path / "r.json", {A: 0.010, B: 0.002})
+    (tmp_path / "docs").mkdir()
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n{README_BEGIN}\nold\n{README_END}\n")
+    page = tmp_path / "docs" / "bus.md"
+    page.write_text(
+        "# bus\n<!-- bench:begin bench_b.py -->\nhand typed 3x off\n<!-- bench:end -->\n"
+        "text between\n<!-- bench:begin bench_a.py::test_a -->\n<!-- bench:end -->\nend\n"
+    )
+    (tmp_path / "docs" / "plain.md").write_text("# no tables here\n")
+    monkeypatch.chdir(tmp_path)
+    assert pages_with_tables(tmp_path) == [readme, page]
+    assert main(["bench", "readme", "r.json", "--check"]) == 1
+    assert main(["bench", "readme", "r.json"]) == 0
+    assert main(["bench", "readme", "r.json", "--check"]) == 0
+    text = page.read_text()
+    first, second = (text[a:b] for a, b, _ in blocks(text))
+    assert "`bench_b.py::test_b`" in first and "bench_a" not in first
+    assert "`bench_a.py::test_a`" in second and "bench_b" not in second
+    assert "hand typed" not in text and "text between" in text and text.endswith("end\n")
+    assert "bench_a" in readme.read_text() and "bench_b" in readme.read_text()
+    assert source_of(text) == "r.json"
+    assert with_tables(text, load(res), "r.json") == text
+
+
+@pytest.mark.parametrize(
+    "text, error",
+    [
+        ("a\n<!-- bench:begin x -->\nno end\n", "line 2: bench block without"),
+        ("a\nb\n<!-- bench:end -->\n", "line 3: <!-- bench:end --> without a begin"),
+        (
+            "<!-- bench:begin a -->\n<!-- bench:begin b -->\n<!-- bench:end -->\n",
+            "line 1: bench block without",
+        ),
+    ],
+)
+def test_unbalanced_markers_name_their_line(text, error):
+    with pytest.raises(ValueError, match=error):
+        blocks(text)
+
+
+def test_a_marker_no_benchmark_matches_is_an_error(tmp_path, capsys, monkeypatch):
+    res = result_file(tmp_path / "r.json", {A: 0.010})
+    page = tmp_path / "p.md"
+    page.write_text("<!-- bench:begin bench_renamed.py -->\n<!-- bench:end -->\n")
+    assert main(["bench", "readme", str(res), "--readme", str(page)]) == 2
+    assert "'bench_renamed.py'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="no benchmark"):
+        table(load(res), "r.json", "bench_renamed.py")
+
+
+@pytest.mark.parametrize("page", [p.relative_to(ROOT).as_posix() for p in pages_with_tables(ROOT)])
+def test_the_shipped_tables_come_from_the_saved_run_they_name(page):
+    """README.md and the docs pages: every figure table is generated from a committed result
+    (docs/benchmarks.md), never typed by hand."""
+    text = (ROOT / page).read_text(encoding="utf-8")
     source = source_of(text)
-    assert (ROOT / source).exists(), f"README table names {source}, which is not in the repo"
-    expected = with_table(text, table(load(ROOT / source), source))
+    assert (ROOT / source).exists(), f"{page} names {source}, which is not in the repo"
+    expected = with_tables(text, load(ROOT / source), source)
     assert text == expected, f"regenerate: meterbench bench readme {source}"
+
+
+def test_the_readme_has_the_whole_table():
+    assert "README.md" in [p.name for p in pages_with_tables(ROOT)]
 
 
 def test_conftest_writes_calibration_and_normalised_figures(tmp_path):
@@ -175,3 +239,31 @@ def test_conftest_writes_calibration_and_normalised_figures(tmp_path):
     assert bench["extra_info"]["normalised"] == pytest.approx(bench["stats"]["min"] / cal, 1e-3)
     (fig,) = load(out).figures.values()
     assert fig.extra["us_per_event"] > 0 and "calibration_s" not in fig.extra
+
+
+def test_a_figure_that_is_a_list_of_rows_gets_its_own_table(tmp_path):
+    path = result_file(tmp_path / "r.json", {A: 0.010})
+    data = json.loads(path.read_text())
+    data["benchmarks"][0]["extra_info"]["rows"] = [
+        {"baud": 300, "p99_ms": 0.5},
+        {"baud": 2400, "p99_ms": 1.25, "late": 2},
+    ]
+    path.write_text(json.dumps(data))
+    text = table(load(path), "r.json")
+    assert "rows [2 rows]" in text
+    sub = text.split("`bench_a.py::test_a`, `rows`:\n\n", 1)[1]
+    assert sub.splitlines() == [
+        "| baud | p99_ms | late |",
+        "|---:|---:|---:|",
+        "| 300 | 0.5 |  |",
+        "| 2,400 | 1.25 | 2 |",
+    ]
+
+
+def test_a_marker_quoted_inside_a_line_is_text():
+    text = (
+        "write a line `<!-- bench:begin bench_bus.py -->` and a line `<!-- bench:end -->`\n"
+        "<!-- bench:begin bench_a -->\nold\n<!-- bench:end -->\n"
+    )
+    ((start, end, match),) = blocks(text)
+    assert match == "bench_a" and text[start:end] == "old\n"

@@ -7,8 +7,9 @@
   by benchmark; exit 1 if one grew by more than the threshold, 2 for an unreadable file.
   RESULT may be a folder (its newest ``*.json``).
 * ``meterbench bench history [--results DIR] [--out PNG] [-k TEXT]``: plot the saved results.
-* ``meterbench bench readme RESULT [--readme README.md] [--check]``: write the performance
-  table generated from RESULT between the README markers (``--check``: exit 1 if it differs).
+* ``meterbench bench readme RESULT [--readme PAGE ...] [--check]``: write the performance
+  tables generated from RESULT between the markers of README.md and of every docs/*.md page
+  that has them (or only the PAGEs given); ``--check``: exit 1 if one differs.
 """
 
 from __future__ import annotations
@@ -42,10 +43,16 @@ def add_parser(sub) -> None:
     h.add_argument("--out", type=Path, default=Path("bench-history.png"))
     h.add_argument("-k", dest="match", default="", help="only benchmarks whose name has TEXT")
     h.set_defaults(func=_history)
-    m = verbs.add_parser("readme", help="write the README performance table from a result")
+    m = verbs.add_parser("readme", help="write the README's and docs' performance tables")
     m.add_argument("result", type=Path)
-    m.add_argument("--readme", type=Path, default=Path("README.md"))
-    m.add_argument("--check", action="store_true", help="exit 1 if the README's table differs")
+    m.add_argument(
+        "--readme",
+        type=Path,
+        action="append",
+        metavar="PAGE",
+        help="only this page (repeatable; default README.md and docs/*.md with bench markers)",
+    )
+    m.add_argument("--check", action="store_true", help="exit 1 if a page's table differs")
     m.set_defaults(func=_readme)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -111,20 +118,23 @@ def _history(args) -> int:
 
 
 def _readme(args) -> int:
-    from simulator.report.benchmarks import BenchFileError, load, table, with_table
+    from simulator.report.benchmarks import BenchFileError, load, pages_with_tables, with_tables
 
+    pages = args.readme or pages_with_tables(Path("."))
     try:
-        block = table(load(args.result), args.result.as_posix())
-        text = args.readme.read_text(encoding="utf-8")
-        new = with_table(text, block)
+        result = load(args.result)
+        texts = {p: p.read_text(encoding="utf-8") for p in pages}
+        new = {p: with_tables(t, result, args.result.as_posix()) for p, t in texts.items()}
     except (BenchFileError, OSError, ValueError) as exc:
         print(f"meterbench bench readme: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    stale = [p for p in pages if new[p] != texts[p]]
     if args.check:
-        if new != text:
-            print(f"{args.readme}: the table differs from {args.result}", file=sys.stderr)
-            return EXIT_CHECKS_FAILED
-        return EXIT_OK
-    args.readme.write_text(new, encoding="utf-8")
-    print(f"meterbench bench readme: {args.readme} table from {args.result}")
+        for p in stale:
+            print(f"{p}: the table differs from {args.result}", file=sys.stderr)
+        return EXIT_CHECKS_FAILED if stale else EXIT_OK
+    for p in stale:
+        p.write_text(new[p], encoding="utf-8")
+    names = ", ".join(str(p) for p in pages)
+    print(f"meterbench bench readme: {names}: tables from {args.result} ({len(stale)} rewritten)")
     return EXIT_OK
