@@ -202,7 +202,7 @@ def test_canonical_texts_pack_and_decode_to_themselves():
     spans = _Spans()
     texts = ["2026-01-05T00:00:05", "2026-01-05T00:00:05.000001", "0001-01-01T00:00:00"]
     for i, x in enumerate(texts):
-        spans.add(x, x, float(i), " push_attempt from gw")
+        spans.overlap_add(x, x, float(i), " push_attempt from gw", scan=False)
     assert spans._plain is None and len(spans) == 3
     found = spans.overlap_add(texts[1], texts[1], 9.0, " push_attempt from gw")
     assert found == (texts[1], texts[1], "t=1.0 push_attempt from gw")
@@ -213,8 +213,8 @@ def test_canonical_texts_pack_and_decode_to_themselves():
 )
 def test_bounds_that_do_not_pack_turn_the_key_plain(x):
     spans = _Spans()
-    spans.add("2026-01-05T00:00:00", "2026-01-05T00:00:00", 1.0, " k from s")
-    spans.add(x, x, 2.0, " k from s")
+    spans.overlap_add("2026-01-05T00:00:00", "2026-01-05T00:00:00", 1.0, " k from s", scan=False)
+    spans.overlap_add(x, x, 2.0, " k from s", scan=False)
     assert spans._plain == [
         ("2026-01-05T00:00:00", "2026-01-05T00:00:00", "t=1.0 k from s"),
         (x, x, "t=2.0 k from s"),

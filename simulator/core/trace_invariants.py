@@ -79,7 +79,7 @@ class _Spans:
     it overlaps, and a later span can overlap any earlier one. Spans [1, 1], [3, 3], ...,
     [2k+1, 2k+1] followed by [2j+1, 2j+1] overlap exactly span j, for every j, so forgetting
     any span lets some duplicate through. (The common case, a span after every earlier one,
-    is decided by the latest bound alone, without a scan: the callers' ``_latest``.)
+    is decided by the latest bound alone, without a scan: :meth:`deliver`.)
 
     So the spans stay, packed: bounds as numbers (:func:`_code`) in arrays, the line as its
     ``t`` (a float) with the text ``" {kind} from {source}"`` shared by the key. A bound that
@@ -87,9 +87,10 @@ class _Spans:
     kind turn the key back to plain tuples, exactly as kept before. Decoded bounds are the
     texts that came in (canonical texts only are packed)."""
 
-    __slots__ = ("_type", "_lo", "_hi", "_t", "_tail", "_plain")
+    __slots__ = ("_type", "_lo", "_hi", "_t", "_tail", "_plain", "_top")
 
     def __init__(self) -> None:
+        self._top: Any = None  # the latest ``last`` so far (a bound, as it came in)
         self._type = ""  # array type code of the packed bounds, "" while empty
         self._lo: Any = None
         self._hi: Any = None
@@ -97,9 +98,14 @@ class _Spans:
         self._tail = ""
         self._plain: list[tuple[Any, Any, str]] | None = None
 
-    def add(self, first: Any, last: Any, t: Any, tail: str) -> None:
-        """Append a span without looking for an overlap."""
-        self.overlap_add(first, last, t, tail, scan=False)
+    def deliver(self, first: Any, last: Any, t: Any, tail: str) -> tuple[Any, Any, str] | None:
+        """The first earlier span that ``[first, last]`` overlaps, as ``(first, last, line)``,
+        else None; then append the span. A span that starts after the latest ``last`` so far
+        overlaps nothing and is appended without a scan (a slot's year of reports is not
+        checked pairwise)."""
+        top = self._top
+        self._top = last if top is None or last > top else top
+        return self.overlap_add(first, last, t, tail, scan=top is not None and not top < first)
 
     def overlap_add(
         self, first: Any, last: Any, t: Any, tail: str, scan: bool = True
@@ -238,9 +244,6 @@ class Cme3100Once(_Listener):
     def __init__(self) -> None:
         # (gateway, slot, meter) -> its delivered spans (first, last, trace line)
         self._done: dict[tuple[str, str, str], _Spans] = defaultdict(_Spans)
-        # (gateway, slot, meter) -> the latest ``last`` in its list: values read after it
-        # overlap nothing, so a slot's year of reports is not checked pairwise
-        self._latest: dict[tuple[str, str, str], str] = {}
         self.errors: list[str] = []
 
     def __call__(self, ev: Any) -> None:
@@ -253,16 +256,9 @@ class Cme3100Once(_Listener):
         t = ev["t"] if isinstance(ev, Mapping) else ev.t
         tail = f" {_kind(ev)} from {source}"  # the trace line is f"t={t}{tail}" (_at)
         report = ev.get("report")
-        latest = self._latest
+        done = self._done
         for meter, (first, last, _n) in new.items():
-            key = (source, report, meter)
-            done = self._done[key]
-            top = latest.get(key)
-            latest[key] = last if top is None or last > top else top
-            if top is None or top < first:  # after every earlier span: no overlap
-                done.add(first, last, t, tail)
-                continue
-            hit = done.overlap_add(first, last, t, tail)
+            hit = done[(source, report, meter)].deliver(first, last, t, tail)
             if hit is not None:
                 a, b, earlier = hit
                 self.errors.append(
@@ -285,7 +281,6 @@ class PushWindowOnce(_Listener):
 
     def __init__(self) -> None:
         self._done: dict[str, _Spans] = defaultdict(_Spans)  # source -> delivered windows
-        self._latest: dict[str, Any] = {}  # source -> latest ``last`` (as in Cme3100Once)
         self.errors: list[str] = []
 
     def __call__(self, ev: Any) -> None:
@@ -299,11 +294,7 @@ class PushWindowOnce(_Listener):
         source = ev["source"] if isinstance(ev, Mapping) else ev.source
         t = ev["t"] if isinstance(ev, Mapping) else ev.t
         tail = f" {_kind(ev)} from {source}"  # the trace line is f"t={t}{tail}" (_at)
-        top = self._latest.get(source)
-        self._latest[source] = last if top is None or last > top else top
-        # not after every earlier window: scan
-        scan = top is not None and not top < first
-        hit = self._done[source].overlap_add(first, last, t, tail, scan=scan)
+        hit = self._done[source].deliver(first, last, t, tail)
         if hit is not None:
             a, b, earlier = hit
             self.errors.append(
