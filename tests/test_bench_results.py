@@ -24,7 +24,6 @@ from simulator.report.benchmarks import (
     pages_with_tables,
     source_of,
     table,
-    with_table,
     with_tables,
 )
 
@@ -140,7 +139,7 @@ def test_readme_table_is_written_between_the_markers_and_checked(tmp_path):
     assert "hand typed" not in text and text.endswith(f"{README_END}\nrest\n")
     assert "| `bench_a.py::test_a` | 11.000 ms | 0.100 | us_per_event 10 |" in text
     assert source_of(text) == str(res)
-    assert with_table(text, table(load(res), str(res))) == text
+    assert with_tables(text, load(res), str(res)) == text
 
 
 def test_a_docs_page_gets_the_benchmarks_its_markers_name(tmp_path, monkeypatch):

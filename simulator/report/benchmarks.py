@@ -258,16 +258,6 @@ def _line(text: str, offset: int) -> int:
     return text.count("\n", 0, offset) + 1
 
 
-def readme_block(text: str) -> tuple[int, int]:
-    """Start and end offsets of the first generated block (the README's whole table).
-
-    Raises ValueError if the markers are missing or out of order."""
-    found = blocks(text)
-    if not found:
-        raise ValueError(f"README has no {README_BEGIN} ... {README_END} block")
-    return found[0][:2]
-
-
 def with_tables(text: str, result: Result, source: str) -> str:
     """``text`` (the README or a docs page) with every generated block replaced by the table
     of ``result`` its marker asks for. Raises ValueError as :func:`blocks` and :func:`table`."""
@@ -276,12 +266,6 @@ def with_tables(text: str, result: Result, source: str) -> str:
         out += [text[pos:start], table(result, source, match)]
         pos = end
     return "".join(out) + text[pos:]
-
-
-def with_table(text: str, block: str) -> str:
-    """``text`` (the README) with its first block replaced by ``block``."""
-    a, b = readme_block(text)
-    return text[:a] + block + text[b:]
 
 
 def source_of(text: str) -> str:
