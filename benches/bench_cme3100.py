@@ -97,6 +97,6 @@ def test_year_250_meters(benchmark, tmp_path, level):
 @pytest.mark.timeout(3600)  # over the suite's 300 s per test
 def test_whole_year(benchmark, tmp_path):
     """``cme3100-250`` for 8760 h at ``--trace-level summary`` (module doc)."""
-    summary, _ = whole_year(benchmark, "cme3100-250", tmp_path / "year")
+    summary = whole_year(benchmark, "cme3100-250", tmp_path / "year")
     assert summary["meters_installed"] == 250 and summary["exactly_once"]
     benchmark.extra_info["readouts"] = summary["readouts_ok"] + summary["readouts_failed"]

@@ -7,9 +7,11 @@
   by benchmark; exit 1 if one grew by more than the threshold, 2 for an unreadable file.
   RESULT may be a folder (its newest ``*.json``).
 * ``meterbench bench history [--results DIR] [--out PNG] [-k TEXT]``: plot the saved results.
-* ``meterbench bench readme RESULT [--readme PAGE ...] [--check]``: write the performance
+* ``meterbench bench readme RESULT [--readme PAGE]... [--check]``: write the performance
   tables generated from RESULT between the markers of README.md and of every docs/*.md page
-  that has them (or only the PAGEs given); ``--check``: exit 1 if one differs.
+  that has them, found from the current directory (or only the PAGEs given); ``--check``:
+  exit 1 if one differs. Exit 2 for no page, a named page without a block, a bad marker or a
+  marker no benchmark matches (the page and line named).
 """
 
 from __future__ import annotations
@@ -118,16 +120,34 @@ def _history(args) -> int:
 
 
 def _readme(args) -> int:
-    from simulator.report.benchmarks import BenchFileError, load, pages_with_tables, with_tables
+    from simulator.report.benchmarks import (
+        BenchFileError,
+        blocks,
+        load,
+        pages_with_tables,
+        with_tables,
+    )
 
-    pages = args.readme or pages_with_tables(Path("."))
+    def fail(message: str) -> int:
+        print(f"meterbench bench readme: {message}", file=sys.stderr)
+        return EXIT_USAGE
+
     try:
         result = load(args.result)
-        texts = {p: p.read_text(encoding="utf-8") for p in pages}
-        new = {p: with_tables(t, result, args.result.as_posix()) for p, t in texts.items()}
-    except (BenchFileError, OSError, ValueError) as exc:
-        print(f"meterbench bench readme: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        pages = list(dict.fromkeys(args.readme or pages_with_tables(Path("."))))
+    except (BenchFileError, OSError) as exc:
+        return fail(str(exc))
+    if not pages:
+        return fail("no README.md or docs/*.md with bench markers here (run it at the repo root)")
+    texts, new = {}, {}
+    for page in pages:
+        try:
+            texts[page] = page.read_text(encoding="utf-8")
+            if not blocks(texts[page]):
+                return fail(f"{page}: no <!-- bench:begin --> ... <!-- bench:end --> block")
+            new[page] = with_tables(texts[page], result, args.result.as_posix())
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            return fail(f"{page}: {exc}")
     stale = [p for p in pages if new[p] != texts[p]]
     if args.check:
         for p in stale:

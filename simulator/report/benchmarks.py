@@ -263,7 +263,11 @@ def with_tables(text: str, result: Result, source: str) -> str:
     of ``result`` its marker asks for. Raises ValueError as :func:`blocks` and :func:`table`."""
     out, pos = [], 0
     for start, end, match in blocks(text):
-        out += [text[pos:start], table(result, source, match)]
+        try:
+            block = table(result, source, match)
+        except ValueError as exc:
+            raise ValueError(f"line {_line(text, start) - 1}: {exc}") from None
+        out += [text[pos:start], block]
         pos = end
     return "".join(out) + text[pos:]
 
@@ -279,7 +283,7 @@ def source_of(text: str) -> str:
     for start, end, _ in blocks(text):
         first = text[start:end].split("\n", 1)[0]
         if marker not in first:
-            raise ValueError(f"line {_line(text, start)}: the bench block names no result file")
+            raise ValueError(f"line {_line(text, start) - 1}: the bench block names no result file")
         named.add(first.split(marker, 1)[1].split("`", 1)[0])
     if len(named) > 1:
         raise ValueError(f"bench blocks name different result files: {sorted(named)}")
@@ -287,7 +291,12 @@ def source_of(text: str) -> str:
 
 
 def pages_with_tables(root: str | Path) -> list[Path]:
-    """README.md and every docs/*.md under ``root`` that holds a generated block."""
+    """README.md and every docs/*.md under ``root`` that mentions a bench marker on a line of
+    its own (a malformed one too, so that :func:`blocks` reports it rather than the page being
+    left out). Pages are UTF-8 with LF line ends."""
     root = Path(root)
     pages = [root / "README.md", *sorted((root / "docs").glob("*.md"))]
-    return [p for p in pages if p.is_file() and _BLOCK.search(p.read_text(encoding="utf-8"))]
+    return [p for p in pages if p.is_file() and _ANY_MARKER.search(p.read_bytes())]
+
+
+_ANY_MARKER = re.compile(rb"^\s*<!--\s*bench:", re.M)

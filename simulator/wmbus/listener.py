@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from simulator.wmbus.afl import FragmentError, Reassembler
-from simulator.wmbus.compact import CI_COMPACT, FormatStore, format_signature, record_format
+from simulator.wmbus.compact import CI_COMPACT, FormatStore
 from simulator.wmbus.frame import WMBusError
 from simulator.wmbus.telegram import WMBusTelegram, parse_telegram
 
@@ -81,9 +81,10 @@ class Listener:
             return self._count(Heard("fragment_held", t))
         if t.records_error or not t.records:
             return self._count(Heard("undecoded", t))
-        sig = t.learned_signature  # parse learned it; computing it again was ~7 % of a hear
-        if sig is None:  # a telegram without a TPL header teaches no format
-            sig = format_signature(record_format(t.records))
+        # parse_telegram taught self.formats this frame's format (every decoded full frame has
+        # a TPL, CI 78 included) and handed its signature over: no second CRC of the format
+        sig = t.learned_signature
+        assert sig is not None, "a decoded full frame taught no format"
         return self._count(Heard("full", t, sig))
 
     def _count(self, heard: Heard) -> Heard:
