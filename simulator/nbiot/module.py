@@ -314,6 +314,7 @@ class Cmi6140:
         self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
         self._lazy_grid: int | None = None  # interval whose grid _lazy_slot is known to be on
+        self._lazy_us: tuple = (None, 0.0, 0)  # see _catch_up_grid
         self._fits: dict[tuple, list] = {}  # see _senml_size
         self._coap_timing: tuple[Any, Any] = (None, None)  # (config, its coap.CoapTiming)
         # Statistics-only runs with a statistics-only server also hand their deliveries to
@@ -468,7 +469,11 @@ class Cmi6140:
         step = timedelta(minutes=interval)
         step_us = interval * 60_000_000
         slot = self._lazy_slot
-        us = self._world_us(slot)
+        known = self._lazy_us  # (slot, clock error, its world µs) where the last one stopped
+        if known[0] is slot and known[1] == self.clock_error_s:
+            us = known[2]
+        else:
+            us = self._world_us(slot)
         lazy_t = self._lazy_t
         seq = self._seq
         unsent = self._unsent
@@ -510,22 +515,24 @@ class Cmi6140:
             self.produced += seq - self._seq
             self._seq = seq
             self._lazy_t, self._lazy_slot = lazy_t, slot
+            self._lazy_us = (slot, self.clock_error_s, us)
 
     @staticmethod
     def _slots_before(us: int, step_us: int, until: float, inclusive: bool) -> int:
         """How many slots ``us + k * step_us`` (k >= 0; the first is due) fall before world
         time ``until`` (s; at it too when ``inclusive``), compared as the loop compares them."""
 
-        def due(k: int) -> bool:
-            t = (us + k * step_us) / 1_000_000
-            return t < until or (inclusive and t == until)
-
         k = max(0, int((until * 1_000_000 - us) // step_us))  # a guess, then exact
-        while k > 0 and not due(k):
+        while k > 0:  # slot k not due: one back
+            t = (us + k * step_us) / 1_000_000
+            if t < until or (inclusive and t == until):
+                break
             k -= 1
-        while due(k + 1):
+        while True:  # slot k + 1 due: one on
+            t = (us + (k + 1) * step_us) / 1_000_000
+            if not (t < until or (inclusive and t == until)):
+                return k + 1
             k += 1
-        return k + 1
 
     def _lazy_readout(self, local: datetime, t: float) -> None:
         """A scheduled readout of a statistics-only run (no trace event), registers deferred."""
@@ -855,19 +862,28 @@ class Cmi6140:
         """Hand the kept deliveries that arrived before world time ``until`` (s; at it too
         when ``inclusive``) to the server and the ledger: the ones the step-by-step replay has
         made by then."""
-        n = 0
-        tally = self.server.tally  # receive(name, at=t, **item) on its "off" detail
+        deferred = self._deferred
+        if not deferred:  # a replay that delivered nothing still registered with the server
+            self.server.late.pop(id(self), None)
+            return
+        last = deferred[-1][0]  # they are kept in arrival order
+        if last < until or (inclusive and last == until):  # the usual: all of them
+            due, self._deferred = deferred, []
+        else:
+            n = 0
+            for t, _, _ in deferred:
+                if t > until or (t == until and not inclusive):
+                    break
+                n += 1
+            due = deferred[:n]
+            del deferred[:n]
         add_run = self.at_server.add_run
-        name = self.name
-        for t, seqs, item in self._deferred:
-            if t > until or (t == until and not inclusive):
-                break
+        for _, seqs, _ in due:
             if seqs is not None:
                 for lo, hi in seqs:
                     add_run(lo, hi)
-            tally(name, t, item)
-            n += 1
-        del self._deferred[:n]
+        if due:  # receive(name, at=t, **item) of each on the server's "off" detail
+            self.server.tally_all(self.name, due)
         if not self._deferred:
             self.server.late.pop(id(self), None)
 

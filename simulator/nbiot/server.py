@@ -108,6 +108,26 @@ class NbiotServer(Outages):
         if started is not None:
             self._latencies[module].append(at - started)
 
+    def tally_all(self, module: str, deliveries: list) -> None:
+        """:meth:`tally` of each ``(at, _, item)`` of ``deliveries`` in order (a module's
+        deferred handover, ``Cmi6140.flush_deliveries``): one call per handover, not per
+        datagram. Raises ValueError on a server with another detail."""
+        if self.detail != "off":
+            raise ValueError(f"tally() is for a server with detail 'off', not {self.detail!r}")
+        self._uplinks += len(deliveries)
+        lat = None
+        for at, _, item in deliveries:
+            if item.get("data") is None:
+                continue
+            if item.get("duplicate", False):
+                self._duplicates += 1
+                continue
+            started = item.get("started")
+            if started is not None:
+                if lat is None:
+                    lat = self._latencies[module]
+                lat.append(at - started)
+
     def receive(
         self,
         module: str,
