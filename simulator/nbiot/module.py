@@ -234,6 +234,7 @@ class Cmi6140:
         self.power = power or PowerModel()
         self.meter = meter or MeterProfile()
         self.clock_error_s = clock_error_s
+        self._error_td = (0.0, timedelta(0))  # see _error
         # A UTC world start: the meter clock is naive arithmetic on it (local_at, world_time_of)
         self._start_utc = (
             world.start.replace(tzinfo=None) if world.start.utcoffset() == timedelta(0) else None
@@ -355,14 +356,21 @@ class Cmi6140:
         time) plus the clock error. The UTC offset is not in it: it only shifts the timestamps
         the module reports (seed 001 §7.3.1), so a readout on the hour stays on the hour."""
         if self._start_utc is not None:  # the same microseconds, without time zones
-            return self._start_utc + timedelta(seconds=t) + timedelta(seconds=self.clock_error_s)
-        return (self.world.clock(t) + timedelta(seconds=self.clock_error_s)).replace(tzinfo=None)
+            return self._start_utc + timedelta(seconds=t) + self._error()
+        return (self.world.clock(t) + self._error()).replace(tzinfo=None)
+
+    def _error(self) -> timedelta:
+        """``timedelta(seconds=clock_error_s)``, built again only when the error changed."""
+        known = self._error_td
+        if known[0] != self.clock_error_s:
+            known = self._error_td = (self.clock_error_s, timedelta(seconds=self.clock_error_s))
+        return known[1]
 
     def world_time_of(self, local: datetime) -> float:
         """World seconds at which the meter's clock shows ``local``."""
         if self._start_utc is not None:
-            return (local - timedelta(seconds=self.clock_error_s) - self._start_utc).total_seconds()
-        at = (local - timedelta(seconds=self.clock_error_s)).replace(tzinfo=UTC)
+            return (local - self._error() - self._start_utc).total_seconds()
+        at = (local - self._error()).replace(tzinfo=UTC)
         return (at - self.world.start).total_seconds()
 
     def utc_now(self) -> datetime:
@@ -542,7 +550,7 @@ class Cmi6140:
 
     def _world_us(self, local: datetime) -> int:
         """:meth:`world_time_of` in integer microseconds."""
-        at = (local - timedelta(seconds=self.clock_error_s)).replace(tzinfo=UTC)
+        at = (local - self._error()).replace(tzinfo=UTC)
         return (at - self.world.start) // _MICROSECOND
 
     def _readout_loop(self) -> Generator:
