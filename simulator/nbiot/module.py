@@ -557,7 +557,8 @@ class Cmi6140:
         slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         while True:
             sync = self._sync
-            yield self.world.timeout(self.world_time_of(slot) - self.world.now) | sync
+            # (sleep_or marks its wake-ups own_sleep: this loop never calls World.sleep)
+            yield from self.world.sleep_or(self.world_time_of(slot) - self.world.now, sync)
             if sync.triggered:
                 slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
                 continue
@@ -578,9 +579,7 @@ class Cmi6140:
                 planned, cfg.transmit_offset_min, cfg.transmit_delay_min, self._rng_tx
             )
             sync = self._sync
-            wake = self.world.timeout(self.world_time_of(send_local) - self.world.now) | sync
-            wake.own_sleep = True  # type: ignore[attr-defined]  # only this process waits for it
-            yield wake
+            yield from self.world.sleep_or(self.world_time_of(send_local) - self.world.now, sync)
             if sync.triggered:
                 planned = schedule.next_slot(self.local_now(), cfg.transmit_interval_min)
                 continue
