@@ -150,12 +150,12 @@ def test_meter_clock_on_a_utc_start_is_the_time_zone_arithmetic():
 
 
 def test_a_statistics_only_server_tallies_as_it_receives():
-    """``NbiotServer.tally`` (the deferred handover's call) against ``receive(at=...)`` on a
-    twin server: the same uplink, duplicate and latency figures over random deliveries."""
+    """``NbiotServer.tally`` (the deferred handover's call, in random handovers) against
+    ``receive(at=...)`` on a twin server: the same uplink, duplicate and latency figures over
+    random deliveries."""
     rng = random.Random(5)
     by_receive = NbiotServer(World(1), detail="off")
-    by_tally = NbiotServer(World(1), detail="off")
-    by_handover = NbiotServer(World(1), detail="off")  # tally_all, in random handovers
+    by_handover = NbiotServer(World(1), detail="off")
     held: dict[str, list] = {}
     at = 0.0
     for _ in range(3000):
@@ -167,18 +167,15 @@ def test_a_statistics_only_server_tallies_as_it_receives():
             item.update(data=b"x", encoding="senml_cbor", duplicate=rng.random() < 0.2)
             item["started"] = at - rng.uniform(0, 90) if rng.random() < 0.9 else None
         by_receive.receive(module, at=at, **item)
-        by_tally.tally(module, at, item)
         held.setdefault(module, []).append((at, None, item))
         if rng.random() < 0.3:
-            by_handover.tally_all(module, held.pop(module))
+            by_handover.tally(module, held.pop(module))
     for module, deliveries in held.items():
-        by_handover.tally_all(module, deliveries)
-    assert by_tally.uplinks == by_handover.uplinks == by_receive.uplinks == 3000
-    assert 0 < by_tally.duplicates == by_handover.duplicates == by_receive.duplicates
-    want = {k: list(v) for k, v in by_receive.latencies.items()}
-    assert {k: list(v) for k, v in by_tally.latencies.items()} == want
-    assert {k: list(v) for k, v in by_handover.latencies.items()} == want
+        by_handover.tally(module, deliveries)
+    assert by_handover.uplinks == by_receive.uplinks == 3000
+    assert 0 < by_handover.duplicates == by_receive.duplicates
+    assert {k: list(v) for k, v in by_handover.latencies.items()} == {
+        k: list(v) for k, v in by_receive.latencies.items()
+    }
     with pytest.raises(ValueError, match="detail 'off', not 'message'"):
-        NbiotServer(World(1)).tally_all("m", [])
-    with pytest.raises(ValueError, match="detail 'off', not 'message'"):
-        NbiotServer(World(1)).tally("m", 0.0, {})
+        NbiotServer(World(1)).tally("m", [])

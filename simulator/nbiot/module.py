@@ -890,7 +890,7 @@ class Cmi6140:
                 for lo, hi in seqs:
                     add_run(lo, hi)
         if due:  # receive(name, at=t, **item) of each on the server's "off" detail
-            self.server.tally_all(self.name, due)
+            self.server.tally(self.name, due)
         if not self._deferred:
             self.server.late.pop(id(self), None)
 
