@@ -82,14 +82,14 @@ def test_each_way_a_booking_joins_blocks_and_forgetting_inside_a_block(chunk, mo
 def _check_blocks(ch: DataChannel) -> None:
     """What the gap search relies on, whichever way a booking went in: blocks sorted and
     apart, each block's bookings ending at its end, chunks within size, each chunk's first
-    start and largest inner gap up to date."""
+    start up to date and its bound on the largest inner gap never below it."""
     for c, k in enumerate(ch._chunks):
         assert 0 < len(k.starts) <= 2 * channel.CHUNK
         assert ch._firsts[c] == k.starts[0]
         assert all(p[-1] == e for p, e in zip(k.pieces, k.ends, strict=True))
         gaps = [b - a for a, b in zip(k.ends, k.starts[1:], strict=False)]
         assert all(g > 0 for g in gaps)
-        assert k.maxgap == max(gaps, default=float("-inf"))
+        assert k.maxgap >= max(gaps, default=float("-inf"))  # a bound: never too small
     edges = [(k.starts[0], k.ends[-1]) for k in ch._chunks]
     assert all(a[1] < b[0] for a, b in zip(edges, edges[1:], strict=False))
 

@@ -117,6 +117,54 @@ class World:
         self.sleeps["event"] += 1
         yield ev
 
+    def sleep_or(self, delay: float, event: simpy.events.Event) -> Generator[Any, Any, None]:
+        """Wait until ``delay`` s (>= 0; negative counts as 0) have passed or ``event`` is
+        processed, whichever comes first (``yield from world.sleep_or(d, e)``; afterwards
+        ``e.triggered`` tells which): ``yield world.timeout(d) | e`` with ``own_sleep`` set,
+        in the same event order, without building and processing the ``Condition``.
+
+        The ``Condition`` is one more event at the instant it fires: the process goes on only
+        after the events already due at that instant. So when the timeout wakes the process
+        and another event is due at the same time, it waits for one ``timeout(0)`` (scheduled
+        where the ``Condition`` would have been); otherwise it goes on at once. ``event``
+        wakes it through a new event scheduled where the ``Condition`` would have been, and
+        the timeout stays in the calendar without callbacks, as it did. ``event`` must not
+        fail (ValueError when it does). ``tests/test_world_sleep_or.py`` compares both.
+        """
+        env = self.env
+        proc = env.active_process
+        wake = env.timeout(max(0.0, delay))
+        wake.own_sleep = True  # type: ignore[attr-defined]  # only this process waits for it
+
+        def woken(_event: Any) -> None:  # ``event`` was processed: the Condition fires now
+            if proc._target is not wake:
+                return  # the timeout came first
+            if not event._ok:
+                raise ValueError("World.sleep_or: the event failed")
+            wake.callbacks.remove(proc._resume)
+            woke = env.event()
+            woke.own_sleep = True  # type: ignore[attr-defined]
+            woke.callbacks.append(proc._resume)
+            proc._target = woke
+            woke.succeed()
+
+        if event.callbacks is None:  # processed already: the Condition fires at once
+            wake.callbacks = []  # the timeout stays in the calendar, with nobody waiting
+            now = env.event()
+            now.own_sleep = True  # type: ignore[attr-defined]
+            yield now.succeed()
+            return
+        event.callbacks.append(woken)
+        yield wake
+        if event.callbacks is not None:
+            event.callbacks.remove(woken)
+        if proc._target is wake:  # the timeout woke it: the Condition's own step, if it matters
+            queue = env._queue
+            if queue and queue[0][0] <= env._now:
+                after = env.timeout(0.0)
+                after.own_sleep = True  # type: ignore[attr-defined]
+                yield after
+
     def advance(self, delay: float) -> float:
         """Move the clock ``delay`` s (>= 0; negative counts as 0) without a SimPy event, as
         :meth:`sleep` does when that is exact; returns the new time. Only for a caller that

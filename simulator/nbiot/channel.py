@@ -23,12 +23,13 @@ earlier one, to keep memory flat.
 
 Bookings that touch (one ends exactly where the next starts: what a saturated carrier makes,
 each datagram starting when the one before it ends) are kept as one block, and the blocks are
-kept in chunks of at most ``2 x CHUNK`` that know their largest inner gap, so finding a gap
-skips a busy hour in a few steps instead of walking thousands of bookings (issue 17's
-50,000-module cell). The first gap is a property of the booked time only, so this gives the
-same starts as one interval per booking; each block keeps its bookings' ends so that
-forgetting old bookings removes exactly what it removed before (``tests/test_nbiot_channel.py``
-checks both against the one-interval-per-booking calendar).
+kept in chunks of at most ``2 x CHUNK`` that keep a bound on their largest inner gap (never
+below it: a booking only shrinks inner gaps, so the bound is made exact only where a search
+walked a whole chunk for nothing), so finding a gap skips a busy hour in a few steps instead
+of walking thousands of bookings (issue 17's 50,000-module cell). The first gap is a property
+of the booked time only, so this gives the same starts as one interval per booking; each block
+keeps its bookings' ends so that forgetting old bookings removes exactly what it removed before
+(``tests/test_nbiot_channel.py`` checks both against the one-interval-per-booking calendar).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ CHUNK = 64
 
 
 class _Chunk:
-    """Consecutive blocks: their starts, ends, the ends of each block's bookings, and the
-    largest gap between two of its blocks (-inf with one block)."""
+    """Consecutive blocks: their starts, ends, the ends of each block's bookings, and a
+    bound on the largest gap between two of its blocks (-inf with one block): at least that
+    gap, exact when the chunk is built, split or trimmed, or after a search walked it."""
 
     __slots__ = ("starts", "ends", "pieces", "maxgap")
 
@@ -64,12 +66,6 @@ class _Chunk:
 def _gap(ch: _Chunk, j: int) -> float:
     """The gap after block ``j`` of ``ch`` inside it (-inf after its last block)."""
     return ch.starts[j + 1] - ch.ends[j] if j + 1 < len(ch.starts) else float("-inf")
-
-
-def _shrunk(ch: _Chunk, old_gap: float) -> None:
-    """A gap of ``ch`` that was ``old_gap`` shrank or went: recompute if it was the largest."""
-    if old_gap >= ch.maxgap:
-        ch.update()
 
 
 @dataclass
@@ -132,14 +128,18 @@ class DataChannel:
         while True:  # the first gap: one block at a time in this chunk, chunks at a time after
             starts = ch.starts
             n = len(starts)
-            if i == 0 and c > 0 and n and starts[0] < start + air_s and ch.maxgap < air_s:
+            walk = i == 0 and c > 0 and n and starts[0] < start + air_s
+            if walk and ch.maxgap < air_s:
                 start = max(start, ch.ends[-1])  # every inner gap is too short
                 i = n
+                walk = False
             while i < n and starts[i] < start + air_s:
                 start = max(start, ch.ends[i])
                 i += 1
             if i < n or c + 1 == len(chunks):
                 break
+            if walk:  # walked all of it for nothing: make its bound exact, to skip it next time
+                ch.update()
             c, i = c + 1, 0
             ch = chunks[c]
         self._insert(c, i, start, start + air_s)
@@ -154,19 +154,15 @@ class DataChannel:
         # The usual bookings, without looking for neighbours in other chunks: each branch
         # does what the general code below does for it (same blocks, gaps and chunks).
         if 0 < i < n and starts[i] != end:  # inside a gap of this chunk, not touching the next
-            prev_end = ends[i - 1]
-            gap = starts[i] - prev_end
-            if prev_end != start:  # a new block
+            if ends[i - 1] != start:  # a new block
                 starts.insert(i, start)
                 ends.insert(i, end)
                 ch.pieces.insert(i, [end])
-                _shrunk(ch, gap)
                 if len(starts) > 2 * CHUNK:
                     self._settle(c)
             else:  # extends the block before
                 ends[i - 1] = end
                 ch.pieces[i - 1].append(end)
-                _shrunk(ch, gap)
             return
         if 0 < i == n and c + 1 == len(chunks):  # after every block
             prev_end = ends[i - 1]
@@ -197,40 +193,31 @@ class DataChannel:
             nc = ni = -1
         after = pc >= 0 and chunks[pc].ends[pi] == start
         before = nc >= 0 and chunks[nc].starts[ni] == end
-        # A booking only shrinks or removes gaps inside a chunk, except a block added at a
-        # chunk's edge: ``maxgap`` is recomputed when the gap that changed may have been it.
+        # A booking only shrinks or removes gaps inside a chunk, so ``maxgap`` stays a bound
+        # (at least the largest gap), except for a block added at a chunk's edge: a new gap.
         if after and before:  # fills the gap between two blocks exactly: one block
             prev, nxt = chunks[pc], chunks[nc]
-            gone = _gap(nxt, ni) if pc != nc else end - start
             prev.ends[pi] = nxt.ends[ni]
             prev.pieces[pi].append(end)
             prev.pieces[pi] += nxt.pieces[ni]
             del nxt.starts[ni], nxt.ends[ni], nxt.pieces[ni]
-            _shrunk(nxt, gone)
             self._settle(nc)
         elif after:
             prev = chunks[pc]
-            gap = _gap(prev, pi)
             prev.ends[pi] = end
             prev.pieces[pi].append(end)
-            _shrunk(prev, gap)
         elif before:
             nxt = chunks[nc]
-            gap = _gap(nxt, ni - 1) if ni else float("-inf")
             nxt.starts[ni] = start
             nxt.pieces[ni].insert(0, end)
-            _shrunk(nxt, gap)
             self._firsts[nc] = nxt.starts[0]
         else:
             n = len(ch.starts)
-            gap = _gap(ch, i - 1) if 0 < i < n else float("-inf")
             ch.starts.insert(i, start)
             ch.ends.insert(i, end)
             ch.pieces.insert(i, [end])
             if i == 0 or i == n:  # a new gap at the chunk's edge (not a split one)
                 ch.maxgap = max(ch.maxgap, _gap(ch, 0 if i == 0 else n - 1))
-            else:
-                _shrunk(ch, gap)
             self._settle(c)
 
     def _settle(self, c: int) -> None:

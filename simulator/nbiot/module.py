@@ -234,6 +234,7 @@ class Cmi6140:
         self.power = power or PowerModel()
         self.meter = meter or MeterProfile()
         self.clock_error_s = clock_error_s
+        self._error_td = (0.0, timedelta(0))  # see _error
         # A UTC world start: the meter clock is naive arithmetic on it (local_at, world_time_of)
         self._start_utc = (
             world.start.replace(tzinfo=None) if world.start.utcoffset() == timedelta(0) else None
@@ -314,6 +315,7 @@ class Cmi6140:
         self._lazy_slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         self._lazy_t = world.now  # SimPy time of the last (virtual) readout wake-up
         self._lazy_grid: int | None = None  # interval whose grid _lazy_slot is known to be on
+        self._lazy_us: tuple = (None, 0.0, 0)  # see _catch_up_grid
         self._fits: dict[tuple, list] = {}  # see _senml_size
         self._coap_timing: tuple[Any, Any] = (None, None)  # (config, its coap.CoapTiming)
         # Statistics-only runs with a statistics-only server also hand their deliveries to
@@ -354,14 +356,21 @@ class Cmi6140:
         time) plus the clock error. The UTC offset is not in it: it only shifts the timestamps
         the module reports (seed 001 §7.3.1), so a readout on the hour stays on the hour."""
         if self._start_utc is not None:  # the same microseconds, without time zones
-            return self._start_utc + timedelta(seconds=t) + timedelta(seconds=self.clock_error_s)
-        return (self.world.clock(t) + timedelta(seconds=self.clock_error_s)).replace(tzinfo=None)
+            return self._start_utc + timedelta(seconds=t) + self._error()
+        return (self.world.clock(t) + self._error()).replace(tzinfo=None)
+
+    def _error(self) -> timedelta:
+        """``timedelta(seconds=clock_error_s)``, built again only when the error changed."""
+        known = self._error_td
+        if known[0] != self.clock_error_s:
+            known = self._error_td = (self.clock_error_s, timedelta(seconds=self.clock_error_s))
+        return known[1]
 
     def world_time_of(self, local: datetime) -> float:
         """World seconds at which the meter's clock shows ``local``."""
         if self._start_utc is not None:
-            return (local - timedelta(seconds=self.clock_error_s) - self._start_utc).total_seconds()
-        at = (local - timedelta(seconds=self.clock_error_s)).replace(tzinfo=UTC)
+            return (local - self._error() - self._start_utc).total_seconds()
+        at = (local - self._error()).replace(tzinfo=UTC)
         return (at - self.world.start).total_seconds()
 
     def utc_now(self) -> datetime:
@@ -468,7 +477,11 @@ class Cmi6140:
         step = timedelta(minutes=interval)
         step_us = interval * 60_000_000
         slot = self._lazy_slot
-        us = self._world_us(slot)
+        known = self._lazy_us  # (slot, clock error, its world µs) where the last one stopped
+        if known[0] is slot and known[1] == self.clock_error_s:
+            us = known[2]
+        else:
+            us = self._world_us(slot)
         lazy_t = self._lazy_t
         seq = self._seq
         unsent = self._unsent
@@ -510,22 +523,24 @@ class Cmi6140:
             self.produced += seq - self._seq
             self._seq = seq
             self._lazy_t, self._lazy_slot = lazy_t, slot
+            self._lazy_us = (slot, self.clock_error_s, us)
 
     @staticmethod
     def _slots_before(us: int, step_us: int, until: float, inclusive: bool) -> int:
         """How many slots ``us + k * step_us`` (k >= 0; the first is due) fall before world
         time ``until`` (s; at it too when ``inclusive``), compared as the loop compares them."""
 
-        def due(k: int) -> bool:
-            t = (us + k * step_us) / 1_000_000
-            return t < until or (inclusive and t == until)
-
         k = max(0, int((until * 1_000_000 - us) // step_us))  # a guess, then exact
-        while k > 0 and not due(k):
+        while k > 0:  # slot k not due: one back
+            t = (us + k * step_us) / 1_000_000
+            if t < until or (inclusive and t == until):
+                break
             k -= 1
-        while due(k + 1):
+        while True:  # slot k + 1 due: one on
+            t = (us + (k + 1) * step_us) / 1_000_000
+            if not (t < until or (inclusive and t == until)):
+                return k + 1
             k += 1
-        return k + 1
 
     def _lazy_readout(self, local: datetime, t: float) -> None:
         """A scheduled readout of a statistics-only run (no trace event), registers deferred."""
@@ -535,14 +550,15 @@ class Cmi6140:
 
     def _world_us(self, local: datetime) -> int:
         """:meth:`world_time_of` in integer microseconds."""
-        at = (local - timedelta(seconds=self.clock_error_s)).replace(tzinfo=UTC)
+        at = (local - self._error()).replace(tzinfo=UTC)
         return (at - self.world.start) // _MICROSECOND
 
     def _readout_loop(self) -> Generator:
         slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
         while True:
             sync = self._sync
-            yield self.world.timeout(self.world_time_of(slot) - self.world.now) | sync
+            # (sleep_or marks its wake-ups own_sleep: this loop never calls World.sleep)
+            yield from self.world.sleep_or(self.world_time_of(slot) - self.world.now, sync)
             if sync.triggered:
                 slot = schedule.next_slot(self.local_now(), self.config.readout_interval_min)
                 continue
@@ -563,9 +579,7 @@ class Cmi6140:
                 planned, cfg.transmit_offset_min, cfg.transmit_delay_min, self._rng_tx
             )
             sync = self._sync
-            wake = self.world.timeout(self.world_time_of(send_local) - self.world.now) | sync
-            wake.own_sleep = True  # type: ignore[attr-defined]  # only this process waits for it
-            yield wake
+            yield from self.world.sleep_or(self.world_time_of(send_local) - self.world.now, sync)
             if sync.triggered:
                 planned = schedule.next_slot(self.local_now(), cfg.transmit_interval_min)
                 continue
@@ -855,19 +869,28 @@ class Cmi6140:
         """Hand the kept deliveries that arrived before world time ``until`` (s; at it too
         when ``inclusive``) to the server and the ledger: the ones the step-by-step replay has
         made by then."""
-        n = 0
-        tally = self.server.tally  # receive(name, at=t, **item) on its "off" detail
+        deferred = self._deferred
+        if not deferred:  # a replay that delivered nothing still registered with the server
+            self.server.late.pop(id(self), None)
+            return
+        last = deferred[-1][0]  # they are kept in arrival order
+        if last < until or (inclusive and last == until):  # the usual: all of them
+            due, self._deferred = deferred, []
+        else:
+            n = 0
+            for t, _, _ in deferred:
+                if t > until or (t == until and not inclusive):
+                    break
+                n += 1
+            due = deferred[:n]
+            del deferred[:n]
         add_run = self.at_server.add_run
-        name = self.name
-        for t, seqs, item in self._deferred:
-            if t > until or (t == until and not inclusive):
-                break
+        for _, seqs, _ in due:
             if seqs is not None:
                 for lo, hi in seqs:
                     add_run(lo, hi)
-            tally(name, t, item)
-            n += 1
-        del self._deferred[:n]
+        if due:  # receive(name, at=t, **item) of each on the server's "off" detail
+            self.server.tally(self.name, due)
         if not self._deferred:
             self.server.late.pop(id(self), None)
 

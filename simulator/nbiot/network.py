@@ -270,6 +270,7 @@ class Radio:
         self._sigma = s = p.transfer_sigma
         self._mu = -s * s / 2  # of the log-normal factor with mean 1
         self._random = rng.random
+        self._tau = self._tau_times()  # one periodic TAU's (tx, rx, connected) s
 
     # -- state --------------------------------------------------------------------------------
     def _settle(self, t: float) -> None:
@@ -289,7 +290,8 @@ class Radio:
 
     def _account_gap(self, until: float) -> None:
         """Idle / PSM seconds and periodic TAUs between the last release and ``until``."""
-        gap = until - self.released_at
+        released = self.released_at
+        gap = until - released
         if gap <= 0.0:  # max(0.0, gap)
             gap = 0.0
         idle = gap if not self.psm or gap <= self.t3324_s else self.t3324_s
@@ -300,10 +302,12 @@ class Radio:
         if psm > 0 and self.t3412_s:
             # Periodic TAU on T3412 expiry while asleep. T3412 restarts when the UE enters idle
             # (TS 24.301 §5.3.5), so a module that sends more often than T3412 never does one.
-            base = max(self.last_tau, self.released_at)
+            base = self.last_tau
+            if released > base:  # max(last_tau, released_at)
+                base = released
             n = int((until - base) // self.t3412_s)
             if n > 0:
-                self.times.tau += n
+                times.tau += n
                 self.last_tau = base + n * self.t3412_s
                 self._tau_air(n)
 
@@ -334,6 +338,15 @@ class Radio:
         """State times of ``n`` periodic TAUs at this CE level (mean values, no draws, so the
         module's random streams are untouched): re-sync, random access at the mean NPRACH
         wait, RRC set-up, TAU Request up and Accept down, then release by the network."""
+        tx, rx, connected = self._tau
+        times = self.times
+        times.tx_s += n * tx
+        times.rx_s += n * rx
+        times.connected_s += n * connected
+
+    def _tau_times(self) -> tuple[float, float, float]:
+        """One periodic TAU's transmit, receive and connected seconds (:meth:`_tau_air`),
+        read from ``params`` once, as the other per-CE-level values."""
         p, lvl = self.params, self.level
         rmax = p.npdcch_rmax[lvl] / 1000.0
         ul = p.ul_peak_bps / p.data_repetitions[lvl]
@@ -341,9 +354,7 @@ class Radio:
         tx = p.nprach_repetitions[lvl] * PREAMBLE_REP_S + (11 + p.tau_up_b) * 8 / ul
         rx = p.sync_after_psm_s[lvl] + 4 * rmax + (20 + p.tau_down_b) * 8 / dl
         wait = p.nprach_period_s[lvl] / 2 + p.core_delay_s  # NPRACH occasion; MME round trip
-        self.times.tx_s += n * tx
-        self.times.rx_s += n * rx
-        self.times.connected_s += n * (tx + rx + wait)
+        return tx, rx, tx + rx + wait
 
     def _inactive(self, until: float) -> None:
         """Connected with nothing to send from the last datagram to ``until``: after the DRX
@@ -473,7 +484,8 @@ class Radio:
         """
         if self.busy_until > t:
             t = self.busy_until
-        self._settle(t)
+        if self.connected and self.last_activity + self._rrc_inactivity_s <= t:
+            self._settle(t)  # (its own test, spelt out: most datagrams find nothing to settle)
         if not self.connected:
             t = self._connect(t, tl)
         else:
@@ -500,7 +512,8 @@ class Radio:
     def downlink(self, t_server: float, nbytes: int, tl: Timeline) -> float | None:
         """A datagram the server sends at ``t_server``; when the module has it, or ``None``."""
         t = t_server + self._core_s
-        self._settle(t)
+        if self.connected and self.last_activity + self._rrc_inactivity_s <= t:
+            self._settle(t)
         if not self.connected:
             if self.in_psm(t):
                 if tl.verbose:

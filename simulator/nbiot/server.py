@@ -91,22 +91,28 @@ class NbiotServer(Outages):
         self._settle()
         return self._duplicates
 
-    def tally(self, module: str, at: float, item: dict[str, Any]) -> None:
-        """``receive(module, at=at, **item)`` on a statistics-only server (detail "off"), in
-        fewer steps: it only counts the datagram, a duplicate data message, and a first data
-        message's latency (s from ``started`` to ``at``); nothing is recorded or decoded.
-        Raises ValueError on a server with another detail."""
+    def tally(self, module: str, deliveries: list) -> None:
+        """``receive(module, at=at, **item)`` of each ``(at, _, item)`` of ``deliveries``, in
+        order, on a statistics-only server (detail "off"): a module's deferred handover
+        (``Cmi6140.flush_deliveries``), in one call and fewer steps. It only counts the
+        datagrams, the duplicate data messages, and each first data message's latency (s from
+        ``started`` to ``at``); nothing is recorded or decoded. Raises ValueError on a server
+        with another detail."""
         if self.detail != "off":
             raise ValueError(f"tally() is for a server with detail 'off', not {self.detail!r}")
-        self._uplinks += 1
-        if item.get("data") is None:
-            return
-        if item.get("duplicate", False):
-            self._duplicates += 1
-            return
-        started = item.get("started")
-        if started is not None:
-            self._latencies[module].append(at - started)
+        self._uplinks += len(deliveries)
+        lat = None
+        for at, _, item in deliveries:
+            if item.get("data") is None:
+                continue
+            if item.get("duplicate", False):
+                self._duplicates += 1
+                continue
+            started = item.get("started")
+            if started is not None:
+                if lat is None:
+                    lat = self._latencies[module]
+                lat.append(at - started)
 
     def receive(
         self,
