@@ -1,0 +1,240 @@
+"""One meter's rows of the CMe3100 value database, stored as columns (issue 15: memory).
+
+A year of 250 hourly meters is 2.2 M readouts. Held as :class:`Readout` objects they took
+~310 bytes each (the object, a datetime, a float, a tuple and a bytes object). Here a row is
+~85 bytes:
+
+- world time (s) and read time (:func:`~.headend.time_key`, integer us) in two 8-byte arrays;
+- the telegram bytes in one buffer per meter, with each row's end offset (8 bytes);
+- a 4-byte index into a :class:`RowKinds` table of the ``(status, position, primary
+  address, status byte, message, telegram count)`` tuples the database has seen: they repeat
+  (a few per meter). Rows of several telegrams keep their frame lengths in a dict.
+
+:class:`MeterRows` is a read-only ``Sequence[Readout]``: indexing builds the :class:`Readout`
+again, equal to the one stored (same fields, same types). The newest row is the stored object
+itself: it keeps ``decoded``, the reader's cache the next report uses. Readers that bisect by
+read time call :meth:`MeterRows.count_read_through` (a bisect in C over the time keys, no
+object per probe). Rows go in time order; the oldest are dropped (:meth:`MeterRows.drop`)
+and compacted away in batches, so a meter at its storage limit pays O(1) a row.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any, overload
+
+from simulator.gateways.cme3100.headend import time_key
+from simulator.gateways.cme3100.readout import Readout
+
+#: Origin of the stored read-time keys (:func:`~.headend.time_key`).
+_EPOCH = datetime(1970, 1, 1)
+#: Dropped rows are compacted away once they are this share of the stored ones (memory held
+#: by dropped rows <= 1/8; each compaction moves ~8 live rows per dropped one: O(1) a row).
+_COMPACT_SHARE = 8
+#: ... and at least this many (a small meter's arrays are not moved at every drop).
+_COMPACT_MIN = 64
+#: The newest rows are also kept as the stored objects, between this many and twice as many
+#: (readers read new rows: a daily report of hourly readouts 24 a meter; ~20 kB a meter)
+_RECENT = 48
+_US = timedelta(microseconds=1)
+
+#: One row's repeated fields: status, position, primary address, status byte, message,
+#: telegram count.
+Kind = tuple[Any, int | None, int | None, int | None, str, int]
+
+
+class RowKinds:
+    """The distinct :data:`Kind` tuples of one database, each stored once (rows hold an
+    index). Keyed with the status's type too: ``"ok"`` and ``ReadoutStatus.OK`` are equal
+    but a row gives back the one it was stored with."""
+
+    def __init__(self) -> None:
+        self.kinds: list[Kind] = []
+        self._index: dict[tuple, int] = {}
+
+    def index(self, kind: Kind) -> int:
+        key = (type(kind[0]), *kind)
+        i = self._index.get(key)
+        if i is None:
+            i = self._index[key] = len(self.kinds)
+            self.kinds.append(kind)
+        return i
+
+
+class MeterRows(Sequence[Readout]):
+    """The rows of ``meter`` in time order (module doc); ``kinds`` is the database's shared
+    :class:`RowKinds`. Stored with :meth:`append`, dropped oldest first with :meth:`drop`."""
+
+    __slots__ = (
+        "meter", "_kinds", "_at", "_key", "_kind", "_end", "_blob", "_off", "_head", "_base",
+        "_split", "_recent",
+    )  # fmt: skip
+
+    def __init__(self, meter: str, kinds: RowKinds) -> None:
+        self.meter = meter
+        self._kinds = kinds
+        self._at = array("d")  # world time (s)
+        self._key = array("q")  # read time, time_key (us since 1970, naive)
+        self._kind = array("I")  # index into kinds
+        self._end = array("q")  # end of the row's telegram bytes (absolute offset)
+        self._blob = bytearray()  # the telegrams, row after row
+        self._off = 0  # absolute offset of _blob[0] (= the start of physical row 0)
+        self._head = 0  # physical index of the first row not dropped
+        self._base = 0  # rows compacted away (absolute row number of physical row 0)
+        self._split: dict[int, tuple[int, ...]] = {}  # absolute row -> frame lengths (2+)
+        self._recent: list[Readout] = []  # the newest rows as stored (module doc)
+
+    # -- writing ------------------------------------------------------------------------------
+    def append(self, r: Readout) -> None:
+        """Store ``r`` as the newest row (the caller checks the time order)."""
+        frames = r.telegrams
+        n = len(frames)
+        kind = (r.status, r.position, r.primary_address, r.status_byte, r.message, n)
+        if n == 1:
+            self._blob += frames[0]
+        elif n:
+            self._split[self._base + len(self._at)] = tuple(len(f) for f in frames)
+            for f in frames:
+                self._blob += f
+        self._at.append(r.at)
+        self._key.append(time_key(r.read_at))
+        self._kind.append(self._kinds.index(kind))
+        self._end.append(self._off + len(self._blob))
+        recent = self._recent
+        recent.append(r)
+        if len(recent) > 2 * _RECENT:
+            del recent[:_RECENT]
+
+    def drop(self, n: int) -> None:
+        """Drop the ``n`` oldest rows (``0 <= n <= len(self)``)."""
+        if not 0 <= n <= len(self):
+            raise ValueError(f"meter {self.meter}: cannot drop {n} of {len(self)} rows")
+        self._head += n
+        head = self._head
+        if head >= _COMPACT_MIN and head * _COMPACT_SHARE >= len(self._at):
+            start = self._end[head - 1]  # the first kept row's telegrams start here
+            del self._at[:head], self._key[:head], self._kind[:head], self._end[:head]
+            del self._blob[: start - self._off]
+            self._off = start
+            self._base += head
+            self._head = 0
+            if self._split:
+                self._split = {k: v for k, v in self._split.items() if k >= self._base}
+
+    # -- reading ------------------------------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self._at) - self._head
+
+    @overload
+    def __getitem__(self, i: int) -> Readout: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Readout]: ...
+    def __getitem__(self, i: int | slice) -> Readout | list[Readout]:
+        head, n = self._head, len(self._at) - self._head
+        if isinstance(i, slice):
+            lo, hi, step = i.indices(n)
+            recent = self._recent
+            j = lo - n + len(recent)  # row lo in recent (the stored objects)
+            if step == 1 and j >= 0:
+                return recent[j : j + hi - lo] if hi > lo else []
+            return [self._row(head + k) for k in range(lo, hi, step)]
+        if i < 0:
+            i += n
+        if not 0 <= i < n:
+            raise IndexError(f"meter {self.meter}: row {i} of {n}")
+        return self._row(head + i)
+
+    def __iter__(self) -> Iterator[Readout]:
+        return map(self._row, range(self._head, len(self._at)))
+
+    def newest(self) -> Readout | None:
+        """The newest row as stored (None without rows)."""
+        return self._recent[-1] if len(self._at) > self._head else None
+
+    def read_at(self, i: int) -> datetime:
+        """Read time of row ``i`` (no :class:`Readout` built)."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"meter {self.meter}: row {i} of {n}")
+        return _EPOCH + self._key[self._head + i % n] * _US
+
+    def count_read_through(self, t: datetime) -> int:
+        """How many rows were read at or before ``t`` (``bisect_right`` by ``read_at``)."""
+        return bisect_right(self._key, time_key(t), self._head) - self._head
+
+    def span(self, since: float | None, until: float | None) -> tuple[int, int]:
+        """Row indices ``[lo, hi)`` with ``since <= at <= until`` (world s, either open)."""
+        head = self._head
+        lo = 0 if since is None else bisect_left(self._at, since, head) - head
+        hi = len(self) if until is None else bisect_right(self._at, until, head) - head
+        return lo, max(lo, hi)
+
+    def latest_value(self) -> Readout | None:
+        """The newest row that carries telegrams, or None."""
+        kinds, kind = self._kinds.kinds, self._kind
+        for p in range(len(kind) - 1, self._head - 1, -1):
+            if kinds[kind[p]][5]:
+                return self._row(p)
+        return None
+
+    def time_keys(self, status: str) -> list[int]:
+        """The read-time keys (:func:`~.headend.time_key`) of the rows with ``status``."""
+        kinds, head = self._kinds.kinds, self._head
+        has = [k[0] == status for k in kinds]
+        return [t for t, k in zip(self._key[head:], self._kind[head:], strict=True) if has[k]]
+
+    def cells(self) -> Iterator[tuple]:
+        """Each row as ``(at, meter, read_at, position, status, status_byte, telegram
+        count)``, oldest first, without building a :class:`Readout` (readouts.csv)."""
+        kinds, meter = self._kinds.kinds, self.meter
+        head, epoch, us = self._head, _EPOCH, _US
+        for at, key, k in zip(self._at[head:], self._key[head:], self._kind[head:], strict=True):
+            status, position, _primary, byte, _message, n = kinds[k]
+            yield at, meter, epoch + key * us, position, status, byte, n
+
+    def _row(self, p: int) -> Readout:
+        """Physical row ``p``: the stored object if it is a recent one, else built again."""
+        j = p - len(self._at) + len(self._recent)
+        if j >= 0:
+            return self._recent[j]
+        status, position, primary, byte, message, n = self._kinds.kinds[self._kind[p]]
+        telegrams: tuple[bytes, ...] = ()
+        if n:
+            start = (self._end[p - 1] if p else self._off) - self._off
+            data = bytes(self._blob[start : self._end[p] - self._off])
+            if n == 1:
+                telegrams = (data,)
+            else:
+                cuts, at = [], 0
+                for length in self._split[self._base + p]:
+                    cuts.append(data[at : at + length])
+                    at += length
+                telegrams = tuple(cuts)
+        read_at = _EPOCH + self._key[p] * _US
+        return Readout(
+            self.meter, read_at, telegrams, status, position, primary, self._at[p], byte, message
+        )
+
+
+def count_read_through(rows: Sequence[Readout], t: datetime) -> int:
+    """How many of ``rows`` (in read-time order) were read at or before ``t``: a bisect on
+    the time keys for :class:`MeterRows`, on ``read_at`` for any other sequence."""
+    if type(rows) is MeterRows:  # inlined: every report asks twice per meter
+        head = rows._head
+        return bisect_right(rows._key, (t - _EPOCH) // _US, head) - head
+    return bisect_right(rows, t, key=_read_at)
+
+
+def read_at(rows: Sequence[Readout], i: int) -> datetime:
+    """``rows[i].read_at`` (``0 <= i < len(rows)``) without building a :class:`MeterRows`
+    row."""
+    if type(rows) is MeterRows:
+        return _EPOCH + rows._key[rows._head + i] * _US
+    return rows[i].read_at
+
+
+_read_at = attrgetter("read_at")  # a bisect key (C, no Python call per probe)
