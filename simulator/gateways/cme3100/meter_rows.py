@@ -71,7 +71,7 @@ class MeterRows(Sequence[Readout]):
 
     __slots__ = (
         "meter", "_kinds", "_at", "_key", "_kind", "_end", "_blob", "_off", "_head", "_base",
-        "_split", "_recent",
+        "_split", "_recent", "_memo",
     )  # fmt: skip
 
     def __init__(self, meter: str, kinds: RowKinds) -> None:
@@ -87,6 +87,7 @@ class MeterRows(Sequence[Readout]):
         self._base = 0  # rows compacted away (absolute row number of physical row 0)
         self._split: dict[int, tuple[int, ...]] = {}  # absolute row -> frame lengths (2+)
         self._recent: list[Readout] = []  # the newest rows as stored (module doc)
+        self._memo: tuple = ((), None, 0)  # the last row's kind, its status type, its index
 
     # -- writing ------------------------------------------------------------------------------
     def append(self, r: Readout) -> None:
@@ -101,8 +102,11 @@ class MeterRows(Sequence[Readout]):
             for f in frames:
                 self._blob += f
         self._at.append(r.at)
-        self._key.append(time_key(r.read_at))
-        self._kind.append(self._kinds.index(kind))
+        self._key.append((r.read_at - _EPOCH) // _US)  # time_key: a Readout's time is naive
+        memo = self._memo  # a meter's rows mostly repeat the previous row's kind
+        if kind != memo[0] or type(kind[0]) is not memo[1]:
+            memo = self._memo = (kind, type(kind[0]), self._kinds.index(kind))
+        self._kind.append(memo[2])
         self._end.append(self._off + len(self._blob))
         recent = self._recent
         recent.append(r)
