@@ -1,8 +1,8 @@
 """One meter's rows of the CMe3100 value database, stored as columns (issue 15: memory).
 
 A year of 250 hourly meters is 2.2 M readouts. Held as :class:`Readout` objects they took
-~310 bytes each (the object, a datetime, a float, a tuple and a bytes object). Here a row is
-~85 bytes:
+~310-375 bytes each (the object, a datetime, a float, a tuple and a bytes object). Here a row
+is ~95 bytes with a 52-byte telegram (28 bytes and the telegram, plus the arrays' spare room):
 
 - world time (s) and read time (:func:`~.headend.time_key`, integer us) in two 8-byte arrays;
 - the telegram bytes in one buffer per meter, with each row's end offset (8 bytes);
@@ -11,8 +11,9 @@ A year of 250 hourly meters is 2.2 M readouts. Held as :class:`Readout` objects 
   (a few per meter). Rows of several telegrams keep their frame lengths in a dict.
 
 :class:`MeterRows` is a read-only ``Sequence[Readout]``: indexing builds the :class:`Readout`
-again, equal to the one stored (same fields, same types). The newest row is the stored object
-itself: it keeps ``decoded``, the reader's cache the next report uses. Readers that bisect by
+again, equal to the one stored (same fields, same types). The newest 48-96 rows are also kept
+as the stored objects (reports read new rows; the newest keeps ``decoded``, the reader's
+cache the next report uses), so a report builds only older rows. Readers that bisect by
 read time call :meth:`MeterRows.count_read_through` (a bisect in C over the time keys, no
 object per probe). Rows go in time order; the oldest are dropped (:meth:`MeterRows.drop`)
 and compacted away in batches, so a meter at its storage limit pays O(1) a row.
