@@ -35,7 +35,7 @@ A readout without a status byte (failed, not decryptable) writes no status line.
 keeps at most as many lines as the meter keeps rows (it has at most one line per readout).
 Times are world seconds passed in by the caller; the database never reads a clock.
 
-Rows are held as columns per meter (:mod:`.meter_rows`, ~85 bytes a row instead of ~310 as
+Rows are held as columns per meter (:mod:`.meter_rows`, ~95 bytes a row instead of ~310 as
 objects); a query builds the :class:`Readout` objects again, equal to the ones stored.
 """
 
