@@ -13,10 +13,11 @@ is ~95 bytes with a 52-byte telegram (28 bytes and the telegram, plus the arrays
 :class:`MeterRows` is a read-only ``Sequence[Readout]``: indexing builds the :class:`Readout`
 again, equal to the one stored (same fields, same types). The newest 48-96 rows are also kept
 as the stored objects (reports read new rows; the newest keeps ``decoded``, the reader's
-cache the next report uses), so a report builds only older rows. Readers that bisect by
-read time call :meth:`MeterRows.count_read_through` (a bisect in C over the time keys, no
-object per probe). Rows go in time order; the oldest are dropped (:meth:`MeterRows.drop`)
-and compacted away in batches, so a meter at its storage limit pays O(1) a row.
+cache the next report uses), so a report builds only older rows; a stored row goes into the
+columns when it leaves that list, ~48 at a time. Readers that bisect by read time call
+:meth:`MeterRows.count_read_through` (a bisect in C over the time keys, no object per probe).
+Rows go in time order; the oldest are dropped (:meth:`MeterRows.drop`) and compacted away in
+batches, so a meter at its storage limit pays O(1) a row.
 """
 
 from __future__ import annotations
