@@ -194,17 +194,18 @@ class MeterRows(Sequence[Readout]):
 
     def count_read_through(self, t: datetime) -> int:
         """How many rows were read at or before ``t`` (``bisect_right`` by ``read_at``)."""
+        head, packed = self._head, len(self._key)
         if self._unpacked:
             if not self._ordered:
                 self._pack()  # unsorted: only the one bisect over all rows gives the same answer
+                packed = len(self._key)
             else:  # a report's "now" is after the packed rows: bisect the recent objects only
                 recent = self._recent
-                first = len(recent) - self._unpacked + max(0, self._head - len(self._key))
+                first = len(recent) - self._unpacked + (head - packed if head > packed else 0)
                 if first < len(recent) and not t < recent[first].read_at:
-                    kept_packed = len(self) - len(recent) + first
+                    kept_packed = packed - head if packed > head else 0
                     return kept_packed + bisect_right(recent, t, first, key=_read_at) - first
-        head = self._head
-        return bisect_right(self._key, time_key(t), head) - head
+        return bisect_right(self._key, (t - _EPOCH) // _US, head) - head
 
     def span(self, since: float | None, until: float | None) -> tuple[int, int]:
         """Row indices ``[lo, hi)`` with ``since <= at <= until`` (world s, either open)."""
