@@ -38,12 +38,11 @@ That needs each meter's readouts in read-time order, stored no later than they a
 from __future__ import annotations
 
 import calendar
-from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from operator import attrgetter
 
+from simulator.gateways.cme3100.meter_rows import count_read_through, read_at
 from simulator.gateways.cme3100.readout import Readout
 
 AUTO_MAX_READOUTS = 180
@@ -178,26 +177,30 @@ class DeliveryLedger:
         failed_marks: list[tuple[str, datetime]] = []
         for meter in sorted(readouts):
             seq = readouts[meter]
-            hi = bisect_right(seq, at, key=_read_at)
+            hi = count_read_through(seq, at)
             if hi == 0:
                 continue
             settled = self._settled.get(meter)
-            lo = 0 if settled is None else bisect_right(seq, settled, key=_read_at)
+            lo = 0 if settled is None else count_read_through(seq, settled)
             if self.period.is_auto:
                 window = max(0, hi - self.period.max_readouts)
                 first_carried = max(lo, window)
-                cut = seq[window - 1].read_at if window > 0 else None
+                cut = read_at(seq, window - 1) if window > 0 else None
             else:
                 cut = self.period.start(at)
-                window = bisect_right(seq, cut, key=_read_at)
+                window = count_read_through(seq, cut)
                 first_carried = window
             every = self.interval == "all"  # every value picked: no per-index lookups
             picks = {} if every else self._picks(seq, min(lo, window), hi)
+            # the rows both loops read (and the one before, and the newest), taken once: the
+            # value database builds each older row it gives
+            c0 = max(0, min(lo - 1, first_carried, hi - 1))  # lo > hi: the clock was set back
+            chunk = seq[c0:hi]
             for i in range(lo, hi):
-                r = seq[i]
-                if i and r.read_at <= seq[i - 1].read_at:
+                r = chunk[i - c0]
+                if i and r.read_at <= (prev := chunk[i - 1 - c0].read_at):
                     raise ValuePeriodError(
-                        f"meter {meter}: readout at {r.read_at} stored after {seq[i - 1].read_at}"
+                        f"meter {meter}: readout at {r.read_at} stored after {prev}"
                     )
                 if not r.telegrams:  # not a value (r.is_value)
                     continue
@@ -207,14 +210,14 @@ class DeliveryLedger:
                 elif before:
                     lost.append(r)
             for i in range(first_carried, hi):
-                r = seq[i]
+                r = chunk[i - c0]
                 if r.telegrams and (every or picks[i]):
                     values.append(r)
                     if i < lo:
                         resent.append(r)
             if cut is not None and cut > (settled or datetime.min):
                 failed_marks.append((meter, cut))
-            ok_marks.append((meter, max(seq[hi - 1].read_at, settled or datetime.min)))
+            ok_marks.append((meter, max(chunk[-1].read_at, settled or datetime.min)))
         return Selection(
             at,
             tuple(values),
@@ -263,9 +266,6 @@ class DeliveryLedger:
         for meter, t in marks:
             if t > self._settled.get(meter, datetime.min):
                 self._settled[meter] = t
-
-
-_read_at = attrgetter("read_at")  # a bisect key (C, no Python call per probe)
 
 
 def by_meter(readouts: Iterable[Readout]) -> dict[str, list[Readout]]:
