@@ -40,16 +40,23 @@ def _scenario(trace: str, modules: int = MODULES) -> NbiotScenario:
     return doc.validate(NbiotScenario)
 
 
-def _simulate(scn: NbiotScenario, sink=None, hours: float = HOURS) -> dict:
+def run_fleet(scn: NbiotScenario, sink=None, hours: float = HOURS):
+    """Build and run ``scn`` for ``hours``, lazy readouts caught up to the end, as the NB-IoT
+    runner runs its world; returns ``(world, server, modules, wall s, CPU s)`` of the run
+    (the build left out). Also used by ``benches/nbiot_fingerprint.py``."""
     world = World(scn.seed, trace=Trace(keep=False, sink=sink))
     server, modules = build(scn, world)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with fewer_collections():  # as the NB-IoT runner runs its world
         world.run(hours * 3600)
         for m in modules:
             m.catch_up(hours * 3600)  # lazy readouts up to the end (trace "off")
     world.trace.flush()  # the writer batches lines: the last batch is part of the cost
-    wall = time.perf_counter() - t0
+    return world, server, modules, time.perf_counter() - t0, time.process_time() - c0
+
+
+def _simulate(scn: NbiotScenario, sink=None, hours: float = HOURS) -> dict:
+    world, server, modules, wall, _ = run_fleet(scn, sink, hours)
     n = len(modules)
     return {
         "wall_s": wall,

@@ -21,34 +21,14 @@ import dataclasses
 import hashlib
 import resource
 import sys
-import time
-from pathlib import Path
 
-import simulator
-from simulator.core.memory import fewer_collections
-from simulator.core.trace import Trace
-from simulator.core.world import World
-from simulator.nbiot.runner import build
-from simulator.nbiot.scenario_model import NbiotScenario
-from simulator.scenario import load_toml
+from bench_nbiot import _scenario, run_fleet  # this folder: the script's own sys.path entry
 
 
 def fingerprint(days: float, modules: int) -> tuple[str, dict]:
     """(sha256 hex of the outcome, run figures) of ``modules`` modules for ``days`` days."""
-    fleet = Path(simulator.__file__).resolve().parent.parent / "fixtures/scenarios/nbiot-fleet.toml"
-    doc = load_toml(fleet)
-    doc.data["fleet"]["modules"] = modules
-    doc.data["output"]["trace"] = "off"
-    scn = doc.validate(NbiotScenario)
-    world = World(scn.seed, trace=Trace(keep=False))
-    server, mods = build(scn, world)
-    end = days * 86400.0
-    wall, cpu = time.perf_counter(), time.process_time()
-    with fewer_collections():  # as the NB-IoT runner runs its world (the outcome is the same)
-        world.run(end)
-        for m in mods:
-            m.catch_up(end)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    end = days * 24 * 3600  # s, the end run_fleet runs and catches up to
+    _, server, mods, wall, cpu = run_fleet(_scenario("off", modules), hours=days * 24)
     h = hashlib.sha256()
     for m in mods:
         parts = (
