@@ -194,18 +194,9 @@ class MeterRows(Sequence[Readout]):
 
     def count_read_through(self, t: datetime) -> int:
         """How many rows were read at or before ``t`` (``bisect_right`` by ``read_at``)."""
-        head, packed = self._head, len(self._key)
-        if self._unpacked:
-            if not self._ordered:
-                self._pack()  # unsorted: only the one bisect over all rows gives the same answer
-                packed = len(self._key)
-            else:  # a report's "now" is after the packed rows: bisect the recent objects only
-                recent = self._recent
-                first = len(recent) - self._unpacked + (head - packed if head > packed else 0)
-                if first < len(recent) and not t < recent[first].read_at:
-                    kept_packed = packed - head if packed > head else 0
-                    return kept_packed + bisect_right(recent, t, first, key=_read_at) - first
-        return bisect_right(self._key, (t - _EPOCH) // _US, head) - head
+        if self._unpacked and not self._ordered:
+            self._pack()  # unsorted: only the one bisect over all rows gives the same answer
+        return self._count(self._key, (t - _EPOCH) // _US, t, _read_at, bisect_right)
 
     def span(self, since: float | None, until: float | None) -> tuple[int, int]:
         """Row indices ``[lo, hi)`` with ``since <= at <= until`` (world s, either open)."""
@@ -219,7 +210,7 @@ class MeterRows(Sequence[Readout]):
         return lo, max(lo, hi)
 
     def _count(self, column: array, x: Any, x_obj: Any, of: Any, bisect: Any) -> int:
-        """``bisect`` of kept rows: in ``column`` (``x``), on in the unpacked objects
+        """``bisect`` of the kept rows: in ``column`` (``x``), on in the unpacked objects
         (``x_obj``, key ``of``) when every kept column row is before it. Exact for sorted
         rows, and for any rows when all are packed (the old list's probe sequence)."""
         head, packed = self._head, len(column)
@@ -299,12 +290,8 @@ def count_read_through(rows: Sequence[Readout], t: datetime) -> int:
 
 
 def read_at(rows: Sequence[Readout], i: int) -> datetime:
-    """``rows[i].read_at`` (``0 <= i < len(rows)``) without building a :class:`MeterRows`
-    row."""
-    if type(rows) is MeterRows:
-        p = rows._head + i
-        return _EPOCH + rows._key[p] * _US if p < len(rows._key) else rows._row(p).read_at
-    return rows[i].read_at
+    """``rows[i].read_at`` without building a :class:`MeterRows` row."""
+    return rows.read_at(i) if type(rows) is MeterRows else rows[i].read_at
 
 
 _read_at = attrgetter("read_at")  # bisect keys (C, no Python call per probe)
